@@ -1,0 +1,39 @@
+# poactl: build, test, demo. `make test` runs every test from a clean checkout.
+SHELL := /bin/bash
+VENV := .venv
+MOTO := $(VENV)/bin/moto_server
+PYTHON ?= python3
+CARGO ?= cargo
+
+.PHONY: test ci fmt-check clippy build release demo bench fuzz clean-venv
+
+# moto (the AWS emulator the tests talk to), in a project-local venv.
+$(MOTO):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+# Every test: unit tests and the CLI integration tests (against moto, the Atlas sandbox and a
+# scripted MongoDB wire peer; against a real MongoDB too when MONGODB_TEST_URI is set).
+test: $(MOTO)
+	POACTL_MOTO_SERVER=$(abspath $(MOTO)) $(CARGO) test --all-targets -- --test-threads=$${TEST_THREADS:-4}
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+ci: fmt-check clippy test
+
+# The loader fuzzer for a longer run (make test runs it for a few seconds).
+fuzz:
+	POACTL_FUZZ_SECONDS=$${POACTL_FUZZ_SECONDS:-300} $(CARGO) test --release --test cli fuzz_ -- --nocapture
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,189 @@
+//! Command-line interface (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "poactl", version, about = "Keeps MongoDB Atlas, AWS (S3, CloudFront, CloudWatch) and MongoDB indexes exactly as an environment's YAML spec says.", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Environment name (environments/NAME.yaml) or a path to a spec file.
+    #[arg(short = 'e', long = "env", global = true, env = "POACTL_ENV")]
+    pub env: Option<String>,
+    /// Where environment specs live.
+    #[arg(long, global = true, default_value = "environments", env = "POACTL_ENVIRONMENTS_DIR")]
+    pub environments_dir: PathBuf,
+    /// Output format: text for people, json for machines, markdown for PR comments.
+    #[arg(short = 'o', long, global = true, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// No progress, no step lines: results and errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// No colors (also with NO_COLOR set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Print the whole cause chain of errors.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// How many resources are read or changed at once.
+    #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, resolve and check the spec. No network.
+    Validate,
+    /// Read live state and show what apply would change.
+    Plan(PlanArgs),
+    /// Carry out the plan and wait for resources to settle.
+    Apply(ApplyArgs),
+    /// Compare live state with the spec, for CI: exit 0 clean, 2 drift, 1 error.
+    Drift(DriftArgs),
+    /// Delete everything this environment owns (refuses protected environments).
+    Destroy(DestroyArgs),
+    /// Monthly cost estimate from the price catalog. No network.
+    Cost(CostArgs),
+    /// Render outputs (connection string, bucket, CDN domain) through a Tera template.
+    Output(OutputArgs),
+    /// Serve a local emulation of the Atlas Admin API v2 for offline runs and tests.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectArgs {
+    /// MongoDB connection string for index management (overrides `database.uri`).
+    #[arg(long, env = "POACTL_MONGODB_URI")]
+    pub mongodb_uri: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanArgs {
+    /// Exit 2 when there are changes (0 none, 1 error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan (JSON) for `apply --plan`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Plan deletion of live resources the spec does not declare.
+    #[arg(long)]
+    pub prune: bool,
+    /// Plan sending database-user passwords again (Atlas never returns them).
+    #[arg(long)]
+    pub rotate_passwords: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ApplyArgs {
+    /// Apply a plan saved by `plan --out`; refused if the spec or live state changed since.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Allow deleting or replacing resources that hold data, or anything in a protected env.
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Delete live resources the spec does not declare.
+    #[arg(long)]
+    pub prune: bool,
+    /// Send database-user passwords again.
+    #[arg(long)]
+    pub rotate_passwords: bool,
+    /// Allow index changes that need a rebuild (drop and create).
+    #[arg(long)]
+    pub allow_rebuild: bool,
+    /// With --prune, drop unmanaged indexes at once instead of hiding them first.
+    #[arg(long)]
+    pub drop_immediately: bool,
+    /// Do not wait for clusters and distributions to settle.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for one resource to settle, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DriftArgs {
+    /// Also report live resources the spec does not declare as drift (exit 2).
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DestroyArgs {
+    /// Required: this deletes data.
+    #[arg(long)]
+    pub allow_destroy: bool,
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[arg(long)]
+    pub no_wait: bool,
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct CostArgs {
+    /// Price the named usage scenarios (usage.scenarios) side by side; `all` for every one.
+    #[arg(long)]
+    pub scenario: Vec<String>,
+    /// Exit 2 when the monthly estimate is above this (default: billing.budget_usd).
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// A price catalog to use instead of the built-in one.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// The Tera template to render (default: templates/app.env.tera, built in).
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+    /// Include secrets (database passwords); refused when stdout is a terminal.
+    #[arg(long)]
+    pub show_secrets: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SandboxArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Seconds a cluster stays CREATING/UPDATING/DELETING.
+    #[arg(long, default_value_t = 2.0)]
+    pub cluster_delay: f64,
+    /// Answer this fraction of requests with 429 + Retry-After (0..1), to test retries.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_limit: f64,
+    /// Write the base URL here once listening (for scripts).
+    #[arg(long)]
+    pub url_file: Option<PathBuf>,
+}

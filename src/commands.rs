@@ -1,0 +1,418 @@
+//! The commands: each loads the spec, talks to the engine, and prints its result.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::cli::{ApplyArgs, Cli, Command, ConnectArgs, DestroyArgs, DriftArgs, Global, OutputFormat, PlanArgs};
+use crate::engine::{Engine, Observation};
+use crate::plan::{self, Action, Plan, PlanOptions, render};
+use crate::progress::Progress;
+use crate::providers::{self, Connections, Registry, RunOptions};
+use crate::resource::Kind;
+use crate::spec::{self, LoadedSpec};
+use crate::{exit, output, secrets};
+
+pub async fn run(cli: Cli) -> Result<u8> {
+    let g = cli.global;
+    match cli.command {
+        Command::Validate => validate(&g),
+        Command::Plan(a) => plan_cmd(&g, a).await,
+        Command::Apply(a) => apply_cmd(&g, a).await,
+        Command::Drift(a) => drift_cmd(&g, a).await,
+        Command::Destroy(a) => destroy_cmd(&g, a).await,
+        Command::Cost(a) => crate::cost::command(&g, a),
+        Command::Output(a) => output::command(&g, a).await,
+        Command::Sandbox(a) => crate::sandbox::command(&g, a).await,
+    }
+}
+
+pub fn color(g: &Global) -> bool {
+    !g.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+pub fn format(g: &Global) -> OutputFormat {
+    g.output.unwrap_or(OutputFormat::Text)
+}
+
+/// Loads and checks the environment `-e` names; registers its secrets for redaction.
+pub fn load_env(g: &Global) -> Result<LoadedSpec> {
+    let Some(env) = &g.env else {
+        bail!("no environment given: pass -e NAME (a file in {}/) or set POACTL_ENV", g.environments_dir.display());
+    };
+    let lookup = |name: &str| std::env::var(name).ok();
+    let loaded = spec::load(&g.environments_dir, env, &lookup)?;
+    secrets::register(&loaded.secrets);
+    Ok(loaded)
+}
+
+fn validate(g: &Global) -> Result<u8> {
+    let file = g.env.as_deref().map(|e| spec::load::env_file(&g.environments_dir, e));
+    match load_env(g) {
+        Ok(loaded) => {
+            let summary = loaded.spec.summary();
+            match format(g) {
+                OutputFormat::Json => println!(
+                    "{}",
+                    json!({"valid": true, "environment": loaded.env, "files": loaded.files, "summary": summary, "resources": spec::addresses(&loaded.spec).iter().map(|a| a.to_string()).collect::<Vec<_>>()})
+                ),
+                _ => println!("{}: environment \"{}\" is valid: {summary}", loaded.files[0].display(), loaded.env),
+            }
+            Ok(exit::OK)
+        }
+        Err(e) if format(g) == OutputFormat::Json => {
+            let errors = match e.downcast_ref::<spec::SpecErrors>() {
+                Some(errs) => errs
+                    .0
+                    .iter()
+                    .map(|e| json!({"file": e.loc.as_ref().map(|l| l.file.to_string()), "line": e.loc.as_ref().map(|l| l.line), "column": e.loc.as_ref().map(|l| l.col), "path": e.path, "message": e.message, "hint": e.hint}))
+                    .collect(),
+                None => vec![json!({"file": file, "message": e.to_string()})],
+            };
+            println!("{}", secrets::redact(&json!({"valid": false, "errors": errors}).to_string()));
+            Ok(exit::ERROR)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn connections(c: &ConnectArgs) -> Connections {
+    Connections { mongodb_uri: c.mongodb_uri.clone() }
+}
+
+/// Everything a command that reads live state needs.
+struct Session {
+    loaded: LoadedSpec,
+    registry: Registry,
+    progress: Progress,
+    parallelism: usize,
+}
+
+impl Session {
+    async fn open(g: &Global, connect: &ConnectArgs) -> Result<Session> {
+        let loaded = load_env(g)?;
+        let registry = Registry::for_spec(&loaded, &connections(connect)).await?;
+        let progress = Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text);
+        Ok(Session { loaded, registry, progress, parallelism: usize::from(g.parallelism) })
+    }
+
+    fn engine(&self, options: RunOptions) -> Engine<'_> {
+        Engine { loaded: &self.loaded, registry: &self.registry, progress: &self.progress, parallelism: self.parallelism, options }
+    }
+
+    async fn observe(&self) -> Result<Observation> {
+        let desired = providers::desired(&self.loaded);
+        Ok(self.engine(RunOptions::default()).observe(desired).await?)
+    }
+
+    fn plan(&self, obs: &Observation, options: PlanOptions) -> Plan {
+        let mut plan = self.engine(RunOptions::default()).plan(obs, options);
+        plan.cost = crate::cost::plan_delta(&self.loaded, &plan);
+        plan
+    }
+}
+
+fn print_plan(g: &Global, plan: &Plan, verb: &str) -> Result<()> {
+    match format(g) {
+        OutputFormat::Json => println!("{}", render::json(plan)),
+        OutputFormat::Markdown => print!("{}", output::plan_markdown(plan)?),
+        OutputFormat::Text => print!("{}", render::text(plan, render::Style { color: color(g) }, verb)),
+    }
+    Ok(())
+}
+
+fn conflict_error(plan: &Plan) -> String {
+    format!(
+        "{} resource(s) exist but are not owned by poactl and were left untouched: {}",
+        plan.conflicts.len(),
+        plan.conflicts.iter().map(|c| c.address.to_string()).collect::<Vec<_>>().join(", ")
+    )
+}
+
+async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
+    let s = Session::open(g, &a.connect).await?;
+    let obs = s.observe().await?;
+    let plan = s.plan(&obs, PlanOptions { prune: a.prune, rotate_passwords: a.rotate_passwords, destroy: false });
+    if let Some(path) = &a.out {
+        std::fs::write(path, render::json(&plan)).with_context(|| format!("cannot write the plan to {}", path.display()))?;
+    }
+    print_plan(g, &plan, "would perform")?;
+    if let Some(path) = &a.out
+        && format(g) == OutputFormat::Text
+        && !g.quiet
+    {
+        println!(
+            "\nSaved the plan to {}. Apply exactly it with: poactl apply -e {} --plan {}",
+            path.display(),
+            plan.environment,
+            path.display()
+        );
+    }
+    if !plan.conflicts.is_empty() {
+        eprintln!("error: {}", conflict_error(&plan));
+        return Ok(exit::ERROR);
+    }
+    Ok(if a.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
+}
+
+/// Resources whose deletion needs `--allow-destroy`: anything holding data, and anything at
+/// all in a protected environment.
+fn needs_allow_destroy(plan: &Plan, protect: bool) -> Vec<&plan::ResourceChange> {
+    plan.destructive().filter(|r| protect || r.address.kind.holds_data()).collect()
+}
+
+fn confirm(prompt: &str) -> Result<bool> {
+    eprint!("{prompt} Only 'yes' will be accepted: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("cannot read the confirmation")?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn apply_cmd(g: &Global, a: ApplyArgs) -> Result<u8> {
+    let s = Session::open(g, &a.connect).await?;
+    let options = PlanOptions { prune: a.prune, rotate_passwords: a.rotate_passwords, destroy: false };
+    let saved = match &a.plan {
+        Some(path) => Some(read_saved_plan(path)?),
+        None => None,
+    };
+    let options = saved.as_ref().map(|p| p.options.clone()).unwrap_or(options);
+    let obs = s.observe().await?;
+    let plan = s.plan(&obs, options);
+    if let Some(saved) = &saved {
+        crate::engine::check_saved_plan(saved, &plan)?;
+    }
+    run_apply(
+        g,
+        &s,
+        plan,
+        &obs,
+        ApplyFlags {
+            auto_approve: a.auto_approve || saved.is_some(),
+            allow_destroy: a.allow_destroy,
+            run: RunOptions {
+                wait: !a.no_wait,
+                timeout: std::time::Duration::from_secs(a.timeout),
+                rotate_passwords: a.rotate_passwords || saved.as_ref().is_some_and(|p| p.options.rotate_passwords),
+                allow_rebuild: a.allow_rebuild,
+                drop_immediately: a.drop_immediately,
+            },
+            verb: "will perform",
+        },
+    )
+    .await
+}
+
+struct ApplyFlags {
+    auto_approve: bool,
+    allow_destroy: bool,
+    run: RunOptions,
+    verb: &'static str,
+}
+
+async fn run_apply(g: &Global, s: &Session, plan: Plan, obs: &Observation, flags: ApplyFlags) -> Result<u8> {
+    let json_out = format(g) == OutputFormat::Json;
+    if !plan.has_changes() {
+        if json_out {
+            println!(
+                "{}",
+                json!({"plan": serde_json::from_str::<serde_json::Value>(&render::json(&plan))?, "apply": {"ok": plan.conflicts.is_empty(), "done": [], "failed": [], "skipped": []}})
+            );
+        } else {
+            print_plan(g, &plan, flags.verb)?;
+        }
+        if !plan.conflicts.is_empty() {
+            eprintln!("error: {}", conflict_error(&plan));
+            return Ok(exit::ERROR);
+        }
+        return Ok(exit::OK);
+    }
+    if !json_out {
+        print_plan(g, &plan, flags.verb)?;
+    }
+    let guarded = needs_allow_destroy(&plan, s.loaded.spec.protect);
+    if !guarded.is_empty() && !flags.allow_destroy {
+        let list: Vec<String> = guarded.iter().map(|r| format!("{} ({:?})", r.address, r.action).to_lowercase()).collect();
+        let why = if s.loaded.spec.protect { "the environment has `protect: true`" } else { "they hold data" };
+        bail!(
+            "refusing to delete or replace {} because {why}: {}. Nothing was changed. Rerun with --allow-destroy if that is intended.",
+            if guarded.len() == 1 { "a resource" } else { "resources" },
+            list.join(", ")
+        );
+    }
+    if !flags.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "apply needs confirmation: rerun with --auto-approve (stdin is not a terminal), or apply a reviewed plan with --plan FILE"
+            );
+        }
+        if !confirm(&format!("\nDo you want to apply these changes to \"{}\"?", plan.environment))? {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(exit::ERROR);
+        }
+    }
+    let engine = s.engine(flags.run);
+    let report = engine.apply(&plan, obs).await;
+    if json_out {
+        println!(
+            "{}",
+            secrets::redact(
+                &json!({"plan": serde_json::from_str::<serde_json::Value>(&render::json(&plan))?, "apply": report.json()}).to_string()
+            )
+        );
+    } else if !g.quiet || !report.ok() {
+        print!("\n{}", report.text());
+    }
+    if !plan.conflicts.is_empty() {
+        eprintln!("error: {}", conflict_error(&plan));
+        return Ok(exit::ERROR);
+    }
+    Ok(if report.ok() { exit::OK } else { exit::ERROR })
+}
+
+fn read_saved_plan(path: &std::path::Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the saved plan {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a plan file (invalid JSON)", path.display()))?;
+    let version = value.get("format_version").and_then(|v| v.as_str()).unwrap_or("");
+    let major = |v: &str| v.split('.').next().unwrap_or("").to_string();
+    if major(version) != major(plan::FORMAT_VERSION) {
+        bail!(
+            "{} has plan format {version:?}; this poactl reads {}. Make the plan again with this version.",
+            path.display(),
+            plan::FORMAT_VERSION
+        );
+    }
+    serde_json::from_value(value).with_context(|| format!("{} is not a valid poactl plan", path.display()))
+}
+
+async fn drift_cmd(g: &Global, a: DriftArgs) -> Result<u8> {
+    let s = Session::open(g, &a.connect).await?;
+    let obs = s.observe().await?;
+    let plan = s.plan(&obs, PlanOptions::default());
+    let drifted = plan.has_drift() || (a.strict && !plan.unmanaged.is_empty());
+    match format(g) {
+        OutputFormat::Json => println!("{}", secrets::redact(&serde_json::to_string_pretty(&drift_json(&plan, drifted))?)),
+        OutputFormat::Markdown => print!("{}", output::drift_markdown(&plan, drifted)?),
+        OutputFormat::Text => print!("{}", drift_text(&plan, drifted)),
+    }
+    Ok(if drifted { exit::CHANGES } else { exit::OK })
+}
+
+pub fn drift_json(plan: &Plan, drifted: bool) -> serde_json::Value {
+    let resources: Vec<serde_json::Value> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action != Action::NoOp)
+        .map(|r| {
+            json!({
+                "address": r.address.to_string(),
+                "kind": r.address.kind,
+                "id": r.id,
+                "status": drift_status(r.action),
+                "fields": r.changes.iter().map(|c| json!({
+                    "path": c.path,
+                    "live": if c.sensitive { json!(secrets::REDACTED) } else { c.before.clone().unwrap_or(serde_json::Value::Null) },
+                    "desired": if c.sensitive { json!(secrets::REDACTED) } else if c.unknown { json!(render::UNKNOWN) } else { c.after.clone().unwrap_or(serde_json::Value::Null) },
+                    "forces_replace": c.forces_replace,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "format_version": plan::FORMAT_VERSION,
+        "environment": plan.environment,
+        "drifted": drifted,
+        "checked": plan.resources.len(),
+        "resources": resources,
+        "conflicts": plan.conflicts,
+        "unmanaged": plan.unmanaged,
+    })
+}
+
+pub fn drift_status(a: Action) -> &'static str {
+    match a {
+        Action::Create => "missing",
+        Action::Update => "changed",
+        Action::Replace => "changed (needs replacement)",
+        Action::Delete => "not in spec",
+        Action::NoOp => "in sync",
+    }
+}
+
+fn drift_text(plan: &Plan, drifted: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let changed: Vec<_> = plan.resources.iter().filter(|r| r.action != Action::NoOp).collect();
+    if !drifted {
+        let _ =
+            writeln!(out, "No drift: environment \"{}\" matches its spec ({} resources checked).", plan.environment, plan.resources.len());
+    } else {
+        let _ = writeln!(
+            out,
+            "Drift in environment \"{}\": {} of {} resources differ from the spec.",
+            plan.environment,
+            changed.len() + plan.conflicts.len(),
+            plan.resources.len()
+        );
+        for r in &changed {
+            let _ = writeln!(out, "\n  {} {}: {}", r.action.symbol(), r.address, drift_status(r.action));
+            if r.action != Action::Create {
+                for c in &r.changes {
+                    let _ = writeln!(
+                        out,
+                        "      {}: live {}, spec {}",
+                        c.path,
+                        render::show_value(c, c.before.as_ref(), false),
+                        render::show_value(c, c.after.as_ref(), true)
+                    );
+                }
+            }
+        }
+        for c in &plan.conflicts {
+            let _ = writeln!(out, "\n  ! {}: {}", c.address, c.message);
+        }
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(out, "\nUnmanaged (information; not drift): {} live resource(s) not in the spec.", plan.unmanaged.len());
+        for u in plan.unmanaged.iter().take(10) {
+            let _ = writeln!(out, "  ? {} ({})", u.address, u.description);
+        }
+        if plan.unmanaged.len() > 10 {
+            let _ = writeln!(out, "  ... and {} more", plan.unmanaged.len() - 10);
+        }
+    }
+    secrets::redact(&out)
+}
+
+async fn destroy_cmd(g: &Global, a: DestroyArgs) -> Result<u8> {
+    let s = Session::open(g, &a.connect).await?;
+    if s.loaded.spec.protect {
+        bail!(
+            "environment \"{}\" has `protect: true`; destroy refuses protected environments. Remove `protect` from the spec first if you really mean it.",
+            s.loaded.env
+        );
+    }
+    if !a.allow_destroy {
+        bail!("destroy deletes every resource environment \"{}\" owns, data included; rerun with --allow-destroy", s.loaded.env);
+    }
+    let obs = s.observe().await?;
+    let mut plan = s.plan(&obs, PlanOptions { destroy: true, ..PlanOptions::default() });
+    // Indexes go with their collections' data only by choice: destroy leaves MongoDB alone
+    // unless it is the only thing in the spec.
+    plan.resources.retain(|r| r.action == Action::Delete && r.address.kind != Kind::Index);
+    run_apply(
+        g,
+        &s,
+        plan,
+        &obs,
+        ApplyFlags {
+            auto_approve: a.auto_approve,
+            allow_destroy: true,
+            run: RunOptions { wait: !a.no_wait, timeout: std::time::Duration::from_secs(a.timeout), ..RunOptions::default() },
+            verb: "will perform",
+        },
+    )
+    .await
+}

@@ -1,0 +1,467 @@
+//! Monthly cost estimates from a dated price catalog: pure functions, no network.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::cli::{CostArgs, Global, OutputFormat};
+use crate::plan::{Action, Plan};
+use crate::resource::Kind;
+use crate::spec::model::{Spec, UsageSpec};
+use crate::spec::validate::is_dedicated;
+
+const BUILTIN_CATALOG: &str = include_str!("catalog.yaml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub currency: String,
+    pub hours_per_month: f64,
+    pub prices: BTreeMap<String, Price>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub usd: f64,
+    pub per: String,
+    /// How many units the price is for (1000 for "per 1,000 requests").
+    #[serde(default = "one")]
+    pub unit: f64,
+    #[serde(default)]
+    pub monthly_cap_usd: Option<f64>,
+    /// Free quantity a month (account-wide free tiers).
+    #[serde(default)]
+    pub free_per_month: Option<f64>,
+    pub source: String,
+    pub as_of: String,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Catalog {
+    pub fn builtin() -> Catalog {
+        // The built-in catalog is checked by a unit test; failing here would be a build bug.
+        serde_yaml::from_str(BUILTIN_CATALOG).unwrap_or_else(|e| panic!("the built-in price catalog is invalid: {e}"))
+    }
+
+    pub fn load(path: &Path) -> Result<Catalog> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the price catalog {}", path.display()))?;
+        let cat: Catalog = serde_yaml::from_str(&text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{}:{}:{}: ", path.display(), l.line(), l.column()))
+                .unwrap_or_else(|| format!("{}: ", path.display()));
+            anyhow::anyhow!("{at}invalid price catalog: {e}")
+        })?;
+        if cat.hours_per_month <= 0.0 {
+            bail!("{}: hours_per_month must be positive", path.display());
+        }
+        for (id, p) in &cat.prices {
+            if p.usd < 0.0 || p.unit <= 0.0 {
+                bail!("{}: price {id}: usd must be >= 0 and unit > 0", path.display());
+            }
+        }
+        Ok(cat)
+    }
+
+    /// The newest `as_of` date of the catalog's prices.
+    pub fn as_of(&self) -> String {
+        self.prices.values().map(|p| p.as_of.clone()).max().unwrap_or_default()
+    }
+}
+
+/// One priced line of an estimate.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Line {
+    /// The resource (or group of resources) the line prices.
+    pub resource: String,
+    pub item: String,
+    pub quantity: f64,
+    pub unit: String,
+    /// Free quantity deducted (free tier), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_price_usd: Option<f64>,
+    /// `None` when the price is not in the catalog.
+    pub monthly_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Estimate {
+    pub scenario: String,
+    pub lines: Vec<Line>,
+    pub total_monthly_usd: f64,
+    /// Lines whose price the catalog does not have (not counted in the total).
+    pub not_in_catalog: Vec<String>,
+}
+
+/// Usage inputs after a scenario's multipliers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub storage_gb: f64,
+    pub cdn_transfer_gb: f64,
+    pub cdn_requests: f64,
+    pub s3_put_requests: f64,
+    pub s3_get_requests: f64,
+    pub cluster_tiers: BTreeMap<String, String>,
+}
+
+impl Usage {
+    pub fn base(u: Option<&UsageSpec>) -> Usage {
+        let Some(u) = u else { return Usage::default() };
+        Usage {
+            storage_gb: u.storage_gb,
+            cdn_transfer_gb: u.cdn_transfer_gb,
+            cdn_requests: u.cdn_requests,
+            s3_put_requests: u.s3_put_requests,
+            s3_get_requests: u.s3_get_requests,
+            cluster_tiers: BTreeMap::new(),
+        }
+    }
+
+    pub fn scenario(u: &UsageSpec, name: &str) -> Option<Usage> {
+        let s = u.scenarios.iter().find(|s| s.name == name)?;
+        let m = s.multiplier;
+        Some(Usage {
+            storage_gb: u.storage_gb * m * s.storage_gb.unwrap_or(1.0),
+            cdn_transfer_gb: u.cdn_transfer_gb * m * s.cdn_transfer_gb.unwrap_or(1.0),
+            cdn_requests: u.cdn_requests * m * s.cdn_requests.unwrap_or(1.0),
+            s3_put_requests: u.s3_put_requests * m * s.s3_put_requests.unwrap_or(1.0),
+            s3_get_requests: u.s3_get_requests * m * s.s3_get_requests.unwrap_or(1.0),
+            cluster_tiers: s.cluster_tiers.clone(),
+        })
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+struct Pricer<'a> {
+    catalog: &'a Catalog,
+    lines: Vec<Line>,
+}
+
+impl Pricer<'_> {
+    /// Adds a line for `quantity` of price `id`; unknown prices are listed, not guessed.
+    fn add(&mut self, resource: &str, item: &str, id: &str, quantity: f64, unit: &str, mut notes: Vec<String>) {
+        match self.catalog.prices.get(id) {
+            None => {
+                notes.push(format!("not in catalog (no price `{id}`)"));
+                self.lines.push(Line {
+                    resource: resource.into(),
+                    item: item.into(),
+                    quantity,
+                    unit: unit.into(),
+                    free: None,
+                    unit_price_usd: None,
+                    monthly_usd: None,
+                    notes,
+                    source: None,
+                    as_of: None,
+                });
+            }
+            Some(p) => {
+                let free = p.free_per_month.map(|f| f.min(quantity));
+                let billable = quantity - free.unwrap_or(0.0);
+                let mut cost = billable / p.unit * p.usd;
+                if let Some(cap) = p.monthly_cap_usd
+                    && cost > cap
+                {
+                    notes.push(format!("capped at ${cap:.2}/month"));
+                    cost = cap;
+                }
+                if free.is_some_and(|f| f > 0.0) {
+                    notes.push("free tier is account-wide: shared with your other environments".to_string());
+                }
+                self.lines.push(Line {
+                    resource: resource.into(),
+                    item: item.into(),
+                    quantity,
+                    unit: unit.into(),
+                    free: free.filter(|f| *f > 0.0),
+                    unit_price_usd: Some(p.usd / p.unit),
+                    monthly_usd: Some(round2(cost)),
+                    notes,
+                    source: Some(p.source.clone()),
+                    as_of: Some(p.as_of.clone()),
+                });
+            }
+        }
+    }
+}
+
+/// The monthly estimate of an environment for the given usage.
+pub fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: &str) -> Estimate {
+    let mut p = Pricer { catalog, lines: Vec::new() };
+    let hours = catalog.hours_per_month;
+    if let Some(atlas) = &spec.atlas {
+        for c in &atlas.clusters {
+            let tier = usage.cluster_tiers.get(&c.name).cloned().unwrap_or_else(|| c.tier.clone());
+            let id = format!("atlas/{}/{}/{}", c.provider, c.region, tier);
+            let mut notes = Vec::new();
+            if tier == "FLEX" {
+                notes.push("Flex base price; it grows with operations per second up to the monthly cap".to_string());
+            }
+            if is_dedicated(&tier) {
+                if c.backup.as_ref().is_some_and(|b| b.enabled) {
+                    notes.push("cloud backup snapshot storage not in catalog".to_string());
+                }
+                if let Some(max) = c.autoscaling.as_ref().and_then(|a| a.compute.as_ref()).map(|cs| cs.max.clone()) {
+                    notes.push(format!("autoscaling may raise the tier up to {max}"));
+                }
+            }
+            p.add(
+                &format!("atlas.clusters.{}", c.name),
+                &format!("{tier} cluster on {} {}", c.provider, c.region),
+                &id,
+                hours,
+                "hours",
+                notes,
+            );
+        }
+    }
+    let buckets: Vec<_> = spec.storage.iter().flat_map(|s| s.buckets.iter()).collect();
+    if !buckets.is_empty() {
+        let region = buckets[0].region.clone().unwrap_or_else(|| spec.aws_region());
+        let resource = if buckets.len() == 1 {
+            format!("storage.buckets.{}", buckets[0].name)
+        } else {
+            format!("storage.buckets ({} buckets)", buckets.len())
+        };
+        p.add(&resource, "S3 Standard storage", &format!("s3/{region}/standard_storage"), usage.storage_gb, "GB-month", vec![]);
+        if usage.s3_put_requests > 0.0 {
+            p.add(
+                &resource,
+                "S3 PUT/COPY/POST/LIST requests",
+                &format!("s3/{region}/put_requests"),
+                usage.s3_put_requests,
+                "requests",
+                vec![],
+            );
+        }
+        if usage.s3_get_requests > 0.0 {
+            p.add(&resource, "S3 GET requests", &format!("s3/{region}/get_requests"), usage.s3_get_requests, "requests", vec![]);
+        }
+    }
+    let dists: Vec<_> = spec.cdn.iter().flat_map(|c| c.distributions.iter()).collect();
+    if !dists.is_empty() {
+        let resource = if dists.len() == 1 {
+            format!("cdn.distributions.{}", dists[0].name)
+        } else {
+            format!("cdn.distributions ({} distributions)", dists.len())
+        };
+        let notes = if dists.iter().any(|d| d.price_class != "PriceClass_100") {
+            vec!["priced at US/Europe rates; other edge locations cost more".to_string()]
+        } else {
+            vec![]
+        };
+        p.add(&resource, "CloudFront data transfer out", "cloudfront/us-eu/transfer_out", usage.cdn_transfer_gb, "GB", notes.clone());
+        p.add(&resource, "CloudFront HTTPS requests", "cloudfront/us-eu/https_requests", usage.cdn_requests, "requests", notes);
+    }
+    let alarms = spec.monitoring.as_ref().map_or(0, |m| m.alarms.len()) + spec.billing.as_ref().map_or(0, |b| b.alerts.len());
+    if alarms > 0 {
+        p.add(
+            &format!("monitoring ({alarms} alarms)"),
+            "CloudWatch standard alarms",
+            "cloudwatch/standard_alarm",
+            alarms as f64,
+            "alarms",
+            vec![],
+        );
+    }
+    let total = round2(p.lines.iter().filter_map(|l| l.monthly_usd).sum());
+    let not_in_catalog = p.lines.iter().filter(|l| l.monthly_usd.is_none()).map(|l| format!("{}: {}", l.resource, l.item)).collect();
+    Estimate { scenario: scenario.to_string(), lines: p.lines, total_monthly_usd: total, not_in_catalog }
+}
+
+/// The monthly cost change a plan makes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostDelta {
+    pub before_usd: f64,
+    pub after_usd: f64,
+    pub delta_usd: f64,
+}
+
+/// Cost of the live state (as the plan saw it) against the cost of the spec.
+pub fn plan_delta(loaded: &crate::spec::LoadedSpec, plan: &Plan) -> Option<CostDelta> {
+    let catalog = Catalog::builtin();
+    let usage = Usage::base(loaded.spec.usage.as_ref());
+    let after = estimate(&loaded.spec, &usage, &catalog, "base").total_monthly_usd;
+    let mut live = loaded.spec.clone();
+    let creating = |kind: Kind, name: &str| {
+        plan.resources.iter().any(|r| r.address.kind == kind && r.address.name == name && r.action == Action::Create)
+    };
+    if let Some(atlas) = &mut live.atlas {
+        atlas.clusters.retain(|c| !creating(Kind::AtlasCluster, &c.name));
+        for c in &mut atlas.clusters {
+            let change = plan.resources.iter().find(|r| r.address.kind == Kind::AtlasCluster && r.address.name == c.name);
+            if let Some(before) =
+                change.and_then(|r| r.changes.iter().find(|f| f.path == "tier")).and_then(|f| f.before.as_ref()).and_then(|v| v.as_str())
+            {
+                c.tier = before.to_string();
+            }
+        }
+    }
+    if let Some(s) = &mut live.storage {
+        s.buckets.retain(|b| !creating(Kind::Bucket, &b.name));
+    }
+    if let Some(c) = &mut live.cdn {
+        c.distributions.retain(|d| !creating(Kind::Distribution, &d.name));
+    }
+    if let Some(m) = &mut live.monitoring {
+        m.alarms.retain(|a| !creating(Kind::Alarm, &a.name));
+    }
+    if let Some(b) = &mut live.billing {
+        b.alerts.retain(|a| !creating(Kind::BillingAlarm, &crate::spec::billing_alarm_name(a.above_usd)));
+    }
+    let before = estimate(&live, &usage, &catalog, "live").total_monthly_usd;
+    Some(CostDelta { before_usd: before, after_usd: after, delta_usd: round2(after - before) })
+}
+
+/// `poactl cost`.
+pub fn command(g: &Global, a: CostArgs) -> Result<u8> {
+    let loaded = crate::commands::load_env(g)?;
+    let catalog = match &a.catalog {
+        Some(p) => Catalog::load(p)?,
+        None => Catalog::builtin(),
+    };
+    let spec = &loaded.spec;
+    let mut estimates = vec![estimate(spec, &Usage::base(spec.usage.as_ref()), &catalog, "base")];
+    let names: Vec<String> = if a.scenario.iter().any(|s| s == "all") {
+        spec.usage.iter().flat_map(|u| u.scenarios.iter().map(|s| s.name.clone())).collect()
+    } else {
+        a.scenario.clone()
+    };
+    for name in &names {
+        let usage = spec.usage.as_ref().and_then(|u| Usage::scenario(u, name));
+        let Some(usage) = usage else {
+            let known: Vec<String> = spec.usage.iter().flat_map(|u| u.scenarios.iter().map(|s| s.name.clone())).collect();
+            bail!(
+                "no scenario `{name}` in usage.scenarios of environment \"{}\" (scenarios: {})",
+                loaded.env,
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            );
+        };
+        estimates.push(estimate(spec, &usage, &catalog, name));
+    }
+    let budget = a.budget.or_else(|| spec.billing.as_ref().and_then(|b| b.budget_usd));
+    let over: Vec<&Estimate> = budget.map(|b| estimates.iter().filter(|e| e.total_monthly_usd > b + 1e-9).collect()).unwrap_or_default();
+
+    match crate::commands::format(g) {
+        OutputFormat::Json => {
+            let base = &estimates[0];
+            let v = json!({
+                "environment": loaded.env,
+                "currency": catalog.currency,
+                "catalog_as_of": catalog.as_of(),
+                "hours_per_month": catalog.hours_per_month,
+                "total_monthly_usd": base.total_monthly_usd,
+                "resources": base.lines,
+                "not_in_catalog": base.not_in_catalog,
+                "scenarios": estimates[1..].iter().map(|e| json!({"name": e.scenario, "total_monthly_usd": e.total_monthly_usd, "resources": e.lines})).collect::<Vec<_>>(),
+                "budget_usd": budget,
+                "over_budget": !over.is_empty(),
+            });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        OutputFormat::Markdown => print!("{}", crate::output::cost_markdown(&loaded.env, &catalog, &estimates, budget)?),
+        OutputFormat::Text => print!("{}", cost_text(&loaded.env, &catalog, &estimates, budget)),
+    }
+    if let Some(b) = budget
+        && !over.is_empty()
+    {
+        let names: Vec<String> = over.iter().map(|e| format!("{} ${:.2}", e.scenario, e.total_monthly_usd)).collect();
+        eprintln!("over budget: {} > ${b:.2} a month", names.join(", "));
+        return Ok(crate::exit::CHANGES);
+    }
+    Ok(crate::exit::OK)
+}
+
+fn money(v: Option<f64>) -> String {
+    match v {
+        Some(v) => format!("{v:.2}"),
+        None => "n/a".to_string(),
+    }
+}
+
+fn quantity(l: &Line) -> String {
+    let q = if l.quantity.fract() == 0.0 { format!("{}", l.quantity as i64) } else { format!("{:.2}", l.quantity) };
+    let mut s = format!("{q} {}", l.unit);
+    if let Some(f) = l.free {
+        let f = if f.fract() == 0.0 { format!("{}", f as i64) } else { format!("{f:.2}") };
+        s.push_str(&format!(" ({f} free)"));
+    }
+    s
+}
+
+pub fn cost_text(env: &str, catalog: &Catalog, estimates: &[Estimate], budget: Option<f64>) -> String {
+    let mut out = String::new();
+    let base = &estimates[0];
+    let _ = writeln!(
+        out,
+        "Monthly cost estimate for environment \"{env}\" ({}, catalog as of {}, {} hours a month)\n",
+        catalog.currency,
+        catalog.as_of(),
+        catalog.hours_per_month
+    );
+    let w_res = base.lines.iter().map(|l| l.resource.len()).max().unwrap_or(8).max(8);
+    let w_item = base.lines.iter().map(|l| l.item.len()).max().unwrap_or(4).max(4);
+    let w_q = base.lines.iter().map(|l| quantity(l).len()).max().unwrap_or(8).max(8);
+    let mut header = format!("{:<w_res$}  {:<w_item$}  {:<w_q$}  {:>10}", "RESOURCE", "ITEM", "QUANTITY", "BASE");
+    for e in &estimates[1..] {
+        header.push_str(&format!("  {:>10}", e.scenario.to_uppercase()));
+    }
+    let _ = writeln!(out, "{header}");
+    for (i, l) in base.lines.iter().enumerate() {
+        let mut row = format!("{:<w_res$}  {:<w_item$}  {:<w_q$}  {:>10}", l.resource, l.item, quantity(l), money(l.monthly_usd));
+        for e in &estimates[1..] {
+            row.push_str(&format!("  {:>10}", money(e.lines.get(i).and_then(|l| l.monthly_usd))));
+        }
+        let _ = writeln!(out, "{row}");
+        for n in &l.notes {
+            let _ = writeln!(out, "{:<w_res$}    - {n}", "");
+        }
+    }
+    let mut total = format!("{:<w_res$}  {:<w_item$}  {:<w_q$}  {:>10}", "TOTAL", "", "", format!("{:.2}", base.total_monthly_usd));
+    for e in &estimates[1..] {
+        total.push_str(&format!("  {:>10}", format!("{:.2}", e.total_monthly_usd)));
+    }
+    let _ = writeln!(out, "{total}");
+    if !base.not_in_catalog.is_empty() {
+        let _ = writeln!(out, "\nNot in catalog (not counted): {}", base.not_in_catalog.join("; "));
+    }
+    if let Some(b) = budget {
+        for e in estimates {
+            let verdict = if e.total_monthly_usd > b + 1e-9 { "OVER budget" } else { "within budget" };
+            let _ = writeln!(
+                out,
+                "{}: ${:.2} of ${b:.2} budget: {verdict}",
+                if e.scenario == "base" { "Estimate" } else { &e.scenario },
+                e.total_monthly_usd
+            );
+        }
+    }
+    let sources: std::collections::BTreeSet<String> = base.lines.iter().filter_map(|l| l.source.clone()).collect();
+    if !sources.is_empty() {
+        let _ = writeln!(out, "\nSources: {}", sources.into_iter().collect::<Vec<_>>().join(", "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,104 @@
+use super::*;
+
+fn spec(yaml: &str) -> Spec {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.yaml"), yaml).unwrap();
+    crate::spec::load(dir.path(), "t", &|_| Some("0123456789abcdef01234567".to_string())).unwrap_or_else(|e| panic!("{e}")).spec
+}
+
+fn total(yaml: &str) -> Estimate {
+    let s = spec(yaml);
+    estimate(&s, &Usage::base(s.usage.as_ref()), &Catalog::builtin(), "base")
+}
+
+const ALARM: &str = "    - { name: NAME, metric: { namespace: AWS/S3, name: X }, above: 1 }\n";
+
+fn alarms(n: usize) -> String {
+    let mut s = String::from("monitoring:\n  alarms:\n");
+    for i in 0..n {
+        s.push_str(&ALARM.replace("NAME", &format!("a{i}")));
+    }
+    s
+}
+
+#[test]
+fn builtin_catalog_parses_and_names_sources() {
+    let c = Catalog::builtin();
+    assert_eq!(c.hours_per_month, 730.0);
+    assert!(c.prices.values().all(|p| p.source.starts_with("https://") && !p.as_of.is_empty()));
+}
+
+#[test]
+fn known_answer_m10_s3_cdn_alarms() {
+    // M10 + 50 GB S3 + 500 GB CDN (inside the free tier) + 12 alarms = 58.40 + 1.15 + 0 + 0.20
+    let yaml = format!(
+        "atlas:\n  org_id: ${{env:ORG}}\n  project: p\n  clusters:\n    - {{ name: main, tier: M10, region: US_EAST_1 }}\nstorage:\n  buckets:\n    - {{ name: b-uploads, region: us-east-1 }}\ncdn:\n  distributions:\n    - {{ name: assets, origin: {{ bucket: b-uploads }} }}\n{}usage:\n  storage_gb: 50\n  cdn_transfer_gb: 500\n  cdn_requests: 2000000\n",
+        alarms(12)
+    );
+    let e = total(&yaml);
+    let by_item = |item: &str| e.lines.iter().find(|l| l.item.contains(item)).and_then(|l| l.monthly_usd).unwrap();
+    assert_eq!(by_item("M10"), 58.40);
+    assert_eq!(by_item("S3 Standard"), 1.15);
+    assert_eq!(by_item("transfer"), 0.0);
+    assert_eq!(by_item("HTTPS requests"), 0.0);
+    assert_eq!(by_item("alarms"), 0.20);
+    assert_eq!(e.total_monthly_usd, 59.75);
+    assert!(e.not_in_catalog.is_empty());
+}
+
+#[test]
+fn cases() {
+    struct Case {
+        reason: &'static str,
+        yaml: String,
+        want_total: f64,
+        want_missing: usize,
+    }
+    let cluster = |tier: &str, region: &str| {
+        format!("atlas:\n  org_id: ${{env:ORG}}\n  project: p\n  clusters:\n    - {{ name: main, tier: {tier}, region: {region} }}\n")
+    };
+    let cases = vec![
+        Case { reason: "M0 is free", yaml: cluster("M0", "US_EAST_1"), want_total: 0.0, want_missing: 0 },
+        Case { reason: "Flex base price", yaml: cluster("FLEX", "US_EAST_1"), want_total: 8.03, want_missing: 0 },
+        Case { reason: "M30", yaml: cluster("M30", "US_EAST_1"), want_total: 394.20, want_missing: 0 },
+        Case { reason: "unknown tier price is not guessed", yaml: cluster("M60", "US_EAST_1"), want_total: 0.0, want_missing: 1 },
+        Case { reason: "unknown region price is not guessed", yaml: cluster("M10", "EU_WEST_1"), want_total: 0.0, want_missing: 1 },
+        Case { reason: "10 alarms are free", yaml: alarms(10), want_total: 0.0, want_missing: 0 },
+        Case { reason: "11 alarms", yaml: alarms(11), want_total: 0.10, want_missing: 0 },
+        Case {
+            reason: "CDN above the free tier",
+            yaml: "storage:\n  buckets:\n    - { name: b-uploads }\ncdn:\n  distributions:\n    - { name: a, origin: { bucket: b-uploads } }\nusage:\n  cdn_transfer_gb: 1500\n  cdn_requests: 20000000\n".into(),
+            // 500 GB x 0.085 + 10M requests x 0.01/10k
+            want_total: 42.50 + 10.0,
+            want_missing: 0,
+        },
+    ];
+    for c in cases {
+        let e = total(&c.yaml);
+        assert!((e.total_monthly_usd - c.want_total).abs() < 0.005, "{}: total {} != {}", c.reason, e.total_monthly_usd, c.want_total);
+        assert_eq!(e.not_in_catalog.len(), c.want_missing, "{}: {:?}", c.reason, e.not_in_catalog);
+    }
+}
+
+#[test]
+fn flex_is_capped() {
+    let s = spec("atlas:\n  org_id: ${env:ORG}\n  project: p\n  clusters:\n    - { name: main, tier: FLEX, region: US_EAST_1 }\n");
+    let mut catalog = Catalog::builtin();
+    catalog.prices.get_mut("atlas/AWS/US_EAST_1/FLEX").unwrap().usd = 0.05; // 36.50 a month before the cap
+    let e = estimate(&s, &Usage::base(None), &catalog, "base");
+    assert_eq!(e.total_monthly_usd, 30.0);
+    assert!(e.lines[0].notes.iter().any(|n| n.contains("capped")));
+}
+
+#[test]
+fn scenarios_multiply_usage_and_change_tiers() {
+    let s = spec(
+        "atlas:\n  org_id: ${env:ORG}\n  project: p\n  clusters:\n    - { name: main, tier: M10, region: US_EAST_1 }\nstorage:\n  buckets:\n    - { name: b-uploads }\nusage:\n  storage_gb: 100\n  scenarios:\n    - { name: growth, multiplier: 10, cluster_tiers: { main: M30 } }\n    - { name: double-storage, storage_gb: 2 }\n",
+    );
+    let u = s.usage.as_ref().unwrap();
+    let growth = estimate(&s, &Usage::scenario(u, "growth").unwrap(), &Catalog::builtin(), "growth");
+    assert_eq!(growth.total_monthly_usd, 394.20 + 23.0);
+    let double = estimate(&s, &Usage::scenario(u, "double-storage").unwrap(), &Catalog::builtin(), "double-storage");
+    assert_eq!(double.total_monthly_usd, 58.40 + 4.60);
+    assert!(Usage::scenario(u, "nope").is_none());
+}

@@ -1,0 +1,538 @@
+//! Observe, plan and apply: graph order, bounded concurrency, failure isolation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::plan::{self, Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unmanaged};
+use crate::progress::Progress;
+use crate::providers::{self, Ctx, Desired, Observed, Outputs, Ownership, Registry, RunOptions};
+use crate::resource::{Address, Kind};
+use crate::spec::LoadedSpec;
+
+/// How a node of the graph ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T> {
+    Done(T),
+    Failed(String),
+    /// Not run because a dependency failed or was skipped.
+    Skipped(String),
+}
+
+/// Runs `work` on every node once all its dependencies are done, at most `parallelism` at a
+/// time. A failure skips the nodes that depend on it and nothing else. Dependencies outside
+/// the node set count as done. A cycle fails the nodes on it.
+pub async fn run_dag<K, T, F, Fut>(nodes: Vec<(K, Vec<K>)>, parallelism: usize, work: F) -> BTreeMap<K, Outcome<T>>
+where
+    K: Ord + Clone + std::fmt::Display,
+    F: Fn(K) -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let parallelism = parallelism.max(1);
+    let keys: BTreeSet<K> = nodes.iter().map(|(k, _)| k.clone()).collect();
+    let mut pending: Vec<(K, Vec<K>)> =
+        nodes.into_iter().map(|(k, deps)| (k, deps.into_iter().filter(|d| keys.contains(d)).collect())).collect();
+    let mut results: BTreeMap<K, Outcome<T>> = BTreeMap::new();
+    let mut running = FuturesUnordered::new();
+
+    loop {
+        // Skip what can no longer run, start what can.
+        let mut i = 0;
+        while i < pending.len() {
+            let (key, deps) = &pending[i];
+            let blocked_by = deps.iter().find(|d| matches!(results.get(*d), Some(Outcome::Failed(_) | Outcome::Skipped(_))));
+            if let Some(dep) = blocked_by {
+                let reason = format!("depends on {dep}, which did not complete");
+                let key = key.clone();
+                pending.remove(i);
+                results.insert(key, Outcome::Skipped(reason));
+                continue;
+            }
+            let ready = deps.iter().all(|d| matches!(results.get(d), Some(Outcome::Done(_))));
+            if ready && running.len() < parallelism {
+                let (key, _) = pending.remove(i);
+                let fut = work(key.clone());
+                running.push(async move { (key, fut.await) });
+                continue;
+            }
+            i += 1;
+        }
+        match running.next().await {
+            Some((key, result)) => {
+                results.insert(
+                    key,
+                    match result {
+                        Ok(v) => Outcome::Done(v),
+                        Err(e) => Outcome::Failed(e),
+                    },
+                );
+            }
+            None => {
+                // Nothing running and nothing startable: what is left waits on itself.
+                for (key, _) in pending.drain(..) {
+                    results.insert(key, Outcome::Failed("dependency cycle".to_string()));
+                }
+                break;
+            }
+        }
+    }
+    results
+}
+
+/// Live state of an environment, as read by `observe`.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub desired: Vec<Desired>,
+    pub observed: BTreeMap<Address, Option<Observed>>,
+    pub outputs: BTreeMap<Address, Outputs>,
+    pub unmanaged: Vec<(Address, Observed)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not read the live state of {} resource(s):\n{}", .0.len(), .0.iter().map(|(a, e)| format!("  {a}: {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ObserveError(pub Vec<(String, String)>);
+
+pub struct Engine<'a> {
+    pub loaded: &'a LoadedSpec,
+    pub registry: &'a Registry,
+    pub progress: &'a Progress,
+    pub parallelism: usize,
+    pub options: RunOptions,
+}
+
+impl Engine<'_> {
+    fn ctx<'b>(&'b self, parent: Option<&'b Outputs>, outputs: &'b BTreeMap<Address, Outputs>) -> Ctx<'b> {
+        Ctx { env: &self.loaded.env, loaded: self.loaded, parent, outputs, progress: self.progress, options: &self.options }
+    }
+
+    /// Reads every desired resource (parents first, siblings concurrently) and the live
+    /// resources of the environment's scope that the spec does not declare. Read-only.
+    pub async fn observe(&self, desired: Vec<Desired>) -> Result<Observation, ObserveError> {
+        let bar = self.progress.bar(desired.len() as u64, "reading live state");
+        let by_addr: BTreeMap<Address, &Desired> = desired.iter().map(|d| (d.address.clone(), d)).collect();
+        let observed: Mutex<BTreeMap<Address, Option<Observed>>> = Mutex::new(BTreeMap::new());
+        let outputs: Mutex<BTreeMap<Address, Outputs>> = Mutex::new(BTreeMap::new());
+        // Observation needs only parents first; references are resolved when diffing.
+        let nodes: Vec<(Address, Vec<Address>)> = desired.iter().map(|d| (d.address.clone(), d.parent.iter().cloned().collect())).collect();
+        let by_addr = &by_addr;
+        let results = run_dag(nodes, self.parallelism, |addr: Address| {
+            let d = by_addr[&addr];
+            let observed = &observed;
+            let outputs = &outputs;
+            let bar = &bar;
+            async move {
+                let parent_outputs = match &d.parent {
+                    Some(p) => {
+                        let parent_exists = observed.lock().map_err(|e| e.to_string())?.get(p).is_some_and(|o| o.is_some());
+                        if !parent_exists && by_addr.contains_key(p) {
+                            // The parent will be created, so this cannot exist yet.
+                            observed.lock().map_err(|e| e.to_string())?.insert(addr.clone(), None);
+                            bar.inc(1);
+                            return Ok(());
+                        }
+                        outputs.lock().map_err(|e| e.to_string())?.get(p).cloned()
+                    }
+                    None => None,
+                };
+                let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
+                let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
+                let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
+                let o = provider.observe(&ctx, d).await.map_err(|e| e.to_string())?;
+                if let Some(o) = &o {
+                    outputs.lock().map_err(|e| e.to_string())?.insert(addr.clone(), o.outputs.clone());
+                }
+                observed.lock().map_err(|e| e.to_string())?.insert(addr.clone(), o);
+                bar.inc(1);
+                Ok(())
+            }
+        })
+        .await;
+        bar.finish();
+        let mut errors: Vec<(String, String)> = results
+            .into_iter()
+            .filter_map(|(a, o)| match o {
+                Outcome::Failed(e) => Some((a.to_string(), e)),
+                _ => None,
+            })
+            .collect();
+        let observed = observed.into_inner().unwrap_or_default();
+        let outputs = outputs.into_inner().unwrap_or_default();
+
+        // Unmanaged: what each provider finds in the environment's scope, minus the spec.
+        let declared: BTreeSet<&Address> = desired.iter().map(|d| &d.address).collect();
+        let mut unmanaged = Vec::new();
+        let kinds: Vec<Kind> = self.registry.kinds().collect();
+        let discoveries = futures::future::join_all(kinds.iter().map(|k| {
+            let provider = self.registry.get(*k).cloned();
+            let outputs = &outputs;
+            async move {
+                let provider = provider?;
+                let ctx = self.ctx(None, outputs);
+                Some((*k, provider.discover(&ctx).await))
+            }
+        }))
+        .await;
+        for (kind, found) in discoveries.into_iter().flatten() {
+            match found {
+                Ok(found) => unmanaged.extend(found.into_iter().filter(|(a, _)| !declared.contains(a))),
+                Err(e) => errors.push((format!("{kind} (listing)"), e.to_string())),
+            }
+        }
+        unmanaged.sort_by(|a, b| a.0.cmp(&b.0));
+        if !errors.is_empty() {
+            errors.sort();
+            return Err(ObserveError(errors));
+        }
+        Ok(Observation { desired, observed, outputs, unmanaged })
+    }
+
+    /// The plan: pure, from an observation.
+    pub fn plan(&self, obs: &Observation, options: PlanOptions) -> Plan {
+        make_plan(&self.loaded.env, obs, options, |kind| self.registry.get(kind).cloned(), self.loaded)
+    }
+
+    /// Carries out a plan. Deletions first (dependents before what they depend on), then
+    /// creates and updates in dependency order. Returns what happened to each resource.
+    pub async fn apply(&self, plan: &Plan, obs: &Observation) -> ApplyReport {
+        let started = Instant::now();
+        let desired: BTreeMap<&Address, &Desired> = obs.desired.iter().map(|d| (&d.address, d)).collect();
+        let changes: BTreeMap<&Address, &ResourceChange> = plan.resources.iter().map(|r| (&r.address, r)).collect();
+        let unmanaged: BTreeMap<&Address, &Observed> = obs.unmanaged.iter().map(|(a, o)| (a, o)).collect();
+        let outputs = Mutex::new(obs.outputs.clone());
+        let mut report = ApplyReport::default();
+        let desired = &desired;
+        let unmanaged = &unmanaged;
+        let changes = &changes;
+
+        // Phase 1: deletions, reversed edges (a resource goes after those that need it).
+        let deletions: Vec<&ResourceChange> = plan.resources.iter().filter(|r| r.action == Action::Delete).collect();
+        let del_set: BTreeSet<&Address> = deletions.iter().map(|r| &r.address).collect();
+        let del_nodes: Vec<(Address, Vec<Address>)> = deletions
+            .iter()
+            .map(|r| {
+                let dependents: Vec<Address> = plan
+                    .resources
+                    .iter()
+                    .filter(|o| del_set.contains(&o.address) && o.depends_on.contains(&r.address))
+                    .map(|o| o.address.clone())
+                    .collect();
+                (r.address.clone(), dependents)
+            })
+            .collect();
+        let del_results = run_dag(del_nodes, self.parallelism, |addr: Address| {
+            let observed = obs.observed.get(&addr).cloned().flatten().or_else(|| unmanaged.get(&addr).map(|o| (*o).clone()));
+            let outputs = &outputs;
+            async move {
+                let observed = observed.ok_or_else(|| "nothing live to delete".to_string())?;
+                let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
+                let parent = desired.get(&addr).and_then(|d| d.parent.clone());
+                let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
+                let parent_outputs = parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
+                let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
+                let t = Instant::now();
+                provider.delete(&ctx, &addr, &observed).await.map_err(|e| e.to_string())?;
+                self.progress.println(format!("- {addr}: deleted ({:.1}s)", t.elapsed().as_secs_f64()));
+                Ok(t.elapsed())
+            }
+        })
+        .await;
+
+        // Phase 2: everything else in dependency order (no-ops complete at once, giving their
+        // outputs to the resources that refer to them).
+        let rest: Vec<&ResourceChange> = plan.resources.iter().filter(|r| r.action != Action::Delete).collect();
+        let nodes: Vec<(Address, Vec<Address>)> = rest.iter().map(|r| (r.address.clone(), r.depends_on.clone())).collect();
+        let results = run_dag(nodes, self.parallelism, |addr: Address| {
+            let change = changes[&addr];
+            let d = desired.get(&addr).copied();
+            let outputs = &outputs;
+            async move {
+                let t = Instant::now();
+                if change.action == Action::NoOp {
+                    return Ok(t.elapsed());
+                }
+                let d = d.ok_or_else(|| "not in the spec".to_string())?;
+                let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
+                let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
+                let resolved = Desired {
+                    attrs: providers::resolve_refs(&d.attrs, &snapshot),
+                    write_only: providers::resolve_refs(&d.write_only, &snapshot),
+                    ..d.clone()
+                };
+                if plan::diff::is_unresolved(&resolved.attrs) || plan::diff::is_unresolved(&resolved.write_only) {
+                    return Err("a reference it uses has no value (its resource was not created)".to_string());
+                }
+                let parent_outputs = d.parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
+                let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
+                let observed = obs.observed.get(&addr).cloned().flatten();
+                let new_outputs = match (change.action, observed) {
+                    (Action::Create, _) | (Action::Update, None) => provider.create(&ctx, &resolved).await,
+                    (Action::Replace, Some(o)) => {
+                        provider.delete(&ctx, &addr, &o).await.map_err(|e| e.to_string())?;
+                        provider.create(&ctx, &resolved).await
+                    }
+                    (Action::Replace, None) => provider.create(&ctx, &resolved).await,
+                    (Action::Update, Some(o)) => {
+                        let fresh = provider.diff(&resolved, &o);
+                        provider.update(&ctx, &resolved, &o, &fresh).await
+                    }
+                    (Action::NoOp | Action::Delete, _) => return Ok(t.elapsed()),
+                }
+                .map_err(|e| e.to_string())?;
+                let mut all = outputs.lock().map_err(|e| e.to_string())?;
+                let entry = all.entry(addr.clone()).or_default();
+                entry.extend(new_outputs);
+                drop(all);
+                let verb = match change.action {
+                    Action::Create => "created",
+                    Action::Update => "updated",
+                    Action::Replace => "replaced",
+                    _ => "done",
+                };
+                self.progress.println(format!("{} {addr}: {verb} ({:.1}s)", change.action.symbol(), t.elapsed().as_secs_f64()));
+                Ok(t.elapsed())
+            }
+        })
+        .await;
+
+        for (addr, outcome) in del_results.into_iter().chain(results) {
+            let action = changes.get(&addr).map(|c| c.action).unwrap_or(Action::Delete);
+            match outcome {
+                Outcome::Done(elapsed) if action != Action::NoOp => report.done.push((addr, action, elapsed.as_secs_f64())),
+                Outcome::Done(_) => {}
+                Outcome::Failed(e) => report.failed.push((addr, action, e)),
+                Outcome::Skipped(why) => report.skipped.push((addr, action, why)),
+            }
+        }
+        report.outputs = outputs.into_inner().unwrap_or_default();
+        report.seconds = started.elapsed().as_secs_f64();
+        report
+    }
+}
+
+/// What `apply` did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub done: Vec<(Address, Action, f64)>,
+    pub failed: Vec<(Address, Action, String)>,
+    pub skipped: Vec<(Address, Action, String)>,
+    pub outputs: BTreeMap<Address, Outputs>,
+    pub seconds: f64,
+}
+
+impl ApplyReport {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let mut done = self.done.clone();
+        done.sort_by(|a, b| a.0.cmp(&b.0));
+        for (addr, action, secs) in &done {
+            let verb = match action {
+                Action::Create => "created",
+                Action::Update => "updated",
+                Action::Replace => "replaced",
+                Action::Delete => "deleted",
+                Action::NoOp => "unchanged",
+            };
+            out.push_str(&format!("  {} {addr}: {verb} ({secs:.1}s)\n", action.symbol()));
+        }
+        for (addr, _, err) in &self.failed {
+            out.push_str(&format!("  ! {addr}: FAILED: {}\n", crate::secrets::redact(err)));
+        }
+        for (addr, _, why) in &self.skipped {
+            out.push_str(&format!("  ! {addr}: not applied: {why}\n"));
+        }
+        let count = |a: &[Action]| self.done.iter().filter(|d| a.contains(&d.1)).count();
+        let added = count(&[Action::Create, Action::Replace]);
+        let changed = count(&[Action::Update]);
+        let destroyed = count(&[Action::Delete, Action::Replace]);
+        if self.ok() {
+            out.push_str(&format!(
+                "\nApply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed ({:.1}s).\n",
+                self.seconds
+            ));
+        } else {
+            out.push_str(&format!(
+                "\nApply incomplete: {} done ({added} added, {changed} changed, {destroyed} destroyed), {} failed, {} not applied. Fix the errors and run apply again: it picks up where this left off.\n",
+                self.done.len(),
+                self.failed.len(),
+                self.skipped.len()
+            ));
+        }
+        out
+    }
+
+    pub fn json(&self) -> Value {
+        let item = |a: &Address, act: &Action| serde_json::json!({"address": a.to_string(), "action": act});
+        serde_json::json!({
+            "ok": self.ok(),
+            "seconds": self.seconds,
+            "done": self.done.iter().map(|(a, act, s)| { let mut v = item(a, act); v["seconds"] = serde_json::json!(s); v }).collect::<Vec<_>>(),
+            "failed": self.failed.iter().map(|(a, act, e)| { let mut v = item(a, act); v["error"] = serde_json::json!(crate::secrets::redact(e)); v }).collect::<Vec<_>>(),
+            "skipped": self.skipped.iter().map(|(a, act, e)| { let mut v = item(a, act); v["reason"] = serde_json::json!(e); v }).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The pure planning step: observation in, plan out.
+pub fn make_plan(
+    env: &str,
+    obs: &Observation,
+    options: PlanOptions,
+    provider: impl Fn(Kind) -> Option<std::sync::Arc<dyn providers::Provider>>,
+    loaded: &LoadedSpec,
+) -> Plan {
+    let mut resources = Vec::new();
+    let mut conflicts = Vec::new();
+    let progress = Progress::hidden();
+    let run_options = RunOptions { rotate_passwords: options.rotate_passwords, ..RunOptions::default() };
+    for d in &obs.desired {
+        let resolved = Desired { attrs: providers::resolve_refs(&d.attrs, &obs.outputs), ..d.clone() };
+        let observed = obs.observed.get(&d.address).cloned().flatten();
+        let p = provider(d.address.kind);
+        let mut notes = d.notes.clone();
+        let (action, reason, changes, id) = match (&observed, &p) {
+            (_, None) => (Action::NoOp, Reason::InSync, Vec::new(), None),
+            (None, Some(_)) => {
+                let changes = plan::diff::diff(&resolved.attrs, &Value::Object(Default::default()), &[]);
+                let action = if options.destroy { Action::NoOp } else { Action::Create };
+                (action, Reason::Missing, changes, None)
+            }
+            (Some(o), Some(p)) => {
+                if let Ownership::Foreign(why) = &o.ownership {
+                    conflicts.push(Conflict {
+                        address: d.address.clone(),
+                        message: format!("{} `{}` exists but poactl does not own it: {why}. It is left untouched; rename it in the spec, or tag it to adopt it.", d.address.kind, o.id),
+                    });
+                    (Action::NoOp, Reason::NotOwned, Vec::new(), Some(o.id.clone()))
+                } else if options.destroy {
+                    (Action::Delete, Reason::Destroy, Vec::new(), Some(o.id.clone()))
+                } else {
+                    let changes = p.diff(&resolved, o);
+                    let outputs = BTreeMap::new();
+                    let ctx = Ctx { env, loaded, parent: None, outputs: &outputs, progress: &progress, options: &run_options };
+                    notes.extend(p.notes(&resolved, o, &ctx));
+                    let (action, reason) = if changes.is_empty() {
+                        (Action::NoOp, Reason::InSync)
+                    } else if changes.iter().any(|c| c.forces_replace) {
+                        (Action::Replace, Reason::ReplaceRequired)
+                    } else {
+                        (Action::Update, Reason::Drifted)
+                    };
+                    (action, reason, changes, Some(o.id.clone()))
+                }
+            }
+        };
+        resources.push(ResourceChange {
+            address: d.address.clone(),
+            action,
+            reason,
+            id,
+            changes: mark_sensitive(changes, loaded),
+            depends_on: d.depends_on.clone(),
+            notes,
+        });
+    }
+    let mut unmanaged = Vec::new();
+    for (addr, o) in &obs.unmanaged {
+        let owned = o.ownership == Ownership::Owned;
+        let prunable = matches!(o.ownership, Ownership::Owned | Ownership::NaturalKey);
+        let description = o.outputs.get("description").cloned().unwrap_or_else(|| o.id.clone());
+        if (options.prune || (options.destroy && owned)) && prunable {
+            let reason = if options.destroy { Reason::Destroy } else { Reason::Pruned };
+            resources.push(ResourceChange {
+                address: addr.clone(),
+                action: Action::Delete,
+                reason,
+                id: Some(o.id.clone()),
+                changes: Vec::new(),
+                depends_on: Vec::new(),
+                notes: Vec::new(),
+            });
+        } else {
+            unmanaged.push(Unmanaged { address: addr.clone(), id: o.id.clone(), description, owned });
+        }
+    }
+    Plan {
+        format_version: plan::FORMAT_VERSION.to_string(),
+        poactl_version: env!("CARGO_PKG_VERSION").to_string(),
+        environment: env.to_string(),
+        options,
+        resources,
+        unmanaged,
+        conflicts,
+        spec_fingerprint: spec_fingerprint(&obs.desired),
+        state_fingerprint: state_fingerprint(obs),
+        cost: None,
+    }
+}
+
+/// Why a saved plan cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StalePlan {
+    #[error("the saved plan is for environment \"{saved}\", not \"{current}\"")]
+    OtherEnvironment { saved: String, current: String },
+    #[error("the saved plan is stale: the spec changed since it was made. Run `poactl plan -e {0} --out FILE` again and review it.")]
+    SpecChanged(String),
+    #[error(
+        "the saved plan is stale: the live state changed since it was made (someone applied, or changed a resource by hand). Run `poactl plan -e {0} --out FILE` again and review it."
+    )]
+    StateChanged(String),
+}
+
+/// A saved plan applies only to the spec and live state it was made from.
+pub fn check_saved_plan(saved: &Plan, fresh: &Plan) -> Result<(), StalePlan> {
+    if saved.environment != fresh.environment {
+        return Err(StalePlan::OtherEnvironment { saved: saved.environment.clone(), current: fresh.environment.clone() });
+    }
+    if saved.spec_fingerprint != fresh.spec_fingerprint {
+        return Err(StalePlan::SpecChanged(fresh.environment.clone()));
+    }
+    if saved.state_fingerprint != fresh.state_fingerprint || saved.resources != fresh.resources {
+        return Err(StalePlan::StateChanged(fresh.environment.clone()));
+    }
+    Ok(())
+}
+
+fn mark_sensitive(mut changes: Vec<FieldChange>, loaded: &LoadedSpec) -> Vec<FieldChange> {
+    for c in &mut changes {
+        let touches = |v: &Option<Value>| {
+            v.as_ref().is_some_and(|v| loaded.secrets.touches(&v.to_string()) || v.as_str().is_some_and(|s| loaded.secrets.touches(s)))
+        };
+        if touches(&c.before) || touches(&c.after) {
+            c.sensitive = true;
+        }
+    }
+    changes
+}
+
+fn hash_json(v: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(v.to_string().as_bytes());
+    let digest = h.finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The desired state without write-only values (a plan file never carries a secret, not
+/// even hashed).
+pub fn spec_fingerprint(desired: &[Desired]) -> String {
+    let v: Vec<Value> = desired.iter().map(|d| serde_json::json!([d.address.to_string(), d.attrs, d.depends_on])).collect();
+    hash_json(&Value::Array(v))
+}
+
+pub fn state_fingerprint(obs: &Observation) -> String {
+    let mut v: Vec<Value> =
+        obs.observed.iter().map(|(a, o)| serde_json::json!([a.to_string(), o.as_ref().map(|o| (&o.id, &o.attrs))])).collect();
+    v.extend(obs.unmanaged.iter().map(|(a, o)| serde_json::json!([a.to_string(), o.id])));
+    hash_json(&Value::Array(v))
+}
+
+#[cfg(test)]
+mod tests;

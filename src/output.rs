@@ -1,0 +1,207 @@
+//! Tera rendering: Markdown reports (plan, drift, cost) and `poactl output` (the app's `.env`).
+//!
+//! The templates in `templates/` are built into the binary; `--template FILE` renders another.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tera::Tera;
+
+use crate::cli::{Global, OutputArgs, OutputFormat};
+use crate::cost::{Catalog, Estimate};
+use crate::plan::{Action, Plan, render};
+use crate::resource::Kind;
+use crate::secrets;
+
+pub const PLAN_MD: &str = include_str!("../templates/plan.md.tera");
+pub const DRIFT_MD: &str = include_str!("../templates/drift.md.tera");
+pub const COST_MD: &str = include_str!("../templates/cost.md.tera");
+pub const APP_ENV: &str = include_str!("../templates/app.env.tera");
+
+fn render_one(name: &str, template: &str, context: &Value) -> Result<String> {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![]);
+    tera.add_raw_template(name, template).map_err(|e| anyhow::anyhow!("template {name}: {}", tera_error(&e)))?;
+    let ctx = tera::Context::from_value(context.clone()).context("template context")?;
+    tera.render(name, &ctx).map_err(|e| anyhow::anyhow!("cannot render {name}: {}", tera_error(&e)))
+}
+
+/// Tera's errors nest the useful part in their sources.
+fn tera_error(e: &tera::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+fn plan_context(plan: &Plan) -> Value {
+    let changes: Vec<Value> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action != Action::NoOp)
+        .map(|r| {
+            json!({
+                "address": r.address.to_string(),
+                "action": r.action,
+                "symbol": r.action.symbol(),
+                "id": r.id,
+                "notes": r.notes,
+                "fields": r.changes.iter().map(|c| json!({
+                    "path": c.path,
+                    "before": render::show_value(c, c.before.as_ref(), false),
+                    "after": render::show_value(c, c.after.as_ref(), true),
+                    "forces_replace": c.forces_replace,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let s = plan.summary();
+    json!({
+        "environment": plan.environment,
+        "changes": changes,
+        "summary": {"add": s.add, "change": s.change, "destroy": s.destroy},
+        "checked": plan.resources.len(),
+        "conflicts": plan.conflicts,
+        "unmanaged": plan.unmanaged.iter().map(|u| json!({"address": u.address.to_string(), "description": u.description, "owned": u.owned})).collect::<Vec<_>>(),
+        "cost": plan.cost,
+    })
+}
+
+pub fn plan_markdown(plan: &Plan) -> Result<String> {
+    Ok(secrets::redact(&render_one("plan.md", PLAN_MD, &plan_context(plan))?))
+}
+
+pub fn drift_markdown(plan: &Plan, drifted: bool) -> Result<String> {
+    let mut ctx = plan_context(plan);
+    ctx["drifted"] = json!(drifted);
+    ctx["changes"] = json!(
+        ctx["changes"]
+            .as_array()
+            .map(|a| a
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    let action: Action = serde_json::from_value(c["action"].clone()).unwrap_or(Action::Update);
+                    c["status"] = json!(crate::commands::drift_status(action));
+                    c
+                })
+                .collect::<Vec<_>>())
+            .unwrap_or_default()
+    );
+    Ok(secrets::redact(&render_one("drift.md", DRIFT_MD, &ctx)?))
+}
+
+pub fn cost_markdown(env: &str, catalog: &Catalog, estimates: &[Estimate], budget: Option<f64>) -> Result<String> {
+    let base = &estimates[0];
+    let rows: Vec<Value> = base
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            json!({
+                "resource": l.resource,
+                "item": l.item,
+                "quantity": format!("{}{}", trim_num(l.quantity), if l.unit.is_empty() { String::new() } else { format!(" {}", l.unit) }),
+                "free": l.free.map(trim_num),
+                "monthly": l.monthly_usd.map(|v| format!("{v:.2}")).unwrap_or_else(|| "not in catalog".into()),
+                "scenarios": estimates[1..].iter().map(|e| e.lines.get(i).and_then(|l| l.monthly_usd).map(|v| format!("{v:.2}")).unwrap_or_else(|| "n/a".into())).collect::<Vec<_>>(),
+                "notes": l.notes,
+            })
+        })
+        .collect();
+    let ctx = json!({
+        "environment": env,
+        "currency": catalog.currency,
+        "as_of": catalog.as_of(),
+        "rows": rows,
+        "total": format!("{:.2}", base.total_monthly_usd),
+        "scenarios": estimates[1..].iter().map(|e| json!({"name": e.scenario, "total": format!("{:.2}", e.total_monthly_usd), "over": budget.is_some_and(|b| e.total_monthly_usd > b)})).collect::<Vec<_>>(),
+        "budget": budget.map(|b| format!("{b:.2}")),
+        "over_budget": budget.is_some_and(|b| base.total_monthly_usd > b),
+        "not_in_catalog": base.not_in_catalog,
+        "sources": base.lines.iter().filter_map(|l| l.source.clone()).collect::<std::collections::BTreeSet<_>>(),
+    });
+    render_one("cost.md", COST_MD, &ctx)
+}
+
+fn trim_num(v: f64) -> String {
+    if v.fract() == 0.0 { format!("{}", v as i64) } else { format!("{v:.2}") }
+}
+
+/// `poactl output`: renders a template from live outputs (read-only).
+pub async fn command(g: &Global, a: OutputArgs) -> Result<u8> {
+    if a.show_secrets && std::io::stdout().is_terminal() {
+        bail!("--show-secrets writes passwords; it is refused on a terminal. Redirect stdout to a file (e.g. > .env) instead");
+    }
+    let (name, template) = match &a.template {
+        Some(path) => {
+            (path.display().to_string(), std::fs::read_to_string(path).with_context(|| format!("cannot read template {}", path.display()))?)
+        }
+        None => ("app.env.tera".to_string(), APP_ENV.to_string()),
+    };
+    let loaded = crate::commands::load_env(g)?;
+    let registry =
+        crate::providers::Registry::for_spec(&loaded, &crate::providers::Connections { mongodb_uri: a.connect.mongodb_uri.clone() })
+            .await?;
+    let progress = crate::progress::Progress::for_terminal(g.quiet);
+    let engine = crate::engine::Engine {
+        loaded: &loaded,
+        registry: &registry,
+        progress: &progress,
+        parallelism: usize::from(g.parallelism),
+        options: Default::default(),
+    };
+    let desired: Vec<_> = crate::providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
+    let obs = engine.observe(desired).await?;
+    let ctx = output_context(&loaded, &obs.outputs, a.show_secrets);
+    let text = render_one(&name, &template, &ctx)?;
+    let text = if a.show_secrets { text } else { secrets::redact(&text) };
+    match crate::commands::format(g) {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&if a.show_secrets { ctx } else { redacted(ctx) })?),
+        _ => print!("{text}"),
+    }
+    Ok(crate::exit::OK)
+}
+
+fn redacted(mut v: Value) -> Value {
+    crate::plan::render::redact_json(&mut v);
+    v
+}
+
+/// What templates see: the environment, every resource's live outputs by address and by kind,
+/// and (only with `--show-secrets`) the database users' passwords.
+pub fn output_context(
+    loaded: &crate::spec::LoadedSpec,
+    outputs: &BTreeMap<crate::resource::Address, crate::providers::Outputs>,
+    show_secrets: bool,
+) -> Value {
+    let spec = &loaded.spec;
+    let by_kind = |kind: Kind| -> Value {
+        Value::Object(outputs.iter().filter(|(a, _)| a.kind == kind).map(|(a, o)| (a.name.clone(), json!(o))).collect())
+    };
+    let users: Vec<Value> = spec
+        .atlas
+        .iter()
+        .flat_map(|a| a.database_users.iter())
+        .map(|u| json!({"username": u.username, "password": if show_secrets { json!(u.password) } else { json!(secrets::REDACTED) }, "roles": u.roles}))
+        .collect();
+    json!({
+        "environment": loaded.env,
+        "aws_region": spec.aws_region(),
+        "database": spec.database.as_ref().map(|d| json!({"name": d.name})),
+        "outputs": outputs.iter().map(|(a, o)| (a.to_string(), json!(o))).collect::<serde_json::Map<_, _>>(),
+        "project": spec.atlas.as_ref().and_then(|a| outputs.get(&crate::resource::Address::new(Kind::AtlasProject, &a.project))),
+        "clusters": by_kind(Kind::AtlasCluster),
+        "buckets": by_kind(Kind::Bucket),
+        "distributions": by_kind(Kind::Distribution),
+        "alarms": by_kind(Kind::Alarm),
+        "users": users,
+        "show_secrets": show_secrets,
+    })
+}

@@ -1,0 +1,319 @@
+//! The provider contract and the providers.
+//!
+//! In the spirit of Crossplane's ExternalClient: `observe` is read-only and says whether the
+//! resource exists and what it looks like, `diff` is pure, and `create`/`update`/`delete` are
+//! idempotent. Providers report facts; the engine decides what to do.
+
+pub mod atlas;
+pub mod aws;
+pub mod mongo_index;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::plan::{FieldChange, diff};
+use crate::progress::Progress;
+use crate::resource::{Address, Kind};
+use crate::spec::LoadedSpec;
+
+/// Outputs of a resource, usable in `${kind.name.field}` references and templates.
+pub type Outputs = BTreeMap<String, String>;
+
+/// A resource as the spec wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub address: Address,
+    /// Canonical attributes, compared with the observed ones. May hold `${...}` references.
+    pub attrs: Value,
+    /// Values sent on create (and on update when asked) but never read back, such as
+    /// passwords. Never compared, never shown.
+    pub write_only: Value,
+    /// The resource this one lives in (a cluster's project, an index's database); it is
+    /// observed first and its outputs are handed to this one.
+    pub parent: Option<Address>,
+    /// Every resource this one needs first: its parent and the targets of its references.
+    pub depends_on: Vec<Address>,
+    pub notes: Vec<String>,
+}
+
+impl Desired {
+    pub fn new(address: Address, attrs: Value) -> Self {
+        Desired { address, attrs, write_only: Value::Null, parent: None, depends_on: Vec::new(), notes: Vec::new() }
+    }
+
+    pub fn with_parent(mut self, parent: Address) -> Self {
+        if !self.depends_on.contains(&parent) {
+            self.depends_on.push(parent.clone());
+        }
+        self.parent = Some(parent);
+        self
+    }
+
+    pub fn depends(mut self, on: Address) -> Self {
+        if !self.depends_on.contains(&on) && on != self.address {
+            self.depends_on.push(on);
+        }
+        self
+    }
+}
+
+/// Whether poactl may act on a live resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// Carries this environment's ownership tags.
+    Owned,
+    /// No tags (the kind cannot carry them): identified by its natural key inside a parent
+    /// poactl owns, so it is managed.
+    NaturalKey,
+    /// Exists without poactl's tags (or with another environment's): never modified.
+    Foreign(String),
+}
+
+/// A resource as it is live, normalized to the shape of [`Desired::attrs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub id: String,
+    pub attrs: Value,
+    pub outputs: Outputs,
+    pub ownership: Ownership,
+    /// Provider-private facts needed to act on the resource (ETags, raw documents).
+    pub handle: Value,
+}
+
+/// What a provider call may look at: the environment, the outputs of resources already
+/// observed or applied, and where to report progress.
+pub struct Ctx<'a> {
+    pub env: &'a str,
+    pub loaded: &'a LoadedSpec,
+    pub parent: Option<&'a Outputs>,
+    pub outputs: &'a BTreeMap<Address, Outputs>,
+    pub progress: &'a Progress,
+    pub options: &'a RunOptions,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub wait: bool,
+    pub timeout: std::time::Duration,
+    pub rotate_passwords: bool,
+    pub allow_rebuild: bool,
+    pub drop_immediately: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            wait: true,
+            timeout: std::time::Duration::from_secs(3600),
+            rotate_passwords: false,
+            allow_rebuild: false,
+            drop_immediately: false,
+        }
+    }
+}
+
+/// A failure talking to a service, already worded for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{0}")]
+    Api(String),
+    #[error(
+        "{what} did not become ready within {seconds}s (last state: {state}); it keeps going on the service's side: rerun `poactl apply` to wait again"
+    )]
+    Timeout { what: String, seconds: u64, state: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn kind(&self) -> Kind;
+
+    /// Attribute paths that cannot change in place.
+    fn replace_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Reads the live resource; `None` when it does not exist. Never mutates.
+    async fn observe(&self, ctx: &Ctx<'_>, desired: &Desired) -> Result<Option<Observed>>;
+
+    /// Live resources of this kind in the environment's scope, declared or not; the engine
+    /// subtracts the declared ones to find the unmanaged. Never mutates.
+    async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>>;
+
+    /// Pure: how the live resource differs from the desired one.
+    fn diff(&self, desired: &Desired, observed: &Observed) -> Vec<FieldChange> {
+        diff::diff(&desired.attrs, &observed.attrs, self.replace_paths())
+    }
+
+    /// Notes about a live resource worth showing in the plan even when nothing changes.
+    fn notes(&self, _desired: &Desired, _observed: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, desired: &Desired) -> Result<Outputs>;
+
+    async fn update(&self, ctx: &Ctx<'_>, desired: &Desired, observed: &Observed, changes: &[FieldChange]) -> Result<Outputs>;
+
+    async fn delete(&self, ctx: &Ctx<'_>, address: &Address, observed: &Observed) -> Result<()>;
+}
+
+/// The providers an environment needs, built only for the sections it uses (so a spec with
+/// only buckets never asks for Atlas credentials).
+pub struct Registry {
+    providers: BTreeMap<Kind, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    pub fn empty() -> Self {
+        Registry { providers: BTreeMap::new() }
+    }
+
+    pub fn insert(&mut self, p: Arc<dyn Provider>) {
+        self.providers.insert(p.kind(), p);
+    }
+
+    pub fn get(&self, kind: Kind) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(&kind)
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
+        self.providers.keys().copied()
+    }
+
+    /// Connects the providers the spec needs.
+    pub async fn for_spec(loaded: &LoadedSpec, conn: &Connections) -> anyhow::Result<Registry> {
+        let mut reg = Registry::empty();
+        let spec = &loaded.spec;
+        if spec.atlas.is_some() {
+            atlas::register(&mut reg, conn).await?;
+        }
+        if spec.has_aws() {
+            aws::register(&mut reg, loaded, conn).await?;
+        }
+        if spec.database.as_ref().is_some_and(|d| !d.collections.0.is_empty()) {
+            mongo_index::register(&mut reg, conn);
+        }
+        Ok(reg)
+    }
+}
+
+/// Connection settings from flags and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    pub mongodb_uri: Option<String>,
+}
+
+/// Every desired resource of a spec, in spec order.
+pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
+    let mut out = Vec::new();
+    out.extend(atlas::desired(loaded));
+    out.extend(aws::desired(loaded));
+    out.extend(mongo_index::desired(loaded));
+    add_reference_edges(loaded, &mut out);
+    out
+}
+
+/// References in attributes become dependencies.
+fn add_reference_edges(loaded: &LoadedSpec, all: &mut [Desired]) {
+    let _ = loaded;
+    for d in all.iter_mut() {
+        let mut refs = Vec::new();
+        collect_refs(&d.attrs, &mut refs);
+        collect_refs(&d.write_only, &mut refs);
+        for r in refs {
+            if r.target != d.address && !d.depends_on.contains(&r.target) {
+                d.depends_on.push(r.target);
+            }
+        }
+    }
+}
+
+pub fn collect_refs(v: &Value, out: &mut Vec<crate::resource::Reference>) {
+    match v {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                let after = &rest[start + 2..];
+                let Some(end) = after.find('}') else { break };
+                if let Some(r) = crate::resource::Reference::parse(after[..end].trim()) {
+                    out.push(r);
+                }
+                rest = &after[end + 1..];
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_refs(i, out)),
+        Value::Object(map) => map.values().for_each(|i| collect_refs(i, out)),
+        _ => {}
+    }
+}
+
+/// Replaces `${...}` references with known outputs; unknown ones stay as written.
+pub fn resolve_refs(v: &Value, outputs: &BTreeMap<Address, Outputs>) -> Value {
+    match v {
+        Value::String(s) if s.contains("${") => {
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                let Some(end) = after.find('}') else {
+                    out.push_str(&rest[start..]);
+                    rest = "";
+                    break;
+                };
+                let inner = after[..end].trim();
+                let value =
+                    crate::resource::Reference::parse(inner).and_then(|r| outputs.get(&r.target).and_then(|o| o.get(&r.field)).cloned());
+                match value {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        out.push_str("${");
+                        out.push_str(inner);
+                        out.push('}');
+                    }
+                }
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|i| resolve_refs(i, outputs)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve_refs(v, outputs))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The ownership tags every taggable resource carries.
+pub fn ownership_tags(env: &str, address: &Address) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("poactl:managed".to_string(), "true".to_string()),
+        ("poactl:env".to_string(), env.to_string()),
+        ("poactl:id".to_string(), address.to_string()),
+    ])
+}
+
+/// Decides ownership from a live resource's tags.
+pub fn ownership_from_tags(tags: &BTreeMap<String, String>, env: &str, address: &Address) -> Ownership {
+    match (tags.get("poactl:managed").map(String::as_str), tags.get("poactl:env"), tags.get("poactl:id")) {
+        (Some("true"), Some(e), Some(id)) if e == env && *id == address.to_string() => Ownership::Owned,
+        (Some("true"), Some(e), _) if e != env => Ownership::Foreign(format!("it belongs to poactl environment `{e}`")),
+        (Some("true"), _, Some(id)) => Ownership::Foreign(format!("its poactl:id tag says `{id}`")),
+        _ => Ownership::Foreign("it exists but has no poactl ownership tags (poactl:managed, poactl:env, poactl:id)".to_string()),
+    }
+}
+
+/// All the tags a resource should carry: the environment's, its own, and ownership.
+pub fn all_tags(loaded: &LoadedSpec, own: &BTreeMap<String, String>, address: &Address) -> BTreeMap<String, String> {
+    let mut tags = loaded.spec.tags.clone();
+    tags.extend(own.clone());
+    tags.extend(ownership_tags(&loaded.env, address));
+    tags
+}

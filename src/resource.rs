@@ -1,0 +1,187 @@
+//! Resource kinds and addresses: the names the plan, the references and the tags use.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Kind {
+    #[serde(rename = "atlas.project")]
+    AtlasProject,
+    #[serde(rename = "atlas.clusters")]
+    AtlasCluster,
+    #[serde(rename = "atlas.backup_schedules")]
+    AtlasBackupSchedule,
+    #[serde(rename = "atlas.access_list")]
+    AtlasAccessList,
+    #[serde(rename = "atlas.database_users")]
+    AtlasUser,
+    #[serde(rename = "atlas.alerts")]
+    AtlasAlert,
+    #[serde(rename = "storage.buckets")]
+    Bucket,
+    #[serde(rename = "cdn.distributions")]
+    Distribution,
+    #[serde(rename = "monitoring.alarms")]
+    Alarm,
+    #[serde(rename = "billing.alarms")]
+    BillingAlarm,
+    #[serde(rename = "database.indexes")]
+    Index,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 11] = [
+        Kind::AtlasProject,
+        Kind::AtlasCluster,
+        Kind::AtlasBackupSchedule,
+        Kind::AtlasAccessList,
+        Kind::AtlasUser,
+        Kind::AtlasAlert,
+        Kind::Bucket,
+        Kind::Distribution,
+        Kind::Alarm,
+        Kind::BillingAlarm,
+        Kind::Index,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AtlasProject => "atlas.project",
+            Kind::AtlasCluster => "atlas.clusters",
+            Kind::AtlasBackupSchedule => "atlas.backup_schedules",
+            Kind::AtlasAccessList => "atlas.access_list",
+            Kind::AtlasUser => "atlas.database_users",
+            Kind::AtlasAlert => "atlas.alerts",
+            Kind::Bucket => "storage.buckets",
+            Kind::Distribution => "cdn.distributions",
+            Kind::Alarm => "monitoring.alarms",
+            Kind::BillingAlarm => "billing.alarms",
+            Kind::Index => "database.indexes",
+        }
+    }
+
+    /// The outputs a resource of this kind offers to `${kind.name.field}` references and
+    /// templates. Providers must fill exactly these.
+    pub fn outputs(self) -> &'static [&'static str] {
+        match self {
+            Kind::AtlasProject => &["id", "name"],
+            Kind::AtlasCluster => &["id", "srv", "standard", "state", "mongodb_version", "name"],
+            Kind::AtlasBackupSchedule => &["cluster"],
+            Kind::AtlasAccessList => &["cidr"],
+            Kind::AtlasUser => &["username"],
+            Kind::AtlasAlert => &["id"],
+            Kind::Bucket => &["name", "arn", "region", "domain"],
+            Kind::Distribution => &["id", "arn", "domain", "url"],
+            Kind::Alarm | Kind::BillingAlarm => &["arn", "name"],
+            Kind::Index => &["name"],
+        }
+    }
+
+    /// Kinds whose deletion loses data: deleting or replacing one always needs `--allow-destroy`.
+    pub fn holds_data(self) -> bool {
+        matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket)
+    }
+
+    /// Kinds that carry poactl's ownership tags; the others are identified by natural key.
+    pub fn taggable(self) -> bool {
+        matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket | Kind::Distribution | Kind::Alarm | Kind::BillingAlarm)
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `storage.buckets.poafix-prod-uploads`: a kind and the resource's name within it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Address {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl Address {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Self {
+        Address { kind, name: name.into() }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.kind, self.name)
+    }
+}
+
+/// A `${...}` reference to another resource's output.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Reference {
+    pub target: Address,
+    pub field: String,
+}
+
+impl Reference {
+    /// Splits `atlas.clusters.main.srv` (or the short `cdn.assets.id`) into address and field.
+    /// Names may contain dots (bucket names can), so the kind is matched as a prefix and the
+    /// field is the last segment.
+    pub fn parse(text: &str) -> Option<Reference> {
+        let (path, field) = text.rsplit_once('.')?;
+        for kind in Kind::ALL {
+            if let Some(name) = path.strip_prefix(kind.as_str()).and_then(|r| r.strip_prefix('.')) {
+                if name.is_empty() {
+                    return None;
+                }
+                return Some(Reference { target: Address::new(kind, name), field: field.to_string() });
+            }
+        }
+        // Short forms: `cdn.NAME`, `bucket.NAME`, `cluster.NAME`, `alarm.NAME`.
+        let (short, name) = path.split_once('.')?;
+        let kind = match short {
+            "cdn" | "distribution" => Kind::Distribution,
+            "bucket" | "storage" => Kind::Bucket,
+            "cluster" => Kind::AtlasCluster,
+            "alarm" => Kind::Alarm,
+            "project" => Kind::AtlasProject,
+            _ => return None,
+        };
+        if name.is_empty() {
+            return None;
+        }
+        Some(Reference { target: Address::new(kind, name), field: field.to_string() })
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.target, self.field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse_long_and_short_forms() {
+        let cases = [
+            ("atlas.clusters.main.srv", Some((Kind::AtlasCluster, "main", "srv"))),
+            ("cdn.assets.id", Some((Kind::Distribution, "assets", "id"))),
+            ("cdn.distributions.assets.domain", Some((Kind::Distribution, "assets", "domain"))),
+            ("storage.buckets.my.dotted.bucket.arn", Some((Kind::Bucket, "my.dotted.bucket", "arn"))),
+            ("atlas.project.poafix.id", Some((Kind::AtlasProject, "poafix", "id"))),
+            ("nothing", None),
+            ("unknown.thing.id", None),
+            ("atlas.clusters.srv", None),
+        ];
+        for (text, want) in cases {
+            let got = Reference::parse(text).map(|r| (r.target.kind, r.target.name, r.field));
+            let want = want.map(|(k, n, f)| (k, n.to_string(), f.to_string()));
+            assert_eq!(got, want, "parsing {text}");
+        }
+    }
+}

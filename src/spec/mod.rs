@@ -1,0 +1,135 @@
+//! The environment spec: model, loading (with `extends:` and interpolation) and checks.
+
+pub mod error;
+pub mod load;
+pub mod model;
+pub mod validate;
+pub mod yaml;
+
+pub use error::{SpecError, SpecErrors};
+pub use load::{LoadedSpec, load};
+pub use model::Spec;
+
+use crate::resource::{Address, Kind};
+
+/// Every resource address a spec declares, in spec order. The engine's desired set and the
+/// reference checks both come from here, so they cannot disagree.
+pub fn addresses(spec: &Spec) -> Vec<Address> {
+    let mut out = Vec::new();
+    if let Some(atlas) = &spec.atlas {
+        out.push(Address::new(Kind::AtlasProject, &atlas.project));
+        for c in &atlas.clusters {
+            out.push(Address::new(Kind::AtlasCluster, &c.name));
+            if has_backup_schedule(c) {
+                out.push(Address::new(Kind::AtlasBackupSchedule, &c.name));
+            }
+        }
+        for e in &atlas.access_list {
+            out.push(Address::new(Kind::AtlasAccessList, e.key()));
+        }
+        for u in &atlas.database_users {
+            out.push(Address::new(Kind::AtlasUser, &u.username));
+        }
+        for a in &atlas.alerts {
+            out.push(Address::new(Kind::AtlasAlert, validate::alert_identity(a)));
+        }
+        for b in spec.billing.iter().flat_map(|b| b.alerts.iter()) {
+            out.push(Address::new(Kind::AtlasAlert, billing_alert_identity(b.above_usd)));
+        }
+    }
+    for b in spec.storage.iter().flat_map(|s| s.buckets.iter()) {
+        out.push(Address::new(Kind::Bucket, &b.name));
+    }
+    for d in spec.cdn.iter().flat_map(|c| c.distributions.iter()) {
+        out.push(Address::new(Kind::Distribution, &d.name));
+    }
+    for a in spec.monitoring.iter().flat_map(|m| m.alarms.iter()) {
+        out.push(Address::new(Kind::Alarm, &a.name));
+    }
+    for b in spec.billing.iter().flat_map(|b| b.alerts.iter()) {
+        out.push(Address::new(Kind::BillingAlarm, billing_alarm_name(b.above_usd)));
+    }
+    if let Some(db) = &spec.database {
+        for (coll, c) in &db.collections.0 {
+            for ix in &c.indexes {
+                out.push(Address::new(Kind::Index, format!("{coll}.{}", validate::index_name(ix))));
+            }
+        }
+    }
+    out
+}
+
+/// A dedicated cluster with backup on and a schedule or restore window to manage.
+pub fn has_backup_schedule(c: &model::ClusterSpec) -> bool {
+    validate::is_dedicated(&c.tier)
+        && c.backup.as_ref().is_some_and(|b| b.enabled && (!b.schedule.is_empty() || b.restore_window.is_some()))
+}
+
+pub fn billing_alert_identity(above_usd: f64) -> String {
+    format!("PENDING_INVOICE_OVER_THRESHOLD.{}usd", fmt_usd(above_usd))
+}
+
+pub fn billing_alarm_name(above_usd: f64) -> String {
+    format!("above-{}usd", fmt_usd(above_usd))
+}
+
+fn fmt_usd(v: f64) -> String {
+    if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v}") }
+}
+
+impl Spec {
+    /// The region for AWS resources without their own: `aws.region`, else the caller's
+    /// `AWS_REGION`, else us-east-1.
+    pub fn aws_region(&self) -> String {
+        self.aws
+            .as_ref()
+            .and_then(|a| a.region.clone())
+            .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty()))
+            .unwrap_or_else(|| "us-east-1".to_string())
+    }
+
+    pub fn has_aws(&self) -> bool {
+        self.storage.as_ref().is_some_and(|s| !s.buckets.is_empty())
+            || self.cdn.as_ref().is_some_and(|c| !c.distributions.is_empty())
+            || self.monitoring.as_ref().is_some_and(|m| !m.alarms.is_empty())
+            || self.billing.as_ref().is_some_and(|b| !b.alerts.is_empty())
+    }
+
+    /// A one-line summary of what the environment holds, for `validate`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        if let Some(a) = &self.atlas {
+            let tiers: Vec<String> = a.clusters.iter().map(|c| format!("{} {}", c.name, c.tier)).collect();
+            parts.push(format!(
+                "Atlas project {} ({}{})",
+                a.project,
+                plural(a.clusters.len(), "cluster", "clusters"),
+                if tiers.is_empty() { String::new() } else { format!(": {}", tiers.join(", ")) }
+            ));
+            parts.push(plural(a.database_users.len(), "database user", "database users"));
+            parts.push(plural(a.access_list.len(), "access-list entry", "access-list entries"));
+            if !a.alerts.is_empty() {
+                parts.push(plural(a.alerts.len(), "Atlas alert", "Atlas alerts"));
+            }
+        }
+        if let Some(s) = &self.storage {
+            parts.push(plural(s.buckets.len(), "bucket", "buckets"));
+        }
+        if let Some(c) = &self.cdn {
+            parts.push(plural(c.distributions.len(), "distribution", "distributions"));
+        }
+        if let Some(m) = &self.monitoring {
+            parts.push(plural(m.alarms.len(), "alarm", "alarms"));
+        }
+        if let Some(b) = &self.billing {
+            parts.push(plural(b.alerts.len(), "billing alert", "billing alerts"));
+        }
+        if let Some(d) = &self.database {
+            let n: usize = d.collections.0.iter().map(|(_, c)| c.indexes.len()).sum();
+            parts.push(format!("{} on {}", plural(n, "index", "indexes"), plural(d.collections.0.len(), "collection", "collections")));
+        }
+        if parts.is_empty() { "nothing yet".to_string() } else { parts.join(", ") }
+    }
+}

@@ -1,0 +1,838 @@
+//! The typed spec: one environment's desired state, exactly the fields `docs/spec.md` lists.
+//!
+//! Every struct denies unknown fields, so a typo is an error with a "did you mean" and a
+//! position, never a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Defaults to the file's name (`prod.yaml` is env `prod`).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Consumed by the loader; kept so it is a known field.
+    #[serde(default)]
+    pub extends: Option<String>,
+    #[serde(default)]
+    pub protect: bool,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub aws: Option<AwsSpec>,
+    #[serde(default)]
+    pub atlas: Option<AtlasSpec>,
+    #[serde(default)]
+    pub storage: Option<StorageSpec>,
+    #[serde(default)]
+    pub cdn: Option<CdnSpec>,
+    #[serde(default)]
+    pub monitoring: Option<MonitoringSpec>,
+    #[serde(default)]
+    pub billing: Option<BillingSpec>,
+    #[serde(default)]
+    pub database: Option<DatabaseSpec>,
+    #[serde(default)]
+    pub usage: Option<UsageSpec>,
+}
+
+/// Where the AWS resources without a region of their own (alarms, distributions' control
+/// plane) are managed. Not in the original design: without it the region would come only from
+/// the caller's environment, and a spec would mean different things on different machines.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSpec {
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atlas
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtlasSpec {
+    pub org_id: String,
+    pub project: String,
+    #[serde(default)]
+    pub clusters: Vec<ClusterSpec>,
+    #[serde(default)]
+    pub access_list: Vec<AccessListSpec>,
+    #[serde(default)]
+    pub database_users: Vec<DatabaseUserSpec>,
+    #[serde(default)]
+    pub alerts: Vec<AtlasAlertSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub name: String,
+    /// M0 | FLEX | M10 | M20 | M30 ...
+    pub tier: String,
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    pub region: String,
+    #[serde(default)]
+    pub mongodb_version: Option<String>,
+    #[serde(default)]
+    pub backup: Option<BackupSpec>,
+    #[serde(default)]
+    pub autoscaling: Option<AutoscalingSpec>,
+    #[serde(default)]
+    pub termination_protection: bool,
+    #[serde(default)]
+    pub disk_size_gb: Option<f64>,
+    #[serde(default)]
+    pub node_count: Option<u32>,
+    #[serde(default)]
+    pub paused: Option<bool>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_provider() -> String {
+    "AWS".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub point_in_time: bool,
+    /// Point-in-time restore window (`7d`); Atlas default when absent.
+    #[serde(default)]
+    pub restore_window: Option<Duration>,
+    #[serde(default)]
+    pub schedule: Vec<BackupPolicySpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPolicySpec {
+    /// hourly | daily | weekly | monthly | yearly
+    pub every: String,
+    /// Hours for hourly, day of week (1-7) for weekly, day of month (1-28, 40 = last) for monthly.
+    #[serde(default = "one")]
+    pub interval: i64,
+    /// How long snapshots are kept, e.g. `7d`, `4w`, `12mo`? Written as a count and unit.
+    pub keep: Retention,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalingSpec {
+    #[serde(default)]
+    pub compute: Option<ComputeScalingSpec>,
+    #[serde(default)]
+    pub disk: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeScalingSpec {
+    pub min: String,
+    pub max: String,
+    #[serde(default = "yes")]
+    pub scale_down: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AccessListSpec {
+    #[serde(default)]
+    pub cidr: Option<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub security_group: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl AccessListSpec {
+    /// The entry as Atlas keys it: a single IP is stored as `/32`.
+    pub fn key(&self) -> String {
+        if let Some(c) = &self.cidr {
+            c.clone()
+        } else if let Some(ip) = &self.ip {
+            if ip.contains(':') { format!("{ip}/128") } else { format!("{ip}/32") }
+        } else {
+            self.security_group.clone().unwrap_or_default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseUserSpec {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `admin` for SCRAM users (the default), `$external` for X.509/LDAP/IAM.
+    #[serde(default = "default_auth_db")]
+    pub auth_database: String,
+    pub roles: Vec<RoleSpec>,
+    #[serde(default)]
+    pub scopes: Vec<ScopeSpec>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+fn default_auth_db() -> String {
+    "admin".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub role: String,
+    pub database: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSpec {
+    /// Cluster (or data lake) name.
+    pub name: String,
+    #[serde(rename = "type", default = "default_scope_type")]
+    pub kind: String,
+}
+
+fn default_scope_type() -> String {
+    "CLUSTER".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtlasAlertSpec {
+    /// Atlas event type, e.g. OUTSIDE_METRIC_THRESHOLD, HOST_DOWN, REPLICATION_OPLOG_WINDOW_RUNNING_OUT.
+    pub event: String,
+    #[serde(default)]
+    pub metric: Option<String>,
+    #[serde(default)]
+    pub above: Option<f64>,
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// Units of the metric threshold (RAW, BYTES, MEGABYTES, SECONDS, ...); RAW by default.
+    #[serde(default)]
+    pub units: Option<String>,
+    #[serde(default)]
+    pub matchers: Vec<MatcherSpec>,
+    pub notify: OneOrMany<NotifySpec>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
+pub struct MatcherSpec {
+    pub field: String,
+    #[serde(default = "default_matcher_op")]
+    pub operator: String,
+    pub value: String,
+}
+
+fn default_matcher_op() -> String {
+    "EQUALS".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub sms: Option<String>,
+    /// Project roles to notify by email (GROUP notification), e.g. [GROUP_OWNER].
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// An Atlas user (by username) to notify.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub interval: Option<Duration>,
+    #[serde(default)]
+    pub delay: Option<Duration>,
+}
+
+/// Either one item or a list of them (`notify: {email: x}` or `notify: [{email: x}, ...]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map or a list of maps")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    out.push(item);
+                }
+                Ok(OneOrMany(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| OneOrMany(vec![t]))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage, CDN, monitoring, billing
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSpec {
+    #[serde(default)]
+    pub buckets: Vec<BucketSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketSpec {
+    pub name: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub versioning: bool,
+    /// AES256 (SSE-S3, the AWS default) or aws:kms (with `kms_key`).
+    #[serde(default = "default_encryption")]
+    pub encryption: String,
+    #[serde(default)]
+    pub kms_key: Option<String>,
+    /// `blocked` (all four public-access-block flags on, the AWS default) or `allowed`.
+    #[serde(default = "default_public_access")]
+    pub public_access: String,
+    /// BucketOwnerEnforced (the AWS default, ACLs off) | BucketOwnerPreferred | ObjectWriter.
+    #[serde(default = "default_ownership")]
+    pub object_ownership: String,
+    #[serde(default)]
+    pub lifecycle: Vec<LifecycleRuleSpec>,
+    #[serde(default)]
+    pub cors: Vec<CorsRuleSpec>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_encryption() -> String {
+    "AES256".to_string()
+}
+fn default_public_access() -> String {
+    "blocked".to_string()
+}
+fn default_ownership() -> String {
+    "BucketOwnerEnforced".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleRuleSpec {
+    /// Rule id; derived from the prefix when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub expire_after: Option<Duration>,
+    #[serde(default)]
+    pub transition_after: Option<Duration>,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    #[serde(default)]
+    pub noncurrent_expire_after: Option<Duration>,
+    #[serde(default)]
+    pub abort_incomplete_multipart_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CorsRuleSpec {
+    pub allowed_origins: Vec<String>,
+    #[serde(default = "default_cors_methods")]
+    pub allowed_methods: Vec<String>,
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub max_age: Option<Duration>,
+}
+
+fn default_cors_methods() -> Vec<String> {
+    vec!["GET".to_string()]
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CdnSpec {
+    #[serde(default)]
+    pub distributions: Vec<DistributionSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributionSpec {
+    pub name: String,
+    pub origin: OriginSpec,
+    #[serde(default = "default_price_class")]
+    pub price_class: String,
+    #[serde(default = "yes")]
+    pub compress: bool,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
+    /// TTL of everything no `cache` entry matches (default 1d).
+    #[serde(default)]
+    pub default_ttl: Option<Duration>,
+    #[serde(default)]
+    pub cache: Vec<CacheRuleSpec>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_price_class() -> String {
+    "PriceClass_100".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginSpec {
+    /// A bucket of this spec (`storage.buckets[].name`).
+    pub bucket: String,
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheRuleSpec {
+    pub path: String,
+    /// `0` (or `0s`) means no caching: the origin is asked every time.
+    pub ttl: Duration,
+    #[serde(default)]
+    pub compress: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringSpec {
+    #[serde(default)]
+    pub alarms: Vec<AlarmSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmSpec {
+    pub name: String,
+    pub metric: MetricSpec,
+    #[serde(default = "default_statistic")]
+    pub statistic: String,
+    #[serde(default = "default_period")]
+    pub period: Duration,
+    #[serde(default)]
+    pub above: Option<f64>,
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// Evaluation periods.
+    #[serde(default = "one_u32", rename = "for")]
+    pub evaluation_periods: u32,
+    /// Datapoints within `for` that must breach (default: all of them).
+    #[serde(default)]
+    pub datapoints: Option<u32>,
+    /// missing | notBreaching | breaching | ignore
+    #[serde(default = "default_missing")]
+    pub treat_missing_data: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub notify: Vec<String>,
+    #[serde(default)]
+    pub ok_notify: Vec<String>,
+}
+
+fn default_statistic() -> String {
+    "Average".to_string()
+}
+fn default_period() -> Duration {
+    Duration { seconds: 300, text: "5m".to_string() }
+}
+fn one_u32() -> u32 {
+    1
+}
+fn default_missing() -> String {
+    "missing".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSpec {
+    #[serde(default)]
+    pub alerts: Vec<BillingAlertSpec>,
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingAlertSpec {
+    pub above_usd: f64,
+    /// SNS topic ARNs for the CloudWatch alarm.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Who Atlas emails for its half (PENDING_INVOICE_OVER_THRESHOLD); project owners by default.
+    #[serde(default)]
+    pub atlas_notify: Option<OneOrMany<NotifySpec>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// MongoDB indexes
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// A user of `atlas.database_users` whose credentials are added to `uri` (it needs
+    /// createIndex, dropIndex and collMod: readWrite plus dbAdmin on the database).
+    #[serde(default)]
+    pub user: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub collections: IndexMapSpec,
+}
+
+/// Collections in the order the spec lists them.
+#[derive(Debug, Clone, Default)]
+pub struct IndexMapSpec(pub Vec<(String, CollectionSpec)>);
+
+impl<'de> Deserialize<'de> for IndexMapSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IndexMapSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of collection name to its indexes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, CollectionSpec>()? {
+                    out.push((k, v));
+                }
+                Ok(IndexMapSpec(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(IndexMapSpec::default())
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionSpec {
+    #[serde(default)]
+    pub indexes: Vec<IndexSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSpec {
+    pub keys: IndexKeys,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub sparse: bool,
+    /// TTL: documents expire this long after the indexed date.
+    #[serde(default)]
+    pub expire_after: Option<Duration>,
+    #[serde(default)]
+    pub partial_filter: Option<serde_json::Value>,
+    #[serde(default)]
+    pub collation: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub hidden: bool,
+    /// Text indexes: field weights.
+    #[serde(default)]
+    pub weights: Option<BTreeMap<String, i64>>,
+    #[serde(default)]
+    pub default_language: Option<String>,
+    #[serde(default)]
+    pub language_override: Option<String>,
+}
+
+/// Index keys in the order written (a compound index is defined by its order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexKeys(pub Vec<(String, IndexKey)>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum IndexKey {
+    Asc,
+    Desc,
+    Geo2dSphere,
+    Geo2d,
+    Text,
+    Hashed,
+}
+
+impl IndexKey {
+    pub fn name_part(self) -> &'static str {
+        match self {
+            IndexKey::Asc => "1",
+            IndexKey::Desc => "-1",
+            IndexKey::Geo2dSphere => "2dsphere",
+            IndexKey::Geo2d => "2d",
+            IndexKey::Text => "text",
+            IndexKey::Hashed => "hashed",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IndexKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = IndexKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("1, -1, \"2dsphere\", \"2d\", \"text\" or \"hashed\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<IndexKey, E> {
+                match v {
+                    1 => Ok(IndexKey::Asc),
+                    -1 => Ok(IndexKey::Desc),
+                    _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<IndexKey, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<IndexKey, E> {
+                if v == 1.0 {
+                    Ok(IndexKey::Asc)
+                } else if v == -1.0 {
+                    Ok(IndexKey::Desc)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Float(v), &self))
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IndexKey, E> {
+                match v {
+                    "1" => Ok(IndexKey::Asc),
+                    "-1" => Ok(IndexKey::Desc),
+                    "2dsphere" => Ok(IndexKey::Geo2dSphere),
+                    "2d" => Ok(IndexKey::Geo2d),
+                    "text" => Ok(IndexKey::Text),
+                    "hashed" => Ok(IndexKey::Hashed),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for IndexKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IndexKeys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of field to direction, e.g. { serviceType: 1, isAvailable: 1 }")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IndexKeys, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, IndexKey>()? {
+                    out.push((k, v));
+                }
+                if out.is_empty() {
+                    return Err(de::Error::custom("an index needs at least one key"));
+                }
+                Ok(IndexKeys(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage (inputs of the cost model)
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSpec {
+    #[serde(default)]
+    pub storage_gb: f64,
+    #[serde(default)]
+    pub cdn_transfer_gb: f64,
+    #[serde(default)]
+    pub cdn_requests: f64,
+    #[serde(default)]
+    pub s3_put_requests: f64,
+    #[serde(default)]
+    pub s3_get_requests: f64,
+    /// Growth scenarios: named multipliers over the usage above.
+    #[serde(default)]
+    pub scenarios: Vec<ScenarioSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Multiplies every usage input (default 1).
+    #[serde(default = "one_f64")]
+    pub multiplier: f64,
+    /// Per-input multipliers, applied on top of `multiplier`.
+    #[serde(default)]
+    pub storage_gb: Option<f64>,
+    #[serde(default)]
+    pub cdn_transfer_gb: Option<f64>,
+    #[serde(default)]
+    pub cdn_requests: Option<f64>,
+    #[serde(default)]
+    pub s3_put_requests: Option<f64>,
+    #[serde(default)]
+    pub s3_get_requests: Option<f64>,
+    /// Cluster tiers this scenario needs (cluster name → tier), e.g. `{ main: M30 }`.
+    #[serde(default)]
+    pub cluster_tiers: BTreeMap<String, String>,
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations
+
+/// A duration written as `30s`, `5m`, `12h`, `7d`, `2w` (or a bare number of seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Duration {
+    pub seconds: u64,
+    #[serde(skip)]
+    pub text: String,
+}
+
+impl Duration {
+    pub fn parse(s: &str) -> Result<Duration, String> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err("a duration cannot be empty".into());
+        }
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        if num.is_empty() {
+            return Err(format!("`{s}` is not a duration: write a number and a unit, e.g. 30s, 5m, 12h, 7d, 2w"));
+        }
+        let n: u64 = num.parse().map_err(|_| format!("`{s}`: the number is too large"))?;
+        let mult: u64 = match unit {
+            "" | "s" => 1,
+            "m" | "min" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => {
+                return Err(format!("`{s}` has an unknown unit `{unit}`: use s, m, h, d or w (e.g. 7d, 5m, 365d)"));
+            }
+        };
+        let seconds = n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too long"))?;
+        Ok(Duration { seconds, text: t.to_string() })
+    }
+
+    pub fn whole_days(&self) -> Option<i32> {
+        self.seconds.is_multiple_of(86_400).then(|| i32::try_from(self.seconds / 86_400).ok()).flatten()
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as 30s, 5m, 12h, 7d or 2w")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+                let seconds = u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
+                Ok(Duration { seconds, text: format!("{seconds}s") })
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+                Ok(Duration { seconds: v, text: format!("{v}s") })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+                Duration::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Snapshot retention: `7d`, `4w`, `12mo`, `1y` (Atlas keeps days, weeks, months or years).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    pub value: i64,
+    pub unit: String,
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let value: i64 = num.parse().map_err(|_| de::Error::custom(format!("`{s}`: write a count and a unit, e.g. 7d, 4w, 12mo, 1y")))?;
+        let unit = match unit {
+            "d" => "days",
+            "w" => "weeks",
+            "mo" => "months",
+            "y" => "years",
+            _ => return Err(de::Error::custom(format!("`{s}`: the unit must be d, w, mo or y"))),
+        };
+        Ok(Retention { value, unit: unit.to_string() })
+    }
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary: drives the real `poactl` binary against real peers
+//! (moto for AWS, the Atlas sandbox, a scripted MongoDB wire mock).
+
+mod support;
+
+mod fuzz;
+mod spec_errors;
+mod validate;
