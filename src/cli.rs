@@ -70,6 +70,9 @@ pub struct ConnectArgs {
     /// MongoDB connection string for index management (overrides `database.uri`).
     #[arg(long, env = "POACTL_MONGODB_URI")]
     pub mongodb_uri: Option<String>,
+    /// Only resources whose address starts with this (e.g. `atlas`, `storage.buckets`); repeatable.
+    #[arg(long = "target", value_name = "ADDRESS_PREFIX")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

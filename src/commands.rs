@@ -77,6 +77,16 @@ fn validate(g: &Global) -> Result<u8> {
     }
 }
 
+/// The kinds `--target` prefixes select (`None`: no `--target`, every kind).
+fn target_kinds(targets: &[String]) -> Option<std::collections::BTreeSet<Kind>> {
+    (!targets.is_empty()).then(|| {
+        Kind::ALL
+            .into_iter()
+            .filter(|k| targets.iter().any(|t| k.as_str().starts_with(t.trim_end_matches('.')) || t.starts_with(k.as_str())))
+            .collect()
+    })
+}
+
 fn connections(c: &ConnectArgs) -> Connections {
     Connections { mongodb_uri: c.mongodb_uri.clone() }
 }
@@ -87,23 +97,45 @@ struct Session {
     registry: Registry,
     progress: Progress,
     parallelism: usize,
+    targets: Vec<String>,
 }
 
 impl Session {
     async fn open(g: &Global, connect: &ConnectArgs) -> Result<Session> {
         let loaded = load_env(g)?;
-        let registry = Registry::for_spec(&loaded, &connections(connect)).await?;
+        let kinds = target_kinds(&connect.targets);
+        let registry = Registry::for_spec(&loaded, &connections(connect), kinds.as_ref()).await?;
         let progress = Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text);
-        Ok(Session { loaded, registry, progress, parallelism: usize::from(g.parallelism) })
+        Ok(Session { loaded, registry, progress, parallelism: usize::from(g.parallelism), targets: connect.targets.clone() })
     }
 
     fn engine(&self, options: RunOptions) -> Engine<'_> {
-        Engine { loaded: &self.loaded, registry: &self.registry, progress: &self.progress, parallelism: self.parallelism, options }
+        let discover_kinds = target_kinds(&self.targets);
+        Engine {
+            loaded: &self.loaded,
+            registry: &self.registry,
+            progress: &self.progress,
+            parallelism: self.parallelism,
+            options,
+            discover_kinds,
+        }
+    }
+
+    /// Whether `--target` selects an address (all do without `--target`).
+    fn targeted(&self, address: &crate::resource::Address) -> bool {
+        let a = address.to_string();
+        self.targets.is_empty() || self.targets.iter().any(|t| a == *t || a.starts_with(&format!("{}.", t.trim_end_matches('.'))))
     }
 
     async fn observe(&self) -> Result<Observation> {
-        let desired = providers::desired(&self.loaded);
-        Ok(self.engine(RunOptions::default()).observe(desired).await?)
+        let all = providers::desired(&self.loaded);
+        if !self.targets.is_empty() && !all.iter().any(|d| self.targeted(&d.address)) {
+            bail!("--target {} matches no resource of environment \"{}\"", self.targets.join(", "), self.loaded.env);
+        }
+        let desired = all.into_iter().filter(|d| self.targeted(&d.address)).collect();
+        let mut obs = self.engine(RunOptions::default()).observe(desired).await?;
+        obs.unmanaged.retain(|(a, _)| self.targeted(a));
+        Ok(obs)
     }
 
     fn plan(&self, obs: &Observation, options: PlanOptions) -> Plan {
@@ -228,7 +260,7 @@ async fn run_apply(g: &Global, s: &Session, plan: Plan, obs: &Observation, flags
         }
         return Ok(exit::OK);
     }
-    if !json_out {
+    if !json_out && !g.quiet {
         print_plan(g, &plan, flags.verb)?;
     }
     let guarded = needs_allow_destroy(&plan, s.loaded.spec.protect);
@@ -376,12 +408,7 @@ fn drift_text(plan: &Plan, drifted: bool) -> String {
     }
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(out, "\nUnmanaged (information; not drift): {} live resource(s) not in the spec.", plan.unmanaged.len());
-        for u in plan.unmanaged.iter().take(10) {
-            let _ = writeln!(out, "  ? {} ({})", u.address, u.description);
-        }
-        if plan.unmanaged.len() > 10 {
-            let _ = writeln!(out, "  ... and {} more", plan.unmanaged.len() - 10);
-        }
+        out.push_str(&render::unmanaged_lines(&plan.unmanaged, 3));
     }
     secrets::redact(&out)
 }

@@ -103,6 +103,8 @@ pub struct Engine<'a> {
     pub progress: &'a Progress,
     pub parallelism: usize,
     pub options: RunOptions,
+    /// Kinds whose live resources are listed for unmanaged ones (all when `None`).
+    pub discover_kinds: Option<BTreeSet<Kind>>,
 }
 
 impl Engine<'_> {
@@ -164,9 +166,10 @@ impl Engine<'_> {
         let outputs = outputs.into_inner().unwrap_or_default();
 
         // Unmanaged: what each provider finds in the environment's scope, minus the spec.
-        let declared: BTreeSet<&Address> = desired.iter().map(|d| &d.address).collect();
+        // A live resource is declared when a declared resource observed it (same kind and id).
+        let declared: BTreeSet<(Kind, &str)> = observed.iter().filter_map(|(a, o)| o.as_ref().map(|o| (a.kind, o.id.as_str()))).collect();
         let mut unmanaged = Vec::new();
-        let kinds: Vec<Kind> = self.registry.kinds().collect();
+        let kinds: Vec<Kind> = self.registry.kinds().filter(|k| self.discover_kinds.as_ref().is_none_or(|only| only.contains(k))).collect();
         let discoveries = futures::future::join_all(kinds.iter().map(|k| {
             let provider = self.registry.get(*k).cloned();
             let outputs = &outputs;
@@ -179,7 +182,7 @@ impl Engine<'_> {
         .await;
         for (kind, found) in discoveries.into_iter().flatten() {
             match found {
-                Ok(found) => unmanaged.extend(found.into_iter().filter(|(a, _)| !declared.contains(a))),
+                Ok(found) => unmanaged.extend(found.into_iter().filter(|(a, o)| !declared.contains(&(a.kind, o.id.as_str())))),
                 Err(e) => errors.push((format!("{kind} (listing)"), e.to_string())),
             }
         }
@@ -406,7 +409,20 @@ pub fn make_plan(
                 (action, Reason::Missing, changes, None)
             }
             (Some(o), Some(p)) => {
-                if let Ownership::Foreign(why) = &o.ownership {
+                let parent_foreign = d
+                    .parent
+                    .as_ref()
+                    .and_then(|pa| obs.observed.get(pa))
+                    .and_then(|po| po.as_ref())
+                    .is_some_and(|po| matches!(po.ownership, Ownership::Foreign(_)));
+                if parent_foreign {
+                    let parent = d.parent.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                    conflicts.push(Conflict {
+                        address: d.address.clone(),
+                        message: format!("it lives in {parent}, which poactl does not own; it is left untouched"),
+                    });
+                    (Action::NoOp, Reason::NotOwned, Vec::new(), Some(o.id.clone()))
+                } else if let Ownership::Foreign(why) = &o.ownership {
                     conflicts.push(Conflict {
                         address: d.address.clone(),
                         message: format!("{} `{}` exists but poactl does not own it: {why}. It is left untouched; rename it in the spec, or tag it to adopt it.", d.address.kind, o.id),
@@ -415,7 +431,18 @@ pub fn make_plan(
                 } else if options.destroy {
                     (Action::Delete, Reason::Destroy, Vec::new(), Some(o.id.clone()))
                 } else {
-                    let changes = p.diff(&resolved, o);
+                    let mut changes = p.diff(&resolved, o);
+                    if options.rotate_passwords && d.write_only.get("password").is_some() {
+                        // Atlas never returns passwords: rotation is a change poactl asserts.
+                        changes.push(FieldChange {
+                            path: "password".into(),
+                            before: None,
+                            after: Some(Value::String("rotate".into())),
+                            forces_replace: false,
+                            sensitive: true,
+                            unknown: false,
+                        });
+                    }
                     let outputs = BTreeMap::new();
                     let ctx = Ctx { env, loaded, parent: None, outputs: &outputs, progress: &progress, options: &run_options };
                     notes.extend(p.notes(&resolved, o, &ctx));

@@ -147,7 +147,7 @@ pub async fn command(g: &Global, a: OutputArgs) -> Result<u8> {
     };
     let loaded = crate::commands::load_env(g)?;
     let registry =
-        crate::providers::Registry::for_spec(&loaded, &crate::providers::Connections { mongodb_uri: a.connect.mongodb_uri.clone() })
+        crate::providers::Registry::for_spec(&loaded, &crate::providers::Connections { mongodb_uri: a.connect.mongodb_uri.clone() }, None)
             .await?;
     let progress = crate::progress::Progress::for_terminal(g.quiet);
     let engine = crate::engine::Engine {
@@ -156,6 +156,8 @@ pub async fn command(g: &Global, a: OutputArgs) -> Result<u8> {
         progress: &progress,
         parallelism: usize::from(g.parallelism),
         options: Default::default(),
+        // Outputs need the declared resources only: no listing of unmanaged ones.
+        discover_kinds: Some(Default::default()),
     };
     let desired: Vec<_> = crate::providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
     let obs = engine.observe(desired).await?;

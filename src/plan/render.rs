@@ -122,13 +122,7 @@ pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
     }
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(out, "Unmanaged: {} live resource(s) not in the spec (kept; `--prune` deletes them):", plan.unmanaged.len());
-        for u in plan.unmanaged.iter().take(20) {
-            let owned = if u.owned { " [owned by this environment]" } else { "" };
-            let _ = writeln!(out, "  ? {} ({}){owned}", u.address, secrets::redact(&u.description));
-        }
-        if plan.unmanaged.len() > 20 {
-            let _ = writeln!(out, "  ... and {} more (see --output json)", plan.unmanaged.len() - 20);
-        }
+        out.push_str(&unmanaged_lines(&plan.unmanaged, 5));
         out.push('\n');
     }
     if let Some(cost) = &plan.cost
@@ -137,8 +131,8 @@ pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
         let _ = writeln!(
             out,
             "Monthly cost: ${:.2} -> ${:.2} ({}{:.2} USD)\n",
-            cost.before_usd,
-            cost.after_usd,
+            cost.before_usd.max(0.0),
+            cost.after_usd.max(0.0),
             if cost.delta_usd >= 0.0 { "+" } else { "-" },
             cost.delta_usd.abs()
         );
@@ -181,4 +175,24 @@ pub fn redact_json(v: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// Unmanaged resources grouped by kind, at most `per_kind` listed per kind.
+pub fn unmanaged_lines(unmanaged: &[super::Unmanaged], per_kind: usize) -> String {
+    let mut by_kind: std::collections::BTreeMap<crate::resource::Kind, Vec<&super::Unmanaged>> = Default::default();
+    for u in unmanaged {
+        by_kind.entry(u.address.kind).or_default().push(u);
+    }
+    let mut out = String::new();
+    for (kind, items) in by_kind {
+        let _ = writeln!(out, "  {kind}: {}", items.len());
+        for u in items.iter().take(per_kind) {
+            let owned = if u.owned { " [owned by this environment]" } else { "" };
+            let _ = writeln!(out, "    ? {} ({}){owned}", u.address.name, secrets::redact(&u.description));
+        }
+        if items.len() > per_kind {
+            let _ = writeln!(out, "    ... and {} more (see --output json)", items.len() - per_kind);
+        }
+    }
+    out
 }

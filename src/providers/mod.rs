@@ -188,17 +188,22 @@ impl Registry {
         self.providers.keys().copied()
     }
 
-    /// Connects the providers the spec needs.
-    pub async fn for_spec(loaded: &LoadedSpec, conn: &Connections) -> anyhow::Result<Registry> {
+    /// Connects the providers the spec needs (only those of `kinds`, when given).
+    pub async fn for_spec(
+        loaded: &LoadedSpec,
+        conn: &Connections,
+        kinds: Option<&std::collections::BTreeSet<Kind>>,
+    ) -> anyhow::Result<Registry> {
         let mut reg = Registry::empty();
         let spec = &loaded.spec;
-        if spec.atlas.is_some() {
+        let wanted = |prefix: &str| kinds.is_none_or(|ks| ks.iter().any(|k| k.as_str().starts_with(prefix)));
+        if spec.atlas.is_some() && wanted("atlas.") {
             atlas::register(&mut reg, conn).await?;
         }
-        if spec.has_aws() {
+        if spec.has_aws() && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.")) {
             aws::register(&mut reg, loaded, conn).await?;
         }
-        if spec.database.as_ref().is_some_and(|d| !d.collections.0.is_empty()) {
+        if spec.database.as_ref().is_some_and(|d| !d.collections.0.is_empty()) && wanted("database.") {
             mongo_index::register(&mut reg, conn);
         }
         Ok(reg)

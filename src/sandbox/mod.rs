@@ -1,6 +1,1296 @@
-//! The Atlas Admin API sandbox.
+//! `poactl sandbox`: a local, stateful emulation of the Atlas Admin API v2 endpoints poactl
+//! uses, so specs can be tried offline and the tests have a peer. Same paths, per-operation
+//! versions (406 for an unknown one), pagination envelope, status codes and error bodies as
+//! real Atlas, the CREATING/UPDATING -> IDLE -> DELETING -> 404 state machine, and injectable
+//! 429s. It accepts any service-account credentials at `/api/oauth/token`, and any API key.
+//!
+//! Besides Atlas' paths it serves its own under `/__sandbox/` (no auth): `log` (every request
+//! and response, for checking against MongoDB's OpenAPI spec), `log/clear`, `faults`
+//! (`{"status": 429, "count": 2, "retry_after": 1}`), `config` (`{"cluster_delay_secs": 5}`)
+//! and `clusters/{group}/{name}/stuck` (`{"state": "UPDATING"}` holds a cluster in a state).
+
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::body::Bytes;
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use self::state::{ClusterRec, DEFAULT_ALERTS, LogEntry, Project, State, now_iso};
 use crate::cli::{Global, SandboxArgs};
 
-pub async fn command(_g: &Global, _a: SandboxArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("the sandbox is not built yet")
+type Shared = Arc<Mutex<State>>;
+
+/// Operations: method, path template, the media-type versions it serves.
+const OPERATIONS: &[(&str, &str, &[&str])] = &[
+    ("GET", "/api/atlas/v2/groups", &["2023-01-01"]),
+    ("POST", "/api/atlas/v2/groups", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/byName/{groupName}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}", &["2023-01-01"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/clusters", &["2023-01-01", "2023-02-01", "2024-08-05"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/clusters", &["2024-08-05", "2024-10-23"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/clusters/tenantUpgrade", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}", &["2023-01-01", "2023-02-01", "2024-08-05"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}", &["2024-08-05", "2024-10-23"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}", &["2023-01-01", "2023-02-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/schedule", &["2023-01-01", "2024-08-05"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/schedule", &["2023-01-01", "2024-08-05"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/flexClusters", &["2024-11-13"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/flexClusters", &["2024-11-13"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/flexClusters:tenantUpgrade", &["2024-11-13"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/flexClusters/{name}", &["2024-11-13"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/flexClusters/{name}", &["2024-11-13"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/flexClusters/{name}", &["2024-11-13"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/accessList", &["2023-01-01"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/accessList", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/accessList/{entryValue}", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/accessList/{entryValue}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/databaseUsers", &["2023-01-01"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/databaseUsers", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/databaseUsers/{databaseName}/{username}", &["2023-01-01"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/databaseUsers/{databaseName}/{username}", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/databaseUsers/{databaseName}/{username}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/alertConfigs", &["2023-01-01"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/alertConfigs", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/alertConfigs/{alertConfigId}", &["2023-01-01"]),
+    ("PUT", "/api/atlas/v2/groups/{groupId}/alertConfigs/{alertConfigId}", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/alertConfigs/{alertConfigId}", &["2023-01-01"]),
+];
+
+/// Matches a request path against a template; returns the decoded parameters.
+fn match_path(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (ts, ps) in t.iter().zip(p.iter()) {
+        if ts.starts_with('{') && ts.ends_with('}') {
+            if ps.is_empty() {
+                return None;
+            }
+            params.push((ts[1..ts.len() - 1].to_string(), percent_decode(ps)));
+        } else if ts != ps {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 3 <= bytes.len() && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() {
+            let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An Atlas error answer.
+struct ApiErr {
+    status: u16,
+    code: &'static str,
+    detail: String,
+    params: Vec<String>,
+}
+
+impl ApiErr {
+    fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiErr { status, code, detail: detail.into(), params: Vec::new() }
+    }
+
+    fn params(mut self, p: &[&str]) -> Self {
+        self.params = p.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    fn body(&self) -> Value {
+        let reason = StatusCode::from_u16(self.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
+        json!({"detail": self.detail, "error": self.status, "errorCode": self.code, "parameters": self.params, "reason": reason})
+    }
+}
+
+type Answer = Result<(u16, Option<Value>), ApiErr>;
+
+struct Req<'a> {
+    params: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    body: Option<Value>,
+    version: &'a str,
+    base: String,
+}
+
+impl Req<'_> {
+    fn param(&self, k: &str) -> &str {
+        self.params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    fn query(&self, k: &str) -> Option<&str> {
+        self.query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    fn body_obj(&self) -> Result<&Map<String, Value>, ApiErr> {
+        self.body
+            .as_ref()
+            .and_then(|b| b.as_object())
+            .ok_or_else(|| ApiErr::new(400, "INVALID_JSON", "The request body must be a JSON object."))
+    }
+}
+
+/// Serves until the process ends; prints the base URL.
+pub async fn command(_g: &Global, a: SandboxArgs) -> Result<u8> {
+    let listener = tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    if let Some(f) = &a.url_file {
+        std::fs::write(f, &url).with_context(|| format!("cannot write {}", f.display()))?;
+    }
+    println!("Atlas sandbox listening on {url}");
+    println!("  export MONGODB_ATLAS_BASE_URL={url} MONGODB_ATLAS_CLIENT_ID=sandbox MONGODB_ATLAS_CLIENT_SECRET=sandbox");
+    let state = Arc::new(Mutex::new(State::new(Duration::from_secs_f64(a.cluster_delay.max(0.0)), a.rate_limit)));
+    serve(listener, state).await?;
+    Ok(crate::exit::OK)
+}
+
+/// Serves the sandbox on a bound listener (used by the command and by tests).
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) -> Result<()> {
+    let app = axum::Router::new().fallback(handle).with_state(state);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("sandbox server")?;
+    Ok(())
+}
+
+/// Starts a sandbox on a free loopback port in the background; returns its base URL.
+pub async fn spawn(cluster_delay: Duration) -> Result<(String, Arc<Mutex<State>>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let state = Arc::new(Mutex::new(State::new(cluster_delay, 0.0)));
+    let s = state.clone();
+    tokio::spawn(async move {
+        let _ = serve(listener, s).await;
+    });
+    Ok((format!("http://{addr}"), state))
+}
+
+fn json_response(status: u16, body: Option<&Value>, content_type: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = match body {
+        Some(b) => (status, b.to_string()).into_response(),
+        None => status.into_response(),
+    };
+    if body.is_some()
+        && let Ok(v) = HeaderValue::from_str(content_type)
+    {
+        resp.headers_mut().insert("content-type", v);
+    }
+    resp
+}
+
+fn version_of(headers: &HeaderMap) -> Option<String> {
+    let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("");
+    for part in accept.split(',') {
+        let p = part.trim().split(';').next().unwrap_or("").trim();
+        if let Some(v) = p.strip_prefix("application/vnd.atlas.").and_then(|r| r.strip_suffix("+json")) {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+async fn handle(AxState(state): AxState<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path().to_string();
+    let query: Vec<(String, String)> = uri
+        .query()
+        .map(|q| q.split('&').filter_map(|kv| kv.split_once('=').map(|(k, v)| (percent_decode(k), percent_decode(v)))).collect())
+        .unwrap_or_default();
+    if let Some(rest) = path.strip_prefix("/__sandbox/") {
+        return control(&state, &method, rest, &body);
+    }
+    if path == "/api/oauth/token" {
+        return token(&state, &method, &headers);
+    }
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    st.advance();
+    st.requests += 1;
+
+    // Authentication: a token from /api/oauth/token, or any Digest answer.
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let authorized = match auth.split_once(' ') {
+        Some(("Bearer", t)) => st.tokens.iter().any(|k| k == t.trim()),
+        Some(("Digest", rest)) => rest.contains("username=") && rest.contains("response="),
+        _ => false,
+    };
+    if !authorized {
+        let err = ApiErr::new(401, "UNEXPECTED_ERROR", "You are not authorized for this resource.");
+        let mut resp = json_response(401, Some(&err.body()), "application/json");
+        let nonce = format!("{:x}", st.requests.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "Digest realm=\"MMS Public API\", domain=\"\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\", stale=false"
+        )) {
+            resp.headers_mut().insert("www-authenticate", v);
+        }
+        return resp;
+    }
+
+    let Some((op_method, template, versions, params)) =
+        OPERATIONS.iter().find_map(|(m, t, v)| match_path(t, &path).filter(|_| *m == method.as_str()).map(|p| (*m, *t, *v, p)))
+    else {
+        let err = ApiErr::new(404, "RESOURCE_NOT_FOUND", format!("Cannot find resource {path}.")).params(&[&path]);
+        return json_response(404, Some(&err.body()), "application/json");
+    };
+
+    // Injected failures come before anything is changed.
+    if let Some((status, count, retry_after)) = st.faults {
+        let remaining = count.saturating_sub(1);
+        st.faults = if remaining > 0 { Some((status, remaining, retry_after)) } else { None };
+        return fault(status, retry_after);
+    }
+    if st.rate_limit_every > 0 && st.requests % st.rate_limit_every == 0 {
+        return fault(429, 1);
+    }
+
+    let version = match version_of(&headers) {
+        Some(v) if versions.contains(&v.as_str()) => v,
+        Some(v) => {
+            let err = ApiErr::new(
+                406,
+                "INVALID_VERSION_DATE",
+                format!("The API version {v} is not supported for {op_method} {template}; supported: {}.", versions.join(", ")),
+            );
+            return json_response(406, Some(&err.body()), "application/json");
+        }
+        None if versions.contains(&"2023-01-01") => "2023-01-01".to_string(),
+        None => {
+            let err = ApiErr::new(
+                406,
+                "INVALID_VERSION_DATE",
+                format!(
+                    "{op_method} {template} needs a versioned Accept header, e.g. application/vnd.atlas.{}+json.",
+                    versions[versions.len() - 1]
+                ),
+            );
+            return json_response(406, Some(&err.body()), "application/json");
+        }
+    };
+    let request_body: Option<Value> = if body.is_empty() { None } else { serde_json::from_slice(&body).ok() };
+    if !body.is_empty() && request_body.is_none() {
+        let err = ApiErr::new(400, "INVALID_JSON", "The request body is not valid JSON.");
+        return json_response(400, Some(&err.body()), "application/json");
+    }
+    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    let req = Req { params, query, body: request_body.clone(), version: &version, base: format!("http://{host}") };
+    let answer = route(&mut st, op_method, template, &req);
+    let (status, resp_body, content_type) = match answer {
+        Ok((status, body)) => (status, body, format!("application/vnd.atlas.{version}+json;charset=utf-8")),
+        Err(e) => (e.status, Some(e.body()), "application/json".to_string()),
+    };
+    st.log.push(LogEntry {
+        method: op_method.to_string(),
+        path: path.clone(),
+        operation: template.to_string(),
+        version: version.clone(),
+        request: request_body,
+        status,
+        response: resp_body.clone(),
+    });
+    json_response(status, resp_body.as_ref(), &content_type)
+}
+
+fn fault(status: u16, retry_after: u64) -> Response {
+    let (code, detail) = match status {
+        429 => ("RATE_LIMITED_TOKEN_BUCKET", format!("Rate limit exceeded. Please retry after {retry_after} seconds.")),
+        503 => ("SERVICE_UNAVAILABLE", "Service temporarily unavailable.".to_string()),
+        _ => ("UNEXPECTED_ERROR", "Unexpected error.".to_string()),
+    };
+    let err = ApiErr::new(status, code, detail);
+    let mut resp = json_response(status, Some(&err.body()), "application/json");
+    if (status == 429 || status == 503)
+        && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
+    {
+        resp.headers_mut().insert("retry-after", v);
+    }
+    resp
+}
+
+fn token(state: &Shared, method: &Method, headers: &HeaderMap) -> Response {
+    if method != Method::POST {
+        return json_response(405, Some(&json!({"error": "method_not_allowed"})), "application/json");
+    }
+    let basic = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|a| a.starts_with("Basic "));
+    if !basic {
+        return json_response(
+            401,
+            Some(&json!({"error": "invalid_client", "error_description": "client credentials are required (HTTP Basic)"})),
+            "application/json",
+        );
+    }
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let t = format!("sbx_{}", st.new_id());
+    st.tokens.push(t.clone());
+    json_response(200, Some(&json!({"access_token": t, "token_type": "Bearer", "expires_in": 3600})), "application/json")
+}
+
+fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Response {
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match (method.as_str(), rest) {
+        ("GET", "health") => json_response(200, Some(&json!({"ok": true})), "application/json"),
+        ("GET", "log") => json_response(200, Some(&serde_json::to_value(&st.log).unwrap_or(Value::Null)), "application/json"),
+        ("POST", "log/clear") => {
+            st.log.clear();
+            json_response(200, Some(&json!({"ok": true})), "application/json")
+        }
+        ("POST", "faults") => {
+            let status = input.get("status").and_then(|v| v.as_u64()).unwrap_or(429) as u16;
+            let count = input.get("count").and_then(|v| v.as_u64()).unwrap_or(1) as u32;
+            let retry_after = input.get("retry_after").and_then(|v| v.as_u64()).unwrap_or(1);
+            st.faults = Some((status, count, retry_after));
+            json_response(200, Some(&json!({"ok": true})), "application/json")
+        }
+        ("POST", "config") => {
+            if let Some(d) = input.get("cluster_delay_secs").and_then(|v| v.as_f64()) {
+                st.cluster_delay = Duration::from_secs_f64(d.max(0.0));
+            }
+            json_response(200, Some(&json!({"ok": true})), "application/json")
+        }
+        _ => {
+            // clusters/{group}/{name}/stuck
+            let parts: Vec<&str> = rest.split('/').collect();
+            if method == Method::POST && parts.len() == 4 && parts[0] == "clusters" && parts[3] == "stuck" {
+                let want = input.get("state").and_then(|v| v.as_str()).map(String::from);
+                if let Some(c) = st.projects.get_mut(parts[1]).and_then(|p| p.clusters.get_mut(parts[2])) {
+                    match want {
+                        Some(s) => {
+                            c.doc["stateName"] = json!(s);
+                            c.stuck = true;
+                        }
+                        None => c.stuck = false,
+                    }
+                    return json_response(200, Some(&json!({"ok": true})), "application/json");
+                }
+                return json_response(404, Some(&json!({"error": "no such cluster"})), "application/json");
+            }
+            json_response(404, Some(&json!({"error": "unknown sandbox endpoint"})), "application/json")
+        }
+    }
+}
+
+fn paginate(req: &Req, self_path: &str, items: Vec<Value>) -> Answer {
+    let per_page: usize = req.query("itemsPerPage").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let page: usize = req.query("pageNum").and_then(|v| v.parse().ok()).unwrap_or(1);
+    if !(1..=500).contains(&per_page) || page < 1 {
+        return Err(ApiErr::new(400, "INVALID_QUERY_PARAMETER", "itemsPerPage must be between 1 and 500, and pageNum at least 1.")
+            .params(&["itemsPerPage"]));
+    }
+    let total = items.len();
+    let start = (page - 1).saturating_mul(per_page).min(total);
+    let end = (start + per_page).min(total);
+    let mut links = vec![json!({"href": format!("{}{self_path}?pageNum={page}&itemsPerPage={per_page}", req.base), "rel": "self"})];
+    if end < total {
+        links.push(json!({"href": format!("{}{self_path}?pageNum={}&itemsPerPage={per_page}", req.base, page + 1), "rel": "next"}));
+    }
+    let mut body = json!({"links": links, "results": items[start..end].to_vec()});
+    if req.query("includeCount") != Some("false") {
+        body["totalCount"] = json!(total);
+    }
+    Ok((200, Some(body)))
+}
+
+fn link(req: &Req, path: &str) -> Value {
+    json!([{"href": format!("{}{path}", req.base), "rel": "self"}])
+}
+
+fn project<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Project, ApiErr> {
+    st.projects.get_mut(id).ok_or_else(|| ApiErr::new(404, "GROUP_NOT_FOUND", format!("No group with ID {id} exists.")).params(&[id]))
+}
+
+fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
+    let group = req.param("groupId").to_string();
+    let base = "/api/atlas/v2/groups";
+    match (method, template.trim_start_matches(base)) {
+        ("GET", "") => {
+            let items: Vec<Value> = st.projects.values().map(|p| p.doc.clone()).collect();
+            paginate(req, base, items)
+        }
+        ("POST", "") => create_project(st, req),
+        ("GET", "/byName/{groupName}") => {
+            let name = req.param("groupName");
+            st.projects
+                .values()
+                .find(|p| p.doc["name"] == json!(name))
+                .map(|p| (200, Some(p.doc.clone())))
+                .ok_or_else(|| ApiErr::new(404, "GROUP_NOT_FOUND", format!("No group with name {name} exists.")).params(&[name]))
+        }
+        ("GET", "/{groupId}") => Ok((200, Some(project(st, &group)?.doc.clone()))),
+        ("PATCH", "/{groupId}") => {
+            let b = req.body_obj()?.clone();
+            let p = project(st, &group)?;
+            for k in ["name", "tags", "withDefaultAlertsSettings"] {
+                if let Some(v) = b.get(k) {
+                    p.doc[k] = v.clone();
+                }
+            }
+            Ok((200, Some(p.doc.clone())))
+        }
+        ("DELETE", "/{groupId}") => {
+            let p = project(st, &group)?;
+            if !p.clusters.is_empty() {
+                return Err(ApiErr::new(
+                    409,
+                    "CANNOT_CLOSE_GROUP_ACTIVE_ATLAS_CLUSTERS",
+                    "There are active clusters in this project; delete them first.",
+                ));
+            }
+            st.projects.remove(&group);
+            Ok((204, None))
+        }
+        ("GET", "/{groupId}/clusters") => {
+            let p = project(st, &group)?;
+            let items: Vec<Value> = p.clusters.values().filter(|c| !c.flex).map(|c| c.doc.clone()).collect();
+            paginate(req, &format!("{base}/{group}/clusters"), items)
+        }
+        ("POST", "/{groupId}/clusters") => create_cluster(st, req, &group),
+        ("POST", "/{groupId}/clusters/tenantUpgrade") => tenant_upgrade(st, req, &group),
+        ("GET", "/{groupId}/clusters/{clusterName}") => {
+            let name = req.param("clusterName");
+            let c = cluster(project(st, &group)?, &group, name, false)?;
+            Ok((200, Some(c.doc.clone())))
+        }
+        ("PATCH", "/{groupId}/clusters/{clusterName}") => update_cluster(st, req, &group),
+        ("DELETE", "/{groupId}/clusters/{clusterName}") => delete_cluster(st, &group, req.param("clusterName"), false),
+        ("GET", "/{groupId}/clusters/{clusterName}/backup/schedule") => {
+            let name = req.param("clusterName").to_string();
+            let p = project(st, &group)?;
+            cluster(p, &group, &name, false)?;
+            p.schedules.get(&name).map(|s| (200, Some(s.clone()))).ok_or_else(|| {
+                ApiErr::new(400, "CLUSTER_DOES_NOT_HAVE_BACKUP", format!("Cloud backup is not enabled on cluster {name}.")).params(&[&name])
+            })
+        }
+        ("PATCH", "/{groupId}/clusters/{clusterName}/backup/schedule") => update_schedule(st, req, &group),
+        ("GET", "/{groupId}/flexClusters") => {
+            let p = project(st, &group)?;
+            let items: Vec<Value> = p.clusters.values().filter(|c| c.flex).map(|c| c.doc.clone()).collect();
+            paginate(req, &format!("{base}/{group}/flexClusters"), items)
+        }
+        ("POST", "/{groupId}/flexClusters") => create_flex(st, req, &group),
+        ("POST", "/{groupId}/flexClusters:tenantUpgrade") => flex_upgrade(st, req, &group),
+        ("GET", "/{groupId}/flexClusters/{name}") => {
+            let c = cluster(project(st, &group)?, &group, req.param("name"), true)?;
+            Ok((200, Some(c.doc.clone())))
+        }
+        ("PATCH", "/{groupId}/flexClusters/{name}") => {
+            let b = req.body_obj()?.clone();
+            let name = req.param("name").to_string();
+            let c = cluster(project(st, &group)?, &group, &name, true)?;
+            for k in ["tags", "terminationProtectionEnabled"] {
+                if let Some(v) = b.get(k) {
+                    c.doc[k] = v.clone();
+                }
+            }
+            Ok((200, Some(c.doc.clone())))
+        }
+        ("DELETE", "/{groupId}/flexClusters/{name}") => delete_cluster(st, &group, req.param("name"), true),
+        ("GET", "/{groupId}/accessList") => {
+            let items = project(st, &group)?.access_list.clone();
+            paginate(req, &format!("{base}/{group}/accessList"), items)
+        }
+        ("POST", "/{groupId}/accessList") => add_access(st, req, &group),
+        ("GET", "/{groupId}/accessList/{entryValue}") => {
+            let entry = req.param("entryValue").to_string();
+            let p = project(st, &group)?;
+            p.access_list
+                .iter()
+                .find(|e| access_matches(e, &entry))
+                .map(|e| (200, Some(e.clone())))
+                .ok_or_else(|| access_missing(&entry, &group))
+        }
+        ("DELETE", "/{groupId}/accessList/{entryValue}") => {
+            let entry = req.param("entryValue").to_string();
+            let p = project(st, &group)?;
+            let before = p.access_list.len();
+            p.access_list.retain(|e| !access_matches(e, &entry));
+            if p.access_list.len() == before {
+                return Err(access_missing(&entry, &group));
+            }
+            Ok((204, None))
+        }
+        ("GET", "/{groupId}/databaseUsers") => {
+            let items = project(st, &group)?.users.clone();
+            paginate(req, &format!("{base}/{group}/databaseUsers"), items)
+        }
+        ("POST", "/{groupId}/databaseUsers") => create_user(st, req, &group),
+        ("GET", "/{groupId}/databaseUsers/{databaseName}/{username}") => {
+            let (db, user) = (req.param("databaseName").to_string(), req.param("username").to_string());
+            let p = project(st, &group)?;
+            p.users
+                .iter()
+                .find(|u| u["username"] == json!(user) && u["databaseName"] == json!(db))
+                .map(|u| (200, Some(u.clone())))
+                .ok_or_else(|| user_missing(&user, &group))
+        }
+        ("PATCH", "/{groupId}/databaseUsers/{databaseName}/{username}") => update_user(st, req, &group),
+        ("DELETE", "/{groupId}/databaseUsers/{databaseName}/{username}") => {
+            let (db, user) = (req.param("databaseName").to_string(), req.param("username").to_string());
+            let p = project(st, &group)?;
+            let before = p.users.len();
+            p.users.retain(|u| !(u["username"] == json!(user) && u["databaseName"] == json!(db)));
+            if p.users.len() == before {
+                return Err(user_missing(&user, &group));
+            }
+            Ok((204, None))
+        }
+        ("GET", "/{groupId}/alertConfigs") => {
+            let items = project(st, &group)?.alerts.clone();
+            paginate(req, &format!("{base}/{group}/alertConfigs"), items)
+        }
+        ("POST", "/{groupId}/alertConfigs") => save_alert(st, req, &group, None),
+        ("GET", "/{groupId}/alertConfigs/{alertConfigId}") => {
+            let id = req.param("alertConfigId").to_string();
+            let p = project(st, &group)?;
+            p.alerts.iter().find(|a| a["id"] == json!(id)).map(|a| (200, Some(a.clone()))).ok_or_else(|| alert_missing(&id))
+        }
+        ("PUT", "/{groupId}/alertConfigs/{alertConfigId}") => {
+            let id = req.param("alertConfigId").to_string();
+            save_alert(st, req, &group, Some(id))
+        }
+        ("DELETE", "/{groupId}/alertConfigs/{alertConfigId}") => {
+            let id = req.param("alertConfigId").to_string();
+            let p = project(st, &group)?;
+            let before = p.alerts.len();
+            p.alerts.retain(|a| a["id"] != json!(id));
+            if p.alerts.len() == before {
+                return Err(alert_missing(&id));
+            }
+            Ok((204, None))
+        }
+        _ => Err(ApiErr::new(404, "RESOURCE_NOT_FOUND", format!("No route for {method} {template}."))),
+    }
+}
+
+fn required_str<'a>(b: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, ApiErr> {
+    b.get(field)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiErr::new(400, "INVALID_ATTRIBUTE", format!("Invalid attribute {field} specified.")).params(&[field]))
+}
+
+fn create_project(st: &mut State, req: &Req) -> Answer {
+    let b = req.body_obj()?.clone();
+    let name = required_str(&b, "name")?.to_string();
+    let org = required_str(&b, "orgId")?.to_string();
+    let name_ok = name.chars().count() <= 64 && name.chars().all(|c| c.is_alphanumeric() || "-_.(),:&@+' ".contains(c));
+    if !name_ok {
+        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute name specified.").params(&["name"]));
+    }
+    if st.projects.values().any(|p| p.doc["name"] == json!(name)) {
+        return Err(ApiErr::new(409, "GROUP_ALREADY_EXISTS", format!("A group with name \"{name}\" already exists.")).params(&[&name]));
+    }
+    let id = st.new_id();
+    let doc = json!({
+        "clusterCount": 0,
+        "created": now_iso(),
+        "id": id,
+        "links": link(req, &format!("/api/atlas/v2/groups/{id}")),
+        "name": name,
+        "orgId": org,
+        "tags": b.get("tags").cloned().unwrap_or(json!([])),
+        "withDefaultAlertsSettings": b.get("withDefaultAlertsSettings").cloned().unwrap_or(json!(true)),
+    });
+    let mut p = Project { doc: doc.clone(), ..Default::default() };
+    if doc["withDefaultAlertsSettings"] == json!(true) {
+        for (event, metric, threshold) in DEFAULT_ALERTS {
+            let aid = st.new_id();
+            let mut a = json!({
+                "created": now_iso(), "updated": now_iso(), "enabled": true, "eventTypeName": event, "groupId": id, "id": aid,
+                "links": link(req, &format!("/api/atlas/v2/groups/{id}/alertConfigs/{aid}")), "matchers": [],
+                "notifications": [{"delayMin": 0, "emailEnabled": true, "intervalMin": 60, "roles": ["GROUP_OWNER"], "smsEnabled": false, "typeName": "GROUP"}],
+            });
+            if let Some((m, op, t, units)) = metric {
+                a["metricThreshold"] = json!({"metricName": m, "mode": "AVERAGE", "operator": op, "threshold": t, "units": units});
+            }
+            if let Some((op, t, units)) = threshold {
+                a["threshold"] = json!({"operator": op, "threshold": t, "units": units});
+            }
+            p.alerts.push(a);
+        }
+    }
+    st.projects.insert(id, p);
+    Ok((201, Some(doc)))
+}
+
+fn cluster<'a>(p: &'a mut Project, group: &str, name: &str, flex_api: bool) -> Result<&'a mut ClusterRec, ApiErr> {
+    let c = p.clusters.get_mut(name).ok_or_else(|| {
+        ApiErr::new(404, "CLUSTER_NOT_FOUND", format!("No cluster named {name} exists in group {group}.")).params(&[name, group])
+    })?;
+    match (c.flex, flex_api) {
+        (true, false) => Err(ApiErr::new(
+            400,
+            "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API",
+            format!("Cannot use the Flex cluster {name} in the Cluster API."),
+        )
+        .params(&[name])),
+        (false, true) => Err(ApiErr::new(
+            400,
+            "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API",
+            format!("Cannot use the non-Flex cluster {name} in the Flex API."),
+        )
+        .params(&[name])),
+        _ => Ok(c),
+    }
+}
+
+fn default_disk(tier: &str) -> f64 {
+    match tier {
+        "M10" => 10.0,
+        "M20" => 20.0,
+        "M30" => 40.0,
+        "M40" => 80.0,
+        "M50" => 160.0,
+        "M60" => 320.0,
+        _ => 40.0,
+    }
+}
+
+fn srv_host(name: &str, group: &str) -> String {
+    format!("{}.{}.mongodb.net", name.to_ascii_lowercase(), &group[group.len().saturating_sub(7)..])
+}
+
+/// Region configs as Atlas stores them: ids aside, the request plus effective specs.
+fn normalize_region_configs(st: &mut State, specs: &Value) -> Result<Value, ApiErr> {
+    let specs = specs.as_array().filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute replicationSpecs specified.").params(&["replicationSpecs"])
+    })?;
+    let mut out = Vec::new();
+    for spec in specs {
+        let rcs = spec.get("regionConfigs").and_then(|r| r.as_array()).filter(|r| !r.is_empty()).ok_or_else(|| {
+            ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute regionConfigs specified.").params(&["regionConfigs"])
+        })?;
+        let mut configs = Vec::new();
+        for rc in rcs {
+            let provider = rc.get("providerName").and_then(|v| v.as_str()).unwrap_or("");
+            if !["AWS", "GCP", "AZURE", "TENANT"].contains(&provider) {
+                return Err(ApiErr::new(400, "INVALID_ENUM_VALUE", format!("An invalid enumeration value {provider} was specified."))
+                    .params(&[provider, "providerName"]));
+            }
+            let mut rc = rc.clone();
+            let size = rc.pointer("/electableSpecs/instanceSize").and_then(|v| v.as_str()).unwrap_or("").to_string();
+            if provider == "TENANT" {
+                if size != "M0" {
+                    return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Shared-tier clusters other than M0 are created as Flex clusters.")
+                        .params(&["instanceSize"]));
+                }
+                rc["electableSpecs"] = json!({"instanceSize": "M0", "effectiveInstanceSize": "M0", "diskSizeGB": 0.5});
+            } else {
+                if !crate::spec::validate::is_dedicated(&size) {
+                    return Err(ApiErr::new(400, "INVALID_ENUM_VALUE", format!("An invalid enumeration value {size} was specified."))
+                        .params(&[&size, "instanceSize"]));
+                }
+                let mut es = rc.get("electableSpecs").cloned().unwrap_or(json!({}));
+                if es.get("nodeCount").is_none() {
+                    es["nodeCount"] = json!(3);
+                }
+                if es.get("diskSizeGB").is_none() {
+                    es["diskSizeGB"] = json!(default_disk(&size));
+                }
+                let mut effective = es.clone();
+                effective["instanceSize"] = json!(size);
+                rc["electableSpecs"] = es;
+                rc["effectiveElectableSpecs"] = effective;
+                if rc.get("autoScaling").is_none() {
+                    rc["autoScaling"] = json!({"compute": {"enabled": false, "scaleDownEnabled": false}, "diskGB": {"enabled": false}});
+                }
+                if rc.get("priority").is_none() {
+                    rc["priority"] = json!(7);
+                }
+            }
+            configs.push(rc);
+        }
+        out.push(json!({"id": st.new_id(), "zoneId": st.new_id(), "zoneName": spec.get("zoneName").cloned().unwrap_or(json!("Zone 1")), "regionConfigs": configs}));
+    }
+    Ok(Value::Array(out))
+}
+
+fn default_schedule(st: &mut State, req: &Req, group: &str, name: &str, pit: bool) -> Value {
+    let item = |st: &mut State, ft: &str, fi: i64, unit: &str, v: i64| json!({"frequencyInterval": fi, "frequencyType": ft, "id": st.new_id(), "retentionUnit": unit, "retentionValue": v});
+    let items = vec![
+        item(st, "hourly", 6, "days", 7),
+        item(st, "daily", 1, "days", 7),
+        item(st, "weekly", 6, "weeks", 4),
+        item(st, "monthly", 40, "months", 12),
+        item(st, "yearly", 12, "years", 1),
+    ];
+    let mut s = json!({
+        "autoExportEnabled": false, "clusterName": name, "copySettings": [],
+        "links": link(req, &format!("/api/atlas/v2/groups/{group}/clusters/{name}/backup/schedule")),
+        "policies": [{"id": st.new_id(), "policyItems": items}],
+        "referenceHourOfDay": 3, "referenceMinuteOfHour": 16,
+    });
+    if pit {
+        s["restoreWindowDays"] = json!(7);
+    }
+    s
+}
+
+fn create_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
+    let b = req.body_obj()?.clone();
+    let name = required_str(&b, "name")?.to_string();
+    if !(name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        return Err(ApiErr::new(400, "CLUSTER_NAME_INVALID", format!("The name {name} is invalid.")).params(&[&name]));
+    }
+    let specs = normalize_region_configs(st, b.get("replicationSpecs").unwrap_or(&Value::Null))?;
+    let tenant = specs.pointer("/0/regionConfigs/0/providerName") == Some(&json!("TENANT"));
+    let p = project(st, group)?;
+    if p.clusters.contains_key(&name) {
+        return Err(ApiErr::new(400, "DUPLICATE_CLUSTER_NAME", format!("A cluster named {name} is already present in group {group}."))
+            .params(&[&name, group]));
+    }
+    if tenant && p.clusters.values().any(|c| c.doc.pointer("/replicationSpecs/0/regionConfigs/0/providerName") == Some(&json!("TENANT"))) {
+        return Err(ApiErr::new(
+            400,
+            "CANNOT_CREATE_FREE_CLUSTER_VIA_PUBLIC_API",
+            "Cannot create a free cluster: this project already has another free cluster.",
+        )
+        .params(&[&name]));
+    }
+    let id = st.new_id();
+    let backup = !tenant && b.get("backupEnabled").and_then(|v| v.as_bool()).unwrap_or(false);
+    let pit = !tenant && b.get("pitEnabled").and_then(|v| v.as_bool()).unwrap_or(false);
+    let doc = json!({
+        "backupEnabled": backup,
+        "biConnector": {"enabled": false, "readPreference": "SECONDARY"},
+        "clusterType": b.get("clusterType").cloned().unwrap_or(json!("REPLICASET")),
+        "connectionStrings": {"standardSrv": format!("mongodb+srv://{}", srv_host(&name, group))},
+        "createDate": now_iso(),
+        "diskWarmingMode": "FULLY_WARMED",
+        "encryptionAtRestProvider": "NONE",
+        "globalClusterSelfManagedSharding": false,
+        "groupId": group,
+        "id": id,
+        "labels": [],
+        "links": link(req, &format!("/api/atlas/v2/groups/{group}/clusters/{name}")),
+        "mongoDBMajorVersion": b.get("mongoDBMajorVersion").cloned().unwrap_or(json!("8.0")),
+        "mongoDBVersion": format!("{}.14", b.get("mongoDBMajorVersion").and_then(|v| v.as_str()).unwrap_or("8.0")),
+        "name": name,
+        "paused": false,
+        "pitEnabled": pit,
+        "replicationSpecs": specs,
+        "rootCertType": "ISRGROOTX1",
+        "stateName": "CREATING",
+        "tags": b.get("tags").cloned().unwrap_or(json!([])),
+        "terminationProtectionEnabled": b.get("terminationProtectionEnabled").cloned().unwrap_or(json!(false)),
+        "versionReleaseSystem": "LTS",
+    });
+    let until = st.transition_until();
+    let schedule = backup.then(|| default_schedule(st, req, group, &name, pit));
+    let p = project(st, group)?;
+    if let Some(s) = schedule {
+        p.schedules.insert(name.clone(), s);
+    }
+    p.clusters.insert(name, ClusterRec { doc: doc.clone(), flex: false, until, stuck: false });
+    p.doc["clusterCount"] = json!(p.clusters.len());
+    Ok((201, Some(doc)))
+}
+
+fn update_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
+    let b = req.body_obj()?.clone();
+    let name = req.param("clusterName").to_string();
+    let specs = match b.get("replicationSpecs") {
+        Some(s) => Some(normalize_region_configs(st, s)?),
+        None => None,
+    };
+    let until = st.transition_until();
+    let (needs_schedule, pit) = {
+        let p = project(st, group)?;
+        let c = cluster(p, group, &name, false)?;
+        let paused = c.doc["paused"] == json!(true);
+        let only_paused = b.len() == 1 && b.contains_key("paused");
+        if paused && !only_paused && b.get("paused") != Some(&json!(false)) {
+            return Err(ApiErr::new(409, "CANNOT_UPDATE_PAUSED_CLUSTER", format!("Cannot update cluster {name} while it is paused."))
+                .params(&[&name]));
+        }
+        if b.contains_key("paused") && b.len() > 1 {
+            return Err(ApiErr::new(
+                400,
+                "CANNOT_PAUSE_AND_UPDATE",
+                "Pausing or resuming a cluster must be the only change in its request.",
+            )
+            .params(&[&name]));
+        }
+        let tenant = c.doc.pointer("/replicationSpecs/0/regionConfigs/0/providerName") == Some(&json!("TENANT"));
+        let mut changed_config = false;
+        if let Some(s) = specs {
+            if tenant && s.pointer("/0/regionConfigs/0/providerName") != Some(&json!("TENANT")) {
+                return Err(ApiErr::new(
+                    400,
+                    "TENANT_CLUSTER_UPDATE_UNSUPPORTED",
+                    "Upgrade a free cluster with POST /clusters/tenantUpgrade.",
+                )
+                .params(&[&name]));
+            }
+            c.doc["replicationSpecs"] = s;
+            changed_config = true;
+        }
+        for (k, config) in [
+            ("backupEnabled", true),
+            ("pitEnabled", true),
+            ("mongoDBMajorVersion", true),
+            ("paused", true),
+            ("terminationProtectionEnabled", false),
+            ("tags", false),
+        ] {
+            if let Some(v) = b.get(k) {
+                if c.doc.get(k) != Some(v) && config {
+                    changed_config = true;
+                }
+                c.doc[k] = v.clone();
+            }
+        }
+        if let Some(v) = b.get("mongoDBMajorVersion").and_then(|v| v.as_str()) {
+            c.doc["mongoDBVersion"] = json!(format!("{v}.14"));
+        }
+        if changed_config {
+            c.doc["stateName"] = json!("UPDATING");
+            c.until = until;
+        }
+        let backup = c.doc["backupEnabled"] == json!(true);
+        let pit = c.doc["pitEnabled"] == json!(true);
+        let doc_has = p.schedules.contains_key(&name);
+        if !backup {
+            p.schedules.remove(&name);
+        }
+        (backup && !doc_has, pit)
+    };
+    if needs_schedule {
+        let s = default_schedule(st, req, group, &name, pit);
+        project(st, group)?.schedules.insert(name.clone(), s);
+    }
+    let p = project(st, group)?;
+    Ok((200, Some(p.clusters[&name].doc.clone())))
+}
+
+fn delete_cluster(st: &mut State, group: &str, name: &str, flex: bool) -> Answer {
+    let until = st.transition_until();
+    let p = project(st, group)?;
+    let c = cluster(p, group, name, flex)?;
+    if c.doc["terminationProtectionEnabled"] == json!(true) {
+        return Err(ApiErr::new(
+            400,
+            "CANNOT_TERMINATE_CLUSTER_WHEN_TERMINATION_PROTECTION_ENABLED",
+            format!("Cannot terminate cluster {name} while termination protection is enabled."),
+        )
+        .params(&[name]));
+    }
+    if c.doc["stateName"] == json!("DELETING") {
+        return Err(
+            ApiErr::new(400, "CLUSTER_ALREADY_REQUESTED_DELETION", format!("Cluster {name} is already being deleted.")).params(&[name])
+        );
+    }
+    c.doc["stateName"] = json!("DELETING");
+    c.until = until;
+    if flex { Ok((204, None)) } else { Ok((202, Some(json!({})))) }
+}
+
+fn tenant_upgrade(st: &mut State, req: &Req, group: &str) -> Answer {
+    let b = req.body_obj()?.clone();
+    let name = required_str(&b, "name")?.to_string();
+    let ps = b.get("providerSettings").cloned().unwrap_or(Value::Null);
+    let size = ps.get("instanceSizeName").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let provider = ps.get("providerName").and_then(|v| v.as_str()).unwrap_or("AWS").to_string();
+    let region = ps.get("regionName").and_then(|v| v.as_str()).unwrap_or("US_EAST_1").to_string();
+    let specs = normalize_region_configs(
+        st,
+        &json!([{"zoneName": "Zone 1", "regionConfigs": [{"providerName": provider, "regionName": region, "priority": 7, "electableSpecs": {"instanceSize": size}}]}]),
+    )?;
+    let until = st.transition_until();
+    let p = project(st, group)?;
+    let c = cluster(p, group, &name, false)?;
+    if c.doc.pointer("/replicationSpecs/0/regionConfigs/0/providerName") != Some(&json!("TENANT")) {
+        return Err(ApiErr::new(400, "NOT_TENANT_CLUSTER", format!("Cluster {name} is not a shared-tier cluster.")).params(&[&name]));
+    }
+    c.doc["replicationSpecs"] = specs;
+    c.doc["stateName"] = json!("UPDATING");
+    c.until = until;
+    Ok((200, Some(c.doc.clone())))
+}
+
+fn create_flex(st: &mut State, req: &Req, group: &str) -> Answer {
+    let b = req.body_obj()?.clone();
+    let name = required_str(&b, "name")?.to_string();
+    let ps = b.get("providerSettings").and_then(|v| v.as_object()).ok_or_else(|| {
+        ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute providerSettings specified.").params(&["providerSettings"])
+    })?;
+    let backing = required_str(ps, "backingProviderName")?.to_string();
+    let region = required_str(ps, "regionName")?.to_string();
+    let id = st.new_id();
+    let until = st.transition_until();
+    let p = project(st, group)?;
+    if p.clusters.contains_key(&name) {
+        return Err(ApiErr::new(400, "DUPLICATE_CLUSTER_NAME", format!("A cluster named {name} is already present in group {group}."))
+            .params(&[&name, group]));
+    }
+    let host = srv_host(&name, group);
+    let doc = json!({
+        "backupSettings": {"enabled": true},
+        "clusterType": "REPLICASET",
+        "connectionStrings": {"standardSrv": format!("mongodb+srv://{host}")},
+        "createDate": now_iso(),
+        "groupId": group,
+        "id": id,
+        "links": link(req, &format!("/api/atlas/v2/groups/{group}/flexClusters/{name}")),
+        "mongoDBVersion": "8.0.14",
+        "name": name,
+        "providerSettings": {"backingProviderName": backing, "diskSizeGB": 5.0, "providerName": "FLEX", "regionName": region},
+        "stateName": "CREATING",
+        "tags": b.get("tags").cloned().unwrap_or(json!([])),
+        "terminationProtectionEnabled": b.get("terminationProtectionEnabled").cloned().unwrap_or(json!(false)),
+        "versionReleaseSystem": "LTS",
+    });
+    p.clusters.insert(name, ClusterRec { doc: doc.clone(), flex: true, until, stuck: false });
+    p.doc["clusterCount"] = json!(p.clusters.len());
+    Ok((201, Some(doc)))
+}
+
+fn flex_upgrade(st: &mut State, req: &Req, group: &str) -> Answer {
+    let b = req.body_obj()?.clone();
+    let name = required_str(&b, "name")?.to_string();
+    let specs = normalize_region_configs(st, b.get("replicationSpecs").unwrap_or(&Value::Null))?;
+    let until = st.transition_until();
+    let p = project(st, group)?;
+    let flex = cluster(p, group, &name, true)?.doc.clone();
+    let doc = json!({
+        "backupEnabled": b.get("backupEnabled").cloned().unwrap_or(json!(false)),
+        "biConnector": {"enabled": false, "readPreference": "SECONDARY"},
+        "clusterType": "REPLICASET",
+        "connectionStrings": flex["connectionStrings"].clone(),
+        "createDate": flex["createDate"].clone(),
+        "diskWarmingMode": "FULLY_WARMED",
+        "encryptionAtRestProvider": "NONE",
+        "globalClusterSelfManagedSharding": false,
+        "groupId": group,
+        "id": flex["id"].clone(),
+        "labels": [],
+        "links": link(req, &format!("/api/atlas/v2/groups/{group}/clusters/{name}")),
+        "mongoDBMajorVersion": b.get("mongoDBMajorVersion").cloned().unwrap_or(json!("8.0")),
+        "mongoDBVersion": "8.0.14",
+        "name": name,
+        "paused": false,
+        "pitEnabled": b.get("pitEnabled").cloned().unwrap_or(json!(false)),
+        "replicationSpecs": specs,
+        "rootCertType": "ISRGROOTX1",
+        "stateName": "UPDATING",
+        "tags": flex["tags"].clone(),
+        "terminationProtectionEnabled": b.get("terminationProtectionEnabled").cloned().unwrap_or(flex["terminationProtectionEnabled"].clone()),
+        "versionReleaseSystem": "LTS",
+    });
+    p.clusters.insert(name, ClusterRec { doc: doc.clone(), flex: false, until, stuck: false });
+    Ok((200, Some(doc)))
+}
+
+fn update_schedule(st: &mut State, req: &Req, group: &str) -> Answer {
+    let b = req.body_obj()?.clone();
+    let name = req.param("clusterName").to_string();
+    {
+        let p = project(st, group)?;
+        cluster(p, group, &name, false)?;
+        if !p.schedules.contains_key(&name) {
+            return Err(ApiErr::new(400, "CLUSTER_DOES_NOT_HAVE_BACKUP", format!("Cloud backup is not enabled on cluster {name}."))
+                .params(&[&name]));
+        }
+    }
+    let mut policies = None;
+    if let Some(ps) = b.get("policies").and_then(|v| v.as_array()) {
+        let mut out = Vec::new();
+        for pol in ps {
+            let mut items = Vec::new();
+            for item in pol.get("policyItems").and_then(|v| v.as_array()).cloned().unwrap_or_default() {
+                let mut item = item.clone();
+                for f in ["frequencyType", "frequencyInterval", "retentionUnit", "retentionValue"] {
+                    if item.get(f).is_none() {
+                        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", format!("Invalid attribute {f} specified.")).params(&[f]));
+                    }
+                }
+                item["id"] = json!(st.new_id());
+                items.push(item);
+            }
+            let id = pol.get("id").cloned().unwrap_or_else(|| json!(st.new_id()));
+            out.push(json!({"id": id, "policyItems": items}));
+        }
+        policies = Some(Value::Array(out));
+    }
+    let p = project(st, group)?;
+    let s = p.schedules.get_mut(&name).ok_or_else(|| ApiErr::new(404, "RESOURCE_NOT_FOUND", "no schedule"))?;
+    if let Some(pol) = policies {
+        s["policies"] = pol;
+    }
+    for k in ["restoreWindowDays", "referenceHourOfDay", "referenceMinuteOfHour", "autoExportEnabled"] {
+        if let Some(v) = b.get(k) {
+            s[k] = v.clone();
+        }
+    }
+    Ok((200, Some(s.clone())))
+}
+
+fn access_key(e: &Value) -> String {
+    e.get("cidrBlock")
+        .or_else(|| e.get("awsSecurityGroup"))
+        .or_else(|| e.get("ipAddress"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn access_matches(e: &Value, entry: &str) -> bool {
+    [e.get("cidrBlock"), e.get("ipAddress"), e.get("awsSecurityGroup")].iter().flatten().any(|v| v.as_str() == Some(entry))
+}
+
+fn access_missing(entry: &str, group: &str) -> ApiErr {
+    ApiErr::new(404, "ATLAS_NETWORK_PERMISSION_ENTRY_NOT_FOUND", format!("IP Address {entry} not on Atlas access list for group {group}."))
+        .params(&[entry, group])
+}
+
+fn add_access(st: &mut State, req: &Req, group: &str) -> Answer {
+    let entries = req
+        .body
+        .as_ref()
+        .and_then(|b| b.as_array())
+        .cloned()
+        .ok_or_else(|| ApiErr::new(400, "INVALID_JSON", "The request body must be a JSON array of entries."))?;
+    let mut normalized = Vec::new();
+    for e in entries {
+        let mut n = json!({"groupId": group});
+        let set: Vec<&str> = ["cidrBlock", "ipAddress", "awsSecurityGroup"].into_iter().filter(|k| e.get(*k).is_some()).collect();
+        if set.len() != 1 {
+            return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Each entry needs exactly one of cidrBlock, ipAddress or awsSecurityGroup.")
+                .params(&["cidrBlock"]));
+        }
+        if let Some(ip) = e.get("ipAddress").and_then(|v| v.as_str()) {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(ApiErr::new(
+                    400,
+                    "INVALID_IP_ADDRESS_OR_CIDR_NOTATION",
+                    format!("The address {ip} must be in valid IP address or CIDR notation."),
+                )
+                .params(&[ip]));
+            }
+            n["ipAddress"] = json!(ip);
+            n["cidrBlock"] = json!(if ip.contains(':') { format!("{ip}/128") } else { format!("{ip}/32") });
+        }
+        if let Some(c) = e.get("cidrBlock").and_then(|v| v.as_str()) {
+            let ok =
+                c.split_once('/').is_some_and(|(a, l)| a.parse::<std::net::IpAddr>().is_ok() && l.parse::<u8>().is_ok_and(|l| l <= 128));
+            if !ok {
+                return Err(ApiErr::new(
+                    400,
+                    "INVALID_IP_ADDRESS_OR_CIDR_NOTATION",
+                    format!("The address {c} must be in valid IP address or CIDR notation."),
+                )
+                .params(&[c]));
+            }
+            n["cidrBlock"] = json!(c);
+        }
+        if let Some(sg) = e.get("awsSecurityGroup") {
+            n["awsSecurityGroup"] = sg.clone();
+        }
+        if let Some(c) = e.get("comment") {
+            if c.as_str().is_some_and(|s| s.chars().count() > 80) {
+                return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute comment specified.").params(&["comment"]));
+            }
+            n["comment"] = c.clone();
+        }
+        if let Some(d) = e.get("deleteAfterDate") {
+            n["deleteAfterDate"] = d.clone();
+        }
+        let key = access_key(&n);
+        n["links"] = link(req, &format!("/api/atlas/v2/groups/{group}/accessList/{}", crate::providers::atlas::client::seg(&key)));
+        normalized.push(n);
+    }
+    let p = project(st, group)?;
+    for n in normalized {
+        let key = access_key(&n);
+        match p.access_list.iter_mut().find(|e| access_key(e) == key) {
+            Some(existing) => *existing = n,
+            None => p.access_list.push(n),
+        }
+    }
+    let items = p.access_list.clone();
+    paginate(req, &format!("/api/atlas/v2/groups/{group}/accessList"), items).map(|(_, b)| (201, b))
+}
+
+fn user_missing(user: &str, group: &str) -> ApiErr {
+    ApiErr::new(404, "USERNAME_NOT_FOUND", format!("No user with username {user} exists in group {group}.")).params(&[user, group])
+}
+
+fn user_doc(req: &Req, group: &str, b: &Map<String, Value>, existing: Option<&Value>) -> Result<Value, ApiErr> {
+    let db = b
+        .get("databaseName")
+        .and_then(|v| v.as_str())
+        .or_else(|| existing.and_then(|e| e["databaseName"].as_str()))
+        .unwrap_or("admin")
+        .to_string();
+    if db != "admin" && db != "$external" {
+        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute databaseName specified.").params(&["databaseName"]));
+    }
+    let username =
+        b.get("username").and_then(|v| v.as_str()).or_else(|| existing.and_then(|e| e["username"].as_str())).unwrap_or("").to_string();
+    let roles = b.get("roles").cloned().or_else(|| existing.map(|e| e["roles"].clone())).unwrap_or(json!([]));
+    if roles.as_array().is_none_or(|r| r.is_empty() || r.iter().any(|x| x.get("roleName").is_none() || x.get("databaseName").is_none())) {
+        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute roles specified.").params(&["roles"]));
+    }
+    if let Some(pw) = b.get("password").and_then(|v| v.as_str())
+        && pw.chars().count() < 8
+    {
+        return Err(ApiErr::new(400, "DATABASE_USER_PASSWORD_TOO_SHORT", "The password must be at least 8 characters long."));
+    }
+    let mut doc = json!({
+        "awsIAMType": "NONE", "databaseName": db, "groupId": group, "labels": [], "ldapAuthType": "NONE",
+        "links": link(req, &format!("/api/atlas/v2/groups/{group}/databaseUsers/{db}/{username}")),
+        "oidcAuthType": "NONE", "roles": roles,
+        "scopes": b.get("scopes").cloned().or_else(|| existing.map(|e| e["scopes"].clone())).unwrap_or(json!([])),
+        "username": username, "x509Type": "NONE",
+    });
+    if let Some(d) = b.get("description").cloned().or_else(|| existing.and_then(|e| e.get("description").cloned())) {
+        doc["description"] = d;
+    }
+    Ok(doc)
+}
+
+fn create_user(st: &mut State, req: &Req, group: &str) -> Answer {
+    let b = req.body_obj()?.clone();
+    let username = required_str(&b, "username")?.to_string();
+    required_str(&b, "databaseName")?;
+    required_str(&b, "groupId")?;
+    if b.get("databaseName") == Some(&json!("admin")) && b.get("password").and_then(|v| v.as_str()).is_none() {
+        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute password specified.").params(&["password"]));
+    }
+    let doc = user_doc(req, group, &b, None)?;
+    let p = project(st, group)?;
+    if p.users.iter().any(|u| u["username"] == json!(username) && u["databaseName"] == doc["databaseName"]) {
+        return Err(ApiErr::new(409, "USER_ALREADY_EXISTS", format!("The user {username} already exists.")).params(&[&username]));
+    }
+    p.users.push(doc.clone());
+    Ok((201, Some(doc)))
+}
+
+fn update_user(st: &mut State, req: &Req, group: &str) -> Answer {
+    let b = req.body_obj()?.clone();
+    let (db, user) = (req.param("databaseName").to_string(), req.param("username").to_string());
+    let existing = project(st, group)?
+        .users
+        .iter()
+        .find(|u| u["username"] == json!(user) && u["databaseName"] == json!(db))
+        .cloned()
+        .ok_or_else(|| user_missing(&user, group))?;
+    let doc = user_doc(req, group, &b, Some(&existing))?;
+    let p = project(st, group)?;
+    if let Some(u) = p.users.iter_mut().find(|u| u["username"] == json!(user) && u["databaseName"] == json!(db)) {
+        *u = doc.clone();
+    }
+    Ok((200, Some(doc)))
+}
+
+fn alert_missing(id: &str) -> ApiErr {
+    ApiErr::new(404, "ALERT_CONFIG_NOT_FOUND", format!("No alert configuration with ID {id} exists.")).params(&[id])
+}
+
+fn save_alert(st: &mut State, req: &Req, group: &str, id: Option<String>) -> Answer {
+    let b = req.body_obj()?.clone();
+    required_str(&b, "eventTypeName")?;
+    let notes =
+        b.get("notifications").and_then(|v| v.as_array()).filter(|n| !n.is_empty() && n.len() <= 25).ok_or_else(|| {
+            ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute notifications specified.").params(&["notifications"])
+        })?;
+    for n in notes {
+        if n.get("typeName").and_then(|v| v.as_str()).is_none() {
+            return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute typeName specified.").params(&["typeName"]));
+        }
+        if let Some(iv) = n.get("intervalMin").and_then(|v| v.as_i64())
+            && iv < 5
+        {
+            return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Notification interval must be at least 5 minutes.").params(&["intervalMin"]));
+        }
+    }
+    let new_id = match &id {
+        Some(i) => i.clone(),
+        None => st.new_id(),
+    };
+    let p = project(st, group)?;
+    let created = match &id {
+        Some(i) => p.alerts.iter().find(|a| a["id"] == json!(i)).map(|a| a["created"].clone()).ok_or_else(|| alert_missing(i))?,
+        None => json!(now_iso()),
+    };
+    let mut doc = Value::Object(b.clone());
+    doc["id"] = json!(new_id);
+    doc["groupId"] = json!(group);
+    doc["created"] = created;
+    doc["updated"] = json!(now_iso());
+    doc["links"] = link(req, &format!("/api/atlas/v2/groups/{group}/alertConfigs/{new_id}"));
+    if doc.get("enabled").is_none() {
+        doc["enabled"] = json!(false);
+    }
+    if doc.get("matchers").is_none() {
+        doc["matchers"] = json!([]);
+    }
+    let _ = req.version;
+    match id {
+        Some(i) => {
+            if let Some(a) = p.alerts.iter_mut().find(|a| a["id"] == json!(i)) {
+                *a = doc.clone();
+            }
+            Ok((200, Some(doc)))
+        }
+        None => {
+            p.alerts.push(doc.clone());
+            Ok((201, Some(doc)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_templates_match() {
+        let cases = [
+            (
+                "/api/atlas/v2/groups/{groupId}/accessList/{entryValue}",
+                "/api/atlas/v2/groups/abc/accessList/10.0.0.0%2F16",
+                Some(vec![("groupId", "abc"), ("entryValue", "10.0.0.0/16")]),
+            ),
+            ("/api/atlas/v2/groups/byName/{groupName}", "/api/atlas/v2/groups/byName/poafix-dev", Some(vec![("groupName", "poafix-dev")])),
+            ("/api/atlas/v2/groups/{groupId}", "/api/atlas/v2/groups/abc/clusters", None),
+            (
+                "/api/atlas/v2/groups/{groupId}/flexClusters:tenantUpgrade",
+                "/api/atlas/v2/groups/g/flexClusters:tenantUpgrade",
+                Some(vec![("groupId", "g")]),
+            ),
+        ];
+        for (t, p, want) in cases {
+            let got = match_path(t, p);
+            let want = want.map(|w| w.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+            assert_eq!(got, want, "{t} vs {p}");
+        }
+    }
 }

@@ -66,7 +66,7 @@ pub fn has_backup_schedule(c: &model::ClusterSpec) -> bool {
 }
 
 pub fn billing_alert_identity(above_usd: f64) -> String {
-    format!("PENDING_INVOICE_OVER_THRESHOLD.{}usd", fmt_usd(above_usd))
+    validate::alert_key("PENDING_INVOICE_OVER_THRESHOLD", None, Some(true), Some(above_usd), &[])
 }
 
 pub fn billing_alarm_name(above_usd: f64) -> String {

@@ -545,24 +545,61 @@ fn check_atlas(c: &mut Checker, atlas: &AtlasSpec) {
     }
 }
 
-/// The natural key of an Atlas alert configuration as poactl manages it.
-pub fn alert_identity(a: &AtlasAlertSpec) -> String {
-    let mut id = a.event.clone();
-    if let Some(m) = &a.metric {
+/// Atlas event types whose threshold is an amount of money.
+pub const BILLING_EVENTS: &[&str] = &[
+    "PENDING_INVOICE_OVER_THRESHOLD",
+    "DAILY_BILL_OVER_THRESHOLD",
+    "DAILY_BILLING_CHANGE_OVER_THRESHOLD",
+    "WEEKLY_BILLING_CHANGE_OVER_THRESHOLD",
+    "MONTHLY_BILLING_CHANGE_OVER_THRESHOLD",
+];
+
+/// The natural key of an Atlas alert configuration as poactl manages it: event type, metric,
+/// direction and matchers (billing alerts: event type and amount). The live side computes the
+/// same key from an alert configuration, so both must go through here.
+pub fn alert_key(
+    event: &str,
+    metric: Option<&str>,
+    above: Option<bool>,
+    threshold: Option<f64>,
+    matchers: &[(String, String, String)],
+) -> String {
+    let mut id = event.to_string();
+    if BILLING_EVENTS.contains(&event) {
+        if let Some(t) = threshold {
+            id.push_str(&format!(".{}usd", if t.fract() == 0.0 { format!("{t:.0}") } else { t.to_string() }));
+        }
+        return id;
+    }
+    if let Some(m) = metric {
         id.push('.');
         id.push_str(m);
     }
-    if a.above.is_some() {
-        id.push_str(".above");
-    } else if a.below.is_some() {
-        id.push_str(".below");
+    match above {
+        Some(true) => id.push_str(".above"),
+        Some(false) => id.push_str(".below"),
+        None => {}
     }
-    let mut matchers = a.matchers.clone();
+    let mut matchers = matchers.to_vec();
     matchers.sort();
-    for m in matchers {
-        id.push_str(&format!(".{}{}{}", m.field, op_symbol(&m.operator), m.value));
+    for (field, op, value) in matchers {
+        id.push_str(&format!(".{field}{}{value}", op_symbol(&op)));
     }
     id
+}
+
+/// The key of an alert of the spec.
+pub fn alert_identity(a: &AtlasAlertSpec) -> String {
+    let above = if a.above.is_some() {
+        Some(true)
+    } else if a.below.is_some() {
+        Some(false)
+    } else {
+        None
+    };
+    let matchers: Vec<(String, String, String)> =
+        a.matchers.iter().map(|m| (m.field.clone(), m.operator.clone(), m.value.clone())).collect();
+    alert_key(&a.event, a.metric.as_deref(), above, a.above.or(a.below), &matchers)
 }
 
 fn op_symbol(op: &str) -> &str {

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod atlas;
 mod fuzz;
+mod openapi;
 mod spec_errors;
 mod validate;

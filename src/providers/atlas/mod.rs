@@ -1,11 +1,134 @@
-//! MongoDB Atlas (Admin API v2).
-use super::{Connections, Desired, Registry};
+//! MongoDB Atlas through the Admin API v2: project, clusters (M0, Flex, dedicated), backup
+//! schedules, IP access list, database users and alert configurations.
+
+pub mod access_list;
+pub mod alerts;
+pub mod backup;
+pub mod client;
+pub mod cluster;
+pub mod project;
+pub mod users;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use self::client::{AtlasClient, AtlasError};
+use super::{Connections, Ctx, Desired, ProviderError, Registry};
+use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 
-pub async fn register(_reg: &mut Registry, _conn: &Connections) -> anyhow::Result<()> {
-    anyhow::bail!("this build of poactl cannot manage the `atlas` section yet")
+impl From<AtlasError> for ProviderError {
+    fn from(e: AtlasError) -> Self {
+        match e {
+            AtlasError::Auth(m) => ProviderError::Config(m),
+            other => ProviderError::Api(other.to_string()),
+        }
+    }
 }
 
-pub fn desired(_loaded: &LoadedSpec) -> Vec<Desired> {
-    Vec::new()
+/// The client plus what a run shares: lists read once per project, and the per-project lock
+/// that serializes access-list writes (Atlas does not support concurrent POSTs there).
+pub struct Atlas {
+    pub client: AtlasClient,
+    lists: std::sync::Mutex<HashMap<String, Arc<OnceCell<Vec<Value>>>>>,
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Atlas {
+    pub fn new(client: AtlasClient) -> Self {
+        Atlas { client, lists: Default::default(), locks: Default::default() }
+    }
+
+    /// A list read once per run (observe and discover share it); `forget` drops it after a write.
+    pub async fn cached_list(&self, path: &str, version: &str) -> Result<Vec<Value>, AtlasError> {
+        let cell = {
+            let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+            lists.entry(path.to_string()).or_default().clone()
+        };
+        cell.get_or_try_init(|| self.client.list(path, version)).await.cloned()
+    }
+
+    pub fn forget(&self, path: &str) {
+        self.lists.lock().unwrap_or_else(|e| e.into_inner()).remove(path);
+    }
+
+    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(key.to_string()).or_default().clone()
+    }
+}
+
+pub async fn register(reg: &mut Registry, _conn: &Connections) -> anyhow::Result<()> {
+    let client = AtlasClient::from_env()?;
+    let atlas = Arc::new(Atlas::new(client));
+    reg.insert(Arc::new(project::ProjectProvider(atlas.clone())));
+    reg.insert(Arc::new(cluster::ClusterProvider(atlas.clone())));
+    reg.insert(Arc::new(backup::BackupScheduleProvider(atlas.clone())));
+    reg.insert(Arc::new(access_list::AccessListProvider(atlas.clone())));
+    reg.insert(Arc::new(users::UserProvider(atlas.clone())));
+    reg.insert(Arc::new(alerts::AlertProvider(atlas)));
+    Ok(())
+}
+
+/// The project id from a resource's parent outputs (the project, or a cluster's `project_id`).
+pub fn group_id(ctx: &Ctx<'_>) -> Result<String, ProviderError> {
+    ctx.parent
+        .and_then(|o| o.get("project_id").or_else(|| o.get("id")))
+        .cloned()
+        .ok_or_else(|| ProviderError::Config("the Atlas project is not known yet".to_string()))
+}
+
+/// The project id for listing unmanaged resources: the observed project of the spec.
+pub fn scope_group_id(ctx: &Ctx<'_>) -> Option<String> {
+    let project = ctx.loaded.spec.atlas.as_ref()?.project.clone();
+    ctx.outputs.get(&Address::new(Kind::AtlasProject, project)).and_then(|o| o.get("id")).cloned()
+}
+
+/// Atlas tags (`[{key, value}]`) as a map.
+pub fn tags_from_live(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(|t| t.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|t| {
+                    Some((t.get("key")?.as_str()?.to_string(), t.get("value").and_then(|v| v.as_str()).unwrap_or("").to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn tags_to_live(tags: &Value) -> Value {
+    let items: Vec<Value> = tags.as_object().map(|m| m.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()).unwrap_or_default();
+    Value::Array(items)
+}
+
+/// Every Atlas resource the spec declares.
+pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
+    let Some(atlas) = &loaded.spec.atlas else { return Vec::new() };
+    let project_addr = Address::new(Kind::AtlasProject, &atlas.project);
+    let mut out = vec![project::desired(loaded, atlas, &project_addr)];
+    for c in &atlas.clusters {
+        let cluster = cluster::desired(loaded, c, &project_addr);
+        let cluster_addr = cluster.address.clone();
+        out.push(cluster);
+        if crate::spec::has_backup_schedule(c) {
+            out.push(backup::desired(c, &cluster_addr));
+        }
+    }
+    for e in &atlas.access_list {
+        out.push(access_list::desired(e, &project_addr));
+    }
+    for u in &atlas.database_users {
+        out.push(users::desired(u, &project_addr));
+    }
+    for a in &atlas.alerts {
+        out.push(alerts::desired_alert(a, &project_addr));
+    }
+    for b in loaded.spec.billing.iter().flat_map(|b| b.alerts.iter()) {
+        out.push(alerts::desired_billing(b, &project_addr));
+    }
+    out
 }

@@ -1,0 +1,130 @@
+//! The project IP access list. Writes are serialized per project: Atlas does not support
+//! concurrent POSTs to it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::client::{seg, version::V2023_01_01};
+use super::{Atlas, group_id, scope_group_id};
+use crate::plan::FieldChange;
+use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
+use crate::resource::{Address, Kind};
+use crate::spec::model::AccessListSpec;
+
+pub struct AccessListProvider(pub Arc<Atlas>);
+
+pub fn desired(e: &AccessListSpec, project: &Address) -> Desired {
+    let mut a = Map::new();
+    if let Some(c) = &e.comment {
+        a.insert("comment".into(), json!(c));
+    }
+    let mut d = Desired::new(Address::new(Kind::AtlasAccessList, e.key()), Value::Object(a)).with_parent(project.clone());
+    let mut entry = Map::new();
+    if let Some(c) = &e.cidr {
+        entry.insert("cidrBlock".into(), json!(c));
+    } else if let Some(ip) = &e.ip {
+        entry.insert("ipAddress".into(), json!(ip));
+    } else if let Some(sg) = &e.security_group {
+        entry.insert("awsSecurityGroup".into(), json!(sg));
+    }
+    // Not compared (it is the key), but needed to write the entry.
+    d.write_only = Value::Object(entry);
+    d
+}
+
+/// The key Atlas lists an entry under: its CIDR block (single IPs come back as /32), or its
+/// security group.
+fn key_of(entry: &Value) -> String {
+    entry
+        .get("cidrBlock")
+        .or_else(|| entry.get("awsSecurityGroup"))
+        .and_then(|v| v.as_str())
+        .map(String::from)
+        .or_else(|| {
+            entry
+                .get("ipAddress")
+                .and_then(|v| v.as_str())
+                .map(|ip| if ip.contains(':') { format!("{ip}/128") } else { format!("{ip}/32") })
+        })
+        .unwrap_or_default()
+}
+
+fn observed(entry: &Value) -> Observed {
+    let key = key_of(entry);
+    let comment = entry.get("comment").and_then(|v| v.as_str()).unwrap_or("");
+    Observed {
+        id: key.clone(),
+        attrs: json!({"comment": comment}),
+        outputs: Outputs::from([
+            ("cidr".to_string(), key.clone()),
+            (
+                "description".to_string(),
+                format!("access-list entry {key}{}", if comment.is_empty() { String::new() } else { format!(" ({comment})") }),
+            ),
+        ]),
+        ownership: Ownership::NaturalKey,
+        handle: entry.clone(),
+    }
+}
+
+impl AccessListProvider {
+    fn list_path(group: &str) -> String {
+        format!("/api/atlas/v2/groups/{group}/accessList")
+    }
+
+    async fn write(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
+        let group = group_id(ctx)?;
+        let mut entry = d.write_only.as_object().cloned().unwrap_or_default();
+        if let Some(c) = d.attrs.get("comment") {
+            entry.insert("comment".into(), c.clone());
+        }
+        let lock = self.0.lock_for(&Self::list_path(&group));
+        let _guard = lock.lock().await;
+        // POSTing an existing entry updates its comment.
+        self.0.client.post(&Self::list_path(&group), V2023_01_01, json!([entry])).await?;
+        self.0.forget(&Self::list_path(&group));
+        Ok(Outputs::from([("cidr".to_string(), d.address.name.clone())]))
+    }
+}
+
+#[async_trait]
+impl Provider for AccessListProvider {
+    fn kind(&self) -> Kind {
+        Kind::AtlasAccessList
+    }
+
+    async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
+        let group = group_id(ctx)?;
+        let entries = self.0.cached_list(&Self::list_path(&group), V2023_01_01).await?;
+        Ok(entries.iter().find(|e| key_of(e) == d.address.name).map(observed))
+    }
+
+    async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
+        let Some(group) = scope_group_id(ctx) else { return Ok(Vec::new()) };
+        let entries = self.0.cached_list(&Self::list_path(&group), V2023_01_01).await?;
+        Ok(entries.iter().map(|e| (Address::new(Kind::AtlasAccessList, key_of(e)), observed(e))).collect())
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
+        self.write(ctx, d).await
+    }
+
+    async fn update(&self, ctx: &Ctx<'_>, d: &Desired, _o: &Observed, _changes: &[FieldChange]) -> Result<Outputs> {
+        self.write(ctx, d).await
+    }
+
+    async fn delete(&self, ctx: &Ctx<'_>, address: &Address, o: &Observed) -> Result<()> {
+        let group = o.handle.get("groupId").and_then(|v| v.as_str()).map(String::from).map_or_else(|| group_id(ctx), Ok)?;
+        let lock = self.0.lock_for(&Self::list_path(&group));
+        let _guard = lock.lock().await;
+        match self.0.client.delete(&format!("{}/{}", Self::list_path(&group), seg(&address.name)), V2023_01_01).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.0.forget(&Self::list_path(&group));
+        Ok(())
+    }
+}

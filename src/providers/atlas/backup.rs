@@ -1,0 +1,132 @@
+//! The cloud backup schedule of a dedicated cluster. It always exists once backup is on
+//! (Atlas makes a default one), so "create" and "update" are the same PATCH.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::client::{seg, version::V2024_08_05};
+use super::{Atlas, group_id};
+use crate::plan::FieldChange;
+use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
+use crate::resource::{Address, Kind};
+use crate::spec::model::ClusterSpec;
+
+pub struct BackupScheduleProvider(pub Arc<Atlas>);
+
+fn frequency_rank(f: &str) -> u8 {
+    match f {
+        "hourly" => 0,
+        "daily" => 1,
+        "weekly" => 2,
+        "monthly" => 3,
+        "yearly" => 4,
+        _ => 5,
+    }
+}
+
+fn sort_items(items: &mut [Value]) {
+    items.sort_by_key(|i| (frequency_rank(i["every"].as_str().unwrap_or("")), i["interval"].as_i64().unwrap_or(0), i["keep"].to_string()));
+}
+
+pub fn desired(c: &ClusterSpec, cluster: &Address) -> Desired {
+    let backup = c.backup.clone().unwrap_or_default();
+    let mut a = Map::new();
+    if !backup.schedule.is_empty() {
+        let mut items: Vec<Value> = backup
+            .schedule
+            .iter()
+            .map(|p| json!({"every": p.every, "interval": p.interval, "keep": {"value": p.keep.value, "unit": p.keep.unit}}))
+            .collect();
+        sort_items(&mut items);
+        a.insert("policy".into(), Value::Array(items));
+    }
+    if let Some(w) = backup.restore_window.as_ref().and_then(|w| w.whole_days()) {
+        a.insert("restore_window_days".into(), json!(w));
+    }
+    Desired::new(Address::new(Kind::AtlasBackupSchedule, &c.name), Value::Object(a)).with_parent(cluster.clone())
+}
+
+fn normalize(doc: &Value) -> Value {
+    let mut items: Vec<Value> = doc
+        .pointer("/policies/0/policyItems")
+        .and_then(|v| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| json!({"every": i["frequencyType"], "interval": i["frequencyInterval"], "keep": {"value": i["retentionValue"], "unit": i["retentionUnit"]}}))
+                .collect()
+        })
+        .unwrap_or_default();
+    sort_items(&mut items);
+    json!({"policy": items, "restore_window_days": doc.get("restoreWindowDays").cloned().unwrap_or(Value::Null)})
+}
+
+fn path(group: &str, cluster: &str) -> String {
+    format!("/api/atlas/v2/groups/{group}/clusters/{}/backup/schedule", seg(cluster))
+}
+
+impl BackupScheduleProvider {
+    async fn write(&self, ctx: &Ctx<'_>, d: &Desired, live: Option<&Value>) -> Result<Outputs> {
+        let group = group_id(ctx)?;
+        let mut body = Map::new();
+        if let Some(items) = d.attrs.get("policy").and_then(|p| p.as_array()) {
+            let policy_items: Vec<Value> = items
+                .iter()
+                .map(|i| json!({"frequencyType": i["every"], "frequencyInterval": i["interval"], "retentionUnit": i["keep"]["unit"], "retentionValue": i["keep"]["value"]}))
+                .collect();
+            // The policy id comes from the live schedule; MongoDB's clients echo it back.
+            let policy_id = live.and_then(|l| l.pointer("/policies/0/id")).cloned();
+            let mut policy = json!({"policyItems": policy_items});
+            if let Some(id) = policy_id {
+                policy["id"] = id;
+            }
+            body.insert("policies".into(), json!([policy]));
+        }
+        if let Some(w) = d.attrs.get("restore_window_days") {
+            body.insert("restoreWindowDays".into(), w.clone());
+        }
+        let doc = self.0.client.patch(&path(&group, &d.address.name), V2024_08_05, Value::Object(body)).await?;
+        Ok(Outputs::from([("cluster".to_string(), doc.get("clusterName").and_then(|v| v.as_str()).unwrap_or(&d.address.name).to_string())]))
+    }
+}
+
+#[async_trait]
+impl Provider for BackupScheduleProvider {
+    fn kind(&self) -> Kind {
+        Kind::AtlasBackupSchedule
+    }
+
+    async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
+        let group = group_id(ctx)?;
+        let doc = self.0.client.get_opt(&path(&group, &d.address.name), V2024_08_05).await?;
+        Ok(doc.map(|doc| Observed {
+            id: d.address.name.clone(),
+            attrs: normalize(&doc),
+            outputs: Outputs::from([("cluster".to_string(), d.address.name.clone())]),
+            ownership: Ownership::NaturalKey,
+            handle: doc,
+        }))
+    }
+
+    async fn discover(&self, _ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
+        // A schedule belongs to its cluster; clusters are what is discovered.
+        Ok(Vec::new())
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
+        let group = group_id(ctx)?;
+        let live = self.0.client.get_opt(&path(&group, &d.address.name), V2024_08_05).await?;
+        self.write(ctx, d, live.as_ref()).await
+    }
+
+    async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, _changes: &[FieldChange]) -> Result<Outputs> {
+        self.write(ctx, d, Some(&o.handle)).await
+    }
+
+    async fn delete(&self, _ctx: &Ctx<'_>, _address: &Address, _o: &Observed) -> Result<()> {
+        // Leaving the spec means "stop managing it": Atlas keeps the cluster's schedule.
+        Ok(())
+    }
+}

@@ -1,0 +1,532 @@
+//! The Atlas Admin API v2 client: versioned media types, service-account or API-key auth,
+//! one retry policy, pagination.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+/// Media-type versions, per operation (see ../shared/atlas/ENDPOINTS.md).
+pub mod version {
+    pub const V2023_01_01: &str = "2023-01-01";
+    pub const V2023_02_01: &str = "2023-02-01";
+    pub const V2024_08_05: &str = "2024-08-05";
+    pub const V2024_10_23: &str = "2024-10-23";
+    pub const V2024_11_13: &str = "2024-11-13";
+}
+
+pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
+const PAGE_SIZE: usize = 500;
+
+/// An error answer from Atlas (`ApiError`), or a transport failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AtlasError {
+    #[error("Atlas answered {status} {code}: {detail} ({method} {path})")]
+    Api { status: u16, code: String, detail: String, method: String, path: String },
+    #[error("cannot reach Atlas at {base}: {reason} ({method} {path})")]
+    Transport { base: String, reason: String, method: String, path: String },
+    #[error("{0}")]
+    Auth(String),
+    #[error("unexpected answer from Atlas to {method} {path}: {reason}")]
+    Decode { method: String, path: String, reason: String },
+}
+
+impl AtlasError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            AtlasError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AtlasError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+pub type Result<T, E = AtlasError> = std::result::Result<T, E>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct ApiErrorBody {
+    #[serde(rename = "errorCode")]
+    error_code: Option<String>,
+    detail: Option<String>,
+    reason: Option<String>,
+}
+
+enum Auth {
+    /// OAuth client credentials; the token is cached and refreshed before it expires.
+    ServiceAccount { id: String, secret: String, token: Mutex<Option<(String, Instant)>> },
+    /// Programmatic API key over HTTP Digest, with the challenge cached per host.
+    Digest(diqwest::DigestAuthSession),
+}
+
+/// How the client retries: 429/503 honour `Retry-After`, then exponential backoff with
+/// jitter; 5xx and connection errors are retried for idempotent methods only.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 8, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(60) }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16));
+        let capped = exp.min(self.max_delay);
+        // Full jitter in [50%, 100%] so parallel clients spread out.
+        capped.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+/// The Atlas Admin API v2 client. Cheap to clone.
+#[derive(Clone)]
+pub struct AtlasClient {
+    http: reqwest::Client,
+    base: String,
+    auth: Arc<Auth>,
+    retry: RetryPolicy,
+}
+
+/// One request as the client sends it.
+pub struct Call<'a> {
+    pub method: Method,
+    pub path: String,
+    pub version: &'a str,
+    pub body: Option<Value>,
+    pub query: Vec<(&'a str, String)>,
+    pub headers: Vec<(&'static str, &'static str)>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, path: impl Into<String>, version: &'a str) -> Self {
+        Call { method, path: path.into(), version, body: None, query: Vec::new(), headers: Vec::new() }
+    }
+
+    pub fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn query(mut self, k: &'a str, v: impl Into<String>) -> Self {
+        self.query.push((k, v.into()));
+        self
+    }
+
+    pub fn header(mut self, k: &'static str, v: &'static str) -> Self {
+        self.headers.push((k, v));
+        self
+    }
+}
+
+impl AtlasClient {
+    /// From the environment: `MONGODB_ATLAS_BASE_URL`, and a service account
+    /// (`MONGODB_ATLAS_CLIENT_ID`/`_SECRET`) or else an API key (`MONGODB_ATLAS_PUBLIC_KEY`/`_PRIVATE_KEY`).
+    pub fn from_env() -> Result<AtlasClient> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let base = var("MONGODB_ATLAS_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let auth = match (
+            var("MONGODB_ATLAS_CLIENT_ID"),
+            var("MONGODB_ATLAS_CLIENT_SECRET"),
+            var("MONGODB_ATLAS_PUBLIC_KEY"),
+            var("MONGODB_ATLAS_PRIVATE_KEY"),
+        ) {
+            (Some(id), Some(secret), _, _) => Auth::ServiceAccount { id, secret, token: Mutex::new(None) },
+            (_, _, Some(public), Some(private)) => Auth::Digest(diqwest::DigestAuthSession::new(public, private)),
+            (Some(_), None, _, _) => {
+                return Err(AtlasError::Auth("MONGODB_ATLAS_CLIENT_ID is set but MONGODB_ATLAS_CLIENT_SECRET is not".into()));
+            }
+            (_, _, Some(_), None) => {
+                return Err(AtlasError::Auth("MONGODB_ATLAS_PUBLIC_KEY is set but MONGODB_ATLAS_PRIVATE_KEY is not".into()));
+            }
+            _ => {
+                return Err(AtlasError::Auth(
+                    "no Atlas credentials: set MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET (a service account, recommended) or MONGODB_ATLAS_PUBLIC_KEY and MONGODB_ATLAS_PRIVATE_KEY (an API key)".into(),
+                ));
+            }
+        };
+        let mut retry = RetryPolicy::default();
+        if let Some(ms) = var("POACTL_ATLAS_RETRY_BASE_MS").and_then(|v| v.parse().ok()) {
+            retry.base_delay = Duration::from_millis(ms);
+        }
+        Self::new(base, auth, retry)
+    }
+
+    fn new(base: String, auth: Auth, retry: RetryPolicy) -> Result<AtlasClient> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("poactl/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| AtlasError::Auth(format!("cannot build the HTTP client: {e}")))?;
+        Ok(AtlasClient { http, base: base.trim_end_matches('/').to_string(), auth: Arc::new(auth), retry })
+    }
+
+    /// A client with a service account, for tests and the sandbox.
+    pub fn with_service_account(base: &str, id: &str, secret: &str) -> Result<AtlasClient> {
+        Self::new(
+            base.to_string(),
+            Auth::ServiceAccount { id: id.into(), secret: secret.into(), token: Mutex::new(None) },
+            RetryPolicy::default(),
+        )
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn bearer(&self, force_refresh: bool) -> Result<Option<String>> {
+        let Auth::ServiceAccount { id, secret, token } = self.auth.as_ref() else { return Ok(None) };
+        let mut guard = token.lock().await;
+        if let Some((t, expires)) = guard.as_ref() {
+            // Refresh a minute early: a token that expires mid-apply fails the call.
+            if !force_refresh && Instant::now() + Duration::from_secs(60) < *expires {
+                return Ok(Some(t.clone()));
+            }
+        }
+        let url = format!("{}/api/oauth/token", self.base);
+        let mut attempt = 0;
+        let resp = loop {
+            let r = self
+                .http
+                .post(&url)
+                .basic_auth(id, Some(secret))
+                .header(ACCEPT, "application/json")
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await;
+            match r {
+                Ok(resp)
+                    if (resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error())
+                        && attempt + 1 < self.retry.max_attempts =>
+                {
+                    tokio::time::sleep(retry_after(resp.headers()).unwrap_or_else(|| self.retry.backoff(attempt))).await;
+                }
+                Ok(resp) => break resp,
+                Err(e) if attempt + 1 < self.retry.max_attempts && (e.is_connect() || e.is_timeout()) => {
+                    tokio::time::sleep(self.retry.backoff(attempt)).await
+                }
+                Err(e) => {
+                    return Err(AtlasError::Transport {
+                        base: self.base.clone(),
+                        reason: error_chain(&e),
+                        method: "POST".into(),
+                        path: "/api/oauth/token".into(),
+                    });
+                }
+            }
+            attempt += 1;
+        };
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            return Err(AtlasError::Auth(format!(
+                "Atlas refused the service account credentials (HTTP {status} from /api/oauth/token): check MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET"
+            )));
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            access_token: String,
+            #[serde(default = "hour")]
+            expires_in: u64,
+        }
+        fn hour() -> u64 {
+            3600
+        }
+        let t: Token = resp.json().await.map_err(|e| AtlasError::Auth(format!("unreadable token answer from /api/oauth/token: {e}")))?;
+        *guard = Some((t.access_token.clone(), Instant::now() + Duration::from_secs(t.expires_in)));
+        Ok(Some(t.access_token))
+    }
+
+    /// Sends one call with the retry policy; returns the status and the JSON body (Null when
+    /// empty). Error statuses become [`AtlasError::Api`].
+    pub async fn send(&self, call: &Call<'_>) -> Result<(u16, Value)> {
+        let url = format!("{}{}", self.base, call.path);
+        let media = format!("application/vnd.atlas.{}+json", call.version);
+        let idempotent = matches!(call.method, Method::GET | Method::PUT | Method::DELETE | Method::HEAD);
+        let body_bytes = call.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let mut refreshed = false;
+        let mut attempt: u32 = 0;
+        loop {
+            let mut req = self.http.request(call.method.clone(), &url).header(ACCEPT, &media);
+            if !call.query.is_empty() {
+                req = req.query(&call.query);
+            }
+            for (k, v) in &call.headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(bytes) = &body_bytes {
+                req = req.header(CONTENT_TYPE, &media).body(bytes.clone());
+            }
+            let sent = match self.auth.as_ref() {
+                Auth::ServiceAccount { .. } => {
+                    let token = self.bearer(false).await?;
+                    if let Some(t) = token {
+                        req = req.bearer_auth(t);
+                    }
+                    req.send().await.map_err(SendError::Http)
+                }
+                Auth::Digest(session) => {
+                    use diqwest::WithDigestAuth;
+                    req.send_digest_auth(session).await.map_err(SendError::Digest)
+                }
+            };
+            let last = attempt + 1 >= self.retry.max_attempts;
+            match sent {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::UNAUTHORIZED && !refreshed && matches!(self.auth.as_ref(), Auth::ServiceAccount { .. }) {
+                        // The token may have been revoked or expired early: fetch a new one once.
+                        refreshed = true;
+                        self.bearer(true).await?;
+                        continue;
+                    }
+                    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                        || status == StatusCode::SERVICE_UNAVAILABLE
+                        || (idempotent && status.is_server_error());
+                    if retryable && !last {
+                        let wait = retry_after(resp.headers())
+                            .map(|d| d.min(self.retry.max_delay.max(Duration::from_secs(120))))
+                            .unwrap_or_else(|| self.retry.backoff(attempt));
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    let text = resp.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        let value = if text.trim().is_empty() {
+                            Value::Null
+                        } else {
+                            serde_json::from_str(&text).map_err(|e| AtlasError::Decode {
+                                method: call.method.to_string(),
+                                path: call.path.clone(),
+                                reason: format!("invalid JSON: {e}"),
+                            })?
+                        };
+                        return Ok((status.as_u16(), value));
+                    }
+                    let body: ApiErrorBody = serde_json::from_str(&text).unwrap_or_default();
+                    let code =
+                        body.error_code.unwrap_or_else(|| status.canonical_reason().unwrap_or("ERROR").to_uppercase().replace(' ', "_"));
+                    let detail = body.detail.or(body.reason).unwrap_or_else(|| text.chars().take(200).collect());
+                    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                        let hint = match self.auth.as_ref() {
+                            Auth::ServiceAccount { .. } => {
+                                "check the service account's project roles and the organization's API access list"
+                            }
+                            Auth::Digest(_) => "check MONGODB_ATLAS_PUBLIC_KEY/PRIVATE_KEY, the key's roles and its API access list",
+                        };
+                        return Err(AtlasError::Auth(format!(
+                            "Atlas refused {} {} ({} {code}: {detail}); {hint}",
+                            call.method,
+                            call.path,
+                            status.as_u16()
+                        )));
+                    }
+                    return Err(AtlasError::Api {
+                        status: status.as_u16(),
+                        code,
+                        detail,
+                        method: call.method.to_string(),
+                        path: call.path.clone(),
+                    });
+                }
+                Err(e) => {
+                    let transient = match &e {
+                        SendError::Http(h) => h.is_connect() || h.is_timeout() || h.is_request(),
+                        SendError::Digest(_) => true,
+                    };
+                    // A reset after sending may have applied a POST: only idempotent calls repeat.
+                    if transient && (idempotent || matches!(&e, SendError::Http(h) if h.is_connect())) && !last {
+                        tokio::time::sleep(self.retry.backoff(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    let reason = match e {
+                        SendError::Http(h) => error_chain(&h),
+                        SendError::Digest(d) => d.to_string(),
+                    };
+                    return Err(AtlasError::Transport {
+                        base: self.base.clone(),
+                        reason,
+                        method: call.method.to_string(),
+                        path: call.path.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str, version: &str) -> Result<Value> {
+        Ok(self.send(&Call::new(Method::GET, path, version)).await?.1)
+    }
+
+    /// GET that maps 404 to `None`.
+    pub async fn get_opt(&self, path: &str, version: &str) -> Result<Option<Value>> {
+        match self.get(path, version).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every item of a paginated list, 500 a page.
+    pub async fn list(&self, path: &str, version: &str) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut page = 1usize;
+        loop {
+            let call = Call::new(Method::GET, path, version)
+                .query("itemsPerPage", PAGE_SIZE.to_string())
+                .query("pageNum", page.to_string())
+                .query("includeCount", "true");
+            let (_, body) = self.send(&call).await?;
+            let results = body.get("results").and_then(|r| r.as_array()).cloned().ok_or_else(|| AtlasError::Decode {
+                method: "GET".into(),
+                path: path.into(),
+                reason: "a list answer without `results`".into(),
+            })?;
+            let n = results.len();
+            out.extend(results);
+            let total = body.get("totalCount").and_then(|t| t.as_u64()).map(|t| t as usize);
+            if n < PAGE_SIZE || total.is_some_and(|t| out.len() >= t) || n == 0 {
+                return Ok(out);
+            }
+            page += 1;
+        }
+    }
+
+    pub async fn post(&self, path: &str, version: &str, body: Value) -> Result<Value> {
+        Ok(self.send(&Call::new(Method::POST, path, version).body(body)).await?.1)
+    }
+
+    pub async fn patch(&self, path: &str, version: &str, body: Value) -> Result<Value> {
+        Ok(self.send(&Call::new(Method::PATCH, path, version).body(body)).await?.1)
+    }
+
+    pub async fn put(&self, path: &str, version: &str, body: Value) -> Result<Value> {
+        Ok(self.send(&Call::new(Method::PUT, path, version).body(body)).await?.1)
+    }
+
+    pub async fn delete(&self, path: &str, version: &str) -> Result<()> {
+        self.send(&Call::new(Method::DELETE, path, version)).await.map(|_| ())
+    }
+}
+
+enum SendError {
+    Http(reqwest::Error),
+    Digest(diqwest::error::Error),
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v: &HeaderValue = headers.get(RETRY_AFTER)?;
+    let s = v.to_str().ok()?.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = httpdate_to_unix(s)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(when.saturating_sub(now)))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix seconds.
+fn httpdate_to_unix(s: &str) -> Option<u64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let day: u64 = parts[1].parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == parts[2])?
+        as u64
+        + 1;
+    let year: u64 = parts[3].parse().ok()?;
+    let hms: Vec<u64> = parts[4].split(':').filter_map(|p| p.parse().ok()).collect();
+    if hms.len() != 3 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
+/// Percent-encodes one path segment (access-list entries hold `/`, usernames may hold anything).
+pub fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"));
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past means now");
+        assert_eq!(httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        let p = RetryPolicy { max_attempts: 8, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        for attempt in 0..10 {
+            let d = p.backoff(attempt);
+            let ceiling = Duration::from_millis(100 * (1 << attempt.min(16))).min(Duration::from_secs(1));
+            assert!(d <= ceiling && d >= ceiling / 2, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(seg("10.0.0.0/16"), "10.0.0.0%2F16");
+        assert_eq!(seg("a b@c"), "a%20b%40c");
+    }
+}

@@ -1,0 +1,539 @@
+//! Atlas clusters: M0 (a TENANT region config on `/clusters`), Flex (`/flexClusters`) and
+//! dedicated M10+ (replication specs, autoscaling, backup). Every mutating call is followed by
+//! a wait for `IDLE`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::client::{Call, seg, version::*};
+use super::{Atlas, group_id, scope_group_id, tags_from_live, tags_to_live};
+use crate::plan::{FieldChange, diff};
+use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::resource::{Address, Kind};
+use crate::spec::LoadedSpec;
+use crate::spec::model::ClusterSpec;
+use crate::spec::validate::{is_dedicated, tier_rank};
+
+pub struct ClusterProvider(pub Arc<Atlas>);
+
+const CLUSTERS: &str = "clusters";
+const FLEX: &str = "flexClusters";
+
+pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, project: &Address) -> Desired {
+    let address = Address::new(Kind::AtlasCluster, &c.name);
+    let tags = all_tags(loaded, &c.tags, &address);
+    let mut a = Map::new();
+    a.insert("tier".into(), json!(c.tier));
+    a.insert("provider".into(), json!(c.provider));
+    a.insert("region".into(), json!(c.region));
+    a.insert("termination_protection".into(), json!(c.termination_protection));
+    a.insert("tags".into(), json!(tags));
+    if let Some(v) = &c.mongodb_version {
+        a.insert("mongodb_version".into(), json!(v));
+    }
+    if is_dedicated(&c.tier) {
+        let backup = c.backup.clone().unwrap_or_default();
+        a.insert("backup".into(), json!(backup.enabled));
+        a.insert("point_in_time".into(), json!(backup.point_in_time));
+        a.insert("node_count".into(), json!(c.node_count.unwrap_or(3)));
+        let compute = c.autoscaling.as_ref().and_then(|s| s.compute.as_ref());
+        a.insert(
+            "autoscaling".into(),
+            json!({
+                "compute": match compute {
+                    Some(cs) => json!({"enabled": true, "min": cs.min, "max": cs.max, "scale_down": cs.scale_down}),
+                    None => json!({"enabled": false}),
+                },
+                "disk": c.autoscaling.as_ref().is_some_and(|s| s.disk),
+            }),
+        );
+        if let Some(d) = c.disk_size_gb {
+            a.insert("disk_size_gb".into(), json!(d));
+        }
+        if let Some(p) = c.paused {
+            a.insert("paused".into(), json!(p));
+        }
+    }
+    Desired::new(address, Value::Object(a)).with_parent(project.clone())
+}
+
+/// Which API a live cluster lives in.
+fn api_of(o: &Observed) -> &'static str {
+    if o.handle.get("_api").and_then(|v| v.as_str()) == Some(FLEX) { FLEX } else { CLUSTERS }
+}
+
+/// A live cluster (from either API) in the shape of the desired attributes.
+pub fn normalize(env: &str, address: &Address, doc: &Value, api: &str) -> Observed {
+    let s = |v: &Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let name = s(doc, "name");
+    let tags = tags_from_live(doc.get("tags"));
+    let mut a = Map::new();
+    if api == FLEX {
+        let ps = doc.get("providerSettings").cloned().unwrap_or(Value::Null);
+        a.insert("tier".into(), json!("FLEX"));
+        a.insert("provider".into(), json!(s(&ps, "backingProviderName")));
+        a.insert("region".into(), json!(s(&ps, "regionName")));
+    } else {
+        let rc = doc.pointer("/replicationSpecs/0/regionConfigs/0").cloned().unwrap_or(Value::Null);
+        let provider = s(&rc, "providerName");
+        if provider == "TENANT" {
+            a.insert("tier".into(), json!(rc.pointer("/electableSpecs/instanceSize").and_then(|v| v.as_str()).unwrap_or("M0")));
+            a.insert("provider".into(), json!(s(&rc, "backingProviderName")));
+        } else {
+            let es = rc.get("electableSpecs").cloned().unwrap_or(Value::Null);
+            a.insert("tier".into(), json!(s(&es, "instanceSize")));
+            a.insert("provider".into(), json!(provider));
+            a.insert("node_count".into(), es.get("nodeCount").cloned().unwrap_or(Value::Null));
+            if let Some(d) = es.get("diskSizeGB") {
+                a.insert("disk_size_gb".into(), d.clone());
+            }
+            let auto = rc.get("autoScaling").cloned().unwrap_or(Value::Null);
+            let enabled = auto.pointer("/compute/enabled").and_then(|v| v.as_bool()).unwrap_or(false);
+            a.insert(
+                "autoscaling".into(),
+                json!({
+                    "compute": if enabled {
+                        json!({"enabled": true, "min": auto.pointer("/compute/minInstanceSize"), "max": auto.pointer("/compute/maxInstanceSize"), "scale_down": auto.pointer("/compute/scaleDownEnabled").and_then(|v| v.as_bool()).unwrap_or(false)})
+                    } else {
+                        json!({"enabled": false})
+                    },
+                    "disk": auto.pointer("/diskGB/enabled").and_then(|v| v.as_bool()).unwrap_or(false),
+                }),
+            );
+            a.insert("backup".into(), json!(doc.get("backupEnabled").and_then(|v| v.as_bool()).unwrap_or(false)));
+            a.insert("point_in_time".into(), json!(doc.get("pitEnabled").and_then(|v| v.as_bool()).unwrap_or(false)));
+            a.insert("paused".into(), json!(doc.get("paused").and_then(|v| v.as_bool()).unwrap_or(false)));
+            let effective = doc
+                .pointer("/replicationSpecs/0/regionConfigs/0/effectiveElectableSpecs/instanceSize")
+                .or_else(|| doc.pointer("/effectiveReplicationSpecs/0/regionConfigs/0/electableSpecs/instanceSize"));
+            if let Some(e) = effective.and_then(|v| v.as_str()) {
+                a.insert("effective_tier".into(), json!(e));
+            }
+        }
+        a.insert("region".into(), json!(s(&rc, "regionName")));
+    }
+    a.insert("termination_protection".into(), json!(doc.get("terminationProtectionEnabled").and_then(|v| v.as_bool()).unwrap_or(false)));
+    a.insert("tags".into(), json!(tags));
+    if let Some(v) = doc.get("mongoDBMajorVersion").and_then(|v| v.as_str()) {
+        a.insert("mongodb_version".into(), json!(v));
+    } else if let Some(v) = doc.get("mongoDBVersion").and_then(|v| v.as_str()) {
+        // Flex clusters report only the full version: compare the major part.
+        let major: Vec<&str> = v.split('.').take(2).collect();
+        a.insert("mongodb_version".into(), json!(major.join(".")));
+    }
+    let ownership = match ownership_from_tags(&tags, env, address) {
+        Ownership::Foreign(why) => Ownership::Foreign(format!("the cluster {why}")),
+        o => o,
+    };
+    let mut handle = doc.clone();
+    handle["_api"] = json!(api);
+    Observed { id: s(doc, "id").if_empty(&name), attrs: Value::Object(a), outputs: outputs(doc), ownership, handle }
+}
+
+trait IfEmpty {
+    fn if_empty(self, other: &str) -> String;
+}
+impl IfEmpty for String {
+    fn if_empty(self, other: &str) -> String {
+        if self.is_empty() { other.to_string() } else { self }
+    }
+}
+
+fn outputs(doc: &Value) -> Outputs {
+    let mut o = Outputs::new();
+    let s = |p: &str| doc.pointer(p).and_then(|v| v.as_str()).map(String::from);
+    for (k, p) in [
+        ("id", "/id"),
+        ("name", "/name"),
+        ("srv", "/connectionStrings/standardSrv"),
+        ("standard", "/connectionStrings/standard"),
+        ("state", "/stateName"),
+        ("mongodb_version", "/mongoDBVersion"),
+        ("project_id", "/groupId"),
+    ] {
+        if let Some(v) = s(p) {
+            o.insert(k.to_string(), v);
+        }
+    }
+    o
+}
+
+/// The region config (one electable region) the spec describes.
+fn region_config(attrs: &Value, instance_size: &str) -> Value {
+    let tier = attrs["tier"].as_str().unwrap_or_default();
+    let provider = attrs["provider"].as_str().unwrap_or("AWS");
+    let region = attrs["region"].as_str().unwrap_or_default();
+    if tier == "M0" {
+        return json!({"providerName": "TENANT", "backingProviderName": provider, "regionName": region, "priority": 7, "electableSpecs": {"instanceSize": "M0"}});
+    }
+    let mut electable = json!({"instanceSize": instance_size, "nodeCount": attrs.get("node_count").cloned().unwrap_or(json!(3))});
+    if let Some(d) = attrs.get("disk_size_gb") {
+        electable["diskSizeGB"] = d.clone();
+    }
+    let compute = &attrs["autoscaling"]["compute"];
+    let mut auto_compute = json!({"enabled": compute["enabled"].as_bool().unwrap_or(false)});
+    if compute["enabled"].as_bool() == Some(true) {
+        auto_compute["scaleDownEnabled"] = compute["scale_down"].clone();
+        auto_compute["minInstanceSize"] = compute["min"].clone();
+        auto_compute["maxInstanceSize"] = compute["max"].clone();
+    }
+    json!({
+        "providerName": provider,
+        "regionName": region,
+        "priority": 7,
+        "electableSpecs": electable,
+        "autoScaling": {"compute": auto_compute, "diskGB": {"enabled": attrs["autoscaling"]["disk"].as_bool().unwrap_or(false)}},
+    })
+}
+
+fn replication_specs(attrs: &Value, instance_size: &str) -> Value {
+    json!([{"zoneName": "Zone 1", "regionConfigs": [region_config(attrs, instance_size)]}])
+}
+
+/// The create body for `/clusters` (M0 and dedicated).
+pub fn create_body(name: &str, attrs: &Value) -> Value {
+    let tier = attrs["tier"].as_str().unwrap_or_default();
+    let mut body = json!({
+        "name": name,
+        "clusterType": "REPLICASET",
+        "replicationSpecs": replication_specs(attrs, tier),
+        "terminationProtectionEnabled": attrs["termination_protection"],
+        "tags": tags_to_live(&attrs["tags"]),
+    });
+    if tier != "M0" {
+        body["backupEnabled"] = attrs["backup"].clone();
+        body["pitEnabled"] = attrs["point_in_time"].clone();
+    }
+    if let Some(v) = attrs.get("mongodb_version") {
+        body["mongoDBMajorVersion"] = v.clone();
+    }
+    body
+}
+
+impl ClusterProvider {
+    fn path(group: &str, api: &str, name: &str) -> String {
+        format!("/api/atlas/v2/groups/{group}/{api}/{}", seg(name))
+    }
+
+    async fn get(&self, group: &str, api: &str, name: &str) -> Result<Option<Value>> {
+        let version = if api == FLEX { V2024_11_13 } else { V2024_08_05 };
+        let call = Call::new(reqwest::Method::GET, Self::path(group, api, name), version).header("Use-Effective-Instance-Fields", "true");
+        match self.0.client.send(&call).await {
+            Ok((_, v)) => Ok(Some(v)),
+            // Mid-upgrade, a Flex cluster is not on the clusters API yet: not there (yet).
+            Err(e) if e.is_not_found() || e.code() == Some("CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API") => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Polls until the cluster is IDLE (and, after an upgrade, on the expected API), or gone
+    /// when `gone` is set. Shows a spinner; gives up after the run's timeout.
+    async fn wait(&self, ctx: &Ctx<'_>, group: &str, api: &str, name: &str, gone: bool) -> Result<Option<Value>> {
+        if !ctx.options.wait {
+            return self.get(group, api, name).await;
+        }
+        let what = format!("atlas.clusters.{name}");
+        let task = ctx.progress.spinner(format!("{what}: waiting for Atlas"));
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(250);
+        let mut last_state: String;
+        loop {
+            let doc = self.get(group, api, name).await?;
+            match &doc {
+                None if gone => {
+                    task.finish();
+                    return Ok(None);
+                }
+                Some(d) => {
+                    last_state = d.get("stateName").and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
+                    if !gone && last_state == "IDLE" {
+                        task.finish();
+                        return Ok(doc);
+                    }
+                }
+                None => last_state = "not found".to_string(),
+            }
+            task.set_message(format!("{what}: {last_state}"));
+            if started.elapsed() >= ctx.options.timeout {
+                return Err(ProviderError::Timeout { what, seconds: ctx.options.timeout.as_secs(), state: last_state });
+            }
+            let remaining = ctx.options.timeout.saturating_sub(started.elapsed());
+            tokio::time::sleep(delay.min(remaining)).await;
+            delay = (delay * 2).min(Duration::from_secs(15));
+        }
+    }
+
+    async fn patch(&self, ctx: &Ctx<'_>, group: &str, name: &str, body: Value) -> Result<Option<Value>> {
+        self.0.client.patch(&Self::path(group, CLUSTERS, name), V2024_10_23, body).await.map_err(refine)?;
+        self.wait(ctx, group, CLUSTERS, name, false).await
+    }
+
+    fn finish(&self, ctx: &Ctx<'_>, address: &Address, doc: Option<Value>, api: &str) -> Outputs {
+        self.0.forget(&format!(
+            "/api/atlas/v2/groups/{}/{api}",
+            doc.as_ref().and_then(|d| d.get("groupId")).and_then(|v| v.as_str()).unwrap_or_default()
+        ));
+        doc.map(|d| normalize(ctx.env, address, &d, api).outputs).unwrap_or_default()
+    }
+}
+
+/// Clearer words for the errors a user can act on.
+fn refine(e: super::client::AtlasError) -> ProviderError {
+    match e.code() {
+        Some("CANNOT_TERMINATE_CLUSTER_WHEN_TERMINATION_PROTECTION_ENABLED") => ProviderError::Refused(
+            "the cluster has termination protection on: set `termination_protection: false` in the spec and apply, then delete it"
+                .to_string(),
+        ),
+        Some("CANNOT_CREATE_FREE_CLUSTER_VIA_PUBLIC_API") => {
+            ProviderError::Refused(format!("Atlas refused the M0 cluster (one free cluster per project): {e}"))
+        }
+        Some("DUPLICATE_CLUSTER_NAME") => {
+            ProviderError::Refused(format!("a cluster with this name already exists (possibly being deleted): {e}"))
+        }
+        Some("CANNOT_UPDATE_PAUSED_CLUSTER") => {
+            ProviderError::Refused(format!("the cluster is paused; set `paused: false` to change it: {e}"))
+        }
+        _ => e.into(),
+    }
+}
+
+#[async_trait]
+impl Provider for ClusterProvider {
+    fn kind(&self) -> Kind {
+        Kind::AtlasCluster
+    }
+
+    async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
+        let group = group_id(ctx)?;
+        let name = &d.address.name;
+        let clusters = self.0.cached_list(&format!("/api/atlas/v2/groups/{group}/{CLUSTERS}"), V2024_08_05).await?;
+        if let Some(doc) = clusters.iter().find(|c| c.get("name").and_then(|v| v.as_str()) == Some(name)) {
+            // Flex clusters may also show in the clusters list on some API versions.
+            let provider = doc.pointer("/replicationSpecs/0/regionConfigs/0/providerName").and_then(|v| v.as_str());
+            if provider != Some("FLEX") {
+                return Ok(Some(normalize(ctx.env, &d.address, doc, CLUSTERS)));
+            }
+        }
+        let flex = self.0.cached_list(&format!("/api/atlas/v2/groups/{group}/{FLEX}"), V2024_11_13).await?;
+        Ok(flex.iter().find(|c| c.get("name").and_then(|v| v.as_str()) == Some(name)).map(|doc| normalize(ctx.env, &d.address, doc, FLEX)))
+    }
+
+    async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
+        let Some(group) = scope_group_id(ctx) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (api, version) in [(CLUSTERS, V2024_08_05), (FLEX, V2024_11_13)] {
+            for doc in self.0.cached_list(&format!("/api/atlas/v2/groups/{group}/{api}"), version).await? {
+                let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+                if api == CLUSTERS
+                    && doc.pointer("/replicationSpecs/0/regionConfigs/0/providerName").and_then(|v| v.as_str()) == Some("FLEX")
+                {
+                    continue;
+                }
+                let address = Address::new(Kind::AtlasCluster, name);
+                let mut o = normalize(ctx.env, &address, &doc, api);
+                let tier = o.attrs["tier"].as_str().unwrap_or_default().to_string();
+                o.outputs.insert(
+                    "description".into(),
+                    format!("{tier} cluster {name}, {}", o.outputs.get("state").cloned().unwrap_or_default()),
+                );
+                out.push((address, o));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tier moves Atlas cannot make in place are replacements; with compute autoscaling, a
+    /// live size inside the range is Atlas doing its job, not drift.
+    fn diff(&self, d: &Desired, o: &Observed) -> Vec<FieldChange> {
+        let mut live = o.attrs.clone();
+        let want_tier = d.attrs["tier"].as_str().unwrap_or_default();
+        let live_tier = live["tier"].as_str().unwrap_or_default().to_string();
+        let compute = &d.attrs["autoscaling"]["compute"];
+        if compute["enabled"].as_bool() == Some(true) && is_dedicated(&live_tier) {
+            let (lo, hi) = (compute["min"].as_str().and_then(tier_rank), compute["max"].as_str().and_then(tier_rank));
+            let effective = live.get("effective_tier").and_then(|v| v.as_str()).unwrap_or(&live_tier).to_string();
+            let in_range = |t: &str| matches!((lo, hi, tier_rank(t)), (Some(lo), Some(hi), Some(r)) if r >= lo && r <= hi);
+            if in_range(&live_tier) && in_range(&effective) {
+                live["tier"] = json!(want_tier);
+            }
+        }
+        let mut changes = diff::diff(&d.attrs, &live, &[]);
+        let shared = |t: &str| t == "M0" || t == "FLEX";
+        for c in &mut changes {
+            c.forces_replace = match c.path.as_str() {
+                // M0 -> dedicated and Flex -> dedicated are upgrades; down to shared tiers,
+                // or between M0 and Flex, Atlas has no path.
+                "tier" => shared(want_tier) || (shared(&live_tier) && !is_dedicated(want_tier)),
+                "provider" | "region" => shared(want_tier) || shared(&live_tier),
+                _ => false,
+            };
+        }
+        changes
+    }
+
+    fn notes(&self, d: &Desired, o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(eff) = o.attrs.get("effective_tier").and_then(|v| v.as_str())
+            && Some(eff) != d.attrs["tier"].as_str()
+            && d.attrs["autoscaling"]["compute"]["enabled"] == json!(true)
+        {
+            notes.push(format!(
+                "autoscaled to {eff} (within {}..{}): not drift",
+                d.attrs["autoscaling"]["compute"]["min"].as_str().unwrap_or("?"),
+                d.attrs["autoscaling"]["compute"]["max"].as_str().unwrap_or("?")
+            ));
+        }
+        notes
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
+        let group = group_id(ctx)?;
+        let name = &d.address.name;
+        let tier = d.attrs["tier"].as_str().unwrap_or_default();
+        if tier == "FLEX" {
+            let body = json!({
+                "name": name,
+                "providerSettings": {"backingProviderName": d.attrs["provider"], "regionName": d.attrs["region"]},
+                "terminationProtectionEnabled": d.attrs["termination_protection"],
+                "tags": tags_to_live(&d.attrs["tags"]),
+            });
+            self.0.client.post(&format!("/api/atlas/v2/groups/{group}/{FLEX}"), V2024_11_13, body).await.map_err(refine)?;
+            let doc = self.wait(ctx, &group, FLEX, name, false).await?;
+            return Ok(self.finish(ctx, &d.address, doc, FLEX));
+        }
+        self.0
+            .client
+            .post(&format!("/api/atlas/v2/groups/{group}/{CLUSTERS}"), V2024_10_23, create_body(name, &d.attrs))
+            .await
+            .map_err(refine)?;
+        let mut doc = self.wait(ctx, &group, CLUSTERS, name, false).await?;
+        if d.attrs.get("paused") == Some(&json!(true)) {
+            doc = self.patch(ctx, &group, name, json!({"paused": true})).await?;
+        }
+        Ok(self.finish(ctx, &d.address, doc, CLUSTERS))
+    }
+
+    async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
+        let group = group_id(ctx)?;
+        let name = &d.address.name;
+        let want_tier = d.attrs["tier"].as_str().unwrap_or_default().to_string();
+        let live_tier = o.attrs["tier"].as_str().unwrap_or_default().to_string();
+        let changed = |p: &str| changes.iter().any(|c| c.path == p || c.path.starts_with(&format!("{p}.")));
+        let api = api_of(o);
+
+        if api == FLEX && want_tier == "FLEX" {
+            let body = json!({"terminationProtectionEnabled": d.attrs["termination_protection"], "tags": tags_to_live(&d.attrs["tags"])});
+            self.0.client.patch(&Self::path(&group, FLEX, name), V2024_11_13, body).await.map_err(refine)?;
+            let doc = self.wait(ctx, &group, FLEX, name, false).await?;
+            return Ok(self.finish(ctx, &d.address, doc, FLEX));
+        }
+
+        // Shared -> dedicated upgrades have their own endpoints.
+        if live_tier == "M0" && is_dedicated(&want_tier) {
+            let body = json!({
+                "name": name,
+                "providerSettings": {"providerName": d.attrs["provider"], "instanceSizeName": want_tier, "regionName": d.attrs["region"]},
+            });
+            self.0.client.post(&format!("/api/atlas/v2/groups/{group}/clusters/tenantUpgrade"), V2023_01_01, body).await.map_err(refine)?;
+            self.wait_dedicated(ctx, &group, name).await?;
+        } else if api == FLEX && is_dedicated(&want_tier) {
+            let mut body = create_body(name, &d.attrs);
+            body.as_object_mut().map(|b| b.remove("tags"));
+            self.0
+                .client
+                .post(&format!("/api/atlas/v2/groups/{group}/flexClusters:tenantUpgrade"), V2024_11_13, body)
+                .await
+                .map_err(refine)?;
+            self.wait_dedicated(ctx, &group, name).await?;
+        }
+        let upgraded = (live_tier == "M0" || api == FLEX) && is_dedicated(&want_tier);
+
+        // `paused: false` goes alone, before anything else.
+        let live_paused = o.attrs.get("paused") == Some(&json!(true));
+        let want_paused = d.attrs.get("paused") == Some(&json!(true));
+        if live_paused {
+            self.patch(ctx, &group, name, json!({"paused": false})).await?;
+        }
+
+        let mut body = Map::new();
+        if upgraded || ["tier", "provider", "region", "node_count", "disk_size_gb", "autoscaling"].iter().any(|p| changed(p)) {
+            // With compute autoscaling on, keep the size Atlas chose: sending the spec's tier
+            // would undo a scale-up.
+            let mut size = want_tier.clone();
+            if d.attrs["autoscaling"]["compute"]["enabled"] == json!(true) && !changed("tier") && is_dedicated(&live_tier) {
+                size = o.attrs.get("effective_tier").and_then(|v| v.as_str()).unwrap_or(&live_tier).to_string();
+            }
+            if want_tier != "M0" {
+                body.insert("replicationSpecs".into(), replication_specs(&d.attrs, &size));
+            }
+        }
+        for (attr, field) in [
+            ("backup", "backupEnabled"),
+            ("point_in_time", "pitEnabled"),
+            ("mongodb_version", "mongoDBMajorVersion"),
+            ("termination_protection", "terminationProtectionEnabled"),
+        ] {
+            if (changed(attr) || (upgraded && d.attrs.get(attr).is_some())) && d.attrs.get(attr).is_some() {
+                body.insert(field.into(), d.attrs[attr].clone());
+            }
+        }
+        if changed("tags") || upgraded {
+            body.insert("tags".into(), tags_to_live(&d.attrs["tags"]));
+        }
+        let mut doc = None;
+        if !body.is_empty() {
+            doc = self.patch(ctx, &group, name, Value::Object(body)).await?;
+        }
+        if want_paused {
+            doc = self.patch(ctx, &group, name, json!({"paused": true})).await?;
+        }
+        if doc.is_none() {
+            doc = self.get(&group, CLUSTERS, name).await?;
+        }
+        Ok(self.finish(ctx, &d.address, doc, CLUSTERS))
+    }
+
+    async fn delete(&self, ctx: &Ctx<'_>, address: &Address, o: &Observed) -> Result<()> {
+        let group = o.handle.get("groupId").and_then(|v| v.as_str()).map(String::from).map_or_else(|| group_id(ctx), Ok)?;
+        let api = api_of(o);
+        let version = if api == FLEX { V2024_11_13 } else { V2023_02_01 };
+        match self.0.client.delete(&Self::path(&group, api, &address.name), version).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(refine(e)),
+        }
+        self.wait(ctx, &group, api, &address.name, true).await?;
+        self.0.forget(&format!("/api/atlas/v2/groups/{group}/{api}"));
+        Ok(())
+    }
+}
+
+impl ClusterProvider {
+    /// After a tenant upgrade Atlas briefly reports the old tier as IDLE: wait until the
+    /// cluster is IDLE on a dedicated provider.
+    async fn wait_dedicated(&self, ctx: &Ctx<'_>, group: &str, name: &str) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let doc = self.wait(ctx, group, CLUSTERS, name, false).await?;
+            let provider = doc
+                .as_ref()
+                .and_then(|d| d.pointer("/replicationSpecs/0/regionConfigs/0/providerName"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            if provider != "TENANT" && provider != "FLEX" {
+                return Ok(());
+            }
+            if !ctx.options.wait || started.elapsed() >= ctx.options.timeout {
+                return Err(ProviderError::Timeout {
+                    what: format!("the upgrade of atlas.clusters.{name}"),
+                    seconds: ctx.options.timeout.as_secs(),
+                    state: "still a shared-tier cluster".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}

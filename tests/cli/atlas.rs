@@ -1,0 +1,198 @@
+//! Atlas end to end: the real CLI against `poactl sandbox`, every request and response checked
+//! against MongoDB's OpenAPI spec.
+
+use serde_json::{Value, json};
+
+use crate::openapi;
+use crate::support::{Poactl, Run, SPEC_ENV, Sandbox, spec_file};
+
+fn poactl(sbx: &Sandbox, args: &[&str]) -> Run {
+    Poactl::new(args).envs(SPEC_ENV).envs_owned(&sbx.env()).run()
+}
+
+fn mutating(log: &[Value]) -> usize {
+    log.iter().filter(|e| e["method"] != "GET").count()
+}
+
+fn assert_no_secrets(run: &Run) {
+    for (_, secret) in SPEC_ENV.iter().skip(1) {
+        assert!(!run.all().contains(secret), "a secret was printed:\n{}", run.all());
+    }
+}
+
+#[tokio::test]
+async fn dev_and_prod_apply_converge_and_detect_drift() {
+    let sbx = Sandbox::start(0.3);
+
+    // dev: an M0 cluster, two users, an access-list entry.
+    let run = poactl(&sbx, &["apply", "-e", "dev", "--target", "atlas", "--auto-approve"]);
+    run.expect_code(0);
+    assert_no_secrets(&run);
+    let g = sbx.group_id("poafix-dev").await;
+    let (_, cluster) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters/main"), "2024-08-05", None).await;
+    assert_eq!(cluster["stateName"], "IDLE");
+    assert_eq!(cluster.pointer("/replicationSpecs/0/regionConfigs/0/providerName"), Some(&json!("TENANT")));
+    assert_eq!(cluster.pointer("/replicationSpecs/0/regionConfigs/0/backingProviderName"), Some(&json!("AWS")));
+    let tags: Vec<String> = cluster["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{}={}", t["key"].as_str().unwrap(), t["value"].as_str().unwrap()))
+        .collect();
+    for want in ["poactl:managed=true", "poactl:env=dev", "poactl:id=atlas.clusters.main", "app=poafix", "stage=dev"] {
+        assert!(tags.contains(&want.to_string()), "{want} missing in {tags:?}");
+    }
+    let (_, users) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/databaseUsers"), "2023-01-01", None).await;
+    let names: Vec<&str> = users["results"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["poafix-api", "poafix-migrations"]);
+
+    let before = mutating(&sbx.log().await);
+    let run = poactl(&sbx, &["apply", "-e", "dev", "--target", "atlas", "--auto-approve"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("No changes."), "{}", run.stdout);
+    poactl(&sbx, &["plan", "-e", "dev", "--target", "atlas", "--detailed-exitcode"]).expect_code(0);
+    assert_eq!(mutating(&sbx.log().await), before, "a second apply makes no mutating call");
+
+    // prod: M10 with backup, PIT, autoscaling, termination protection, alerts, schedule.
+    let run = poactl(&sbx, &["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]);
+    run.expect_code(0);
+    assert_no_secrets(&run);
+    let g = sbx.group_id("poafix-prod").await;
+    let (_, c) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters/main"), "2024-08-05", None).await;
+    let rc = c.pointer("/replicationSpecs/0/regionConfigs/0").unwrap();
+    assert_eq!(rc["electableSpecs"]["instanceSize"], "M10");
+    assert_eq!(
+        rc["autoScaling"]["compute"],
+        json!({"enabled": true, "scaleDownEnabled": true, "minInstanceSize": "M10", "maxInstanceSize": "M30"})
+    );
+    assert_eq!(rc["autoScaling"]["diskGB"]["enabled"], true);
+    assert_eq!(
+        (c["backupEnabled"].clone(), c["pitEnabled"].clone(), c["terminationProtectionEnabled"].clone()),
+        (json!(true), json!(true), json!(true))
+    );
+    assert_eq!(c["mongoDBMajorVersion"], "8.0");
+    let (_, schedule) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters/main/backup/schedule"), "2024-08-05", None).await;
+    assert_eq!(schedule["restoreWindowDays"], 7);
+    let items: Vec<(String, i64)> = schedule
+        .pointer("/policies/0/policyItems")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["frequencyType"].as_str().unwrap().to_string(), i["retentionValue"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(items, vec![("hourly".into(), 2), ("daily".into(), 7), ("weekly".into(), 4), ("monthly".into(), 12)]);
+    let (_, alerts) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/alertConfigs"), "2023-01-01", None).await;
+    let alerts = alerts["results"].as_array().unwrap().clone();
+    let connections =
+        alerts.iter().find(|a| a.pointer("/metricThreshold/metricName") == Some(&json!("CONNECTIONS"))).expect("CONNECTIONS alert");
+    assert_eq!(connections["metricThreshold"]["threshold"], json!(400.0));
+    assert_eq!(connections["notifications"][0]["emailAddress"], "ops@poafix.example");
+    for amount in [100, 150] {
+        assert!(
+            alerts.iter().any(|a| a["eventTypeName"] == "PENDING_INVOICE_OVER_THRESHOLD" && a["threshold"]["threshold"] == json!(amount)),
+            "billing alert {amount}"
+        );
+    }
+    let (_, access) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/accessList"), "2023-01-01", None).await;
+    assert_eq!(access["results"][0]["cidrBlock"], "10.0.0.0/16");
+    assert_eq!(access["results"][0]["comment"], "app VPC");
+
+    let before = mutating(&sbx.log().await);
+    let run = poactl(&sbx, &["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("No changes."), "{}", run.stdout);
+    assert!(run.stdout.contains("atlas.alerts: "), "Atlas' default alerts are listed as unmanaged: {}", run.stdout);
+    poactl(&sbx, &["drift", "-e", "prod", "--target", "atlas"]).expect_code(0);
+    assert_eq!(mutating(&sbx.log().await), before, "a second apply makes no mutating call");
+
+    // Out-of-band changes through the Atlas API.
+    let (s, _) =
+        sbx.api("PATCH", &format!("/api/atlas/v2/groups/{g}/clusters/main"), "2024-10-23", Some(json!({"pitEnabled": false}))).await;
+    assert_eq!(s, 200);
+    let mut changed = connections.clone();
+    changed["metricThreshold"]["threshold"] = json!(900.0);
+    for k in ["id", "groupId", "created", "updated", "links"] {
+        changed.as_object_mut().unwrap().remove(k);
+    }
+    let (s, body) = sbx
+        .api("PUT", &format!("/api/atlas/v2/groups/{g}/alertConfigs/{}", connections["id"].as_str().unwrap()), "2023-01-01", Some(changed))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+
+    let drift = poactl(&sbx, &["drift", "-e", "prod", "--target", "atlas", "-o", "json"]);
+    drift.expect_code(2);
+    let report = drift.json();
+    let fields: Vec<(String, String)> = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| (r["address"].as_str().unwrap().to_string(), f["path"].as_str().unwrap().to_string()))
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("atlas.clusters.main".to_string(), "point_in_time".to_string()),
+            ("atlas.alerts.OUTSIDE_METRIC_THRESHOLD.CONNECTIONS.above".to_string(), "metric.threshold".to_string())
+        ]
+    );
+    let text = poactl(&sbx, &["drift", "-e", "prod", "--target", "atlas"]);
+    text.expect_code(2);
+    assert!(text.stdout.contains("point_in_time: live false, spec true"), "{}", text.stdout);
+
+    poactl(&sbx, &["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]).expect_code(0);
+    poactl(&sbx, &["drift", "-e", "prod", "--target", "atlas"]).expect_code(0);
+    let (_, c) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters/main"), "2024-08-05", None).await;
+    assert_eq!(c["pitEnabled"], true);
+
+    // Everything poactl sent, and everything the sandbox answered, follows MongoDB's spec.
+    let log = sbx.log().await;
+    assert!(log.len() > 50, "the log holds {} calls", log.len());
+    let violations = openapi::violations(&log);
+    assert!(violations.is_empty(), "{} schema violations:\n{}", violations.len(), violations.join("\n"));
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out_and_stuck_clusters_time_out() {
+    let sbx = Sandbox::start(0.2);
+    let (_dir, spec) = spec_file(
+        "t",
+        "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: retry-test\n  clusters:\n    - { name: main, tier: M10, region: US_EAST_1 }\n",
+    );
+    sbx.control("faults", json!({"status": 429, "count": 2, "retry_after": 1})).await;
+    let started = std::time::Instant::now();
+    poactl(&sbx, &["apply", "-e", &spec, "--auto-approve"]).expect_code(0);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "two Retry-After: 1 waits");
+
+    // A cluster stuck in UPDATING past the timeout: a clear error and exit 1.
+    let g = sbx.group_id("retry-test").await;
+    sbx.control(&format!("clusters/{g}/main/stuck"), json!({"state": "UPDATING"})).await;
+    std::fs::write(&spec, "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: retry-test\n  clusters:\n    - { name: main, tier: M10, region: US_EAST_1, termination_protection: true }\n").unwrap();
+    let run = poactl(&sbx, &["apply", "-e", &spec, "--auto-approve", "--timeout", "2"]);
+    run.expect_code(1);
+    assert!(run.stdout.contains("did not become ready within 2s (last state: UPDATING)"), "{}", run.stdout);
+
+    // Deleting a protected cluster fails clearly.
+    sbx.control(&format!("clusters/{g}/main/stuck"), json!({})).await;
+    std::fs::write(&spec, "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: retry-test\n").unwrap();
+    let run = poactl(&sbx, &["apply", "-e", &spec, "--auto-approve", "--prune"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("refusing to delete") && run.stderr.contains("--allow-destroy"), "{}", run.stderr);
+    let run = poactl(&sbx, &["apply", "-e", &spec, "--auto-approve", "--prune", "--allow-destroy"]);
+    run.expect_code(1);
+    assert!(run.stdout.contains("termination protection on"), "{}", run.stdout);
+}
+
+#[test]
+fn missing_credentials_are_a_clear_error() {
+    let run = Poactl::new(&["plan", "-e", "dev", "--target", "atlas"]).envs(SPEC_ENV).run();
+    run.expect_code(1);
+    assert!(run.stderr.contains("no Atlas credentials") && run.stderr.contains("MONGODB_ATLAS_CLIENT_ID"), "{}", run.stderr);
+}
