@@ -68,10 +68,10 @@ fn to_json_schema(v: &Value, dir: Direction) -> Value {
             if string_alts && out.get("type") == Some(&json!("object")) {
                 out.remove("type");
             }
-            if out.remove("nullable") == Some(json!(true)) {
-                if let Some(t) = out.get("type").cloned() {
-                    out.insert("type".into(), json!([t, "null"]));
-                }
+            if out.remove("nullable") == Some(json!(true))
+                && let Some(t) = out.get("type").cloned()
+            {
+                out.insert("type".into(), json!([t, "null"]));
             }
             let skip = if dir == Direction::Request { "readOnly" } else { "writeOnly" };
             if let (Some(props), Some(Value::Array(req))) = (out.get("properties").cloned(), out.get("required").cloned()) {
@@ -185,15 +185,15 @@ pub fn violations(log: &[Value]) -> Vec<String> {
         let template = e["operation"].as_str().unwrap_or("");
         let version = e["version"].as_str().unwrap_or("");
         let status = e["status"].as_u64().unwrap_or(0) as u16;
-        if let Some(body) = e.get("request").filter(|b| !b.is_null()) {
-            if let Err(err) = api.check_request(method, template, version, body) {
-                out.push(format!("request {err}\n    body: {body}"));
-            }
+        if let Some(body) = e.get("request").filter(|b| !b.is_null())
+            && let Err(err) = api.check_request(method, template, version, body)
+        {
+            out.push(format!("request {err}\n    body: {body}"));
         }
-        if let Some(body) = e.get("response").filter(|b| !b.is_null()) {
-            if let Err(err) = api.check_response(method, template, version, status, body) {
-                out.push(format!("response {err}"));
-            }
+        if let Some(body) = e.get("response").filter(|b| !b.is_null())
+            && let Err(err) = api.check_response(method, template, version, status, body)
+        {
+            out.push(format!("response {err}"));
         }
     }
     out.sort();

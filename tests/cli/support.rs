@@ -99,10 +99,10 @@ impl Sandbox {
             .expect("start poactl sandbox");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let url = loop {
-            if let Ok(u) = std::fs::read_to_string(&url_file) {
-                if !u.is_empty() {
-                    break u;
-                }
+            if let Ok(u) = std::fs::read_to_string(&url_file)
+                && !u.is_empty()
+            {
+                break u;
             }
             assert!(std::time::Instant::now() < deadline, "the sandbox did not start");
             std::thread::sleep(std::time::Duration::from_millis(20));
