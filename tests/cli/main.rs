@@ -4,6 +4,7 @@
 mod support;
 
 mod atlas;
+mod captures;
 mod fuzz;
 mod openapi;
 mod spec_errors;
