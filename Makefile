@@ -21,7 +21,7 @@ release:
 # Every test: unit tests and the CLI integration tests (against moto, the Atlas sandbox and a
 # scripted MongoDB wire peer; against a real MongoDB too when MONGODB_TEST_URI is set).
 test: $(MOTO)
-	POACTL_MOTO_SERVER=$(abspath $(MOTO)) $(CARGO) test --all-targets -- --test-threads=$${TEST_THREADS:-4}
+	POACTL_MOTO_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --all-targets -- --test-threads=$${TEST_THREADS:-4}
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -343,7 +343,8 @@ pub fn drift_json(plan: &Plan, drifted: bool) -> serde_json::Value {
                 "kind": r.address.kind,
                 "id": r.id,
                 "status": drift_status(r.action),
-                "fields": r.changes.iter().map(|c| json!({
+                // A missing resource is missing as a whole: its fields are what apply creates.
+                "fields": r.changes.iter().filter(|_| r.action != Action::Create).map(|c| json!({
                     "path": c.path,
                     "live": if c.sensitive { json!(secrets::REDACTED) } else { c.before.clone().unwrap_or(serde_json::Value::Null) },
                     "desired": if c.sensitive { json!(secrets::REDACTED) } else if c.unknown { json!(render::UNKNOWN) } else { c.after.clone().unwrap_or(serde_json::Value::Null) },

@@ -20,6 +20,8 @@ pub enum Kind {
     AtlasAlert,
     #[serde(rename = "storage.buckets")]
     Bucket,
+    #[serde(rename = "storage.bucket_policies")]
+    BucketPolicy,
     #[serde(rename = "cdn.distributions")]
     Distribution,
     #[serde(rename = "monitoring.alarms")]
@@ -31,7 +33,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
@@ -39,6 +41,7 @@ impl Kind {
         Kind::AtlasUser,
         Kind::AtlasAlert,
         Kind::Bucket,
+        Kind::BucketPolicy,
         Kind::Distribution,
         Kind::Alarm,
         Kind::BillingAlarm,
@@ -54,6 +57,7 @@ impl Kind {
             Kind::AtlasUser => "atlas.database_users",
             Kind::AtlasAlert => "atlas.alerts",
             Kind::Bucket => "storage.buckets",
+            Kind::BucketPolicy => "storage.bucket_policies",
             Kind::Distribution => "cdn.distributions",
             Kind::Alarm => "monitoring.alarms",
             Kind::BillingAlarm => "billing.alarms",
@@ -72,6 +76,7 @@ impl Kind {
             Kind::AtlasUser => &["username"],
             Kind::AtlasAlert => &["id"],
             Kind::Bucket => &["name", "arn", "region", "domain"],
+            Kind::BucketPolicy => &["bucket"],
             Kind::Distribution => &["id", "arn", "domain", "url"],
             Kind::Alarm | Kind::BillingAlarm => &["arn", "name"],
             Kind::Index => &["name"],

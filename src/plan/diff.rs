@@ -51,6 +51,51 @@ fn walk(path: &str, desired: &Value, observed: Option<&Value>, replace: &[&str],
     if values_equal(desired, &live) {
         return;
     }
+    if let (Value::Array(d), Value::Array(o)) = (desired, &live)
+        && let Some(key) = list_key(d, o)
+    {
+        // Lists of named items (cache behaviours by path, rules by id): report the item
+        // and field that differ, not the whole list.
+        let name = |v: &Value| v.get(key).map(|k| k.as_str().map(String::from).unwrap_or_else(|| k.to_string())).unwrap_or_default();
+        for dv in d {
+            let item = format!("{path}[{}]", name(dv));
+            match o.iter().find(|ov| ov.get(key) == dv.get(key)) {
+                Some(ov) => walk(&item, dv, Some(ov), replace, out),
+                None => out.push(FieldChange {
+                    path: item,
+                    before: None,
+                    after: Some(dv.clone()),
+                    forces_replace: false,
+                    sensitive: false,
+                    unknown: is_unresolved(dv),
+                }),
+            }
+        }
+        for ov in o.iter().filter(|ov| !d.iter().any(|dv| dv.get(key) == ov.get(key))) {
+            out.push(FieldChange {
+                path: format!("{path}[{}]", name(ov)),
+                before: Some(ov.clone()),
+                after: None,
+                forces_replace: false,
+                sensitive: false,
+                unknown: false,
+            });
+        }
+        let order = |l: &[Value]| l.iter().filter_map(|v| v.get(key).cloned()).collect::<Vec<_>>();
+        let same_items = d.len() == o.len() && d.iter().all(|dv| o.iter().any(|ov| ov.get(key) == dv.get(key)));
+        if same_items && order(d) != order(o) {
+            // The order differs (it matters: cache behaviours match first to last).
+            out.push(FieldChange {
+                path: format!("{path} (order)"),
+                before: Some(Value::Array(order(o))),
+                after: Some(Value::Array(order(d))),
+                forces_replace: false,
+                sensitive: false,
+                unknown: false,
+            });
+        }
+        return;
+    }
     let unknown = is_unresolved(desired);
     out.push(FieldChange {
         path: path.to_string(),
@@ -60,6 +105,24 @@ fn walk(path: &str, desired: &Value, observed: Option<&Value>, replace: &[&str],
         sensitive: false,
         unknown,
     });
+}
+
+/// The field that names the items of two lists of objects, if they have one (unique in each).
+fn list_key(a: &[Value], b: &[Value]) -> Option<&'static str> {
+    ["id", "path", "name", "Sid"].into_iter().find(|k| {
+        let keys = |l: &[Value]| -> Option<Vec<String>> { l.iter().map(|v| v.get(*k).map(|x| x.to_string())).collect() };
+        match (keys(a), keys(b)) {
+            (Some(mut ka), Some(mut kb)) => {
+                let (na, nb) = (ka.len(), kb.len());
+                ka.sort();
+                ka.dedup();
+                kb.sort();
+                kb.dedup();
+                !a.is_empty() && ka.len() == na && kb.len() == nb
+            }
+            _ => false,
+        }
+    })
 }
 
 pub fn values_equal(a: &Value, b: &Value) -> bool {
@@ -121,6 +184,18 @@ mod tests {
                 want: vec![("b.c", false), ("b.d", false)],
             },
             Case { reason: "list order matters", desired: json!({"l": [1, 2]}), observed: json!({"l": [2, 1]}), want: vec![("l", false)] },
+            Case {
+                reason: "named items diff by item",
+                desired: json!({"b": [{"path": "a/*", "ttl": 1}, {"path": "b/*", "ttl": 2}]}),
+                observed: json!({"b": [{"path": "a/*", "ttl": 1}, {"path": "b/*", "ttl": 5}, {"path": "c/*", "ttl": 3}]}),
+                want: vec![("b[b/*].ttl", false), ("b[c/*]", false)],
+            },
+            Case {
+                reason: "named items reordered",
+                desired: json!({"b": [{"path": "a/*"}, {"path": "b/*"}]}),
+                observed: json!({"b": [{"path": "b/*"}, {"path": "a/*"}]}),
+                want: vec![("b (order)", false)],
+            },
             Case {
                 reason: "unresolved reference",
                 desired: json!({"d": "${cdn.assets.id}"}),

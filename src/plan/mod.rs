@@ -74,6 +74,11 @@ pub struct FieldChange {
     pub unknown: bool,
 }
 
+/// Whether any change touches the attribute `attr` (itself, a field of it, or an item of it).
+pub fn touches(changes: &[FieldChange], attr: &str) -> bool {
+    changes.iter().any(|c| c.path == attr || c.path.strip_prefix(attr).is_some_and(|rest| rest.starts_with(['.', '[', ' '])))
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }

@@ -39,6 +39,9 @@ pub fn addresses(spec: &Spec) -> Vec<Address> {
     }
     for b in spec.storage.iter().flat_map(|s| s.buckets.iter()) {
         out.push(Address::new(Kind::Bucket, &b.name));
+        if !distributions_of(spec, &b.name).is_empty() {
+            out.push(Address::new(Kind::BucketPolicy, &b.name));
+        }
     }
     for d in spec.cdn.iter().flat_map(|c| c.distributions.iter()) {
         out.push(Address::new(Kind::Distribution, &d.name));
@@ -57,6 +60,11 @@ pub fn addresses(spec: &Spec) -> Vec<Address> {
         }
     }
     out
+}
+
+/// The distributions of the spec that read a bucket (through Origin Access Control).
+pub fn distributions_of<'s>(spec: &'s Spec, bucket: &str) -> Vec<&'s model::DistributionSpec> {
+    spec.cdn.iter().flat_map(|c| c.distributions.iter()).filter(|d| d.origin.bucket == bucket).collect()
 }
 
 /// A dedicated cluster with backup on and a schedule or restore window to manage.

@@ -4,6 +4,7 @@
 mod support;
 
 mod atlas;
+mod aws;
 mod captures;
 mod fuzz;
 mod openapi;

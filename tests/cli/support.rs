@@ -188,3 +188,153 @@ pub fn spec_file(name: &str, yaml: &str) -> (tempfile::TempDir, String) {
     let p = path.to_string_lossy().to_string();
     (dir, p)
 }
+
+/// The Python that runs moto: `POACTL_MOTO_PYTHON`, else the repo's `.venv` (made by `make test`).
+fn moto_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("POACTL_MOTO_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo().join(".venv/bin/python");
+    assert!(venv.exists(), "moto is not installed: run `make test` (it installs moto[server] into .venv) or set POACTL_MOTO_PYTHON");
+    venv
+}
+
+/// A moto server (AWS emulator) of this test's own, through `tests/support/moto_server.py`.
+pub struct Moto {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Moto {
+    /// Starts moto on a port it picks itself (`-p 0`) and reads the port from its log, so
+    /// parallel tests never race for a port.
+    pub fn start() -> Moto {
+        let mut child = Command::new(moto_python())
+            .arg(repo().join("tests/support/moto_server.py"))
+            .args(["127.0.0.1", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start moto");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut sent = false;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent
+                    && let Some(port) = line
+                        .split("http://127.0.0.1:")
+                        .nth(1)
+                        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                        .and_then(|p| p.parse::<u16>().ok())
+                {
+                    let _ = tx.send(port);
+                    sent = true;
+                }
+            }
+        });
+        let port = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("moto did not start (no port in its log)");
+        Moto { child, url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The environment a poactl run needs to talk to an AWS endpoint (moto or a proxy in front).
+pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ]
+}
+
+/// SDK clients for checking what poactl did, independently of poactl's own reading.
+pub async fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// One request seen by the recording proxy.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    #[allow(dead_code)]
+    pub path: String,
+    /// The awsQuery `Action` (CloudWatch), when there is one.
+    pub action: Option<String>,
+}
+
+impl Seen {
+    /// Whether the call changes something (reads: GET/HEAD, and awsQuery Describe*/List*/Get*).
+    pub fn mutating(&self) -> bool {
+        match &self.action {
+            Some(a) => !(a.starts_with("Describe") || a.starts_with("List") || a.starts_with("Get")),
+            None => !matches!(self.method.as_str(), "GET" | "HEAD"),
+        }
+    }
+}
+
+/// A recording proxy in front of an HTTP server: counts what poactl sends.
+pub struct Recorder {
+    pub url: String,
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl Recorder {
+    pub async fn start(target: &str) -> Recorder {
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>> = Default::default();
+        let client = reqwest::Client::new();
+        let target = target.to_string();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(
+            move |method: axum::http::Method, uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let client = client.clone();
+                let target = target.clone();
+                let log = log.clone();
+                async move {
+                    let path_q = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+                    let action = std::str::from_utf8(&body)
+                        .ok()
+                        .and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("Action=").map(String::from)));
+                    log.lock().unwrap().push(Seen { method: method.to_string(), path: uri.path().to_string(), action });
+                    let mut req = client.request(method, format!("{target}{path_q}")).body(body.to_vec());
+                    for (k, v) in headers.iter() {
+                        if k != "host" && k != "content-length" {
+                            req = req.header(k, v);
+                        }
+                    }
+                    let resp = req.send().await.unwrap();
+                    let status = resp.status();
+                    let mut out = axum::http::Response::builder().status(status.as_u16());
+                    for (k, v) in resp.headers().iter() {
+                        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+                            out = out.header(k, v);
+                        }
+                    }
+                    out.body(axum::body::Body::from(resp.bytes().await.unwrap())).unwrap()
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Recorder { url, seen }
+    }
+
+    pub fn mutating(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().iter().filter(|s| s.mutating()).cloned().collect()
+    }
+}

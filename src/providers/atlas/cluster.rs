@@ -421,7 +421,7 @@ impl Provider for ClusterProvider {
         let name = &d.address.name;
         let want_tier = d.attrs["tier"].as_str().unwrap_or_default().to_string();
         let live_tier = o.attrs["tier"].as_str().unwrap_or_default().to_string();
-        let changed = |p: &str| changes.iter().any(|c| c.path == p || c.path.starts_with(&format!("{p}.")));
+        let changed = |p: &str| crate::plan::touches(changes, p);
         let api = api_of(o);
 
         if api == FLEX && want_tier == "FLEX" {

@@ -1,11 +1,120 @@
-//! AWS: S3, CloudFront, CloudWatch.
-use super::{Connections, Desired, Registry};
+//! AWS: S3 buckets (and the bucket policy that lets CloudFront read them), CloudFront
+//! distributions with Origin Access Control, CloudWatch metric and billing alarms.
+
+pub mod cloudfront;
+pub mod cloudwatch;
+pub mod s3;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use tokio::sync::Mutex;
+
+use super::{Connections, Desired, ProviderError, Registry};
 use crate::spec::LoadedSpec;
 
-pub async fn register(_reg: &mut Registry, _loaded: &LoadedSpec, _conn: &Connections) -> anyhow::Result<()> {
-    anyhow::bail!("this build of poactl cannot manage AWS resources yet")
+/// Shared AWS configuration, with clients per region built on first use.
+pub struct Aws {
+    base: SdkConfig,
+    s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+    cloudwatch: Mutex<HashMap<String, aws_sdk_cloudwatch::Client>>,
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    /// The environment's region (alarms, and buckets without their own).
+    pub region: String,
+    /// Set when an endpoint is configured (`AWS_ENDPOINT_URL`): emulators need path-style S3.
+    path_style: bool,
 }
 
-pub fn desired(_loaded: &LoadedSpec) -> Vec<Desired> {
-    Vec::new()
+impl Aws {
+    pub async fn new(region: String) -> Aws {
+        let base = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.clone())).load().await;
+        let path_style = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"].iter().any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
+        // CloudFront's control plane lives in us-east-1.
+        let cf_conf = aws_sdk_cloudfront::config::Builder::from(&base).region(Region::new("us-east-1")).build();
+        Aws {
+            cloudfront: aws_sdk_cloudfront::Client::from_conf(cf_conf),
+            base,
+            s3: Default::default(),
+            cloudwatch: Default::default(),
+            region,
+            path_style,
+        }
+    }
+
+    pub async fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let mut map = self.s3.lock().await;
+        map.entry(region.to_string())
+            .or_insert_with(|| {
+                let conf = aws_sdk_s3::config::Builder::from(&self.base)
+                    .region(Region::new(region.to_string()))
+                    .force_path_style(self.path_style)
+                    .build();
+                aws_sdk_s3::Client::from_conf(conf)
+            })
+            .clone()
+    }
+
+    pub async fn cloudwatch(&self, region: &str) -> aws_sdk_cloudwatch::Client {
+        let mut map = self.cloudwatch.lock().await;
+        map.entry(region.to_string())
+            .or_insert_with(|| {
+                let conf = aws_sdk_cloudwatch::config::Builder::from(&self.base).region(Region::new(region.to_string())).build();
+                aws_sdk_cloudwatch::Client::from_conf(conf)
+            })
+            .clone()
+    }
+}
+
+/// An AWS SDK error with its whole context, and its error code when the service sent one.
+pub fn sdk_error<E, R>(what: &str, e: &SdkError<E, R>) -> ProviderError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    ProviderError::Api(format!("{what}: {}", DisplayErrorContext(e)))
+}
+
+/// The service's error code (`NoSuchBucket`, `NoSuchTagSet`...), if any.
+pub fn error_code<E, R>(e: &SdkError<E, R>) -> Option<String>
+where
+    E: ProvideErrorMetadata,
+{
+    match e {
+        SdkError::ServiceError(s) => s.err().code().map(String::from),
+        _ => None,
+    }
+}
+
+pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connections) -> anyhow::Result<()> {
+    let aws = Arc::new(Aws::new(loaded.spec.aws_region()).await);
+    reg.insert(Arc::new(s3::BucketProvider(aws.clone())));
+    reg.insert(Arc::new(s3::BucketPolicyProvider(aws.clone())));
+    reg.insert(Arc::new(cloudfront::DistributionProvider::new(aws.clone())));
+    reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm)));
+    reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws, crate::resource::Kind::BillingAlarm)));
+    Ok(())
+}
+
+/// Every AWS resource the spec declares.
+pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
+    let mut out = Vec::new();
+    let spec = &loaded.spec;
+    for b in spec.storage.iter().flat_map(|s| s.buckets.iter()) {
+        out.push(s3::desired_bucket(loaded, b));
+        if let Some(p) = s3::desired_policy(loaded, b) {
+            out.push(p);
+        }
+    }
+    for d in spec.cdn.iter().flat_map(|c| c.distributions.iter()) {
+        out.push(cloudfront::desired(loaded, d));
+    }
+    for a in spec.monitoring.iter().flat_map(|m| m.alarms.iter()) {
+        out.push(cloudwatch::desired_alarm(loaded, a));
+    }
+    for b in spec.billing.iter().flat_map(|b| b.alerts.iter()) {
+        out.push(cloudwatch::desired_billing(loaded, b));
+    }
+    out
 }

@@ -1,0 +1,535 @@
+//! CloudFront distributions in front of a bucket of the spec, reading it through an Origin
+//! Access Control poactl creates and owns. Identified by their ownership tags; updated with
+//! the ETag; waited on until `Deployed`.
+//!
+//! Per-path TTLs use CloudFront's legacy cache settings (ForwardedValues + min/default/max
+//! TTL), which the SDK marks deprecated in favour of cache policies but CloudFront still
+//! supports; they express a TTL per path without a cache-policy resource per TTL.
+#![allow(deprecated)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_cloudfront::types::{
+    Aliases, AllowedMethods, CacheBehavior, CacheBehaviors, CachedMethods, CookiePreference, DefaultCacheBehavior, DistributionConfig,
+    DistributionConfigWithTags, ForwardedValues, ItemSelection, Method, MinimumProtocolVersion, Origin, OriginAccessControlConfig,
+    OriginAccessControlOriginTypes, OriginAccessControlSigningBehaviors, OriginAccessControlSigningProtocols, Origins, PriceClass,
+    S3OriginConfig, SslSupportMethod, Tag, TagKeys, Tags, ViewerCertificate, ViewerProtocolPolicy,
+};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::{Aws, error_code, sdk_error};
+use crate::plan::FieldChange;
+use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::resource::{Address, Kind};
+use crate::spec::LoadedSpec;
+use crate::spec::model::DistributionSpec;
+
+/// A distribution as listed, with its tags.
+#[derive(Clone, Debug)]
+struct Listed {
+    id: String,
+    arn: String,
+    tags: BTreeMap<String, String>,
+}
+
+pub struct DistributionProvider {
+    aws: Arc<Aws>,
+    /// Every distribution of the account with its tags, read once per run.
+    listed: OnceCell<Vec<Listed>>,
+}
+
+impl DistributionProvider {
+    pub fn new(aws: Arc<Aws>) -> Self {
+        DistributionProvider { aws, listed: OnceCell::new() }
+    }
+}
+
+const ONE_YEAR: i64 = 31_536_000;
+const ORIGIN_ID: &str = "s3-origin";
+
+pub fn oac_name(env: &str, name: &str) -> String {
+    format!("poactl-{env}-{name}")
+}
+
+pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec) -> Desired {
+    let address = Address::new(Kind::Distribution, &d.name);
+    let default_ttl = d.default_ttl.as_ref().map_or(86_400, |t| t.seconds as i64);
+    let behaviors: Vec<Value> = d
+        .cache
+        .iter()
+        .map(|c| {
+            let ttl = c.ttl.seconds as i64;
+            json!({"path": c.path.trim_start_matches('/'), "min_ttl": 0, "default_ttl": ttl, "max_ttl": ttl, "compress": c.compress.unwrap_or(d.compress)})
+        })
+        .collect();
+    let mut aliases = d.aliases.clone();
+    aliases.sort();
+    let attrs = json!({
+        "origin": {
+            "bucket": d.origin.bucket,
+            "domain": format!("${{storage.buckets.{}.domain}}", d.origin.bucket),
+            "path": d.origin.path.clone().unwrap_or_default(),
+            "oac": oac_name(&loaded.env, &d.name),
+        },
+        "enabled": d.enabled,
+        "comment": d.comment.clone().unwrap_or_else(|| format!("poactl {} {}", loaded.env, d.name)),
+        "price_class": d.price_class,
+        "aliases": aliases,
+        "certificate_arn": d.certificate_arn,
+        "default_behavior": {"min_ttl": 0, "default_ttl": default_ttl, "max_ttl": default_ttl.max(ONE_YEAR), "compress": d.compress, "viewer_protocol": "redirect-to-https"},
+        "behaviors": behaviors,
+        "tags": all_tags(loaded, &d.tags, &address),
+    });
+    Desired::new(address, attrs).depends(Address::new(Kind::Bucket, &d.origin.bucket))
+}
+
+/// The bucket an S3 origin domain points at (`b.s3.us-east-1.amazonaws.com`, `b.s3.amazonaws.com`).
+fn bucket_of(domain: &str) -> String {
+    domain.split(".s3").next().unwrap_or(domain).to_string()
+}
+
+fn build_err(e: aws_sdk_cloudfront::error::BuildError) -> ProviderError {
+    ProviderError::Api(format!("cannot build the CloudFront request: {e}"))
+}
+
+fn forwarded() -> Result<ForwardedValues> {
+    ForwardedValues::builder()
+        .query_string(false)
+        .cookies(CookiePreference::builder().forward(ItemSelection::None).build().map_err(build_err)?)
+        .build()
+        .map_err(build_err)
+}
+
+fn methods() -> Result<AllowedMethods> {
+    AllowedMethods::builder()
+        .quantity(2)
+        .items(Method::Get)
+        .items(Method::Head)
+        .cached_methods(CachedMethods::builder().quantity(2).items(Method::Get).items(Method::Head).build().map_err(build_err)?)
+        .build()
+        .map_err(build_err)
+}
+
+/// The DistributionConfig for desired attributes (references already resolved).
+fn build_config(a: &Value, caller_reference: &str, oac_id: &str) -> Result<DistributionConfig> {
+    let origin = Origin::builder()
+        .id(ORIGIN_ID)
+        .domain_name(a["origin"]["domain"].as_str().unwrap_or_default())
+        .origin_path(a["origin"]["path"].as_str().unwrap_or_default())
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .origin_access_control_id(oac_id)
+        .build()
+        .map_err(build_err)?;
+    let db = &a["default_behavior"];
+    let default = DefaultCacheBehavior::builder()
+        .target_origin_id(ORIGIN_ID)
+        .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+        .allowed_methods(methods()?)
+        .forwarded_values(forwarded()?)
+        .compress(db["compress"].as_bool().unwrap_or(true))
+        .min_ttl(db["min_ttl"].as_i64().unwrap_or(0))
+        .default_ttl(db["default_ttl"].as_i64().unwrap_or(86_400))
+        .max_ttl(db["max_ttl"].as_i64().unwrap_or(ONE_YEAR))
+        .build()
+        .map_err(build_err)?;
+    let mut behaviors = Vec::new();
+    for b in a["behaviors"].as_array().cloned().unwrap_or_default() {
+        behaviors.push(
+            CacheBehavior::builder()
+                .path_pattern(b["path"].as_str().unwrap_or_default())
+                .target_origin_id(ORIGIN_ID)
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .allowed_methods(methods()?)
+                .forwarded_values(forwarded()?)
+                .compress(b["compress"].as_bool().unwrap_or(true))
+                .min_ttl(b["min_ttl"].as_i64().unwrap_or(0))
+                .default_ttl(b["default_ttl"].as_i64().unwrap_or(0))
+                .max_ttl(b["max_ttl"].as_i64().unwrap_or(0))
+                .build()
+                .map_err(build_err)?,
+        );
+    }
+    let aliases: Vec<String> =
+        a["aliases"].as_array().map(|x| x.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default();
+    let mut cfg = DistributionConfig::builder()
+        .caller_reference(caller_reference)
+        .comment(a["comment"].as_str().unwrap_or_default())
+        .enabled(a["enabled"].as_bool().unwrap_or(true))
+        .price_class(PriceClass::from(a["price_class"].as_str().unwrap_or("PriceClass_100")))
+        .origins(Origins::builder().quantity(1).items(origin).build().map_err(build_err)?)
+        .default_cache_behavior(default)
+        .cache_behaviors(CacheBehaviors::builder().quantity(behaviors.len() as i32).set_items(Some(behaviors)).build().map_err(build_err)?)
+        .aliases(Aliases::builder().quantity(aliases.len() as i32).set_items(Some(aliases)).build().map_err(build_err)?);
+    cfg = match a["certificate_arn"].as_str() {
+        Some(arn) => cfg.viewer_certificate(
+            ViewerCertificate::builder()
+                .acm_certificate_arn(arn)
+                .ssl_support_method(SslSupportMethod::SniOnly)
+                .minimum_protocol_version(MinimumProtocolVersion::TlSv122021)
+                .build(),
+        ),
+        None => cfg.viewer_certificate(ViewerCertificate::builder().cloud_front_default_certificate(true).build()),
+    };
+    cfg.build().map_err(build_err)
+}
+
+fn behavior_json(min: Option<i64>, default: Option<i64>, max: Option<i64>, compress: Option<bool>) -> Value {
+    json!({"min_ttl": min.unwrap_or(0), "default_ttl": default.unwrap_or(86_400), "max_ttl": max.unwrap_or(ONE_YEAR), "compress": compress.unwrap_or(false)})
+}
+
+impl DistributionProvider {
+    async fn listed(&self) -> Result<&Vec<Listed>> {
+        self.listed
+            .get_or_try_init(|| async {
+                let cf = &self.aws.cloudfront;
+                let mut summaries = Vec::new();
+                let mut marker: Option<String> = None;
+                loop {
+                    let out =
+                        cf.list_distributions().set_marker(marker.clone()).send().await.map_err(|e| sdk_error("ListDistributions", &e))?;
+                    let Some(list) = out.distribution_list() else { break };
+                    summaries.extend(list.items().iter().map(|s| (s.id().to_string(), s.arn().to_string())));
+                    match list.next_marker() {
+                        Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+                        _ => break,
+                    }
+                }
+                let lookups = summaries.into_iter().map(|(id, arn)| async move {
+                    let tags = cf
+                        .list_tags_for_resource()
+                        .resource(&arn)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(&format!("ListTagsForResource {id}"), &e))?;
+                    let tags: BTreeMap<String, String> = tags
+                        .tags()
+                        .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect())
+                        .unwrap_or_default();
+                    Ok::<_, ProviderError>(Listed { id, arn, tags })
+                });
+                futures::future::try_join_all(lookups).await
+            })
+            .await
+    }
+
+    /// A live distribution in the shape of the desired attributes.
+    async fn read(&self, env: &str, address: &Address, l: &Listed) -> Result<Observed> {
+        let cf = &self.aws.cloudfront;
+        let out = cf.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", l.id), &e))?;
+        let dist = out.distribution().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: empty answer", l.id)))?;
+        let cfg = dist.distribution_config().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: no config", l.id)))?;
+        let origin = cfg.origins().and_then(|o| o.items().first());
+        let oac_id = origin.and_then(|o| o.origin_access_control_id()).unwrap_or("");
+        let oac = if oac_id.is_empty() {
+            Value::Null
+        } else {
+            match cf.get_origin_access_control().id(oac_id).send().await {
+                Ok(o) => {
+                    o.origin_access_control().and_then(|c| c.origin_access_control_config()).map(|c| json!(c.name())).unwrap_or(Value::Null)
+                }
+                Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => Value::Null,
+                Err(e) => return Err(sdk_error(&format!("GetOriginAccessControl {oac_id}"), &e)),
+            }
+        };
+        let domain = origin.map(|o| o.domain_name().to_string()).unwrap_or_default();
+        let db = cfg.default_cache_behavior();
+        let mut default_behavior = behavior_json(
+            db.and_then(|d| d.min_ttl()),
+            db.and_then(|d| d.default_ttl()),
+            db.and_then(|d| d.max_ttl()),
+            db.and_then(|d| d.compress()),
+        );
+        default_behavior["viewer_protocol"] = json!(db.map(|d| d.viewer_protocol_policy().as_str()).unwrap_or(""));
+        let behaviors: Vec<Value> = cfg
+            .cache_behaviors()
+            .map(|c| {
+                c.items()
+                    .iter()
+                    .map(|b| {
+                        let mut v = behavior_json(b.min_ttl(), b.default_ttl(), b.max_ttl(), b.compress());
+                        v["path"] = json!(b.path_pattern().trim_start_matches('/'));
+                        v
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut aliases: Vec<String> = cfg.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+        aliases.sort();
+        let certificate = cfg
+            .viewer_certificate()
+            .and_then(|v| v.acm_certificate_arn())
+            .filter(|s| !s.is_empty())
+            .map(|s| json!(s))
+            .unwrap_or(Value::Null);
+        let attrs = json!({
+            "origin": {"bucket": bucket_of(&domain), "domain": domain, "path": origin.and_then(|o| o.origin_path()).unwrap_or(""), "oac": oac},
+            "enabled": cfg.enabled(),
+            "comment": cfg.comment(),
+            "price_class": cfg.price_class().map(|p| p.as_str()).unwrap_or("PriceClass_All"),
+            "aliases": aliases,
+            "certificate_arn": certificate,
+            "default_behavior": default_behavior,
+            "behaviors": behaviors,
+            "tags": l.tags,
+        });
+        let ownership = match ownership_from_tags(&l.tags, env, address) {
+            Ownership::Foreign(why) => Ownership::Foreign(format!("the distribution {why}")),
+            o => o,
+        };
+        let domain_name = dist.domain_name().to_string();
+        let outputs = Outputs::from([
+            ("id".to_string(), l.id.clone()),
+            ("arn".to_string(), l.arn.clone()),
+            ("domain".to_string(), domain_name.clone()),
+            ("url".to_string(), format!("https://{domain_name}")),
+            ("description".to_string(), format!("distribution {} ({domain_name})", l.id)),
+        ]);
+        Ok(Observed { id: l.id.clone(), attrs, outputs, ownership, handle: json!({"oac_id": oac_id, "status": dist.status()}) })
+    }
+
+    /// The OAC named for this distribution, created when missing.
+    async fn ensure_oac(&self, name: &str) -> Result<String> {
+        let cf = &self.aws.cloudfront;
+        if let Some(id) = self.find_oac(name).await? {
+            return Ok(id);
+        }
+        let cfg = OriginAccessControlConfig::builder()
+            .name(name)
+            .description("Created by poactl: lets the distribution read its S3 origin")
+            .signing_protocol(OriginAccessControlSigningProtocols::Sigv4)
+            .signing_behavior(OriginAccessControlSigningBehaviors::Always)
+            .origin_access_control_origin_type(OriginAccessControlOriginTypes::S3)
+            .build()
+            .map_err(build_err)?;
+        let out = cf
+            .create_origin_access_control()
+            .origin_access_control_config(cfg)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("CreateOriginAccessControl {name}"), &e))?;
+        Ok(out.origin_access_control().map(|o| o.id().to_string()).unwrap_or_default())
+    }
+
+    async fn find_oac(&self, name: &str) -> Result<Option<String>> {
+        let cf = &self.aws.cloudfront;
+        let mut marker: Option<String> = None;
+        loop {
+            let out = cf
+                .list_origin_access_controls()
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListOriginAccessControls", &e))?;
+            let Some(list) = out.origin_access_control_list() else { return Ok(None) };
+            if let Some(found) = list.items().iter().find(|o| o.name() == name) {
+                return Ok(Some(found.id().to_string()));
+            }
+            match list.next_marker() {
+                Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Polls until the distribution is `Deployed` (spinner; the run's timeout).
+    async fn wait_deployed(&self, ctx: &Ctx<'_>, id: &str, what: &str) -> Result<()> {
+        if !ctx.options.wait {
+            return Ok(());
+        }
+        let task = ctx.progress.spinner(format!("{what}: waiting for CloudFront to deploy"));
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let out =
+                self.aws.cloudfront.get_distribution().id(id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {id}"), &e))?;
+            let status = out.distribution().map(|d| d.status().to_string()).unwrap_or_default();
+            if status == "Deployed" {
+                task.finish();
+                return Ok(());
+            }
+            task.set_message(format!("{what}: {status}"));
+            if started.elapsed() >= ctx.options.timeout {
+                return Err(ProviderError::Timeout { what: what.to_string(), seconds: ctx.options.timeout.as_secs(), state: status });
+            }
+            tokio::time::sleep(delay.min(ctx.options.timeout.saturating_sub(started.elapsed()))).await;
+            delay = (delay * 2).min(Duration::from_secs(20));
+        }
+    }
+
+    async fn set_tags(&self, arn: &str, want: &Value, have: &BTreeMap<String, String>) -> Result<()> {
+        let cf = &self.aws.cloudfront;
+        let want: BTreeMap<String, String> = want
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+            .unwrap_or_default();
+        let stale: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
+        if !stale.is_empty() {
+            cf.untag_resource()
+                .resource(arn)
+                .tag_keys(TagKeys::builder().set_items(Some(stale)).build())
+                .send()
+                .await
+                .map_err(|e| sdk_error("UntagResource", &e))?;
+        }
+        if want.iter().any(|(k, v)| have.get(k) != Some(v)) {
+            let tags: Vec<Tag> = want.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
+            cf.tag_resource()
+                .resource(arn)
+                .tags(Tags::builder().set_items(Some(tags)).build())
+                .send()
+                .await
+                .map_err(|e| sdk_error("TagResource", &e))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Provider for DistributionProvider {
+    fn kind(&self) -> Kind {
+        Kind::Distribution
+    }
+
+    async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
+        let id = d.address.to_string();
+        let listed = self.listed().await?;
+        let mine =
+            listed.iter().find(|l| l.tags.get("poactl:id") == Some(&id) && l.tags.get("poactl:env").map(String::as_str) == Some(ctx.env));
+        match mine {
+            Some(l) => Ok(Some(self.read(ctx.env, &d.address, l).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
+        let listed = self.listed().await?;
+        let mut out = Vec::new();
+        for l in listed.iter().filter(|l| {
+            l.tags.get("poactl:env").map(String::as_str) == Some(ctx.env)
+                && l.tags.get("poactl:managed").map(String::as_str) == Some("true")
+        }) {
+            let name = l.tags.get("poactl:id").and_then(|id| id.strip_prefix("cdn.distributions.")).unwrap_or(&l.id).to_string();
+            let address = Address::new(Kind::Distribution, name);
+            out.push((address.clone(), self.read(ctx.env, &address, l).await?));
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
+        let oac_id = self.ensure_oac(d.attrs["origin"]["oac"].as_str().unwrap_or_default()).await?;
+        let caller_reference = format!(
+            "poactl-{}-{}-{}",
+            ctx.env,
+            d.address.name,
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_millis()).unwrap_or(0)
+        );
+        let config = build_config(&d.attrs, &caller_reference, &oac_id)?;
+        let tags: Vec<Tag> = d.attrs["tags"]
+            .as_object()
+            .map(|m| m.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or("")).build().ok()).collect())
+            .unwrap_or_default();
+        let with_tags =
+            DistributionConfigWithTags::builder().distribution_config(config).tags(Tags::builder().set_items(Some(tags)).build()).build();
+        let out = self
+            .aws
+            .cloudfront
+            .create_distribution_with_tags()
+            .distribution_config_with_tags(with_tags)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("CreateDistribution {}", d.address), &e))?;
+        let dist = out.distribution().ok_or_else(|| ProviderError::Api("CreateDistribution: empty answer".into()))?;
+        let (id, arn, domain) = (dist.id().to_string(), dist.arn().to_string(), dist.domain_name().to_string());
+        self.wait_deployed(ctx, &id, &d.address.to_string()).await?;
+        Ok(Outputs::from([
+            ("id".to_string(), id),
+            ("arn".to_string(), arn),
+            ("domain".to_string(), domain.clone()),
+            ("url".to_string(), format!("https://{domain}")),
+        ]))
+    }
+
+    async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
+        let cf = &self.aws.cloudfront;
+        let config_changed = changes.iter().any(|c| !c.path.starts_with("tags"));
+        if config_changed {
+            let current = cf
+                .get_distribution_config()
+                .id(&o.id)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("GetDistributionConfig {}", o.id), &e))?;
+            let etag = current.e_tag().unwrap_or_default().to_string();
+            let caller_reference = current.distribution_config().map(|c| c.caller_reference().to_string()).unwrap_or_default();
+            let oac_id = self.ensure_oac(d.attrs["origin"]["oac"].as_str().unwrap_or_default()).await?;
+            let config = build_config(&d.attrs, &caller_reference, &oac_id)?;
+            cf.update_distribution()
+                .id(&o.id)
+                .if_match(etag)
+                .distribution_config(config)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("UpdateDistribution {}", o.id), &e))?;
+        }
+        if changes.iter().any(|c| c.path.starts_with("tags")) {
+            let arn = o.outputs.get("arn").cloned().unwrap_or_default();
+            let have: BTreeMap<String, String> = o.attrs["tags"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                .unwrap_or_default();
+            self.set_tags(&arn, &d.attrs["tags"], &have).await?;
+        }
+        if config_changed {
+            self.wait_deployed(ctx, &o.id, &d.address.to_string()).await?;
+        }
+        Ok(o.outputs.clone())
+    }
+
+    /// Disables the distribution, waits for it to deploy, deletes it, then its OAC.
+    async fn delete(&self, ctx: &Ctx<'_>, address: &Address, o: &Observed) -> Result<()> {
+        let cf = &self.aws.cloudfront;
+        let current = match cf.get_distribution_config().id(&o.id).send().await {
+            Ok(c) => c,
+            Err(e) if error_code(&e).as_deref() == Some("NoSuchDistribution") => return Ok(()),
+            Err(e) => return Err(sdk_error(&format!("GetDistributionConfig {}", o.id), &e)),
+        };
+        let mut etag = current.e_tag().unwrap_or_default().to_string();
+        if let Some(cfg) = current.distribution_config().filter(|c| c.enabled()) {
+            let mut disabled = cfg.clone();
+            disabled.enabled = false;
+            let out = cf
+                .update_distribution()
+                .id(&o.id)
+                .if_match(&etag)
+                .distribution_config(disabled)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("UpdateDistribution {} (disable)", o.id), &e))?;
+            etag = out.e_tag().unwrap_or(&etag).to_string();
+            let ctx_wait = Ctx { options: &crate::providers::RunOptions { wait: true, ..ctx.options.clone() }, ..*ctx };
+            self.wait_deployed(&ctx_wait, &o.id, &format!("{address} (disabling)")).await?;
+        }
+        cf.delete_distribution()
+            .id(&o.id)
+            .if_match(&etag)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("DeleteDistribution {}", o.id), &e))?;
+        let oac_id = o.handle.get("oac_id").and_then(|v| v.as_str()).unwrap_or("");
+        if !oac_id.is_empty()
+            && let Ok(oac) = cf.get_origin_access_control().id(oac_id).send().await
+        {
+            let tag = oac.e_tag().unwrap_or_default().to_string();
+            if let Err(e) = cf.delete_origin_access_control().id(oac_id).if_match(tag).send().await
+                && error_code(&e).as_deref() != Some("NoSuchOriginAccessControl")
+            {
+                return Err(sdk_error(&format!("DeleteOriginAccessControl {oac_id}"), &e));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,321 @@
+//! CloudWatch metric alarms (`monitoring.alarms`) and billing alarms (`billing.alerts`: an
+//! `AWS/Billing EstimatedCharges` alarm in us-east-1, where AWS publishes billing metrics).
+//! Alarms are named `<env>-<name>` and read with one DescribeAlarms by that prefix.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::{Aws, sdk_error};
+use crate::plan::FieldChange;
+use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::resource::{Address, Kind};
+use crate::spec::LoadedSpec;
+use crate::spec::model::{AlarmSpec, BillingAlertSpec};
+
+/// Billing metrics exist only in us-east-1.
+pub const BILLING_REGION: &str = "us-east-1";
+
+pub struct AlarmProvider {
+    aws: Arc<Aws>,
+    kind: Kind,
+    /// The environment's alarms with their tags, read once per run.
+    listed: OnceCell<Vec<(MetricAlarm, BTreeMap<String, String>)>>,
+}
+
+impl AlarmProvider {
+    pub fn new(aws: Arc<Aws>, kind: Kind) -> Self {
+        AlarmProvider { aws, kind, listed: OnceCell::new() }
+    }
+
+    fn region(&self) -> String {
+        if self.kind == Kind::BillingAlarm { BILLING_REGION.to_string() } else { self.aws.region.clone() }
+    }
+
+    fn prefix(&self, env: &str) -> String {
+        if self.kind == Kind::BillingAlarm { format!("{env}-billing-") } else { format!("{env}-") }
+    }
+}
+
+pub fn alarm_name(env: &str, name: &str) -> String {
+    format!("{env}-{name}")
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+fn statistic_attrs(stat: &str) -> (Value, Value) {
+    if ["SampleCount", "Average", "Sum", "Minimum", "Maximum"].contains(&stat) {
+        (json!(stat), Value::Null)
+    } else {
+        (Value::Null, json!(stat))
+    }
+}
+
+pub fn desired_alarm(loaded: &LoadedSpec, a: &AlarmSpec) -> Desired {
+    let address = Address::new(Kind::Alarm, &a.name);
+    let (statistic, extended) = statistic_attrs(&a.statistic);
+    let (threshold, comparison) = match (a.above, a.below) {
+        (Some(v), _) => (v, "GreaterThanThreshold"),
+        (None, Some(v)) => (v, "LessThanThreshold"),
+        _ => (0.0, "GreaterThanThreshold"),
+    };
+    let attrs = json!({
+        "name": alarm_name(&loaded.env, &a.name),
+        "namespace": a.metric.namespace,
+        "metric": a.metric.name,
+        "dimensions": a.metric.dimensions,
+        "statistic": statistic,
+        "extended_statistic": extended,
+        "period": a.period.seconds,
+        "threshold": threshold,
+        "comparison": comparison,
+        "evaluation_periods": a.evaluation_periods,
+        "datapoints": a.datapoints.unwrap_or(a.evaluation_periods),
+        "treat_missing_data": a.treat_missing_data,
+        "description": a.description.clone().unwrap_or_default(),
+        "alarm_actions": sorted(&a.notify),
+        "ok_actions": sorted(&a.ok_notify),
+        "tags": all_tags(loaded, &Default::default(), &address),
+    });
+    Desired::new(address, attrs)
+}
+
+pub fn desired_billing(loaded: &LoadedSpec, b: &BillingAlertSpec) -> Desired {
+    let short = crate::spec::billing_alarm_name(b.above_usd);
+    let address = Address::new(Kind::BillingAlarm, &short);
+    let attrs = json!({
+        "name": alarm_name(&loaded.env, &format!("billing-{short}")),
+        "namespace": "AWS/Billing",
+        "metric": "EstimatedCharges",
+        "dimensions": {"Currency": "USD"},
+        "statistic": "Maximum",
+        "extended_statistic": null,
+        "period": 21_600,
+        "threshold": b.above_usd,
+        "comparison": "GreaterThanThreshold",
+        "evaluation_periods": 1,
+        "datapoints": 1,
+        "treat_missing_data": "notBreaching",
+        "description": format!("poactl {}: estimated AWS charges above {} USD this month", loaded.env, b.above_usd),
+        "alarm_actions": sorted(&b.notify),
+        "ok_actions": [],
+        "tags": all_tags(loaded, &Default::default(), &address),
+    });
+    Desired::new(address, attrs)
+}
+
+fn normalize(a: &MetricAlarm, tags: &BTreeMap<String, String>) -> Value {
+    let dims: BTreeMap<String, String> =
+        a.dimensions().iter().map(|d| (d.name().unwrap_or("").to_string(), d.value().unwrap_or("").to_string())).collect();
+    json!({
+        "name": a.alarm_name(),
+        "namespace": a.namespace(),
+        "metric": a.metric_name(),
+        "dimensions": dims,
+        "statistic": a.statistic().map(|s| s.as_str()),
+        "extended_statistic": a.extended_statistic(),
+        "period": a.period(),
+        "threshold": a.threshold(),
+        "comparison": a.comparison_operator().map(|c| c.as_str()),
+        "evaluation_periods": a.evaluation_periods(),
+        "datapoints": a.datapoints_to_alarm().or(a.evaluation_periods()),
+        "treat_missing_data": a.treat_missing_data().unwrap_or("missing"),
+        "description": a.alarm_description().unwrap_or(""),
+        "alarm_actions": sorted(a.alarm_actions()),
+        "ok_actions": sorted(a.ok_actions()),
+        "tags": tags,
+    })
+}
+
+impl AlarmProvider {
+    async fn listed(&self, env: &str) -> Result<&Vec<(MetricAlarm, BTreeMap<String, String>)>> {
+        self.listed
+            .get_or_try_init(|| async {
+                let cw = self.aws.cloudwatch(&self.region()).await;
+                let mut alarms = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let out = cw
+                        .describe_alarms()
+                        .alarm_name_prefix(self.prefix(env))
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("DescribeAlarms", &e))?;
+                    alarms.extend(out.metric_alarms().iter().cloned());
+                    match out.next_token() {
+                        Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                        _ => break,
+                    }
+                }
+                // Billing alarms share the env prefix: keep each kind to its own.
+                let billing_prefix = format!("{env}-billing-");
+                alarms.retain(|a| (self.kind == Kind::BillingAlarm) == a.alarm_name().unwrap_or("").starts_with(&billing_prefix));
+                let with_tags = alarms.into_iter().map(|a| {
+                    let cw = cw.clone();
+                    async move {
+                        let arn = a.alarm_arn().unwrap_or("").to_string();
+                        let tags = cw
+                            .list_tags_for_resource()
+                            .resource_arn(&arn)
+                            .send()
+                            .await
+                            .map_err(|e| sdk_error(&format!("ListTagsForResource {arn}"), &e))?;
+                        let tags: BTreeMap<String, String> = tags
+                            .tags()
+                            .iter()
+                            .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+                            .collect();
+                        Ok::<_, ProviderError>((a, tags))
+                    }
+                });
+                futures::future::try_join_all(with_tags).await
+            })
+            .await
+    }
+
+    fn observed(&self, env: &str, address: &Address, a: &MetricAlarm, tags: &BTreeMap<String, String>) -> Observed {
+        let name = a.alarm_name().unwrap_or("").to_string();
+        let ownership = match ownership_from_tags(tags, env, address) {
+            Ownership::Foreign(why) => Ownership::Foreign(format!("the alarm {why}")),
+            o => o,
+        };
+        Observed {
+            id: name.clone(),
+            attrs: normalize(a, tags),
+            outputs: Outputs::from([
+                ("arn".to_string(), a.alarm_arn().unwrap_or("").to_string()),
+                ("name".to_string(), name.clone()),
+                ("description".to_string(), format!("alarm {name}")),
+            ]),
+            ownership,
+            handle: Value::Null,
+        }
+    }
+
+    async fn put(&self, d: &Desired, tags_on_create: bool) -> Result<()> {
+        let a = &d.attrs;
+        let cw = self.aws.cloudwatch(&self.region()).await;
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().map(|x| x.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        };
+        let dims: Vec<Dimension> = a["dimensions"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| Dimension::builder().name(k).value(v.as_str().unwrap_or("")).build()).collect())
+            .unwrap_or_default();
+        let mut req = cw
+            .put_metric_alarm()
+            .alarm_name(a["name"].as_str().unwrap_or_default())
+            .alarm_description(a["description"].as_str().unwrap_or_default())
+            .namespace(a["namespace"].as_str().unwrap_or_default())
+            .metric_name(a["metric"].as_str().unwrap_or_default())
+            .set_dimensions(Some(dims))
+            .period(a["period"].as_i64().unwrap_or(300) as i32)
+            .threshold(a["threshold"].as_f64().unwrap_or(0.0))
+            .comparison_operator(ComparisonOperator::from(a["comparison"].as_str().unwrap_or("GreaterThanThreshold")))
+            .evaluation_periods(a["evaluation_periods"].as_i64().unwrap_or(1) as i32)
+            .datapoints_to_alarm(a["datapoints"].as_i64().unwrap_or(1) as i32)
+            .treat_missing_data(a["treat_missing_data"].as_str().unwrap_or("missing"))
+            .actions_enabled(true)
+            .set_alarm_actions(Some(strings(&a["alarm_actions"])))
+            .set_ok_actions(Some(strings(&a["ok_actions"])));
+        req = match (a["statistic"].as_str(), a["extended_statistic"].as_str()) {
+            (Some(s), _) => req.statistic(Statistic::from(s)),
+            (None, Some(e)) => req.extended_statistic(e),
+            _ => req.statistic(Statistic::Average),
+        };
+        if tags_on_create {
+            let tags: Vec<Tag> = a["tags"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or("")).build()).collect())
+                .unwrap_or_default();
+            req = req.set_tags(Some(tags));
+        }
+        req.send().await.map_err(|e| sdk_error(&format!("PutMetricAlarm {}", a["name"].as_str().unwrap_or_default()), &e))?;
+        Ok(())
+    }
+
+    async fn arn_of(&self, name: &str) -> Result<String> {
+        let cw = self.aws.cloudwatch(&self.region()).await;
+        let out = cw.describe_alarms().alarm_names(name).send().await.map_err(|e| sdk_error("DescribeAlarms", &e))?;
+        Ok(out.metric_alarms().first().and_then(|a| a.alarm_arn()).unwrap_or("").to_string())
+    }
+}
+
+#[async_trait]
+impl Provider for AlarmProvider {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
+        let name = d.attrs["name"].as_str().unwrap_or_default();
+        let listed = self.listed(ctx.env).await?;
+        Ok(listed.iter().find(|(a, _)| a.alarm_name() == Some(name)).map(|(a, tags)| self.observed(ctx.env, &d.address, a, tags)))
+    }
+
+    async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
+        let listed = self.listed(ctx.env).await?;
+        let prefix = self.prefix(ctx.env);
+        Ok(listed
+            .iter()
+            .filter(|(_, tags)| tags.get("poactl:env").map(String::as_str) == Some(ctx.env))
+            .map(|(a, tags)| {
+                let name = a.alarm_name().unwrap_or("");
+                let short = name.strip_prefix(&prefix).unwrap_or(name);
+                let address = Address::new(self.kind, short);
+                (address.clone(), self.observed(ctx.env, &address, a, tags))
+            })
+            .collect())
+    }
+
+    async fn create(&self, _ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
+        self.put(d, true).await?;
+        let name = d.attrs["name"].as_str().unwrap_or_default().to_string();
+        Ok(Outputs::from([("arn".to_string(), self.arn_of(&name).await?), ("name".to_string(), name)]))
+    }
+
+    async fn update(&self, _ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
+        if changes.iter().any(|c| !c.path.starts_with("tags")) {
+            self.put(d, false).await?;
+        }
+        if changes.iter().any(|c| c.path.starts_with("tags")) {
+            let cw = self.aws.cloudwatch(&self.region()).await;
+            let arn = o.outputs.get("arn").cloned().unwrap_or_default();
+            let want: BTreeMap<String, String> = d.attrs["tags"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                .unwrap_or_default();
+            let have: BTreeMap<String, String> = o.attrs["tags"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                .unwrap_or_default();
+            let stale: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
+            if !stale.is_empty() {
+                cw.untag_resource()
+                    .resource_arn(&arn)
+                    .set_tag_keys(Some(stale))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("UntagResource", &e))?;
+            }
+            let tags: Vec<Tag> = want.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+            cw.tag_resource().resource_arn(&arn).set_tags(Some(tags)).send().await.map_err(|e| sdk_error("TagResource", &e))?;
+        }
+        Ok(o.outputs.clone())
+    }
+
+    async fn delete(&self, _ctx: &Ctx<'_>, _address: &Address, o: &Observed) -> Result<()> {
+        let cw = self.aws.cloudwatch(&self.region()).await;
+        cw.delete_alarms().alarm_names(&o.id).send().await.map_err(|e| sdk_error(&format!("DeleteAlarms {}", o.id), &e))?;
+        Ok(())
+    }
+}

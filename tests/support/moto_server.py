@@ -1,0 +1,46 @@
+"""Starts moto's server for the tests (and `make demo`), with two documented fixes.
+
+1. moto 5.2.5 drops `Origin.OriginAccessControlId` from created distributions (it reads back
+   empty); real CloudFront keeps it. poactl compares the OAC id like any other field, so moto
+   keeps that one attribute.
+2. moto 5.2.5 answers GetBucketVersioning with a `<GetBucketVersioningResponse>` root element;
+   real S3 (and the S3 model the Rust SDK is generated from) uses `<VersioningConfiguration>`,
+   and the SDK rejects anything else. moto's answer gets the real root name.
+
+Nothing else is changed.
+
+Usage: python moto_server.py HOST PORT
+"""
+import sys
+
+from moto.cloudfront import models
+
+_original_init = models.Origin.__init__
+
+
+def _init_keeping_oac(self, origin):
+    _original_init(self, origin)
+    self.origin_access_control_id = origin.get("OriginAccessControlId", "")
+
+
+models.Origin.__init__ = _init_keeping_oac
+
+from moto.core import serialize  # noqa: E402
+
+_original_s3_result = serialize.S3Serializer._serialized_result_to_response
+
+
+def _s3_result_with_real_roots(self, resp, result, shape, serialized_result):
+    resp = _original_s3_result(self, resp, result, shape, serialized_result)
+    if self.operation_model.name == "GetBucketVersioning":
+        resp["body"] = resp["body"].replace("GetBucketVersioningResponse", "VersioningConfiguration")
+    return resp
+
+
+serialize.S3Serializer._serialized_result_to_response = _s3_result_with_real_roots
+
+from moto.server import main  # noqa: E402
+
+if __name__ == "__main__":
+    host, port = sys.argv[1], sys.argv[2]
+    main(["-H", host, "-p", port])
