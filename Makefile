@@ -37,3 +37,14 @@ fuzz:
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The whole job on local emulators (README's first command): builds the release binary,
+# installs moto, runs scripts/demo.sh.
+demo: $(MOTO)
+	$(CARGO) build --release
+	POACTL=target/release/poactl MOTO_PYTHON=$(VENV)/bin/python scripts/demo.sh
+
+# Benchmarks: `cost` latency (offline, no credentials), with hyperfine when installed.
+bench:
+	$(CARGO) build --release
+	scripts/bench.sh

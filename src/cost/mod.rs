@@ -37,6 +37,9 @@ pub struct Price {
     /// Free quantity a month (account-wide free tiers).
     #[serde(default)]
     pub free_per_month: Option<f64>,
+    /// The price holds up to this monthly quantity (the first pricing tier).
+    #[serde(default)]
+    pub tier_limit: Option<f64>,
     pub source: String,
     pub as_of: String,
 }
@@ -184,6 +187,9 @@ impl Pricer<'_> {
                 {
                     notes.push(format!("capped at ${cap:.2}/month"));
                     cost = cap;
+                }
+                if let Some(limit) = p.tier_limit.filter(|l| quantity > *l) {
+                    notes.push(format!("above {limit} {unit} the catalog's first-tier price is used; AWS charges less per unit there"));
                 }
                 if free.is_some_and(|f| f > 0.0) {
                     notes.push("free tier is account-wide: shared with your other environments".to_string());

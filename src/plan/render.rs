@@ -131,8 +131,8 @@ pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
         let _ = writeln!(
             out,
             "Monthly cost: ${:.2} -> ${:.2} ({}{:.2} USD)\n",
-            cost.before_usd.max(0.0),
-            cost.after_usd.max(0.0),
+            cost.before_usd.max(0.0) + 0.0,
+            cost.after_usd.max(0.0) + 0.0,
             if cost.delta_usd >= 0.0 { "+" } else { "-" },
             cost.delta_usd.abs()
         );

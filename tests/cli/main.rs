@@ -6,6 +6,7 @@ mod support;
 mod atlas;
 mod aws;
 mod captures;
+mod demo;
 mod fuzz;
 mod openapi;
 mod spec_errors;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The whole job on local emulators, no cloud account: poactl's Atlas sandbox and moto (AWS).
+# validate -> plan -> apply -> plan (No changes) -> out-of-band change -> drift (exit 2) ->
+# apply (converge) -> drift (exit 0) -> cost -> output (.env).
+#
+# Environment: POACTL (the binary, default target/release/poactl), MOTO_PYTHON (the Python
+# with moto, default .venv/bin/python). Every process it starts is stopped on exit, Ctrl-C
+# or failure; their pids are written to $DEMO_PIDS_FILE when set (for the test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+POACTL=${POACTL:-target/release/poactl}
+MOTO_PYTHON=${MOTO_PYTHON:-.venv/bin/python}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/poactl-demo.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local code=$?
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+    exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+STEP=0
+TOTAL=11
+step() {
+    STEP=$((STEP + 1))
+    printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$TOTAL" "$*"
+}
+
+# Runs poactl and checks its exit code (some steps are expected to exit 2).
+expect() {
+    local want=$1
+    shift
+    set +e
+    "$POACTL" "$@"
+    local got=$?
+    set -e
+    if [ "$got" != "$want" ]; then
+        echo "demo: 'poactl $*' exited $got, expected $want" >&2
+        exit 1
+    fi
+}
+
+step "starting the emulators: moto (AWS) and poactl's Atlas sandbox, on free loopback ports"
+"$MOTO_PYTHON" tests/support/moto_server.py 127.0.0.1 0 >"$WORK/moto.log" 2>&1 &
+PIDS+=($!)
+"$POACTL" sandbox --listen 127.0.0.1:0 --cluster-delay 2 --url-file "$WORK/atlas.url" >"$WORK/sandbox.log" 2>&1 &
+PIDS+=($!)
+if [ -n "${DEMO_PIDS_FILE:-}" ]; then
+    printf '%s\n' "${PIDS[@]}" >"$DEMO_PIDS_FILE"
+fi
+for _ in $(seq 1 600); do
+    MOTO_PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9][0-9]*\).*|\1|p' "$WORK/moto.log" | head -n1)
+    [ -n "$MOTO_PORT" ] && [ -s "$WORK/atlas.url" ] && break
+    sleep 0.1
+done
+if [ -z "${MOTO_PORT:-}" ] || [ ! -s "$WORK/atlas.url" ]; then
+    echo "demo: the emulators did not start" >&2
+    cat "$WORK/moto.log" "$WORK/sandbox.log" >&2
+    exit 1
+fi
+ATLAS_URL=$(cat "$WORK/atlas.url")
+MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+echo "    Atlas sandbox: $ATLAS_URL    moto: $MOTO_URL"
+
+export MONGODB_ATLAS_BASE_URL="$ATLAS_URL" MONGODB_ATLAS_CLIENT_ID=demo MONGODB_ATLAS_CLIENT_SECRET=demo
+export AWS_ENDPOINT_URL="$MOTO_URL" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+export MONGODB_ATLAS_ORG_ID=5f0123456789abcdef012345 POAFIX_DB_PASSWORD=demo-password-not-a-secret
+
+step "validate: check environments/local.yaml (no network)"
+expect 0 validate -e local
+
+step "plan: read the (empty) live state and show what apply would do"
+expect 2 plan -e local --detailed-exitcode
+
+step "apply: create the Atlas project, M0 cluster, user, access list, bucket, CDN, alarms"
+expect 0 apply -e local --auto-approve
+
+step "plan again: nothing left to do"
+expect 0 plan -e local --detailed-exitcode
+
+step "an out-of-band change: someone suspends the bucket's versioning and protects the cluster"
+# moto routes a request to S3 by the credential scope of its Authorization header.
+curl -fsS -X PUT "$MOTO_URL/poafix-local-uploads?versioning" -H 'Content-Type: application/xml' \
+    -H 'Authorization: AWS4-HMAC-SHA256 Credential=demo/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=demo' \
+    --data-binary '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Suspended</Status></VersioningConfiguration>' >/dev/null
+TOKEN=$(curl -fsS -u demo:demo -d grant_type=client_credentials "$ATLAS_URL/api/oauth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+GROUP=$(curl -fsS -H "Authorization: Bearer $TOKEN" -H 'Accept: application/vnd.atlas.2023-01-01+json' \
+    "$ATLAS_URL/api/atlas/v2/groups/byName/poafix-local" | sed -n 's/.*"id":"\([0-9a-f]\{24\}\)".*/\1/p' | head -n1)
+curl -fsS -X PATCH -H "Authorization: Bearer $TOKEN" \
+    -H 'Accept: application/vnd.atlas.2024-10-23+json' -H 'Content-Type: application/vnd.atlas.2024-10-23+json' \
+    -d '{"terminationProtectionEnabled": true}' "$ATLAS_URL/api/atlas/v2/groups/$GROUP/clusters/main" >/dev/null
+echo "    versioning suspended through moto's S3 API; termination protection set through the Atlas API"
+
+step "drift: what CI would see (exit 2: drift)"
+expect 2 drift -e local
+
+step "apply: converge back to the spec"
+expect 0 apply -e local --auto-approve
+
+step "drift again: clean (exit 0)"
+expect 0 drift -e local
+
+step "cost: the monthly estimate and the growth scenario (no network); growth is over the \$25 budget: exit 2"
+expect 2 cost -e local --scenario growth
+
+step "output: the app's .env, rendered from live state through templates/app.env.tera"
+expect 0 output -e local
+
+printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

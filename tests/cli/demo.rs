@@ -1,0 +1,42 @@
+//! `make demo`'s script, end to end, on the debug binary: every step passes and every process
+//! it started is gone afterwards.
+
+use std::process::Command;
+
+use crate::support::repo;
+
+#[test]
+fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids_file = dir.path().join("pids");
+    let python = std::env::var_os("POACTL_MOTO_PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin/python"));
+    let out = Command::new(repo().join("scripts/demo.sh"))
+        .env("POACTL", env!("CARGO_BIN_EXE_poactl"))
+        .env("MOTO_PYTHON", python)
+        .env("DEMO_PIDS_FILE", &pids_file)
+        .env_remove("AWS_PROFILE")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run scripts/demo.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the demo failed:\n{stdout}\n{stderr}");
+    for want in [
+        "[11/11]",
+        "Apply complete! Resources: 11 added",
+        "No changes.",
+        "versioning: live false, spec true",
+        "No drift",
+        "CLOUDFRONT_URL=https://",
+        "Demo complete.",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("demo-password-not-a-secret") && !stderr.contains("demo-password-not-a-secret"), "the password was printed");
+    let pids = std::fs::read_to_string(&pids_file).unwrap();
+    for pid in pids.split_whitespace() {
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+        assert!(!alive, "process {pid} started by the demo is still running");
+    }
+}
