@@ -273,6 +273,19 @@ async fn run_apply(g: &Global, s: &Session, plan: Plan, obs: &Observation, flags
             list.join(", ")
         );
     }
+    let rebuilds: Vec<String> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action == Action::Replace && r.address.kind == Kind::Index)
+        .map(|r| r.address.to_string())
+        .collect();
+    if !rebuilds.is_empty() && !flags.run.allow_rebuild {
+        bail!(
+            "refusing to rebuild {} (dropped and created again: slow on big collections, and queries lose the index meanwhile): {}. Nothing was changed. Rerun with --allow-rebuild if that is intended.",
+            if rebuilds.len() == 1 { "an index" } else { "indexes" },
+            rebuilds.join(", ")
+        );
+    }
     if !flags.auto_approve {
         if !std::io::stdin().is_terminal() {
             bail!(

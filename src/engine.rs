@@ -474,6 +474,10 @@ pub fn make_plan(
         let description = o.outputs.get("description").cloned().unwrap_or_else(|| o.id.clone());
         if (options.prune || (options.destroy && owned)) && prunable {
             let reason = if options.destroy { Reason::Destroy } else { Reason::Pruned };
+            let mut notes = Vec::new();
+            if addr.kind == Kind::Index && o.handle.get("hidden") != Some(&Value::Bool(true)) {
+                notes.push("hidden now, dropped by a later --prune (or now with --drop-immediately)".to_string());
+            }
             resources.push(ResourceChange {
                 address: addr.clone(),
                 action: Action::Delete,
@@ -481,7 +485,7 @@ pub fn make_plan(
                 id: Some(o.id.clone()),
                 changes: Vec::new(),
                 depends_on: Vec::new(),
-                notes: Vec::new(),
+                notes,
             });
         } else {
             unmanaged.push(Unmanaged { address: addr.clone(), id: o.id.clone(), description, owned });

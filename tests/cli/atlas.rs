@@ -43,7 +43,8 @@ async fn dev_and_prod_apply_converge_and_detect_drift() {
         assert!(tags.contains(&want.to_string()), "{want} missing in {tags:?}");
     }
     let (_, users) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/databaseUsers"), "2023-01-01", None).await;
-    let names: Vec<&str> = users["results"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = users["results"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    names.sort();
     assert_eq!(names, vec!["poafix-api", "poafix-migrations"]);
 
     let before = mutating(&sbx.log().await);

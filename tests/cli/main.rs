@@ -8,6 +8,8 @@ mod aws;
 mod captures;
 mod demo;
 mod fuzz;
+mod mongo;
+mod mongo_mock;
 mod openapi;
 mod spec_errors;
 mod validate;

@@ -1,0 +1,385 @@
+//! MongoDB collection indexes, reconciled through the driver without rebuilding what can be
+//! modified: TTL, `hidden` and `unique` change in place with `collMod`; any other option
+//! change is a replacement that needs `--allow-rebuild`. Unmanaged indexes are hidden first
+//! and dropped only on a later `--prune` (or at once with `--drop-immediately`). `_id_` is
+//! never touched.
+
+pub mod normalize;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mongodb::bson::{self, Bson, Document, doc};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::{Connections, Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Registry, Result};
+use crate::plan::FieldChange;
+use crate::resource::{Address, Kind, Reference};
+use crate::spec::LoadedSpec;
+use crate::spec::validate::index_name;
+
+/// A `listIndexes` entry and its `$indexStats` accesses (when the server reports them).
+type LiveIndex = (Value, Option<Value>);
+
+pub struct IndexProvider {
+    cli_uri: Option<String>,
+    client: OnceCell<mongodb::Client>,
+    /// `listIndexes` (and `$indexStats`) per collection, read once per run.
+    lists: Mutex<HashMap<String, Arc<OnceCell<Vec<LiveIndex>>>>>,
+}
+
+pub fn register(reg: &mut Registry, conn: &Connections) {
+    reg.insert(Arc::new(IndexProvider { cli_uri: conn.mongodb_uri.clone(), client: OnceCell::new(), lists: Default::default() }));
+}
+
+/// The resource a `database.uri` refers to (the cluster), if any.
+fn uri_reference(loaded: &LoadedSpec) -> Option<Address> {
+    let uri = loaded.spec.database.as_ref()?.uri.as_ref()?;
+    let mut refs = Vec::new();
+    super::collect_refs(&Value::String(uri.clone()), &mut refs);
+    refs.into_iter().next().map(|r: Reference| r.target)
+}
+
+pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
+    let Some(db) = &loaded.spec.database else { return Vec::new() };
+    let parent = uri_reference(loaded);
+    let mut out = Vec::new();
+    for (coll, c) in &db.collections.0 {
+        for ix in &c.indexes {
+            let name = index_name(ix);
+            let mut d = Desired::new(Address::new(Kind::Index, format!("{coll}.{name}")), normalize::desired_attrs(coll, &name, ix));
+            // The key pattern in spec order (serde_json keeps insertion order).
+            d.write_only = json!({"keys": ix.keys.0.iter().map(|(f, k)| json!([f, normalize::key_value(*k)])).collect::<Vec<_>>()});
+            if let Some(p) = &parent {
+                d = d.with_parent(p.clone());
+            }
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn mongo_err(what: &str, e: mongodb::error::Error) -> ProviderError {
+    ProviderError::Api(format!("{what}: {e}"))
+}
+
+/// The server's error code, for command errors.
+pub fn error_code(e: &mongodb::error::Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::Command(c) => Some(c.code),
+        _ => None,
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// Adds a user's credentials to a connection string that has none.
+pub fn with_credentials(uri: &str, user: &str, password: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else { return uri.to_string() };
+    let host_part = rest.split(['/', '?']).next().unwrap_or("");
+    if host_part.contains('@') {
+        return uri.to_string();
+    }
+    let mut out = format!("{scheme}://{}:{}@{rest}", percent_encode(user), percent_encode(password));
+    if !rest.contains('/') {
+        // `mongodb+srv://host` has no path: add one so options can follow.
+        out.push('/');
+    }
+    out
+}
+
+impl IndexProvider {
+    /// Connects on first use: `--mongodb-uri`, else `database.uri` (references resolved) with
+    /// the credentials of `database.user`.
+    async fn client(&self, ctx: &Ctx<'_>) -> Result<&mongodb::Client> {
+        self.client
+            .get_or_try_init(|| async {
+                let db = ctx.loaded.spec.database.as_ref().ok_or_else(|| ProviderError::Config("no `database` section".into()))?;
+                let uri = match &self.cli_uri {
+                    Some(u) => u.clone(),
+                    None => {
+                        let raw = db.uri.clone().ok_or_else(|| {
+                            ProviderError::Config("no MongoDB URI: set `database.uri` in the spec or pass --mongodb-uri".into())
+                        })?;
+                        let resolved = super::resolve_refs(&Value::String(raw), ctx.outputs);
+                        let uri = resolved.as_str().unwrap_or_default().to_string();
+                        if uri.contains("${") {
+                            return Err(ProviderError::Config(format!(
+                                "the MongoDB URI {uri} refers to a resource that does not exist yet"
+                            )));
+                        }
+                        match db
+                            .user
+                            .as_ref()
+                            .and_then(|u| ctx.loaded.spec.atlas.as_ref()?.database_users.iter().find(|x| &x.username == u))
+                        {
+                            Some(u) => with_credentials(&uri, &u.username, u.password.as_deref().unwrap_or("")),
+                            None => uri,
+                        }
+                    }
+                };
+                let mut opts = mongodb::options::ClientOptions::parse(&uri)
+                    .await
+                    .map_err(|e| ProviderError::Config(format!("invalid MongoDB URI: {}", crate::secrets::redact(&e.to_string()))))?;
+                if opts.server_selection_timeout.is_none() {
+                    opts.server_selection_timeout = Some(Duration::from_secs(15));
+                }
+                opts.app_name = Some("poactl".into());
+                mongodb::Client::with_options(opts).map_err(|e| ProviderError::Config(format!("cannot set up the MongoDB client: {e}")))
+            })
+            .await
+    }
+
+    fn db_name(ctx: &Ctx<'_>) -> String {
+        ctx.loaded.spec.database.as_ref().map(|d| d.name.clone()).unwrap_or_default()
+    }
+
+    /// The collection's indexes (as extended JSON) with their `$indexStats`, once per run.
+    async fn indexes(&self, ctx: &Ctx<'_>, coll: &str) -> Result<Vec<LiveIndex>> {
+        let cell = self.lists.lock().await.entry(coll.to_string()).or_default().clone();
+        cell.get_or_try_init(|| async {
+            let client = self.client(ctx).await?;
+            let db = client.database(&Self::db_name(ctx));
+            let mut docs = Vec::new();
+            match db.run_cursor_command(doc! {"listIndexes": coll}).await {
+                Ok(mut cursor) => {
+                    use futures::StreamExt;
+                    while let Some(d) = cursor.next().await {
+                        let d = d.map_err(|e| mongo_err(&format!("listIndexes {coll}"), e))?;
+                        docs.push(Bson::Document(d).into_relaxed_extjson());
+                    }
+                }
+                // NamespaceNotFound: the collection does not exist yet, so neither do its indexes.
+                Err(e) if error_code(&e) == Some(26) => return Ok(Vec::new()),
+                Err(e) => return Err(mongo_err(&format!("listIndexes {coll}"), e)),
+            }
+            // Usage counters, where the server has them (informational).
+            let mut stats: HashMap<String, Value> = HashMap::new();
+            if let Ok(mut cursor) = db.run_cursor_command(doc! {"aggregate": coll, "pipeline": [{"$indexStats": {}}], "cursor": {}}).await {
+                use futures::StreamExt;
+                while let Some(Ok(d)) = cursor.next().await {
+                    let v = Bson::Document(d).into_relaxed_extjson();
+                    if let Some(name) = v.get("name").and_then(|n| n.as_str()) {
+                        stats.insert(name.to_string(), v.get("accesses").cloned().unwrap_or(Value::Null));
+                    }
+                }
+            }
+            Ok(docs
+                .into_iter()
+                .map(|d| {
+                    let s = d.get("name").and_then(|n| n.as_str()).and_then(|n| stats.get(n)).cloned();
+                    (d, s)
+                })
+                .collect())
+        })
+        .await
+        .cloned()
+    }
+
+    async fn command(&self, ctx: &Ctx<'_>, what: &str, cmd: Document) -> Result<Document> {
+        let client = self.client(ctx).await?;
+        client.database(&Self::db_name(ctx)).run_command(cmd).await.map_err(|e| match error_code(&e) {
+            Some(85) => ProviderError::Refused(format!(
+                "{what}: an index with the same keys already exists under another name or options (IndexOptionsConflict): {e}"
+            )),
+            Some(86) => ProviderError::Refused(format!(
+                "{what}: an index with this name already exists with other keys (IndexKeySpecsConflict): {e}"
+            )),
+            Some(27) => ProviderError::Api(format!("{what}: no such index (IndexNotFound): {e}")),
+            Some(26) => ProviderError::Api(format!("{what}: no such collection (NamespaceNotFound): {e}")),
+            _ => mongo_err(what, e),
+        })
+    }
+
+    /// Runs a `createIndexes`, showing the build's progress (from `currentOp`) meanwhile.
+    async fn build(&self, ctx: &Ctx<'_>, coll: &str, spec: Value, address: &Address) -> Result<()> {
+        let index = bson::to_bson(&spec).map_err(|e| ProviderError::Api(format!("cannot encode the index: {e}")))?;
+        let task = ctx.progress.spinner(format!("{address}: building"));
+        let client = self.client(ctx).await?.clone();
+        let watch = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let op = client.database("admin").run_command(doc! {"currentOp": true, "command.createIndexes": coll}).await;
+                if let Ok(op) = op {
+                    let v = Bson::Document(op).into_relaxed_extjson();
+                    if let Some(p) = v.pointer("/inprog/0") {
+                        let msg = p.get("msg").and_then(|m| m.as_str()).unwrap_or("building");
+                        task.set_message(format!("{address}: {msg}"));
+                    }
+                }
+            }
+        };
+        let what = format!("createIndexes {address}");
+        let run = self.command(ctx, &what, doc! {"createIndexes": coll, "indexes": [index]});
+        tokio::pin!(run);
+        let result = tokio::select! {
+            r = &mut run => r,
+            _ = watch => unreachable_loop(),
+        };
+        task.finish();
+        result.map(|_| ())
+    }
+}
+
+/// `watch` loops forever; this only satisfies the type of its `select!` arm.
+fn unreachable_loop() -> Result<Document> {
+    Err(ProviderError::Api("the build watcher stopped".into()))
+}
+
+fn observed(coll: &str, doc: &Value, stats: &Option<Value>) -> Observed {
+    let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let hidden = doc.get("hidden").and_then(|v| v.as_bool()).unwrap_or(false);
+    Observed {
+        id: format!("{coll}.{name}"),
+        attrs: normalize::live_attrs(coll, doc),
+        outputs: Outputs::from([
+            ("name".to_string(), name.clone()),
+            ("description".to_string(), format!("index {name} on {coll}{}", if hidden { " (hidden)" } else { "" })),
+        ]),
+        ownership: Ownership::NaturalKey,
+        handle: json!({"stats": stats, "hidden": hidden}),
+    }
+}
+
+#[async_trait]
+impl Provider for IndexProvider {
+    fn kind(&self) -> Kind {
+        Kind::Index
+    }
+
+    async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
+        let coll = d.attrs["collection"].as_str().unwrap_or_default();
+        let name = d.attrs["name"].as_str().unwrap_or_default();
+        let live = self.indexes(ctx, coll).await?;
+        // By name; else an index with the same keys under another name is this index.
+        let by_name = live.iter().find(|(doc, _)| doc.get("name").and_then(|n| n.as_str()) == Some(name));
+        let by_keys = || {
+            live.iter()
+                .find(|(doc, _)| doc.get("name") != Some(&json!("_id_")) && normalize::live_attrs(coll, doc)["keys"] == d.attrs["keys"])
+        };
+        Ok(by_name.or_else(by_keys).map(|(doc, stats)| observed(coll, doc, stats)))
+    }
+
+    async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
+        let Some(db) = &ctx.loaded.spec.database else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (coll, _) in &db.collections.0 {
+            for (doc, stats) in self.indexes(ctx, coll).await? {
+                let name = doc.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+                if name == "_id_" {
+                    continue;
+                }
+                out.push((Address::new(Kind::Index, format!("{coll}.{name}")), observed(coll, &doc, &stats)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What changes in place and what needs a rebuild.
+    fn diff(&self, d: &Desired, o: &Observed) -> Vec<FieldChange> {
+        let mut changes = crate::plan::diff::diff(
+            &d.attrs,
+            &o.attrs,
+            &["keys", "name", "sparse", "partial_filter", "collation", "weights", "default_language", "language_override", "collection"],
+        );
+        for c in &mut changes {
+            match c.path.as_str() {
+                // collMod can make an index unique (after prepareUnique), not the reverse.
+                "unique" => c.forces_replace = c.after == Some(json!(false)),
+                // collMod changes an existing TTL; adding or removing one rebuilds.
+                "expire_after_seconds" => c.forces_replace = c.before.is_none() || c.after.is_none(),
+                _ => {}
+            }
+        }
+        changes
+    }
+
+    fn notes(&self, _d: &Desired, o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
+        match o.handle.pointer("/stats/ops").and_then(|v| v.as_i64()) {
+            Some(0) => vec![format!(
+                "unused: no operation has used this index since {}",
+                o.handle.pointer("/stats/since").and_then(|v| v.as_str()).unwrap_or("the server started")
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
+        let coll = d.attrs["collection"].as_str().unwrap_or_default().to_string();
+        let keys: Vec<(String, crate::spec::model::IndexKey)> =
+            serde_json::from_value(d.write_only["keys"].clone()).map_err(|e| ProviderError::Api(format!("index keys: {e}")))?;
+        let spec = normalize::create_spec(&d.attrs, &keys);
+        self.build(ctx, &coll, spec, &d.address).await?;
+        Ok(Outputs::from([("name".to_string(), d.attrs["name"].as_str().unwrap_or_default().to_string())]))
+    }
+
+    async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
+        let coll = d.attrs["collection"].as_str().unwrap_or_default();
+        let name = o.attrs["name"].as_str().unwrap_or_default();
+        let what = format!("collMod {}", d.address);
+        for c in changes {
+            match c.path.as_str() {
+                "expire_after_seconds" => {
+                    let secs = d.attrs["expire_after_seconds"].as_i64().unwrap_or(0);
+                    self.command(ctx, &what, doc! {"collMod": coll, "index": {"name": name, "expireAfterSeconds": secs}}).await?;
+                }
+                "hidden" => {
+                    self.command(ctx, &what, doc! {"collMod": coll, "index": {"name": name, "hidden": d.attrs["hidden"] == json!(true)}})
+                        .await?;
+                }
+                "unique" => {
+                    // MongoDB 6.0+: reject new duplicates first, then convert.
+                    self.command(ctx, &what, doc! {"collMod": coll, "index": {"name": name, "prepareUnique": true}}).await?;
+                    self.command(ctx, &what, doc! {"collMod": coll, "index": {"name": name, "unique": true}}).await.map_err(|e| {
+                        ProviderError::Refused(format!(
+                            "{e}: the collection holds duplicate keys; remove them, then apply again (new duplicates are already rejected)"
+                        ))
+                    })?;
+                }
+                other => {
+                    return Err(ProviderError::Refused(format!(
+                        "{}: `{other}` cannot change in place; it needs a rebuild (--allow-rebuild)",
+                        d.address
+                    )));
+                }
+            }
+        }
+        Ok(Outputs::from([("name".to_string(), name.to_string())]))
+    }
+
+    /// Drops the index (replace, or `--prune` of a hidden one / with `--drop-immediately`);
+    /// a visible unmanaged index is hidden first, so a mistake costs no rebuild.
+    async fn delete(&self, ctx: &Ctx<'_>, address: &Address, o: &Observed) -> Result<()> {
+        let coll = o.attrs["collection"].as_str().unwrap_or_default();
+        let name = o.attrs["name"].as_str().unwrap_or_default();
+        if name == "_id_" {
+            return Err(ProviderError::Refused("the _id index is never dropped".into()));
+        }
+        // A declared index is deleted only to be rebuilt: drop it. An unmanaged one is pruned.
+        let declared = ctx
+            .loaded
+            .spec
+            .database
+            .iter()
+            .flat_map(|db| db.collections.0.iter())
+            .any(|(c, spec)| spec.indexes.iter().any(|ix| format!("{c}.{}", index_name(ix)) == address.name));
+        let hidden = o.handle.get("hidden").and_then(|h| h.as_bool()).unwrap_or(false);
+        if !declared && !hidden && !ctx.options.drop_immediately {
+            self.command(ctx, &format!("collMod {address}"), doc! {"collMod": coll, "index": {"name": name, "hidden": true}}).await?;
+            ctx.progress.println(format!("{address}: hidden, not dropped; run with --prune again to drop it (or --drop-immediately)"));
+            return Ok(());
+        }
+        self.command(ctx, &format!("dropIndexes {address}"), doc! {"dropIndexes": coll, "index": name}).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+//! The index planner on `listIndexes` documents shaped exactly as MongoDB returns them. Each
+//! fixture names the documentation page its shape follows.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::spec::model::IndexSpec;
+
+fn spec(yaml: &str) -> IndexSpec {
+    let node = crate::spec::yaml::parse(&Arc::from("t.yaml"), yaml).unwrap();
+    IndexSpec::deserialize(&node).unwrap_or_else(|e| panic!("{yaml}: {e}"))
+}
+
+fn provider() -> IndexProvider {
+    IndexProvider { cli_uri: None, client: OnceCell::new(), lists: Default::default() }
+}
+
+/// (path, forces_replace) of the diff between a spec index and a live `listIndexes` entry.
+fn plan(coll: &str, yaml: &str, live: Value) -> Vec<(String, bool)> {
+    let ix = spec(yaml);
+    let name = index_name(&ix);
+    let d = Desired::new(Address::new(Kind::Index, format!("{coll}.{name}")), normalize::desired_attrs(coll, &name, &ix));
+    let o = observed(coll, &live, &None);
+    provider().diff(&d, &o).into_iter().map(|c| (c.path, c.forces_replace)).collect()
+}
+
+struct Case {
+    reason: &'static str,
+    /// The documentation page the live document's shape follows.
+    source: &'static str,
+    spec: &'static str,
+    live: Value,
+    want: Vec<(&'static str, bool)>,
+}
+
+fn cases() -> Vec<Case> {
+    const LIST_INDEXES: &str = "https://www.mongodb.com/docs/manual/reference/command/listIndexes/";
+    vec![
+        Case {
+            reason: "a unique single-field index matches",
+            source: LIST_INDEXES,
+            spec: "{ keys: { email: 1 }, unique: true }",
+            live: json!({"v": 2, "key": {"email": 1}, "name": "email_1", "unique": true}),
+            want: vec![],
+        },
+        Case {
+            reason: "directions as int64 and double are the same index",
+            source: "https://www.mongodb.com/docs/manual/reference/bson-types/ (NumberLong, Double)",
+            spec: "{ keys: { rating: -1, totalRatings: -1 } }",
+            live: json!({"v": 2, "key": {"rating": -1_i64, "totalRatings": -1.0}, "name": "rating_-1_totalRatings_-1"}),
+            want: vec![],
+        },
+        Case {
+            reason: "compound key order is part of the index",
+            source: LIST_INDEXES,
+            spec: "{ keys: { serviceType: 1, isAvailable: 1 }, name: serviceType_1_isAvailable_1 }",
+            live: json!({"v": 2, "key": {"isAvailable": 1, "serviceType": 1}, "name": "serviceType_1_isAvailable_1"}),
+            want: vec![("keys", true)],
+        },
+        Case {
+            reason: "2dsphere: the index version MongoDB adds is not compared",
+            source: "https://www.mongodb.com/docs/manual/core/indexes/index-types/geospatial/2dsphere/",
+            spec: "{ keys: { location: 2dsphere } }",
+            live: json!({"v": 2, "key": {"location": "2dsphere"}, "name": "location_2dsphere", "2dsphereIndexVersion": 3}),
+            want: vec![],
+        },
+        Case {
+            reason: "text indexes are listed as _fts/_ftsx with weights",
+            source: "https://www.mongodb.com/docs/manual/core/indexes/index-types/index-text/",
+            spec: "{ keys: { title: text, body: text }, weights: { title: 10 } }",
+            live: json!({"v": 2, "key": {"_fts": "text", "_ftsx": 1}, "name": "title_text_body_text", "weights": {"body": 1, "title": 10}, "default_language": "english", "language_override": "language", "textIndexVersion": 3}),
+            want: vec![],
+        },
+        Case {
+            reason: "a text weight change needs a rebuild",
+            source: "https://www.mongodb.com/docs/manual/core/indexes/index-types/index-text/",
+            spec: "{ keys: { title: text, body: text }, weights: { title: 5 } }",
+            live: json!({"v": 2, "key": {"_fts": "text", "_ftsx": 1}, "name": "title_text_body_text", "weights": {"body": 1, "title": 10}, "default_language": "english", "language_override": "language", "textIndexVersion": 3}),
+            want: vec![("weights.title", true)],
+        },
+        Case {
+            reason: "TTL in seconds, whatever the number type",
+            source: "https://www.mongodb.com/docs/manual/core/index-ttl/",
+            spec: "{ keys: { createdAt: 1 }, expire_after: 1h }",
+            live: json!({"v": 2, "key": {"createdAt": 1}, "name": "createdAt_1", "expireAfterSeconds": 3600.0}),
+            want: vec![],
+        },
+        Case {
+            reason: "a TTL change is a collMod, not a rebuild",
+            source: "https://www.mongodb.com/docs/manual/reference/command/collMod/#change-expiration-value-for-indexes",
+            spec: "{ keys: { createdAt: 1 }, expire_after: 2h }",
+            live: json!({"v": 2, "key": {"createdAt": 1}, "name": "createdAt_1", "expireAfterSeconds": 3600_i64}),
+            want: vec![("expire_after_seconds", false)],
+        },
+        Case {
+            reason: "adding a TTL to a plain index rebuilds it",
+            source: "https://www.mongodb.com/docs/manual/core/index-ttl/",
+            spec: "{ keys: { createdAt: 1 }, expire_after: 1h }",
+            live: json!({"v": 2, "key": {"createdAt": 1}, "name": "createdAt_1"}),
+            want: vec![("expire_after_seconds", true)],
+        },
+        Case {
+            reason: "hidden is listed only when true; hiding is a collMod",
+            source: "https://www.mongodb.com/docs/manual/core/index-hidden/",
+            spec: "{ keys: { status: 1 }, hidden: true }",
+            live: json!({"v": 2, "key": {"status": 1}, "name": "status_1"}),
+            want: vec![("hidden", false)],
+        },
+        Case {
+            reason: "making an index unique is a collMod (prepareUnique)",
+            source: "https://www.mongodb.com/docs/manual/reference/command/collMod/#convert-an-existing-index-to-a-unique-index",
+            spec: "{ keys: { email: 1 }, unique: true }",
+            live: json!({"v": 2, "key": {"email": 1}, "name": "email_1"}),
+            want: vec![("unique", false)],
+        },
+        Case {
+            reason: "dropping uniqueness rebuilds",
+            source: LIST_INDEXES,
+            spec: "{ keys: { email: 1 } }",
+            live: json!({"v": 2, "key": {"email": 1}, "name": "email_1", "unique": true}),
+            want: vec![("unique", true)],
+        },
+        Case {
+            reason: "the expanded collation matches the spec's short form",
+            source: "https://www.mongodb.com/docs/manual/reference/collation/#collation-document",
+            spec: "{ keys: { name: 1 }, collation: { locale: fr, strength: 2 } }",
+            live: json!({"v": 2, "key": {"name": 1}, "name": "name_1", "collation": {"locale": "fr", "caseLevel": false, "caseFirst": "off", "strength": 2, "numericOrdering": false, "alternate": "non-ignorable", "maxVariable": "punct", "normalization": false, "backwards": false, "version": "57.1"}}),
+            want: vec![],
+        },
+        Case {
+            reason: "a partial filter matches, whatever the number type",
+            source: "https://www.mongodb.com/docs/manual/core/index-partial/",
+            spec: "{ keys: { rating: 1 }, partial_filter: { rating: { $gt: 5 } } }",
+            live: json!({"v": 2, "key": {"rating": 1}, "name": "rating_1", "partialFilterExpression": {"rating": {"$gt": 5.0}}}),
+            want: vec![],
+        },
+        Case {
+            reason: "sparse added out of band rebuilds back",
+            source: "https://www.mongodb.com/docs/manual/core/index-sparse/",
+            spec: "{ keys: { phone: 1 } }",
+            live: json!({"v": 2, "key": {"phone": 1}, "name": "phone_1", "sparse": true}),
+            want: vec![("sparse", true)],
+        },
+        Case {
+            reason: "the same keys under another name: a rename is a rebuild",
+            source: LIST_INDEXES,
+            spec: "{ keys: { clientId: 1, status: 1 } }",
+            live: json!({"v": 2, "key": {"clientId": 1, "status": 1}, "name": "by_client"}),
+            want: vec![("name", true)],
+        },
+    ]
+}
+
+#[test]
+fn planner_cases() {
+    for c in cases() {
+        let got = plan("coll", c.spec, c.live.clone());
+        let want: Vec<(String, bool)> = c.want.iter().map(|(p, r)| (p.to_string(), *r)).collect();
+        assert_eq!(got, want, "{} (fixture shaped after {})", c.reason, c.source);
+    }
+}
+
+#[test]
+fn create_spec_keeps_key_order_and_only_set_options() {
+    let ix = spec("{ keys: { recipient: 1, read: 1, createdAt: -1 }, partial_filter: { read: false } }");
+    let name = index_name(&ix);
+    assert_eq!(name, "recipient_1_read_1_createdAt_-1");
+    let attrs = normalize::desired_attrs("notifications", &name, &ix);
+    let s = normalize::create_spec(&attrs, &ix.keys.0);
+    assert_eq!(
+        s.to_string(),
+        r#"{"key":{"recipient":1,"read":1,"createdAt":-1},"name":"recipient_1_read_1_createdAt_-1","partialFilterExpression":{"read":false}}"#
+    );
+    let text = spec("{ keys: { title: text }, default_language: spanish }");
+    let attrs = normalize::desired_attrs("posts", &index_name(&text), &text);
+    let s = normalize::create_spec(&attrs, &text.keys.0);
+    assert_eq!(s["key"], json!({"title": "text"}));
+    assert_eq!(s["default_language"], "spanish");
+    assert_eq!(s["weights"], json!({"title": 1}));
+}
+
+#[test]
+fn credentials_go_into_uris_that_have_none() {
+    let cases = [
+        ("mongodb+srv://main.abc.mongodb.net", "mongodb+srv://u:p%40ss@main.abc.mongodb.net/"),
+        ("mongodb://h:27017/db?tls=true", "mongodb://u:p%40ss@h:27017/db?tls=true"),
+        ("mongodb://x:y@h/db", "mongodb://x:y@h/db"),
+    ];
+    for (uri, want) in cases {
+        assert_eq!(with_credentials(uri, "u", "p@ss"), want);
+    }
+}

@@ -1,0 +1,172 @@
+//! MongoDB indexes through the CLI: against the scripted wire MOCK (`mongo_mock.rs`) for the
+//! commands poactl sends and the errors it handles, and against a real MongoDB when
+//! `MONGODB_TEST_URI` is set (skipped, and said so, otherwise).
+
+use mongodb::bson::{Bson, Document, doc};
+
+use crate::mongo_mock::MongoMock;
+use crate::support::{Poactl, Run, SPEC_ENV, spec_file};
+
+async fn poactl(args: Vec<String>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        Poactl::new(&args).envs(SPEC_ENV).run()
+    })
+    .await
+    .unwrap()
+}
+
+fn args(list: &[&str], uri: &str) -> Vec<String> {
+    let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+    v.extend(["--mongodb-uri".to_string(), uri.to_string()]);
+    v
+}
+
+fn name_of(cmd: &Document) -> String {
+    cmd.keys().next().cloned().unwrap_or_default()
+}
+
+/// A command in short form: `createIndexes users email_1`, `collMod sessions createdAt_1 expireAfterSeconds=3600`.
+fn short(cmd: &Document) -> String {
+    let name = name_of(cmd);
+    let coll = cmd.get_str(&name).unwrap_or("");
+    match name.as_str() {
+        "createIndexes" => {
+            let ix = cmd.get_array("indexes").unwrap()[0].as_document().unwrap().clone();
+            format!("createIndexes {coll} {}", ix.get_str("name").unwrap())
+        }
+        "collMod" => {
+            let ix = cmd.get_document("index").unwrap();
+            let opts: Vec<String> = ix.iter().filter(|(k, _)| *k != "name").map(|(k, v)| format!("{k}={v}")).collect();
+            format!("collMod {coll} {} {}", ix.get_str("name").unwrap(), opts.join(","))
+        }
+        "dropIndexes" => format!("dropIndexes {coll} {}", cmd.get_str("index").unwrap()),
+        other => other.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_prod_indexes_are_created_in_key_order_then_left_alone() {
+    let mock = MongoMock::start().await;
+    let run = poactl(args(&["apply", "-e", "prod", "--target", "database", "--auto-approve"], &mock.uri)).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("18 added"), "{}", run.stdout);
+    let creates = mock.sent(&["createIndexes"]);
+    assert_eq!(creates.len(), 18);
+    let notif = creates.iter().find(|c| c.get_str("createIndexes") == Ok("notifications") && short(c).contains("recipient")).unwrap();
+    let key = notif.get_array("indexes").unwrap()[0].as_document().unwrap().get_document("key").unwrap().clone();
+    let order: Vec<(String, Bson)> = key.into_iter().collect();
+    assert_eq!(order, vec![("recipient".into(), Bson::Int64(1)), ("read".into(), Bson::Int64(1)), ("createdAt".into(), Bson::Int64(-1))]);
+    let email = creates.iter().find(|c| short(c) == "createIndexes users email_1").unwrap();
+    assert_eq!(email.get_array("indexes").unwrap()[0].as_document().unwrap().get_bool("unique"), Ok(true));
+    let geo = creates.iter().find(|c| short(c) == "createIndexes serviceproviders location_2dsphere").unwrap();
+    assert_eq!(
+        geo.get_array("indexes").unwrap()[0].as_document().unwrap().get_document("key").unwrap().get_str("location"),
+        Ok("2dsphere")
+    );
+
+    let before = mock.mutating().len();
+    let run = poactl(args(&["apply", "-e", "prod", "--target", "database", "--auto-approve"], &mock.uri)).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("No changes."), "{}", run.stdout);
+    poactl(args(&["plan", "-e", "prod", "--target", "database", "--detailed-exitcode"], &mock.uri)).await.expect_code(0);
+    assert_eq!(mock.mutating().len(), before, "no command sent to a converged database");
+}
+
+const OPTIONS_SPEC: &str = "environment: idx\ndatabase:\n  name: app\n  collections:\n    sessions:\n      indexes:\n        - { keys: { createdAt: 1 }, expire_after: 1h }\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true }\n        - { keys: { status: 1 } }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_option_changes_use_collmod_and_rebuilds_need_consent() {
+    let mock = MongoMock::start().await;
+    mock.add_index("sessions", doc! {"v": 2, "key": {"createdAt": 1}, "name": "createdAt_1", "expireAfterSeconds": 7200i64});
+    mock.add_index("users", doc! {"v": 2, "key": {"email": 1}, "name": "email_1"});
+    mock.add_index("users", doc! {"v": 2, "key": {"status": 1}, "name": "status_1", "sparse": true});
+    mock.add_index("users", doc! {"v": 2, "key": {"legacy": 1}, "name": "legacy_1"});
+    let (_dir, spec) = spec_file("idx", OPTIONS_SPEC);
+
+    let plan = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
+    plan.expect_code(0);
+    for want in [
+        "~ database.indexes.sessions.createdAt_1",
+        "expire_after_seconds: 7200 -> 3600",
+        "~ database.indexes.users.email_1",
+        "-/+ database.indexes.users.status_1",
+        "forces replacement: sparse",
+        "? users.legacy_1",
+    ] {
+        assert!(plan.stdout.contains(want), "missing {want:?} in\n{}", plan.stdout);
+    }
+
+    let refused = poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await;
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("refusing to rebuild an index") && refused.stderr.contains("--allow-rebuild"), "{}", refused.stderr);
+    assert!(mock.mutating().is_empty(), "nothing is sent when the apply is refused");
+
+    poactl(args(&["apply", "-e", &spec, "--auto-approve", "--allow-rebuild"], &mock.uri)).await.expect_code(0);
+    let sent: Vec<String> = mock.mutating().iter().map(short).collect();
+    let per = |prefix: &str| sent.iter().filter(|s| s.contains(prefix)).cloned().collect::<Vec<_>>();
+    assert_eq!(per("createdAt_1"), vec!["collMod sessions createdAt_1 expireAfterSeconds=3600"]);
+    assert_eq!(per("email_1"), vec!["collMod users email_1 prepareUnique=true", "collMod users email_1 unique=true"]);
+    assert_eq!(per("status_1"), vec!["dropIndexes users status_1", "createIndexes users status_1"]);
+    assert!(per("legacy_1").is_empty() && per("_id_").is_empty(), "{sent:?}");
+    assert!(mock.index("users", "status_1").unwrap().get("sparse").is_none());
+
+    // Unmanaged: hidden first, dropped by the next --prune; _id_ never.
+    poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await.expect_code(0);
+    assert_eq!(mock.index("users", "legacy_1").unwrap().get_bool("hidden"), Ok(true));
+    poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await.expect_code(0);
+    assert!(mock.index("users", "legacy_1").is_none());
+    assert!(mock.index("users", "_id_").is_some());
+    assert!(!mock.mutating().iter().any(|c| short(c).contains("_id_")));
+    poactl(args(&["drift", "-e", &spec], &mock.uri)).await.expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_server_errors_become_clear_messages() {
+    let mock = MongoMock::start().await;
+    let (_dir, spec) = spec_file("idx", OPTIONS_SPEC);
+    mock.fail_next("createIndexes", 85, "IndexOptionsConflict");
+    let run = poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await;
+    run.expect_code(1);
+    assert!(run.stdout.contains("IndexOptionsConflict") && run.stdout.contains("same keys already exists"), "{}", run.stdout);
+    assert!(run.stdout.contains("Apply incomplete"), "the other indexes were still created: {}", run.stdout);
+
+    mock.fail_next("createIndexes", 86, "IndexKeySpecsConflict");
+    mock.state.lock().unwrap().collections.clear();
+    let run = poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await;
+    run.expect_code(1);
+    assert!(run.stdout.contains("IndexKeySpecsConflict") && run.stdout.contains("already exists with other keys"), "{}", run.stdout);
+
+    poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await.expect_code(0);
+    mock.add_index("users", doc! {"v": 2, "key": {"old": 1}, "name": "old_1", "hidden": true});
+    mock.fail_next("dropIndexes", 27, "IndexNotFound");
+    let run = poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await;
+    run.expect_code(1);
+    assert!(run.stdout.contains("no such index (IndexNotFound)"), "{}", run.stdout);
+}
+
+/// The same flows against a real MongoDB, where one is available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_mongodb_when_mongodb_test_uri_is_set() {
+    let Ok(uri) = std::env::var("MONGODB_TEST_URI") else {
+        println!("SKIPPED: real-MongoDB index tests (set MONGODB_TEST_URI, e.g. mongodb://127.0.0.1:27017, to run them)");
+        return;
+    };
+    let db = format!("poactl_test_{}", std::process::id());
+    let spec_text = OPTIONS_SPEC.replace("name: app", &format!("name: {db}"));
+    let (_dir, spec) = spec_file("idx", &spec_text);
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let database = client.database(&db);
+    database.collection::<Document>("users").insert_one(doc! {"email": "a@example.com", "status": "active"}).await.unwrap();
+
+    poactl(args(&["apply", "-e", &spec, "--auto-approve"], &uri)).await.expect_code(0);
+    poactl(args(&["plan", "-e", &spec, "--detailed-exitcode"], &uri)).await.expect_code(0);
+    // Out of band: change the TTL; drift names it; apply converges with collMod.
+    database.run_command(doc! {"collMod": "sessions", "index": {"name": "createdAt_1", "expireAfterSeconds": 60}}).await.unwrap();
+    let drift = poactl(args(&["drift", "-e", &spec], &uri)).await;
+    drift.expect_code(2);
+    assert!(drift.stdout.contains("expire_after_seconds: live 60, spec 3600"), "{}", drift.stdout);
+    poactl(args(&["apply", "-e", &spec, "--auto-approve"], &uri)).await.expect_code(0);
+    poactl(args(&["drift", "-e", &spec], &uri)).await.expect_code(0);
+    database.drop().await.unwrap();
+}
