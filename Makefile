@@ -33,7 +33,7 @@ ci: fmt-check clippy test
 
 # The loader fuzzer for a longer run (make test runs it for a few seconds).
 fuzz:
-	POACTL_FUZZ_SECONDS=$${POACTL_FUZZ_SECONDS:-300} $(CARGO) test --release --test cli fuzz_ -- --nocapture
+	POACTL_FUZZ_SECONDS=$${POACTL_FUZZ_SECONDS:-300} $(CARGO) test --test cli fuzz_ -- --nocapture
 
 clean-venv:
 	rm -rf $(VENV)

@@ -370,11 +370,21 @@ pub fn drift_json(plan: &Plan, drifted: bool) -> serde_json::Value {
         "format_version": plan::FORMAT_VERSION,
         "environment": plan.environment,
         "drifted": drifted,
+        "unused_indexes": unused_indexes(plan).iter().map(|(a, n)| json!({"address": a, "note": n})).collect::<Vec<_>>(),
         "checked": plan.resources.len(),
         "resources": resources,
         "conflicts": plan.conflicts,
         "unmanaged": plan.unmanaged,
     })
+}
+
+/// Indexes the server reports as unused (`$indexStats`): information, never drift.
+fn unused_indexes(plan: &Plan) -> Vec<(String, String)> {
+    plan.resources
+        .iter()
+        .filter(|r| r.address.kind == Kind::Index)
+        .flat_map(|r| r.notes.iter().filter(|n| n.starts_with("unused")).map(move |n| (r.address.to_string(), n.clone())))
+        .collect()
 }
 
 pub fn drift_status(a: Action) -> &'static str {
@@ -418,6 +428,13 @@ fn drift_text(plan: &Plan, drifted: bool) -> String {
         }
         for c in &plan.conflicts {
             let _ = writeln!(out, "\n  ! {}: {}", c.address, c.message);
+        }
+    }
+    let unused = unused_indexes(plan);
+    if !unused.is_empty() {
+        let _ = writeln!(out, "\nUnused indexes (information; not drift):");
+        for (a, n) in &unused {
+            let _ = writeln!(out, "  {a}: {n}");
         }
     }
     if !plan.unmanaged.is_empty() {

@@ -197,3 +197,48 @@ fn missing_credentials_are_a_clear_error() {
     run.expect_code(1);
     assert!(run.stderr.contains("no Atlas credentials") && run.stderr.contains("MONGODB_ATLAS_CLIENT_ID"), "{}", run.stderr);
 }
+
+#[test]
+fn api_keys_authenticate_with_http_digest() {
+    let sbx = Sandbox::start(0.1);
+    let (_dir, spec) = spec_file("t", "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: digest-test\n");
+    let run = Poactl::new(&["apply", "-e", &spec, "--auto-approve"])
+        .env("MONGODB_ATLAS_BASE_URL", &sbx.url)
+        .env("MONGODB_ATLAS_PUBLIC_KEY", "public-key")
+        .env("MONGODB_ATLAS_PRIVATE_KEY", "private-key-value")
+        .run();
+    run.expect_code(0);
+    assert!(run.stdout.contains("+ atlas.project.digest-test: created"), "{}", run.stdout);
+    assert!(!run.all().contains("private-key-value"));
+}
+
+#[test]
+fn outputs_render_the_app_env_and_secrets_only_on_request() {
+    let sbx = Sandbox::start(0.1);
+    let yaml = "environment: out\natlas:\n  org_id: 0123456789abcdef01234567\n  project: output-test\n  clusters:\n    - { name: main, tier: M0, region: US_EAST_1 }\n  database_users:\n    - { username: app, password: \"${env:POAFIX_DB_PASSWORD}\", roles: [{ role: readWrite, database: shop }] }\ndatabase:\n  name: shop\n";
+    let (dir, spec) = spec_file("out", yaml);
+    poactl(&sbx, &["apply", "-e", &spec, "--auto-approve"]).expect_code(0);
+    let run = poactl(&sbx, &["output", "-e", &spec]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("MONGODB_ATLAS_URI=mongodb+srv://main.") && run.stdout.contains("/shop?retryWrites=true"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("MONGODB_USER=app") && run.stdout.contains("MONGODB_DB_NAME=shop"), "{}", run.stdout);
+    assert_no_secrets(&run);
+    let run = poactl(&sbx, &["output", "-e", &spec, "--show-secrets"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("mongodb+srv://app:api-secret-Vq3xT9@main."), "{}", run.stdout);
+
+    // A template of one's own, and an environment without users.
+    let template = dir.path().join("t.tera");
+    std::fs::write(&template, "{% for name, c in clusters %}{{ name }}={{ c.state }}{% endfor %} {{ environment }}\n").unwrap();
+    let run = poactl(&sbx, &["output", "-e", &spec, "--template", template.to_str().unwrap()]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), "main=IDLE out");
+    let (_d2, bare) = spec_file("bare", "environment: bare\natlas:\n  org_id: 0123456789abcdef01234567\n  project: output-test\n");
+    let run = poactl(&sbx, &["output", "-e", &bare]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("AWS_REGION=") && !run.stdout.contains("MONGODB_USER"), "{}", run.stdout);
+}

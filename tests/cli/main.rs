@@ -11,5 +11,6 @@ mod fuzz;
 mod mongo;
 mod mongo_mock;
 mod openapi;
+mod reports;
 mod spec_errors;
 mod validate;
