@@ -165,7 +165,10 @@ fn conflict_error(plan: &Plan) -> String {
 async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
     let s = Session::open(g, &a.connect).await?;
     let obs = s.observe().await?;
-    let plan = s.plan(&obs, PlanOptions { prune: a.prune, rotate_passwords: a.rotate_passwords, destroy: false });
+    let plan = s.plan(
+        &obs,
+        PlanOptions { prune: a.prune, rotate_passwords: a.rotate_passwords, destroy: false, targets: a.connect.targets.clone() },
+    );
     if let Some(path) = &a.out {
         std::fs::write(path, render::json(&plan)).with_context(|| format!("cannot write the plan to {}", path.display()))?;
     }
@@ -202,13 +205,17 @@ fn confirm(prompt: &str) -> Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-async fn apply_cmd(g: &Global, a: ApplyArgs) -> Result<u8> {
-    let s = Session::open(g, &a.connect).await?;
-    let options = PlanOptions { prune: a.prune, rotate_passwords: a.rotate_passwords, destroy: false };
+async fn apply_cmd(g: &Global, mut a: ApplyArgs) -> Result<u8> {
     let saved = match &a.plan {
         Some(path) => Some(read_saved_plan(path)?),
         None => None,
     };
+    // A saved plan is applied with the options (and targets) it was made with.
+    if let Some(p) = &saved {
+        a.connect.targets = p.options.targets.clone();
+    }
+    let s = Session::open(g, &a.connect).await?;
+    let options = PlanOptions { prune: a.prune, rotate_passwords: a.rotate_passwords, destroy: false, targets: a.connect.targets.clone() };
     let options = saved.as_ref().map(|p| p.options.clone()).unwrap_or(options);
     let obs = s.observe().await?;
     let plan = s.plan(&obs, options);

@@ -145,6 +145,9 @@ pub struct PlanOptions {
     pub rotate_passwords: bool,
     #[serde(default)]
     pub destroy: bool,
+    /// `--target` prefixes the plan was limited to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

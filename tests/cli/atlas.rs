@@ -242,3 +242,45 @@ fn outputs_render_the_app_env_and_secrets_only_on_request() {
     run.expect_code(0);
     assert!(run.stdout.contains("AWS_REGION=") && !run.stdout.contains("MONGODB_USER"), "{}", run.stdout);
 }
+
+#[tokio::test]
+async fn saved_plans_apply_exactly_or_are_refused_when_stale() {
+    let sbx = Sandbox::start(0.1);
+    let (dir, spec) = spec_file(
+        "t",
+        "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: saved-plan\n  access_list:\n    - { cidr: 10.0.0.0/16, comment: vpc }\n",
+    );
+    let plan_file = dir.path().join("plan.json");
+    let plan_path = plan_file.to_str().unwrap();
+    poactl(&sbx, &["plan", "-e", &spec, "--out", plan_path]).expect_code(0);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["format_version"], "1.0");
+    let run = poactl(&sbx, &["apply", "-e", &spec, "--plan", plan_path]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("Apply complete! Resources: 2 added"), "{}", run.stdout);
+
+    // A plan made, then the live state changes under it: refused, nothing applied.
+    std::fs::write(&spec, "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: saved-plan\n  access_list:\n    - { cidr: 10.0.0.0/16, comment: app vpc }\n").unwrap();
+    poactl(&sbx, &["plan", "-e", &spec, "--out", plan_path]).expect_code(0);
+    let g = sbx.group_id("saved-plan").await;
+    let (s, _) = sbx
+        .api(
+            "POST",
+            &format!("/api/atlas/v2/groups/{g}/accessList"),
+            "2023-01-01",
+            Some(json!([{"cidrBlock": "10.0.0.0/16", "comment": "changed by hand"}])),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let before = mutating(&sbx.log().await);
+    let run = poactl(&sbx, &["apply", "-e", &spec, "--plan", plan_path]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("the saved plan is stale: the live state changed"), "{}", run.stderr);
+    // A changed spec: refused too.
+    poactl(&sbx, &["plan", "-e", &spec, "--out", plan_path]).expect_code(0);
+    std::fs::write(&spec, "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: saved-plan\n  access_list:\n    - { cidr: 10.0.0.0/16, comment: other }\n").unwrap();
+    let run = poactl(&sbx, &["apply", "-e", &spec, "--plan", plan_path]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("the saved plan is stale: the spec changed"), "{}", run.stderr);
+    assert_eq!(mutating(&sbx.log().await), before, "a refused plan changes nothing");
+}
