@@ -296,6 +296,11 @@ pub fn resolve_refs(v: &Value, outputs: &BTreeMap<Address, Outputs>) -> Value {
     }
 }
 
+/// A JSON object of strings (tags, dimensions) as a sorted map.
+pub fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect()).unwrap_or_default()
+}
+
 /// The ownership tags every taggable resource carries.
 pub fn ownership_tags(env: &str, address: &Address) -> BTreeMap<String, String> {
     BTreeMap::from([

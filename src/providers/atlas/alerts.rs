@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::version::V2023_01_01;
-use super::{Atlas, group_id, scope_group_id};
+use super::{Atlas, group_id, group_of, scope_group_id};
 use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
 use crate::resource::{Address, Kind};
@@ -291,12 +291,8 @@ impl Provider for AlertProvider {
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, _address: &Address, o: &Observed) -> Result<()> {
-        let group = o.handle.get("groupId").and_then(|v| v.as_str()).map(String::from).map_or_else(|| group_id(ctx), Ok)?;
-        match self.0.client.delete(&format!("{}/{}", Self::list_path(&group), o.id), V2023_01_01).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
+        let group = group_of(o, ctx)?;
+        self.0.client.delete_if_exists(&format!("{}/{}", Self::list_path(&group), o.id), V2023_01_01).await?;
         self.0.forget(&Self::list_path(&group));
         Ok(())
     }

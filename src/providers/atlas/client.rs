@@ -427,6 +427,14 @@ impl AtlasClient {
     pub async fn delete(&self, path: &str, version: &str) -> Result<()> {
         self.send(&Call::new(Method::DELETE, path, version)).await.map(|_| ())
     }
+
+    /// DELETE where "already gone" (404) is success: deletes are idempotent.
+    pub async fn delete_if_exists(&self, path: &str, version: &str) -> Result<()> {
+        match self.delete(path, version).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
 }
 
 enum SendError {

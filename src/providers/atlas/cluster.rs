@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::{Call, seg, version::*};
-use super::{Atlas, group_id, scope_group_id, tags_from_live, tags_to_live};
+use super::{Atlas, group_id, group_of, scope_group_id, tags_from_live, tags_to_live};
 use crate::plan::{FieldChange, diff};
 use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
@@ -497,7 +497,7 @@ impl Provider for ClusterProvider {
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, address: &Address, o: &Observed) -> Result<()> {
-        let group = o.handle.get("groupId").and_then(|v| v.as_str()).map(String::from).map_or_else(|| group_id(ctx), Ok)?;
+        let group = group_of(o, ctx)?;
         let api = api_of(o);
         let version = if api == FLEX { V2024_11_13 } else { V2023_02_01 };
         match self.0.client.delete(&Self::path(&group, api, &address.name), version).await {

@@ -80,6 +80,14 @@ pub fn group_id(ctx: &Ctx<'_>) -> Result<String, ProviderError> {
         .ok_or_else(|| ProviderError::Config("the Atlas project is not known yet".to_string()))
 }
 
+/// The project a live resource is in: its own `groupId`, else the parent's.
+pub fn group_of(o: &super::Observed, ctx: &Ctx<'_>) -> Result<String, ProviderError> {
+    match o.handle.get("groupId").and_then(|v| v.as_str()) {
+        Some(g) => Ok(g.to_string()),
+        None => group_id(ctx),
+    }
+}
+
 /// The project id for listing unmanaged resources: the observed project of the spec.
 pub fn scope_group_id(ctx: &Ctx<'_>) -> Option<String> {
     let project = ctx.loaded.spec.atlas.as_ref()?.project.clone();

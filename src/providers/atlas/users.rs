@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::{seg, version::V2023_01_01};
-use super::{Atlas, group_id, scope_group_id};
+use super::{Atlas, group_id, group_of, scope_group_id};
 use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
 use crate::resource::{Address, Kind};
@@ -190,13 +190,9 @@ impl Provider for UserProvider {
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, address: &Address, o: &Observed) -> Result<()> {
-        let group = o.handle.get("groupId").and_then(|v| v.as_str()).map(String::from).map_or_else(|| group_id(ctx), Ok)?;
+        let group = group_of(o, ctx)?;
         let db = o.handle.get("databaseName").and_then(|v| v.as_str()).unwrap_or("admin");
-        match self.0.client.delete(&format!("{}/{}/{}", Self::list_path(&group), seg(db), seg(&address.name)), V2023_01_01).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.0.client.delete_if_exists(&format!("{}/{}/{}", Self::list_path(&group), seg(db), seg(&address.name)), V2023_01_01).await?;
         self.0.forget(&Self::list_path(&group));
         Ok(())
     }

@@ -362,10 +362,7 @@ impl DistributionProvider {
 
     async fn set_tags(&self, arn: &str, want: &Value, have: &BTreeMap<String, String>) -> Result<()> {
         let cf = &self.aws.cloudfront;
-        let want: BTreeMap<String, String> = want
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
-            .unwrap_or_default();
+        let want: BTreeMap<String, String> = crate::providers::string_map(want);
         let stale: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
         if !stale.is_empty() {
             cf.untag_resource()
@@ -477,10 +474,7 @@ impl Provider for DistributionProvider {
         }
         if changes.iter().any(|c| c.path.starts_with("tags")) {
             let arn = o.outputs.get("arn").cloned().unwrap_or_default();
-            let have: BTreeMap<String, String> = o.attrs["tags"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
-                .unwrap_or_default();
+            let have: BTreeMap<String, String> = crate::providers::string_map(&o.attrs["tags"]);
             self.set_tags(&arn, &d.attrs["tags"], &have).await?;
         }
         if config_changed {

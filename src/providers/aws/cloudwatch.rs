@@ -290,14 +290,8 @@ impl Provider for AlarmProvider {
         if changes.iter().any(|c| c.path.starts_with("tags")) {
             let cw = self.aws.cloudwatch(&self.region()).await;
             let arn = o.outputs.get("arn").cloned().unwrap_or_default();
-            let want: BTreeMap<String, String> = d.attrs["tags"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
-                .unwrap_or_default();
-            let have: BTreeMap<String, String> = o.attrs["tags"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
-                .unwrap_or_default();
+            let want: BTreeMap<String, String> = crate::providers::string_map(&d.attrs["tags"]);
+            let have: BTreeMap<String, String> = crate::providers::string_map(&o.attrs["tags"]);
             let stale: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
             if !stale.is_empty() {
                 cw.untag_resource()
