@@ -1004,8 +1004,11 @@ fn flex_upgrade(st: &mut State, req: &Req, group: &str) -> Answer {
         "terminationProtectionEnabled": b.get("terminationProtectionEnabled").cloned().unwrap_or(flex["terminationProtectionEnabled"].clone()),
         "versionReleaseSystem": "LTS",
     });
-    p.clusters.insert(name, ClusterRec { doc: doc.clone(), flex: false, until, stuck: false });
-    Ok((200, Some(doc)))
+    p.clusters.insert(name, ClusterRec { doc, flex: false, until, stuck: false });
+    // The answer describes the Flex cluster being upgraded (FlexClusterDescription20241113).
+    let mut answer = flex;
+    answer["stateName"] = json!("UPDATING");
+    Ok((200, Some(answer)))
 }
 
 fn update_schedule(st: &mut State, req: &Req, group: &str) -> Answer {

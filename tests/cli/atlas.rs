@@ -284,3 +284,68 @@ async fn saved_plans_apply_exactly_or_are_refused_when_stale() {
     assert!(run.stderr.contains("the saved plan is stale: the spec changed"), "{}", run.stderr);
     assert_eq!(mutating(&sbx.log().await), before, "a refused plan changes nothing");
 }
+
+#[tokio::test]
+async fn tier_moves_use_the_upgrade_endpoints_and_pauses_go_alone() {
+    let sbx = Sandbox::start(0.2);
+    let spec_with = |main: &str, side: &str| {
+        format!(
+            "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: tiers\n  clusters:\n    - {{ name: main, region: US_EAST_1, {main} }}\n    - {{ name: side, region: US_EAST_1, {side} }}\n"
+        )
+    };
+    let (_dir, spec) = spec_file("t", &spec_with("tier: M0", "tier: FLEX"));
+    poactl(&sbx, &["apply", "-e", &spec, "--auto-approve"]).expect_code(0);
+    let g = sbx.group_id("tiers").await;
+
+    // M0 -> M10 through clusters/tenantUpgrade, Flex -> M10 through flexClusters:tenantUpgrade.
+    std::fs::write(&spec, spec_with("tier: M10", "tier: M10")).unwrap();
+    let plan = poactl(&sbx, &["plan", "-e", &spec]);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("~ tier: \"M0\" -> \"M10\"") && plan.stdout.contains("~ tier: \"FLEX\" -> \"M10\""), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Monthly cost: $8.03 -> $116.80 (+108.77 USD)"), "{}", plan.stdout);
+    poactl(&sbx, &["apply", "-e", &spec, "--auto-approve"]).expect_code(0);
+    let log = sbx.log().await;
+    let ops: Vec<String> = log
+        .iter()
+        .filter(|e| e["method"] != "GET")
+        .map(|e| format!("{} {}", e["method"].as_str().unwrap(), e["operation"].as_str().unwrap()))
+        .collect();
+    assert!(ops.contains(&"POST /api/atlas/v2/groups/{groupId}/clusters/tenantUpgrade".to_string()), "{ops:?}");
+    assert!(ops.contains(&"POST /api/atlas/v2/groups/{groupId}/flexClusters:tenantUpgrade".to_string()), "{ops:?}");
+    for name in ["main", "side"] {
+        let (_, c) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters/{name}"), "2024-08-05", None).await;
+        assert_eq!(c.pointer("/replicationSpecs/0/regionConfigs/0/electableSpecs/instanceSize"), Some(&json!("M10")), "{name}: {c}");
+        assert_eq!(c.pointer("/replicationSpecs/0/regionConfigs/0/providerName"), Some(&json!("AWS")));
+    }
+    poactl(&sbx, &["plan", "-e", &spec, "--detailed-exitcode"]).expect_code(0);
+
+    // Pausing goes alone, after other changes; resuming goes alone, before them.
+    std::fs::write(&spec, spec_with("tier: M10, paused: true, backup: { enabled: true }", "tier: M10")).unwrap();
+    let before = sbx.log().await.len();
+    poactl(&sbx, &["apply", "-e", &spec, "--auto-approve"]).expect_code(0);
+    let patches = |from: usize, log: &[Value]| -> Vec<Value> {
+        log[from..]
+            .iter()
+            .filter(|e| e["method"] == "PATCH" && e["path"].as_str().unwrap().ends_with("/clusters/main"))
+            .map(|e| e["request"].clone())
+            .collect()
+    };
+    let log = sbx.log().await;
+    assert_eq!(patches(before, &log), vec![json!({"backupEnabled": true}), json!({"paused": true})]);
+    std::fs::write(&spec, spec_with("tier: M10, paused: false, backup: { enabled: true, point_in_time: true }", "tier: M10")).unwrap();
+    let before = log.len();
+    poactl(&sbx, &["apply", "-e", &spec, "--auto-approve"]).expect_code(0);
+    let log = sbx.log().await;
+    assert_eq!(patches(before, &log), vec![json!({"paused": false}), json!({"pitEnabled": true})]);
+
+    // Down to a shared tier is a replacement, which needs --allow-destroy.
+    std::fs::write(&spec, spec_with("tier: FLEX", "tier: M10")).unwrap();
+    let plan = poactl(&sbx, &["plan", "-e", &spec]);
+    assert!(plan.stdout.contains("-/+ atlas.clusters.main") && plan.stdout.contains("forces replacement: tier"), "{}", plan.stdout);
+    let run = poactl(&sbx, &["apply", "-e", &spec, "--auto-approve"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("--allow-destroy"), "{}", run.stderr);
+
+    let violations = openapi::violations(&sbx.log().await);
+    assert!(violations.is_empty(), "{} schema violations:\n{}", violations.len(), violations.join("\n"));
+}
