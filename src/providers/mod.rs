@@ -222,13 +222,12 @@ pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
     out.extend(atlas::desired(loaded));
     out.extend(aws::desired(loaded));
     out.extend(mongo_index::desired(loaded));
-    add_reference_edges(loaded, &mut out);
+    add_reference_edges(&mut out);
     out
 }
 
 /// References in attributes become dependencies.
-fn add_reference_edges(loaded: &LoadedSpec, all: &mut [Desired]) {
-    let _ = loaded;
+fn add_reference_edges(all: &mut [Desired]) {
     for d in all.iter_mut() {
         let mut refs = Vec::new();
         collect_refs(&d.attrs, &mut refs);

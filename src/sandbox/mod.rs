@@ -129,15 +129,14 @@ impl ApiErr {
 
 type Answer = Result<(u16, Option<Value>), ApiErr>;
 
-struct Req<'a> {
+struct Req {
     params: Vec<(String, String)>,
     query: Vec<(String, String)>,
     body: Option<Value>,
-    version: &'a str,
     base: String,
 }
 
-impl Req<'_> {
+impl Req {
     fn param(&self, k: &str) -> &str {
         self.params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
     }
@@ -297,7 +296,7 @@ async fn handle(AxState(state): AxState<Shared>, method: Method, uri: Uri, heade
         return json_response(400, Some(&err.body()), "application/json");
     }
     let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
-    let req = Req { params, query, body: request_body.clone(), version: &version, base: format!("http://{host}") };
+    let req = Req { params, query, body: request_body.clone(), base: format!("http://{host}") };
     let answer = route(&mut st, op_method, template, &req);
     let (status, resp_body, content_type) = match answer {
         Ok((status, body)) => (status, body, format!("application/vnd.atlas.{version}+json;charset=utf-8")),
@@ -1255,7 +1254,6 @@ fn save_alert(st: &mut State, req: &Req, group: &str, id: Option<String>) -> Ans
     if doc.get("matchers").is_none() {
         doc["matchers"] = json!([]);
     }
-    let _ = req.version;
     match id {
         Some(i) => {
             if let Some(a) = p.alerts.iter_mut().find(|a| a["id"] == json!(i)) {
