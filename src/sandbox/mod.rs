@@ -27,7 +27,9 @@ use crate::cli::{Global, SandboxArgs};
 
 type Shared = Arc<Mutex<State>>;
 
-/// Operations: method, path template, the media-type versions it serves.
+/// Operations: method, path template, the media-type versions it serves. Only the versions
+/// whose document shapes it emulates (the ones poactl uses, the newest in MongoDB's spec);
+/// older ones real Atlas still serves (clusters 2023-01-01...) answer 406 here.
 const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/atlas/v2/groups", &["2023-01-01"]),
     ("POST", "/api/atlas/v2/groups", &["2023-01-01"]),
@@ -35,14 +37,14 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/atlas/v2/groups/{groupId}", &["2023-01-01"]),
     ("PATCH", "/api/atlas/v2/groups/{groupId}", &["2023-01-01"]),
     ("DELETE", "/api/atlas/v2/groups/{groupId}", &["2023-01-01"]),
-    ("GET", "/api/atlas/v2/groups/{groupId}/clusters", &["2023-01-01", "2023-02-01", "2024-08-05"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/clusters", &["2024-08-05"]),
     ("POST", "/api/atlas/v2/groups/{groupId}/clusters", &["2024-08-05", "2024-10-23"]),
     ("POST", "/api/atlas/v2/groups/{groupId}/clusters/tenantUpgrade", &["2023-01-01"]),
-    ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}", &["2023-01-01", "2023-02-01", "2024-08-05"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}", &["2024-08-05"]),
     ("PATCH", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}", &["2024-08-05", "2024-10-23"]),
     ("DELETE", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}", &["2023-01-01", "2023-02-01"]),
-    ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/schedule", &["2023-01-01", "2024-08-05"]),
-    ("PATCH", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/schedule", &["2023-01-01", "2024-08-05"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/schedule", &["2024-08-05"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/schedule", &["2024-08-05"]),
     ("GET", "/api/atlas/v2/groups/{groupId}/flexClusters", &["2024-11-13"]),
     ("POST", "/api/atlas/v2/groups/{groupId}/flexClusters", &["2024-11-13"]),
     ("POST", "/api/atlas/v2/groups/{groupId}/flexClusters:tenantUpgrade", &["2024-11-13"]),

@@ -349,3 +349,118 @@ async fn tier_moves_use_the_upgrade_endpoints_and_pauses_go_alone() {
     let violations = openapi::violations(&sbx.log().await);
     assert!(violations.is_empty(), "{} schema violations:\n{}", violations.len(), violations.join("\n"));
 }
+
+/// The sandbox on its own, called as any Atlas client would: every answer follows the spec,
+/// with Atlas' status codes, error codes and version negotiation.
+#[tokio::test]
+async fn the_sandbox_answers_like_atlas() {
+    let sbx = Sandbox::start(0.1);
+    let (s, g) = sbx
+        .api("POST", "/api/atlas/v2/groups", "2023-01-01", Some(json!({"name": "conformance", "orgId": "0123456789abcdef01234567"})))
+        .await;
+    assert_eq!(s, 201, "{g}");
+    let g = g["id"].as_str().unwrap().to_string();
+    let base = format!("/api/atlas/v2/groups/{g}");
+    let calls: Vec<(&str, String, &str, Option<Value>, u16)> = vec![
+        ("GET", "/api/atlas/v2/groups".into(), "2023-01-01", None, 200),
+        ("GET", base.clone(), "2023-01-01", None, 200),
+        ("PATCH", base.clone(), "2023-01-01", Some(json!({"tags": [{"key": "a", "value": "b"}]})), 200),
+        (
+            "POST",
+            format!("{base}/clusters"),
+            "2024-10-23",
+            Some(
+                json!({"name": "c1", "clusterType": "REPLICASET", "replicationSpecs": [{"zoneName": "Zone 1", "regionConfigs": [{"providerName": "GCP", "regionName": "CENTRAL_US", "priority": 7, "electableSpecs": {"instanceSize": "M10", "nodeCount": 3}}]}]}),
+            ),
+            201,
+        ),
+        (
+            "POST",
+            format!("{base}/clusters"),
+            "2024-10-23",
+            Some(
+                json!({"name": "c1", "clusterType": "REPLICASET", "replicationSpecs": [{"regionConfigs": [{"providerName": "AWS", "regionName": "US_EAST_1", "priority": 7, "electableSpecs": {"instanceSize": "M10"}}]}]}),
+            ),
+            400,
+        ),
+        ("GET", format!("{base}/clusters/nope"), "2024-08-05", None, 404),
+        ("GET", format!("{base}/clusters/c1"), "2024-08-05", None, 200),
+        ("GET", format!("{base}/clusters/c1"), "2023-01-01", None, 406),
+        ("GET", format!("{base}/clusters/c1"), "2099-01-01", None, 406),
+        (
+            "POST",
+            format!("{base}/flexClusters"),
+            "2024-11-13",
+            Some(json!({"name": "f1", "providerSettings": {"backingProviderName": "AWS", "regionName": "US_EAST_1"}})),
+            201,
+        ),
+        ("GET", format!("{base}/clusters/f1"), "2024-08-05", None, 400),
+        ("GET", format!("{base}/flexClusters/c1"), "2024-11-13", None, 400),
+        ("GET", format!("{base}/flexClusters?itemsPerPage=1&pageNum=1"), "2024-11-13", None, 200),
+        ("POST", format!("{base}/accessList"), "2023-01-01", Some(json!([{"ipAddress": "198.51.100.7", "comment": "one"}])), 201),
+        ("GET", format!("{base}/accessList/198.51.100.7%2F32"), "2023-01-01", None, 200),
+        ("GET", format!("{base}/accessList/203.0.113.1"), "2023-01-01", None, 404),
+        (
+            "POST",
+            format!("{base}/databaseUsers"),
+            "2023-01-01",
+            Some(
+                json!({"databaseName": "admin", "groupId": g, "username": "u1", "password": "long-enough-1", "roles": [{"roleName": "read", "databaseName": "db"}]}),
+            ),
+            201,
+        ),
+        (
+            "POST",
+            format!("{base}/databaseUsers"),
+            "2023-01-01",
+            Some(
+                json!({"databaseName": "admin", "groupId": g, "username": "u1", "password": "long-enough-1", "roles": [{"roleName": "read", "databaseName": "db"}]}),
+            ),
+            409,
+        ),
+        ("GET", format!("{base}/databaseUsers/admin/u1"), "2023-01-01", None, 200),
+        (
+            "PATCH",
+            format!("{base}/databaseUsers/admin/u1"),
+            "2023-01-01",
+            Some(
+                json!({"databaseName": "admin", "groupId": g, "username": "u1", "roles": [{"roleName": "readWrite", "databaseName": "db"}]}),
+            ),
+            200,
+        ),
+        ("DELETE", format!("{base}/databaseUsers/admin/nobody"), "2023-01-01", None, 404),
+        ("GET", format!("{base}/alertConfigs?itemsPerPage=500"), "2023-01-01", None, 200),
+        ("GET", format!("{base}/alertConfigs?itemsPerPage=501"), "2023-01-01", None, 400),
+        ("DELETE", format!("{base}/accessList/198.51.100.7"), "2023-01-01", None, 204),
+        ("DELETE", format!("{base}/flexClusters/f1"), "2024-11-13", None, 204),
+        ("DELETE", base.clone(), "2023-01-01", None, 409),
+    ];
+    for (method, path, version, body, want) in calls {
+        let (status, answer) = sbx.api(method, &path, version, body).await;
+        assert_eq!(status, want, "{method} {path}: {answer}");
+        if status >= 400 {
+            assert!(answer["errorCode"].is_string() && answer["error"] == json!(status), "{method} {path}: {answer}");
+        }
+    }
+    // Alerts: a new project has Atlas' defaults; one can be read by id.
+    let (_, alerts) = sbx.api("GET", &format!("{base}/alertConfigs"), "2023-01-01", None).await;
+    assert!(alerts["totalCount"].as_u64().unwrap() >= 25);
+    let id = alerts["results"][0]["id"].as_str().unwrap();
+    let (s, _) = sbx.api("GET", &format!("{base}/alertConfigs/{id}"), "2023-01-01", None).await;
+    assert_eq!(s, 200);
+    let (s, _) = sbx.api("DELETE", &format!("{base}/clusters/c1"), "2023-02-01", None).await;
+    assert_eq!(s, 202);
+
+    // Without a token: 401 with a Digest challenge.
+    let resp = reqwest::Client::new()
+        .get(format!("{}{base}", sbx.url))
+        .header("accept", "application/vnd.atlas.2023-01-01+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.headers().get("www-authenticate").unwrap().to_str().unwrap().starts_with("Digest realm=\"MMS Public API\""));
+
+    let violations = openapi::violations(&sbx.log().await);
+    assert!(violations.is_empty(), "{} schema violations:\n{}", violations.len(), violations.join("\n"));
+}
