@@ -94,8 +94,30 @@ pub struct Observation {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not read the live state of {} resource(s):\n{}", .0.len(), .0.iter().map(|(a, e)| format!("  {a}: {e}")).collect::<Vec<_>>().join("\n"))]
+#[error("could not read the live state of {} resource(s):\n{}", .0.len(), group_errors(&self.0))]
 pub struct ObserveError(pub Vec<(String, String)>);
+
+/// One line per distinct error; resources that failed the same way are listed together.
+fn group_errors(errors: &[(String, String)]) -> String {
+    let mut by_message: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (address, message) in errors {
+        match by_message.iter_mut().find(|(m, _)| m == message) {
+            Some((_, addrs)) => addrs.push(address),
+            None => by_message.push((message, vec![address])),
+        }
+    }
+    by_message
+        .into_iter()
+        .map(|(m, addrs)| {
+            if addrs.len() <= 2 {
+                format!("  {}: {m}", addrs.join(", "))
+            } else {
+                format!("  {} and {} more: {m}", addrs[0], addrs.len() - 1)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 pub struct Engine<'a> {
     pub loaded: &'a LoadedSpec,

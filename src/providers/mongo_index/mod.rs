@@ -27,12 +27,20 @@ type LiveIndex = (Value, Option<Value>);
 pub struct IndexProvider {
     cli_uri: Option<String>,
     client: OnceCell<mongodb::Client>,
+    /// Whether the server answered a first `ping`: one unreachable server fails every index
+    /// at once instead of each after its own server-selection timeout.
+    reachable: OnceCell<std::result::Result<(), String>>,
     /// `listIndexes` (and `$indexStats`) per collection, read once per run.
     lists: Mutex<HashMap<String, Arc<OnceCell<Vec<LiveIndex>>>>>,
 }
 
 pub fn register(reg: &mut Registry, conn: &Connections) {
-    reg.insert(Arc::new(IndexProvider { cli_uri: conn.mongodb_uri.clone(), client: OnceCell::new(), lists: Default::default() }));
+    reg.insert(Arc::new(IndexProvider {
+        cli_uri: conn.mongodb_uri.clone(),
+        client: OnceCell::new(),
+        reachable: OnceCell::new(),
+        lists: Default::default(),
+    }));
 }
 
 /// The resource a `database.uri` refers to (the cluster), if any.
@@ -147,6 +155,18 @@ impl IndexProvider {
         cell.get_or_try_init(|| async {
             let client = self.client(ctx).await?;
             let db = client.database(&Self::db_name(ctx));
+            let reachable = self
+                .reachable
+                .get_or_init(|| async {
+                    db.run_command(doc! {"ping": 1})
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("cannot reach MongoDB (for the indexes): {}", crate::secrets::redact(&e.to_string())))
+                })
+                .await;
+            if let Err(e) = reachable {
+                return Err(ProviderError::Api(e.clone()));
+            }
             let mut docs = Vec::new();
             match db.run_cursor_command(doc! {"listIndexes": coll}).await {
                 Ok(mut cursor) => {
