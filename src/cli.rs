@@ -89,6 +89,9 @@ pub struct PlanArgs {
     /// Plan sending database-user passwords again (Atlas never returns them).
     #[arg(long)]
     pub rotate_passwords: bool,
+    /// Take over resources with the spec's names that carry no poactl tags (writes the tags).
+    #[arg(long)]
+    pub adopt: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -110,6 +113,9 @@ pub struct ApplyArgs {
     /// Send database-user passwords again.
     #[arg(long)]
     pub rotate_passwords: bool,
+    /// Take over resources with the spec's names that carry no poactl tags (writes the tags).
+    #[arg(long)]
+    pub adopt: bool,
     /// Allow index changes that need a rebuild (drop and create).
     #[arg(long)]
     pub allow_rebuild: bool,

@@ -167,7 +167,13 @@ async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
     let obs = s.observe().await?;
     let plan = s.plan(
         &obs,
-        PlanOptions { prune: a.prune, rotate_passwords: a.rotate_passwords, destroy: false, targets: a.connect.targets.clone() },
+        PlanOptions {
+            prune: a.prune,
+            rotate_passwords: a.rotate_passwords,
+            destroy: false,
+            adopt: a.adopt,
+            targets: a.connect.targets.clone(),
+        },
     );
     if let Some(path) = &a.out {
         std::fs::write(path, render::json(&plan)).with_context(|| format!("cannot write the plan to {}", path.display()))?;
@@ -215,7 +221,13 @@ async fn apply_cmd(g: &Global, mut a: ApplyArgs) -> Result<u8> {
         a.connect.targets = p.options.targets.clone();
     }
     let s = Session::open(g, &a.connect).await?;
-    let options = PlanOptions { prune: a.prune, rotate_passwords: a.rotate_passwords, destroy: false, targets: a.connect.targets.clone() };
+    let options = PlanOptions {
+        prune: a.prune,
+        rotate_passwords: a.rotate_passwords,
+        destroy: false,
+        adopt: a.adopt,
+        targets: a.connect.targets.clone(),
+    };
     let options = saved.as_ref().map(|p| p.options.clone()).unwrap_or(options);
     let obs = s.observe().await?;
     let plan = s.plan(&obs, options);

@@ -431,23 +431,33 @@ pub fn make_plan(
                 (action, Reason::Missing, changes, None)
             }
             (Some(o), Some(p)) => {
-                let parent_foreign = d
-                    .parent
-                    .as_ref()
-                    .and_then(|pa| obs.observed.get(pa))
-                    .and_then(|po| po.as_ref())
-                    .is_some_and(|po| matches!(po.ownership, Ownership::Foreign(_)));
-                if parent_foreign {
+                // What poactl may not touch: marked for someone else, or untagged (unless adopted).
+                let refused = |own: &Ownership| match own {
+                    Ownership::Foreign(why) => Some(why.clone()),
+                    Ownership::Unowned(why) if !options.adopt => Some(why.clone()),
+                    _ => None,
+                };
+                let parent_refused =
+                    d.parent.as_ref().and_then(|pa| obs.observed.get(pa)).and_then(|po| po.as_ref()).and_then(|po| refused(&po.ownership));
+                if parent_refused.is_some() {
                     let parent = d.parent.as_ref().map(|p| p.to_string()).unwrap_or_default();
                     conflicts.push(Conflict {
                         address: d.address.clone(),
                         message: format!("it lives in {parent}, which poactl does not own; it is left untouched"),
                     });
                     (Action::NoOp, Reason::NotOwned, Vec::new(), Some(o.id.clone()))
-                } else if let Ownership::Foreign(why) = &o.ownership {
+                } else if let Some(why) = refused(&o.ownership) {
+                    let how = if matches!(o.ownership, Ownership::Unowned(_)) {
+                        "rename it in the spec, or take it over with --adopt (poactl then writes its tags)"
+                    } else {
+                        "rename it in the spec"
+                    };
                     conflicts.push(Conflict {
                         address: d.address.clone(),
-                        message: format!("{} `{}` exists but poactl does not own it: {why}. It is left untouched; rename it in the spec, or tag it to adopt it.", d.address.kind, o.id),
+                        message: format!(
+                            "{} `{}` exists but poactl does not own it: {why}. It is left untouched; {how}.",
+                            d.address.kind, o.id
+                        ),
                     });
                     (Action::NoOp, Reason::NotOwned, Vec::new(), Some(o.id.clone()))
                 } else if options.destroy {

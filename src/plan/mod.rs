@@ -145,6 +145,9 @@ pub struct PlanOptions {
     pub rotate_passwords: bool,
     #[serde(default)]
     pub destroy: bool,
+    /// Take over live resources with the spec's names that carry no poactl tags.
+    #[serde(default)]
+    pub adopt: bool,
     /// `--target` prefixes the plan was limited to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,

@@ -68,8 +68,11 @@ pub enum Ownership {
     /// No tags (the kind cannot carry them): identified by its natural key inside a parent
     /// poactl owns, so it is managed.
     NaturalKey,
-    /// Exists without poactl's tags (or with another environment's): never modified.
+    /// Carries another environment's (or another owner's) marks: never modified.
     Foreign(String),
+    /// Exists without any poactl tags (made by hand, or by another tool): never modified,
+    /// unless the run adopts it (`--adopt`), which writes poactl's tags.
+    Unowned(String),
 }
 
 /// A resource as it is live, normalized to the shape of [`Desired::attrs`].
@@ -315,7 +318,7 @@ pub fn ownership_from_tags(tags: &BTreeMap<String, String>, env: &str, address: 
         (Some("true"), Some(e), Some(id)) if e == env && *id == address.to_string() => Ownership::Owned,
         (Some("true"), Some(e), _) if e != env => Ownership::Foreign(format!("it belongs to poactl environment `{e}`")),
         (Some("true"), _, Some(id)) => Ownership::Foreign(format!("its poactl:id tag says `{id}`")),
-        _ => Ownership::Foreign("it exists but has no poactl ownership tags (poactl:managed, poactl:env, poactl:id)".to_string()),
+        _ => Ownership::Unowned("it has no poactl ownership tags (poactl:managed, poactl:env, poactl:id)".to_string()),
     }
 }
 

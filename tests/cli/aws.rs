@@ -225,4 +225,22 @@ async fn an_unowned_bucket_is_reported_and_left_untouched() {
     let v = s3.get_bucket_versioning().bucket("poafix-legacy-uploads").send().await.unwrap();
     assert_ne!(v.status().map(|s| s.as_str()), Some("Enabled"));
     poactl(&moto.url, &["drift", "-e", &spec]).await.expect_code(2);
+
+    // Taking it over is explicit: --adopt writes poactl's tags and converges the settings.
+    assert!(plan.stdout.contains("--adopt"), "{}", plan.stdout);
+    poactl(&moto.url, &["apply", "-e", &spec, "--auto-approve", "--adopt"]).await.expect_code(0);
+    let tags: Vec<String> = s3
+        .get_bucket_tagging()
+        .bucket("poafix-legacy-uploads")
+        .send()
+        .await
+        .unwrap()
+        .tag_set()
+        .iter()
+        .map(|t| format!("{}={}", t.key(), t.value()))
+        .collect();
+    assert!(tags.contains(&"poactl:id=storage.buckets.poafix-legacy-uploads".to_string()), "{tags:?}");
+    let v = s3.get_bucket_versioning().bucket("poafix-legacy-uploads").send().await.unwrap();
+    assert_eq!(v.status().map(|s| s.as_str()), Some("Enabled"));
+    poactl(&moto.url, &["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::client::{Call, seg, version::*};
 use super::{Atlas, group_id, group_of, scope_group_id, tags_from_live, tags_to_live};
 use crate::plan::{FieldChange, diff};
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::ClusterSpec;
@@ -124,10 +124,7 @@ pub fn normalize(env: &str, address: &Address, doc: &Value, api: &str) -> Observ
         let major: Vec<&str> = v.split('.').take(2).collect();
         a.insert("mongodb_version".into(), json!(major.join(".")));
     }
-    let ownership = match ownership_from_tags(&tags, env, address) {
-        Ownership::Foreign(why) => Ownership::Foreign(format!("the cluster {why}")),
-        o => o,
-    };
+    let ownership = ownership_from_tags(&tags, env, address);
     let mut handle = doc.clone();
     handle["_api"] = json!(api);
     Observed { id: s(doc, "id").if_empty(&name), attrs: Value::Object(a), outputs: outputs(doc), ownership, handle }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::client::{seg, version::V2023_01_01};
 use super::{Atlas, tags_from_live, tags_to_live};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::AtlasSpec;
@@ -24,10 +24,7 @@ fn observed(env: &str, address: &Address, doc: Value) -> Observed {
     let id = doc.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let tags = tags_from_live(doc.get("tags"));
-    let ownership = match ownership_from_tags(&tags, env, address) {
-        Ownership::Foreign(why) => Ownership::Foreign(format!("the project {why}")),
-        o => o,
-    };
+    let ownership = ownership_from_tags(&tags, env, address);
     Observed {
         id: id.clone(),
         attrs: json!({"name": name, "org_id": doc.get("orgId").cloned().unwrap_or(Value::Null), "tags": tags}),

@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 
 use super::{Aws, error_code, sdk_error};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::DistributionSpec;
@@ -276,10 +276,7 @@ impl DistributionProvider {
             "behaviors": behaviors,
             "tags": l.tags,
         });
-        let ownership = match ownership_from_tags(&l.tags, env, address) {
-            Ownership::Foreign(why) => Ownership::Foreign(format!("the distribution {why}")),
-            o => o,
-        };
+        let ownership = ownership_from_tags(&l.tags, env, address);
         let domain_name = dist.domain_name().to_string();
         let outputs = Outputs::from([
             ("id".to_string(), l.id.clone()),

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::{Aws, sdk_error};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::{AlarmSpec, BillingAlertSpec};
@@ -184,10 +184,7 @@ impl AlarmProvider {
 
     fn observed(&self, env: &str, address: &Address, a: &MetricAlarm, tags: &BTreeMap<String, String>) -> Observed {
         let name = a.alarm_name().unwrap_or("").to_string();
-        let ownership = match ownership_from_tags(tags, env, address) {
-            Ownership::Foreign(why) => Ownership::Foreign(format!("the alarm {why}")),
-            o => o,
-        };
+        let ownership = ownership_from_tags(tags, env, address);
         Observed {
             id: name.clone(),
             attrs: normalize(a, tags),

@@ -465,10 +465,7 @@ impl Provider for BucketProvider {
         };
         let (mut attrs, tags) = self.read(name, &actual_region).await?;
         attrs["region"] = json!(actual_region);
-        let ownership = match ownership_from_tags(&tags, ctx.env, &d.address) {
-            Ownership::Foreign(why) => Ownership::Foreign(format!("the bucket {why}")),
-            o => o,
-        };
+        let ownership = ownership_from_tags(&tags, ctx.env, &d.address);
         Ok(Some(Observed { id: name.clone(), attrs, outputs: outputs(name, &actual_region), ownership, handle: Value::Null }))
     }
 
