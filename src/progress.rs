@@ -30,10 +30,6 @@ impl Progress {
         Progress { multi: None }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.multi.is_some()
-    }
-
     /// A spinner for a wait of unknown length (a cluster becoming IDLE).
     pub fn spinner(&self, message: impl Into<String>) -> Task {
         let Some(multi) = &self.multi else { return Task { bar: None } };
@@ -80,13 +76,6 @@ impl Task {
     pub fn inc(&self, n: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(n);
-        }
-    }
-
-    pub fn set_position(&self, pos: u64, len: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(len);
-            bar.set_position(pos);
         }
     }
 

@@ -88,11 +88,6 @@ impl Kind {
         matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket)
     }
 
-    /// Kinds that carry poactl's ownership tags; the others are identified by natural key.
-    pub fn taggable(self) -> bool {
-        matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket | Kind::Distribution | Kind::Alarm | Kind::BillingAlarm)
-    }
-
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }

@@ -26,10 +26,6 @@ impl Secrets {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     /// Whether a value shown as a whole (a plan field) contains a secret.
     pub fn touches(&self, value: &str) -> bool {
         self.values.iter().any(|s| value == s || (s.len() >= MIN_SUBSTRING_LEN && value.contains(s.as_str())))

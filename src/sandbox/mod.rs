@@ -11,7 +11,6 @@
 
 pub mod state;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -178,18 +177,6 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) 
     };
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("sandbox server")?;
     Ok(())
-}
-
-/// Starts a sandbox on a free loopback port in the background; returns its base URL.
-pub async fn spawn(cluster_delay: Duration) -> Result<(String, Arc<Mutex<State>>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr: SocketAddr = listener.local_addr()?;
-    let state = Arc::new(Mutex::new(State::new(cluster_delay, 0.0)));
-    let s = state.clone();
-    tokio::spawn(async move {
-        let _ = serve(listener, s).await;
-    });
-    Ok((format!("http://{addr}"), state))
 }
 
 fn json_response(status: u16, body: Option<&Value>, content_type: &str) -> Response {

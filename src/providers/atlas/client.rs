@@ -180,19 +180,6 @@ impl AtlasClient {
         Ok(AtlasClient { http, base: base.trim_end_matches('/').to_string(), auth: Arc::new(auth), retry })
     }
 
-    /// A client with a service account, for tests and the sandbox.
-    pub fn with_service_account(base: &str, id: &str, secret: &str) -> Result<AtlasClient> {
-        Self::new(
-            base.to_string(),
-            Auth::ServiceAccount { id: id.into(), secret: secret.into(), token: Mutex::new(None) },
-            RetryPolicy::default(),
-        )
-    }
-
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     async fn bearer(&self, force_refresh: bool) -> Result<Option<String>> {
         let Auth::ServiceAccount { id, secret, token } = self.auth.as_ref() else { return Ok(None) };
         let mut guard = token.lock().await;
