@@ -86,6 +86,10 @@ pub struct PlanArgs {
     /// Plan deletion of live resources the spec does not declare.
     #[arg(long)]
     pub prune: bool,
+    /// Plan deletion of this unmanaged resource, which --prune alone keeps because nothing on
+    /// it proves poactl made it (Atlas access-list entries, database users, alert configs).
+    #[arg(long = "delete", value_name = "ADDRESS")]
+    pub delete: Vec<String>,
     /// Plan sending database-user passwords again (Atlas never returns them).
     #[arg(long)]
     pub rotate_passwords: bool,
@@ -110,6 +114,10 @@ pub struct ApplyArgs {
     /// Delete live resources the spec does not declare.
     #[arg(long)]
     pub prune: bool,
+    /// Delete this unmanaged resource, which --prune alone keeps because nothing on it proves
+    /// poactl made it (Atlas access-list entries, database users, alert configs).
+    #[arg(long = "delete", value_name = "ADDRESS")]
+    pub delete: Vec<String>,
     /// Send database-user passwords again.
     #[arg(long)]
     pub rotate_passwords: bool,

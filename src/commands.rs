@@ -15,6 +15,12 @@ use crate::spec::{self, LoadedSpec};
 use crate::{exit, output, secrets};
 
 pub async fn run(cli: Cli) -> Result<u8> {
+    let result = run_command(cli).await;
+    providers::atlas::client::revoke_issued_tokens().await;
+    result
+}
+
+async fn run_command(cli: Cli) -> Result<u8> {
     let g = cli.global;
     match cli.command {
         Command::Validate => validate(&g),
@@ -24,7 +30,15 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Destroy(a) => destroy_cmd(&g, a).await,
         Command::Cost(a) => crate::cost::command(&g, a),
         Command::Output(a) => output::command(&g, a).await,
-        Command::Sandbox(a) => crate::sandbox::command(&g, a).await,
+        Command::Sandbox(a) => {
+            let settings = crate::sandbox::Settings {
+                listen: a.listen,
+                cluster_delay: a.cluster_delay,
+                rate_limit: a.rate_limit,
+                url_file: a.url_file,
+            };
+            crate::sandbox::command(settings).await.map(|()| crate::exit::OK)
+        }
     }
 }
 
@@ -173,6 +187,7 @@ async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
             destroy: false,
             adopt: a.adopt,
             targets: a.connect.targets.clone(),
+            delete: a.delete.clone(),
         },
     );
     if let Some(path) = &a.out {
@@ -227,6 +242,7 @@ async fn apply_cmd(g: &Global, mut a: ApplyArgs) -> Result<u8> {
         destroy: false,
         adopt: a.adopt,
         targets: a.connect.targets.clone(),
+        delete: a.delete.clone(),
     };
     let options = saved.as_ref().map(|p| p.options.clone()).unwrap_or(options);
     let obs = s.observe().await?;

@@ -478,7 +478,13 @@ pub fn make_plan(
                     let outputs = BTreeMap::new();
                     let ctx = Ctx { env, loaded, parent: None, outputs: &outputs, progress: &progress, options: &run_options };
                     notes.extend(p.notes(&resolved, o, &ctx));
-                    let (action, reason) = if changes.is_empty() {
+                    let blocked = (!changes.is_empty()).then(|| p.blocked(&resolved, o, &changes)).flatten();
+                    if let Some(why) = &blocked {
+                        conflicts.push(Conflict { address: d.address.clone(), message: why.clone() });
+                    }
+                    let (action, reason) = if blocked.is_some() {
+                        (Action::NoOp, Reason::Blocked)
+                    } else if changes.is_empty() {
                         (Action::NoOp, Reason::InSync)
                     } else if changes.iter().any(|c| c.forces_replace) {
                         (Action::Replace, Reason::ReplaceRequired)
@@ -500,11 +506,31 @@ pub fn make_plan(
         });
     }
     let mut unmanaged = Vec::new();
+    for name in &options.delete {
+        if !obs.unmanaged.iter().any(|(a, _)| a.to_string() == *name) {
+            let address = crate::resource::Reference::parse(&format!("{name}.x"))
+                .map(|r| r.target)
+                .unwrap_or_else(|| Address::new(Kind::AtlasAlert, name.clone()));
+            conflicts.push(Conflict {
+                address,
+                message: format!("--delete {name} names no unmanaged live resource; see the plan's unmanaged list for addresses"),
+            });
+        }
+    }
     for (addr, o) in &obs.unmanaged {
         let owned = o.ownership == Ownership::Owned;
         let prunable = matches!(o.ownership, Ownership::Owned | Ownership::NaturalKey);
-        let description = o.outputs.get("description").cloned().unwrap_or_else(|| o.id.clone());
-        if (options.prune || (options.destroy && owned)) && prunable {
+        let mut description = o.outputs.get("description").cloned().unwrap_or_else(|| o.id.clone());
+        let named = options.delete.iter().any(|n| *n == addr.to_string());
+        let guard = provider(addr.kind).and_then(|p| p.prune_guard(o));
+        let pruned = options.prune && guard.is_none();
+        if options.prune
+            && !named
+            && let Some(why) = &guard
+        {
+            description = format!("{description}; kept by --prune: {why} (delete it with --delete {addr})");
+        }
+        if (pruned || named || (options.destroy && owned)) && prunable {
             let reason = if options.destroy { Reason::Destroy } else { Reason::Pruned };
             let mut notes = Vec::new();
             if addr.kind == Kind::Index && o.handle.get("hidden") != Some(&Value::Bool(true)) {

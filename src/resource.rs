@@ -4,6 +4,22 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The ownership tag keys. One set that is legal on every service: Atlas allows only letters,
+/// digits, spaces and `; @ _ - . +` in tag keys and values (Atlas' Resource Tags page; the Atlas
+/// Kubernetes operator's `TagSpec` pattern; terraform-provider-mongodbatlas#1668 and #4124 show a
+/// `:` or `/` refused with 400), and AWS allows letters, digits, spaces and `_ . : / = + - @`.
+pub const TAG_MANAGED: &str = "poactl-managed";
+pub const TAG_ENV: &str = "poactl-env";
+pub const TAG_ID: &str = "poactl-id";
+/// The keys releases before 0.2 wrote on AWS (`:` is legal there, not on Atlas). Resources that
+/// carry them are still this environment's; the next apply rewrites them to the new keys.
+pub const LEGACY_TAG_PREFIX: &str = "poactl:";
+
+/// Whether a key is one of poactl's ownership keys (current or legacy).
+pub fn is_ownership_key(key: &str) -> bool {
+    key.starts_with("poactl-") || key.starts_with(LEGACY_TAG_PREFIX)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     #[serde(rename = "atlas.project")]
@@ -69,8 +85,8 @@ impl Kind {
     /// templates. Providers must fill exactly these.
     pub fn outputs(self) -> &'static [&'static str] {
         match self {
-            Kind::AtlasProject => &["id", "name"],
-            Kind::AtlasCluster => &["id", "srv", "standard", "state", "mongodb_version", "name"],
+            Kind::AtlasProject => &["id", "name", "created"],
+            Kind::AtlasCluster => &["id", "srv", "standard", "state", "mongodb_version", "name", "tier", "backup"],
             Kind::AtlasBackupSchedule => &["cluster"],
             Kind::AtlasAccessList => &["cidr"],
             Kind::AtlasUser => &["username"],

@@ -53,6 +53,9 @@ pub enum Reason {
     Pruned,
     /// Exists, but poactl does not own it; it will not be touched.
     NotOwned,
+    /// Differs, but the service would refuse the change in the resource's current state (a
+    /// paused Atlas cluster); listed as a conflict with what to do.
+    Blocked,
     /// `destroy`: everything the environment owns goes.
     Destroy,
 }
@@ -151,6 +154,10 @@ pub struct PlanOptions {
     /// `--target` prefixes the plan was limited to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// Unmanaged resources named for deletion (`--delete ADDRESS`): the kinds `--prune` alone
+    /// never deletes, because nothing on them proves poactl made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delete: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

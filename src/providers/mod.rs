@@ -156,6 +156,19 @@ pub trait Provider: Send + Sync {
         diff::diff(&desired.attrs, &observed.attrs, self.replace_paths())
     }
 
+    /// Why the service would refuse these changes in the resource's live state, if it would:
+    /// the plan shows it as a conflict (with what to do) instead of an update that fails.
+    fn blocked(&self, _desired: &Desired, _observed: &Observed, _changes: &[FieldChange]) -> Option<String> {
+        None
+    }
+
+    /// Why `--prune` alone must not delete this unmanaged live resource, if it must not: a kind
+    /// that carries no ownership mark, so nothing proves poactl made it. Such a resource is
+    /// deleted only when named with `--delete ADDRESS`.
+    fn prune_guard(&self, _observed: &Observed) -> Option<String> {
+        None
+    }
+
     /// Notes about a live resource worth showing in the plan even when nothing changes.
     fn notes(&self, _desired: &Desired, _observed: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
         Vec::new()
@@ -303,22 +316,35 @@ pub fn string_map(v: &Value) -> BTreeMap<String, String> {
     v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect()).unwrap_or_default()
 }
 
+pub use crate::resource::{TAG_ENV, TAG_ID, TAG_MANAGED, is_ownership_key};
+
 /// The ownership tags every taggable resource carries.
 pub fn ownership_tags(env: &str, address: &Address) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("poactl:managed".to_string(), "true".to_string()),
-        ("poactl:env".to_string(), env.to_string()),
-        ("poactl:id".to_string(), address.to_string()),
+        (TAG_MANAGED.to_string(), "true".to_string()),
+        (TAG_ENV.to_string(), env.to_string()),
+        (TAG_ID.to_string(), address.to_string()),
     ])
+}
+
+/// An ownership tag's value (`managed`, `env` or `id`), from the current key or the legacy one.
+pub fn ownership_tag<'t>(tags: &'t BTreeMap<String, String>, which: &str) -> Option<&'t str> {
+    tags.get(&format!("poactl-{which}")).or_else(|| tags.get(&format!("{}{which}", crate::resource::LEGACY_TAG_PREFIX))).map(String::as_str)
+}
+
+/// Whether live tags mark a resource as managed by poactl for environment `env`.
+pub fn managed_in_env(tags: &BTreeMap<String, String>, env: &str) -> bool {
+    ownership_tag(tags, "managed") == Some("true") && ownership_tag(tags, "env") == Some(env)
 }
 
 /// Decides ownership from a live resource's tags.
 pub fn ownership_from_tags(tags: &BTreeMap<String, String>, env: &str, address: &Address) -> Ownership {
-    match (tags.get("poactl:managed").map(String::as_str), tags.get("poactl:env"), tags.get("poactl:id")) {
-        (Some("true"), Some(e), Some(id)) if e == env && *id == address.to_string() => Ownership::Owned,
+    let id = address.to_string();
+    match (ownership_tag(tags, "managed"), ownership_tag(tags, "env"), ownership_tag(tags, "id")) {
+        (Some("true"), Some(e), Some(i)) if e == env && i == id => Ownership::Owned,
         (Some("true"), Some(e), _) if e != env => Ownership::Foreign(format!("it belongs to poactl environment `{e}`")),
-        (Some("true"), _, Some(id)) => Ownership::Foreign(format!("its poactl:id tag says `{id}`")),
-        _ => Ownership::Unowned("it has no poactl ownership tags (poactl:managed, poactl:env, poactl:id)".to_string()),
+        (Some("true"), _, Some(i)) => Ownership::Foreign(format!("its {TAG_ID} tag says `{i}`")),
+        _ => Ownership::Unowned(format!("it has no poactl ownership tags ({TAG_MANAGED}, {TAG_ENV}, {TAG_ID})")),
     }
 }
 

@@ -15,6 +15,14 @@ pub struct ClusterRec {
     pub until: Instant,
     /// Set by the test API to hold a cluster in a state (a stuck update).
     pub stuck: bool,
+    /// When the cluster was last resumed: Atlas refuses to pause it again for a while.
+    pub resumed_at: Option<Instant>,
+}
+
+impl ClusterRec {
+    pub fn new(doc: Value, flex: bool, until: Instant) -> Self {
+        ClusterRec { doc, flex, until, stuck: false, resumed_at: None }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -25,6 +33,21 @@ pub struct Project {
     pub users: Vec<Value>,
     pub alerts: Vec<Value>,
     pub schedules: BTreeMap<String, Value>,
+    /// When the last cluster finished deleting: Atlas keeps refusing to close the project
+    /// for a while after that.
+    pub clusters_gone_at: Option<Instant>,
+    /// When a database user last changed: the clusters report `changeStatus: PENDING` until
+    /// the change has reached them.
+    pub users_changed_at: Option<Instant>,
+}
+
+/// An access token the sandbox issued.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub value: String,
+    pub client: String,
+    pub issued: Instant,
+    pub expires: Instant,
 }
 
 /// One request the sandbox answered, for tests to check against the OpenAPI spec.
@@ -43,9 +66,20 @@ pub struct LogEntry {
 #[derive(Debug)]
 pub struct State {
     pub projects: BTreeMap<String, Project>,
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Token>,
     pub log: Vec<LogEntry>,
     pub cluster_delay: Duration,
+    /// How long Atlas refuses to pause a cluster after resuming it.
+    pub resume_window: Duration,
+    /// How long Atlas refuses to close a project after its last cluster is gone.
+    pub close_delay: Duration,
+    /// How long a database-user change takes to reach the clusters.
+    pub user_delay: Duration,
+    /// How long an access token lives.
+    pub token_ttl: Duration,
+    /// Token requests allowed per client and minute, and active tokens per client.
+    pub token_requests_per_minute: usize,
+    pub active_tokens_per_client: usize,
     /// Every Nth API request answers 429 (0: never).
     pub rate_limit_every: u64,
     pub requests: u64,
@@ -64,6 +98,12 @@ impl State {
             tokens: Vec::new(),
             log: Vec::new(),
             cluster_delay,
+            resume_window: Duration::from_secs(3600),
+            close_delay: cluster_delay,
+            user_delay: cluster_delay,
+            token_ttl: Duration::from_secs(3600),
+            token_requests_per_minute: 10,
+            active_tokens_per_client: 100,
             rate_limit_every,
             requests: 0,
             faults: None,
@@ -102,6 +142,9 @@ impl State {
             for name in gone {
                 p.clusters.remove(&name);
                 p.schedules.remove(&name);
+                if p.clusters.is_empty() {
+                    p.clusters_gone_at = Some(now);
+                }
             }
         }
     }

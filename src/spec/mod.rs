@@ -28,7 +28,7 @@ pub fn addresses(spec: &Spec) -> Vec<Address> {
             out.push(Address::new(Kind::AtlasAccessList, e.key()));
         }
         for u in &atlas.database_users {
-            out.push(Address::new(Kind::AtlasUser, &u.username));
+            out.push(Address::new(Kind::AtlasUser, u.key()));
         }
         for a in &atlas.alerts {
             out.push(Address::new(Kind::AtlasAlert, validate::alert_identity(a)));

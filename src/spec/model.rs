@@ -191,6 +191,47 @@ pub struct DatabaseUserSpec {
     pub scopes: Vec<ScopeSpec>,
     #[serde(default)]
     pub description: Option<String>,
+    /// How a `$external` user authenticates: exactly one of these (Atlas' `x509Type`,
+    /// `awsIAMType`, `ldapAuthType`, `oidcAuthType`).
+    #[serde(default)]
+    pub auth: Option<ExternalAuthSpec>,
+}
+
+impl DatabaseUserSpec {
+    /// The user's identity, as its address names it: Atlas keys users by (database, username),
+    /// so a `$external` user is `$external/NAME` and a SCRAM user is just its name.
+    pub fn key(&self) -> String {
+        if self.auth_database == "admin" { self.username.clone() } else { format!("{}/{}", self.auth_database, self.username) }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalAuthSpec {
+    /// MANAGED (Atlas-managed certificates) or CUSTOMER (self-managed X.509).
+    #[serde(default)]
+    pub x509: Option<String>,
+    /// USER or ROLE (an IAM user or role ARN as the username).
+    #[serde(default)]
+    pub aws_iam: Option<String>,
+    /// USER or GROUP.
+    #[serde(default)]
+    pub ldap: Option<String>,
+    /// IDP_GROUP or USER.
+    #[serde(default)]
+    pub oidc: Option<String>,
+}
+
+impl ExternalAuthSpec {
+    /// (Atlas field, value, allowed values) for each method.
+    pub fn fields(&self) -> [(&'static str, Option<&str>, &'static [&'static str]); 4] {
+        [
+            ("x509Type", self.x509.as_deref(), &["MANAGED", "CUSTOMER"]),
+            ("awsIAMType", self.aws_iam.as_deref(), &["USER", "ROLE"]),
+            ("ldapAuthType", self.ldap.as_deref(), &["USER", "GROUP"]),
+            ("oidcAuthType", self.oidc.as_deref(), &["IDP_GROUP", "USER"]),
+        ]
+    }
 }
 
 fn default_auth_db() -> String {

@@ -359,25 +359,75 @@ fn check_env(c: &mut Checker, spec: &Spec) {
     if let Some(region) = spec.aws.as_ref().and_then(|a| a.region.as_deref()) {
         c.one_of(path!("aws", "region"), "AWS region", region, AWS_REGIONS);
     }
-    check_tags(c, &spec.tags, path!("tags"));
+    let mut services = Vec::new();
+    if spec.atlas.is_some() {
+        services.push(TagService::Atlas);
+    }
+    if spec.has_aws() {
+        services.push(TagService::Aws);
+    }
+    check_tags(c, &spec.tags, path!("tags"), &services);
 }
 
-fn check_tags(c: &mut Checker, tags: &BTreeMap<String, String>, base: Vec<PathSeg>) {
+/// The services a set of tags is written to; each has its own character set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagService {
+    Atlas,
+    Aws,
+}
+
+/// Why a tag key or value would be refused by Atlas, if it would.
+///
+/// Atlas' Resource Tags page: keys and values of 1-255 characters, only letters, digits, spaces
+/// and `; @ _ - . +` (the Atlas Kubernetes operator validates `^[a-zA-Z0-9][a-zA-Z0-9 @_.+;-]*$`;
+/// terraform-provider-mongodbatlas#1668 and #4124 show `:` and `/` refused with 400 at apply).
+pub fn atlas_tag_problem(s: &str) -> Option<String> {
+    if s.is_empty() || s.chars().count() > 255 {
+        return Some("Atlas tags need 1-255 characters".to_string());
+    }
+    if !s.starts_with(|ch: char| ch.is_ascii_alphanumeric()) {
+        return Some("Atlas tags start with a letter or a digit".to_string());
+    }
+    let bad: String = s.chars().filter(|ch| !(ch.is_ascii_alphanumeric() || " ;@_-.+".contains(*ch))).take(5).collect();
+    (!bad.is_empty()).then(|| format!("Atlas allows only letters, digits, spaces and ; @ _ - . + in tags (not `{bad}`)"))
+}
+
+/// Why a tag key (or value, with `is_key` false) would be refused by AWS, if it would: keys of
+/// 1-128 and values of 0-256 characters, letters, digits, spaces and `_ . : / = + - @` (S3,
+/// CloudFront and CloudWatch tagging references).
+pub fn aws_tag_problem(s: &str, is_key: bool) -> Option<String> {
+    let n = s.chars().count();
+    if is_key && (n == 0 || n > 128) {
+        return Some("AWS tag keys need 1-128 characters".to_string());
+    }
+    if n > 256 {
+        return Some("AWS tag values have at most 256 characters".to_string());
+    }
+    let bad: String = s.chars().filter(|ch| !(ch.is_alphanumeric() || ch.is_whitespace() || "_.:/=+-@".contains(*ch))).take(5).collect();
+    (!bad.is_empty()).then(|| format!("AWS allows only letters, digits, spaces and _ . : / = + - @ in tags (not `{bad}`)"))
+}
+
+fn check_tags(c: &mut Checker, tags: &BTreeMap<String, String>, base: Vec<PathSeg>, services: &[TagService]) {
     for (k, v) in tags {
         let mut p = base.clone();
         p.push(PathSeg::Key(k.clone()));
-        if k.is_empty() || k.len() > 128 {
-            c.err(p.clone(), "tag keys must be 1-128 characters", "shorten the key");
-        }
-        if k.starts_with("poactl:") || k.starts_with("aws:") {
+        if crate::resource::is_ownership_key(k) || k.starts_with("aws:") {
             c.err(
                 p.clone(),
                 format!("tag key `{k}` is reserved"),
-                "poactl sets poactl:* tags itself and AWS owns aws:*; choose another key",
+                "poactl sets the poactl-* ownership tags itself and AWS owns aws:*; choose another key",
             );
+            continue;
         }
-        if v.len() > 256 {
-            c.err(p, "tag values must be at most 256 characters", "shorten the value");
+        for service in services {
+            let problem = match service {
+                TagService::Atlas => atlas_tag_problem(k).map(|m| (m, "key")).or_else(|| atlas_tag_problem(v).map(|m| (m, "value"))),
+                TagService::Aws => aws_tag_problem(k, true).map(|m| (m, "key")).or_else(|| aws_tag_problem(v, false).map(|m| (m, "value"))),
+            };
+            if let Some((message, part)) = problem {
+                c.err(p.clone(), format!("tag {part} refused: {message}"), format!("change the tag's {part}"));
+                break;
+            }
         }
     }
 }
@@ -401,6 +451,13 @@ fn check_atlas(c: &mut Checker, atlas: &AtlasSpec) {
             path!("atlas", "project"),
             format!("`{p}` is not a valid Atlas project name"),
             "use 1-64 letters, digits and - _ . ( ) , : & @ + '",
+        );
+    } else if let Some(problem) = atlas_tag_problem(&format!("atlas.project.{p}")) {
+        // The name is the value of the project's poactl-id tag.
+        c.err(
+            path!("atlas", "project"),
+            format!("the project name `{p}` cannot be written in the project's {} tag: {problem}", crate::resource::TAG_ID),
+            "use letters, digits and - _ . @ + in the project name",
         );
     }
 
@@ -467,7 +524,7 @@ fn check_atlas(c: &mut Checker, atlas: &AtlasSpec) {
     }
 
     c.unique(
-        atlas.database_users.iter().enumerate().map(|(i, u)| (path!("atlas", "database_users", i, "username"), u.username.as_str())),
+        atlas.database_users.iter().enumerate().map(|(i, u)| (path!("atlas", "database_users", i, "username"), u.key())),
         "database user",
     );
     for (i, u) in atlas.database_users.iter().enumerate() {
@@ -480,6 +537,31 @@ fn check_atlas(c: &mut Checker, atlas: &AtlasSpec) {
             &u.auth_database,
             &["admin", "$external"],
         );
+        let methods: Vec<&str> = u.auth.iter().flat_map(|a| a.fields()).filter_map(|(field, value, _)| value.map(|_| field)).collect();
+        if let Some(a) = &u.auth {
+            for ((field, value, allowed), key) in a.fields().into_iter().zip(["x509", "aws_iam", "ldap", "oidc"]) {
+                if let Some(v) = value {
+                    c.one_of(path!("atlas", "database_users", i, "auth", key), field, v, allowed);
+                }
+            }
+        }
+        if u.auth_database == "$external" && methods.len() != 1 {
+            c.err(
+                path!("atlas", "database_users", i, "auth"),
+                "a $external user needs exactly one authentication method",
+                "e.g. `auth: { x509: MANAGED }`, `auth: { aws_iam: ROLE }`, `auth: { ldap: GROUP }` or `auth: { oidc: IDP_GROUP }`",
+            );
+        }
+        if u.auth_database == "admin" && !methods.is_empty() {
+            c.err(
+                path!("atlas", "database_users", i, "auth"),
+                "X.509, AWS IAM, LDAP and OIDC users authenticate in $external",
+                "set `auth_database: $external` (and no password), or remove `auth` for a SCRAM user",
+            );
+        }
+        if u.auth_database == "$external" && u.password.is_some() {
+            c.err(path!("atlas", "database_users", i, "password"), "$external users have no password", "remove `password`");
+        }
         if u.auth_database == "admin" {
             match &u.password {
                 None => c.err(
@@ -761,6 +843,7 @@ fn check_cluster(c: &mut Checker, i: usize, cl: &ClusterSpec) {
         if !b.schedule.is_empty() && !b.enabled {
             c.err(path!("atlas", "clusters", i, "backup", "schedule"), "a snapshot schedule needs cloud backup", "set `enabled: true`");
         }
+        check_schedule_rules(c, i, cl, b);
     }
     if let Some(a) = &cl.autoscaling
         && let Some(comp) = &a.compute
@@ -792,11 +875,85 @@ fn check_cluster(c: &mut Checker, i: usize, cl: &ClusterSpec) {
         c.err(base("node_count"), "a replica set has 3, 5 or 7 electable nodes", "use 3, 5 or 7");
     }
     if let Some(d) = cl.disk_size_gb
-        && !(d > 0.0 && d <= 4096.0)
+        && !(10.0..=4096.0).contains(&d)
     {
-        c.err(base("disk_size_gb"), "disk size must be between 1 and 4096 GB", "e.g. disk_size_gb: 40");
+        // Atlas' smallest dedicated disk is 10 GB (the M10 default); a smaller request is
+        // raised by Atlas and would show as drift forever.
+        c.err(base("disk_size_gb"), "Atlas disks are between 10 and 4096 GB", "e.g. disk_size_gb: 40");
     }
-    check_tags(c, &cl.tags, base("tags"));
+    if (tier == "M0" || tier == "FLEX") && cl.mongodb_version.is_some() {
+        c.err(
+            base("mongodb_version"),
+            format!("Atlas picks the MongoDB version of {tier} clusters; it cannot be set"),
+            "remove mongodb_version (it applies to dedicated tiers only)",
+        );
+    }
+    if (tier == "M0" || tier == "FLEX") && cl.disk_size_gb.is_some() {
+        c.err(base("disk_size_gb"), format!("{tier} clusters have a fixed disk size"), "remove disk_size_gb");
+    }
+    check_tags(c, &cl.tags, base("tags"), &[TagService::Atlas]);
+}
+
+/// Retention in days, to compare items of different units.
+fn retention_days(r: &Retention) -> i64 {
+    r.value
+        * match r.unit.as_str() {
+            "weeks" => 7,
+            "months" => 30,
+            "years" => 365,
+            _ => 1,
+        }
+}
+
+/// What Atlas enforces on a schedule beyond each item's own range (issue 10 item 5; the NVMe
+/// rule is in openapi-v2.yaml, DiskBackupApiPolicyItem.frequencyInterval): point-in-time needs
+/// an hourly item; at most one hourly and one daily item; retention never shrinks from a more
+/// frequent to a less frequent item; NVMe tiers take hourly interval 12 only.
+fn check_schedule_rules(c: &mut Checker, i: usize, cl: &ClusterSpec, b: &BackupSpec) {
+    let at = |j: usize, f: &str| path!("atlas", "clusters", i, "backup", "schedule", j, f);
+    if b.schedule.is_empty() {
+        return;
+    }
+    if b.point_in_time && !b.schedule.iter().any(|p| p.every == "hourly") {
+        c.err(
+            path!("atlas", "clusters", i, "backup", "point_in_time"),
+            "point-in-time restore needs an hourly snapshot in the schedule",
+            "add `{ every: hourly, interval: 6, keep: 2d }` to `schedule`",
+        );
+    }
+    for kind in ["hourly", "daily"] {
+        if let Some(j) = b.schedule.iter().enumerate().filter(|(_, p)| p.every == kind).map(|(j, _)| j).nth(1) {
+            c.err(at(j, "every"), format!("Atlas allows one {kind} item in a schedule"), "merge the two items into one");
+        }
+    }
+    let rank = |e: &str| ["hourly", "daily", "weekly", "monthly", "yearly"].iter().position(|x| *x == e);
+    for (j, p) in b.schedule.iter().enumerate() {
+        let Some(rp) = rank(&p.every) else { continue };
+        if let Some((_, q)) = b
+            .schedule
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| rank(&q.every).is_some_and(|rq| rq < rp))
+            .max_by_key(|(_, q)| retention_days(&q.keep))
+            .filter(|(_, q)| retention_days(&q.keep) > retention_days(&p.keep))
+        {
+            c.err(
+                at(j, "keep"),
+                format!(
+                    "{} snapshots are kept shorter than {} ones ({} {} < {} {})",
+                    p.every, q.every, p.keep.value, p.keep.unit, q.keep.value, q.keep.unit
+                ),
+                "Atlas keeps less frequent snapshots at least as long as more frequent ones: raise this `keep`",
+            );
+        }
+        if p.every == "hourly" && cl.tier.ends_with("_NVME") && p.interval != 12 {
+            c.err(
+                at(j, "interval"),
+                format!("{} (NVMe) clusters take hourly snapshots every 12 hours only", cl.tier),
+                "use `interval: 12`",
+            );
+        }
+    }
 }
 
 fn check_alert(c: &mut Checker, i: usize, a: &AtlasAlertSpec) {
@@ -1076,7 +1233,7 @@ fn check_storage(c: &mut Checker, storage: &StorageSpec) {
                 );
             }
         }
-        check_tags(c, &b.tags, base("tags"));
+        check_tags(c, &b.tags, base("tags"), &[TagService::Aws]);
         if b.tags.len() > 47 {
             c.err(base("tags"), "S3 allows 50 tags and poactl needs 3 for ownership", "use at most 47 tags");
         }
@@ -1157,7 +1314,7 @@ fn check_cdn(c: &mut Checker, cdn: &CdnSpec, spec: &Spec) {
         if d.cache.len() > 25 {
             c.err(base("cache"), "CloudFront allows 25 cache behaviours per distribution", "merge some paths");
         }
-        check_tags(c, &d.tags, base("tags"));
+        check_tags(c, &d.tags, base("tags"), &[TagService::Aws]);
     }
 }
 

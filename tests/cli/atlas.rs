@@ -39,7 +39,7 @@ async fn dev_and_prod_apply_converge_and_detect_drift() {
         .iter()
         .map(|t| format!("{}={}", t["key"].as_str().unwrap(), t["value"].as_str().unwrap()))
         .collect();
-    for want in ["poactl:managed=true", "poactl:env=dev", "poactl:id=atlas.clusters.main", "app=poafix", "stage=dev"] {
+    for want in ["poactl-managed=true", "poactl-env=dev", "poactl-id=atlas.clusters.main", "app=poafix", "stage=dev"] {
         assert!(tags.contains(&want.to_string()), "{want} missing in {tags:?}");
     }
     let (_, users) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/databaseUsers"), "2023-01-01", None).await;
@@ -180,8 +180,13 @@ async fn rate_limits_are_waited_out_and_stuck_clusters_time_out() {
     run.expect_code(1);
     assert!(run.stdout.contains("did not become ready within 2s (last state: UPDATING)"), "{}", run.stdout);
 
+    // Atlas changes a cluster only when it is IDLE: the change waited, and never went out.
+    let patches = sbx.log().await.iter().filter(|e| e["method"] == "PATCH").count();
+    assert_eq!(patches, 0, "no PATCH while the cluster is UPDATING");
+
     // Deleting a protected cluster fails clearly.
     sbx.control(&format!("clusters/{g}/main/stuck"), json!({})).await;
+    poactl(&sbx, &["apply", "-e", &spec, "--auto-approve"]).expect_code(0);
     std::fs::write(&spec, "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: retry-test\n").unwrap();
     let run = poactl(&sbx, &["apply", "-e", &spec, "--auto-approve", "--prune"]);
     run.expect_code(1);

@@ -92,9 +92,9 @@ async fn prod_storage_cdn_alarms_converge_and_drift_is_detected() {
         .iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect();
-    assert_eq!(tags.get("poactl:managed").map(String::as_str), Some("true"));
-    assert_eq!(tags.get("poactl:env").map(String::as_str), Some("prod"));
-    assert_eq!(tags.get("poactl:id").map(String::as_str), Some("storage.buckets.poafix-prod-uploads"));
+    assert_eq!(tags.get("poactl-managed").map(String::as_str), Some("true"));
+    assert_eq!(tags.get("poactl-env").map(String::as_str), Some("prod"));
+    assert_eq!(tags.get("poactl-id").map(String::as_str), Some("storage.buckets.poafix-prod-uploads"));
 
     // The distribution: OAC, behaviours, tags; the bucket policy lets only it read.
     let list = cf.list_distributions().send().await.unwrap();
@@ -239,7 +239,7 @@ async fn an_unowned_bucket_is_reported_and_left_untouched() {
         .iter()
         .map(|t| format!("{}={}", t.key(), t.value()))
         .collect();
-    assert!(tags.contains(&"poactl:id=storage.buckets.poafix-legacy-uploads".to_string()), "{tags:?}");
+    assert!(tags.contains(&"poactl-id=storage.buckets.poafix-legacy-uploads".to_string()), "{tags:?}");
     let v = s3.get_bucket_versioning().bucket("poafix-legacy-uploads").send().await.unwrap();
     assert_eq!(v.status().map(|s| s.as_str()), Some("Enabled"));
     poactl(&moto.url, &["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);

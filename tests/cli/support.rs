@@ -84,6 +84,8 @@ pub struct Sandbox {
     pub url: String,
     _dir: tempfile::TempDir,
     http: reqwest::Client,
+    /// One token for the test's own calls: the sandbox limits token requests as Atlas does.
+    token: tokio::sync::Mutex<Option<String>>,
 }
 
 impl Sandbox {
@@ -107,7 +109,7 @@ impl Sandbox {
             assert!(std::time::Instant::now() < deadline, "the sandbox did not start");
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
-        Sandbox { child, url, _dir: dir, http: reqwest::Client::new() }
+        Sandbox { child, url, _dir: dir, http: reqwest::Client::new(), token: Default::default() }
     }
 
     /// The environment a poactl run needs to talk to this sandbox.
@@ -121,6 +123,10 @@ impl Sandbox {
     }
 
     async fn token(&self) -> String {
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached.as_ref() {
+            return t.clone();
+        }
         let v: serde_json::Value = self
             .http
             .post(format!("{}/api/oauth/token", self.url))
@@ -132,7 +138,9 @@ impl Sandbox {
             .json()
             .await
             .unwrap();
-        v["access_token"].as_str().unwrap().to_string()
+        let t = v["access_token"].as_str().unwrap_or_else(|| panic!("no token: {v}")).to_string();
+        *cached = Some(t.clone());
+        t
     }
 
     /// One Atlas Admin API call, as an out-of-band actor would make it.
@@ -158,9 +166,11 @@ impl Sandbox {
     }
 
     pub async fn group_id(&self, name: &str) -> String {
-        let (status, v) = self.api("GET", &format!("/api/atlas/v2/groups/byName/{name}"), "2023-01-01", None).await;
+        let org = "0123456789abcdef01234567";
+        let (status, v) = self.api("GET", &format!("/api/atlas/v2/orgs/{org}/groups?name={name}"), "2023-01-01", None).await;
         assert_eq!(status, 200, "project {name}: {v}");
-        v["id"].as_str().unwrap().to_string()
+        let found = v["results"].as_array().unwrap().iter().find(|g| g["name"] == name);
+        found.unwrap_or_else(|| panic!("no project {name}: {v}"))["id"].as_str().unwrap().to_string()
     }
 }
 

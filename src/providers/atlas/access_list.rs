@@ -95,6 +95,11 @@ impl Provider for AccessListProvider {
         Kind::AtlasAccessList
     }
 
+    /// Atlas keeps no tags on access-list entries: nothing proves poactl made one, so `--prune` alone keeps them.
+    fn prune_guard(&self, _o: &Observed) -> Option<String> {
+        Some("Atlas keeps no ownership mark on access-list entries, so poactl cannot prove it made this one".to_string())
+    }
+
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let group = group_id(ctx)?;
         let entries = self.0.cached_list(&Self::list_path(&group), V2023_01_01).await?;

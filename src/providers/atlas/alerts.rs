@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::version::V2023_01_01;
-use super::{Atlas, group_id, group_of, scope_group_id};
+use super::{Atlas, group_id, group_of, project_output, scope_group_id};
 use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
 use crate::resource::{Address, Kind};
@@ -233,6 +233,64 @@ fn body(d: &Desired) -> Value {
     b
 }
 
+/// Whether an alert configuration was created with its project (within a minute of it): the
+/// defaults Atlas adds when `withDefaultAlertsSettings` is on, which no one asked poactl for.
+fn made_with_project(doc: &Value, project_created: Option<&str>) -> bool {
+    let (Some(alert), Some(project)) =
+        (doc.get("created").and_then(|v| v.as_str()).and_then(iso_seconds), project_created.and_then(iso_seconds))
+    else {
+        return false;
+    };
+    (alert - project).abs() <= 60
+}
+
+/// Seconds since the epoch of an ISO 8601 UTC date (`2026-11-25T12:00:00Z`, fractions allowed).
+fn iso_seconds(s: &str) -> Option<i64> {
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let time = time.split(['+', '.']).next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, sec) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + (153 * m + 2) / 5 + day - 1;
+    Some((era * 146_097 + doe - 719_468) * 86_400 + h * 3600 + mi * 60 + sec)
+}
+
+/// The live configuration, read-only fields removed, with the spec's value for each field that
+/// differs.
+fn merged_body(d: &Desired, live: &Value, changes: &[FieldChange]) -> Value {
+    let want = body(d);
+    let mut out = live.clone();
+    if let Some(o) = out.as_object_mut() {
+        for k in ["id", "groupId", "created", "updated", "links"] {
+            o.remove(k);
+        }
+    }
+    for (attr, field) in [
+        ("enabled", "enabled"),
+        ("matchers", "matchers"),
+        ("notifications", "notifications"),
+        ("metric", "metricThreshold"),
+        ("threshold", "threshold"),
+    ] {
+        if crate::plan::touches(changes, attr) {
+            match want.get(field) {
+                Some(v) => out[field] = v.clone(),
+                None => {
+                    out.as_object_mut().map(|o| o.remove(field));
+                }
+            }
+        }
+    }
+    out["eventTypeName"] = want["eventTypeName"].clone();
+    out
+}
+
 impl AlertProvider {
     fn list_path(group: &str) -> String {
         format!("/api/atlas/v2/groups/{group}/alertConfigs")
@@ -243,6 +301,16 @@ impl AlertProvider {
 impl Provider for AlertProvider {
     fn kind(&self) -> Kind {
         Kind::AtlasAlert
+    }
+
+    /// Alert configurations carry no tags. Atlas gives every new project its default ones
+    /// (about 30 in a new project, over 100 in an old one: ENDPOINTS.md, projects,
+    /// `withDefaultAlertsSettings`), created with the project; `--prune` keeps them all.
+    fn prune_guard(&self, o: &Observed) -> Option<String> {
+        if o.handle.get("_atlas_default") == Some(&json!(true)) {
+            return Some("it is one of the default alert configurations Atlas made with the project".to_string());
+        }
+        Some("Atlas keeps no ownership mark on alert configurations, so poactl cannot prove it made this one".to_string())
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
@@ -259,6 +327,7 @@ impl Provider for AlertProvider {
 
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let Some(group) = scope_group_id(ctx) else { return Ok(Vec::new()) };
+        let project_created = project_output(ctx, "created");
         let all = self.0.cached_list(&Self::list_path(&group), V2023_01_01).await?;
         // The engine drops the configs declared alerts claimed (by id); configs sharing an
         // identity get their id in the address to stay apart.
@@ -271,7 +340,15 @@ impl Provider for AlertProvider {
             let n = seen.entry(key.clone()).or_default();
             *n += 1;
             let name = if *n == 1 { key } else { format!("{key}#{}", c.get("id").and_then(|v| v.as_str()).unwrap_or("")) };
-            out.push((Address::new(Kind::AtlasAlert, name), observed(c)));
+            let mut o = observed(c);
+            if made_with_project(c, project_created.as_deref()) {
+                o.handle["_atlas_default"] = json!(true);
+                o.outputs.insert(
+                    "description".into(),
+                    format!("Atlas default alert {}", c.get("eventTypeName").and_then(|v| v.as_str()).unwrap_or("")),
+                );
+            }
+            out.push((Address::new(Kind::AtlasAlert, name), o));
         }
         Ok(out)
     }
@@ -283,9 +360,12 @@ impl Provider for AlertProvider {
         Ok(Outputs::from([("id".to_string(), doc.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string())]))
     }
 
-    async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, _changes: &[FieldChange]) -> Result<Outputs> {
+    /// PUT replaces the whole configuration, so the body is the live one with only the fields
+    /// that differ taken from the spec: settings poactl does not model (`severityOverride`,
+    /// a notification's `notifierId`, ...) survive an update.
+    async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
         let group = group_id(ctx)?;
-        self.0.client.put(&format!("{}/{}", Self::list_path(&group), o.id), V2023_01_01, body(d)).await?;
+        self.0.client.put(&format!("{}/{}", Self::list_path(&group), o.id), V2023_01_01, merged_body(d, &o.handle, changes)).await?;
         self.0.forget(&Self::list_path(&group));
         Ok(Outputs::from([("id".to_string(), o.id.clone())]))
     }

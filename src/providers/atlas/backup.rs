@@ -63,6 +63,28 @@ fn normalize(doc: &Value) -> Value {
     json!({"policy": items, "restore_window_days": doc.get("restoreWindowDays").cloned().unwrap_or(Value::Null)})
 }
 
+/// For each desired item, the id of the live item it stands for: the same frequency and
+/// interval first, then the same frequency; each live item is used once.
+fn match_item_ids(desired: &[Value], live: &[Value]) -> Vec<Option<Value>> {
+    let mut used = vec![false; live.len()];
+    let mut ids = vec![None; desired.len()];
+    type Same = fn(&Value, &Value) -> bool;
+    let passes: [Same; 2] =
+        [|d, l| l["frequencyType"] == d["every"] && l["frequencyInterval"] == d["interval"], |d, l| l["frequencyType"] == d["every"]];
+    for same in passes {
+        for (k, d) in desired.iter().enumerate() {
+            if ids[k].is_some() {
+                continue;
+            }
+            if let Some(j) = (0..live.len()).find(|&j| !used[j] && same(d, &live[j]) && live[j].get("id").is_some()) {
+                used[j] = true;
+                ids[k] = live[j].get("id").cloned();
+            }
+        }
+    }
+    ids
+}
+
 fn path(group: &str, cluster: &str) -> String {
     format!("/api/atlas/v2/groups/{group}/clusters/{}/backup/schedule", seg(cluster))
 }
@@ -72,9 +94,22 @@ impl BackupScheduleProvider {
         let group = group_id(ctx)?;
         let mut body = Map::new();
         if let Some(items) = d.attrs.get("policy").and_then(|p| p.as_array()) {
+            // Each item goes back with the id of the live item it changes: without the ids, Atlas
+            // replaces the items and the snapshots already taken keep the old retention
+            // (terraform-provider-mongodbatlas PR #1357).
+            let live_items: Vec<Value> =
+                live.and_then(|l| l.pointer("/policies/0/policyItems")).and_then(|v| v.as_array()).cloned().unwrap_or_default();
+            let ids = match_item_ids(items, &live_items);
             let policy_items: Vec<Value> = items
                 .iter()
-                .map(|i| json!({"frequencyType": i["every"], "frequencyInterval": i["interval"], "retentionUnit": i["keep"]["unit"], "retentionValue": i["keep"]["value"]}))
+                .zip(ids)
+                .map(|(i, id)| {
+                    let mut item = json!({"frequencyType": i["every"], "frequencyInterval": i["interval"], "retentionUnit": i["keep"]["unit"], "retentionValue": i["keep"]["value"]});
+                    if let Some(id) = id {
+                        item["id"] = id;
+                    }
+                    item
+                })
                 .collect();
             // The policy id comes from the live schedule; MongoDB's clients echo it back.
             let policy_id = live.and_then(|l| l.pointer("/policies/0/id")).cloned();
@@ -98,8 +133,17 @@ impl Provider for BackupScheduleProvider {
         Kind::AtlasBackupSchedule
     }
 
+    /// A schedule exists only on a dedicated cluster with backup on: Atlas answers 400 for any
+    /// other, so it is read only then, and is "to be created" (after the cluster turns backup
+    /// on) otherwise.
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let group = group_id(ctx)?;
+        let cluster = ctx.parent;
+        let backup_on = cluster.and_then(|o| o.get("backup")).map(String::as_str) == Some("true");
+        let dedicated = cluster.and_then(|o| o.get("tier")).is_some_and(|t| t != "M0" && t != "FLEX" && t != "TENANT");
+        if !(backup_on && dedicated) {
+            return Ok(None);
+        }
         let doc = self.0.client.get_opt(&path(&group, &d.address.name), V2024_08_05).await?;
         Ok(doc.map(|doc| Observed {
             id: d.address.name.clone(),

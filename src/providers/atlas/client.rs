@@ -68,7 +68,8 @@ struct ApiErrorBody {
 
 enum Auth {
     /// OAuth client credentials; the token is cached and refreshed before it expires.
-    ServiceAccount { id: String, secret: String, token: Mutex<Option<(String, Instant)>> },
+    /// `forced` records the one refresh a run may make for a 401 that is not about the project.
+    ServiceAccount { id: String, secret: String, token: Mutex<Option<(String, Instant)>>, forced: std::sync::atomic::AtomicBool },
     /// Programmatic API key over HTTP Digest, with the challenge cached per host.
     Digest(diqwest::DigestAuthSession),
 }
@@ -149,7 +150,9 @@ impl AtlasClient {
             var("MONGODB_ATLAS_PUBLIC_KEY"),
             var("MONGODB_ATLAS_PRIVATE_KEY"),
         ) {
-            (Some(id), Some(secret), _, _) => Auth::ServiceAccount { id, secret, token: Mutex::new(None) },
+            (Some(id), Some(secret), _, _) => {
+                Auth::ServiceAccount { id, secret, token: Mutex::new(None), forced: std::sync::atomic::AtomicBool::new(false) }
+            }
             (_, _, Some(public), Some(private)) => Auth::Digest(diqwest::DigestAuthSession::new(public, private)),
             (Some(_), None, _, _) => {
                 return Err(AtlasError::Auth("MONGODB_ATLAS_CLIENT_ID is set but MONGODB_ATLAS_CLIENT_SECRET is not".into()));
@@ -181,7 +184,7 @@ impl AtlasClient {
     }
 
     async fn bearer(&self, force_refresh: bool) -> Result<Option<String>> {
-        let Auth::ServiceAccount { id, secret, token } = self.auth.as_ref() else { return Ok(None) };
+        let Auth::ServiceAccount { id, secret, token, .. } = self.auth.as_ref() else { return Ok(None) };
         let mut guard = token.lock().await;
         if let Some((t, expires)) = guard.as_ref() {
             // Refresh a minute early: a token that expires mid-apply fails the call.
@@ -239,6 +242,13 @@ impl AtlasClient {
         }
         let t: Token = resp.json().await.map_err(|e| AtlasError::Auth(format!("unreadable token answer from /api/oauth/token: {e}")))?;
         *guard = Some((t.access_token.clone(), Instant::now() + Duration::from_secs(t.expires_in)));
+        issued_tokens().push(Issued {
+            http: self.http.clone(),
+            url: format!("{}/api/oauth/revoke", self.base),
+            id: id.clone(),
+            secret: secret.clone(),
+            token: t.access_token.clone(),
+        });
         Ok(Some(t.access_token))
     }
 
@@ -279,12 +289,6 @@ impl AtlasClient {
             match sent {
                 Ok(resp) => {
                     let status = resp.status();
-                    if status == StatusCode::UNAUTHORIZED && !refreshed && matches!(self.auth.as_ref(), Auth::ServiceAccount { .. }) {
-                        // The token may have been revoked or expired early: fetch a new one once.
-                        refreshed = true;
-                        self.bearer(true).await?;
-                        continue;
-                    }
                     let retryable = status == StatusCode::TOO_MANY_REQUESTS
                         || status == StatusCode::SERVICE_UNAVAILABLE
                         || (idempotent && status.is_server_error());
@@ -297,6 +301,13 @@ impl AtlasClient {
                         continue;
                     }
                     let text = resp.text().await.unwrap_or_default();
+                    if status == StatusCode::UNAUTHORIZED && !refreshed && self.may_force_refresh(&text) {
+                        // The token may have been revoked or expired early: fetch a new one,
+                        // once per run (Atlas limits token requests, atlas-cli PR #4656).
+                        refreshed = true;
+                        self.bearer(true).await?;
+                        continue;
+                    }
                     if status.is_success() {
                         let value = if text.trim().is_empty() {
                             Value::Null
@@ -313,7 +324,11 @@ impl AtlasClient {
                     let code =
                         body.error_code.unwrap_or_else(|| status.canonical_reason().unwrap_or("ERROR").to_uppercase().replace(' ', "_"));
                     let detail = body.detail.or(body.reason).unwrap_or_else(|| text.chars().take(200).collect());
-                    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                    // 401 NOT_IN_GROUP answers a project that does not exist or that the caller
+                    // cannot see (the Atlas Kubernetes operator's test/int/project_test.go): not a
+                    // credentials problem, so it stays an API error the caller can read.
+                    let project_answer = code == "NOT_IN_GROUP";
+                    if (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN) && !project_answer {
                         let hint = match self.auth.as_ref() {
                             Auth::ServiceAccount { .. } => {
                                 "check the service account's project roles and the organization's API access list"
@@ -361,6 +376,18 @@ impl AtlasClient {
         }
     }
 
+    /// Whether a 401 may be answered by minting a new token: only with a service account, never
+    /// for NOT_IN_GROUP (a project answer, not a token one), and at most once per process, so a
+    /// misconfigured role cannot burn through the service account's token quota.
+    fn may_force_refresh(&self, body: &str) -> bool {
+        let Auth::ServiceAccount { forced, .. } = self.auth.as_ref() else { return false };
+        let code = serde_json::from_str::<ApiErrorBody>(body).ok().and_then(|b| b.error_code);
+        if code.as_deref() == Some("NOT_IN_GROUP") {
+            return false;
+        }
+        !forced.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub async fn get(&self, path: &str, version: &str) -> Result<Value> {
         Ok(self.send(&Call::new(Method::GET, path, version)).await?.1)
     }
@@ -376,13 +403,19 @@ impl AtlasClient {
 
     /// Every item of a paginated list, 500 a page.
     pub async fn list(&self, path: &str, version: &str) -> Result<Vec<Value>> {
+        self.list_where(path, version, &[]).await
+    }
+
+    /// Every item of a paginated list with extra query parameters (filters).
+    pub async fn list_where(&self, path: &str, version: &str, filters: &[(&'static str, &str)]) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut page = 1usize;
         loop {
-            let call = Call::new(Method::GET, path, version)
-                .query("itemsPerPage", PAGE_SIZE.to_string())
-                .query("pageNum", page.to_string())
-                .query("includeCount", "true");
+            let mut call = Call::new(Method::GET, path, version);
+            for (k, v) in filters {
+                call = call.query(k, *v);
+            }
+            let call = call.query("itemsPerPage", PAGE_SIZE.to_string()).query("pageNum", page.to_string()).query("includeCount", "true");
             let (_, body) = self.send(&call).await?;
             let results = body.get("results").and_then(|r| r.as_array()).cloned().ok_or_else(|| AtlasError::Decode {
                 method: "GET".into(),
@@ -422,6 +455,41 @@ impl AtlasClient {
             other => other,
         }
     }
+}
+
+/// A token this process minted, to revoke when the process ends.
+struct Issued {
+    http: reqwest::Client,
+    url: String,
+    id: String,
+    secret: String,
+    token: String,
+}
+
+fn issued_tokens() -> std::sync::MutexGuard<'static, Vec<Issued>> {
+    static ISSUED: std::sync::Mutex<Vec<Issued>> = std::sync::Mutex::new(Vec::new());
+    ISSUED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Revokes every service-account token this process minted (`POST /api/oauth/revoke`, the
+/// atlas-sdk-go `auth/clientcredentials` RevokeAPIPath, Basic auth). Atlas caps the active
+/// tokens per service account (about 100 an hour, atlas-cli PR #4656), so a CI that runs
+/// `drift` every few minutes must not leave each run's token alive. Best effort, bounded to a
+/// few seconds: a failure here never changes a command's result.
+pub async fn revoke_issued_tokens() {
+    let pending: Vec<Issued> = std::mem::take(&mut *issued_tokens());
+    let calls = pending.into_iter().map(|t| async move {
+        let _ = t
+            .http
+            .post(&t.url)
+            .basic_auth(&t.id, Some(&t.secret))
+            .header(ACCEPT, "application/json")
+            .form(&[("token", t.token.as_str()), ("token_type_hint", "access_token")])
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+    });
+    futures::future::join_all(calls).await;
 }
 
 enum SendError {

@@ -141,6 +141,15 @@ impl IfEmpty for String {
 
 fn outputs(doc: &Value) -> Outputs {
     let mut o = Outputs::new();
+    let tier = doc
+        .pointer("/replicationSpecs/0/regionConfigs/0/electableSpecs/instanceSize")
+        .and_then(|v| v.as_str())
+        .or_else(|| doc.pointer("/providerSettings/providerName").and_then(|v| v.as_str()));
+    if let Some(t) = tier {
+        o.insert("tier".into(), t.to_string());
+    }
+    let backup = doc.get("backupEnabled").or_else(|| doc.pointer("/backupSettings/enabled")).and_then(|v| v.as_bool()).unwrap_or(false);
+    o.insert("backup".into(), backup.to_string());
     let s = |p: &str| doc.pointer(p).and_then(|v| v.as_str()).map(String::from);
     for (k, p) in [
         ("id", "/id"),
@@ -159,7 +168,7 @@ fn outputs(doc: &Value) -> Outputs {
 }
 
 /// The region config (one electable region) the spec describes.
-fn region_config(attrs: &Value, instance_size: &str) -> Value {
+fn region_config(attrs: &Value, instance_size: &str, live_disk: Option<f64>) -> Value {
     let tier = attrs["tier"].as_str().unwrap_or_default();
     let provider = attrs["provider"].as_str().unwrap_or("AWS");
     let region = attrs["region"].as_str().unwrap_or_default();
@@ -169,6 +178,13 @@ fn region_config(attrs: &Value, instance_size: &str) -> Value {
     let mut electable = json!({"instanceSize": instance_size, "nodeCount": attrs.get("node_count").cloned().unwrap_or(json!(3))});
     if let Some(d) = attrs.get("disk_size_gb") {
         electable["diskSizeGB"] = d.clone();
+        // Disk autoscaling grew it: sending the spec's smaller size would shrink it back.
+        if attrs["autoscaling"]["disk"] == json!(true)
+            && let (Some(want), Some(live)) = (d.as_f64(), live_disk)
+            && live > want
+        {
+            electable["diskSizeGB"] = json!(live);
+        }
     }
     let compute = &attrs["autoscaling"]["compute"];
     let mut auto_compute = json!({"enabled": compute["enabled"].as_bool().unwrap_or(false)});
@@ -186,8 +202,8 @@ fn region_config(attrs: &Value, instance_size: &str) -> Value {
     })
 }
 
-fn replication_specs(attrs: &Value, instance_size: &str) -> Value {
-    json!([{"zoneName": "Zone 1", "regionConfigs": [region_config(attrs, instance_size)]}])
+fn replication_specs(attrs: &Value, instance_size: &str, live_disk: Option<f64>) -> Value {
+    json!([{"zoneName": "Zone 1", "regionConfigs": [region_config(attrs, instance_size, live_disk)]}])
 }
 
 /// The create body for `/clusters` (M0 and dedicated).
@@ -196,7 +212,7 @@ pub fn create_body(name: &str, attrs: &Value) -> Value {
     let mut body = json!({
         "name": name,
         "clusterType": "REPLICASET",
-        "replicationSpecs": replication_specs(attrs, tier),
+        "replicationSpecs": replication_specs(attrs, tier, None),
         "terminationProtectionEnabled": attrs["termination_protection"],
         "tags": tags_to_live(&attrs["tags"]),
     });
@@ -232,6 +248,19 @@ impl ClusterProvider {
         if !ctx.options.wait {
             return self.get(group, api, name).await;
         }
+        self.wait_always(ctx, group, api, name, gone).await
+    }
+
+    /// Atlas changes a cluster only when it is IDLE (a change while CREATING or UPDATING is
+    /// refused with 409): before the first change, wait for IDLE whatever `--no-wait` says.
+    async fn wait_until_changeable(&self, ctx: &Ctx<'_>, group: &str, api: &str, name: &str, o: &Observed) -> Result<()> {
+        if o.handle.get("stateName").and_then(|v| v.as_str()) == Some("IDLE") {
+            return Ok(());
+        }
+        self.wait_always(ctx, group, api, name, false).await.map(|_| ())
+    }
+
+    async fn wait_always(&self, ctx: &Ctx<'_>, group: &str, api: &str, name: &str, gone: bool) -> Result<Option<Value>> {
         let what = format!("atlas.clusters.{name}");
         let task = ctx.progress.spinner(format!("{what}: waiting for Atlas"));
         let started = Instant::now();
@@ -263,8 +292,19 @@ impl ClusterProvider {
         }
     }
 
+    /// One PATCH, then the wait for IDLE. A 409 that says the cluster is busy (someone else
+    /// changed it since it was read) waits for IDLE and tries once more.
     async fn patch(&self, ctx: &Ctx<'_>, group: &str, name: &str, body: Value) -> Result<Option<Value>> {
-        self.0.client.patch(&Self::path(group, CLUSTERS, name), V2024_10_23, body).await.map_err(refine)?;
+        let path = Self::path(group, CLUSTERS, name);
+        match self.0.client.patch(&path, V2024_10_23, body.clone()).await {
+            Err(e) if e.status() == Some(409) && !is_refusal(&e) => {
+                self.wait_always(ctx, group, CLUSTERS, name, false).await?;
+                self.0.client.patch(&path, V2024_10_23, body).await.map_err(refine)?;
+            }
+            other => {
+                other.map_err(refine)?;
+            }
+        }
         self.wait(ctx, group, CLUSTERS, name, false).await
     }
 
@@ -275,6 +315,11 @@ impl ClusterProvider {
         ));
         doc.map(|d| normalize(ctx.env, address, &d, api).outputs).unwrap_or_default()
     }
+}
+
+/// Errors that mean "not in this state", not "busy": waiting does not help them.
+fn is_refusal(e: &super::client::AtlasError) -> bool {
+    matches!(e.code(), Some("CANNOT_UPDATE_PAUSED_CLUSTER" | "CANNOT_PAUSE_RECENTLY_RESUMED_CLUSTER" | "DUPLICATE_CLUSTER_NAME"))
 }
 
 /// Clearer words for the errors a user can act on.
@@ -293,6 +338,9 @@ fn refine(e: super::client::AtlasError) -> ProviderError {
         Some("CANNOT_UPDATE_PAUSED_CLUSTER") => {
             ProviderError::Refused(format!("the cluster is paused; set `paused: false` to change it: {e}"))
         }
+        Some("CANNOT_PAUSE_RECENTLY_RESUMED_CLUSTER") => ProviderError::Refused(format!(
+            "Atlas does not pause a cluster within about 60 minutes of resuming it; the other changes are applied, run apply again later to pause it: {e}"
+        )),
         _ => e.into(),
     }
 }
@@ -357,18 +405,48 @@ impl Provider for ClusterProvider {
                 live["tier"] = json!(want_tier);
             }
         }
+        // With disk autoscaling on, Atlas grows the disk past the spec's size: a live disk at
+        // least as large is Atlas doing its job, not drift.
+        if d.attrs["autoscaling"]["disk"] == json!(true)
+            && let (Some(want), Some(have)) =
+                (d.attrs.get("disk_size_gb").and_then(|v| v.as_f64()), live.get("disk_size_gb").and_then(|v| v.as_f64()))
+            && have >= want
+        {
+            live["disk_size_gb"] = json!(want);
+        }
         let mut changes = diff::diff(&d.attrs, &live, &[]);
         let shared = |t: &str| t == "M0" || t == "FLEX";
         for c in &mut changes {
             c.forces_replace = match c.path.as_str() {
-                // M0 -> dedicated and Flex -> dedicated are upgrades; down to shared tiers,
-                // or between M0 and Flex, Atlas has no path.
-                "tier" => shared(want_tier) || (shared(&live_tier) && !is_dedicated(want_tier)),
+                // M0 -> Flex, M0 -> dedicated and Flex -> dedicated are upgrades in place
+                // ("Upgrades a shared-tier cluster to a Flex or Dedicated (M10+) cluster",
+                // openapi-v2.yaml, upgradeGroupClusterTenantUpgrade). Down to a shared tier,
+                // or Flex -> M0, Atlas has no path.
+                "tier" => {
+                    let upgrade = (live_tier == "M0" && want_tier == "FLEX") || (shared(&live_tier) && is_dedicated(want_tier));
+                    !upgrade && (shared(want_tier) || shared(&live_tier))
+                }
                 "provider" | "region" => shared(want_tier) || shared(&live_tier),
                 _ => false,
             };
         }
         changes
+    }
+
+    /// Atlas refuses every change to a paused cluster but `paused: false` (terraform provider
+    /// advancedcluster resource_test.go expects CANNOT_UPDATE_PAUSED_CLUSTER), and resuming it
+    /// just to change something would leave it running: it could not be paused again for about
+    /// 60 minutes (CANNOT_PAUSE_RECENTLY_RESUMED_CLUSTER, same test file).
+    fn blocked(&self, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Option<String> {
+        let live_paused = o.attrs.get("paused") == Some(&json!(true));
+        let resumes = d.attrs.get("paused") == Some(&json!(false));
+        let other: Vec<&str> = changes.iter().map(|c| c.path.as_str()).filter(|p| *p != "paused").collect();
+        (live_paused && !resumes && !other.is_empty()).then(|| {
+            format!(
+                "the cluster is paused, and Atlas changes a paused cluster only to resume it ({} would change). Set `paused: false` to resume it and apply the change (it then cannot be paused again for about 60 minutes), or leave the spec as the cluster is",
+                other.join(", ")
+            )
+        })
     }
 
     fn notes(&self, d: &Desired, o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
@@ -421,6 +499,7 @@ impl Provider for ClusterProvider {
         let changed = |p: &str| crate::plan::touches(changes, p);
         let api = api_of(o);
 
+        self.wait_until_changeable(ctx, &group, api, name, o).await?;
         if api == FLEX && want_tier == "FLEX" {
             let body = json!({"terminationProtectionEnabled": d.attrs["termination_protection"], "tags": tags_to_live(&d.attrs["tags"])});
             self.0.client.patch(&Self::path(&group, FLEX, name), V2024_11_13, body).await.map_err(refine)?;
@@ -428,7 +507,21 @@ impl Provider for ClusterProvider {
             return Ok(self.finish(ctx, &d.address, doc, FLEX));
         }
 
-        // Shared -> dedicated upgrades have their own endpoints.
+        // Shared -> bigger tiers have their own endpoints.
+        if live_tier == "M0" && want_tier == "FLEX" {
+            let body = json!({
+                "name": name,
+                "providerSettings": {"providerName": "FLEX", "instanceSizeName": "FLEX", "backingProviderName": d.attrs["provider"], "regionName": d.attrs["region"]},
+            });
+            self.0.client.post(&format!("/api/atlas/v2/groups/{group}/clusters/tenantUpgrade"), V2023_01_01, body).await.map_err(refine)?;
+            // The cluster now lives on the Flex API, with a new id; its tags and protection
+            // follow from the Flex PATCH.
+            self.wait_on(ctx, &group, FLEX, name).await?;
+            let body = json!({"terminationProtectionEnabled": d.attrs["termination_protection"], "tags": tags_to_live(&d.attrs["tags"])});
+            self.0.client.patch(&Self::path(&group, FLEX, name), V2024_11_13, body).await.map_err(refine)?;
+            let doc = self.wait(ctx, &group, FLEX, name, false).await?;
+            return Ok(self.finish(ctx, &d.address, doc, FLEX));
+        }
         if live_tier == "M0" && is_dedicated(&want_tier) {
             let body = json!({
                 "name": name,
@@ -448,12 +541,14 @@ impl Provider for ClusterProvider {
         }
         let upgraded = (live_tier == "M0" || api == FLEX) && is_dedicated(&want_tier);
 
-        // `paused: false` goes alone, before anything else.
+        // `paused: false` goes alone, before anything else. A paused cluster with other changes
+        // and no `paused: false` never gets here: the plan shows it as a conflict (`blocked`).
         let live_paused = o.attrs.get("paused") == Some(&json!(true));
         let want_paused = d.attrs.get("paused") == Some(&json!(true));
-        if live_paused {
+        if live_paused && d.attrs.get("paused") == Some(&json!(false)) {
             self.patch(ctx, &group, name, json!({"paused": false})).await?;
         }
+        let live_disk = o.attrs.get("disk_size_gb").and_then(|v| v.as_f64());
 
         let mut body = Map::new();
         if upgraded || ["tier", "provider", "region", "node_count", "disk_size_gb", "autoscaling"].iter().any(|p| changed(p)) {
@@ -464,7 +559,7 @@ impl Provider for ClusterProvider {
                 size = o.attrs.get("effective_tier").and_then(|v| v.as_str()).unwrap_or(&live_tier).to_string();
             }
             if want_tier != "M0" {
-                body.insert("replicationSpecs".into(), replication_specs(&d.attrs, &size));
+                body.insert("replicationSpecs".into(), replication_specs(&d.attrs, &size, live_disk));
             }
         }
         for (attr, field) in [
@@ -484,7 +579,7 @@ impl Provider for ClusterProvider {
         if !body.is_empty() {
             doc = self.patch(ctx, &group, name, Value::Object(body)).await?;
         }
-        if want_paused {
+        if want_paused && !live_paused {
             doc = self.patch(ctx, &group, name, json!({"paused": true})).await?;
         }
         if doc.is_none() {
@@ -509,6 +604,24 @@ impl Provider for ClusterProvider {
 }
 
 impl ClusterProvider {
+    /// Waits until a cluster shows up IDLE on `api` (after an M0 -> Flex upgrade it moves there).
+    async fn wait_on(&self, ctx: &Ctx<'_>, group: &str, api: &str, name: &str) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if self.get(group, api, name).await?.is_some_and(|d| d.get("stateName").and_then(|v| v.as_str()) == Some("IDLE")) {
+                return Ok(());
+            }
+            if started.elapsed() >= ctx.options.timeout {
+                return Err(ProviderError::Timeout {
+                    what: format!("the upgrade of atlas.clusters.{name}"),
+                    seconds: ctx.options.timeout.as_secs(),
+                    state: format!("not IDLE on the {api} API yet"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// After a tenant upgrade Atlas briefly reports the old tier as IDLE: wait until the
     /// cluster is IDLE on a dedicated provider.
     async fn wait_dedicated(&self, ctx: &Ctx<'_>, group: &str, name: &str) -> Result<()> {

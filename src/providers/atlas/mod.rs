@@ -94,6 +94,12 @@ pub fn scope_group_id(ctx: &Ctx<'_>) -> Option<String> {
     ctx.outputs.get(&Address::new(Kind::AtlasProject, project)).and_then(|o| o.get("id")).cloned()
 }
 
+/// An output of the spec's project (`created`, ...), once observed.
+pub fn project_output(ctx: &Ctx<'_>, field: &str) -> Option<String> {
+    let project = ctx.loaded.spec.atlas.as_ref()?.project.clone();
+    ctx.outputs.get(&Address::new(Kind::AtlasProject, project)).and_then(|o| o.get(field)).cloned()
+}
+
 /// Atlas tags (`[{key, value}]`) as a map.
 pub fn tags_from_live(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(|t| t.as_array())

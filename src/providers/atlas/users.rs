@@ -6,10 +6,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::client::{seg, version::V2023_01_01};
+use super::client::{
+    seg,
+    version::{V2023_01_01, V2024_08_05},
+};
 use super::{Atlas, group_id, group_of, scope_group_id};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
+use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result};
 use crate::resource::{Address, Kind};
 use crate::spec::model::DatabaseUserSpec;
 
@@ -39,14 +42,17 @@ pub fn desired(u: &DatabaseUserSpec, project: &Address) -> Desired {
     let scopes = sorted(u.scopes.iter().map(|s| json!({"name": s.name, "type": s.kind})).collect());
     let mut a = Map::new();
     a.insert("auth_database".into(), json!(u.auth_database));
+    let methods = u.auth.clone().unwrap_or_default();
+    a.insert("auth".into(), Value::Object(methods.fields().iter().map(|(f, v, _)| (f.to_string(), json!(v.unwrap_or("NONE")))).collect()));
     a.insert("roles".into(), roles);
     a.insert("scopes".into(), scopes);
     if let Some(desc) = &u.description {
         a.insert("description".into(), json!(desc));
     }
-    let mut d = Desired::new(Address::new(Kind::AtlasUser, &u.username), Value::Object(a)).with_parent(project.clone());
+    let mut d = Desired::new(Address::new(Kind::AtlasUser, u.key()), Value::Object(a)).with_parent(project.clone());
+    d.write_only = json!({"username": u.username});
     if let Some(pw) = &u.password {
-        d.write_only = json!({"password": pw});
+        d.write_only["password"] = json!(pw);
     }
     d
 }
@@ -75,12 +81,27 @@ fn normalize(doc: &Value) -> Value {
             .map(|s| s.iter().map(|x| json!({"name": x["name"], "type": x["type"]})).collect())
             .unwrap_or_default(),
     );
+    let auth: Map<String, Value> = ["x509Type", "awsIAMType", "ldapAuthType", "oidcAuthType"]
+        .iter()
+        .map(|f| (f.to_string(), doc.get(*f).cloned().filter(|v| v.is_string()).unwrap_or(json!("NONE"))))
+        .collect();
     json!({
         "auth_database": doc.get("databaseName").cloned().unwrap_or(json!("admin")),
+        "auth": auth,
         "roles": roles,
         "scopes": scopes,
         "description": doc.get("description").cloned().unwrap_or(Value::Null),
     })
+}
+
+/// A live user's address name: its username, prefixed by its database unless that is `admin`
+/// (the same as `DatabaseUserSpec::key`).
+fn key_of(doc: &Value) -> String {
+    let username = doc.get("username").and_then(|v| v.as_str()).unwrap_or_default();
+    match doc.get("databaseName").and_then(|v| v.as_str()).unwrap_or("admin") {
+        "admin" => username.to_string(),
+        db => format!("{db}/{username}"),
+    }
 }
 
 fn observed(doc: &Value) -> Observed {
@@ -126,10 +147,8 @@ fn body(group: &str, username: &str, d: &Desired, with_password: bool) -> Value 
     if let Some(desc) = d.attrs.get("description") {
         b["description"] = desc.clone();
     }
-    if auth_db == "admin" {
-        for k in ["awsIAMType", "ldapAuthType", "oidcAuthType", "x509Type"] {
-            b[k] = json!("NONE");
-        }
+    for (k, v) in d.attrs["auth"].as_object().into_iter().flatten() {
+        b[k.as_str()] = v.clone();
     }
     if with_password && let Some(pw) = d.write_only.get("password") {
         b["password"] = pw.clone();
@@ -141,6 +160,57 @@ impl UserProvider {
     fn list_path(group: &str) -> String {
         format!("/api/atlas/v2/groups/{group}/databaseUsers")
     }
+
+    fn user_path(group: &str, db: &str, username: &str) -> String {
+        format!("{}/{}/{}", Self::list_path(group), seg(db), seg(username))
+    }
+
+    /// Waits until a user change has reached the project's clusters (`GET
+    /// /clusters/{name}/status` says APPLIED): until then "new users can't log in"
+    /// (openapi-v2.yaml, ClusterStatus.changeStatus), and the index reads connect as this user.
+    /// Only clusters on the clusters API that are IDLE report it; Flex clusters are skipped.
+    async fn wait_applied(&self, ctx: &Ctx<'_>, group: &str, d: &Desired) -> Result<()> {
+        if !ctx.options.wait {
+            return Ok(());
+        }
+        let scoped: Vec<&str> = d.attrs["scopes"].as_array().into_iter().flatten().filter_map(|s| s["name"].as_str()).collect();
+        let clusters = self.0.client.list(&format!("/api/atlas/v2/groups/{group}/clusters"), V2024_08_05).await?;
+        let names: Vec<String> = clusters
+            .iter()
+            .filter(|c| c.get("stateName").and_then(|v| v.as_str()) == Some("IDLE"))
+            .filter(|c| c.pointer("/replicationSpecs/0/regionConfigs/0/providerName").and_then(|v| v.as_str()) != Some("FLEX"))
+            .filter_map(|c| c.get("name").and_then(|v| v.as_str()).map(String::from))
+            .filter(|n| scoped.is_empty() || scoped.contains(&n.as_str()))
+            .collect();
+        let started = std::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(250);
+        let task = ctx.progress.spinner(format!("{}: reaching the clusters", d.address));
+        for name in names {
+            loop {
+                let status =
+                    self.0.client.get(&format!("/api/atlas/v2/groups/{group}/clusters/{}/status", seg(&name)), V2023_01_01).await?;
+                if status.get("changeStatus").and_then(|v| v.as_str()) != Some("PENDING") {
+                    break;
+                }
+                if started.elapsed() >= ctx.options.timeout {
+                    return Err(ProviderError::Timeout {
+                        what: d.address.to_string(),
+                        seconds: ctx.options.timeout.as_secs(),
+                        state: format!("the change is still PENDING on cluster {name}"),
+                    });
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+        task.finish();
+        Ok(())
+    }
+}
+
+/// The username a desired user is written as (its address may carry the database).
+fn username(d: &Desired) -> &str {
+    d.write_only.get("username").and_then(|v| v.as_str()).unwrap_or(&d.address.name)
 }
 
 #[async_trait]
@@ -149,24 +219,22 @@ impl Provider for UserProvider {
         Kind::AtlasUser
     }
 
-    /// The authentication database is part of a user's identity.
-    fn replace_paths(&self) -> &'static [&'static str] {
-        &["auth_database"]
+    /// Atlas keeps no tags on database users: nothing proves poactl made one, so `--prune` alone keeps them.
+    fn prune_guard(&self, _o: &Observed) -> Option<String> {
+        Some("Atlas keeps no ownership mark on database users, so poactl cannot prove it made this one".to_string())
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let group = group_id(ctx)?;
         let users = self.0.cached_list(&Self::list_path(&group), V2023_01_01).await?;
-        Ok(users.iter().find(|u| u.get("username").and_then(|v| v.as_str()) == Some(d.address.name.as_str())).map(observed))
+        // A user's identity is (database, username).
+        Ok(users.iter().find(|u| key_of(u) == d.address.name).map(observed))
     }
 
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let Some(group) = scope_group_id(ctx) else { return Ok(Vec::new()) };
         let users = self.0.cached_list(&Self::list_path(&group), V2023_01_01).await?;
-        Ok(users
-            .iter()
-            .map(|u| (Address::new(Kind::AtlasUser, u.get("username").and_then(|v| v.as_str()).unwrap_or_default()), observed(u)))
-            .collect())
+        Ok(users.iter().map(|u| (Address::new(Kind::AtlasUser, key_of(u)), observed(u))).collect())
     }
 
     fn notes(&self, d: &Desired, _o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
@@ -175,24 +243,27 @@ impl Provider for UserProvider {
 
     async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
         let group = group_id(ctx)?;
-        self.0.client.post(&Self::list_path(&group), V2023_01_01, body(&group, &d.address.name, d, true)).await?;
+        self.0.client.post(&Self::list_path(&group), V2023_01_01, body(&group, username(d), d, true)).await?;
         self.0.forget(&Self::list_path(&group));
-        Ok(Outputs::from([("username".to_string(), d.address.name.clone())]))
+        self.wait_applied(ctx, &group, d).await?;
+        Ok(Outputs::from([("username".to_string(), username(d).to_string())]))
     }
 
     async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, _changes: &[FieldChange]) -> Result<Outputs> {
         let group = group_id(ctx)?;
         let db = o.handle.get("databaseName").and_then(|v| v.as_str()).unwrap_or("admin");
-        let path = format!("{}/{}/{}", Self::list_path(&group), seg(db), seg(&d.address.name));
-        self.0.client.patch(&path, V2023_01_01, body(&group, &d.address.name, d, ctx.options.rotate_passwords)).await?;
+        let path = Self::user_path(&group, db, username(d));
+        self.0.client.patch(&path, V2023_01_01, body(&group, username(d), d, ctx.options.rotate_passwords)).await?;
         self.0.forget(&Self::list_path(&group));
-        Ok(Outputs::from([("username".to_string(), d.address.name.clone())]))
+        self.wait_applied(ctx, &group, d).await?;
+        Ok(Outputs::from([("username".to_string(), username(d).to_string())]))
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, address: &Address, o: &Observed) -> Result<()> {
         let group = group_of(o, ctx)?;
         let db = o.handle.get("databaseName").and_then(|v| v.as_str()).unwrap_or("admin");
-        self.0.client.delete_if_exists(&format!("{}/{}/{}", Self::list_path(&group), seg(db), seg(&address.name)), V2023_01_01).await?;
+        let name = o.handle.get("username").and_then(|v| v.as_str()).unwrap_or(&address.name);
+        self.0.client.delete_if_exists(&Self::user_path(&group, db, name), V2023_01_01).await?;
         self.0.forget(&Self::list_path(&group));
         Ok(())
     }

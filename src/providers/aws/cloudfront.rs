@@ -391,8 +391,10 @@ impl Provider for DistributionProvider {
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let id = d.address.to_string();
         let listed = self.listed().await?;
-        let mine =
-            listed.iter().find(|l| l.tags.get("poactl:id") == Some(&id) && l.tags.get("poactl:env").map(String::as_str) == Some(ctx.env));
+        let mine = listed.iter().find(|l| {
+            crate::providers::ownership_tag(&l.tags, "id") == Some(id.as_str())
+                && crate::providers::ownership_tag(&l.tags, "env") == Some(ctx.env)
+        });
         match mine {
             Some(l) => Ok(Some(self.read(ctx.env, &d.address, l).await?)),
             None => Ok(None),
@@ -402,11 +404,11 @@ impl Provider for DistributionProvider {
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let listed = self.listed().await?;
         let mut out = Vec::new();
-        for l in listed.iter().filter(|l| {
-            l.tags.get("poactl:env").map(String::as_str) == Some(ctx.env)
-                && l.tags.get("poactl:managed").map(String::as_str) == Some("true")
-        }) {
-            let name = l.tags.get("poactl:id").and_then(|id| id.strip_prefix("cdn.distributions.")).unwrap_or(&l.id).to_string();
+        for l in listed.iter().filter(|l| crate::providers::managed_in_env(&l.tags, ctx.env)) {
+            let name = crate::providers::ownership_tag(&l.tags, "id")
+                .and_then(|id| id.strip_prefix("cdn.distributions."))
+                .unwrap_or(&l.id)
+                .to_string();
             let address = Address::new(Kind::Distribution, name);
             out.push((address.clone(), self.read(ctx.env, &address, l).await?));
         }

@@ -264,7 +264,7 @@ impl Provider for AlarmProvider {
         let prefix = self.prefix(ctx.env);
         Ok(listed
             .iter()
-            .filter(|(_, tags)| tags.get("poactl:env").map(String::as_str) == Some(ctx.env))
+            .filter(|(_, tags)| crate::providers::ownership_tag(tags, "env") == Some(ctx.env))
             .map(|(a, tags)| {
                 let name = a.alarm_name().unwrap_or("");
                 let short = name.strip_prefix(&prefix).unwrap_or(name);

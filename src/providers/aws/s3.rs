@@ -486,10 +486,7 @@ impl Provider for BucketProvider {
         Ok(found
             .into_iter()
             .flatten()
-            .filter(|(_, tags)| {
-                tags.get("poactl:env").map(String::as_str) == Some(ctx.env)
-                    && tags.get("poactl:managed").map(String::as_str) == Some("true")
-            })
+            .filter(|(_, tags)| crate::providers::managed_in_env(tags, ctx.env))
             .map(|(name, tags)| {
                 let address = Address::new(Kind::Bucket, &name);
                 let ownership = ownership_from_tags(&tags, ctx.env, &address);

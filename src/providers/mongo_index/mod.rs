@@ -54,6 +54,9 @@ fn uri_reference(loaded: &LoadedSpec) -> Option<Address> {
 pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
     let Some(db) = &loaded.spec.database else { return Vec::new() };
     let parent = uri_reference(loaded);
+    // The reads and writes connect as `database.user`: after the user (created or changed in the
+    // same apply, which waits until the change reached the clusters).
+    let user = db.user.as_ref().and_then(|u| loaded.spec.atlas.as_ref()?.database_users.iter().find(|x| &x.username == u));
     let mut out = Vec::new();
     for (coll, c) in &db.collections.0 {
         for ix in &c.indexes {
@@ -63,6 +66,9 @@ pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
             d.write_only = json!({"keys": ix.keys.0.iter().map(|(f, k)| json!([f, normalize::key_value(*k)])).collect::<Vec<_>>()});
             if let Some(p) = &parent {
                 d = d.with_parent(p.clone());
+            }
+            if let Some(u) = user {
+                d = d.depends(Address::new(Kind::AtlasUser, u.key()));
             }
             out.push(d);
         }
