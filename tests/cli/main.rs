@@ -4,6 +4,7 @@
 mod support;
 
 mod atlas;
+mod atlas_fidelity;
 mod aws;
 mod captures;
 mod demo;

@@ -161,6 +161,11 @@ impl Sandbox {
         self.http.post(format!("{}/__sandbox/{path}", self.url)).body(body.to_string()).send().await.unwrap().json().await.unwrap()
     }
 
+    /// Active tokens per client id.
+    pub async fn tokens(&self) -> serde_json::Value {
+        self.http.get(format!("{}/__sandbox/tokens", self.url)).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn log(&self) -> Vec<serde_json::Value> {
         self.http.get(format!("{}/__sandbox/log", self.url)).send().await.unwrap().json().await.unwrap()
     }
