@@ -66,10 +66,16 @@ fn validate(g: &Global) -> Result<u8> {
     match load_env(g) {
         Ok(loaded) => {
             let summary = loaded.spec.summary();
+            let warnings = spec::validate::warnings(&loaded);
+            if format(g) != OutputFormat::Json {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
             match format(g) {
                 OutputFormat::Json => println!(
                     "{}",
-                    json!({"valid": true, "environment": loaded.env, "files": loaded.files, "summary": summary, "resources": spec::addresses(&loaded.spec).iter().map(|a| a.to_string()).collect::<Vec<_>>()})
+                    json!({"valid": true, "environment": loaded.env, "files": loaded.files, "summary": summary, "resources": spec::addresses(&loaded.spec).iter().map(|a| a.to_string()).collect::<Vec<_>>(), "warnings": warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>()})
                 ),
                 _ => println!("{}: environment \"{}\" is valid: {summary}", loaded.files[0].display(), loaded.env),
             }
@@ -141,13 +147,22 @@ impl Session {
         self.targets.is_empty() || self.targets.iter().any(|t| a == *t || a.starts_with(&format!("{}.", t.trim_end_matches('.'))))
     }
 
-    async fn observe(&self) -> Result<Observation> {
+    /// Reads the live state. Unmanaged resources are listed only for the kinds the spec uses,
+    /// unless `every_kind` (`--prune`, `destroy`): a bucket-only spec then needs an S3-only role,
+    /// not CloudFront and CloudWatch read rights.
+    async fn observe(&self, every_kind: bool) -> Result<Observation> {
         let all = providers::desired(&self.loaded);
         if !self.targets.is_empty() && !all.iter().any(|d| self.targeted(&d.address)) {
             bail!("--target {} matches no resource of environment \"{}\"", self.targets.join(", "), self.loaded.env);
         }
+        let used: std::collections::BTreeSet<Kind> = all.iter().map(|d| d.address.kind).collect();
         let desired = all.into_iter().filter(|d| self.targeted(&d.address)).collect();
-        let mut obs = self.engine(RunOptions::default()).observe(desired).await?;
+        let mut engine = self.engine(RunOptions::default());
+        if !every_kind {
+            let scope = engine.discover_kinds.take().unwrap_or_else(|| Kind::ALL.into_iter().collect());
+            engine.discover_kinds = Some(scope.intersection(&used).copied().collect());
+        }
+        let mut obs = engine.observe(desired).await?;
         obs.unmanaged.retain(|(a, _)| self.targeted(a));
         Ok(obs)
     }
@@ -178,7 +193,7 @@ fn conflict_error(plan: &Plan) -> String {
 
 async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
     let s = Session::open(g, &a.connect).await?;
-    let obs = s.observe().await?;
+    let obs = s.observe(a.prune || !a.delete.is_empty()).await?;
     let plan = s.plan(
         &obs,
         PlanOptions {
@@ -245,7 +260,7 @@ async fn apply_cmd(g: &Global, mut a: ApplyArgs) -> Result<u8> {
         delete: a.delete.clone(),
     };
     let options = saved.as_ref().map(|p| p.options.clone()).unwrap_or(options);
-    let obs = s.observe().await?;
+    let obs = s.observe(options.prune || !options.delete.is_empty()).await?;
     let plan = s.plan(&obs, options);
     if let Some(saved) = &saved {
         crate::engine::check_saved_plan(saved, &plan)?;
@@ -369,7 +384,7 @@ fn read_saved_plan(path: &std::path::Path) -> Result<Plan> {
 
 async fn drift_cmd(g: &Global, a: DriftArgs) -> Result<u8> {
     let s = Session::open(g, &a.connect).await?;
-    let obs = s.observe().await?;
+    let obs = s.observe(false).await?;
     let plan = s.plan(&obs, PlanOptions::default());
     let drifted = plan.has_drift() || (a.strict && !plan.unmanaged.is_empty());
     match format(g) {
@@ -490,7 +505,7 @@ async fn destroy_cmd(g: &Global, a: DestroyArgs) -> Result<u8> {
     if !a.allow_destroy {
         bail!("destroy deletes every resource environment \"{}\" owns, data included; rerun with --allow-destroy", s.loaded.env);
     }
-    let obs = s.observe().await?;
+    let obs = s.observe(true).await?;
     let mut plan = s.plan(&obs, PlanOptions { destroy: true, ..PlanOptions::default() });
     // Indexes go with their collections' data only by choice: destroy leaves MongoDB alone
     // unless it is the only thing in the spec.

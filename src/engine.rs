@@ -166,7 +166,10 @@ impl Engine<'_> {
                 let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
                 let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
                 let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
-                let o = provider.observe(&ctx, d).await.map_err(|e| e.to_string())?;
+                let mut o = provider.observe(&ctx, d).await.map_err(|e| e.to_string())?;
+                if let Some(o) = o.as_mut() {
+                    providers::keep_owned_tags(&mut o.attrs, self.loaded);
+                }
                 if let Some(o) = &o {
                     outputs.lock().map_err(|e| e.to_string())?.insert(addr.clone(), o.outputs.clone());
                 }

@@ -24,16 +24,41 @@ pub fn is_unresolved(v: &Value) -> bool {
 /// - Numbers compare by value (`1` equals `1.0`).
 /// - `replace_paths` lists the paths (or their prefixes) that cannot change in place.
 pub fn diff(desired: &Value, observed: &Value, replace_paths: &[&str]) -> Vec<FieldChange> {
+    diff_closed(desired, observed, replace_paths, &[])
+}
+
+/// As [`diff`], and the objects at `closed_paths` are whole maps: a key that is live but not
+/// desired is a removal (a tag or an alarm dimension taken out of the spec).
+pub fn diff_closed(desired: &Value, observed: &Value, replace_paths: &[&str], closed_paths: &[&str]) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    walk("", desired, Some(observed), replace_paths, &mut out);
+    let rules = Rules { replace: replace_paths, closed: closed_paths };
+    walk("", desired, Some(observed), &rules, &mut out);
     out
 }
 
-fn walk(path: &str, desired: &Value, observed: Option<&Value>, replace: &[&str], out: &mut Vec<FieldChange>) {
+struct Rules<'a> {
+    replace: &'a [&'a str],
+    closed: &'a [&'a str],
+}
+
+fn walk(path: &str, desired: &Value, observed: Option<&Value>, rules: &Rules<'_>, out: &mut Vec<FieldChange>) {
+    let replace = rules.replace;
     if let (Value::Object(d), Some(Value::Object(o))) = (desired, observed) {
         for (k, dv) in d {
             let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-            walk(&p, dv, o.get(k), replace, out);
+            walk(&p, dv, o.get(k), rules, out);
+        }
+        if rules.closed.contains(&path) {
+            for (k, ov) in o.iter().filter(|(k, _)| !d.contains_key(*k)) {
+                out.push(FieldChange {
+                    path: format!("{path}.{k}"),
+                    before: Some(ov.clone()),
+                    after: None,
+                    forces_replace: false,
+                    sensitive: false,
+                    unknown: false,
+                });
+            }
         }
         return;
     }
@@ -43,7 +68,7 @@ fn walk(path: &str, desired: &Value, observed: Option<&Value>, replace: &[&str],
         // The whole block is missing live: report its leaves, so the plan shows values.
         for (k, dv) in d {
             let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-            walk(&p, dv, None, replace, out);
+            walk(&p, dv, None, rules, out);
         }
         return;
     }
@@ -60,7 +85,7 @@ fn walk(path: &str, desired: &Value, observed: Option<&Value>, replace: &[&str],
         for dv in d {
             let item = format!("{path}[{}]", name(dv));
             match o.iter().find(|ov| ov.get(key) == dv.get(key)) {
-                Some(ov) => walk(&item, dv, Some(ov), replace, out),
+                Some(ov) => walk(&item, dv, Some(ov), rules, out),
                 None => out.push(FieldChange {
                     path: item,
                     before: None,

@@ -151,9 +151,15 @@ pub trait Provider: Send + Sync {
     /// subtracts the declared ones to find the unmanaged. Never mutates.
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>>;
 
+    /// Attribute paths holding maps compared whole: a live key the spec does not list is a
+    /// removal. Tags everywhere (the ones poactl leaves alone are dropped at observe).
+    fn closed_maps(&self) -> &'static [&'static str] {
+        &["tags"]
+    }
+
     /// Pure: how the live resource differs from the desired one.
     fn diff(&self, desired: &Desired, observed: &Observed) -> Vec<FieldChange> {
-        diff::diff(&desired.attrs, &observed.attrs, self.replace_paths())
+        diff::diff_closed(&desired.attrs, &observed.attrs, self.replace_paths(), self.closed_maps())
     }
 
     /// Why the service would refuse these changes in the resource's live state, if it would:
@@ -345,6 +351,25 @@ pub fn ownership_from_tags(tags: &BTreeMap<String, String>, env: &str, address: 
         (Some("true"), Some(e), _) if e != env => Ownership::Foreign(format!("it belongs to poactl environment `{e}`")),
         (Some("true"), _, Some(i)) => Ownership::Foreign(format!("its {TAG_ID} tag says `{i}`")),
         _ => Ownership::Unowned(format!("it has no poactl ownership tags ({TAG_MANAGED}, {TAG_ENV}, {TAG_ID})")),
+    }
+}
+
+/// Whether poactl leaves a tag key alone: AWS' own `aws:` tags (they cannot be written or
+/// removed: S3 answers InvalidTag, "System tags cannot be removed by requester"), and the keys
+/// the spec lists in `ignore_tags`.
+pub fn foreign_tag(key: &str, loaded: &LoadedSpec) -> bool {
+    key.starts_with("aws:")
+        || loaded.spec.ignore_tags.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => key.starts_with(prefix),
+            None => key == p,
+        })
+}
+
+/// Drops the tags poactl leaves alone from observed attributes, so they never show as drift
+/// (tags are compared as whole maps: every other live key not in the spec is a removal).
+pub fn keep_owned_tags(attrs: &mut Value, loaded: &LoadedSpec) {
+    if let Some(tags) = attrs.get_mut("tags").and_then(|t| t.as_object_mut()) {
+        tags.retain(|k, _| !foreign_tag(k, loaded));
     }
 }
 

@@ -88,6 +88,28 @@ fn fmt_usd(v: f64) -> String {
 impl Spec {
     /// The region for AWS resources without their own: `aws.region`, else the caller's
     /// `AWS_REGION`, else us-east-1.
+    /// The region an alarm must live in: the one its metric is published in. CloudFront
+    /// publishes its metrics in us-east-1 only ("CloudFront metrics ... are available only in the
+    /// US East (N. Virginia) Region", CloudFront Developer Guide, monitoring with CloudWatch);
+    /// S3 publishes a bucket's metrics in the bucket's region; anything else defaults to the
+    /// environment's region. An explicit `region:` wins.
+    pub fn alarm_region(&self, alarm: &model::AlarmSpec) -> String {
+        if let Some(r) = &alarm.region {
+            return r.clone();
+        }
+        match alarm.metric.namespace.as_str() {
+            "AWS/CloudFront" => "us-east-1".to_string(),
+            "AWS/S3" => alarm
+                .metric
+                .dimensions
+                .get("BucketName")
+                .and_then(|b| self.storage.as_ref()?.buckets.iter().find(|x| &x.name == b))
+                .and_then(|b| b.region.clone())
+                .unwrap_or_else(|| self.aws_region()),
+            _ => self.aws_region(),
+        }
+    }
+
     pub fn aws_region(&self) -> String {
         self.aws
             .as_ref()

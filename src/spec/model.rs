@@ -22,6 +22,10 @@ pub struct Spec {
     pub protect: bool,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Tag keys someone else manages (a cost-allocation tool, an org policy): never shown as
+    /// drift, never removed. A trailing `*` makes a prefix (`cost-*`).
+    #[serde(default)]
+    pub ignore_tags: Vec<String>,
     #[serde(default)]
     pub aws: Option<AwsSpec>,
     #[serde(default)]
@@ -405,6 +409,12 @@ pub struct LifecycleRuleSpec {
     pub noncurrent_expire_after: Option<Duration>,
     #[serde(default)]
     pub abort_incomplete_multipart_after: Option<Duration>,
+    /// Remove delete markers that no longer hide any version (versioned buckets).
+    #[serde(default)]
+    pub expire_delete_markers: bool,
+    /// `false` keeps the rule but switches it off (S3 `Status: Disabled`).
+    #[serde(default = "yes")]
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -516,6 +526,10 @@ pub struct AlarmSpec {
     pub notify: Vec<String>,
     #[serde(default)]
     pub ok_notify: Vec<String>,
+    /// Where the alarm lives; by default where its metric is published (see
+    /// `Spec::alarm_region`).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 fn default_statistic() -> String {

@@ -358,6 +358,9 @@ fn check_env(c: &mut Checker, spec: &Spec) {
     }
     if let Some(region) = spec.aws.as_ref().and_then(|a| a.region.as_deref()) {
         c.one_of(path!("aws", "region"), "AWS region", region, AWS_REGIONS);
+        if let Some(p) = other_partition(region) {
+            c.err(path!("aws", "region"), format!("{region} is in the {p} partition, which poactl does not support yet"), PARTITION_HINT);
+        }
     }
     let mut services = Vec::new();
     if spec.atlas.is_some() {
@@ -368,6 +371,21 @@ fn check_env(c: &mut Checker, spec: &Spec) {
     }
     check_tags(c, &spec.tags, path!("tags"), &services);
 }
+
+/// The partition of a region outside `aws`: its ARNs and endpoints differ (`arn:aws-cn:`,
+/// `arn:aws-us-gov:`), and CloudFront and billing metrics live elsewhere there; poactl writes
+/// `aws` ARNs, so such regions are refused rather than half-supported.
+pub fn other_partition(region: &str) -> Option<&'static str> {
+    if region.starts_with("cn-") {
+        Some("aws-cn")
+    } else if region.starts_with("us-gov-") {
+        Some("aws-us-gov")
+    } else {
+        None
+    }
+}
+
+const PARTITION_HINT: &str = "use a region of the standard aws partition";
 
 /// The services a set of tags is written to; each has its own character set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1133,6 +1151,9 @@ fn check_storage(c: &mut Checker, storage: &StorageSpec) {
         }
         if let Some(r) = &b.region {
             c.one_of(base("region"), "AWS region", r, AWS_REGIONS);
+            if let Some(p) = other_partition(r) {
+                c.err(base("region"), format!("{r} is in the {p} partition, which poactl does not support yet"), PARTITION_HINT);
+            }
         }
         c.one_of(base("encryption"), "encryption", &b.encryption, &["AES256", "aws:kms", "aws:kms:dsse"]);
         if b.encryption.starts_with("aws:kms") && b.kms_key.is_none() {
@@ -1159,12 +1180,25 @@ fn check_storage(c: &mut Checker, storage: &StorageSpec) {
                 && r.transition_after.is_none()
                 && r.noncurrent_expire_after.is_none()
                 && r.abort_incomplete_multipart_after.is_none()
+                && !r.expire_delete_markers
             {
                 c.err(
                     path!("storage", "buckets", i, "lifecycle", j),
                     "a lifecycle rule needs an action",
-                    "add expire_after, transition_after, noncurrent_expire_after or abort_incomplete_multipart_after",
+                    "add expire_after, transition_after, noncurrent_expire_after, abort_incomplete_multipart_after or expire_delete_markers",
                 );
+            }
+            if r.expire_delete_markers && r.expire_after.is_some() {
+                // One Expiration holds either Days or ExpiredObjectDeleteMarker (S3 API
+                // reference, LifecycleExpiration).
+                c.err(
+                    rp("expire_delete_markers"),
+                    "S3 cannot expire objects after a number of days and clean up delete markers in one rule",
+                    "put expire_delete_markers in a rule of its own",
+                );
+            }
+            if lifecycle_rule_id(r).chars().count() > 255 {
+                c.err(rp("id"), "S3 lifecycle rule ids have at most 255 characters", "shorten the id (or the prefix it is made from)");
             }
             for (f, d) in [
                 ("expire_after", &r.expire_after),
@@ -1238,6 +1272,30 @@ fn check_storage(c: &mut Checker, storage: &StorageSpec) {
             c.err(base("tags"), "S3 allows 50 tags and poactl needs 3 for ownership", "use at most 47 tags");
         }
     }
+}
+
+/// Things a spec may mean but probably does not: shown by `validate`, never fatal.
+pub fn warnings(loaded: &LoadedSpec) -> Vec<SpecError> {
+    let mut c = Checker { loaded, errors: Vec::new() };
+    for (i, b) in loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).enumerate() {
+        if !b.versioning {
+            continue;
+        }
+        let reclaims = b.lifecycle.iter().any(|r| r.noncurrent_expire_after.is_some() && r.enabled);
+        for (j, r) in b.lifecycle.iter().enumerate() {
+            if r.expire_after.is_some() && !reclaims {
+                // On a versioned bucket an expiration only adds a delete marker: the object
+                // stays as a noncurrent version, and its storage is never reclaimed (S3 User
+                // Guide, "Lifecycle and versioning").
+                c.err(
+                    path!("storage", "buckets", i, "lifecycle", j, "expire_after"),
+                    "on a versioned bucket, expired objects stay as noncurrent versions and keep costing storage",
+                    "add `noncurrent_expire_after` (e.g. 1d) to this rule, or a rule that expires noncurrent versions",
+                );
+            }
+        }
+    }
+    c.errors
 }
 
 /// The id of a lifecycle rule: explicit, or derived from the prefix.
@@ -1388,13 +1446,34 @@ fn check_alarms(c: &mut Checker, m: &MonitoringSpec) {
             &a.treat_missing_data,
             &["missing", "notBreaching", "breaching", "ignore"],
         );
+        if a.name.starts_with("billing-") {
+            c.err(
+                base("name"),
+                format!("alarm names starting with `billing-` are poactl's billing alarms (`{}`)", a.name),
+                "rename the alarm, or declare it under billing.alerts",
+            );
+        }
+        let region = c.loaded.spec.alarm_region(a);
+        if let Some(r) = &a.region {
+            c.one_of(base("region"), "AWS region", r, AWS_REGIONS);
+        }
         for (j, arn) in a.notify.iter().chain(a.ok_notify.iter()).enumerate() {
+            let f = if j < a.notify.len() { "notify" } else { "ok_notify" };
             if !arn.starts_with("arn:") && !arn.starts_with("${") {
-                let f = if j < a.notify.len() { "notify" } else { "ok_notify" };
                 c.err(
                     path!("monitoring", "alarms", i, f),
                     format!("`{arn}` is not an ARN"),
                     "alarm actions are ARNs, e.g. arn:aws:sns:us-east-1:123456789012:ops",
+                );
+            } else if let Some(topic_region) = arn.strip_prefix("arn:aws:sns:").and_then(|r| r.split(':').next())
+                && topic_region != region
+            {
+                // PutMetricAlarm refuses actions in another region: the SNS topic must be in the
+                // alarm's region (CloudWatch User Guide, "Using Amazon CloudWatch alarms").
+                c.err(
+                    path!("monitoring", "alarms", i, f),
+                    format!("the SNS topic is in {topic_region}, but the alarm lives in {region} (where its metric is published)"),
+                    format!("use a topic in {region}"),
                 );
             }
         }

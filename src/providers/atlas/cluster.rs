@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::{Call, seg, version::*};
-use super::{Atlas, group_id, group_of, scope_group_id, tags_from_live, tags_to_live};
+use super::{Atlas, group_id, group_of, scope_group_id, tags_from_live, tags_to_live, tags_update};
 use crate::plan::{FieldChange, diff};
 use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
@@ -414,7 +414,7 @@ impl Provider for ClusterProvider {
         {
             live["disk_size_gb"] = json!(want);
         }
-        let mut changes = diff::diff(&d.attrs, &live, &[]);
+        let mut changes = diff::diff_closed(&d.attrs, &live, &[], self.closed_maps());
         let shared = |t: &str| t == "M0" || t == "FLEX";
         for c in &mut changes {
             c.forces_replace = match c.path.as_str() {
@@ -501,7 +501,7 @@ impl Provider for ClusterProvider {
 
         self.wait_until_changeable(ctx, &group, api, name, o).await?;
         if api == FLEX && want_tier == "FLEX" {
-            let body = json!({"terminationProtectionEnabled": d.attrs["termination_protection"], "tags": tags_to_live(&d.attrs["tags"])});
+            let body = json!({"terminationProtectionEnabled": d.attrs["termination_protection"], "tags": tags_update(&d.attrs["tags"], &o.handle, ctx.loaded)});
             self.0.client.patch(&Self::path(&group, FLEX, name), V2024_11_13, body).await.map_err(refine)?;
             let doc = self.wait(ctx, &group, FLEX, name, false).await?;
             return Ok(self.finish(ctx, &d.address, doc, FLEX));
@@ -573,7 +573,7 @@ impl Provider for ClusterProvider {
             }
         }
         if changed("tags") || upgraded {
-            body.insert("tags".into(), tags_to_live(&d.attrs["tags"]));
+            body.insert("tags".into(), tags_update(&d.attrs["tags"], &o.handle, ctx.loaded));
         }
         let mut doc = None;
         if !body.is_empty() {

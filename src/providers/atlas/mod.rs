@@ -119,6 +119,18 @@ pub fn tags_to_live(tags: &Value) -> Value {
     Value::Array(items)
 }
 
+/// The tags to write on an update: Atlas replaces the whole list, so the live tags the spec
+/// leaves alone (`ignore_tags`) go back with the desired ones.
+pub fn tags_update(desired: &Value, live_doc: &Value, loaded: &LoadedSpec) -> Value {
+    let mut tags = crate::providers::string_map(desired);
+    for (k, v) in tags_from_live(live_doc.get("tags")) {
+        if crate::providers::foreign_tag(&k, loaded) {
+            tags.entry(k).or_insert(v);
+        }
+    }
+    tags_to_live(&json!(tags))
+}
+
 /// Every Atlas resource the spec declares.
 pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
     let Some(atlas) = &loaded.spec.atlas else { return Vec::new() };

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::client::{seg, version::V2023_01_01};
-use super::{Atlas, tags_from_live, tags_to_live};
+use super::{Atlas, tags_from_live, tags_to_live, tags_update};
 use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
@@ -69,7 +69,7 @@ impl Provider for ProjectProvider {
     }
 
     async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, _changes: &[FieldChange]) -> Result<Outputs> {
-        let body = json!({"name": d.attrs["name"], "tags": tags_to_live(&d.attrs["tags"])});
+        let body = json!({"name": d.attrs["name"], "tags": tags_update(&d.attrs["tags"], &o.handle, ctx.loaded)});
         let doc = self.0.client.patch(&format!("/api/atlas/v2/groups/{}", o.id), V2023_01_01, body).await?;
         Ok(observed(ctx.env, &d.address, doc).outputs)
     }

@@ -84,7 +84,17 @@ pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec) -> Desired {
         "behaviors": behaviors,
         "tags": all_tags(loaded, &d.tags, &address),
     });
-    Desired::new(address, attrs).depends(Address::new(Kind::Bucket, &d.origin.bucket))
+    let mut desired = Desired::new(address, attrs).depends(Address::new(Kind::Bucket, &d.origin.bucket));
+    let kms = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).any(|b| b.name == d.origin.bucket && b.encryption == "aws:kms");
+    if kms {
+        // OAC reads an SSE-KMS bucket only if the key policy lets CloudFront decrypt (CloudFront
+        // Developer Guide, "Restricting access to an Amazon S3 origin", SSE-KMS).
+        desired.notes.push(format!(
+            "the origin bucket {} uses SSE-KMS: its key policy must allow kms:Decrypt to the service principal cloudfront.amazonaws.com with AWS:SourceArn of this distribution; poactl does not manage key policies",
+            d.origin.bucket
+        ));
+    }
+    desired
 }
 
 /// The bucket an S3 origin domain points at (`b.s3.us-east-1.amazonaws.com`, `b.s3.amazonaws.com`).
@@ -175,6 +185,85 @@ fn build_config(a: &Value, caller_reference: &str, oac_id: &str) -> Result<Distr
         None => cfg.viewer_certificate(ViewerCertificate::builder().cloud_front_default_certificate(true).build()),
     };
     cfg.build().map_err(build_err)
+}
+
+/// The live config with only the fields poactl manages set from the spec.
+///
+/// UpdateDistribution replaces the whole configuration: "the values you specify are not merged
+/// into your existing configuration" (CloudFront API reference, UpdateDistribution), and
+/// terraform-provider-aws' `resource_distribution.go` likewise sends a full config. Starting from
+/// `GetDistributionConfig` keeps what someone else set and poactl does not model: a WAF web ACL,
+/// logging, a default root object, custom error pages, geo restrictions, HTTP version, IPv6,
+/// other origins, and each behaviour's function and Lambda associations and policies.
+fn overlay_config(live: &DistributionConfig, a: &Value, oac_id: &str) -> Result<DistributionConfig> {
+    let want = build_config(a, &live.caller_reference, oac_id)?;
+    let mut out = live.clone();
+    out.comment = want.comment;
+    out.enabled = want.enabled;
+    out.price_class = want.price_class;
+    out.aliases = want.aliases;
+    out.viewer_certificate = want.viewer_certificate;
+
+    // poactl's S3 origin replaces its live counterpart (by id); other origins stay.
+    let mine = want.origins.as_ref().and_then(|o| o.items.first()).cloned();
+    if let Some(mine) = mine {
+        let mut items = live.origins.as_ref().map(|o| o.items.clone()).unwrap_or_default();
+        match items.iter_mut().find(|o| o.id == ORIGIN_ID) {
+            Some(o) => {
+                o.domain_name = mine.domain_name;
+                o.origin_path = mine.origin_path;
+                o.origin_access_control_id = mine.origin_access_control_id;
+                o.s3_origin_config = mine.s3_origin_config;
+                o.custom_origin_config = None;
+            }
+            None => items.push(mine),
+        }
+        out.origins = Some(Origins::builder().quantity(items.len() as i32).set_items(Some(items)).build().map_err(build_err)?);
+    }
+
+    // The default behaviour keeps its associations and policies; poactl sets TTLs, compression,
+    // the viewer protocol and its origin.
+    if let (Some(w), Some(live_db)) = (want.default_cache_behavior, live.default_cache_behavior.as_ref()) {
+        let mut db = live_db.clone();
+        db.target_origin_id = w.target_origin_id;
+        db.viewer_protocol_policy = w.viewer_protocol_policy;
+        db.compress = w.compress;
+        if db.cache_policy_id.as_deref().is_none_or(str::is_empty) {
+            db.min_ttl = w.min_ttl;
+            db.default_ttl = w.default_ttl;
+            db.max_ttl = w.max_ttl;
+            db.forwarded_values = db.forwarded_values.or(w.forwarded_values);
+        }
+        out.default_cache_behavior = Some(db);
+    }
+
+    // Behaviours are the spec's list (one removed from the spec shows in the plan and goes);
+    // a behaviour that exists live keeps what poactl does not set.
+    let live_behaviors = live.cache_behaviors.as_ref().and_then(|c| c.items.clone()).unwrap_or_default();
+    let mut behaviors = Vec::new();
+    for w in want.cache_behaviors.and_then(|c| c.items).unwrap_or_default() {
+        let merged = match live_behaviors.iter().find(|b| b.path_pattern.trim_start_matches('/') == w.path_pattern.trim_start_matches('/'))
+        {
+            Some(b) => {
+                let mut b = b.clone();
+                b.target_origin_id = w.target_origin_id;
+                b.viewer_protocol_policy = w.viewer_protocol_policy;
+                b.compress = w.compress;
+                if b.cache_policy_id.as_deref().is_none_or(str::is_empty) {
+                    b.min_ttl = w.min_ttl;
+                    b.default_ttl = w.default_ttl;
+                    b.max_ttl = w.max_ttl;
+                    b.forwarded_values = b.forwarded_values.or(w.forwarded_values);
+                }
+                b
+            }
+            None => w,
+        };
+        behaviors.push(merged);
+    }
+    out.cache_behaviors =
+        Some(CacheBehaviors::builder().quantity(behaviors.len() as i32).set_items(Some(behaviors)).build().map_err(build_err)?);
+    Ok(out)
 }
 
 fn behavior_json(min: Option<i64>, default: Option<i64>, max: Option<i64>, compress: Option<bool>) -> Value {
@@ -357,6 +446,38 @@ impl DistributionProvider {
         }
     }
 
+    /// Deletes the distribution's OAC once the distribution is gone. CloudFront answers
+    /// OriginAccessControlInUse while the deletion propagates (terraform-provider-aws retries
+    /// it, `internal/service/cloudfront/origin_access_control.go`): retried within the run's
+    /// timeout, so the OAC never outlives its distribution.
+    async fn delete_oac(&self, ctx: &Ctx<'_>, oac_id: &str) -> Result<()> {
+        if oac_id.is_empty() {
+            return Ok(());
+        }
+        let cf = &self.aws.cloudfront;
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(500);
+        loop {
+            let oac = match cf.get_origin_access_control().id(oac_id).send().await {
+                Ok(o) => o,
+                Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => return Ok(()),
+                Err(e) => return Err(sdk_error(&format!("GetOriginAccessControl {oac_id}"), &e)),
+            };
+            match cf.delete_origin_access_control().id(oac_id).if_match(oac.e_tag().unwrap_or_default()).send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => return Ok(()),
+                Err(e)
+                    if matches!(error_code(&e).as_deref(), Some("OriginAccessControlInUse" | "PreconditionFailed"))
+                        && started.elapsed() < ctx.options.timeout =>
+                {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(sdk_error(&format!("DeleteOriginAccessControl {oac_id}"), &e)),
+            }
+        }
+    }
+
     async fn set_tags(&self, arn: &str, want: &Value, have: &BTreeMap<String, String>) -> Result<()> {
         let cf = &self.aws.cloudfront;
         let want: BTreeMap<String, String> = crate::providers::string_map(want);
@@ -453,23 +574,29 @@ impl Provider for DistributionProvider {
         let cf = &self.aws.cloudfront;
         let config_changed = changes.iter().any(|c| !c.path.starts_with("tags"));
         if config_changed {
-            let current = cf
-                .get_distribution_config()
-                .id(&o.id)
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("GetDistributionConfig {}", o.id), &e))?;
-            let etag = current.e_tag().unwrap_or_default().to_string();
-            let caller_reference = current.distribution_config().map(|c| c.caller_reference().to_string()).unwrap_or_default();
             let oac_id = self.ensure_oac(d.attrs["origin"]["oac"].as_str().unwrap_or_default()).await?;
-            let config = build_config(&d.attrs, &caller_reference, &oac_id)?;
-            cf.update_distribution()
-                .id(&o.id)
-                .if_match(etag)
-                .distribution_config(config)
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("UpdateDistribution {}", o.id), &e))?;
+            // Someone else may change the distribution between our read and our write: CloudFront
+            // then answers 412 PreconditionFailed for the stale ETag (API reference,
+            // UpdateDistribution). Read again and overlay again, a few times.
+            let mut attempt = 0;
+            loop {
+                let current = cf
+                    .get_distribution_config()
+                    .id(&o.id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&format!("GetDistributionConfig {}", o.id), &e))?;
+                let etag = current.e_tag().unwrap_or_default().to_string();
+                let live = current
+                    .distribution_config()
+                    .ok_or_else(|| ProviderError::Api(format!("GetDistributionConfig {}: no config", o.id)))?;
+                let config = overlay_config(live, &d.attrs, &oac_id)?;
+                match cf.update_distribution().id(&o.id).if_match(etag).distribution_config(config).send().await {
+                    Ok(_) => break,
+                    Err(e) if error_code(&e).as_deref() == Some("PreconditionFailed") && attempt < 4 => attempt += 1,
+                    Err(e) => return Err(sdk_error(&format!("UpdateDistribution {}", o.id), &e)),
+                }
+            }
         }
         if changes.iter().any(|c| c.path.starts_with("tags")) {
             let arn = o.outputs.get("arn").cloned().unwrap_or_default();
@@ -491,6 +618,9 @@ impl Provider for DistributionProvider {
             Err(e) => return Err(sdk_error(&format!("GetDistributionConfig {}", o.id), &e)),
         };
         let mut etag = current.e_tag().unwrap_or_default().to_string();
+        // Deleting needs a disabled *and deployed* distribution (DistributionNotDisabled
+        // otherwise): a run that disabled it and was stopped leaves it InProgress.
+        let ctx_wait = Ctx { options: &crate::providers::RunOptions { wait: true, ..ctx.options.clone() }, ..*ctx };
         if let Some(cfg) = current.distribution_config().filter(|c| c.enabled()) {
             let mut disabled = cfg.clone();
             disabled.enabled = false;
@@ -503,26 +633,24 @@ impl Provider for DistributionProvider {
                 .await
                 .map_err(|e| sdk_error(&format!("UpdateDistribution {} (disable)", o.id), &e))?;
             etag = out.e_tag().unwrap_or(&etag).to_string();
-            let ctx_wait = Ctx { options: &crate::providers::RunOptions { wait: true, ..ctx.options.clone() }, ..*ctx };
-            self.wait_deployed(&ctx_wait, &o.id, &format!("{address} (disabling)")).await?;
         }
-        cf.delete_distribution()
-            .id(&o.id)
-            .if_match(&etag)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("DeleteDistribution {}", o.id), &e))?;
-        let oac_id = o.handle.get("oac_id").and_then(|v| v.as_str()).unwrap_or("");
-        if !oac_id.is_empty()
-            && let Ok(oac) = cf.get_origin_access_control().id(oac_id).send().await
-        {
-            let tag = oac.e_tag().unwrap_or_default().to_string();
-            if let Err(e) = cf.delete_origin_access_control().id(oac_id).if_match(tag).send().await
-                && error_code(&e).as_deref() != Some("NoSuchOriginAccessControl")
-            {
-                return Err(sdk_error(&format!("DeleteOriginAccessControl {oac_id}"), &e));
+        self.wait_deployed(&ctx_wait, &o.id, &format!("{address} (disabling)")).await?;
+        match cf.delete_distribution().id(&o.id).if_match(&etag).send().await {
+            Ok(_) => {}
+            Err(e) if error_code(&e).as_deref() == Some("NoSuchDistribution") => {}
+            // The ETag went stale while we waited: read it again once.
+            Err(e) if error_code(&e).as_deref() == Some("PreconditionFailed") => {
+                let fresh =
+                    cf.get_distribution().id(&o.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", o.id), &e))?;
+                cf.delete_distribution()
+                    .id(&o.id)
+                    .if_match(fresh.e_tag().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&format!("DeleteDistribution {}", o.id), &e))?;
             }
+            Err(e) => return Err(sdk_error(&format!("DeleteDistribution {}", o.id), &e)),
         }
-        Ok(())
+        self.delete_oac(ctx, o.handle.get("oac_id").and_then(|v| v.as_str()).unwrap_or("")).await
     }
 }

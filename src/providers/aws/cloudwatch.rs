@@ -20,20 +20,34 @@ use crate::spec::model::{AlarmSpec, BillingAlertSpec};
 /// Billing metrics exist only in us-east-1.
 pub const BILLING_REGION: &str = "us-east-1";
 
+type Listed = Vec<(MetricAlarm, BTreeMap<String, String>)>;
+
 pub struct AlarmProvider {
     aws: Arc<Aws>,
     kind: Kind,
-    /// The environment's alarms with their tags, read once per run.
-    listed: OnceCell<Vec<(MetricAlarm, BTreeMap<String, String>)>>,
+    /// The environment's alarms with their tags, read once per run and region.
+    listed: std::sync::Mutex<BTreeMap<String, Arc<OnceCell<Listed>>>>,
 }
 
 impl AlarmProvider {
     pub fn new(aws: Arc<Aws>, kind: Kind) -> Self {
-        AlarmProvider { aws, kind, listed: OnceCell::new() }
+        AlarmProvider { aws, kind, listed: Default::default() }
     }
 
-    fn region(&self) -> String {
-        if self.kind == Kind::BillingAlarm { BILLING_REGION.to_string() } else { self.aws.region.clone() }
+    /// The region of a desired or live alarm: where its metric is published.
+    fn region_of(&self, attrs: &Value) -> String {
+        attrs.get("region").and_then(|r| r.as_str()).map(String::from).unwrap_or_else(|| self.aws.region.clone())
+    }
+
+    /// The regions this kind's alarms of the spec live in (and the environment's own).
+    fn regions(&self, loaded: &LoadedSpec) -> std::collections::BTreeSet<String> {
+        if self.kind == Kind::BillingAlarm {
+            return [BILLING_REGION.to_string()].into();
+        }
+        let mut out: std::collections::BTreeSet<String> =
+            loaded.spec.monitoring.iter().flat_map(|m| m.alarms.iter()).map(|a| loaded.spec.alarm_region(a)).collect();
+        out.insert(self.aws.region.clone());
+        out
     }
 
     fn prefix(&self, env: &str) -> String {
@@ -69,6 +83,7 @@ pub fn desired_alarm(loaded: &LoadedSpec, a: &AlarmSpec) -> Desired {
     };
     let attrs = json!({
         "name": alarm_name(&loaded.env, &a.name),
+        "region": loaded.spec.alarm_region(a),
         "namespace": a.metric.namespace,
         "metric": a.metric.name,
         "dimensions": a.metric.dimensions,
@@ -83,6 +98,7 @@ pub fn desired_alarm(loaded: &LoadedSpec, a: &AlarmSpec) -> Desired {
         "description": a.description.clone().unwrap_or_default(),
         "alarm_actions": sorted(&a.notify),
         "ok_actions": sorted(&a.ok_notify),
+        "actions_enabled": true,
         "tags": all_tags(loaded, &Default::default(), &address),
     });
     Desired::new(address, attrs)
@@ -93,6 +109,7 @@ pub fn desired_billing(loaded: &LoadedSpec, b: &BillingAlertSpec) -> Desired {
     let address = Address::new(Kind::BillingAlarm, &short);
     let attrs = json!({
         "name": alarm_name(&loaded.env, &format!("billing-{short}")),
+        "region": BILLING_REGION,
         "namespace": "AWS/Billing",
         "metric": "EstimatedCharges",
         "dimensions": {"Currency": "USD"},
@@ -107,16 +124,18 @@ pub fn desired_billing(loaded: &LoadedSpec, b: &BillingAlertSpec) -> Desired {
         "description": format!("poactl {}: estimated AWS charges above {} USD this month", loaded.env, b.above_usd),
         "alarm_actions": sorted(&b.notify),
         "ok_actions": [],
+        "actions_enabled": true,
         "tags": all_tags(loaded, &Default::default(), &address),
     });
     Desired::new(address, attrs)
 }
 
-fn normalize(a: &MetricAlarm, tags: &BTreeMap<String, String>) -> Value {
+fn normalize(a: &MetricAlarm, tags: &BTreeMap<String, String>, region: &str) -> Value {
     let dims: BTreeMap<String, String> =
         a.dimensions().iter().map(|d| (d.name().unwrap_or("").to_string(), d.value().unwrap_or("").to_string())).collect();
     json!({
         "name": a.alarm_name(),
+        "region": region,
         "namespace": a.namespace(),
         "metric": a.metric_name(),
         "dimensions": dims,
@@ -131,63 +150,65 @@ fn normalize(a: &MetricAlarm, tags: &BTreeMap<String, String>) -> Value {
         "description": a.alarm_description().unwrap_or(""),
         "alarm_actions": sorted(a.alarm_actions()),
         "ok_actions": sorted(a.ok_actions()),
+        "actions_enabled": a.actions_enabled().unwrap_or(true),
         "tags": tags,
     })
 }
 
 impl AlarmProvider {
-    async fn listed(&self, env: &str) -> Result<&Vec<(MetricAlarm, BTreeMap<String, String>)>> {
-        self.listed
-            .get_or_try_init(|| async {
-                let cw = self.aws.cloudwatch(&self.region()).await;
-                let mut alarms = Vec::new();
-                let mut token: Option<String> = None;
-                loop {
-                    let out = cw
-                        .describe_alarms()
-                        .alarm_name_prefix(self.prefix(env))
-                        .set_next_token(token.clone())
+    async fn listed(&self, env: &str, region: &str) -> Result<Listed> {
+        let cell = self.listed.lock().unwrap_or_else(|e| e.into_inner()).entry(region.to_string()).or_default().clone();
+        cell.get_or_try_init(|| async {
+            let cw = self.aws.cloudwatch(region).await;
+            let mut alarms = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let out = cw
+                    .describe_alarms()
+                    .alarm_name_prefix(self.prefix(env))
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DescribeAlarms", &e))?;
+                alarms.extend(out.metric_alarms().iter().cloned());
+                match out.next_token() {
+                    Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+            // Billing alarms share the env prefix: keep each kind to its own.
+            let billing_prefix = format!("{env}-billing-");
+            alarms.retain(|a| (self.kind == Kind::BillingAlarm) == a.alarm_name().unwrap_or("").starts_with(&billing_prefix));
+            let with_tags = alarms.into_iter().map(|a| {
+                let cw = cw.clone();
+                async move {
+                    let arn = a.alarm_arn().unwrap_or("").to_string();
+                    let tags = cw
+                        .list_tags_for_resource()
+                        .resource_arn(&arn)
                         .send()
                         .await
-                        .map_err(|e| sdk_error("DescribeAlarms", &e))?;
-                    alarms.extend(out.metric_alarms().iter().cloned());
-                    match out.next_token() {
-                        Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
-                        _ => break,
-                    }
+                        .map_err(|e| sdk_error(&format!("ListTagsForResource {arn}"), &e))?;
+                    let tags: BTreeMap<String, String> = tags
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+                        .collect();
+                    Ok::<_, ProviderError>((a, tags))
                 }
-                // Billing alarms share the env prefix: keep each kind to its own.
-                let billing_prefix = format!("{env}-billing-");
-                alarms.retain(|a| (self.kind == Kind::BillingAlarm) == a.alarm_name().unwrap_or("").starts_with(&billing_prefix));
-                let with_tags = alarms.into_iter().map(|a| {
-                    let cw = cw.clone();
-                    async move {
-                        let arn = a.alarm_arn().unwrap_or("").to_string();
-                        let tags = cw
-                            .list_tags_for_resource()
-                            .resource_arn(&arn)
-                            .send()
-                            .await
-                            .map_err(|e| sdk_error(&format!("ListTagsForResource {arn}"), &e))?;
-                        let tags: BTreeMap<String, String> = tags
-                            .tags()
-                            .iter()
-                            .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
-                            .collect();
-                        Ok::<_, ProviderError>((a, tags))
-                    }
-                });
-                futures::future::try_join_all(with_tags).await
-            })
-            .await
+            });
+            futures::future::try_join_all(with_tags).await
+        })
+        .await
+        .cloned()
     }
 
-    fn observed(&self, env: &str, address: &Address, a: &MetricAlarm, tags: &BTreeMap<String, String>) -> Observed {
+    fn observed(&self, env: &str, address: &Address, a: &MetricAlarm, tags: &BTreeMap<String, String>, region: &str) -> Observed {
         let name = a.alarm_name().unwrap_or("").to_string();
         let ownership = ownership_from_tags(tags, env, address);
         Observed {
             id: name.clone(),
-            attrs: normalize(a, tags),
+            attrs: normalize(a, tags, region),
             outputs: Outputs::from([
                 ("arn".to_string(), a.alarm_arn().unwrap_or("").to_string()),
                 ("name".to_string(), name.clone()),
@@ -200,7 +221,7 @@ impl AlarmProvider {
 
     async fn put(&self, d: &Desired, tags_on_create: bool) -> Result<()> {
         let a = &d.attrs;
-        let cw = self.aws.cloudwatch(&self.region()).await;
+        let cw = self.aws.cloudwatch(&self.region_of(a)).await;
         let strings = |v: &Value| -> Vec<String> {
             v.as_array().map(|x| x.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
         };
@@ -221,7 +242,7 @@ impl AlarmProvider {
             .evaluation_periods(a["evaluation_periods"].as_i64().unwrap_or(1) as i32)
             .datapoints_to_alarm(a["datapoints"].as_i64().unwrap_or(1) as i32)
             .treat_missing_data(a["treat_missing_data"].as_str().unwrap_or("missing"))
-            .actions_enabled(true)
+            .actions_enabled(a["actions_enabled"].as_bool().unwrap_or(true))
             .set_alarm_actions(Some(strings(&a["alarm_actions"])))
             .set_ok_actions(Some(strings(&a["ok_actions"])));
         req = match (a["statistic"].as_str(), a["extended_statistic"].as_str()) {
@@ -240,8 +261,8 @@ impl AlarmProvider {
         Ok(())
     }
 
-    async fn arn_of(&self, name: &str) -> Result<String> {
-        let cw = self.aws.cloudwatch(&self.region()).await;
+    async fn arn_of(&self, name: &str, region: &str) -> Result<String> {
+        let cw = self.aws.cloudwatch(region).await;
         let out = cw.describe_alarms().alarm_names(name).send().await.map_err(|e| sdk_error("DescribeAlarms", &e))?;
         Ok(out.metric_alarms().first().and_then(|a| a.alarm_arn()).unwrap_or("").to_string())
     }
@@ -253,31 +274,43 @@ impl Provider for AlarmProvider {
         self.kind
     }
 
-    async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
-        let name = d.attrs["name"].as_str().unwrap_or_default();
-        let listed = self.listed(ctx.env).await?;
-        Ok(listed.iter().find(|(a, _)| a.alarm_name() == Some(name)).map(|(a, tags)| self.observed(ctx.env, &d.address, a, tags)))
+    /// An alarm cannot move between regions: it is made anew where its metric lives.
+    fn replace_paths(&self) -> &'static [&'static str] {
+        &["region"]
     }
 
+    /// Tags and dimensions are whole maps: one removed from the spec is removed live.
+    fn closed_maps(&self) -> &'static [&'static str] {
+        &["tags", "dimensions"]
+    }
+
+    async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
+        let name = d.attrs["name"].as_str().unwrap_or_default();
+        let region = self.region_of(&d.attrs);
+        let listed = self.listed(ctx.env, &region).await?;
+        Ok(listed.iter().find(|(a, _)| a.alarm_name() == Some(name)).map(|(a, tags)| self.observed(ctx.env, &d.address, a, tags, &region)))
+    }
+
+    /// The environment's alarms in every region the spec's alarms use.
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
-        let listed = self.listed(ctx.env).await?;
         let prefix = self.prefix(ctx.env);
-        Ok(listed
-            .iter()
-            .filter(|(_, tags)| crate::providers::ownership_tag(tags, "env") == Some(ctx.env))
-            .map(|(a, tags)| {
+        let mut out = Vec::new();
+        for region in self.regions(ctx.loaded) {
+            let listed = self.listed(ctx.env, &region).await?;
+            for (a, tags) in listed.iter().filter(|(_, tags)| crate::providers::ownership_tag(tags, "env") == Some(ctx.env)) {
                 let name = a.alarm_name().unwrap_or("");
                 let short = name.strip_prefix(&prefix).unwrap_or(name);
                 let address = Address::new(self.kind, short);
-                (address.clone(), self.observed(ctx.env, &address, a, tags))
-            })
-            .collect())
+                out.push((address.clone(), self.observed(ctx.env, &address, a, tags, &region)));
+            }
+        }
+        Ok(out)
     }
 
     async fn create(&self, _ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
         self.put(d, true).await?;
         let name = d.attrs["name"].as_str().unwrap_or_default().to_string();
-        Ok(Outputs::from([("arn".to_string(), self.arn_of(&name).await?), ("name".to_string(), name)]))
+        Ok(Outputs::from([("arn".to_string(), self.arn_of(&name, &self.region_of(&d.attrs)).await?), ("name".to_string(), name)]))
     }
 
     async fn update(&self, _ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
@@ -285,7 +318,7 @@ impl Provider for AlarmProvider {
             self.put(d, false).await?;
         }
         if changes.iter().any(|c| c.path.starts_with("tags")) {
-            let cw = self.aws.cloudwatch(&self.region()).await;
+            let cw = self.aws.cloudwatch(&self.region_of(&o.attrs)).await;
             let arn = o.outputs.get("arn").cloned().unwrap_or_default();
             let want: BTreeMap<String, String> = crate::providers::string_map(&d.attrs["tags"]);
             let have: BTreeMap<String, String> = crate::providers::string_map(&o.attrs["tags"]);
@@ -305,7 +338,7 @@ impl Provider for AlarmProvider {
     }
 
     async fn delete(&self, _ctx: &Ctx<'_>, _address: &Address, o: &Observed) -> Result<()> {
-        let cw = self.aws.cloudwatch(&self.region()).await;
+        let cw = self.aws.cloudwatch(&self.region_of(&o.attrs)).await;
         cw.delete_alarms().alarm_names(&o.id).send().await.map_err(|e| sdk_error(&format!("DeleteAlarms {}", o.id), &e))?;
         Ok(())
     }

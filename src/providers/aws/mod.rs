@@ -87,8 +87,37 @@ where
     }
 }
 
+/// Who the run is, asked once before anything else (`sts:GetCallerIdentity` needs no
+/// permission). Without it, missing credentials surface as one "failed to construct request"
+/// dump per resource; with it, one sentence. Its ARN also gives the partition: poactl writes
+/// `arn:aws:` ARNs, so other partitions are refused here.
+async fn preflight(base: &SdkConfig) -> anyhow::Result<()> {
+    let sts = aws_sdk_sts::Client::new(base);
+    let me = match sts.get_caller_identity().send().await {
+        Ok(me) => me,
+        Err(e) => {
+            let cause = match &e {
+                SdkError::DispatchFailure(d) if d.is_user() => "no credentials were found".to_string(),
+                SdkError::ServiceError(s) => s.err().meta().message().unwrap_or("the credentials were refused").to_string(),
+                other => DisplayErrorContext(other).to_string().lines().next().unwrap_or_default().to_string(),
+            };
+            anyhow::bail!(
+                "AWS: {cause}. Set AWS_PROFILE (a profile from `aws configure`, `aws sso login` or `aws login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on CI, use the runner's role"
+            );
+        }
+    };
+    let arn = me.arn().unwrap_or_default();
+    if let Some(partition) = arn.strip_prefix("arn:").and_then(|r| r.split(':').next())
+        && partition != "aws"
+    {
+        anyhow::bail!("AWS: these credentials are in the {partition} partition ({arn}); poactl supports the standard aws partition only");
+    }
+    Ok(())
+}
+
 pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connections) -> anyhow::Result<()> {
     let aws = Arc::new(Aws::new(loaded.spec.aws_region()).await);
+    preflight(&aws.base).await?;
     reg.insert(Arc::new(s3::BucketProvider(aws.clone())));
     reg.insert(Arc::new(s3::BucketPolicyProvider(aws.clone())));
     reg.insert(Arc::new(cloudfront::DistributionProvider::new(aws.clone())));

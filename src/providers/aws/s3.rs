@@ -2,10 +2,11 @@
 //! ownership, lifecycle, CORS, tags; and the bucket policy that lets this environment's
 //! CloudFront distributions read a bucket through Origin Access Control.
 //!
-//! AWS defaults and "not configured" read the same: a new bucket answers 404 for its
-//! encryption, public access block and ownership controls on some endpoints and returns the
-//! defaults (SSE-S3, all blocked, BucketOwnerEnforced) on others; both normalize to the
-//! defaults, so neither causes a perpetual diff.
+//! A 404 means "not configured", as on real S3: a bucket without a public access block is not
+//! blocked, and one without ownership controls takes ACLs (ObjectWriter). Buckets made since
+//! April 2023 have both, so a 404 says someone deleted them (or the bucket is older): drift
+//! against `public_access: blocked`. poactl writes both when it creates a bucket. Encryption is
+//! different: SSE-S3 cannot be switched off, so a missing configuration reads as AES256.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +30,10 @@ use crate::spec::model::BucketSpec;
 use crate::spec::validate::lifecycle_rule_id;
 
 pub struct BucketProvider(pub Arc<Aws>);
+
+/// How long S3 may take to show a new bucket everywhere, and how often to look again.
+const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(120);
+const PROPAGATION_STEP: std::time::Duration = std::time::Duration::from_millis(500);
 pub struct BucketPolicyProvider(pub Arc<Aws>);
 
 pub fn bucket_region(loaded: &LoadedSpec, b: &BucketSpec) -> String {
@@ -47,9 +52,12 @@ pub fn desired_bucket(loaded: &LoadedSpec, b: &BucketSpec) -> Desired {
         .map(|r| {
             json!({
                 "id": lifecycle_rule_id(r),
+                "status": if r.enabled { "Enabled" } else { "Disabled" },
                 "prefix": r.prefix,
                 "expire_days": days(&r.expire_after),
-                "transition": r.transition_after.as_ref().map(|t| json!({"days": t.whole_days(), "storage_class": r.storage_class})).unwrap_or(Value::Null),
+                "expire_delete_markers": r.expire_delete_markers,
+                "transitions": r.transition_after.as_ref().map(|t| vec![json!({"days": t.whole_days(), "storage_class": r.storage_class})]).unwrap_or_default(),
+                "noncurrent_transitions": [],
                 "noncurrent_expire_days": days(&r.noncurrent_expire_after),
                 "abort_multipart_days": days(&r.abort_incomplete_multipart_after),
             })
@@ -72,6 +80,11 @@ pub fn desired_bucket(loaded: &LoadedSpec, b: &BucketSpec) -> Desired {
     let mut encryption = json!({"algorithm": b.encryption});
     if let Some(k) = &b.kms_key {
         encryption["kms_key"] = json!(k);
+    }
+    if b.encryption == "aws:kms" {
+        // An S3 Bucket Key cuts KMS requests (and their cost) by up to 99% (S3 User Guide,
+        // "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys").
+        encryption["bucket_key"] = json!(true);
     }
     let attrs = json!({
         "region": bucket_region(loaded, b),
@@ -138,6 +151,23 @@ fn normalize_statements(policy: &Value) -> Value {
     Value::Array(out)
 }
 
+/// Whether two ways of naming a KMS key name the same key: `Some(true)` when one is the other
+/// (a key id and its ARN, an alias and its ARN), `Some(false)` when they surely differ, `None`
+/// when an alias meets a key ARN (only KMS knows what the alias points at).
+fn kms_same_key(want: &str, have: &str) -> Option<bool> {
+    let tail = |k: &str| k.rsplit_once(':').map_or(k.to_string(), |(_, t)| t.to_string());
+    let (w, h) = (tail(want), tail(have));
+    let w = if w.starts_with("alias/") || w.starts_with("key/") { w } else { format!("key/{w}") };
+    let h = if h.starts_with("alias/") || h.starts_with("key/") { h } else { format!("key/{h}") };
+    if w == h {
+        Some(true)
+    } else if w.starts_with("alias/") != h.starts_with("alias/") {
+        None
+    } else {
+        Some(false)
+    }
+}
+
 /// Rules written before filters existed carry a top-level prefix.
 #[allow(deprecated)]
 fn legacy_prefix(r: &LifecycleRule) -> Option<&str> {
@@ -163,9 +193,23 @@ impl BucketProvider {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 match status {
                     Some(404) => Ok(None),
-                    Some(403) => Ok(Some(Err(
-                        "it exists but belongs to another AWS account (403 on HeadBucket); bucket names are global".to_string()
-                    ))),
+                    Some(403) => {
+                        // 403 means "exists, and you may not read it": another account's bucket, or
+                        // one of this account that the identity lacks s3:ListBucket on. The
+                        // account's own bucket list tells them apart.
+                        let ours = s3
+                            .list_buckets()
+                            .prefix(name)
+                            .send()
+                            .await
+                            .ok()
+                            .is_some_and(|l| l.buckets().iter().any(|b| b.name() == Some(name)));
+                        Ok(Some(Err(if ours {
+                            "it is this account's bucket, but this identity may not read it (403 on HeadBucket): grant s3:ListBucket and the s3:Get* reads on it".to_string()
+                        } else {
+                            "it exists but belongs to another AWS account, or this identity may not see it (403 on HeadBucket); bucket names are global".to_string()
+                        })))
+                    }
                     Some(301) => {
                         let actual =
                             e.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region")).map(String::from).unwrap_or_default();
@@ -202,15 +246,14 @@ impl BucketProvider {
         };
         let encryption = match encryption {
             Ok(out) => {
-                let rule = out
-                    .server_side_encryption_configuration()
-                    .and_then(|c| c.rules().first())
-                    .and_then(|r| r.apply_server_side_encryption_by_default());
+                let first = out.server_side_encryption_configuration().and_then(|c| c.rules().first());
+                let rule = first.and_then(|r| r.apply_server_side_encryption_by_default());
                 let mut v =
                     json!({"algorithm": rule.map(|r| r.sse_algorithm().as_str().to_string()).unwrap_or_else(|| "AES256".to_string())});
                 if let Some(k) = rule.and_then(|r| r.kms_master_key_id()) {
                     v["kms_key"] = json!(k);
                 }
+                v["bucket_key"] = json!(first.and_then(|r| r.bucket_key_enabled()).unwrap_or(false));
                 v
             }
             Err(e) if absent(error_code(&e), &["ServerSideEncryptionConfigurationNotFoundError"]) => json!({"algorithm": "AES256"}),
@@ -227,8 +270,9 @@ impl BucketProvider {
                     "restrict_public_buckets": f(c.and_then(|c| c.restrict_public_buckets())),
                 })
             }
+            // Not configured: nothing is blocked (S3 API reference, GetPublicAccessBlock).
             Err(e) if absent(error_code(&e), &["NoSuchPublicAccessBlockConfiguration"]) => {
-                json!({"block_public_acls": true, "ignore_public_acls": true, "block_public_policy": true, "restrict_public_buckets": true})
+                json!({"block_public_acls": false, "ignore_public_acls": false, "block_public_policy": false, "restrict_public_buckets": false})
             }
             Err(e) => return Err(sdk_error(&format!("GetPublicAccessBlock {name}"), &e)),
         };
@@ -238,7 +282,9 @@ impl BucketProvider {
                 .and_then(|c| c.rules().first())
                 .map(|r| r.object_ownership().as_str().to_string())
                 .unwrap_or_else(|| "BucketOwnerEnforced".to_string()),
-            Err(e) if absent(error_code(&e), &["OwnershipControlsNotFoundError"]) => "BucketOwnerEnforced".to_string(),
+            // No ownership controls: ACLs apply, the object writer owns its objects (S3 User
+            // Guide, "Controlling ownership of objects").
+            Err(e) if absent(error_code(&e), &["OwnershipControlsNotFoundError"]) => "ObjectWriter".to_string(),
             Err(e) => return Err(sdk_error(&format!("GetBucketOwnershipControls {name}"), &e)),
         };
         let mut rules: Vec<Value> = match lifecycle {
@@ -247,11 +293,15 @@ impl BucketProvider {
                 .iter()
                 .map(|r| {
                     let prefix = r.filter().and_then(|f| f.prefix()).or_else(|| legacy_prefix(r));
+                    // Every action of the rule is read, so one added by hand shows as drift.
                     json!({
                         "id": r.id().unwrap_or(""),
+                        "status": r.status().as_str(),
                         "prefix": prefix.unwrap_or(""),
                         "expire_days": r.expiration().and_then(|e| e.days()).map(|d| json!(d)).unwrap_or(Value::Null),
-                        "transition": r.transitions().first().map(|t| json!({"days": t.days(), "storage_class": t.storage_class().map(|c| c.as_str())})).unwrap_or(Value::Null),
+                        "expire_delete_markers": r.expiration().and_then(|e| e.expired_object_delete_marker()).unwrap_or(false),
+                        "transitions": r.transitions().iter().map(|t| json!({"days": t.days(), "storage_class": t.storage_class().map(|c| c.as_str())})).collect::<Vec<_>>(),
+                        "noncurrent_transitions": r.noncurrent_version_transitions().iter().map(|t| json!({"days": t.noncurrent_days(), "storage_class": t.storage_class().map(|c| c.as_str())})).collect::<Vec<_>>(),
                         "noncurrent_expire_days": r.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()).map(|d| json!(d)).unwrap_or(Value::Null),
                         "abort_multipart_days": r.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()).map(|d| json!(d)).unwrap_or(Value::Null),
                     })
@@ -291,15 +341,39 @@ impl BucketProvider {
     }
 
     /// Writes the settings the changes touch (all of them on create).
-    async fn write(&self, name: &str, a: &Value, changed: &(dyn Fn(&str) -> bool + Sync)) -> Result<()> {
+    /// `live_tags`: the bucket's tags as read, whose keys poactl leaves alone go back with the
+    /// desired ones (PutBucketTagging replaces the whole set).
+    async fn write(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        a: &Value,
+        changed: &(dyn Fn(&str) -> bool + Sync),
+        live_tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let region = a["region"].as_str().unwrap_or("us-east-1");
         let s3 = self.0.s3(region).await;
+        let loaded = ctx.loaded;
         let ctx = |op: &str| format!("{op} {name}");
         if changed("tags") {
-            let tags: Vec<Tag> = a["tags"]
-                .as_object()
-                .map(|m| m.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or("")).build().ok()).collect())
-                .unwrap_or_default();
+            // PutBucketTagging replaces the whole set, and S3 refuses a set without the bucket's
+            // aws: system tags ("System tags cannot be removed by requester") as well as one that
+            // names them (InvalidTag: aws: is reserved): such a bucket's tags cannot be changed
+            // with this API, only through whatever made them (a CloudFormation stack).
+            let system: Vec<&String> = live_tags.keys().filter(|k| k.starts_with("aws:")).collect();
+            if !system.is_empty() {
+                return Err(ProviderError::Refused(format!(
+                    "bucket {name} carries AWS system tags ({}); S3 cannot rewrite its tag set without losing them, so poactl leaves its tags as they are: change them through the stack that made the bucket, or remove the tag changes from the spec",
+                    system.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            let mut want = crate::providers::string_map(&a["tags"]);
+            for (k, v) in live_tags {
+                if crate::providers::foreign_tag(k, loaded) {
+                    want.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            let tags: Vec<Tag> = want.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
             let tagging = Tagging::builder().set_tag_set(Some(tags)).build().map_err(|e| ProviderError::Api(e.to_string()))?;
             s3.put_bucket_tagging().bucket(name).tagging(tagging).send().await.map_err(|e| sdk_error(&ctx("PutBucketTagging"), &e))?;
         }
@@ -341,6 +415,7 @@ impl BucketProvider {
             }
             let rule = ServerSideEncryptionRule::builder()
                 .apply_server_side_encryption_by_default(by_default.build().map_err(|e| ProviderError::Api(e.to_string()))?)
+                .bucket_key_enabled(enc["bucket_key"].as_bool().unwrap_or(false))
                 .build();
             let cfg = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|e| ProviderError::Api(e.to_string()))?;
             s3.put_bucket_encryption()
@@ -369,12 +444,14 @@ impl BucketProvider {
                 for r in rules {
                     let mut rule = LifecycleRule::builder()
                         .id(r["id"].as_str().unwrap_or(""))
-                        .status(ExpirationStatus::Enabled)
+                        .status(ExpirationStatus::from(r["status"].as_str().unwrap_or("Enabled")))
                         .filter(LifecycleRuleFilter::builder().prefix(r["prefix"].as_str().unwrap_or("")).build());
                     if let Some(d) = r["expire_days"].as_i64() {
                         rule = rule.expiration(LifecycleExpiration::builder().days(d as i32).build());
+                    } else if r["expire_delete_markers"].as_bool() == Some(true) {
+                        rule = rule.expiration(LifecycleExpiration::builder().expired_object_delete_marker(true).build());
                     }
-                    if let Some(t) = r.get("transition").filter(|t| !t.is_null()) {
+                    for t in r["transitions"].as_array().into_iter().flatten() {
                         rule = rule.transitions(
                             Transition::builder()
                                 .days(t["days"].as_i64().unwrap_or(0) as i32)
@@ -444,6 +521,30 @@ impl Provider for BucketProvider {
         &["region"]
     }
 
+    /// S3 reports the KMS key as it resolved it (a key ARN) where the spec may name an alias:
+    /// the same key written two ways is not drift.
+    fn diff(&self, d: &Desired, o: &Observed) -> Vec<FieldChange> {
+        let mut live = o.attrs.clone();
+        if let (Some(want), Some(have)) =
+            (d.attrs.pointer("/encryption/kms_key").and_then(|v| v.as_str()), live.pointer("/encryption/kms_key").and_then(|v| v.as_str()))
+            && kms_same_key(want, have) != Some(false)
+        {
+            live["encryption"]["kms_key"] = json!(want);
+        }
+        crate::plan::diff::diff_closed(&d.attrs, &live, self.replace_paths(), self.closed_maps())
+    }
+
+    fn notes(&self, d: &Desired, o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
+        let want = d.attrs.pointer("/encryption/kms_key").and_then(|v| v.as_str());
+        let have = o.attrs.pointer("/encryption/kms_key").and_then(|v| v.as_str());
+        match (want, have) {
+            (Some(w), Some(h)) if kms_same_key(w, h).is_none() => vec![format!(
+                "encryption.kms_key: S3 reports {h}; poactl cannot check offline that {w} still points at it (kms:DescribeKey would)"
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let name = &d.address.name;
         let region = d.attrs["region"].as_str().unwrap_or("us-east-1");
@@ -466,65 +567,115 @@ impl Provider for BucketProvider {
         let (mut attrs, tags) = self.read(name, &actual_region).await?;
         attrs["region"] = json!(actual_region);
         let ownership = ownership_from_tags(&tags, ctx.env, &d.address);
-        Ok(Some(Observed { id: name.clone(), attrs, outputs: outputs(name, &actual_region), ownership, handle: Value::Null }))
+        Ok(Some(Observed { id: name.clone(), attrs, outputs: outputs(name, &actual_region), ownership, handle: json!({"tags": tags}) }))
     }
 
     /// Buckets of the account tagged for this environment (others are not its business).
+    ///
+    /// ListBuckets is paginated and names each bucket's region (`BucketRegion`); each bucket's
+    /// tags are read in its own region, since the Rust SDK does not follow S3's 301 redirects.
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let s3 = self.0.s3(&self.0.region).await;
-        let list = s3.list_buckets().send().await.map_err(|e| sdk_error("ListBuckets", &e))?;
-        let names: Vec<String> = list.buckets().iter().filter_map(|b| b.name().map(String::from)).collect();
-        let lookups = names.into_iter().map(|name| {
-            let s3 = s3.clone();
-            async move {
-                let tags = s3.get_bucket_tagging().bucket(&name).send().await.ok()?;
-                let tags: BTreeMap<String, String> = tags.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
-                Some((name, tags))
+        let mut found: Vec<(String, String)> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = s3
+                .list_buckets()
+                .max_buckets(1000)
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListBuckets", &e))?;
+            found.extend(page.buckets().iter().filter_map(|b| {
+                Some((b.name()?.to_string(), b.bucket_region().map(String::from).unwrap_or_else(|| self.0.region.clone())))
+            }));
+            match page.continuation_token() {
+                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                _ => break,
             }
+        }
+        let lookups = found.into_iter().map(|(name, region)| async move {
+            let s3 = self.0.s3(&region).await;
+            let tags = s3.get_bucket_tagging().bucket(&name).send().await.ok()?;
+            let tags: BTreeMap<String, String> = tags.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+            Some((name, region, tags))
         });
         let found = futures::future::join_all(lookups).await;
         Ok(found
             .into_iter()
             .flatten()
-            .filter(|(_, tags)| crate::providers::managed_in_env(tags, ctx.env))
-            .map(|(name, tags)| {
+            .filter(|(_, _, tags)| crate::providers::managed_in_env(tags, ctx.env))
+            .map(|(name, region, tags)| {
                 let address = Address::new(Kind::Bucket, &name);
                 let ownership = ownership_from_tags(&tags, ctx.env, &address);
-                let mut outs = outputs(&name, &self.0.region);
+                let mut outs = outputs(&name, &region);
                 outs.insert("description".into(), format!("bucket {name}"));
                 (address, Observed { id: name, attrs: json!({"tags": tags}), outputs: outs, ownership, handle: Value::Null })
             })
             .collect())
     }
 
-    async fn create(&self, _ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
+    /// Creates the bucket with its ownership tags in `CreateBucketConfiguration.Tags` (ownership
+    /// is then atomic, like CreateDistributionWithTags), then writes its settings.
+    ///
+    /// S3 is eventually consistent right after CreateBucket: the settings calls may answer
+    /// NoSuchBucket for a while, and re-creating a name just deleted answers OperationAborted
+    /// ("A conflicting conditional operation is currently in progress"). Both are retried for
+    /// two minutes, as terraform-provider-aws does (`internal/service/s3/bucket.go`,
+    /// bucketCreatedTimeout / bucketPropagationTimeout).
+    async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
         let name = &d.address.name;
         let region = d.attrs["region"].as_str().unwrap_or("us-east-1").to_string();
         let s3 = self.0.s3(&region).await;
-        let mut req = s3.create_bucket().bucket(name);
+        let tags: Vec<Tag> = crate::providers::string_map(&d.attrs["tags"])
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        let mut config = CreateBucketConfiguration::builder().set_tags(Some(tags));
         if region != "us-east-1" {
-            req = req.create_bucket_configuration(
-                CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region.as_str())).build(),
-            );
+            config = config.location_constraint(BucketLocationConstraint::from(region.as_str()));
         }
-        match req.send().await {
-            Ok(_) => {}
-            Err(e) if error_code(&e).as_deref() == Some("BucketAlreadyOwnedByYou") => {}
-            Err(e) if error_code(&e).as_deref() == Some("BucketAlreadyExists") => {
-                return Err(ProviderError::Refused(format!(
-                    "the bucket name {name} is taken by another AWS account (bucket names are global): choose another name"
-                )));
+        let config = config.build();
+        let started = std::time::Instant::now();
+        loop {
+            match s3.create_bucket().bucket(name).create_bucket_configuration(config.clone()).send().await {
+                Ok(_) => break,
+                Err(e) if error_code(&e).as_deref() == Some("BucketAlreadyOwnedByYou") => break,
+                Err(e) if error_code(&e).as_deref() == Some("BucketAlreadyExists") => {
+                    return Err(ProviderError::Refused(format!(
+                        "the bucket name {name} is taken by another AWS account (bucket names are global): choose another name"
+                    )));
+                }
+                Err(e) if error_code(&e).as_deref() == Some("OperationAborted") && started.elapsed() < PROPAGATION => {
+                    tokio::time::sleep(PROPAGATION_STEP).await
+                }
+                Err(e) => return Err(sdk_error(&format!("CreateBucket {name}"), &e)),
             }
-            Err(e) => return Err(sdk_error(&format!("CreateBucket {name}"), &e)),
         }
-        self.write(name, &d.attrs, &|_| true).await?;
+        // A new bucket is unversioned: writing `Suspended` for `versioning: false` would mark
+        // it as once versioned, for nothing.
+        let is_new_default = |p: &str| p == "versioning" && d.attrs["versioning"] != json!(true);
+        loop {
+            match self.write(ctx, name, &d.attrs, &|p| !is_new_default(p), &BTreeMap::new()).await {
+                Err(ProviderError::Api(m))
+                    if (m.contains("NoSuchBucket") || m.contains("OperationAborted")) && started.elapsed() < PROPAGATION =>
+                {
+                    tokio::time::sleep(PROPAGATION_STEP).await
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
         Ok(outputs(name, &region))
     }
 
-    async fn update(&self, _ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
+    async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
         let name = &d.address.name;
         let changed = |p: &str| crate::plan::touches(changes, p);
-        self.write(name, &d.attrs, &changed).await?;
+        let live_tags = crate::providers::string_map(&o.handle["tags"]);
+        self.write(ctx, name, &d.attrs, &changed, &live_tags).await?;
         Ok(o.outputs.clone())
     }
 
