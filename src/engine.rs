@@ -152,8 +152,12 @@ impl Engine<'_> {
             async move {
                 let parent_outputs = match &d.parent {
                     Some(p) => {
-                        let parent_exists = observed.lock().map_err(|e| e.to_string())?.get(p).is_some_and(|o| o.is_some());
-                        if !parent_exists && by_addr.contains_key(p) {
+                        let parent = observed.lock().map_err(|e| e.to_string())?.get(p).cloned().flatten();
+                        let parent_exists = parent.is_some();
+                        // Another owner's resource (another account's bucket): its children are
+                        // not readable and not poactl's; the plan reports the conflict.
+                        let foreign = parent.as_ref().is_some_and(|o| matches!(o.ownership, Ownership::Foreign(_)));
+                        if (!parent_exists && by_addr.contains_key(p)) || foreign {
                             // The parent will be created, so this cannot exist yet.
                             observed.lock().map_err(|e| e.to_string())?.insert(addr.clone(), None);
                             bar.inc(1);
@@ -426,30 +430,38 @@ pub fn make_plan(
         let observed = obs.observed.get(&d.address).cloned().flatten();
         let p = provider(d.address.kind);
         let mut notes = d.notes.clone();
+        // What poactl may not touch: marked for someone else, or untagged (unless adopted).
+        let refused = |own: &Ownership| match own {
+            Ownership::Foreign(why) => Some(why.clone()),
+            Ownership::Unowned(why) if !options.adopt => Some(why.clone()),
+            _ => None,
+        };
+        // A resource whose parent or whose reference target poactl may not touch cannot be
+        // applied either (a distribution whose origin bucket is another account's): a conflict
+        // in the plan, not a failure in the middle of apply.
+        let blocked_by = d
+            .parent
+            .iter()
+            .chain(d.depends_on.iter())
+            .find(|a| obs.observed.get(*a).and_then(|o| o.as_ref()).and_then(|o| refused(&o.ownership)).is_some());
         let (action, reason, changes, id) = match (&observed, &p) {
             (_, None) => (Action::NoOp, Reason::InSync, Vec::new(), None),
+            _ if blocked_by.is_some() && !options.destroy => {
+                let on = blocked_by.map(|a| a.to_string()).unwrap_or_default();
+                let relation = if d.parent.as_ref() == blocked_by { "it lives in" } else { "it uses" };
+                conflicts.push(Conflict {
+                    address: d.address.clone(),
+                    message: format!("{relation} {on}, which poactl does not own; it is left untouched"),
+                });
+                (Action::NoOp, Reason::NotOwned, Vec::new(), observed.as_ref().map(|o| o.id.clone()))
+            }
             (None, Some(_)) => {
                 let changes = plan::diff::diff(&resolved.attrs, &Value::Object(Default::default()), &[]);
                 let action = if options.destroy { Action::NoOp } else { Action::Create };
                 (action, Reason::Missing, changes, None)
             }
             (Some(o), Some(p)) => {
-                // What poactl may not touch: marked for someone else, or untagged (unless adopted).
-                let refused = |own: &Ownership| match own {
-                    Ownership::Foreign(why) => Some(why.clone()),
-                    Ownership::Unowned(why) if !options.adopt => Some(why.clone()),
-                    _ => None,
-                };
-                let parent_refused =
-                    d.parent.as_ref().and_then(|pa| obs.observed.get(pa)).and_then(|po| po.as_ref()).and_then(|po| refused(&po.ownership));
-                if parent_refused.is_some() {
-                    let parent = d.parent.as_ref().map(|p| p.to_string()).unwrap_or_default();
-                    conflicts.push(Conflict {
-                        address: d.address.clone(),
-                        message: format!("it lives in {parent}, which poactl does not own; it is left untouched"),
-                    });
-                    (Action::NoOp, Reason::NotOwned, Vec::new(), Some(o.id.clone()))
-                } else if let Some(why) = refused(&o.ownership) {
+                if let Some(why) = refused(&o.ownership) {
                     let how = if matches!(o.ownership, Ownership::Unowned(_)) {
                         "rename it in the spec, or take it over with --adopt (poactl then writes its tags)"
                     } else {

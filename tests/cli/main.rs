@@ -6,6 +6,7 @@ mod support;
 mod atlas;
 mod atlas_fidelity;
 mod aws;
+mod aws_fidelity;
 mod captures;
 mod demo;
 mod fuzz;

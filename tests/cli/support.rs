@@ -286,11 +286,26 @@ pub async fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub method: String,
-    #[allow(dead_code)]
     pub path: String,
+    /// The query string (S3 names its sub-resources there: `?tagging`, `?versioning`).
+    pub query: String,
     /// The awsQuery `Action` (CloudWatch), when there is one.
     pub action: Option<String>,
+    /// The request body, as text.
+    pub body: String,
 }
+
+/// An answer a fault layer sends instead of forwarding (or after forwarding) a request.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// Decides, for each request (and how many came before), whether to answer it without
+/// forwarding. Every rule a test writes here must cite the real behaviour it copies.
+pub type Inject = std::sync::Arc<dyn Fn(&Seen, usize) -> Option<Injected> + Send + Sync>;
 
 impl Seen {
     /// Whether the call changes something (reads: GET/HEAD, and awsQuery Describe*/List*/Get*).
@@ -310,6 +325,11 @@ pub struct Recorder {
 
 impl Recorder {
     pub async fn start(target: &str) -> Recorder {
+        Self::start_with(target, std::sync::Arc::new(|_: &Seen, _: usize| None)).await
+    }
+
+    /// A recording proxy that also injects answers (a fault layer).
+    pub async fn start_with(target: &str, inject: Inject) -> Recorder {
         let seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>> = Default::default();
         let client = reqwest::Client::new();
         let target = target.to_string();
@@ -319,12 +339,30 @@ impl Recorder {
                 let client = client.clone();
                 let target = target.clone();
                 let log = log.clone();
+                let inject = inject.clone();
                 async move {
                     let path_q = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-                    let action = std::str::from_utf8(&body)
-                        .ok()
-                        .and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("Action=").map(String::from)));
-                    log.lock().unwrap().push(Seen { method: method.to_string(), path: uri.path().to_string(), action });
+                    let text = String::from_utf8_lossy(&body).to_string();
+                    let action = text.split('&').find_map(|kv| kv.strip_prefix("Action=").map(String::from));
+                    let seen = Seen {
+                        method: method.to_string(),
+                        path: uri.path().to_string(),
+                        query: uri.query().unwrap_or("").to_string(),
+                        action,
+                        body: text,
+                    };
+                    let count = {
+                        let mut l = log.lock().unwrap();
+                        l.push(seen.clone());
+                        l.len() - 1
+                    };
+                    if let Some(i) = inject(&seen, count) {
+                        return axum::http::Response::builder()
+                            .status(i.status)
+                            .header("content-type", i.content_type)
+                            .body(axum::body::Body::from(i.body))
+                            .unwrap();
+                    }
                     let mut req = client.request(method, format!("{target}{path_q}")).body(body.to_vec());
                     for (k, v) in headers.iter() {
                         if k != "host" && k != "content-length" {
@@ -347,6 +385,10 @@ impl Recorder {
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Recorder { url, seen }
+    }
+
+    pub fn all(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
     }
 
     pub fn mutating(&self) -> Vec<Seen> {

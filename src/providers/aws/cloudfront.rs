@@ -400,6 +400,27 @@ impl DistributionProvider {
         Ok(out.origin_access_control().map(|o| o.id().to_string()).unwrap_or_default())
     }
 
+    /// Every origin access control of the account: (id, name).
+    async fn oacs(&self) -> Result<Vec<(String, String)>> {
+        let cf = &self.aws.cloudfront;
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = cf
+                .list_origin_access_controls()
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListOriginAccessControls", &e))?;
+            let Some(list) = page.origin_access_control_list() else { return Ok(out) };
+            out.extend(list.items().iter().map(|o| (o.id().to_string(), o.name().to_string())));
+            match list.next_marker() {
+                Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     async fn find_oac(&self, name: &str) -> Result<Option<String>> {
         let cf = &self.aws.cloudfront;
         let mut marker: Option<String> = None;
@@ -522,6 +543,9 @@ impl Provider for DistributionProvider {
         }
     }
 
+    /// The environment's distributions, and the OACs a deleted one left behind: a run stopped
+    /// between DeleteDistribution and DeleteOriginAccessControl would otherwise leak its OAC
+    /// (OACs carry no tags; poactl's are named `poactl-ENV-NAME`).
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let listed = self.listed().await?;
         let mut out = Vec::new();
@@ -532,6 +556,28 @@ impl Provider for DistributionProvider {
                 .to_string();
             let address = Address::new(Kind::Distribution, name);
             out.push((address.clone(), self.read(ctx.env, &address, l).await?));
+        }
+        let used: Vec<String> = out.iter().filter_map(|(_, o)| o.handle.get("oac_id").and_then(|v| v.as_str()).map(String::from)).collect();
+        let declared: Vec<String> =
+            ctx.loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).map(|d| oac_name(ctx.env, &d.name)).collect();
+        let prefix = oac_name(ctx.env, "");
+        for (id, name) in self.oacs().await? {
+            if name.starts_with(&prefix) && !used.contains(&id) && !declared.contains(&name) {
+                let short = name.trim_start_matches(&prefix).to_string();
+                out.push((
+                    Address::new(Kind::Distribution, format!("{short} (origin access control)")),
+                    Observed {
+                        id: id.clone(),
+                        attrs: json!({}),
+                        outputs: Outputs::from([(
+                            "description".to_string(),
+                            format!("origin access control {name}, left by a deleted distribution"),
+                        )]),
+                        ownership: crate::providers::Ownership::Owned,
+                        handle: json!({"orphan_oac": id}),
+                    },
+                ));
+            }
         }
         Ok(out)
     }
@@ -611,6 +657,9 @@ impl Provider for DistributionProvider {
 
     /// Disables the distribution, waits for it to deploy, deletes it, then its OAC.
     async fn delete(&self, ctx: &Ctx<'_>, address: &Address, o: &Observed) -> Result<()> {
+        if let Some(oac) = o.handle.get("orphan_oac").and_then(|v| v.as_str()) {
+            return self.delete_oac(ctx, oac).await;
+        }
         let cf = &self.aws.cloudfront;
         let current = match cf.get_distribution_config().id(&o.id).send().await {
             Ok(c) => c,

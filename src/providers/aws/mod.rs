@@ -96,10 +96,13 @@ async fn preflight(base: &SdkConfig) -> anyhow::Result<()> {
     let me = match sts.get_caller_identity().send().await {
         Ok(me) => me,
         Err(e) => {
+            let text = DisplayErrorContext(&e).to_string();
             let cause = match &e {
-                SdkError::DispatchFailure(d) if d.is_user() => "no credentials were found".to_string(),
+                _ if text.contains("no credentials") || text.contains("credential provider was not enabled") => {
+                    "no credentials were found".to_string()
+                }
                 SdkError::ServiceError(s) => s.err().meta().message().unwrap_or("the credentials were refused").to_string(),
-                other => DisplayErrorContext(other).to_string().lines().next().unwrap_or_default().to_string(),
+                _ => text.lines().next().unwrap_or_default().to_string(),
             };
             anyhow::bail!(
                 "AWS: {cause}. Set AWS_PROFILE (a profile from `aws configure`, `aws sso login` or `aws login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on CI, use the runner's role"

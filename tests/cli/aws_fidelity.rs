@@ -1,0 +1,246 @@
+//! AWS as real S3, CloudFront and CloudWatch behave (issue 11): the real CLI against moto,
+//! through a proxy that records every call and, where moto cannot show a real behaviour,
+//! injects the answer the real service gives (each injection cites its source).
+
+use std::sync::Arc;
+
+use crate::support::{Injected, Moto, Poactl, Recorder, Run, Seen, aws_config, aws_env, spec_file};
+
+async fn poactl(endpoint: &str, args: &[&str]) -> Run {
+    let all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env = aws_env(endpoint);
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+        Poactl::new(&args).envs_owned(&env).run()
+    })
+    .await
+    .unwrap()
+}
+
+fn s3_client(conf: &aws_config::SdkConfig, region: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(conf).region(aws_config::Region::new(region.to_string())).force_path_style(true).build(),
+    )
+}
+
+fn cw_client(conf: &aws_config::SdkConfig, region: &str) -> aws_sdk_cloudwatch::Client {
+    aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(conf).region(aws_config::Region::new(region.to_string())).build(),
+    )
+}
+
+async fn bucket_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let mut tags: Vec<String> = s3
+        .get_bucket_tagging()
+        .bucket(bucket)
+        .send()
+        .await
+        .map(|t| t.tag_set().iter().map(|t| format!("{}={}", t.key(), t.value())).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// Buckets and alarms in a second region; each alarm where its metric lives; removed tags and
+/// dimensions show and go; keys the spec ignores survive; a deleted public access block is
+/// drift; a new unversioned bucket is never marked Suspended; its tags come with CreateBucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regions_maps_and_bucket_settings_behave_as_on_aws() {
+    let moto = Moto::start();
+    let proxy = Recorder::start(&moto.url).await;
+    let conf = aws_config(&moto.url).await;
+    let s3 = s3_client(&conf, "eu-west-1");
+    let spec = |tags: &str, dims: &str| {
+        format!(
+            "environment: eu\naws: {{ region: eu-west-1 }}\nignore_tags: [cost-*]\nstorage:\n  buckets:\n    - {{ name: eu-media, region: eu-west-1, versioning: false, tags: {{ {tags} }} }}\nmonitoring:\n  alarms:\n    - {{ name: media-size, metric: {{ namespace: AWS/S3, name: BucketSizeBytes, dimensions: {{ BucketName: eu-media, StorageType: StandardStorage }} }}, period: 1d, above: 1000000000, notify: [arn:aws:sns:eu-west-1:123456789012:ops] }}\n    - {{ name: cdn-5xx, metric: {{ namespace: AWS/CloudFront, name: 5xxErrorRate, dimensions: {{ {dims} }} }}, above: 5, notify: [arn:aws:sns:us-east-1:123456789012:ops] }}\n"
+        )
+    };
+    let (_dir, path) = spec_file("eu", &spec("team: media, owner: ana", "DistributionId: E2EXAMPLE, Region: Global"));
+    poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+
+    // The ownership tags came with CreateBucket; no PutBucketVersioning for an unversioned bucket.
+    let calls = proxy.all();
+    let create =
+        calls.iter().find(|c| c.method == "PUT" && c.path.trim_end_matches('/') == "/eu-media" && c.query.is_empty()).unwrap_or_else(
+            || panic!("CreateBucket: {:?}", calls.iter().map(|c| format!("{} {}?{}", c.method, c.path, c.query)).collect::<Vec<_>>()),
+        );
+    assert!(create.body.contains("<Tags>") && create.body.contains("poactl-managed"), "{}", create.body);
+    assert!(!calls.iter().any(|c| c.method == "PUT" && c.query.contains("versioning")), "no versioning write for versioning: false");
+
+    // Each alarm lives where its metric is published: S3 in the bucket's region, CloudFront in us-east-1.
+    let names = |cw: aws_sdk_cloudwatch::Client| async move {
+        let out = cw.describe_alarms().send().await.unwrap();
+        out.metric_alarms().iter().map(|a| a.alarm_name().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(cw_client(&conf, "eu-west-1")).await, vec!["eu-media-size"]);
+    assert_eq!(names(cw_client(&conf, "us-east-1")).await, vec!["eu-cdn-5xx"]);
+    poactl(&proxy.url, &["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
+
+    // A tag someone else manages (ignore_tags: cost-*) is neither drift nor removed.
+    let mut tags: Vec<aws_sdk_s3::types::Tag> = s3.get_bucket_tagging().bucket("eu-media").send().await.unwrap().tag_set().to_vec();
+    tags.push(aws_sdk_s3::types::Tag::builder().key("cost-center").value("42").build().unwrap());
+    s3.put_bucket_tagging()
+        .bucket("eu-media")
+        .tagging(aws_sdk_s3::types::Tagging::builder().set_tag_set(Some(tags)).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    // Someone deletes the public access block: on real S3 the bucket is then not blocked.
+    s3.delete_public_access_block().bucket("eu-media").send().await.unwrap();
+    let drift = poactl(&proxy.url, &["drift", "-e", &path]).await;
+    drift.expect_code(2);
+    assert!(drift.stdout.contains("public_access_block.block_public_acls: live false, spec true"), "{}", drift.stdout);
+    assert!(!drift.stdout.contains("cost-center"), "{}", drift.stdout);
+
+    // A tag and a dimension leave the spec: both show as removals, and both go.
+    std::fs::write(&path, spec("team: media", "DistributionId: E2EXAMPLE")).unwrap();
+    let plan = poactl(&proxy.url, &["plan", "-e", &path]).await;
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("~ tags.owner: \"ana\" -> (absent)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("~ dimensions.Region: \"Global\" -> (absent)"), "{}", plan.stdout);
+    poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    let tags = bucket_tags(&s3, "eu-media").await;
+    assert!(tags.contains(&"cost-center=42".to_string()) && !tags.iter().any(|t| t.starts_with("owner=")), "{tags:?}");
+    let cdn = cw_client(&conf, "us-east-1").describe_alarms().alarm_names("eu-cdn-5xx").send().await.unwrap();
+    let dims: Vec<&str> = cdn.metric_alarms()[0].dimensions().iter().map(|d| d.name().unwrap()).collect();
+    assert_eq!(dims, vec!["DistributionId"]);
+    poactl(&proxy.url, &["drift", "-e", &path]).await.expect_code(0);
+
+    // The bucket leaves the spec: found in its region by discovery, deleted by --prune.
+    std::fs::write(&path, "environment: eu\naws: { region: us-east-1 }\nstorage:\n  buckets:\n    - { name: eu-other }\n").unwrap();
+    let plan = poactl(&proxy.url, &["plan", "-e", &path, "--prune"]).await;
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("- storage.buckets.eu-media"), "{}", plan.stdout);
+}
+
+/// A CloudFront update keeps what someone else set (a default root object, a WAF web ACL),
+/// and a delete interrupted after the disable resumes: no distribution and no OAC left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distribution_updates_keep_foreign_settings_and_deletes_resume() {
+    let moto = Moto::start();
+    let conf = aws_config(&moto.url).await;
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    let spec = |ttl: &str| {
+        format!(
+            "environment: cdn\nstorage:\n  buckets:\n    - {{ name: cdn-origin }}\ncdn:\n  distributions:\n    - {{ name: assets, origin: {{ bucket: cdn-origin }}, cache: [{{ path: \"images/*\", ttl: {ttl} }}] }}\n"
+        )
+    };
+    let (_dir, path) = spec_file("cdn", &spec("30d"));
+    poactl(&moto.url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    let list = cf.list_distributions().send().await.unwrap();
+    let id = list.distribution_list().unwrap().items()[0].id().to_string();
+    let current = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut cfg = current.distribution_config().unwrap().clone();
+    cfg.default_root_object = Some("index.html".into());
+    cfg.web_acl_id = Some("arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/0000".into());
+    cf.update_distribution().id(&id).if_match(current.e_tag().unwrap()).distribution_config(cfg).send().await.unwrap();
+
+    std::fs::write(&path, spec("7d")).unwrap();
+    poactl(&moto.url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    let after = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let cfg = after.distribution_config().unwrap();
+    assert_eq!(cfg.default_root_object(), Some("index.html"), "a TTL change keeps the default root object");
+    assert_eq!(cfg.web_acl_id(), Some("arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/0000"));
+    #[allow(deprecated)]
+    let ttl = cfg.cache_behaviors().unwrap().items()[0].default_ttl();
+    assert_eq!(ttl, Some(7 * 86_400));
+
+    // A run stopped between DeleteDistribution and DeleteOriginAccessControl (a SIGKILL, a
+    // lost runner): the distribution is gone, its OAC is not. The next run finds the OAC by its
+    // poactl name and deletes it.
+    let c = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut disabled = c.distribution_config().unwrap().clone();
+    disabled.enabled = false;
+    let out = cf.update_distribution().id(&id).if_match(c.e_tag().unwrap()).distribution_config(disabled).send().await.unwrap();
+    cf.delete_distribution().id(&id).if_match(out.e_tag().unwrap()).send().await.unwrap();
+    std::fs::write(&path, "environment: cdn\nstorage:\n  buckets:\n    - { name: cdn-origin }\n").unwrap();
+    let plan = poactl(&moto.url, &["plan", "-e", &path, "--prune"]).await;
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("- cdn.distributions.assets (origin access control)"), "{}", plan.stdout);
+    let run = poactl(&moto.url, &["destroy", "-e", &path, "--allow-destroy", "--auto-approve"]).await;
+    run.expect_code(0);
+    let oacs = cf.list_origin_access_controls().send().await.unwrap();
+    assert!(oacs.origin_access_control_list().is_none_or(|l| l.items().is_empty()), "no OAC is left behind: {oacs:?}\n{}", run.stdout);
+}
+
+/// Where moto cannot show S3's behaviour, the fault layer copies it: right after CreateBucket
+/// the bucket's settings calls answer NoSuchBucket for a while (S3 is eventually consistent;
+/// terraform-provider-aws retries them for two minutes, `internal/service/s3/bucket.go`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_bucket_converges_through_s3_propagation_delays() {
+    let moto = Moto::start();
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = refused.clone();
+    let inject = Arc::new(move |s: &Seen, _: usize| {
+        // The first three settings writes to the new bucket: 404 NoSuchBucket, as S3 answers
+        // while CreateBucket propagates (S3 API reference, error codes: NoSuchBucket).
+        let settings = s.method == "PUT" && s.path.trim_end_matches('/') == "/fresh-bucket" && !s.query.is_empty();
+        (settings && counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3).then(|| Injected {
+            status: 404,
+            content_type: "application/xml",
+            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><BucketName>fresh-bucket</BucketName></Error>".into(),
+        })
+    });
+    let proxy = Recorder::start_with(&moto.url, inject).await;
+    let (_dir, path) = spec_file("p", "environment: p\nstorage:\n  buckets:\n    - { name: fresh-bucket, versioning: true }\n");
+    poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    assert!(refused.load(std::sync::atomic::Ordering::SeqCst) >= 3, "the fault layer answered");
+    poactl(&moto.url, &["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
+}
+
+/// A bucket-only spec reads S3 only; without credentials, one clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_stay_in_scope_and_missing_credentials_are_one_error() {
+    let moto = Moto::start();
+    let proxy = Recorder::start(&moto.url).await;
+    let (_dir, path) = spec_file("s", "environment: s\nstorage:\n  buckets:\n    - { name: only-a-bucket }\n");
+    poactl(&proxy.url, &["plan", "-e", &path]).await.expect_code(0);
+    let foreign: Vec<String> = proxy
+        .all()
+        .iter()
+        .filter(|c| c.path.starts_with("/2020-05-31") || c.action.as_deref().is_some_and(|a| a.starts_with("Describe")))
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect();
+    assert!(foreign.is_empty(), "a bucket-only spec calls neither CloudFront nor CloudWatch: {foreign:?}");
+
+    let run = Poactl::new(&["plan", "-e", &path])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .run();
+    run.expect_code(1);
+    assert!(run.stderr.contains("AWS: no credentials were found"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("error")).count(), 1, "{}", run.stderr);
+}
+
+/// A bucket name another account holds, used as a CDN origin: the plan shows the bucket, its
+/// policy and the distribution as conflicts, instead of stopping at the first read it cannot
+/// make. The fault layer answers HeadBucket with 403, as S3 does for a bucket of another
+/// account (S3 API reference, HeadBucket: "403 Forbidden" when the bucket exists but the caller
+/// has no access).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_origin_bucket_is_a_conflict_in_the_plan() {
+    let moto = Moto::start();
+    let inject = Arc::new(|s: &Seen, _: usize| {
+        (s.method == "HEAD" && s.path.trim_end_matches('/') == "/someone-elses").then(|| Injected {
+            status: 403,
+            content_type: "application/xml",
+            body: String::new(),
+        })
+    });
+    let proxy = Recorder::start_with(&moto.url, inject).await;
+    let (_dir, path) = spec_file(
+        "t",
+        "environment: t\nstorage:\n  buckets:\n    - { name: someone-elses }\ncdn:\n  distributions:\n    - { name: assets, origin: { bucket: someone-elses } }\n",
+    );
+    let plan = poactl(&proxy.url, &["plan", "-e", &path]).await;
+    plan.expect_code(1);
+    assert!(plan.stdout.contains("belongs to another AWS account"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("cdn.distributions.assets") && plan.stdout.contains("it uses storage.buckets.someone-elses"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stderr.contains("not owned by poactl") && !plan.stderr.contains("cannot"), "{}", plan.stderr);
+    assert!(proxy.mutating().is_empty(), "a plan writes nothing: {:?}", proxy.mutating());
+}
