@@ -171,9 +171,20 @@ async fn a_new_bucket_converges_through_s3_propagation_delays() {
     let moto = Moto::start();
     let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = refused.clone();
-    let inject = Arc::new(move |s: &Seen, _: usize| {
+    let inject = Arc::new(move |s: &Seen, count: usize| {
         // The first three settings writes to the new bucket: 404 NoSuchBucket, as S3 answers
         // while CreateBucket propagates (S3 API reference, error codes: NoSuchBucket).
+        // The name was just deleted elsewhere: CreateBucket answers 409 OperationAborted ("A
+        // conflicting conditional operation is currently in progress against this resource",
+        // S3 API reference, error codes) until the deletion settles.
+        let create = s.method == "PUT" && s.path.trim_end_matches('/') == "/fresh-bucket" && s.query.is_empty();
+        if create && count < 2 {
+            return Some(Injected {
+                status: 409,
+                content_type: "application/xml",
+                body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>OperationAborted</Code><Message>A conflicting conditional operation is currently in progress against this resource. Please try again.</Message></Error>".into(),
+            });
+        }
         let settings = s.method == "PUT" && s.path.trim_end_matches('/') == "/fresh-bucket" && !s.query.is_empty();
         (settings && counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3).then(|| Injected {
             status: 404,
@@ -243,4 +254,103 @@ async fn a_taken_origin_bucket_is_a_conflict_in_the_plan() {
     );
     assert!(plan.stderr.contains("not owned by poactl") && !plan.stderr.contains("cannot"), "{}", plan.stderr);
     assert!(proxy.mutating().is_empty(), "a plan writes nothing: {:?}", proxy.mutating());
+}
+
+/// Settings someone changes by hand that poactl used to miss: a lifecycle rule switched off or
+/// given a transition, alarm actions disabled. AWS' own `aws:` tags are never written: an alarm
+/// keeps them, and a bucket carrying them gets a clear refusal instead of S3's InvalidTag.
+/// SSE-KMS buckets get an S3 Bucket Key, and a note that CloudFront needs the key policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_made_changes_are_seen_and_system_tags_kept() {
+    let moto = Moto::start();
+    let conf = aws_config(&moto.url).await;
+    let s3 = s3_client(&conf, "us-east-1");
+    let cw = cw_client(&conf, "us-east-1");
+    // S3 (and moto) refuse to let a requester write aws: tags, so the bucket CloudFormation made
+    // is copied by the fault layer: its GetBucketTagging answer carries the stack's system tag,
+    // as a CloudFormation-made bucket's does (CloudFormation User Guide, resource tags).
+    let stack_made = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stack_made.clone();
+    let inject = Arc::new(move |s: &Seen, _: usize| {
+        let tagging = s.method == "GET" && s.path.trim_end_matches('/') == "/hm-stack" && s.query.starts_with("tagging");
+        (tagging && flag.load(std::sync::atomic::Ordering::SeqCst)).then(|| {
+            let tags: String = [
+                ("aws:cloudformation:stack-name", "legacy"),
+                ("poactl-env", "hm"),
+                ("poactl-id", "storage.buckets.hm-stack"),
+                ("poactl-managed", "true"),
+                ("stage", "one"),
+            ]
+            .iter()
+            .map(|(k, v)| format!("<Tag><Key>{k}</Key><Value>{v}</Value></Tag>"))
+            .collect();
+            Injected {
+                status: 200,
+                content_type: "application/xml",
+                body: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>{tags}</TagSet></Tagging>"),
+            }
+        })
+    });
+    let proxy = Recorder::start_with(&moto.url, inject).await;
+    let moto_url = proxy.url.clone();
+    let spec = |stage: &str| {
+        format!(
+            "environment: hm\ntags: {{ stage: {stage} }}\nstorage:\n  buckets:\n    - {{ name: hm-data, encryption: aws:kms, kms_key: alias/hm-data, lifecycle: [{{ prefix: logs/, expire_after: 30d }}] }}\n    - {{ name: hm-stack }}\ncdn:\n  distributions:\n    - {{ name: files, origin: {{ bucket: hm-data }} }}\nmonitoring:\n  alarms:\n    - {{ name: errors, metric: {{ namespace: App, name: Errors }}, above: 1 }}\n"
+        )
+    };
+    let (_dir, path) = spec_file("hm", &spec("one"));
+    let plan = poactl(&moto_url, &["plan", "-e", &path]).await;
+    assert!(plan.stdout.contains("uses SSE-KMS: its key policy must allow kms:Decrypt"), "{}", plan.stdout);
+    poactl(&moto_url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    let enc = s3.get_bucket_encryption().bucket("hm-data").send().await.unwrap();
+    let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+    assert_eq!(rule.bucket_key_enabled(), Some(true));
+
+    // By hand: the rule is switched off and gets a transition; the alarm's actions are disabled.
+    let rule = aws_sdk_s3::types::LifecycleRule::builder()
+        .id("prefix-logs")
+        .status(aws_sdk_s3::types::ExpirationStatus::Disabled)
+        .filter(aws_sdk_s3::types::LifecycleRuleFilter::builder().prefix("logs/").build())
+        .expiration(aws_sdk_s3::types::LifecycleExpiration::builder().days(30).build())
+        .transitions(
+            aws_sdk_s3::types::Transition::builder().days(10).storage_class(aws_sdk_s3::types::TransitionStorageClass::Glacier).build(),
+        )
+        .build()
+        .unwrap();
+    s3.put_bucket_lifecycle_configuration()
+        .bucket("hm-data")
+        .lifecycle_configuration(aws_sdk_s3::types::BucketLifecycleConfiguration::builder().rules(rule).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    cw.disable_alarm_actions().alarm_names("hm-errors").send().await.unwrap();
+    let drift = poactl(&moto_url, &["drift", "-e", &path]).await;
+    drift.expect_code(2);
+    for want in [
+        "lifecycle[prefix-logs].status: live \"Disabled\", spec \"Enabled\"",
+        "lifecycle[prefix-logs].transitions",
+        "actions_enabled: live false, spec true",
+    ] {
+        assert!(drift.stdout.contains(want), "{want}:\n{}", drift.stdout);
+    }
+    poactl(&moto_url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    poactl(&moto_url, &["drift", "-e", &path]).await.expect_code(0);
+
+    // AWS system tags (what CloudFormation puts on what it makes).
+    let arn = cw.describe_alarms().alarm_names("hm-errors").send().await.unwrap().metric_alarms()[0].alarm_arn().unwrap().to_string();
+    let system = aws_sdk_cloudwatch::types::Tag::builder().key("aws:cloudformation:stack-name").value("legacy").build();
+    cw.tag_resource().resource_arn(&arn).tags(system).send().await.unwrap();
+    stack_made.store(true, std::sync::atomic::Ordering::SeqCst);
+    poactl(&moto_url, &["drift", "-e", &path]).await.expect_code(0);
+    std::fs::write(&path, spec("two")).unwrap();
+    let run = poactl(&moto_url, &["apply", "-e", &path, "--auto-approve"]).await;
+    run.expect_code(1);
+    assert!(
+        run.stdout.contains("hm-stack") && run.stdout.contains("carries AWS system tags (aws:cloudformation:stack-name)"),
+        "{}",
+        run.stdout
+    );
+    let alarm_tags = cw.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
+    let keys: Vec<String> = alarm_tags.tags().iter().map(|t| format!("{}={}", t.key().unwrap(), t.value().unwrap())).collect();
+    assert!(keys.contains(&"aws:cloudformation:stack-name=legacy".to_string()) && keys.contains(&"stage=two".to_string()), "{keys:?}");
 }

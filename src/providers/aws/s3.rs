@@ -755,3 +755,25 @@ impl Provider for BucketPolicyProvider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::kms_same_key;
+
+    #[test]
+    fn kms_keys_written_two_ways_are_one_key() {
+        let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let cases = [
+            ("1234abcd-12ab-34cd-56ef-1234567890ab", key, Some(true)),
+            (key, key, Some(true)),
+            ("alias/media", "arn:aws:kms:us-east-1:123456789012:alias/media", Some(true)),
+            ("alias/media", "alias/other", Some(false)),
+            ("1111aaaa-12ab-34cd-56ef-1234567890ab", key, Some(false)),
+            // Only KMS knows what an alias points at.
+            ("alias/media", key, None),
+        ];
+        for (want, have, same) in cases {
+            assert_eq!(kms_same_key(want, have), same, "{want} vs {have}");
+        }
+    }
+}
