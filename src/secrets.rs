@@ -18,12 +18,24 @@ pub struct Secrets {
 }
 
 impl Secrets {
+    /// Adds a secret, and the forms a service may echo it back in: JSON-escaped (an error that
+    /// quotes the request body) and percent-encoded (a URL, a form, a connection string).
     pub fn add(&mut self, value: String) {
-        if !value.is_empty() && !self.values.contains(&value) {
-            self.values.push(value);
-            // Longest first, so a secret that contains another is replaced whole.
-            self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        if value.is_empty() {
+            return;
         }
+        let json = serde_json::to_string(&value).map(|q| q[1..q.len() - 1].to_string()).unwrap_or_default();
+        let percent: String = value
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        for v in [value, json, percent] {
+            if !v.is_empty() && !self.values.contains(&v) {
+                self.values.push(v);
+            }
+        }
+        // Longest first, so a secret that contains another is replaced whole.
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     }
 
     /// Whether a value shown as a whole (a plan field) contains a secret.
@@ -57,6 +69,16 @@ pub fn register(secrets: &Secrets) {
     }
 }
 
+/// Registers one secret value that does not come from the spec (a credential from the
+/// environment: an Atlas client secret or private key, an AWS secret key).
+/// Real credentials are long (an AWS secret key has 40 characters); a short value such as the
+/// emulators' `test` is no secret, and redacting it would blank out ordinary words.
+pub fn register_value(value: &str) {
+    if value.len() >= 12 {
+        global().lock().unwrap_or_else(|e| e.into_inner()).add(value.to_string());
+    }
+}
+
 /// Redacts every registered secret from a text about to be printed.
 pub fn redact(text: &str) -> String {
     let g = global().lock().unwrap_or_else(|e| e.into_inner());
@@ -81,6 +103,10 @@ mod tests {
         for (input, want) in table {
             assert_eq!(s.redact(input), want, "{input}");
         }
+        // A service that echoes the request body or URL shows it escaped or encoded.
+        s.add("p\"w/d+x=1".into());
+        assert_eq!(s.redact(r#"{"password":"p\"w/d+x=1"}"#), r#"{"password":"(sensitive)"}"#);
+        assert_eq!(s.redact("mongodb://u:p%22w%2Fd%2Bx%3D1@host"), "mongodb://u:(sensitive)@host");
         assert!(s.touches("x hunter2-long y"));
         assert!(s.touches("ab"));
         assert!(!s.touches("abc"));

@@ -152,6 +152,22 @@ fn node_at<'n>(root: &'n Node, path: &[PathSeg]) -> Option<&'n Node> {
     Some(node)
 }
 
+/// The largest spec file read: bounded input, so a hostile or mistaken file (a device, a log)
+/// cannot exhaust memory or time.
+pub const MAX_SPEC_BYTES: u64 = 4 << 20;
+
+/// The file's text, or `None` when it is larger than [`MAX_SPEC_BYTES`] (read at most that much
+/// plus one byte, whatever the file claims to be).
+fn read_bounded(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Ok(None);
+    }
+    String::from_utf8(bytes).map(Some).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 fn load_layered(
     path: &Path,
     extended_from: Option<&Loc>,
@@ -160,8 +176,20 @@ fn load_layered(
     files: &mut Vec<PathBuf>,
 ) -> Result<Node, SpecErrors> {
     let display: Arc<str> = Arc::from(path.display().to_string());
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let text = match read_bounded(path) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            let mut err = SpecError::new(format!(
+                "{} is larger than {} MiB; a spec is a few kilobytes (is this the right file?)",
+                path.display(),
+                MAX_SPEC_BYTES >> 20
+            ));
+            if let Some(loc) = extended_from {
+                err = err.at(loc);
+                err.snippet = snippet(sources, loc);
+            }
+            return Err(err.into());
+        }
         Err(e) => {
             let mut err = SpecError::new(format!("cannot read {}: {}", path.display(), io_reason(&e)));
             if let Some(loc) = extended_from {

@@ -158,9 +158,17 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// Bounds on one document, so a hostile spec (from a pull request) cannot make `validate` run
+/// until killed: the "billion laughs" shape (nested aliases) expands exponentially, and deep
+/// nesting costs stack. A 1,000-resource spec has about 20,000 nodes and a depth under 10.
+pub const MAX_NODES: usize = 250_000;
+pub const MAX_ALIASES: usize = 10_000;
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses one YAML document into a located tree. An empty document is `Null`.
 pub fn parse(file: &Arc<str>, text: &str) -> Result<Node, ParseError> {
-    let mut builder = Builder { file: file.clone(), stack: Vec::new(), anchors: Vec::new(), root: None, error: None, docs: 0 };
+    let mut builder =
+        Builder { file: file.clone(), stack: Vec::new(), anchors: Vec::new(), root: None, error: None, docs: 0, nodes: 0, aliases: 0 };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
@@ -176,23 +184,24 @@ enum Frame {
     Seq {
         node: Node,
         anchor: usize,
+        /// The node count when the collection started (its size is the difference at its end).
+        start: usize,
     },
     /// `merged` holds keys that came in through a `<<` merge key: explicit keys override them.
-    Map {
-        node: Node,
-        anchor: usize,
-        pending_key: Option<Node>,
-        merged: Vec<String>,
-    },
+    Map { node: Node, anchor: usize, start: usize, pending_key: Option<Node>, merged: Vec<String> },
 }
 
 struct Builder {
     file: Arc<str>,
     stack: Vec<Frame>,
-    anchors: Vec<(usize, Node)>,
+    /// Anchored nodes with their sizes in nodes (an alias costs its anchor's size).
+    anchors: Vec<(usize, Node, usize)>,
     root: Option<Node>,
     error: Option<ParseError>,
     docs: usize,
+    /// Nodes built so far, alias expansions included.
+    nodes: usize,
+    aliases: usize,
 }
 
 impl Builder {
@@ -207,9 +216,9 @@ impl Builder {
         }
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) {
+    fn finish(&mut self, node: Node, anchor: usize, size: usize) {
         if anchor > 0 {
-            self.anchors.push((anchor, node.clone()));
+            self.anchors.push((anchor, node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -273,6 +282,21 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Adds `n` nodes to the count; false (with an error) past the limit.
+    fn count(&mut self, n: usize, loc: &Loc) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.fail(
+                loc.clone(),
+                format!("the spec expands to more than {MAX_NODES} values (nested aliases, the \"billion laughs\" shape?); a 1,000-resource spec has about 20,000"),
+            );
+            return false;
+        }
+        true
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         if self.error.is_some() {
@@ -290,27 +314,50 @@ impl MarkedEventReceiver for Builder {
                 let plain = matches!(style, TScalarStyle::Plain);
                 let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let value = if plain && !forced_str { resolve_plain(&text) } else { Value::Str(text.clone()) };
-                let node = Node { value, loc, raw: Some(text), interpolated: false };
-                self.finish(node, anchor);
+                let node = Node { value, loc: loc.clone(), raw: Some(text), interpolated: false };
+                if self.count(1, &loc) {
+                    self.finish(node, anchor, 1);
+                }
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq { node: Node::new(Value::Seq(Vec::new()), loc), anchor });
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { node: Node::new(Value::Map(Vec::new()), loc), anchor, pending_key: None, merged: Vec::new() });
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.fail(
+                        loc,
+                        format!("the spec nests deeper than {MAX_DEPTH} levels; a spec is a few levels deep (is this file generated?)"),
+                    );
+                    return;
+                }
+                if !self.count(1, &loc) {
+                    return;
+                }
+                let start = self.nodes;
+                let frame = if matches!(ev, Event::SequenceStart(..)) {
+                    Frame::Seq { node: Node::new(Value::Seq(Vec::new()), loc), anchor, start }
+                } else {
+                    Frame::Map { node: Node::new(Value::Map(Vec::new()), loc), anchor, start, pending_key: None, merged: Vec::new() }
+                };
+                self.stack.push(frame);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(frame) = self.stack.pop() {
-                    let (node, anchor) = match frame {
-                        Frame::Seq { node, anchor } | Frame::Map { node, anchor, .. } => (node, anchor),
+                    let (node, anchor, start) = match frame {
+                        Frame::Seq { node, anchor, start } | Frame::Map { node, anchor, start, .. } => (node, anchor, start),
                     };
-                    self.finish(node, anchor);
+                    let size = self.nodes - start + 1;
+                    self.finish(node, anchor, size);
                 }
             }
-            Event::Alias(id) => match self.anchors.iter().rev().find(|(a, _)| *a == id) {
-                Some((_, node)) => {
-                    let node = node.clone();
-                    self.finish(node, 0);
+            Event::Alias(id) => match self.anchors.iter().rev().find(|(a, _, _)| *a == id).map(|(_, n, size)| (n.clone(), *size)) {
+                Some((node, size)) => {
+                    self.aliases += 1;
+                    if self.aliases > MAX_ALIASES {
+                        self.fail(loc, format!("more than {MAX_ALIASES} aliases (`*name`); a spec needs a handful"));
+                        return;
+                    }
+                    // Checked before the copy is made: an alias costs the whole anchored tree.
+                    if self.count(size, &loc) {
+                        self.finish(node, 0, size);
+                    }
                 }
                 None => self.fail(loc, "alias to an unknown anchor"),
             },

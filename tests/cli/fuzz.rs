@@ -141,8 +141,15 @@ fn fuzz_loader_never_panics() {
         std::fs::write(dir.path().join("fuzz.yaml"), &input).unwrap();
         let with_env = rng.bool();
         let lookup = move |name: &str| with_env.then(|| format!("value-of-{name}"));
+        let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| poactl::spec::load(dir.path(), "fuzz", &lookup)));
         runs += 1;
+        // Not a benchmark: a hang detector. Every input is bounded (aliases, depth, size), so
+        // even the alias-bomb seeds load in well under a second.
+        if started.elapsed() > Duration::from_secs(10) {
+            failure = Some(format!("one load took {:?} (seed {seed})\n--- input ---\n{input}", started.elapsed()));
+            break;
+        }
         match result {
             Ok(Ok(_)) => valid += 1,
             Ok(Err(errors)) => {

@@ -144,6 +144,11 @@ impl AtlasClient {
     pub fn from_env() -> Result<AtlasClient> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let base = var("MONGODB_ATLAS_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        for secret in ["MONGODB_ATLAS_CLIENT_SECRET", "MONGODB_ATLAS_PRIVATE_KEY"] {
+            if let Some(v) = var(secret) {
+                crate::secrets::register_value(&v);
+            }
+        }
         let auth = match (
             var("MONGODB_ATLAS_CLIENT_ID"),
             var("MONGODB_ATLAS_CLIENT_SECRET"),

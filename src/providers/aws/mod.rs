@@ -119,6 +119,11 @@ async fn preflight(base: &SdkConfig) -> anyhow::Result<()> {
 }
 
 pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connections) -> anyhow::Result<()> {
+    for secret in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Ok(v) = std::env::var(secret) {
+            crate::secrets::register_value(&v);
+        }
+    }
     let aws = Arc::new(Aws::new(loaded.spec.aws_region()).await);
     preflight(&aws.base).await?;
     reg.insert(Arc::new(s3::BucketProvider(aws.clone())));
