@@ -218,8 +218,12 @@ fn load_layered(
     files.push(path.to_path_buf());
 
     let node = yaml::parse(&display, &text).map_err(|e| {
-        let hint = syntax_hint(&e.message);
-        let mut err = SpecError::new(format!("YAML syntax error: {}", e.message)).at(&e.loc).hint(hint);
+        let (what, hint) = if e.limit {
+            ("YAML too large", "a spec needs none of this; if the file came from a pull request, do not apply it".to_string())
+        } else {
+            ("YAML syntax error", syntax_hint(&e.message))
+        };
+        let mut err = SpecError::new(format!("{what}: {}", e.message)).at(&e.loc).hint(hint);
         err.snippet = snippet(sources, &e.loc);
         SpecErrors::from(err)
     })?;

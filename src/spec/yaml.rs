@@ -156,6 +156,8 @@ pub fn format_path(path: &[PathSeg]) -> String {
 pub struct ParseError {
     pub loc: Loc,
     pub message: String,
+    /// A bound on the input was hit (size, aliases, depth), not a syntax error.
+    pub limit: bool,
 }
 
 /// Bounds on one document, so a hostile spec (from a pull request) cannot make `validate` run
@@ -172,7 +174,7 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Node, ParseError> {
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
-        return Err(ParseError { loc: builder.loc(m), message: e.info().to_string() });
+        return Err(ParseError { loc: builder.loc(m), message: e.info().to_string(), limit: false });
     }
     if let Some(err) = builder.error {
         return Err(err);
@@ -212,7 +214,13 @@ impl Builder {
 
     fn fail(&mut self, loc: Loc, message: impl Into<String>) {
         if self.error.is_none() {
-            self.error = Some(ParseError { loc, message: message.into() });
+            self.error = Some(ParseError { loc, message: message.into(), limit: false });
+        }
+    }
+
+    fn fail_limit(&mut self, loc: Loc, message: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(ParseError { loc, message: message.into(), limit: true });
         }
     }
 
@@ -287,7 +295,7 @@ impl Builder {
     fn count(&mut self, n: usize, loc: &Loc) -> bool {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
-            self.fail(
+            self.fail_limit(
                 loc.clone(),
                 format!("the spec expands to more than {MAX_NODES} values (nested aliases, the \"billion laughs\" shape?); a 1,000-resource spec has about 20,000"),
             );
@@ -351,7 +359,7 @@ impl MarkedEventReceiver for Builder {
                 Some((node, size)) => {
                     self.aliases += 1;
                     if self.aliases > MAX_ALIASES {
-                        self.fail(loc, format!("more than {MAX_ALIASES} aliases (`*name`); a spec needs a handful"));
+                        self.fail_limit(loc, format!("more than {MAX_ALIASES} aliases (`*name`); a spec needs a handful"));
                         return;
                     }
                     // Checked before the copy is made: an alias costs the whole anchored tree.
