@@ -63,6 +63,15 @@ pub enum Command {
     Output(OutputArgs),
     /// Serve a local emulation of the Atlas Admin API v2 for offline runs and tests.
     Sandbox(SandboxArgs),
+    /// Show who holds the environment's apply lock; `--force` breaks it.
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnlockArgs {
+    /// Break the lock, whoever holds it (only when that run is gone).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -30,6 +30,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
         Command::Destroy(a) => destroy_cmd(&g, a).await,
         Command::Cost(a) => crate::cost::command(&g, a),
         Command::Output(a) => output::command(&g, a).await,
+        Command::Unlock(a) => unlock_cmd(&g, a).await,
         Command::Sandbox(a) => {
             let settings = crate::sandbox::Settings {
                 listen: a.listen,
@@ -227,6 +228,20 @@ async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
     Ok(if a.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
 }
 
+/// Takes the environment's lock for `apply`/`destroy` (and starts listening for Ctrl-C, which
+/// from now on stops the run cleanly). A lock on this machine only is said out loud.
+async fn take_lock(g: &Global, s: &Session, operation: &str) -> Result<crate::lock::Lock> {
+    crate::interrupt::install();
+    let lock = crate::lock::acquire(&s.loaded, operation).await?;
+    if lock.is_local() && !g.quiet {
+        eprintln!(
+            "warning: environment \"{}\" has no `lock:` section: this {operation} is locked against runs on this machine only, not against concurrent CI runs (see docs/spec.md, lock)",
+            s.loaded.env
+        );
+    }
+    Ok(lock)
+}
+
 /// Resources whose deletion needs `--allow-destroy`: anything holding data, and anything at
 /// all in a protected environment.
 fn needs_allow_destroy(plan: &Plan, protect: bool) -> Vec<&plan::ResourceChange> {
@@ -260,14 +275,21 @@ async fn apply_cmd(g: &Global, mut a: ApplyArgs) -> Result<u8> {
         delete: a.delete.clone(),
     };
     let options = saved.as_ref().map(|p| p.options.clone()).unwrap_or(options);
+    let lock = take_lock(g, &s, "apply").await?;
+    let result = apply_locked(g, &s, &a, saved.as_ref(), options).await;
+    lock.release().await;
+    result
+}
+
+async fn apply_locked(g: &Global, s: &Session, a: &ApplyArgs, saved: Option<&Plan>, options: PlanOptions) -> Result<u8> {
     let obs = s.observe(options.prune || !options.delete.is_empty()).await?;
     let plan = s.plan(&obs, options);
-    if let Some(saved) = &saved {
+    if let Some(saved) = saved {
         crate::engine::check_saved_plan(saved, &plan)?;
     }
     run_apply(
         g,
-        &s,
+        s,
         plan,
         &obs,
         ApplyFlags {
@@ -276,7 +298,7 @@ async fn apply_cmd(g: &Global, mut a: ApplyArgs) -> Result<u8> {
             run: RunOptions {
                 wait: !a.no_wait,
                 timeout: std::time::Duration::from_secs(a.timeout),
-                rotate_passwords: a.rotate_passwords || saved.as_ref().is_some_and(|p| p.options.rotate_passwords),
+                rotate_passwords: a.rotate_passwords || saved.is_some_and(|p| p.options.rotate_passwords),
                 allow_rebuild: a.allow_rebuild,
                 drop_immediately: a.drop_immediately,
             },
@@ -359,11 +381,32 @@ async fn run_apply(g: &Global, s: &Session, plan: Plan, obs: &Observation, flags
     } else if !g.quiet || !report.ok() {
         print!("\n{}", report.text());
     }
+    if crate::interrupt::requested() {
+        eprintln!("error: interrupted: what is listed as done is done; run apply again to finish the rest");
+        return Ok(crate::interrupt::EXIT);
+    }
     if !plan.conflicts.is_empty() {
         eprintln!("error: {}", conflict_error(&plan));
         return Ok(exit::ERROR);
     }
     Ok(if report.ok() { exit::OK } else { exit::ERROR })
+}
+
+async fn unlock_cmd(g: &Global, a: crate::cli::UnlockArgs) -> Result<u8> {
+    let loaded = load_env(g)?;
+    match crate::lock::current(&loaded).await? {
+        None => println!("environment \"{}\" is not locked", loaded.env),
+        Some(h) if a.force => {
+            crate::lock::force_unlock(&loaded).await?;
+            println!("broke the lock of environment \"{}\": {h}", loaded.env);
+        }
+        Some(h) => {
+            println!("environment \"{}\" is locked: {h}", loaded.env);
+            println!("if that run is gone, break the lock with: poactl unlock -e {} --force", loaded.env);
+            return Ok(exit::CHANGES);
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn read_saved_plan(path: &std::path::Path) -> Result<Plan> {
@@ -505,6 +548,13 @@ async fn destroy_cmd(g: &Global, a: DestroyArgs) -> Result<u8> {
     if !a.allow_destroy {
         bail!("destroy deletes every resource environment \"{}\" owns, data included; rerun with --allow-destroy", s.loaded.env);
     }
+    let lock = take_lock(g, &s, "destroy").await?;
+    let result = destroy_locked(g, &s, &a).await;
+    lock.release().await;
+    result
+}
+
+async fn destroy_locked(g: &Global, s: &Session, a: &DestroyArgs) -> Result<u8> {
     let obs = s.observe(true).await?;
     let mut plan = s.plan(&obs, PlanOptions { destroy: true, ..PlanOptions::default() });
     // Indexes go with their collections' data only by choice: destroy leaves MongoDB alone
@@ -512,7 +562,7 @@ async fn destroy_cmd(g: &Global, a: DestroyArgs) -> Result<u8> {
     plan.resources.retain(|r| r.action == Action::Delete && r.address.kind != Kind::Index);
     run_apply(
         g,
-        &s,
+        s,
         plan,
         &obs,
         ApplyFlags {

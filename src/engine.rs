@@ -54,6 +54,11 @@ where
                 continue;
             }
             let ready = deps.iter().all(|d| matches!(results.get(d), Some(Outcome::Done(_))));
+            if ready && crate::interrupt::requested() {
+                let (key, _) = pending.remove(i);
+                results.insert(key, Outcome::Skipped("interrupted before it started".to_string()));
+                continue;
+            }
             if ready && running.len() < parallelism {
                 let (key, _) = pending.remove(i);
                 let fut = work(key.clone());

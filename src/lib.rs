@@ -2,9 +2,12 @@
 //! its YAML spec says. Stateless: live state is read every time.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod cost;
 pub mod engine;
+pub mod interrupt;
+pub mod lock;
 pub mod output;
 pub mod plan;
 pub mod progress;

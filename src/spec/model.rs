@@ -26,6 +26,10 @@ pub struct Spec {
     /// drift, never removed. A trailing `*` makes a prefix (`cost-*`).
     #[serde(default)]
     pub ignore_tags: Vec<String>,
+    /// Where `apply` and `destroy` hold the environment's lock (an S3 object every runner can
+    /// see); without it, a lock file on this machine only.
+    #[serde(default)]
+    pub lock: Option<LockSpec>,
     #[serde(default)]
     pub aws: Option<AwsSpec>,
     #[serde(default)]
@@ -179,6 +183,19 @@ impl AccessListSpec {
             self.security_group.clone().unwrap_or_default()
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockSpec {
+    /// An existing bucket (not one this spec creates: the lock is taken before anything is).
+    pub bucket: String,
+    /// Default `poactl/locks/ENV.json`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The bucket's region; default `aws.region`.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,6 +13,7 @@ mod fuzz;
 mod mongo;
 mod mongo_mock;
 mod openapi;
+mod reliability;
 mod reports;
 mod spec_errors;
 mod validate;

@@ -283,8 +283,8 @@ impl ClusterProvider {
                 None => last_state = "not found".to_string(),
             }
             task.set_message(format!("{what}: {last_state}"));
-            if started.elapsed() >= ctx.options.timeout {
-                return Err(ProviderError::Timeout { what, seconds: ctx.options.timeout.as_secs(), state: last_state });
+            if started.elapsed() >= ctx.options.timeout || crate::interrupt::requested() {
+                return Err(ProviderError::Timeout { what, seconds: started.elapsed().as_secs(), state: last_state });
             }
             let remaining = ctx.options.timeout.saturating_sub(started.elapsed());
             tokio::time::sleep(delay.min(remaining)).await;

@@ -459,8 +459,8 @@ impl DistributionProvider {
                 return Ok(());
             }
             task.set_message(format!("{what}: {status}"));
-            if started.elapsed() >= ctx.options.timeout {
-                return Err(ProviderError::Timeout { what: what.to_string(), seconds: ctx.options.timeout.as_secs(), state: status });
+            if started.elapsed() >= ctx.options.timeout || crate::interrupt::requested() {
+                return Err(ProviderError::Timeout { what: what.to_string(), seconds: started.elapsed().as_secs(), state: status });
             }
             tokio::time::sleep(delay.min(ctx.options.timeout.saturating_sub(started.elapsed()))).await;
             delay = (delay * 2).min(Duration::from_secs(20));

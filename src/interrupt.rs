@@ -1,0 +1,40 @@
+//! Ctrl-C and SIGTERM during `apply` and `destroy`: the first signal stops starting new work
+//! (calls in flight finish, and waits give up at their next poll), the run prints what is done
+//! and what is not, and exits 130; a second signal exits at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The exit code of an interrupted run (128 + SIGINT, as shells report it).
+pub const EXIT: u8 = 130;
+
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether an interruption was asked for.
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::SeqCst)
+}
+
+/// Listens for SIGINT and SIGTERM for the rest of the process.
+pub fn install() {
+    tokio::spawn(async {
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            #[cfg(unix)]
+            let got = match term.as_mut() {
+                Some(t) => tokio::select! { r = tokio::signal::ctrl_c() => r.is_ok(), r = t.recv() => r.is_some() },
+                None => tokio::signal::ctrl_c().await.is_ok(),
+            };
+            #[cfg(not(unix))]
+            let got = tokio::signal::ctrl_c().await.is_ok();
+            if !got {
+                return;
+            }
+            if REQUESTED.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted again: stopping now (calls in flight may still complete on the service's side)");
+                std::process::exit(i32::from(EXIT));
+            }
+            eprintln!("\ninterrupted: finishing the calls in flight, starting nothing new (interrupt again to stop at once)");
+        }
+    });
+}
