@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::support::{Injected, Moto, Poactl, Recorder, Run, Seen, aws_config, aws_env, spec_file};
+use crate::support::{Fault, Injected, Moto, Poactl, Recorder, Run, Seen, aws_config, aws_env, spec_file};
 
 async fn poactl(endpoint: &str, args: &[&str]) -> Run {
     let all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -179,18 +179,18 @@ async fn a_new_bucket_converges_through_s3_propagation_delays() {
         // S3 API reference, error codes) until the deletion settles.
         let create = s.method == "PUT" && s.path.trim_end_matches('/') == "/fresh-bucket" && s.query.is_empty();
         if create && count < 2 {
-            return Some(Injected {
+            return Some(Fault::Answer(Injected {
                 status: 409,
                 content_type: "application/xml",
                 body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>OperationAborted</Code><Message>A conflicting conditional operation is currently in progress against this resource. Please try again.</Message></Error>".into(),
-            });
+            }));
         }
         let settings = s.method == "PUT" && s.path.trim_end_matches('/') == "/fresh-bucket" && !s.query.is_empty();
-        (settings && counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3).then(|| Injected {
+        (settings && counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3).then(|| Fault::Answer(Injected {
             status: 404,
             content_type: "application/xml",
             body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><BucketName>fresh-bucket</BucketName></Error>".into(),
-        })
+        }))
     });
     let proxy = Recorder::start_with(&moto.url, inject).await;
     let (_dir, path) = spec_file("p", "environment: p\nstorage:\n  buckets:\n    - { name: fresh-bucket, versioning: true }\n");
@@ -233,11 +233,8 @@ async fn reads_stay_in_scope_and_missing_credentials_are_one_error() {
 async fn a_taken_origin_bucket_is_a_conflict_in_the_plan() {
     let moto = Moto::start();
     let inject = Arc::new(|s: &Seen, _: usize| {
-        (s.method == "HEAD" && s.path.trim_end_matches('/') == "/someone-elses").then(|| Injected {
-            status: 403,
-            content_type: "application/xml",
-            body: String::new(),
-        })
+        (s.method == "HEAD" && s.path.trim_end_matches('/') == "/someone-elses")
+            .then(|| Fault::Answer(Injected { status: 403, content_type: "application/xml", body: String::new() }))
     });
     let proxy = Recorder::start_with(&moto.url, inject).await;
     let (_dir, path) = spec_file(
@@ -284,11 +281,11 @@ async fn hand_made_changes_are_seen_and_system_tags_kept() {
             .iter()
             .map(|(k, v)| format!("<Tag><Key>{k}</Key><Value>{v}</Value></Tag>"))
             .collect();
-            Injected {
+            Fault::Answer(Injected {
                 status: 200,
                 content_type: "application/xml",
                 body: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>{tags}</TagSet></Tagging>"),
-            }
+            })
         })
     });
     let proxy = Recorder::start_with(&moto.url, inject).await;

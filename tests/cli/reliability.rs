@@ -120,3 +120,124 @@ fn an_interrupted_apply_reports_and_the_next_one_converges() {
     Poactl::new(&["apply", "-e", &path, "--auto-approve"]).envs(SPEC_ENV).envs_owned(&env).run().expect_code(0);
     Poactl::new(&["plan", "-e", &path, "--detailed-exitcode"]).envs(SPEC_ENV).envs_owned(&env).run().expect_code(0);
 }
+
+/// A fault layer that disturbs a seeded fraction of requests the way the real services fail:
+/// - Atlas: 429 RATE_LIMITED_TOKEN_BUCKET with Retry-After (Atlas rate-limit docs, AUTH.md),
+///   503 SERVICE_UNAVAILABLE, and 500 UNEXPECTED_ERROR after doing the work;
+/// - S3: 503 SlowDown (S3 API reference, error codes: "Reduce your request rate");
+/// - CloudFront and CloudWatch: 400 Throttling ("Rate exceeded", the awsQuery/REST error shape);
+/// - any service: a connection dropped before the request reaches it, or after it did the work.
+fn faults(seed: u64, rate: f64, injected: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> crate::support::Inject {
+    use crate::support::{Fault, Injected};
+    let rng = std::sync::Mutex::new(fastrand::Rng::with_seed(seed));
+    std::sync::Arc::new(move |s: &crate::support::Seen, _| {
+        let mut rng = rng.lock().unwrap();
+        if rng.f64() >= rate {
+            return None;
+        }
+        injected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let atlas = s.path.starts_with("/api/");
+        let query_api = s.action.is_some();
+        let cloudfront = s.path.starts_with("/2020-05-31");
+        let throttle = if atlas {
+            Injected {
+                status: 429,
+                content_type: "application/json",
+                body: r#"{"detail":"Rate limit exceeded. Please retry after 0 seconds.","error":429,"errorCode":"RATE_LIMITED_TOKEN_BUCKET","parameters":[],"reason":"Too Many Requests"}"#.into(),
+            }
+        } else if query_api || cloudfront {
+            Injected { status: 400, content_type: "text/xml", body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>f</RequestId></ErrorResponse>".into() }
+        } else {
+            Injected {
+                status: 503,
+                content_type: "application/xml",
+                body: "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>".into(),
+            }
+        };
+        let after = if atlas {
+            Injected {
+                status: 500,
+                content_type: "application/json",
+                body: r#"{"detail":"Unexpected error.","error":500,"errorCode":"UNEXPECTED_ERROR","parameters":[],"reason":"Internal Server Error"}"#.into(),
+            }
+        } else if query_api || cloudfront {
+            Injected { status: 500, content_type: "text/xml", body: "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>internal error</Message></Error></ErrorResponse>".into() }
+        } else {
+            Injected {
+                status: 500,
+                content_type: "application/xml",
+                body: "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>"
+                    .into(),
+            }
+        };
+        Some(match rng.u8(0..4) {
+            0 => Fault::Answer(throttle),
+            1 => Fault::DropBefore,
+            2 => Fault::AnswerAfter(after),
+            _ => Fault::DropAfter,
+        })
+    })
+}
+
+/// One apply converges with 20% of the requests failing (throttles, 5xx, dropped connections,
+/// failures after the service did the work), and leaves exactly one of each resource.
+/// `POACTL_FAULT_RATE` and `POACTL_FAULT_SEED` set the rate and the seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_apply_converges_under_a_fifth_of_requests_failing() {
+    let rate: f64 = std::env::var("POACTL_FAULT_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(0.2);
+    let seed: u64 = std::env::var("POACTL_FAULT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20261201);
+    let moto = Moto::start();
+    let sbx = Sandbox::start(0.2);
+    let injected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let aws_proxy = crate::support::Recorder::start_with(&moto.url, faults(seed, rate, injected.clone())).await;
+    let atlas_proxy = crate::support::Recorder::start_with(&sbx.url, faults(seed + 1, rate, injected.clone())).await;
+    let (_dir, path) = spec_file(
+        "faults",
+        "environment: faults\natlas:\n  org_id: 0123456789abcdef01234567\n  project: faulty\n  clusters:\n    - { name: main, tier: M10, region: US_EAST_1 }\n  access_list:\n    - { cidr: 10.0.0.0/16, comment: vpc }\n  database_users:\n    - { username: app, password: \"${env:POAFIX_DB_PASSWORD}\", roles: [{ role: readWrite, database: shop }] }\n  alerts:\n    - { event: OUTSIDE_METRIC_THRESHOLD, metric: CONNECTIONS, above: 400, notify: { email: ops@example.com } }\nstorage:\n  buckets:\n    - { name: faults-origin, versioning: true }\ncdn:\n  distributions:\n    - { name: assets, origin: { bucket: faults-origin } }\nmonitoring:\n  alarms:\n    - { name: errors, metric: { namespace: App, name: Errors }, above: 1 }\nbilling:\n  alerts:\n    - { above_usd: 50 }\n",
+    );
+    let mut env = aws_env(&aws_proxy.url);
+    env.push(("POACTL_AWS_RETRY_BASE_MS", "20".to_string()));
+    for (k, v) in sbx.env() {
+        env.push((k, if k == "MONGODB_ATLAS_BASE_URL" { atlas_proxy.url.clone() } else { v }));
+    }
+    let started = std::time::Instant::now();
+    let run = finish(spawn(&["apply", "-e", &path, "--auto-approve"], &env));
+    let secs = started.elapsed().as_secs_f64();
+    let requests = aws_proxy.all().len() + atlas_proxy.all().len();
+    println!(
+        "faults: rate {rate}, seed {seed}: {} of {requests} requests disturbed, apply exit {} in {secs:.1}s",
+        injected.load(std::sync::atomic::Ordering::SeqCst),
+        run.code
+    );
+    run.expect_code(0);
+    assert!(!run.all().contains("api-secret-Vq3xT9"), "no secret in any error or retry message");
+
+    // Clean, through no faults, and exactly one of each.
+    let mut direct = aws_env(&moto.url);
+    direct.extend(sbx.env());
+    Poactl::new(&["plan", "-e", &path, "--detailed-exitcode"]).envs(SPEC_ENV).envs_owned(&direct).run().expect_code(0);
+    let g = sbx.group_id("faulty").await;
+    let count = |v: serde_json::Value| v["results"].as_array().map(|r| r.len()).unwrap_or(0);
+    let (_, projects) = sbx.api("GET", "/api/atlas/v2/orgs/0123456789abcdef01234567/groups", "2023-01-01", None).await;
+    assert_eq!(count(projects), 1, "one project");
+    let (_, clusters) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters"), "2024-08-05", None).await;
+    assert_eq!(count(clusters), 1, "one cluster");
+    let (_, users) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/databaseUsers"), "2023-01-01", None).await;
+    assert_eq!(count(users), 1, "one user");
+    let (_, alerts) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/alertConfigs?itemsPerPage=500"), "2023-01-01", None).await;
+    let connections = alerts["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a.pointer("/metricThreshold/metricName") == Some(&json!("CONNECTIONS")))
+        .count();
+    assert_eq!(connections, 1, "one CONNECTIONS alert");
+    let conf = aws_config(&moto.url).await;
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    assert_eq!(cf.list_distributions().send().await.unwrap().distribution_list().map(|l| l.items().len()), Some(1), "one distribution");
+    assert_eq!(
+        cf.list_origin_access_controls().send().await.unwrap().origin_access_control_list().map(|l| l.items().len()),
+        Some(1),
+        "one OAC"
+    );
+}

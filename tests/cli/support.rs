@@ -303,9 +303,28 @@ pub struct Injected {
     pub body: String,
 }
 
-/// Decides, for each request (and how many came before), whether to answer it without
-/// forwarding. Every rule a test writes here must cite the real behaviour it copies.
-pub type Inject = std::sync::Arc<dyn Fn(&Seen, usize) -> Option<Injected> + Send + Sync>;
+/// What a fault layer does to one request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answers without forwarding (the service never saw the request).
+    Answer(Injected),
+    /// Closes the connection without forwarding.
+    DropBefore,
+    /// Forwards (the service does the work), then answers this instead of the real answer.
+    AnswerAfter(Injected),
+    /// Forwards, then closes the connection: the client never learns the outcome.
+    DropAfter,
+}
+
+/// Decides, for each request (and how many came before), whether to disturb it. Every rule a
+/// test writes here must cite the real behaviour it copies.
+pub type Inject = std::sync::Arc<dyn Fn(&Seen, usize) -> Option<Fault> + Send + Sync>;
+
+/// Closes the client's connection: unwinding the handler ends hyper's connection task without
+/// an answer (and, resumed rather than raised, without the panic hook's noise).
+fn drop_connection() -> ! {
+    std::panic::resume_unwind(Box::new("fault layer: connection dropped"))
+}
 
 impl Seen {
     /// Whether the call changes something (reads: GET/HEAD, and awsQuery Describe*/List*/Get*).
@@ -356,12 +375,19 @@ impl Recorder {
                         l.push(seen.clone());
                         l.len() - 1
                     };
-                    if let Some(i) = inject(&seen, count) {
-                        return axum::http::Response::builder()
+                    let fault = inject(&seen, count);
+                    let injected = |i: Injected| {
+                        axum::http::Response::builder()
                             .status(i.status)
                             .header("content-type", i.content_type)
+                            .header("retry-after", "0")
                             .body(axum::body::Body::from(i.body))
-                            .unwrap();
+                            .unwrap()
+                    };
+                    match fault.clone() {
+                        Some(Fault::Answer(i)) => return injected(i),
+                        Some(Fault::DropBefore) => drop_connection(),
+                        _ => {}
                     }
                     let mut req = client.request(method, format!("{target}{path_q}")).body(body.to_vec());
                     for (k, v) in headers.iter() {
@@ -370,6 +396,17 @@ impl Recorder {
                         }
                     }
                     let resp = req.send().await.unwrap();
+                    match fault {
+                        Some(Fault::AnswerAfter(i)) => {
+                            let _ = resp.bytes().await;
+                            return injected(i);
+                        }
+                        Some(Fault::DropAfter) => {
+                            let _ = resp.bytes().await;
+                            drop_connection()
+                        }
+                        _ => {}
+                    }
                     let status = resp.status();
                     let mut out = axum::http::Response::builder().status(status.as_u16());
                     for (k, v) in resp.headers().iter() {

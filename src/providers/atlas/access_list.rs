@@ -83,7 +83,9 @@ impl AccessListProvider {
         let lock = self.0.lock_for(&Self::list_path(&group));
         let _guard = lock.lock().await;
         // POSTing an existing entry updates its comment.
-        self.0.client.post(&Self::list_path(&group), V2023_01_01, json!([entry])).await?;
+        let entry_path = format!("{}/{}", Self::list_path(&group), seg(&d.address.name));
+        let lookup = || self.0.client.get_opt(&entry_path, V2023_01_01);
+        self.0.client.create(&Self::list_path(&group), V2023_01_01, json!([entry]), lookup).await?;
         self.0.forget(&Self::list_path(&group));
         Ok(Outputs::from([("cidr".to_string(), d.address.name.clone())]))
     }

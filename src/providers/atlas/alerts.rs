@@ -355,7 +355,13 @@ impl Provider for AlertProvider {
 
     async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
         let group = group_id(ctx)?;
-        let doc = self.0.client.post(&Self::list_path(&group), V2023_01_01, body(d)).await?;
+        // A config with this identity that appeared since the plan saw none is ours.
+        let path = Self::list_path(&group);
+        let lookup = || async {
+            let all = self.0.client.list(&path, V2023_01_01).await?;
+            Ok(all.into_iter().find(|c| identity(c) == d.address.name))
+        };
+        let doc = self.0.client.create(&path, V2023_01_01, body(d), lookup).await?;
         self.0.forget(&Self::list_path(&group));
         Ok(Outputs::from([("id".to_string(), doc.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string())]))
     }

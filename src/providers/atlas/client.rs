@@ -53,6 +53,16 @@ impl AtlasError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// Whether a non-idempotent call may have been carried out although it failed: a 5xx, or a
+    /// connection lost after the request went out.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            AtlasError::Api { status, .. } => *status >= 500 || *status == 429,
+            AtlasError::Transport { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = AtlasError> = std::result::Result<T, E>;
@@ -198,8 +208,18 @@ impl AtlasClient {
             }
         }
         let url = format!("{}/api/oauth/token", self.base);
+        #[derive(Deserialize)]
+        struct Token {
+            access_token: String,
+            #[serde(default = "hour")]
+            expires_in: u64,
+        }
+        fn hour() -> u64 {
+            3600
+        }
         let mut attempt = 0;
-        let resp = loop {
+        let t: Token = loop {
+            let last = attempt + 1 >= self.retry.max_attempts;
             let r = self
                 .http
                 .post(&url)
@@ -209,16 +229,22 @@ impl AtlasClient {
                 .send()
                 .await;
             match r {
-                Ok(resp)
-                    if (resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error())
-                        && attempt + 1 < self.retry.max_attempts =>
-                {
+                Ok(resp) if (resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error()) && !last => {
                     tokio::time::sleep(retry_after(resp.headers()).unwrap_or_else(|| self.retry.backoff(attempt))).await;
                 }
-                Ok(resp) => break resp,
-                Err(e) if attempt + 1 < self.retry.max_attempts && (e.is_connect() || e.is_timeout()) => {
-                    tokio::time::sleep(self.retry.backoff(attempt)).await
+                Ok(resp) if resp.status().is_success() => match resp.json::<Token>().await {
+                    Ok(t) => break t,
+                    // The answer was cut: minting another token costs nothing but quota.
+                    Err(_) if !last => tokio::time::sleep(self.retry.backoff(attempt)).await,
+                    Err(e) => return Err(AtlasError::Auth(format!("unreadable token answer from /api/oauth/token: {e}"))),
+                },
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    return Err(AtlasError::Auth(format!(
+                        "Atlas refused the service account credentials (HTTP {status} from /api/oauth/token): check MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET"
+                    )));
                 }
+                Err(_) if !last => tokio::time::sleep(self.retry.backoff(attempt)).await,
                 Err(e) => {
                     return Err(AtlasError::Transport {
                         base: self.base.clone(),
@@ -230,22 +256,6 @@ impl AtlasClient {
             }
             attempt += 1;
         };
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            return Err(AtlasError::Auth(format!(
-                "Atlas refused the service account credentials (HTTP {status} from /api/oauth/token): check MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET"
-            )));
-        }
-        #[derive(Deserialize)]
-        struct Token {
-            access_token: String,
-            #[serde(default = "hour")]
-            expires_in: u64,
-        }
-        fn hour() -> u64 {
-            3600
-        }
-        let t: Token = resp.json().await.map_err(|e| AtlasError::Auth(format!("unreadable token answer from /api/oauth/token: {e}")))?;
         *guard = Some((t.access_token.clone(), Instant::now() + Duration::from_secs(t.expires_in)));
         issued_tokens().push(Issued {
             http: self.http.clone(),
@@ -262,7 +272,8 @@ impl AtlasClient {
     pub async fn send(&self, call: &Call<'_>) -> Result<(u16, Value)> {
         let url = format!("{}{}", self.base, call.path);
         let media = format!("application/vnd.atlas.{}+json", call.version);
-        let idempotent = matches!(call.method, Method::GET | Method::PUT | Method::DELETE | Method::HEAD);
+        // PATCH sets fields to values: sending it twice leaves what sending it once does.
+        let idempotent = matches!(call.method, Method::GET | Method::PUT | Method::PATCH | Method::DELETE | Method::HEAD);
         let body_bytes = call.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
         let mut refreshed = false;
         let mut attempt: u32 = 0;
@@ -305,7 +316,23 @@ impl AtlasClient {
                         attempt += 1;
                         continue;
                     }
-                    let text = resp.text().await.unwrap_or_default();
+                    let text = match resp.text().await {
+                        Ok(t) => t,
+                        // The connection dropped while the answer came in.
+                        Err(_) if idempotent && !last => {
+                            tokio::time::sleep(self.retry.backoff(attempt)).await;
+                            attempt += 1;
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(AtlasError::Transport {
+                                base: self.base.clone(),
+                                reason: error_chain(&e),
+                                method: call.method.to_string(),
+                                path: call.path.clone(),
+                            });
+                        }
+                    };
                     if status == StatusCode::UNAUTHORIZED && !refreshed && self.may_force_refresh(&text) {
                         // The token may have been revoked or expired early: fetch a new one,
                         // once per run (Atlas limits token requests, atlas-cli PR #4656).
@@ -434,6 +461,35 @@ impl AtlasClient {
                 return Ok(out);
             }
             page += 1;
+        }
+    }
+
+    /// A create (POST) that is never made twice. After an answer that leaves the outcome
+    /// unknown (a 5xx, a dropped connection after sending), `existing` looks for what the call
+    /// would have made before the call goes out again; an "already exists" answer after such a
+    /// loss is resolved the same way. Atlas alert configs, for one, have no natural unique key:
+    /// a blind retry would make two.
+    pub async fn create<F, Fut>(&self, path: &str, version: &str, body: Value, existing: F) -> Result<Value>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Value>>>,
+    {
+        let mut lost = 0u32;
+        loop {
+            match self.post(path, version, body.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.outcome_unknown() && lost + 1 < self.retry.max_attempts => {
+                    lost += 1;
+                    tokio::time::sleep(self.retry.backoff(lost)).await;
+                    if let Some(v) = existing().await? {
+                        return Ok(v);
+                    }
+                }
+                Err(e) if lost > 0 && matches!(e.status(), Some(400 | 409)) => {
+                    return existing().await?.ok_or(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 

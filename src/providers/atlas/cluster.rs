@@ -475,13 +475,17 @@ impl Provider for ClusterProvider {
                 "terminationProtectionEnabled": d.attrs["termination_protection"],
                 "tags": tags_to_live(&d.attrs["tags"]),
             });
-            self.0.client.post(&format!("/api/atlas/v2/groups/{group}/{FLEX}"), V2024_11_13, body).await.map_err(refine)?;
+            let path = Self::path(&group, FLEX, name);
+            let lookup = || self.0.client.get_opt(&path, V2024_11_13);
+            self.0.client.create(&format!("/api/atlas/v2/groups/{group}/{FLEX}"), V2024_11_13, body, lookup).await.map_err(refine)?;
             let doc = self.wait(ctx, &group, FLEX, name, false).await?;
             return Ok(self.finish(ctx, &d.address, doc, FLEX));
         }
+        let path = Self::path(&group, CLUSTERS, name);
+        let lookup = || self.0.client.get_opt(&path, V2024_08_05);
         self.0
             .client
-            .post(&format!("/api/atlas/v2/groups/{group}/{CLUSTERS}"), V2024_10_23, create_body(name, &d.attrs))
+            .create(&format!("/api/atlas/v2/groups/{group}/{CLUSTERS}"), V2024_10_23, create_body(name, &d.attrs), lookup)
             .await
             .map_err(refine)?;
         let mut doc = self.wait(ctx, &group, CLUSTERS, name, false).await?;

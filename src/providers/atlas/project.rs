@@ -64,7 +64,14 @@ impl Provider for ProjectProvider {
 
     async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
         let body = json!({"name": d.attrs["name"], "orgId": d.attrs["org_id"], "tags": tags_to_live(&d.attrs["tags"])});
-        let doc = self.0.client.post("/api/atlas/v2/groups", V2023_01_01, body).await?;
+        let name = d.attrs["name"].as_str().unwrap_or_default();
+        let org = d.attrs["org_id"].as_str().unwrap_or_default();
+        let lookup = || async move {
+            let found =
+                self.0.client.list_where(&format!("/api/atlas/v2/orgs/{}/groups", seg(org)), V2023_01_01, &[("name", name)]).await?;
+            Ok(found.into_iter().find(|g| g.get("name").and_then(|v| v.as_str()) == Some(name)))
+        };
+        let doc = self.0.client.create("/api/atlas/v2/groups", V2023_01_01, body, lookup).await?;
         Ok(observed(ctx.env, &d.address, doc).outputs)
     }
 

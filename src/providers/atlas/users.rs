@@ -243,7 +243,10 @@ impl Provider for UserProvider {
 
     async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
         let group = group_id(ctx)?;
-        self.0.client.post(&Self::list_path(&group), V2023_01_01, body(&group, username(d), d, true)).await?;
+        let db = d.attrs["auth_database"].as_str().unwrap_or("admin");
+        let path = Self::user_path(&group, db, username(d));
+        let lookup = || self.0.client.get_opt(&path, V2023_01_01);
+        self.0.client.create(&Self::list_path(&group), V2023_01_01, body(&group, username(d), d, true), lookup).await?;
         self.0.forget(&Self::list_path(&group));
         self.wait_applied(ctx, &group, d).await?;
         Ok(Outputs::from([("username".to_string(), username(d).to_string())]))

@@ -102,6 +102,40 @@ fn bucket_of(domain: &str) -> String {
     domain.split(".s3").next().unwrap_or(domain).to_string()
 }
 
+/// A client config that makes one attempt: for creates poactl guards itself.
+fn no_retries() -> aws_sdk_cloudfront::config::Builder {
+    aws_sdk_cloudfront::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+}
+
+/// Marks the errors after which a create may or may not have happened (a 5xx, a throttle, a
+/// dropped connection): the caller looks for the result before trying again.
+const UNKNOWN_OUTCOME: &str = "outcome unknown: ";
+
+fn unknown_or<E>(e: aws_sdk_cloudfront::error::SdkError<E, aws_sdk_cloudfront::config::http::HttpResponse>, what: &str) -> ProviderError
+where
+    E: std::error::Error + aws_sdk_cloudfront::error::ProvideErrorMetadata + 'static,
+{
+    let transient = match &e {
+        aws_sdk_cloudfront::error::SdkError::DispatchFailure(_)
+        | aws_sdk_cloudfront::error::SdkError::TimeoutError(_)
+        | aws_sdk_cloudfront::error::SdkError::ResponseError(_) => true,
+        aws_sdk_cloudfront::error::SdkError::ServiceError(s) => {
+            s.raw().status().as_u16() >= 500
+                || matches!(s.err().code(), Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded"))
+        }
+        _ => false,
+    };
+    let err = sdk_error(what, &e);
+    match (transient, err) {
+        (true, ProviderError::Api(m)) => ProviderError::Api(format!("{UNKNOWN_OUTCOME}{m}")),
+        (_, other) => other,
+    }
+}
+
+fn is_unknown_outcome(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Api(m) if m.starts_with(UNKNOWN_OUTCOME))
+}
+
 fn build_err(e: aws_sdk_cloudfront::error::BuildError) -> ProviderError {
     ProviderError::Api(format!("cannot build the CloudFront request: {e}"))
 }
@@ -272,8 +306,13 @@ fn behavior_json(min: Option<i64>, default: Option<i64>, max: Option<i64>, compr
 
 impl DistributionProvider {
     async fn listed(&self) -> Result<&Vec<Listed>> {
-        self.listed
-            .get_or_try_init(|| async {
+        self.listed.get_or_try_init(|| self.list_all()).await
+    }
+
+    /// Every distribution of the account with its tags, read now.
+    async fn list_all(&self) -> Result<Vec<Listed>> {
+        {
+            {
                 let cf = &self.aws.cloudfront;
                 let mut summaries = Vec::new();
                 let mut marker: Option<String> = None;
@@ -301,8 +340,8 @@ impl DistributionProvider {
                     Ok::<_, ProviderError>(Listed { id, arn, tags })
                 });
                 futures::future::try_join_all(lookups).await
-            })
-            .await
+            }
+        }
     }
 
     /// A live distribution in the shape of the desired attributes.
@@ -378,11 +417,29 @@ impl DistributionProvider {
     }
 
     /// The OAC named for this distribution, created when missing.
+    ///
+    /// CreateOriginAccessControl has no idempotency token: a create whose answer was lost (a
+    /// 500 or a dropped connection after CloudFront did the work) must not be repeated blindly.
+    /// So the SDK does not retry it; poactl looks the name up before each new attempt.
     async fn ensure_oac(&self, name: &str) -> Result<String> {
-        let cf = &self.aws.cloudfront;
-        if let Some(id) = self.find_oac(name).await? {
-            return Ok(id);
+        let mut attempt = 0;
+        loop {
+            if let Some(id) = self.find_oac(name).await? {
+                return Ok(id);
+            }
+            match self.create_oac(name).await {
+                Ok(id) => return Ok(id),
+                Err(e) if attempt < 6 && is_unknown_outcome(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200 << attempt.min(5))).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
+    }
+
+    async fn create_oac(&self, name: &str) -> Result<String> {
+        let cf = &self.aws.cloudfront;
         let cfg = OriginAccessControlConfig::builder()
             .name(name)
             .description("Created by poactl: lets the distribution read its S3 origin")
@@ -391,13 +448,16 @@ impl DistributionProvider {
             .origin_access_control_origin_type(OriginAccessControlOriginTypes::S3)
             .build()
             .map_err(build_err)?;
-        let out = cf
-            .create_origin_access_control()
-            .origin_access_control_config(cfg)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("CreateOriginAccessControl {name}"), &e))?;
-        Ok(out.origin_access_control().map(|o| o.id().to_string()).unwrap_or_default())
+        let out =
+            cf.create_origin_access_control().origin_access_control_config(cfg).customize().config_override(no_retries()).send().await;
+        match out {
+            Ok(out) => Ok(out.origin_access_control().map(|o| o.id().to_string()).unwrap_or_default()),
+            // A racing run made it first: use it.
+            Err(e) if error_code(&e).as_deref() == Some("OriginAccessControlAlreadyExists") => {
+                self.find_oac(name).await?.ok_or_else(|| sdk_error(&format!("CreateOriginAccessControl {name}"), &e))
+            }
+            Err(e) => Err(unknown_or(e, &format!("CreateOriginAccessControl {name}"))),
+        }
     }
 
     /// Every origin access control of the account: (id, name).
@@ -582,14 +642,16 @@ impl Provider for DistributionProvider {
         Ok(out)
     }
 
+    /// Creates the distribution with its tags, so ownership is atomic. The CallerReference is
+    /// deterministic (environment, name, and the OAC, which a deleted distribution takes with
+    /// it): CloudFront answers a repeated create with the same reference and config with the
+    /// same distribution, and with DistributionAlreadyExists when the config differs
+    /// (CreateDistribution API reference, CallerReference). poactl does not rely on that alone:
+    /// after a lost answer it looks for a distribution tagged with this address before it tries
+    /// again.
     async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
         let oac_id = self.ensure_oac(d.attrs["origin"]["oac"].as_str().unwrap_or_default()).await?;
-        let caller_reference = format!(
-            "poactl-{}-{}-{}",
-            ctx.env,
-            d.address.name,
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_millis()).unwrap_or(0)
-        );
+        let caller_reference = format!("poactl-{}-{}-{oac_id}", ctx.env, d.address.name);
         let config = build_config(&d.attrs, &caller_reference, &oac_id)?;
         let tags: Vec<Tag> = d.attrs["tags"]
             .as_object()
@@ -597,16 +659,41 @@ impl Provider for DistributionProvider {
             .unwrap_or_default();
         let with_tags =
             DistributionConfigWithTags::builder().distribution_config(config).tags(Tags::builder().set_items(Some(tags)).build()).build();
-        let out = self
-            .aws
-            .cloudfront
-            .create_distribution_with_tags()
-            .distribution_config_with_tags(with_tags)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("CreateDistribution {}", d.address), &e))?;
-        let dist = out.distribution().ok_or_else(|| ProviderError::Api("CreateDistribution: empty answer".into()))?;
-        let (id, arn, domain) = (dist.id().to_string(), dist.arn().to_string(), dist.domain_name().to_string());
+        let mut attempt = 0;
+        let (id, arn, domain) = loop {
+            let out = self
+                .aws
+                .cloudfront
+                .create_distribution_with_tags()
+                .distribution_config_with_tags(with_tags.clone())
+                .customize()
+                .config_override(no_retries())
+                .send()
+                .await
+                .map_err(|e| unknown_or(e, &format!("CreateDistribution {}", d.address)));
+            match out {
+                Ok(out) => {
+                    let dist = out.distribution().ok_or_else(|| ProviderError::Api("CreateDistribution: empty answer".into()))?;
+                    break (dist.id().to_string(), dist.arn().to_string(), dist.domain_name().to_string());
+                }
+                Err(e) if attempt < 6 && is_unknown_outcome(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200 << attempt.min(5))).await;
+                    let address = d.address.to_string();
+                    let made = self.list_all().await?.into_iter().find(|l| {
+                        crate::providers::ownership_tag(&l.tags, "id") == Some(address.as_str())
+                            && crate::providers::ownership_tag(&l.tags, "env") == Some(ctx.env)
+                    });
+                    if let Some(l) = made {
+                        let got =
+                            self.aws.cloudfront.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error("GetDistribution", &e))?;
+                        let domain = got.distribution().map(|x| x.domain_name().to_string()).unwrap_or_default();
+                        break (l.id, l.arn, domain);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.wait_deployed(ctx, &id, &d.address.to_string()).await?;
         Ok(Outputs::from([
             ("id".to_string(), id),

@@ -8,6 +8,7 @@ pub mod s3;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tokio::sync::Mutex;
@@ -29,10 +30,19 @@ pub struct Aws {
 
 impl Aws {
     pub async fn new(region: String) -> Aws {
-        let base = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.clone())).load().await;
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.clone()))
+            .retry_config(retry_config(RetryConfig::standard()))
+            .load()
+            .await;
         let path_style = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"].iter().any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
-        // CloudFront's control plane lives in us-east-1.
-        let cf_conf = aws_sdk_cloudfront::config::Builder::from(&base).region(Region::new("us-east-1")).build();
+        // CloudFront's control plane lives in us-east-1, and its API allows few requests a
+        // second: adaptive retries slow the client down when it is throttled (aws-sdk-rust,
+        // RetryMode::Adaptive: a client-side token bucket fed by throttling errors).
+        let cf_conf = aws_sdk_cloudfront::config::Builder::from(&base)
+            .region(Region::new("us-east-1"))
+            .retry_config(retry_config(RetryConfig::adaptive()))
+            .build();
         Aws {
             cloudfront: aws_sdk_cloudfront::Client::from_conf(cf_conf),
             base,
@@ -64,6 +74,20 @@ impl Aws {
                 aws_sdk_cloudwatch::Client::from_conf(conf)
             })
             .clone()
+    }
+}
+
+/// The SDK retry policy, stated rather than left to defaults: throttling, 5xx and dropped
+/// connections are retried with jittered exponential backoff, up to 8 attempts (the SDK's
+/// default of 3 does not survive a bad minute). Every AWS call poactl makes is idempotent or
+/// is guarded against a second create (CloudFront creates look for their result before they
+/// are repeated). `POACTL_AWS_RETRY_BASE_MS` shortens the backoff for tests.
+fn retry_config(base: RetryConfig) -> RetryConfig {
+    let initial = std::env::var("POACTL_AWS_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).map(std::time::Duration::from_millis);
+    let config = base.with_max_attempts(8).with_max_backoff(std::time::Duration::from_secs(20));
+    match initial {
+        Some(d) => config.with_initial_backoff(d),
+        None => config,
     }
 }
 
