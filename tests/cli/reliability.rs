@@ -241,3 +241,43 @@ async fn one_apply_converges_under_a_fifth_of_requests_failing() {
         "one OAC"
     );
 }
+
+/// A SIGKILL at any moment leaves nothing the next apply cannot converge: killed three times
+/// at different points, then run to the end, the environment holds one of each resource. The
+/// lock file a killed run leaves behind is taken over (its process is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_killed_at_any_moment_converge_without_duplicates() {
+    let moto = Moto::start();
+    let sbx = Sandbox::start(0.5);
+    let (_dir, path) = spec_file(
+        "killed",
+        "environment: killed\natlas:\n  org_id: 0123456789abcdef01234567\n  project: killed\n  clusters:\n    - { name: main, tier: M10, region: US_EAST_1 }\n  alerts:\n    - { event: OUTSIDE_METRIC_THRESHOLD, metric: CONNECTIONS, above: 400, notify: { email: ops@example.com } }\nstorage:\n  buckets:\n    - { name: killed-origin }\ncdn:\n  distributions:\n    - { name: assets, origin: { bucket: killed-origin } }\n",
+    );
+    let mut env = aws_env(&moto.url);
+    env.extend(sbx.env());
+    let args = ["apply", "-e", path.as_str(), "--auto-approve"];
+    for after_ms in [150, 400, 900] {
+        let mut child = spawn(&args, &env);
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let run = finish(spawn(&args, &env));
+    run.expect_code(0);
+    Poactl::new(&["plan", "-e", &path, "--detailed-exitcode"]).envs(SPEC_ENV).envs_owned(&env).run().expect_code(0);
+    let g = sbx.group_id("killed").await;
+    let (_, clusters) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters"), "2024-08-05", None).await;
+    assert_eq!(clusters["results"].as_array().unwrap().len(), 1);
+    let (_, alerts) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/alertConfigs?itemsPerPage=500"), "2023-01-01", None).await;
+    let connections = alerts["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a.pointer("/metricThreshold/metricName") == Some(&json!("CONNECTIONS")))
+        .count();
+    assert_eq!(connections, 1);
+    let conf = aws_config(&moto.url).await;
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    assert_eq!(cf.list_distributions().send().await.unwrap().distribution_list().map(|l| l.items().len()), Some(1));
+    assert_eq!(cf.list_origin_access_controls().send().await.unwrap().origin_access_control_list().map(|l| l.items().len()), Some(1));
+}
