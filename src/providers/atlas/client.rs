@@ -21,6 +21,8 @@ pub mod version {
 
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
 const PAGE_SIZE: usize = 500;
+/// The longest one call may take, retries included.
+const CALL_DEADLINE: Duration = Duration::from_secs(300);
 
 /// An error answer from Atlas (`ApiError`), or a transport failure.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -277,6 +279,7 @@ impl AtlasClient {
         let body_bytes = call.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
         let mut refreshed = false;
         let mut attempt: u32 = 0;
+        let started = Instant::now();
         loop {
             let mut req = self.http.request(call.method.clone(), &url).header(ACCEPT, &media);
             if !call.query.is_empty() {
@@ -301,7 +304,8 @@ impl AtlasClient {
                     req.send_digest_auth(session).await.map_err(SendError::Digest)
                 }
             };
-            let last = attempt + 1 >= self.retry.max_attempts;
+            // Attempts are bounded, and so is the whole call: no retry starts after the deadline.
+            let last = attempt + 1 >= self.retry.max_attempts || started.elapsed() >= CALL_DEADLINE;
             match sent {
                 Ok(resp) => {
                     let status = resp.status();

@@ -33,6 +33,13 @@ impl Aws {
         let base = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.clone()))
             .retry_config(retry_config(RetryConfig::standard()))
+            // Each attempt, and each call with its retries, is bounded in time.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                    .operation_timeout(std::time::Duration::from_secs(300))
+                    .build(),
+            )
             .load()
             .await;
         let path_style = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"].iter().any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
