@@ -221,6 +221,10 @@ impl Engine<'_> {
             }
         }
         unmanaged.sort_by(|a, b| a.0.cmp(&b.0));
+        // Reads skipped by an interruption would look like missing resources: no plan from them.
+        if crate::interrupt::requested() {
+            errors.push(("the run".to_string(), "interrupted while reading the live state; nothing was changed".to_string()));
+        }
         if !errors.is_empty() {
             errors.sort();
             return Err(ObserveError(errors));

@@ -257,18 +257,25 @@ fn overlay_config(live: &DistributionConfig, a: &Value, oac_id: &str) -> Result<
 
     // The default behaviour keeps its associations and policies; poactl sets TTLs, compression,
     // the viewer protocol and its origin.
+    // The two behaviour types share these fields but no trait.
+    macro_rules! set_managed {
+        ($live:expr, $want:expr) => {{
+            let (mut b, w) = ($live, $want);
+            b.target_origin_id = w.target_origin_id;
+            b.viewer_protocol_policy = w.viewer_protocol_policy;
+            b.compress = w.compress;
+            // With a cache policy the TTLs are the policy's: leave them.
+            if b.cache_policy_id.as_deref().is_none_or(str::is_empty) {
+                b.min_ttl = w.min_ttl;
+                b.default_ttl = w.default_ttl;
+                b.max_ttl = w.max_ttl;
+                b.forwarded_values = b.forwarded_values.or(w.forwarded_values);
+            }
+            b
+        }};
+    }
     if let (Some(w), Some(live_db)) = (want.default_cache_behavior, live.default_cache_behavior.as_ref()) {
-        let mut db = live_db.clone();
-        db.target_origin_id = w.target_origin_id;
-        db.viewer_protocol_policy = w.viewer_protocol_policy;
-        db.compress = w.compress;
-        if db.cache_policy_id.as_deref().is_none_or(str::is_empty) {
-            db.min_ttl = w.min_ttl;
-            db.default_ttl = w.default_ttl;
-            db.max_ttl = w.max_ttl;
-            db.forwarded_values = db.forwarded_values.or(w.forwarded_values);
-        }
-        out.default_cache_behavior = Some(db);
+        out.default_cache_behavior = Some(set_managed!(live_db.clone(), w));
     }
 
     // Behaviours are the spec's list (one removed from the spec shows in the plan and goes);
@@ -278,19 +285,7 @@ fn overlay_config(live: &DistributionConfig, a: &Value, oac_id: &str) -> Result<
     for w in want.cache_behaviors.and_then(|c| c.items).unwrap_or_default() {
         let merged = match live_behaviors.iter().find(|b| b.path_pattern.trim_start_matches('/') == w.path_pattern.trim_start_matches('/'))
         {
-            Some(b) => {
-                let mut b = b.clone();
-                b.target_origin_id = w.target_origin_id;
-                b.viewer_protocol_policy = w.viewer_protocol_policy;
-                b.compress = w.compress;
-                if b.cache_policy_id.as_deref().is_none_or(str::is_empty) {
-                    b.min_ttl = w.min_ttl;
-                    b.default_ttl = w.default_ttl;
-                    b.max_ttl = w.max_ttl;
-                    b.forwarded_values = b.forwarded_values.or(w.forwarded_values);
-                }
-                b
-            }
+            Some(b) => set_managed!(b.clone(), w),
             None => w,
         };
         behaviors.push(merged);
