@@ -38,11 +38,12 @@ fuzz:
 clean-venv:
 	rm -rf $(VENV)
 
-# The whole job on local emulators (README's first command): builds the release binary,
+# The whole job on local emulators (README's first command): builds the debug binary (the
+# build `make test` shares, so a newcomer's first command shows results after one compile),
 # installs moto, runs scripts/demo.sh.
 demo: $(MOTO)
-	$(CARGO) build --release
-	POACTL=target/release/poactl MOTO_PYTHON=$(VENV)/bin/python scripts/demo.sh
+	$(CARGO) build
+	POACTL=target/debug/poactl MOTO_PYTHON=$(VENV)/bin/python scripts/demo.sh
 
 # Benchmarks: `cost` latency (offline, no credentials), with hyperfine when installed.
 bench:

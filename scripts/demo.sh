@@ -3,13 +3,13 @@
 # validate -> plan -> apply -> plan (No changes) -> out-of-band change -> drift (exit 2) ->
 # apply (converge) -> drift (exit 0) -> cost -> output (.env).
 #
-# Environment: POACTL (the binary, default target/release/poactl), MOTO_PYTHON (the Python
+# Environment: POACTL (the binary, default target/debug/poactl), MOTO_PYTHON (the Python
 # with moto, default .venv/bin/python). Every process it starts is stopped on exit, Ctrl-C
 # or failure; their pids are written to $DEMO_PIDS_FILE when set (for the test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-POACTL=${POACTL:-target/release/poactl}
+POACTL=${POACTL:-target/debug/poactl}
 MOTO_PYTHON=${MOTO_PYTHON:-.venv/bin/python}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/poactl-demo.XXXXXX")
 PIDS=()
