@@ -103,7 +103,14 @@ impl Spec {
                 .metric
                 .dimensions
                 .get("BucketName")
-                .and_then(|b| self.storage.as_ref()?.buckets.iter().find(|x| &x.name == b))
+                // The bucket by name, or by a reference to one of this spec's buckets.
+                .map(|b| {
+                    match b.strip_prefix("${").and_then(|r| r.strip_suffix('}')).and_then(|r| crate::resource::Reference::parse(r.trim())) {
+                        Some(r) if r.target.kind == crate::resource::Kind::Bucket => r.target.name,
+                        _ => b.clone(),
+                    }
+                })
+                .and_then(|b| self.storage.as_ref()?.buckets.iter().find(|x| x.name == b))
                 .and_then(|b| b.region.clone())
                 .unwrap_or_else(|| self.aws_region()),
             _ => self.aws_region(),
@@ -161,5 +168,27 @@ impl Spec {
             parts.push(format!("{} on {}", plural(n, "index", "indexes"), plural(d.collections.0.len(), "collection", "collections")));
         }
         if parts.is_empty() { "nothing yet".to_string() } else { parts.join(", ") }
+    }
+}
+
+#[cfg(test)]
+mod alarm_region_tests {
+    #[test]
+    fn alarms_live_where_their_metric_is_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "environment: t\naws: { region: eu-central-1 }\nstorage:\n  buckets:\n    - { name: media-eu, region: eu-west-1 }\nmonitoring:\n  alarms:\n    - { name: cdn, metric: { namespace: AWS/CloudFront, name: Requests }, above: 1 }\n    - { name: s3, metric: { namespace: AWS/S3, name: BucketSizeBytes, dimensions: { BucketName: media-eu } }, above: 1 }\n    - { name: s3-ref, metric: { namespace: AWS/S3, name: BucketSizeBytes, dimensions: { BucketName: \"${storage.buckets.media-eu.name}\" } }, above: 1 }\n    - { name: s3-other, metric: { namespace: AWS/S3, name: BucketSizeBytes, dimensions: { BucketName: elsewhere } }, above: 1 }\n    - { name: app, metric: { namespace: App, name: Errors }, above: 1 }\n    - { name: pinned, metric: { namespace: App, name: Errors }, above: 1, region: ap-south-1 }\n";
+        std::fs::write(dir.path().join("t.yaml"), yaml).unwrap();
+        let loaded = super::load(dir.path(), "t", &|_| None).unwrap();
+        let regions: Vec<(String, String)> =
+            loaded.spec.monitoring.iter().flat_map(|m| m.alarms.iter()).map(|a| (a.name.clone(), loaded.spec.alarm_region(a))).collect();
+        let want = [
+            ("cdn", "us-east-1"),
+            ("s3", "eu-west-1"),
+            ("s3-ref", "eu-west-1"),
+            ("s3-other", "eu-central-1"),
+            ("app", "eu-central-1"),
+            ("pinned", "ap-south-1"),
+        ];
+        assert_eq!(regions, want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
     }
 }
