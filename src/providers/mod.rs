@@ -131,6 +131,10 @@ pub enum ProviderError {
     Refused(String),
     #[error("{0}")]
     Config(String),
+    /// The service does not show a just-made resource everywhere yet (S3 right after
+    /// CreateBucket): worth asking again shortly.
+    #[error("{0}")]
+    Propagating(String),
 }
 
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;

@@ -477,24 +477,7 @@ impl DistributionProvider {
     }
 
     async fn find_oac(&self, name: &str) -> Result<Option<String>> {
-        let cf = &self.aws.cloudfront;
-        let mut marker: Option<String> = None;
-        loop {
-            let out = cf
-                .list_origin_access_controls()
-                .set_marker(marker.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListOriginAccessControls", &e))?;
-            let Some(list) = out.origin_access_control_list() else { return Ok(None) };
-            if let Some(found) = list.items().iter().find(|o| o.name() == name) {
-                return Ok(Some(found.id().to_string()));
-            }
-            match list.next_marker() {
-                Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
-                _ => return Ok(None),
-            }
-        }
+        Ok(self.oacs().await?.into_iter().find(|(_, n)| n == name).map(|(id, _)| id))
     }
 
     /// Polls until the distribution is `Deployed` (spinner; the run's timeout).

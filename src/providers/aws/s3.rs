@@ -151,6 +151,19 @@ fn normalize_statements(policy: &Value) -> Value {
     Value::Array(out)
 }
 
+/// A settings call's error; NoSuchBucket and OperationAborted right after CreateBucket mean the
+/// bucket is not visible everywhere yet (S3's propagation window), not that it is gone.
+fn settings_error<E, R>(what: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> ProviderError
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match (error_code(e).as_deref(), sdk_error(what, e)) {
+        (Some("NoSuchBucket" | "OperationAborted"), ProviderError::Api(m)) => ProviderError::Propagating(m),
+        (_, other) => other,
+    }
+}
+
 /// Whether two ways of naming a KMS key name the same key: `Some(true)` when one is the other
 /// (a key id and its ARN, an alias and its ARN), `Some(false)` when they surely differ, `None`
 /// when an alias meets a key ARN (only KMS knows what the alias points at).
@@ -375,7 +388,7 @@ impl BucketProvider {
             }
             let tags: Vec<Tag> = want.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
             let tagging = Tagging::builder().set_tag_set(Some(tags)).build().map_err(|e| ProviderError::Api(e.to_string()))?;
-            s3.put_bucket_tagging().bucket(name).tagging(tagging).send().await.map_err(|e| sdk_error(&ctx("PutBucketTagging"), &e))?;
+            s3.put_bucket_tagging().bucket(name).tagging(tagging).send().await.map_err(|e| settings_error(&ctx("PutBucketTagging"), &e))?;
         }
         if changed("object_ownership") {
             let rule = OwnershipControlsRule::builder()
@@ -388,7 +401,7 @@ impl BucketProvider {
                 .ownership_controls(oc)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&ctx("PutBucketOwnershipControls"), &e))?;
+                .map_err(|e| settings_error(&ctx("PutBucketOwnershipControls"), &e))?;
         }
         if changed("public_access_block") {
             let p = &a["public_access_block"];
@@ -404,7 +417,7 @@ impl BucketProvider {
                 .public_access_block_configuration(cfg)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&ctx("PutPublicAccessBlock"), &e))?;
+                .map_err(|e| settings_error(&ctx("PutPublicAccessBlock"), &e))?;
         }
         if changed("encryption") {
             let enc = &a["encryption"];
@@ -423,7 +436,7 @@ impl BucketProvider {
                 .server_side_encryption_configuration(cfg)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&ctx("PutBucketEncryption"), &e))?;
+                .map_err(|e| settings_error(&ctx("PutBucketEncryption"), &e))?;
         }
         if changed("versioning") {
             let status =
@@ -433,12 +446,12 @@ impl BucketProvider {
                 .versioning_configuration(VersioningConfiguration::builder().status(status).build())
                 .send()
                 .await
-                .map_err(|e| sdk_error(&ctx("PutBucketVersioning"), &e))?;
+                .map_err(|e| settings_error(&ctx("PutBucketVersioning"), &e))?;
         }
         if changed("lifecycle") {
             let rules = a["lifecycle"].as_array().cloned().unwrap_or_default();
             if rules.is_empty() {
-                s3.delete_bucket_lifecycle().bucket(name).send().await.map_err(|e| sdk_error(&ctx("DeleteBucketLifecycle"), &e))?;
+                s3.delete_bucket_lifecycle().bucket(name).send().await.map_err(|e| settings_error(&ctx("DeleteBucketLifecycle"), &e))?;
             } else {
                 let mut built = Vec::new();
                 for r in rules {
@@ -478,13 +491,13 @@ impl BucketProvider {
                     .lifecycle_configuration(cfg)
                     .send()
                     .await
-                    .map_err(|e| sdk_error(&ctx("PutBucketLifecycleConfiguration"), &e))?;
+                    .map_err(|e| settings_error(&ctx("PutBucketLifecycleConfiguration"), &e))?;
             }
         }
         if changed("cors") {
             let rules = a["cors"].as_array().cloned().unwrap_or_default();
             if rules.is_empty() {
-                s3.delete_bucket_cors().bucket(name).send().await.map_err(|e| sdk_error(&ctx("DeleteBucketCors"), &e))?;
+                s3.delete_bucket_cors().bucket(name).send().await.map_err(|e| settings_error(&ctx("DeleteBucketCors"), &e))?;
             } else {
                 let strings = |v: &Value| -> Vec<String> {
                     v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
@@ -503,7 +516,12 @@ impl BucketProvider {
                 }
                 let cfg =
                     CorsConfiguration::builder().set_cors_rules(Some(built)).build().map_err(|e| ProviderError::Api(e.to_string()))?;
-                s3.put_bucket_cors().bucket(name).cors_configuration(cfg).send().await.map_err(|e| sdk_error(&ctx("PutBucketCors"), &e))?;
+                s3.put_bucket_cors()
+                    .bucket(name)
+                    .cors_configuration(cfg)
+                    .send()
+                    .await
+                    .map_err(|e| settings_error(&ctx("PutBucketCors"), &e))?;
             }
         }
         Ok(())
@@ -657,11 +675,7 @@ impl Provider for BucketProvider {
         let is_new_default = |p: &str| p == "versioning" && d.attrs["versioning"] != json!(true);
         loop {
             match self.write(ctx, name, &d.attrs, &|p| !is_new_default(p), &BTreeMap::new()).await {
-                Err(ProviderError::Api(m))
-                    if (m.contains("NoSuchBucket") || m.contains("OperationAborted")) && started.elapsed() < PROPAGATION =>
-                {
-                    tokio::time::sleep(PROPAGATION_STEP).await
-                }
+                Err(ProviderError::Propagating(_)) if started.elapsed() < PROPAGATION => tokio::time::sleep(PROPAGATION_STEP).await,
                 other => {
                     other?;
                     break;
