@@ -39,6 +39,14 @@ async fn concurrent_applies_take_turns_on_the_s3_lock() {
     let conf = aws_config(&moto.url).await;
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
     s3.create_bucket().bucket("team-locks").send().await.unwrap();
+    // The winner holds the lock a while: its distribution takes 3 s to deploy (moto's state
+    // manager), so the other run always finds the lock taken, however loaded the machine is.
+    reqwest::Client::new()
+        .post(format!("{}/moto-api/state-manager/set-transition", moto.url))
+        .body(r#"{"model_name":"cloudfront::distribution","transition":{"progression":"time","seconds":3}}"#)
+        .send()
+        .await
+        .unwrap();
     let (_dir, path) = spec_file(
         "race",
         "environment: race\nlock: { bucket: team-locks }\nstorage:\n  buckets:\n    - { name: race-origin }\ncdn:\n  distributions:\n    - { name: assets, origin: { bucket: race-origin } }\n",
@@ -87,21 +95,21 @@ fn without_a_lock_section_runs_on_one_machine_take_turns() {
     );
     let env = sbx.env();
     let args = ["apply", "-e", path.as_str(), "--auto-approve"];
-    let first = spawn(&args, &env);
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    let second = finish(spawn(&args, &env));
-    let first = finish(first);
-    first.expect_code(0);
-    second.expect_code(1);
-    assert!(second.stderr.contains("environment \"solo\" is locked: apply by"), "{}", second.stderr);
-    assert!(first.stderr.contains("not against concurrent CI runs"), "{}", first.stderr);
+    // Started together: whichever takes the lock first wins, whatever the machine's load.
+    let (a, b) = (spawn(&args, &env), spawn(&args, &env));
+    let (a, b) = (finish(a), finish(b));
+    let (winner, loser) = if a.code == 0 { (a, b) } else { (b, a) };
+    winner.expect_code(0);
+    loser.expect_code(1);
+    assert!(loser.stderr.contains("environment \"solo\" is locked: apply by"), "{}", loser.stderr);
+    assert!(winner.stderr.contains("not against concurrent CI runs"), "{}", winner.stderr);
     Poactl::new(&["plan", "-e", &path, "--detailed-exitcode"]).envs(SPEC_ENV).envs_owned(&env).run().expect_code(0);
 }
 
 /// Ctrl-C during apply: nothing new starts, what runs finishes, the report says what is done,
 /// exit 130; the next apply finishes the rest.
-#[test]
-fn an_interrupted_apply_reports_and_the_next_one_converges() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_apply_reports_and_the_next_one_converges() {
     let sbx = Sandbox::start(1.0);
     let (_dir, path) = spec_file(
         "int",
@@ -109,16 +117,26 @@ fn an_interrupted_apply_reports_and_the_next_one_converges() {
     );
     let env = sbx.env();
     let child = spawn(&["apply", "-e", &path, "--auto-approve", "--parallelism", "1"], &env);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Interrupt once the first cluster is being made (the run has its signal handler by then).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !sbx.log().await.iter().any(|e| e["method"] == "POST" && e["operation"] == "/api/atlas/v2/groups/{groupId}/clusters") {
+        assert!(std::time::Instant::now() < deadline, "the apply never started a cluster");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let pid = child.id().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    let run = finish(child);
+    let run = tokio::task::spawn_blocking(move || finish(child)).await.unwrap();
     run.expect_code(130);
     assert!(run.stderr.contains("interrupted: finishing the calls in flight"), "{}", run.stderr);
     assert!(run.stdout.contains("not applied: interrupted before it started"), "{}", run.stdout);
     assert!(run.stdout.contains("created"), "what was done is reported: {}", run.stdout);
-    Poactl::new(&["apply", "-e", &path, "--auto-approve"]).envs(SPEC_ENV).envs_owned(&env).run().expect_code(0);
-    Poactl::new(&["plan", "-e", &path, "--detailed-exitcode"]).envs(SPEC_ENV).envs_owned(&env).run().expect_code(0);
+    let (p1, e1) = (path.clone(), env.clone());
+    tokio::task::spawn_blocking(move || {
+        Poactl::new(&["apply", "-e", &p1, "--auto-approve"]).envs(SPEC_ENV).envs_owned(&e1).run().expect_code(0);
+        Poactl::new(&["plan", "-e", &p1, "--detailed-exitcode"]).envs(SPEC_ENV).envs_owned(&e1).run().expect_code(0);
+    })
+    .await
+    .unwrap();
 }
 
 /// A fault layer that disturbs a seeded fraction of requests the way the real services fail:
