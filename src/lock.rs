@@ -81,9 +81,15 @@ async fn place_of(loaded: &LoadedSpec) -> Place {
             Place::S3 { client, bucket: l.bucket.clone(), key }
         }
         None => {
-            // One file per environment file, wherever the run starts from.
+            // One file per environment file and the services it talks to (an emulator on
+            // another port is another world), wherever the run starts from.
             let file = loaded.files.first().map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())).unwrap_or_default();
-            let digest = sha2::Sha256::digest(file.to_string_lossy().as_bytes());
+            let mut scope = file.to_string_lossy().to_string();
+            for var in ["MONGODB_ATLAS_BASE_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
+                scope.push('\n');
+                scope.push_str(&std::env::var(var).unwrap_or_default());
+            }
+            let digest = sha2::Sha256::digest(scope.as_bytes());
             let short: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
             Place::Local { path: std::env::temp_dir().join("poactl-locks").join(format!("{}-{short}.json", loaded.env)) }
         }

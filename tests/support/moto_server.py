@@ -1,4 +1,4 @@
-"""Starts moto's server for the tests (and `make demo`), with two documented fixes.
+"""Starts moto's server for the tests (and `make demo`), with three documented fixes.
 
 1. moto 5.2.5 drops `Origin.OriginAccessControlId` from created distributions (it reads back
    empty); real CloudFront keeps it. poactl compares the OAC id like any other field, so moto
@@ -6,6 +6,10 @@
 2. moto 5.2.5 answers GetBucketVersioning with a `<GetBucketVersioningResponse>` root element;
    real S3 (and the S3 model the Rust SDK is generated from) uses `<VersioningConfiguration>`,
    and the SDK rejects anything else. moto's answer gets the real root name.
+3. moto 5.2.5 ignores `CreateBucketConfiguration.Tags`; real S3 tags the bucket as it creates
+   it (S3 API reference, CreateBucket: "Tags: An array of tags that you can apply to the bucket
+   that you're creating"; the field is in the S3 model the Rust SDK is generated from). poactl
+   relies on it so a bucket is never untagged, even for an instant; moto applies them.
 
 Nothing else is changed.
 
@@ -38,6 +42,27 @@ def _s3_result_with_real_roots(self, resp, result, shape, serialized_result):
 
 
 serialize.S3Serializer._serialized_result_to_response = _s3_result_with_real_roots
+
+import xmltodict  # noqa: E402
+from moto.s3 import responses as s3_responses  # noqa: E402
+
+_original_bucket_put = s3_responses.S3Response._bucket_response_put
+
+
+def _bucket_put_with_create_tags(self, request, bucket_name, querystring):
+    result = _original_bucket_put(self, request, bucket_name, querystring)
+    if not querystring and self.body:
+        try:
+            config = xmltodict.parse(self.body, force_list={"Tag": True}).get("CreateBucketConfiguration") or {}
+        except Exception:  # not XML: nothing to apply
+            config = {}
+        tags = (config.get("Tags") or {}).get("Tag") or []
+        if tags:
+            self.backend.put_bucket_tagging(bucket_name, {t["Key"]: t.get("Value") or "" for t in tags})
+    return result
+
+
+s3_responses.S3Response._bucket_response_put = _bucket_put_with_create_tags
 
 from moto.server import main  # noqa: E402
 
