@@ -44,7 +44,7 @@ pub enum LockError {
     #[error(
         "environment \"{env}\" is locked: {holder}. Wait for that run to finish; if it is gone (a killed job), break the lock with `poactl unlock -e {env} --force`"
     )]
-    Held { env: String, holder: Holder },
+    Held { env: String, holder: Box<Holder> },
     #[error("cannot take the lock {place}: {reason}")]
     Unavailable { place: String, reason: String },
 }
@@ -159,7 +159,7 @@ pub async fn acquire(loaded: &LoadedSpec, operation: &str) -> Result<Lock, LockE
                 Err(e) if matches!(e.code(), Some("PreconditionFailed" | "ConditionalRequestConflict")) => {
                     return Err(LockError::Held {
                         env: loaded.env.clone(),
-                        holder: read_s3(client, bucket, key).await.unwrap_or(unknown(loaded)),
+                        holder: Box::new(read_s3(client, bucket, key).await.unwrap_or(unknown(loaded))),
                     });
                 }
                 Err(e) if e.code() == Some("NoSuchBucket") => {
@@ -174,30 +174,40 @@ pub async fn acquire(loaded: &LoadedSpec, operation: &str) -> Result<Lock, LockE
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| unavailable(e.to_string()))?;
             }
-            for _ in 0..2 {
-                match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
-                    Ok(mut f) => {
-                        use std::io::Write;
-                        f.write_all(&body).map_err(|e| unavailable(e.to_string()))?;
-                        return Ok(Lock { place, holder: me });
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        let other = std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<Holder>(&b).ok());
-                        match other {
-                            // Left by a run of this machine that died: take it over.
-                            Some(h) if h.who.ends_with(&format!("@{}", hostname())) && !alive(h.pid) => {
-                                let _ = std::fs::remove_file(path);
-                            }
-                            Some(h) => return Err(LockError::Held { env: loaded.env.clone(), holder: h }),
-                            None => {
-                                let _ = std::fs::remove_file(path);
+            // Written whole to a file of its own, then linked into place: the link fails if
+            // the lock exists, and a reader never sees a half-written holder.
+            let staged = path.with_extension(format!("{}.tmp", me.token));
+            std::fs::write(&staged, &body).map_err(|e| unavailable(e.to_string()))?;
+            let taken = (|| {
+                for _ in 0..2 {
+                    match std::fs::hard_link(&staged, path) {
+                        Ok(()) => return Ok(true),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            let other = std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<Holder>(&b).ok());
+                            match other {
+                                // Left by a run of this machine that died: take it over.
+                                Some(h) if h.who.ends_with(&format!("@{}", hostname())) && !alive(h.pid) => {
+                                    let _ = std::fs::remove_file(path);
+                                }
+                                Some(h) => return Err(LockError::Held { env: loaded.env.clone(), holder: Box::new(h) }),
+                                // Not a lock file poactl wrote: leave it, and say so.
+                                None => {
+                                    return Err(unavailable(
+                                        "the lock file holds no holder; remove it if no poactl run is going on".to_string(),
+                                    ));
+                                }
                             }
                         }
+                        Err(e) => return Err(unavailable(e.to_string())),
                     }
-                    Err(e) => return Err(unavailable(e.to_string())),
                 }
-            }
-            return Err(unavailable("another run keeps taking it".to_string()));
+                Ok(false)
+            })();
+            let _ = std::fs::remove_file(&staged);
+            return match taken? {
+                true => Ok(Lock { place, holder: me }),
+                false => Err(unavailable("another run keeps taking it".to_string())),
+            };
         }
     }
     Ok(Lock { place, holder: me })

@@ -88,7 +88,8 @@ async fn concurrent_applies_take_turns_on_the_s3_lock() {
 /// first runs, and both say that concurrent CI runs are not protected.
 #[test]
 fn without_a_lock_section_runs_on_one_machine_take_turns() {
-    let sbx = Sandbox::start(1.5);
+    // The winner holds the lock at least while its cluster is being made (3 s).
+    let sbx = Sandbox::start(3.0);
     let (_dir, path) = spec_file(
         "solo",
         "environment: solo\natlas:\n  org_id: 0123456789abcdef01234567\n  project: solo\n  clusters:\n    - { name: main, tier: M10, region: US_EAST_1 }\n",
