@@ -285,3 +285,34 @@ pub async fn force_unlock(loaded: &LoadedSpec) -> Result<(), LockError> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Many runs racing for one local lock: exactly one gets it, every other one reads a whole
+    /// holder and is refused; once released, the next run gets it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn exactly_one_racer_takes_a_local_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("race.yaml"), "environment: race\n").unwrap();
+        let loaded = std::sync::Arc::new(crate::spec::load(dir.path(), "race", &|_| None).unwrap());
+        let racers = (0..16).map(|_| {
+            let loaded = loaded.clone();
+            tokio::spawn(async move { super::acquire(&loaded, "apply").await })
+        });
+        let results = futures::future::join_all(racers).await;
+        let mut locks = Vec::new();
+        for r in results {
+            match r.unwrap() {
+                Ok(lock) => locks.push(lock),
+                Err(super::LockError::Held { holder, .. }) => assert_eq!(holder.operation, "apply"),
+                Err(other) => panic!("unexpected: {other}"),
+            }
+        }
+        assert_eq!(locks.len(), 1, "exactly one holder");
+        for l in locks {
+            l.release().await;
+        }
+        let again = super::acquire(&loaded, "destroy").await.expect("free after release");
+        again.release().await;
+    }
+}
