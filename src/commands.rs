@@ -394,19 +394,24 @@ async fn run_apply(g: &Global, s: &Session, plan: Plan, obs: &Observation, flags
 
 async fn unlock_cmd(g: &Global, a: crate::cli::UnlockArgs) -> Result<u8> {
     let loaded = load_env(g)?;
-    match crate::lock::current(&loaded).await? {
-        None => println!("environment \"{}\" is not locked", loaded.env),
-        Some(h) if a.force => {
-            crate::lock::force_unlock(&loaded).await?;
-            println!("broke the lock of environment \"{}\": {h}", loaded.env);
-        }
-        Some(h) => {
-            println!("environment \"{}\" is locked: {h}", loaded.env);
-            println!("if that run is gone, break the lock with: poactl unlock -e {} --force", loaded.env);
-            return Ok(exit::CHANGES);
+    let holder = crate::lock::current(&loaded).await?;
+    let broken = a.force && holder.is_some();
+    if broken {
+        crate::lock::force_unlock(&loaded).await?;
+    }
+    if format(g) == OutputFormat::Json {
+        println!("{}", json!({"environment": loaded.env, "locked": holder.is_some() && !broken, "broken": broken, "holder": holder}));
+    } else {
+        match &holder {
+            None => println!("environment \"{}\" is not locked", loaded.env),
+            Some(h) if broken => println!("broke the lock of environment \"{}\": {h}", loaded.env),
+            Some(h) => {
+                println!("environment \"{}\" is locked: {h}", loaded.env);
+                println!("if that run is gone, break the lock with: poactl unlock -e {} --force", loaded.env);
+            }
         }
     }
-    Ok(exit::OK)
+    Ok(if holder.is_some() && !broken { exit::CHANGES } else { exit::OK })
 }
 
 fn read_saved_plan(path: &std::path::Path) -> Result<Plan> {

@@ -80,6 +80,10 @@ async fn concurrent_applies_take_turns_on_the_s3_lock() {
     let show = finish(spawn(&["unlock", "-e", &path], &env));
     show.expect_code(2);
     assert!(show.stdout.contains("ci@runner-7") && show.stdout.contains("--force"), "{}", show.stdout);
+    let shown = finish(spawn(&["unlock", "-e", &path, "-o", "json"], &env));
+    shown.expect_code(2);
+    let v = shown.json();
+    assert_eq!((v["locked"].clone(), v["holder"]["who"].clone()), (json!(true), json!("ci@runner-7")), "{v}");
     finish(spawn(&["unlock", "-e", &path, "--force"], &env)).expect_code(0);
     finish(spawn(&args, &env)).expect_code(0);
 }
