@@ -45,7 +45,10 @@ demo: $(MOTO)
 	$(CARGO) build
 	POACTL=target/debug/poactl MOTO_PYTHON=$(VENV)/bin/python scripts/demo.sh
 
-# Benchmarks: `cost` latency (offline, no credentials), with hyperfine when installed.
-bench:
+# Benchmarks: `cost` latency (offline, no credentials), with hyperfine when installed; then
+# plan, apply and validate of a generated ~200-resource environment through a proxy adding
+# 50 ms per request (POACTL_BENCH_SCALE=10 for ~2,000 resources).
+bench: $(MOTO)
 	$(CARGO) build --release
 	scripts/bench.sh
+	POACTL_MOTO_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --test cli bench_ -- --ignored --nocapture

@@ -7,6 +7,7 @@ mod atlas;
 mod atlas_fidelity;
 mod aws;
 mod aws_fidelity;
+mod bench;
 mod captures;
 mod demo;
 mod fuzz;

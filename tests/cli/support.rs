@@ -347,8 +347,18 @@ impl Recorder {
         Self::start_with(target, std::sync::Arc::new(|_: &Seen, _: usize| None)).await
     }
 
+    /// A recording proxy that delays every request by `latency` first (a runner far from the
+    /// APIs), for the benchmark.
+    pub async fn start_slow(target: &str, latency: std::time::Duration) -> Recorder {
+        Self::start_inner(target, std::sync::Arc::new(|_: &Seen, _: usize| None), latency).await
+    }
+
     /// A recording proxy that also injects answers (a fault layer).
     pub async fn start_with(target: &str, inject: Inject) -> Recorder {
+        Self::start_inner(target, inject, std::time::Duration::ZERO).await
+    }
+
+    async fn start_inner(target: &str, inject: Inject, latency: std::time::Duration) -> Recorder {
         let seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>> = Default::default();
         let client = reqwest::Client::new();
         let target = target.to_string();
@@ -375,6 +385,9 @@ impl Recorder {
                         l.push(seen.clone());
                         l.len() - 1
                     };
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
+                    }
                     let fault = inject(&seen, count);
                     let injected = |i: Injected| {
                         axum::http::Response::builder()
