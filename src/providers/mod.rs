@@ -326,7 +326,7 @@ pub fn string_map(v: &Value) -> BTreeMap<String, String> {
     v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect()).unwrap_or_default()
 }
 
-pub use crate::resource::{TAG_ENV, TAG_ID, TAG_MANAGED, is_ownership_key};
+use crate::resource::{LEGACY_TAG_PREFIX, TAG_ENV, TAG_ID, TAG_MANAGED};
 
 /// The ownership tags every taggable resource carries.
 pub fn ownership_tags(env: &str, address: &Address) -> BTreeMap<String, String> {
@@ -339,7 +339,12 @@ pub fn ownership_tags(env: &str, address: &Address) -> BTreeMap<String, String> 
 
 /// An ownership tag's value (`managed`, `env` or `id`), from the current key or the legacy one.
 pub fn ownership_tag<'t>(tags: &'t BTreeMap<String, String>, which: &str) -> Option<&'t str> {
-    tags.get(&format!("poactl-{which}")).or_else(|| tags.get(&format!("{}{which}", crate::resource::LEGACY_TAG_PREFIX))).map(String::as_str)
+    let current = match which {
+        "managed" => TAG_MANAGED,
+        "env" => TAG_ENV,
+        _ => TAG_ID,
+    };
+    tags.get(current).or_else(|| tags.get(&format!("{LEGACY_TAG_PREFIX}{which}"))).map(String::as_str)
 }
 
 /// Whether live tags mark a resource as managed by poactl for environment `env`.

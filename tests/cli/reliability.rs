@@ -243,11 +243,17 @@ async fn one_apply_converges_under_a_fifth_of_requests_failing() {
     let count = |v: serde_json::Value| v["results"].as_array().map(|r| r.len()).unwrap_or(0);
     let (_, projects) = sbx.api("GET", "/api/atlas/v2/orgs/0123456789abcdef01234567/groups", "2023-01-01", None).await;
     assert_eq!(count(projects), 1, "one project");
-    let (_, clusters) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters"), "2024-08-05", None).await;
-    assert_eq!(count(clusters), 1, "one cluster");
     let (_, users) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/databaseUsers"), "2023-01-01", None).await;
     assert_eq!(count(users), 1, "one user");
-    let (_, alerts) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/alertConfigs?itemsPerPage=500"), "2023-01-01", None).await;
+    assert_one_of_each(&sbx, &g, &moto).await;
+}
+
+/// The environment holds exactly one cluster, one CONNECTIONS alert, one distribution and one
+/// origin access control: nothing was made twice.
+async fn assert_one_of_each(sbx: &Sandbox, group: &str, moto: &Moto) {
+    let (_, clusters) = sbx.api("GET", &format!("/api/atlas/v2/groups/{group}/clusters"), "2024-08-05", None).await;
+    assert_eq!(clusters["results"].as_array().map(|r| r.len()), Some(1), "one cluster");
+    let (_, alerts) = sbx.api("GET", &format!("/api/atlas/v2/groups/{group}/alertConfigs?itemsPerPage=500"), "2023-01-01", None).await;
     let connections = alerts["results"]
         .as_array()
         .unwrap()
@@ -289,18 +295,5 @@ async fn applies_killed_at_any_moment_converge_without_duplicates() {
     run.expect_code(0);
     Poactl::new(&["plan", "-e", &path, "--detailed-exitcode"]).envs(SPEC_ENV).envs_owned(&env).run().expect_code(0);
     let g = sbx.group_id("killed").await;
-    let (_, clusters) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters"), "2024-08-05", None).await;
-    assert_eq!(clusters["results"].as_array().unwrap().len(), 1);
-    let (_, alerts) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/alertConfigs?itemsPerPage=500"), "2023-01-01", None).await;
-    let connections = alerts["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a.pointer("/metricThreshold/metricName") == Some(&json!("CONNECTIONS")))
-        .count();
-    assert_eq!(connections, 1);
-    let conf = aws_config(&moto.url).await;
-    let cf = aws_sdk_cloudfront::Client::new(&conf);
-    assert_eq!(cf.list_distributions().send().await.unwrap().distribution_list().map(|l| l.items().len()), Some(1));
-    assert_eq!(cf.list_origin_access_controls().send().await.unwrap().origin_access_control_list().map(|l| l.items().len()), Some(1));
+    assert_one_of_each(&sbx, &g, &moto).await;
 }
