@@ -51,4 +51,4 @@ demo: $(MOTO)
 bench: $(MOTO)
 	$(CARGO) build --release
 	scripts/bench.sh
-	POACTL_MOTO_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --test cli bench_ -- --ignored --nocapture
+	POACTL_BENCH_BIN=$(abspath target/release/poactl) POACTL_MOTO_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --test cli bench_ -- --ignored --nocapture

@@ -33,9 +33,10 @@ pub struct Global {
     /// Print the whole cause chain of errors.
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// How many resources are read or changed at once.
-    #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub parallelism: u16,
+    /// How many resources of one service are read or changed at once. Default: each service's
+    /// own bound (S3 24, CloudWatch 16, Atlas 16, MongoDB 8, CloudFront 4).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

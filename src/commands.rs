@@ -117,7 +117,7 @@ struct Session {
     loaded: LoadedSpec,
     registry: Registry,
     progress: Progress,
-    parallelism: usize,
+    parallelism: Option<usize>,
     targets: Vec<String>,
 }
 
@@ -127,7 +127,7 @@ impl Session {
         let kinds = target_kinds(&connect.targets);
         let registry = Registry::for_spec(&loaded, &connections(connect), kinds.as_ref()).await?;
         let progress = Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text);
-        Ok(Session { loaded, registry, progress, parallelism: usize::from(g.parallelism), targets: connect.targets.clone() })
+        Ok(Session { loaded, registry, progress, parallelism: g.parallelism.map(usize::from), targets: connect.targets.clone() })
     }
 
     fn engine(&self, options: RunOptions) -> Engine<'_> {

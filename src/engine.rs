@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::{self, Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unmanaged};
 use crate::progress::Progress;
-use crate::providers::{self, Ctx, Desired, Observed, Outputs, Ownership, Registry, RunOptions};
+use crate::providers::{self, Ctx, Desired, Lane, Observed, Outputs, Ownership, Registry, RunOptions};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 
@@ -33,12 +33,24 @@ where
     F: Fn(K) -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let parallelism = parallelism.max(1);
+    run_dag_in_lanes(nodes, |_: &K| Lane { service: "all", limit: parallelism }, work).await
+}
+
+/// [`run_dag`] with a bound per lane (per service) instead of one for all: sixteen slow S3
+/// reads do not hold up the Atlas reads, and CloudFront's low request rate is not S3's.
+pub async fn run_dag_in_lanes<K, T, F, Fut, L>(nodes: Vec<(K, Vec<K>)>, lane: L, work: F) -> BTreeMap<K, Outcome<T>>
+where
+    K: Ord + Clone + std::fmt::Display,
+    F: Fn(K) -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+    L: Fn(&K) -> Lane,
+{
     let keys: BTreeSet<K> = nodes.iter().map(|(k, _)| k.clone()).collect();
     let mut pending: Vec<(K, Vec<K>)> =
         nodes.into_iter().map(|(k, deps)| (k, deps.into_iter().filter(|d| keys.contains(d)).collect())).collect();
     let mut results: BTreeMap<K, Outcome<T>> = BTreeMap::new();
     let mut running = FuturesUnordered::new();
+    let mut busy: BTreeMap<&'static str, usize> = BTreeMap::new();
 
     loop {
         // Skip what can no longer run, start what can.
@@ -59,16 +71,21 @@ where
                 results.insert(key, Outcome::Skipped("interrupted before it started".to_string()));
                 continue;
             }
-            if ready && running.len() < parallelism {
+            let Lane { service, limit } = lane(key);
+            if ready && busy.get(service).copied().unwrap_or(0) < limit.max(1) {
                 let (key, _) = pending.remove(i);
+                *busy.entry(service).or_default() += 1;
                 let fut = work(key.clone());
-                running.push(async move { (key, fut.await) });
+                running.push(async move { (key, service, fut.await) });
                 continue;
             }
             i += 1;
         }
         match running.next().await {
-            Some((key, result)) => {
+            Some((key, service, result)) => {
+                if let Some(n) = busy.get_mut(service) {
+                    *n -= 1;
+                }
                 results.insert(
                     key,
                     match result {
@@ -124,11 +141,28 @@ fn group_errors(errors: &[(String, String)]) -> String {
         .join("\n")
 }
 
+/// A node of the observe graph: one resource's read, or one kind's listing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum ReadNode {
+    Read(Address),
+    List(Kind),
+}
+
+impl std::fmt::Display for ReadNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadNode::Read(a) => write!(f, "{a}"),
+            ReadNode::List(k) => write!(f, "{k} (listing)"),
+        }
+    }
+}
+
 pub struct Engine<'a> {
     pub loaded: &'a LoadedSpec,
     pub registry: &'a Registry,
     pub progress: &'a Progress,
-    pub parallelism: usize,
+    /// `--parallelism`: the bound for every service; each provider's own bound when `None`.
+    pub parallelism: Option<usize>,
     pub options: RunOptions,
     /// Kinds whose live resources are listed for unmanaged ones (all when `None`).
     pub discover_kinds: Option<BTreeSet<Kind>>,
@@ -139,22 +173,55 @@ impl Engine<'_> {
         Ctx { env: &self.loaded.env, loaded: self.loaded, parent, outputs, progress: self.progress, options: &self.options }
     }
 
+    /// The bound for work on a resource of `kind`: its provider's lane, every lane set to
+    /// `--parallelism` when it was given.
+    fn lane(&self, kind: Kind) -> Lane {
+        let lane = self.registry.get(kind).map(|p| p.lane()).unwrap_or(Lane { service: "other", limit: 16 });
+        Lane { limit: self.parallelism.unwrap_or(lane.limit), ..lane }
+    }
+
     /// Reads every desired resource (parents first, siblings concurrently) and the live
     /// resources of the environment's scope that the spec does not declare. Read-only.
+    ///
+    /// One graph holds both: each kind's listing starts as soon as what it needs is read (the
+    /// Atlas project), beside the other reads, and shares their cached answers.
     pub async fn observe(&self, desired: Vec<Desired>) -> Result<Observation, ObserveError> {
         let bar = self.progress.bar(desired.len() as u64, "reading live state");
         let by_addr: BTreeMap<Address, &Desired> = desired.iter().map(|d| (d.address.clone(), d)).collect();
         let observed: Mutex<BTreeMap<Address, Option<Observed>>> = Mutex::new(BTreeMap::new());
         let outputs: Mutex<BTreeMap<Address, Outputs>> = Mutex::new(BTreeMap::new());
+        let found: Mutex<Vec<(Address, Observed)>> = Mutex::new(Vec::new());
         // Observation needs only parents first; references are resolved when diffing.
-        let nodes: Vec<(Address, Vec<Address>)> = desired.iter().map(|d| (d.address.clone(), d.parent.iter().cloned().collect())).collect();
+        let mut nodes: Vec<(ReadNode, Vec<ReadNode>)> =
+            desired.iter().map(|d| (ReadNode::Read(d.address.clone()), d.parent.iter().cloned().map(ReadNode::Read).collect())).collect();
+        let kinds: Vec<Kind> = self.registry.kinds().filter(|k| self.discover_kinds.as_ref().is_none_or(|only| only.contains(k))).collect();
+        for kind in &kinds {
+            let after = self.registry.get(*kind).map(|p| p.discover_after()).unwrap_or(&[]);
+            let deps = desired.iter().filter(|d| after.contains(&d.address.kind)).map(|d| ReadNode::Read(d.address.clone())).collect();
+            nodes.push((ReadNode::List(*kind), deps));
+        }
         let by_addr = &by_addr;
-        let results = run_dag(nodes, self.parallelism, |addr: Address| {
-            let d = by_addr[&addr];
+        let lane = |node: &ReadNode| match node {
+            ReadNode::Read(a) => self.lane(a.kind),
+            ReadNode::List(k) => self.lane(*k),
+        };
+        let results = run_dag_in_lanes(nodes, lane, |node: ReadNode| {
             let observed = &observed;
             let outputs = &outputs;
+            let found = &found;
             let bar = &bar;
             async move {
+                let addr = match node {
+                    ReadNode::Read(addr) => addr,
+                    ReadNode::List(kind) => {
+                        let provider = self.registry.get(kind).ok_or_else(|| format!("no provider for {kind}"))?;
+                        let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
+                        let listed = provider.discover(&self.ctx(None, &snapshot)).await.map_err(|e| e.to_string())?;
+                        found.lock().map_err(|e| e.to_string())?.extend(listed);
+                        return Ok(());
+                    }
+                };
+                let d = by_addr[&addr];
                 let parent_outputs = match &d.parent {
                     Some(p) => {
                         let parent = observed.lock().map_err(|e| e.to_string())?.get(p).cloned().flatten();
@@ -191,35 +258,21 @@ impl Engine<'_> {
         bar.finish();
         let mut errors: Vec<(String, String)> = results
             .into_iter()
-            .filter_map(|(a, o)| match o {
-                Outcome::Failed(e) => Some((a.to_string(), e)),
-                _ => None,
+            .filter_map(|(node, o)| match o {
+                Outcome::Failed(e) => Some((node.to_string(), e)),
+                // A listing whose project could not be read is not an error of its own.
+                Outcome::Skipped(_) => None,
+                Outcome::Done(()) => None,
             })
             .collect();
         let observed = observed.into_inner().unwrap_or_default();
         let outputs = outputs.into_inner().unwrap_or_default();
 
-        // Unmanaged: what each provider finds in the environment's scope, minus the spec.
+        // Unmanaged: what each provider found in the environment's scope, minus the spec.
         // A live resource is declared when a declared resource observed it (same kind and id).
         let declared: BTreeSet<(Kind, &str)> = observed.iter().filter_map(|(a, o)| o.as_ref().map(|o| (a.kind, o.id.as_str()))).collect();
-        let mut unmanaged = Vec::new();
-        let kinds: Vec<Kind> = self.registry.kinds().filter(|k| self.discover_kinds.as_ref().is_none_or(|only| only.contains(k))).collect();
-        let discoveries = futures::future::join_all(kinds.iter().map(|k| {
-            let provider = self.registry.get(*k).cloned();
-            let outputs = &outputs;
-            async move {
-                let provider = provider?;
-                let ctx = self.ctx(None, outputs);
-                Some((*k, provider.discover(&ctx).await))
-            }
-        }))
-        .await;
-        for (kind, found) in discoveries.into_iter().flatten() {
-            match found {
-                Ok(found) => unmanaged.extend(found.into_iter().filter(|(a, o)| !declared.contains(&(a.kind, o.id.as_str())))),
-                Err(e) => errors.push((format!("{kind} (listing)"), e.to_string())),
-            }
-        }
+        let mut unmanaged: Vec<(Address, Observed)> =
+            found.into_inner().unwrap_or_default().into_iter().filter(|(a, o)| !declared.contains(&(a.kind, o.id.as_str()))).collect();
         unmanaged.sort_by(|a, b| a.0.cmp(&b.0));
         // Reads skipped by an interruption would look like missing resources: no plan from them.
         if crate::interrupt::requested() {
@@ -265,79 +318,87 @@ impl Engine<'_> {
                 (r.address.clone(), dependents)
             })
             .collect();
-        let del_results = run_dag(del_nodes, self.parallelism, |addr: Address| {
-            let observed = obs.observed.get(&addr).cloned().flatten().or_else(|| unmanaged.get(&addr).map(|o| (*o).clone()));
-            let outputs = &outputs;
-            async move {
-                let observed = observed.ok_or_else(|| "nothing live to delete".to_string())?;
-                let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
-                let parent = desired.get(&addr).and_then(|d| d.parent.clone());
-                let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
-                let parent_outputs = parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
-                let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
-                let t = Instant::now();
-                provider.delete(&ctx, &addr, &observed).await.map_err(|e| e.to_string())?;
-                self.progress.println(format!("- {addr}: deleted ({:.1}s)", t.elapsed().as_secs_f64()));
-                Ok(t.elapsed())
-            }
-        })
+        let del_results = run_dag_in_lanes(
+            del_nodes,
+            |a: &Address| self.lane(a.kind),
+            |addr: Address| {
+                let observed = obs.observed.get(&addr).cloned().flatten().or_else(|| unmanaged.get(&addr).map(|o| (*o).clone()));
+                let outputs = &outputs;
+                async move {
+                    let observed = observed.ok_or_else(|| "nothing live to delete".to_string())?;
+                    let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
+                    let parent = desired.get(&addr).and_then(|d| d.parent.clone());
+                    let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
+                    let parent_outputs = parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
+                    let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
+                    let t = Instant::now();
+                    provider.delete(&ctx, &addr, &observed).await.map_err(|e| e.to_string())?;
+                    self.progress.println(format!("- {addr}: deleted ({:.1}s)", t.elapsed().as_secs_f64()));
+                    Ok(t.elapsed())
+                }
+            },
+        )
         .await;
 
         // Phase 2: everything else in dependency order (no-ops complete at once, giving their
         // outputs to the resources that refer to them).
         let rest: Vec<&ResourceChange> = plan.resources.iter().filter(|r| r.action != Action::Delete).collect();
         let nodes: Vec<(Address, Vec<Address>)> = rest.iter().map(|r| (r.address.clone(), r.depends_on.clone())).collect();
-        let results = run_dag(nodes, self.parallelism, |addr: Address| {
-            let change = changes[&addr];
-            let d = desired.get(&addr).copied();
-            let outputs = &outputs;
-            async move {
-                let t = Instant::now();
-                if change.action == Action::NoOp {
-                    return Ok(t.elapsed());
-                }
-                let d = d.ok_or_else(|| "not in the spec".to_string())?;
-                let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
-                let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
-                let resolved = Desired {
-                    attrs: providers::resolve_refs(&d.attrs, &snapshot),
-                    write_only: providers::resolve_refs(&d.write_only, &snapshot),
-                    ..d.clone()
-                };
-                if plan::diff::is_unresolved(&resolved.attrs) || plan::diff::is_unresolved(&resolved.write_only) {
-                    return Err("a reference it uses has no value (its resource was not created)".to_string());
-                }
-                let parent_outputs = d.parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
-                let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
-                let observed = obs.observed.get(&addr).cloned().flatten();
-                let new_outputs = match (change.action, observed) {
-                    (Action::Create, _) | (Action::Update, None) => provider.create(&ctx, &resolved).await,
-                    (Action::Replace, Some(o)) => {
-                        provider.delete(&ctx, &addr, &o).await.map_err(|e| e.to_string())?;
-                        provider.create(&ctx, &resolved).await
+        let results = run_dag_in_lanes(
+            nodes,
+            |a: &Address| self.lane(a.kind),
+            |addr: Address| {
+                let change = changes[&addr];
+                let d = desired.get(&addr).copied();
+                let outputs = &outputs;
+                async move {
+                    let t = Instant::now();
+                    if change.action == Action::NoOp {
+                        return Ok(t.elapsed());
                     }
-                    (Action::Replace, None) => provider.create(&ctx, &resolved).await,
-                    (Action::Update, Some(o)) => {
-                        let fresh = provider.diff(&resolved, &o);
-                        provider.update(&ctx, &resolved, &o, &fresh).await
+                    let d = d.ok_or_else(|| "not in the spec".to_string())?;
+                    let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
+                    let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
+                    let resolved = Desired {
+                        attrs: providers::resolve_refs(&d.attrs, &snapshot),
+                        write_only: providers::resolve_refs(&d.write_only, &snapshot),
+                        ..d.clone()
+                    };
+                    if plan::diff::is_unresolved(&resolved.attrs) || plan::diff::is_unresolved(&resolved.write_only) {
+                        return Err("a reference it uses has no value (its resource was not created)".to_string());
                     }
-                    (Action::NoOp | Action::Delete, _) => return Ok(t.elapsed()),
+                    let parent_outputs = d.parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
+                    let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
+                    let observed = obs.observed.get(&addr).cloned().flatten();
+                    let new_outputs = match (change.action, observed) {
+                        (Action::Create, _) | (Action::Update, None) => provider.create(&ctx, &resolved).await,
+                        (Action::Replace, Some(o)) => {
+                            provider.delete(&ctx, &addr, &o).await.map_err(|e| e.to_string())?;
+                            provider.create(&ctx, &resolved).await
+                        }
+                        (Action::Replace, None) => provider.create(&ctx, &resolved).await,
+                        (Action::Update, Some(o)) => {
+                            let fresh = provider.diff(&resolved, &o);
+                            provider.update(&ctx, &resolved, &o, &fresh).await
+                        }
+                        (Action::NoOp | Action::Delete, _) => return Ok(t.elapsed()),
+                    }
+                    .map_err(|e| e.to_string())?;
+                    let mut all = outputs.lock().map_err(|e| e.to_string())?;
+                    let entry = all.entry(addr.clone()).or_default();
+                    entry.extend(new_outputs);
+                    drop(all);
+                    let verb = match change.action {
+                        Action::Create => "created",
+                        Action::Update => "updated",
+                        Action::Replace => "replaced",
+                        _ => "done",
+                    };
+                    self.progress.println(format!("{} {addr}: {verb} ({:.1}s)", change.action.symbol(), t.elapsed().as_secs_f64()));
+                    Ok(t.elapsed())
                 }
-                .map_err(|e| e.to_string())?;
-                let mut all = outputs.lock().map_err(|e| e.to_string())?;
-                let entry = all.entry(addr.clone()).or_default();
-                entry.extend(new_outputs);
-                drop(all);
-                let verb = match change.action {
-                    Action::Create => "created",
-                    Action::Update => "updated",
-                    Action::Replace => "replaced",
-                    _ => "done",
-                };
-                self.progress.println(format!("{} {addr}: {verb} ({:.1}s)", change.action.symbol(), t.elapsed().as_secs_f64()));
-                Ok(t.elapsed())
-            }
-        })
+            },
+        )
         .await;
 
         for (addr, outcome) in del_results.into_iter().chain(results) {

@@ -158,7 +158,7 @@ pub async fn command(g: &Global, a: OutputArgs) -> Result<u8> {
         loaded: &loaded,
         registry: &registry,
         progress: &progress,
-        parallelism: usize::from(g.parallelism),
+        parallelism: g.parallelism.map(usize::from),
         options: Default::default(),
         // Outputs need the declared resources only: no listing of unmanaged ones.
         discover_kinds: Some(Default::default()),

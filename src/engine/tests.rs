@@ -115,7 +115,7 @@ fn alarm(name: &str, attrs: Value, deps: &[&str]) -> Desired {
 }
 
 fn engine_with<'a>(loaded: &'a LoadedSpec, registry: &'a Registry, progress: &'a Progress, parallelism: usize) -> Engine<'a> {
-    Engine { loaded, registry, progress, parallelism, options: RunOptions::default(), discover_kinds: None }
+    Engine { loaded, registry, progress, parallelism: Some(parallelism), options: RunOptions::default(), discover_kinds: None }
 }
 
 #[tokio::test]

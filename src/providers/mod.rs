@@ -118,6 +118,13 @@ impl Default for RunOptions {
     }
 }
 
+/// A concurrency bound: at most `limit` operations of `service` run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lane {
+    pub service: &'static str,
+    pub limit: usize,
+}
+
 /// A failure talking to a service, already worded for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -142,6 +149,18 @@ pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn kind(&self) -> Kind;
+
+    /// The service this provider's calls go to and how many of its resources are worked on at
+    /// once by default; the engine bounds each service apart (`--parallelism` sets them all).
+    fn lane(&self) -> Lane {
+        Lane { service: "other", limit: 16 }
+    }
+
+    /// The kinds whose live state `discover` needs first (the project its lists are in); the
+    /// engine starts the listing as soon as those are read, beside the other reads.
+    fn discover_after(&self) -> &'static [Kind] {
+        &[]
+    }
 
     /// Attribute paths that cannot change in place.
     fn replace_paths(&self) -> &'static [&'static str] {
@@ -223,12 +242,21 @@ impl Registry {
         let mut reg = Registry::empty();
         let spec = &loaded.spec;
         let wanted = |prefix: &str| kinds.is_none_or(|ks| ks.iter().any(|k| k.as_str().starts_with(prefix)));
-        if spec.atlas.is_some() && wanted("atlas.") {
-            atlas::register(&mut reg, conn).await?;
-        }
-        if spec.has_aws() && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.")) {
-            aws::register(&mut reg, loaded, conn).await?;
-        }
+        let atlas = if spec.atlas.is_some() && wanted("atlas.") { Some(atlas::register(&mut reg, conn)?) } else { None };
+        // The Atlas token and the AWS identity check are each a round trip: together.
+        let warm_up = async {
+            if let Some(atlas) = &atlas {
+                atlas.client.warm_up().await;
+            }
+        };
+        let aws = async {
+            if spec.has_aws() && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.")) {
+                aws::register(&mut reg, loaded, conn).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        };
+        let ((), aws) = tokio::join!(warm_up, aws);
+        aws?;
         if spec.database.as_ref().is_some_and(|d| !d.collections.0.is_empty()) && wanted("database.") {
             mongo_index::register(&mut reg, conn);
         }

@@ -351,3 +351,103 @@ async fn hand_made_changes_are_seen_and_system_tags_kept() {
     let keys: Vec<String> = alarm_tags.tags().iter().map(|t| format!("{}={}", t.key().unwrap(), t.value().unwrap())).collect();
     assert!(keys.contains(&"aws:cloudformation:stack-name=legacy".to_string()) && keys.contains(&"stage=two".to_string()), "{keys:?}");
 }
+
+/// The tagging index (issue 14) is an index, not the truth. A converged plan takes tags from it
+/// and reads no bucket's or alarm's tags one by one, and no HeadBucket; an index that lags
+/// (a drifted value for a bucket that is in sync, an entry for a bucket that is gone) or is
+/// refused never changes the plan; real drift, which the index shows, is confirmed at the
+/// source and reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tagging_index_speeds_plans_up_and_never_decides_them() {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let moto = Moto::start();
+    // 0: forward; 1: a lagging index (aws/aws-cli#4173: entries of deleted resources for
+    // twenty minutes; tags of an earlier write); 2: tag:GetResources refused.
+    let mode = Arc::new(AtomicU8::new(0));
+    let m = mode.clone();
+    let inject: crate::support::Inject = Arc::new(move |s: &Seen, _| {
+        if s.action.as_deref() != Some("GetResources") {
+            return None;
+        }
+        match m.load(Ordering::SeqCst) {
+            1 if s.body.contains("s3:bucket") && s.body.contains("poactl-env") => {
+                let tags = |id: &str, team: &str| {
+                    format!(
+                        r#"[{{"Key":"poactl-managed","Value":"true"}},{{"Key":"poactl-env","Value":"ix"}},{{"Key":"poactl-id","Value":"{id}"}},{{"Key":"team","Value":"{team}"}}]"#
+                    )
+                };
+                let body = format!(
+                    r#"{{"PaginationToken":"","ResourceTagMappingList":[{{"ResourceARN":"arn:aws:s3:::ix-data","Tags":{}}},{{"ResourceARN":"arn:aws:s3:::ix-deleted-long-ago","Tags":{}}}]}}"#,
+                    tags("storage.buckets.ix-data", "old-team"),
+                    tags("storage.buckets.ix-deleted-long-ago", "web")
+                );
+                Some(Fault::Answer(Injected { status: 200, content_type: "application/x-amz-json-1.1", body }))
+            }
+            2 => Some(Fault::Answer(Injected {
+                status: 400,
+                content_type: "application/x-amz-json-1.1",
+                body: r#"{"__type":"AccessDeniedException","Message":"User is not authorized to perform: tag:GetResources"}"#.into(),
+            })),
+            _ => None,
+        }
+    });
+    let proxy = Recorder::start_with(&moto.url, inject).await;
+    let (_dir, path) = spec_file(
+        "ix",
+        "environment: ix\ntags: { team: web }\nstorage:\n  buckets:\n    - { name: ix-data }\n    - { name: ix-logs }\nmonitoring:\n  alarms:\n    - { name: errors, metric: { namespace: App, name: Errors }, above: 1 }\nbilling:\n  alerts:\n    - { above_usd: 50 }\n",
+    );
+    poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+
+    let plan_calls = |expect: i32| {
+        let proxy = &proxy;
+        let path = path.clone();
+        async move {
+            proxy.seen.lock().unwrap().clear();
+            let run = poactl(&proxy.url, &["plan", "-e", &path, "--detailed-exitcode"]).await;
+            run.expect_code(expect);
+            (run, proxy.all())
+        }
+    };
+    let count = |calls: &[Seen], f: &dyn Fn(&Seen) -> bool| calls.iter().filter(|c| f(c)).count();
+    let tag_reads = |calls: &[Seen]| {
+        count(calls, &|c| c.method == "GET" && c.query.starts_with("tagging"))
+            + count(calls, &|c| c.action.as_deref() == Some("ListTagsForResource"))
+    };
+
+    // Converged: tags from the index, regions from the bucket list.
+    let (_, calls) = plan_calls(0).await;
+    assert!(count(&calls, &|c| c.action.as_deref() == Some("GetResources")) >= 2, "the index is read");
+    assert_eq!(tag_reads(&calls), 0, "no tag read per resource when the index settles them");
+    assert_eq!(count(&calls, &|c| c.method == "HEAD"), 0, "no HeadBucket for the account's own buckets");
+
+    // A lagging index: the drifted value is checked at the bucket, which is in sync; the
+    // deleted bucket's entry is nobody's business.
+    mode.store(1, Ordering::SeqCst);
+    let (run, calls) = plan_calls(0).await;
+    assert!(!run.stdout.contains("ix-deleted-long-ago"), "{}", run.stdout);
+    assert_eq!(count(&calls, &|c| c.method == "GET" && c.query.starts_with("tagging") && c.path.contains("ix-data")), 1);
+
+    // Refused: every resource's tags are read, the plan is the same.
+    mode.store(2, Ordering::SeqCst);
+    let (_, calls) = plan_calls(0).await;
+    assert!(tag_reads(&calls) >= 4, "two buckets and two alarms read one by one: {}", tag_reads(&calls));
+
+    // Real drift, in the index and at the source: reported.
+    mode.store(0, Ordering::SeqCst);
+    let conf = aws_config(&moto.url).await;
+    let s3 = s3_client(&conf, "us-east-1");
+    let mut tags: Vec<aws_sdk_s3::types::Tag> = s3.get_bucket_tagging().bucket("ix-logs").send().await.unwrap().tag_set().to_vec();
+    for t in &mut tags {
+        if t.key() == "team" {
+            *t = aws_sdk_s3::types::Tag::builder().key("team").value("ops").build().unwrap();
+        }
+    }
+    s3.put_bucket_tagging()
+        .bucket("ix-logs")
+        .tagging(aws_sdk_s3::types::Tagging::builder().set_tag_set(Some(tags)).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (run, _) = plan_calls(2).await;
+    assert!(run.stdout.contains("storage.buckets.ix-logs") && run.stdout.contains("ops"), "{}", run.stdout);
+}

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Moto, Recorder, SPEC_ENV, Sandbox, aws_env, spec_file};
+use crate::support::{Moto, Recorder, SPEC_ENV, Sandbox, Seen, aws_env, spec_file};
 
 const LATENCY: Duration = Duration::from_millis(50);
 
@@ -53,16 +53,31 @@ fn environment(scale: usize) -> (String, usize) {
     (y, resources)
 }
 
+thread_local! {
+    /// poactl's own CPU time (user + system) in the last `run`, when `/usr/bin/time` is there.
+    static CPU: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+fn last_cpu() -> f64 {
+    CPU.with(|c| c.get())
+}
+
+/// The binary measured: `POACTL_BENCH_BIN` (`make bench` sets the release build), else the
+/// test build (unoptimized: its own CPU time shows in the figures).
+fn binary() -> String {
+    std::env::var("POACTL_BENCH_BIN").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| env!("CARGO_BIN_EXE_poactl").to_string())
+}
+
 /// Runs poactl under `/usr/bin/time` when there is one, for the peak RSS.
 fn run(args: &[&str], env: &[(&str, String)]) -> (i32, Duration, Option<u64>) {
     let time = std::path::Path::new("/usr/bin/time").exists();
     let out_file = tempfile::NamedTempFile::new().unwrap();
     let mut cmd = if time {
         let mut c = std::process::Command::new("/usr/bin/time");
-        c.args(["-f", "%M", "-o"]).arg(out_file.path()).arg(env!("CARGO_BIN_EXE_poactl"));
+        c.args(["-f", "%M %U %S", "-o"]).arg(out_file.path()).arg(binary());
         c
     } else {
-        std::process::Command::new(env!("CARGO_BIN_EXE_poactl"))
+        std::process::Command::new(binary())
     };
     cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("NO_COLOR", "1");
     for (k, v) in SPEC_ENV {
@@ -83,8 +98,88 @@ fn run(args: &[&str], env: &[(&str, String)]) -> (i32, Duration, Option<u64>) {
             err.lines().filter(|l| !l.starts_with("warning")).take(3).collect::<Vec<_>>().join(" / ")
         );
     }
-    let rss = std::fs::read_to_string(out_file.path()).ok().and_then(|t| t.trim().lines().last()?.trim().parse().ok());
+    let timed = std::fs::read_to_string(out_file.path()).unwrap_or_default();
+    let fields: Vec<&str> = timed.trim().lines().last().unwrap_or("").split_whitespace().collect();
+    let rss = fields.first().and_then(|v| v.parse().ok());
+    let cpu: f64 = fields.iter().skip(1).filter_map(|v| v.parse::<f64>().ok()).sum();
+    CPU.with(|c| c.set(cpu));
     (status.code().unwrap_or(-1), wall, rss)
+}
+
+/// The requests both proxies saw since `marks` (their counts before the run).
+fn recent_requests(aws: &Recorder, atlas: &Recorder, marks: (usize, usize)) -> Vec<Seen> {
+    let mut out: Vec<Seen> = aws.all().into_iter().skip(marks.0).collect();
+    out.extend(atlas.all().into_iter().skip(marks.1));
+    out
+}
+
+/// A request's operation, ids and names folded away: `GET /{bucket}?tagging`, `DescribeAlarms`,
+/// `GET /api/atlas/v2/groups/{id}/clusters`.
+fn operation(s: &Seen) -> String {
+    if let Some(action) = &s.action {
+        return action.clone();
+    }
+    let fold = |seg: &str, i: usize, path: &[&str]| -> String {
+        let is_id = seg.len() >= 12 && seg.chars().any(|c| c.is_ascii_digit());
+        let after_named = i > 0
+            && matches!(
+                path[i - 1],
+                "groups"
+                    | "clusters"
+                    | "databaseUsers"
+                    | "alertConfigs"
+                    | "accessList"
+                    | "distribution"
+                    | "origin-access-control"
+                    | "admin"
+                    | "orgs"
+                    | "tags"
+                    | "snapshots"
+            );
+        if is_id || after_named || (i == 1 && !path[0].is_empty() && !matches!(seg, "api" | "2020-05-31")) {
+            "{}".to_string()
+        } else {
+            seg.to_string()
+        }
+    };
+    let path: Vec<&str> = s.path.trim_start_matches('/').split('/').collect();
+    let mut folded: Vec<String> = Vec::new();
+    for (i, seg) in path.iter().enumerate() {
+        folded.push(if i == 0 && !matches!(*seg, "api" | "2020-05-31" | "") { "{bucket}".to_string() } else { fold(seg, i, &path) });
+    }
+    let keys: Vec<&str> = s
+        .query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.split('=').next().unwrap_or(""))
+        .filter(|k| !matches!(*k, "x-id" | "name" | "pageNum" | "itemsPerPage" | "includeCount" | "envelope" | "Marker" | "MaxItems"))
+        .collect();
+    let q = if keys.is_empty() { String::new() } else { format!("?{}", keys.join("&")) };
+    format!("{} /{}{q}", s.method, folded.join("/"))
+}
+
+/// The longest chain of requests in which each one went out only after an earlier one was
+/// answered: the round trips a run needs however fast the service answers (the emulators'
+/// own time, which is not network latency, drops out).
+fn chain(seen: &[Seen]) -> usize {
+    let mut by_start: Vec<&Seen> = seen.iter().collect();
+    by_start.sort_by_key(|s| s.at);
+    let mut depth: Vec<usize> = Vec::with_capacity(by_start.len());
+    for (i, r) in by_start.iter().enumerate() {
+        let before = (0..i).filter(|&j| by_start[j].done.is_some_and(|d| d <= r.at)).map(|j| depth[j]).max().unwrap_or(0);
+        depth.push(before + 1);
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
+fn breakdown(seen: &[Seen]) -> String {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for s in seen {
+        *counts.entry(operation(s)).or_default() += 1;
+    }
+    let mut v: Vec<_> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|(op, n)| format!("    {n:>5}  {op}")).collect::<Vec<_>>().join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +200,7 @@ async fn bench_plan_and_apply() {
         let all: Vec<_> = aws.all().into_iter().chain(atlas.all()).collect();
         (all.len(), all.iter().filter(|s| s.mutating() && !s.path.starts_with("/api/oauth")).count())
     };
-    println!("\nbench: {resources} resources, {} ms added to every request", LATENCY.as_millis());
+    println!("\nbench: {resources} resources, {} ms added to every request, binary {}", LATENCY.as_millis(), binary());
 
     let (before, _) = count(&aws, &atlas);
     let (code, wall, rss) = run(&["apply", "-e", &path, "--auto-approve"], &env);
@@ -117,19 +212,46 @@ async fn bench_plan_and_apply() {
         requests as f64 / resources as f64,
         rss.map_or("?".to_string(), |k| (k / 1024).to_string())
     );
-    for parallelism in ["16", "10", "1"] {
+    for parallelism in ["default", "10", "1"] {
         let (before, writes_before) = count(&aws, &atlas);
-        let (code, wall, rss) = run(&["plan", "-e", &path, "--parallelism", parallelism], &env);
+        let marks = (aws.all().len(), atlas.all().len());
+        let mut args = vec!["plan", "-e", &path];
+        if parallelism != "default" {
+            args.extend(["--parallelism", parallelism]);
+        }
+        let (code, wall, rss) = run(&args, &env);
         let (after, writes_after) = count(&aws, &atlas);
         let requests = after - before;
         println!(
-            "plan -p{parallelism:<3} exit {code}: {:>6.2} s = {:>5.1} round trips, {requests:>5} requests, {:.2} per resource, {} writes, peak RSS {} MB",
+            "plan -p {parallelism:<7} exit {code}: {:>6.2} s = {:>5.1} round trips of wall time, a chain of {} requests, {requests:>5} requests, {:.2} per resource, {} writes, peak RSS {} MB, poactl CPU {:.2} s",
             wall.as_secs_f64(),
             wall.as_secs_f64() / LATENCY.as_secs_f64(),
+            chain(&recent_requests(&aws, &atlas, marks)),
             requests as f64 / resources as f64,
             writes_after - writes_before,
-            rss.map_or("?".to_string(), |k| (k / 1024).to_string())
+            rss.map_or("?".to_string(), |k| (k / 1024).to_string()),
+            last_cpu()
         );
+        if parallelism == "default" && std::env::var_os("POACTL_BENCH_BREAKDOWN").is_some() {
+            let mut plan_requests = recent_requests(&aws, &atlas, marks);
+            println!("{}", breakdown(&plan_requests));
+            // When each request started, by 50 ms slot since the first: the waves of the run.
+            plan_requests.sort_by_key(|s| s.at);
+            if let Some(first) = plan_requests.first().map(|s| s.at) {
+                let mut slots: std::collections::BTreeMap<u128, Vec<String>> = Default::default();
+                for s in &plan_requests {
+                    slots.entry((s.at - first).as_millis() / LATENCY.as_millis()).or_default().push(operation(s));
+                }
+                for (slot, ops) in slots {
+                    let mut by_op: std::collections::BTreeMap<&str, usize> = Default::default();
+                    for op in &ops {
+                        *by_op.entry(op.as_str()).or_default() += 1;
+                    }
+                    let summary: Vec<String> = by_op.into_iter().map(|(op, n)| format!("{n}x {op}")).collect();
+                    println!("    slot {slot:>3}: {}", summary.join(", "));
+                }
+            }
+        }
     }
     let (big, big_resources) = environment(5);
     let (_d2, big_path) = spec_file("big", &big);

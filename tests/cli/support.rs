@@ -289,10 +289,15 @@ pub struct Seen {
     pub path: String,
     /// The query string (S3 names its sub-resources there: `?tagging`, `?versioning`).
     pub query: String,
-    /// The awsQuery `Action` (CloudWatch), when there is one.
+    /// The operation of an awsQuery (`Action=`, CloudWatch) or awsJson (`X-Amz-Target`, the
+    /// tagging API) request, when there is one.
     pub action: Option<String>,
     /// The request body, as text.
     pub body: String,
+    /// When the proxy received it.
+    pub at: std::time::Instant,
+    /// When its answer was back from the service (forwarded requests only).
+    pub done: Option<std::time::Instant>,
 }
 
 /// An answer a fault layer sends instead of forwarding (or after forwarding) a request.
@@ -327,7 +332,8 @@ fn drop_connection() -> ! {
 }
 
 impl Seen {
-    /// Whether the call changes something (reads: GET/HEAD, and awsQuery Describe*/List*/Get*).
+    /// Whether the call changes something (reads: GET/HEAD, and awsQuery or awsJson
+    /// Describe*/List*/Get*).
     pub fn mutating(&self) -> bool {
         match &self.action {
             Some(a) => !(a.starts_with("Describe") || a.starts_with("List") || a.starts_with("Get")),
@@ -372,13 +378,17 @@ impl Recorder {
                 async move {
                     let path_q = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
                     let text = String::from_utf8_lossy(&body).to_string();
-                    let action = text.split('&').find_map(|kv| kv.strip_prefix("Action=").map(String::from));
+                    let json_op =
+                        headers.get("x-amz-target").and_then(|v| v.to_str().ok()).and_then(|t| t.rsplit('.').next()).map(String::from);
+                    let action = text.split('&').find_map(|kv| kv.strip_prefix("Action=").map(String::from)).or(json_op);
                     let seen = Seen {
                         method: method.to_string(),
                         path: uri.path().to_string(),
                         query: uri.query().unwrap_or("").to_string(),
                         action,
                         body: text,
+                        at: std::time::Instant::now(),
+                        done: None,
                     };
                     let count = {
                         let mut l = log.lock().unwrap();
@@ -427,7 +437,11 @@ impl Recorder {
                             out = out.header(k, v);
                         }
                     }
-                    out.body(axum::body::Body::from(resp.bytes().await.unwrap())).unwrap()
+                    let bytes = resp.bytes().await.unwrap();
+                    if let Some(s) = log.lock().unwrap().get_mut(count) {
+                        s.done = Some(std::time::Instant::now());
+                    }
+                    out.body(axum::body::Body::from(bytes)).unwrap()
                 }
             },
         );

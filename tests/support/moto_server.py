@@ -1,4 +1,4 @@
-"""Starts moto's server for the tests (and `make demo`), with three documented fixes.
+"""Starts moto's server for the tests (and `make demo`), with four documented fixes.
 
 1. moto 5.2.5 drops `Origin.OriginAccessControlId` from created distributions (it reads back
    empty); real CloudFront keeps it. poactl compares the OAC id like any other field, so moto
@@ -10,6 +10,12 @@
    it (S3 API reference, CreateBucket: "Tags: An array of tags that you can apply to the bucket
    that you're creating"; the field is in the S3 model the Rust SDK is generated from). poactl
    relies on it so a bucket is never untagged, even for an instant; moto applies them.
+
+4. moto 5.2.5 leaves `BucketRegion` out of ListBuckets; real S3 includes it when the request
+   has at least one valid parameter (S3 API reference, ListBuckets, Bucket.BucketRegion: "If
+   the request contains at least one valid parameter, it is included in the response"; the
+   field is in the S3 model the Rust SDK is generated from). poactl sends `max-buckets` and
+   takes each bucket's region from the list; moto adds it the same way.
 
 Nothing else is changed.
 
@@ -63,6 +69,24 @@ def _bucket_put_with_create_tags(self, request, bucket_name, querystring):
 
 
 s3_responses.S3Response._bucket_response_put = _bucket_put_with_create_tags
+
+_original_serialized = s3_responses.S3Response.serialized
+
+
+def _serialized_with_bucket_regions(self, action_result):
+    if self.data.get("Action") == "ListBuckets" and any(
+        self._get_param(p) is not None for p in ("prefix", "bucket-region", "max-buckets", "continuation-token")
+    ):
+        buckets = action_result.result.get("Buckets") if isinstance(action_result.result, dict) else None
+        for b in buckets or []:
+            try:
+                b["BucketRegion"] = self.backend.get_bucket(b["Name"]).region_name
+            except Exception:  # deleted meanwhile: leave it as moto answered
+                pass
+    return _original_serialized(self, action_result)
+
+
+s3_responses.S3Response.serialized = _serialized_with_bucket_regions
 
 from moto.server import main  # noqa: E402
 

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::{seg, version::V2023_01_01};
-use super::{Atlas, group_id, group_of, scope_group_id};
+use super::{Atlas, LANE, group_id, group_of, scope_group_id};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, Result};
 use crate::resource::{Address, Kind};
 use crate::spec::model::AccessListSpec;
 
@@ -70,7 +70,7 @@ fn observed(entry: &Value) -> Observed {
 }
 
 impl AccessListProvider {
-    fn list_path(group: &str) -> String {
+    pub(super) fn list_path(group: &str) -> String {
         format!("/api/atlas/v2/groups/{group}/accessList")
     }
 
@@ -95,6 +95,15 @@ impl AccessListProvider {
 impl Provider for AccessListProvider {
     fn kind(&self) -> Kind {
         Kind::AtlasAccessList
+    }
+
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
+    /// Its list is the project's.
+    fn discover_after(&self) -> &'static [Kind] {
+        &[Kind::AtlasProject]
     }
 
     /// Atlas keeps no tags on access-list entries: nothing proves poactl made one, so `--prune` alone keeps them.

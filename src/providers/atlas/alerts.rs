@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::version::V2023_01_01;
-use super::{Atlas, group_id, group_of, project_output, scope_group_id};
+use super::{Atlas, LANE, group_id, group_of, project_output, scope_group_id};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, Result};
 use crate::resource::{Address, Kind};
 use crate::spec::model::{AtlasAlertSpec, BillingAlertSpec, NotifySpec};
 use crate::spec::validate::{BILLING_EVENTS, alert_key};
@@ -292,7 +292,7 @@ fn merged_body(d: &Desired, live: &Value, changes: &[FieldChange]) -> Value {
 }
 
 impl AlertProvider {
-    fn list_path(group: &str) -> String {
+    pub(super) fn list_path(group: &str) -> String {
         format!("/api/atlas/v2/groups/{group}/alertConfigs")
     }
 }
@@ -301,6 +301,15 @@ impl AlertProvider {
 impl Provider for AlertProvider {
     fn kind(&self) -> Kind {
         Kind::AtlasAlert
+    }
+
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
+    /// Its list is the project's.
+    fn discover_after(&self) -> &'static [Kind] {
+        &[Kind::AtlasProject]
     }
 
     /// Alert configurations carry no tags. Atlas gives every new project its default ones

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::{seg, version::V2024_08_05};
-use super::{Atlas, group_id};
+use super::{Atlas, LANE, group_id};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, Result};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, Result};
 use crate::resource::{Address, Kind};
 use crate::spec::model::ClusterSpec;
 
@@ -131,6 +131,10 @@ impl BackupScheduleProvider {
 impl Provider for BackupScheduleProvider {
     fn kind(&self) -> Kind {
         Kind::AtlasBackupSchedule
+    }
+
+    fn lane(&self) -> Lane {
+        LANE
     }
 
     /// A schedule exists only on a dedicated cluster with backup on: Atlas answers 400 for any

@@ -200,6 +200,12 @@ impl AtlasClient {
         Ok(AtlasClient { http, base: base.trim_end_matches('/').to_string(), auth: Arc::new(auth), retry })
     }
 
+    /// Gets the run's token ahead of the first call (beside other work). A failure is left to
+    /// that first call, which asks again and reports it.
+    pub async fn warm_up(&self) {
+        let _ = self.bearer(false).await;
+    }
+
     async fn bearer(&self, force_refresh: bool) -> Result<Option<String>> {
         let Auth::ServiceAccount { id, secret, token, .. } = self.auth.as_ref() else { return Ok(None) };
         let mut guard = token.lock().await;
@@ -443,29 +449,55 @@ impl AtlasClient {
     }
 
     /// Every item of a paginated list with extra query parameters (filters).
+    ///
+    /// The first page's `totalCount` (asked with `includeCount=true`, openapi-v2.yaml) says
+    /// how many pages follow, and they are read at once; without a count, page after page
+    /// until a short one.
     pub async fn list_where(&self, path: &str, version: &str, filters: &[(&'static str, &str)]) -> Result<Vec<Value>> {
-        let mut out = Vec::new();
-        let mut page = 1usize;
-        loop {
-            let mut call = Call::new(Method::GET, path, version);
-            for (k, v) in filters {
-                call = call.query(k, *v);
+        let (mut out, total) = self.list_page(path, version, filters, 1).await?;
+        match total {
+            Some(total) if out.len() == PAGE_SIZE && total > PAGE_SIZE => {
+                let pages = total.div_ceil(PAGE_SIZE);
+                let rest = futures::future::try_join_all((2..=pages).map(|page| self.list_page(path, version, filters, page))).await?;
+                out.extend(rest.into_iter().flat_map(|(items, _)| items));
+                Ok(out)
             }
-            let call = call.query("itemsPerPage", PAGE_SIZE.to_string()).query("pageNum", page.to_string()).query("includeCount", "true");
-            let (_, body) = self.send(&call).await?;
-            let results = body.get("results").and_then(|r| r.as_array()).cloned().ok_or_else(|| AtlasError::Decode {
-                method: "GET".into(),
-                path: path.into(),
-                reason: "a list answer without `results`".into(),
-            })?;
-            let n = results.len();
-            out.extend(results);
-            let total = body.get("totalCount").and_then(|t| t.as_u64()).map(|t| t as usize);
-            if n < PAGE_SIZE || total.is_some_and(|t| out.len() >= t) || n == 0 {
-                return Ok(out);
+            Some(_) => Ok(out),
+            None => {
+                let mut page = 1usize;
+                let mut last = out.len();
+                while last == PAGE_SIZE {
+                    page += 1;
+                    let (items, _) = self.list_page(path, version, filters, page).await?;
+                    last = items.len();
+                    out.extend(items);
+                }
+                Ok(out)
             }
-            page += 1;
         }
+    }
+
+    /// One page of a list, and the list's `totalCount` when the answer has one.
+    async fn list_page(
+        &self,
+        path: &str,
+        version: &str,
+        filters: &[(&'static str, &str)],
+        page: usize,
+    ) -> Result<(Vec<Value>, Option<usize>)> {
+        let mut call = Call::new(Method::GET, path, version);
+        for (k, v) in filters {
+            call = call.query(k, *v);
+        }
+        let call = call.query("itemsPerPage", PAGE_SIZE.to_string()).query("pageNum", page.to_string()).query("includeCount", "true");
+        let (_, body) = self.send(&call).await?;
+        let results = body.get("results").and_then(|r| r.as_array()).cloned().ok_or_else(|| AtlasError::Decode {
+            method: "GET".into(),
+            path: path.into(),
+            reason: "a list answer without `results`".into(),
+        })?;
+        let total = body.get("totalCount").and_then(|t| t.as_u64()).map(|t| t as usize);
+        Ok((results, total))
     }
 
     /// A create (POST) that is never made twice. After an answer that leaves the outcome

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::client::{Call, seg, version::*};
-use super::{Atlas, group_id, group_of, scope_group_id, tags_from_live, tags_to_live, tags_update};
+use super::{Atlas, LANE, group_id, group_of, scope_group_id, tags_from_live, tags_to_live, tags_update};
 use crate::plan::{FieldChange, diff};
-use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::ClusterSpec;
@@ -19,8 +19,8 @@ use crate::spec::validate::{is_dedicated, tier_rank};
 
 pub struct ClusterProvider(pub Arc<Atlas>);
 
-const CLUSTERS: &str = "clusters";
-const FLEX: &str = "flexClusters";
+pub(super) const CLUSTERS: &str = "clusters";
+pub(super) const FLEX: &str = "flexClusters";
 
 pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, project: &Address) -> Desired {
     let address = Address::new(Kind::AtlasCluster, &c.name);
@@ -349,6 +349,15 @@ fn refine(e: super::client::AtlasError) -> ProviderError {
 impl Provider for ClusterProvider {
     fn kind(&self) -> Kind {
         Kind::AtlasCluster
+    }
+
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
+    /// Its list is the project's.
+    fn discover_after(&self) -> &'static [Kind] {
+        &[Kind::AtlasProject]
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use self::client::{AtlasClient, AtlasError};
-use super::{Connections, Ctx, Desired, ProviderError, Registry};
+use super::{Connections, Ctx, Desired, Lane, ProviderError, Registry};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 
@@ -28,6 +28,11 @@ impl From<AtlasError> for ProviderError {
         }
     }
 }
+
+/// Atlas limits requests per project and endpoint (Atlas Administration API, "Rate Limiting":
+/// a 429 past the limit); most reads are served from the run's cached lists, so sixteen
+/// resources at once keep the writes well below it.
+pub const LANE: Lane = Lane { service: "atlas", limit: 16 };
 
 /// The client plus what a run shares: lists read once per project, and the per-project lock
 /// that serializes access-list writes (Atlas does not support concurrent POSTs there).
@@ -51,6 +56,29 @@ impl Atlas {
         cell.get_or_try_init(|| self.client.list(path, version)).await.cloned()
     }
 
+    /// Reads at once the project's lists the spec's resources will look in, so that they are
+    /// one round trip, not one after another as the first resource of each kind asks. A list
+    /// that fails here is asked again, and its error reported, by the resources that need it.
+    pub async fn prefetch(&self, group: &str, loaded: &LoadedSpec) {
+        use client::version::{V2023_01_01, V2024_08_05, V2024_11_13};
+        let Some(atlas) = &loaded.spec.atlas else { return };
+        let mut lists: Vec<(String, &'static str)> = Vec::new();
+        if !atlas.access_list.is_empty() {
+            lists.push((access_list::AccessListProvider::list_path(group), V2023_01_01));
+        }
+        if !atlas.database_users.is_empty() {
+            lists.push((users::UserProvider::list_path(group), V2023_01_01));
+        }
+        if !atlas.alerts.is_empty() {
+            lists.push((alerts::AlertProvider::list_path(group), V2023_01_01));
+        }
+        if !atlas.clusters.is_empty() {
+            lists.push((format!("/api/atlas/v2/groups/{group}/{}", cluster::CLUSTERS), V2024_08_05));
+            lists.push((format!("/api/atlas/v2/groups/{group}/{}", cluster::FLEX), V2024_11_13));
+        }
+        futures::future::join_all(lists.iter().map(|(path, version)| self.cached_list(path, version))).await;
+    }
+
     pub fn forget(&self, path: &str) {
         self.lists.lock().unwrap_or_else(|e| e.into_inner()).remove(path);
     }
@@ -60,16 +88,17 @@ impl Atlas {
     }
 }
 
-pub async fn register(reg: &mut Registry, _conn: &Connections) -> anyhow::Result<()> {
+pub fn register(reg: &mut Registry, _conn: &Connections) -> anyhow::Result<Arc<Atlas>> {
     let client = AtlasClient::from_env()?;
     let atlas = Arc::new(Atlas::new(client));
+    let shared = atlas.clone();
     reg.insert(Arc::new(project::ProjectProvider(atlas.clone())));
     reg.insert(Arc::new(cluster::ClusterProvider(atlas.clone())));
     reg.insert(Arc::new(backup::BackupScheduleProvider(atlas.clone())));
     reg.insert(Arc::new(access_list::AccessListProvider(atlas.clone())));
     reg.insert(Arc::new(users::UserProvider(atlas.clone())));
     reg.insert(Arc::new(alerts::AlertProvider(atlas)));
-    Ok(())
+    Ok(shared)
 }
 
 /// The project id from a resource's parent outputs (the project, or a cluster's `project_id`).

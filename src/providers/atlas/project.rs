@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::client::{seg, version::V2023_01_01};
-use super::{Atlas, tags_from_live, tags_to_live, tags_update};
+use super::{Atlas, LANE, tags_from_live, tags_to_live, tags_update};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::AtlasSpec;
@@ -41,6 +41,10 @@ impl Provider for ProjectProvider {
         Kind::AtlasProject
     }
 
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
     fn replace_paths(&self) -> &'static [&'static str] {
         &["org_id"]
     }
@@ -54,7 +58,11 @@ impl Provider for ProjectProvider {
         let name = d.attrs["name"].as_str().unwrap_or_default();
         let org = d.attrs["org_id"].as_str().unwrap_or_default();
         let found = self.0.client.list_where(&format!("/api/atlas/v2/orgs/{}/groups", seg(org)), V2023_01_01, &[("name", name)]).await?;
-        Ok(found.into_iter().find(|g| g.get("name").and_then(|v| v.as_str()) == Some(name)).map(|doc| observed(ctx.env, &d.address, doc)))
+        let project = found.into_iter().find(|g| g.get("name").and_then(|v| v.as_str()) == Some(name));
+        if let Some(group) = project.as_ref().and_then(|g| g.get("id")).and_then(|v| v.as_str()) {
+            self.0.prefetch(group, ctx.loaded).await;
+        }
+        Ok(project.map(|doc| observed(ctx.env, &d.address, doc)))
     }
 
     async fn discover(&self, _ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {

@@ -10,9 +10,9 @@ use super::client::{
     seg,
     version::{V2023_01_01, V2024_08_05},
 };
-use super::{Atlas, group_id, group_of, scope_group_id};
+use super::{Atlas, LANE, group_id, group_of, scope_group_id};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, ProviderError, Result};
 use crate::resource::{Address, Kind};
 use crate::spec::model::DatabaseUserSpec;
 
@@ -157,7 +157,7 @@ fn body(group: &str, username: &str, d: &Desired, with_password: bool) -> Value 
 }
 
 impl UserProvider {
-    fn list_path(group: &str) -> String {
+    pub(super) fn list_path(group: &str) -> String {
         format!("/api/atlas/v2/groups/{group}/databaseUsers")
     }
 
@@ -217,6 +217,15 @@ fn username(d: &Desired) -> &str {
 impl Provider for UserProvider {
     fn kind(&self) -> Kind {
         Kind::AtlasUser
+    }
+
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
+    /// Its list is the project's.
+    fn discover_after(&self) -> &'static [Kind] {
+        &[Kind::AtlasProject]
     }
 
     /// Atlas keeps no tags on database users: nothing proves poactl made one, so `--prune` alone keeps them.

@@ -23,10 +23,13 @@ use tokio::sync::OnceCell;
 
 use super::{Aws, error_code, sdk_error};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::DistributionSpec;
+
+/// CloudFront's control plane allows few requests a second (the client also retries adaptively).
+const LANE: Lane = Lane { service: "cloudfront", limit: 4 };
 
 /// A distribution as listed, with its tags.
 #[derive(Clone, Debug)]
@@ -34,17 +37,22 @@ struct Listed {
     id: String,
     arn: String,
     tags: BTreeMap<String, String>,
+    /// The OACs its origins use, from the list's summary.
+    oac_ids: Vec<String>,
 }
 
 pub struct DistributionProvider {
     aws: Arc<Aws>,
     /// Every distribution of the account with its tags, read once per run.
     listed: OnceCell<Vec<Listed>>,
+    /// Every origin access control of the account (id, name), read once per run for the reads;
+    /// writes look again (`find_oac`).
+    oac_list: OnceCell<Vec<(String, String)>>,
 }
 
 impl DistributionProvider {
     pub fn new(aws: Arc<Aws>) -> Self {
-        DistributionProvider { aws, listed: OnceCell::new() }
+        DistributionProvider { aws, listed: OnceCell::new(), oac_list: OnceCell::new() }
     }
 }
 
@@ -300,8 +308,16 @@ fn behavior_json(min: Option<i64>, default: Option<i64>, max: Option<i64>, compr
 }
 
 impl DistributionProvider {
+    /// The account's distributions with their tags; the OAC list goes out beside the first
+    /// page, since every read of a distribution names its OAC.
     async fn listed(&self) -> Result<&Vec<Listed>> {
-        self.listed.get_or_try_init(|| self.list_all()).await
+        let (listed, _) = tokio::join!(self.listed.get_or_try_init(|| self.list_all()), self.oac_names());
+        listed
+    }
+
+    /// The OAC list of this run (an error here is left to the caller that needs the list).
+    async fn oac_names(&self) -> Result<&Vec<(String, String)>> {
+        self.oac_list.get_or_try_init(|| self.oacs()).await
     }
 
     /// Every distribution of the account with its tags, read now.
@@ -315,13 +331,26 @@ impl DistributionProvider {
                     let out =
                         cf.list_distributions().set_marker(marker.clone()).send().await.map_err(|e| sdk_error("ListDistributions", &e))?;
                     let Some(list) = out.distribution_list() else { break };
-                    summaries.extend(list.items().iter().map(|s| (s.id().to_string(), s.arn().to_string())));
+                    summaries.extend(list.items().iter().map(|s| {
+                        let oac_ids: Vec<String> = s
+                            .origins()
+                            .map(|o| {
+                                o.items()
+                                    .iter()
+                                    .filter_map(|o| o.origin_access_control_id())
+                                    .filter(|i| !i.is_empty())
+                                    .map(String::from)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (s.id().to_string(), s.arn().to_string(), oac_ids)
+                    }));
                     match list.next_marker() {
                         Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
                         _ => break,
                     }
                 }
-                let lookups = summaries.into_iter().map(|(id, arn)| async move {
+                let lookups = summaries.into_iter().map(|(id, arn, oac_ids)| async move {
                     let tags = cf
                         .list_tags_for_resource()
                         .resource(&arn)
@@ -332,7 +361,7 @@ impl DistributionProvider {
                         .tags()
                         .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect())
                         .unwrap_or_default();
-                    Ok::<_, ProviderError>(Listed { id, arn, tags })
+                    Ok::<_, ProviderError>(Listed { id, arn, tags, oac_ids })
                 });
                 futures::future::try_join_all(lookups).await
             }
@@ -347,9 +376,13 @@ impl DistributionProvider {
         let cfg = dist.distribution_config().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: no config", l.id)))?;
         let origin = cfg.origins().and_then(|o| o.items().first());
         let oac_id = origin.and_then(|o| o.origin_access_control_id()).unwrap_or("");
+        let listed_name = self.oac_names().await.ok().and_then(|l| l.iter().find(|(id, _)| id == oac_id).map(|(_, n)| json!(n)));
         let oac = if oac_id.is_empty() {
             Value::Null
+        } else if let Some(name) = listed_name {
+            name
         } else {
+            // Not on the run's list (made since, or the list was refused): asked alone.
             match cf.get_origin_access_control().id(oac_id).send().await {
                 Ok(o) => {
                     o.origin_access_control().and_then(|c| c.origin_access_control_config()).map(|c| json!(c.name())).unwrap_or(Value::Null)
@@ -568,6 +601,10 @@ impl Provider for DistributionProvider {
         Kind::Distribution
     }
 
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let id = d.address.to_string();
         let listed = self.listed().await?;
@@ -586,20 +623,32 @@ impl Provider for DistributionProvider {
     /// (OACs carry no tags; poactl's are named `poactl-ENV-NAME`).
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let listed = self.listed().await?;
+        let declared_names: Vec<&str> = ctx.loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).map(|d| d.name.as_str()).collect();
         let mut out = Vec::new();
-        for l in listed.iter().filter(|l| crate::providers::managed_in_env(&l.tags, ctx.env)) {
-            let name = crate::providers::ownership_tag(&l.tags, "id")
-                .and_then(|id| id.strip_prefix("cdn.distributions."))
-                .unwrap_or(&l.id)
-                .to_string();
-            let address = Address::new(Kind::Distribution, name);
-            out.push((address.clone(), self.read(ctx.env, &address, l).await?));
-        }
-        let used: Vec<String> = out.iter().filter_map(|(_, o)| o.handle.get("oac_id").and_then(|v| v.as_str()).map(String::from)).collect();
-        let declared: Vec<String> =
-            ctx.loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).map(|d| oac_name(ctx.env, &d.name)).collect();
+        // Declared distributions are the observe step's (read once there); the others are
+        // read here, concurrently.
+        let undeclared: Vec<(Address, &Listed)> = listed
+            .iter()
+            .filter(|l| crate::providers::managed_in_env(&l.tags, ctx.env))
+            .map(|l| {
+                let name = crate::providers::ownership_tag(&l.tags, "id")
+                    .and_then(|id| id.strip_prefix("cdn.distributions."))
+                    .unwrap_or(&l.id)
+                    .to_string();
+                (Address::new(Kind::Distribution, name), l)
+            })
+            .filter(|(a, _)| !declared_names.contains(&a.name.as_str()))
+            .collect();
+        let read = futures::future::try_join_all(undeclared.iter().map(|(a, l)| self.read(ctx.env, a, l))).await?;
+        out.extend(undeclared.iter().map(|(a, _)| a.clone()).zip(read));
+        // OACs in use: by an undeclared distribution read here, or by a declared one (its
+        // summary's origin names it).
+        let mut used: Vec<String> =
+            out.iter().filter_map(|(_, o)| o.handle.get("oac_id").and_then(|v| v.as_str()).map(String::from)).collect();
+        used.extend(listed.iter().flat_map(|l| l.oac_ids.iter().cloned()));
+        let declared: Vec<String> = declared_names.iter().map(|n| oac_name(ctx.env, n)).collect();
         let prefix = oac_name(ctx.env, "");
-        for (id, name) in self.oacs().await? {
+        for (id, name) in self.oac_names().await?.clone() {
             if name.starts_with(&prefix) && !used.contains(&id) && !declared.contains(&name) {
                 let short = name.trim_start_matches(&prefix).to_string();
                 out.push((

@@ -10,28 +10,40 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Stat
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use super::tagging::{self, Tags};
 use super::{Aws, sdk_error};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::{AlarmSpec, BillingAlertSpec};
 
+/// CloudWatch alarms are read in lists; writes are single PutMetricAlarm calls.
+const LANE: Lane = Lane { service: "cloudwatch", limit: 16 };
+
 /// Billing metrics exist only in us-east-1.
 pub const BILLING_REGION: &str = "us-east-1";
 
-type Listed = Vec<(MetricAlarm, BTreeMap<String, String>)>;
+/// The environment's alarms of a region, each with its tags from the tagging index (`None`:
+/// not indexed, or the index could not be read).
+type Listed = Vec<(MetricAlarm, Option<Tags>)>;
+
+/// The environment's alarms with their tags, read once per run and region, for both kinds
+/// (billing alarms share the environment's prefix): one DescribeAlarms listing, not two.
+#[derive(Default)]
+pub struct AlarmLists(std::sync::Mutex<BTreeMap<String, Arc<OnceCell<Listed>>>>);
 
 pub struct AlarmProvider {
     aws: Arc<Aws>,
     kind: Kind,
-    /// The environment's alarms with their tags, read once per run and region.
-    listed: std::sync::Mutex<BTreeMap<String, Arc<OnceCell<Listed>>>>,
+    listed: Arc<AlarmLists>,
+    /// Alarms' own tags, read once per run.
+    direct: std::sync::Mutex<BTreeMap<String, Arc<OnceCell<Tags>>>>,
 }
 
 impl AlarmProvider {
-    pub fn new(aws: Arc<Aws>, kind: Kind) -> Self {
-        AlarmProvider { aws, kind, listed: Default::default() }
+    pub fn new(aws: Arc<Aws>, kind: Kind, listed: Arc<AlarmLists>) -> Self {
+        AlarmProvider { aws, kind, listed, direct: Default::default() }
     }
 
     /// The region of a desired or live alarm: where its metric is published.
@@ -156,51 +168,83 @@ fn normalize(a: &MetricAlarm, tags: &BTreeMap<String, String>, region: &str) -> 
 }
 
 impl AlarmProvider {
-    async fn listed(&self, env: &str, region: &str) -> Result<Listed> {
-        let cell = self.listed.lock().unwrap_or_else(|e| e.into_inner()).entry(region.to_string()).or_default().clone();
+    /// The environment's alarms in a region (DescribeAlarms by the env prefix: the truth about
+    /// what exists), each with its tags from the tagging index when it is there. Read once per
+    /// run and region; the index is read beside the alarms.
+    async fn listed(&self, ctx: &Ctx<'_>, region: &str) -> Result<Listed> {
+        let env = ctx.env;
+        let cell = self.listed.0.lock().unwrap_or_else(|e| e.into_inner()).entry(region.to_string()).or_default().clone();
+        let all = cell
+            .get_or_try_init(|| async {
+                let cw = self.aws.cloudwatch(region).await;
+                let describe = async {
+                    let mut alarms = Vec::new();
+                    let mut token: Option<String> = None;
+                    loop {
+                        let out = cw
+                            .describe_alarms()
+                            .alarm_name_prefix(format!("{env}-"))
+                            .set_next_token(token.clone())
+                            .send()
+                            .await
+                            .map_err(|e| sdk_error("DescribeAlarms", &e))?;
+                        alarms.extend(out.metric_alarms().iter().cloned());
+                        match out.next_token() {
+                            Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                            _ => break,
+                        }
+                    }
+                    Ok::<_, ProviderError>(alarms)
+                };
+                let (alarms, index) = tokio::join!(describe, self.aws.tag_index(region, "cloudwatch:alarm", env, ctx.progress));
+                Ok::<Listed, ProviderError>(
+                    alarms?
+                        .into_iter()
+                        .map(|a| {
+                            let indexed = index.as_ref().and_then(|i| i.get(a.alarm_arn().unwrap_or(""))).cloned();
+                            (a, indexed)
+                        })
+                        .collect(),
+                )
+            })
+            .await?;
+        // Billing alarms share the env prefix: keep each kind to its own.
+        let billing_prefix = format!("{env}-billing-");
+        Ok(all
+            .iter()
+            .filter(|(a, _)| (self.kind == Kind::BillingAlarm) == a.alarm_name().unwrap_or("").starts_with(&billing_prefix))
+            .cloned()
+            .collect())
+    }
+
+    /// An alarm's own tags (ListTagsForResource), once per run.
+    async fn direct_tags(&self, region: &str, arn: &str) -> Result<Tags> {
+        let cell = self.direct.lock().unwrap_or_else(|e| e.into_inner()).entry(arn.to_string()).or_default().clone();
         cell.get_or_try_init(|| async {
             let cw = self.aws.cloudwatch(region).await;
-            let mut alarms = Vec::new();
-            let mut token: Option<String> = None;
-            loop {
-                let out = cw
-                    .describe_alarms()
-                    .alarm_name_prefix(self.prefix(env))
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("DescribeAlarms", &e))?;
-                alarms.extend(out.metric_alarms().iter().cloned());
-                match out.next_token() {
-                    Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
-                    _ => break,
-                }
-            }
-            // Billing alarms share the env prefix: keep each kind to its own.
-            let billing_prefix = format!("{env}-billing-");
-            alarms.retain(|a| (self.kind == Kind::BillingAlarm) == a.alarm_name().unwrap_or("").starts_with(&billing_prefix));
-            let with_tags = alarms.into_iter().map(|a| {
-                let cw = cw.clone();
-                async move {
-                    let arn = a.alarm_arn().unwrap_or("").to_string();
-                    let tags = cw
-                        .list_tags_for_resource()
-                        .resource_arn(&arn)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(&format!("ListTagsForResource {arn}"), &e))?;
-                    let tags: BTreeMap<String, String> = tags
-                        .tags()
-                        .iter()
-                        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
-                        .collect();
-                    Ok::<_, ProviderError>((a, tags))
-                }
-            });
-            futures::future::try_join_all(with_tags).await
+            let tags = cw
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("ListTagsForResource {arn}"), &e))?;
+            Ok::<_, ProviderError>(
+                tags.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect(),
+            )
         })
         .await
         .cloned()
+    }
+
+    /// The tags to plan from: the index's when they are what `wanted` says (nothing to change),
+    /// else the alarm's own, so drift is always confirmed at the source.
+    async fn tags_of(&self, ctx: &Ctx<'_>, region: &str, a: &MetricAlarm, indexed: &Option<Tags>, wanted: Option<&Value>) -> Result<Tags> {
+        if let (Some(tags), Some(wanted)) = (indexed, wanted)
+            && tagging::settles(tags, wanted, |k| !crate::providers::foreign_tag(k, ctx.loaded))
+        {
+            return Ok(tags.clone());
+        }
+        self.direct_tags(region, a.alarm_arn().unwrap_or("")).await
     }
 
     fn observed(&self, env: &str, address: &Address, a: &MetricAlarm, tags: &BTreeMap<String, String>, region: &str) -> Observed {
@@ -274,6 +318,10 @@ impl Provider for AlarmProvider {
         self.kind
     }
 
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
     /// An alarm cannot move between regions: it is made anew where its metric lives.
     fn replace_paths(&self) -> &'static [&'static str] {
         &["region"]
@@ -287,21 +335,43 @@ impl Provider for AlarmProvider {
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let name = d.attrs["name"].as_str().unwrap_or_default();
         let region = self.region_of(&d.attrs);
-        let listed = self.listed(ctx.env, &region).await?;
-        Ok(listed.iter().find(|(a, _)| a.alarm_name() == Some(name)).map(|(a, tags)| self.observed(ctx.env, &d.address, a, tags, &region)))
+        let listed = self.listed(ctx, &region).await?;
+        let Some((a, indexed)) = listed.iter().find(|(a, _)| a.alarm_name() == Some(name)) else { return Ok(None) };
+        let tags = self.tags_of(ctx, &region, a, indexed, Some(&d.attrs["tags"])).await?;
+        Ok(Some(self.observed(ctx.env, &d.address, a, &tags, &region)))
     }
 
     /// The environment's alarms in every region the spec's alarms use.
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let prefix = self.prefix(ctx.env);
         let mut out = Vec::new();
+        // Declared alarms are the observe step's; the others are read at the source (an index
+        // entry may be stale, and they are what --prune would delete).
+        let declared: std::collections::BTreeSet<String> = match self.kind {
+            Kind::BillingAlarm => ctx
+                .loaded
+                .spec
+                .billing
+                .iter()
+                .flat_map(|b| b.alerts.iter())
+                .map(|b| alarm_name(ctx.env, &format!("billing-{}", crate::spec::billing_alarm_name(b.above_usd))))
+                .collect(),
+            _ => ctx.loaded.spec.monitoring.iter().flat_map(|m| m.alarms.iter()).map(|a| alarm_name(ctx.env, &a.name)).collect(),
+        };
         for region in self.regions(ctx.loaded) {
-            let listed = self.listed(ctx.env, &region).await?;
-            for (a, tags) in listed.iter().filter(|(_, tags)| crate::providers::ownership_tag(tags, "env") == Some(ctx.env)) {
+            let listed = self.listed(ctx, &region).await?;
+            let undeclared = listed.iter().filter(|(a, _)| !declared.contains(a.alarm_name().unwrap_or("")));
+            let region = &region;
+            let read = futures::future::try_join_all(undeclared.map(|(a, _)| async move {
+                let tags = self.direct_tags(region, a.alarm_arn().unwrap_or("")).await?;
+                Ok::<_, ProviderError>((a, tags))
+            }))
+            .await?;
+            for (a, tags) in read.iter().filter(|(_, tags)| crate::providers::ownership_tag(tags, "env") == Some(ctx.env)) {
                 let name = a.alarm_name().unwrap_or("");
                 let short = name.strip_prefix(&prefix).unwrap_or(name);
                 let address = Address::new(self.kind, short);
-                out.push((address.clone(), self.observed(ctx.env, &address, a, tags, &region)));
+                out.push((address.clone(), self.observed(ctx.env, &address, a, tags, region)));
             }
         }
         Ok(out)

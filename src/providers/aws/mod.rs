@@ -4,6 +4,7 @@
 pub mod cloudfront;
 pub mod cloudwatch;
 pub mod s3;
+pub mod tagging;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub struct Aws {
     pub region: String,
     /// Set when an endpoint is configured (`AWS_ENDPOINT_URL`): emulators need path-style S3.
     path_style: bool,
+    /// The tagging API's answers, once per region and resource type.
+    indexes: tagging::Indexes,
+    /// ListBuckets, once per run: which buckets are the account's, and their regions.
+    pub buckets: tokio::sync::OnceCell<Vec<(String, Option<String>)>>,
 }
 
 impl Aws {
@@ -57,7 +62,15 @@ impl Aws {
             cloudwatch: Default::default(),
             region,
             path_style,
+            indexes: Default::default(),
+            buckets: Default::default(),
         }
+    }
+
+    /// A tagging API client for one region (built once per index read).
+    fn tagging(&self, region: &str) -> aws_sdk_resourcegroupstagging::Client {
+        let conf = aws_sdk_resourcegroupstagging::config::Builder::from(&self.base).region(Region::new(region.to_string())).build();
+        aws_sdk_resourcegroupstagging::Client::from_conf(conf)
     }
 
     pub async fn s3(&self, region: &str) -> aws_sdk_s3::Client {
@@ -160,8 +173,9 @@ pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connectio
     reg.insert(Arc::new(s3::BucketProvider(aws.clone())));
     reg.insert(Arc::new(s3::BucketPolicyProvider(aws.clone())));
     reg.insert(Arc::new(cloudfront::DistributionProvider::new(aws.clone())));
-    reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm)));
-    reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws, crate::resource::Kind::BillingAlarm)));
+    let alarm_lists = Arc::new(cloudwatch::AlarmLists::default());
+    reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm, alarm_lists.clone())));
+    reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws, crate::resource::Kind::BillingAlarm, alarm_lists)));
     Ok(())
 }
 

@@ -23,11 +23,14 @@ use serde_json::{Value, json};
 
 use super::{Aws, error_code, sdk_error};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::BucketSpec;
 use crate::spec::validate::lifecycle_rule_id;
+
+/// S3 serves thousands of requests a second per prefix, and a bucket is read with seven requests at once.
+const LANE: Lane = Lane { service: "s3", limit: 24 };
 
 pub struct BucketProvider(pub Arc<Aws>);
 
@@ -197,8 +200,51 @@ fn outputs(name: &str, region: &str) -> Outputs {
 }
 
 impl BucketProvider {
+    /// The account's buckets with their regions (ListBuckets, paginated), read once per run and
+    /// shared by every bucket's read and by discovery.
+    async fn account_buckets(&self) -> Result<&Vec<(String, Option<String>)>> {
+        self.0
+            .buckets
+            .get_or_try_init(|| async {
+                let s3 = self.0.s3(&self.0.region).await;
+                let mut found = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let page = s3
+                        .list_buckets()
+                        .max_buckets(1000)
+                        .set_continuation_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("ListBuckets", &e))?;
+                    found.extend(page.buckets().iter().filter_map(|b| Some((b.name()?.to_string(), b.bucket_region().map(String::from)))));
+                    match page.continuation_token() {
+                        Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                        _ => break,
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
     /// Whether the bucket exists, and where (`None`: no such bucket).
+    ///
+    /// The account's bucket list answers for its own buckets with their region (`BucketRegion`),
+    /// so the usual case costs no request of its own. A name not on the list (another account's,
+    /// none at all, or one created a moment ago: the list is eventually consistent, S3 User
+    /// Guide, "Amazon S3 data consistency model") and a list without regions or refused
+    /// (no s3:ListAllMyBuckets) are asked with HeadBucket.
     async fn locate(&self, name: &str, region: &str) -> Result<Option<std::result::Result<String, String>>> {
+        if let Ok(list) = self.account_buckets().await
+            && let Some((_, Some(actual))) = list.iter().find(|(n, _)| n == name)
+        {
+            return Ok(Some(Ok(actual.clone())));
+        }
+        self.head(name, region).await
+    }
+
+    async fn head(&self, name: &str, region: &str) -> Result<Option<std::result::Result<String, String>>> {
         let s3 = self.0.s3(region).await;
         match s3.head_bucket().bucket(name).send().await {
             Ok(out) => Ok(Some(Ok(out.bucket_region().map(String::from).unwrap_or_else(|| region.to_string())))),
@@ -234,11 +280,35 @@ impl BucketProvider {
         }
     }
 
-    /// Reads every sub-setting of a bucket at once.
-    async fn read(&self, name: &str, region: &str) -> Result<(Value, BTreeMap<String, String>)> {
+    /// A bucket's own tags (GetBucketTagging).
+    async fn direct_tags(&self, name: &str, region: &str) -> Result<Option<BTreeMap<String, String>>> {
         let s3 = self.0.s3(region).await;
+        match s3.get_bucket_tagging().bucket(name).send().await {
+            Ok(t) => Ok(Some(t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())),
+            Err(e) if matches!(error_code(&e).as_deref(), Some("NoSuchTagSet" | "NoSuchTagSetError")) => Ok(Some(BTreeMap::new())),
+            Err(e) if error_code(&e).as_deref() == Some("NoSuchBucket") => Ok(None),
+            Err(e) => Err(sdk_error(&format!("GetBucketTagging {name}"), &e)),
+        }
+    }
+
+    /// Reads every sub-setting of a bucket at once; `None` when S3 says the bucket is gone (a
+    /// deletion the account's list did not show yet). `known_tags`: the bucket's tags from the
+    /// tagging index, when they settle the comparison.
+    async fn read(
+        &self,
+        name: &str,
+        region: &str,
+        known_tags: Option<BTreeMap<String, String>>,
+    ) -> Result<Option<(Value, BTreeMap<String, String>)>> {
+        let s3 = self.0.s3(region).await;
+        let tags = async {
+            match known_tags {
+                Some(t) => Ok(Some(t)),
+                None => self.direct_tags(name, region).await,
+            }
+        };
         let (tags, versioning, encryption, pab, ownership, lifecycle, cors) = tokio::join!(
-            s3.get_bucket_tagging().bucket(name).send(),
+            tags,
             s3.get_bucket_versioning().bucket(name).send(),
             s3.get_bucket_encryption().bucket(name).send(),
             s3.get_public_access_block().bucket(name).send(),
@@ -248,12 +318,9 @@ impl BucketProvider {
         );
         let absent = |code: Option<String>, codes: &[&str]| code.as_deref().is_some_and(|c| codes.contains(&c));
 
-        let tags: BTreeMap<String, String> = match tags {
-            Ok(t) => t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
-            Err(e) if absent(error_code(&e), &["NoSuchTagSet", "NoSuchTagSetError"]) => BTreeMap::new(),
-            Err(e) => return Err(sdk_error(&format!("GetBucketTagging {name}"), &e)),
-        };
+        let Some(tags) = tags? else { return Ok(None) };
         let versioning = match versioning {
+            Err(e) if absent(error_code(&e), &["NoSuchBucket"]) => return Ok(None),
             Ok(v) => v.status() == Some(&BucketVersioningStatus::Enabled),
             Err(e) => return Err(sdk_error(&format!("GetBucketVersioning {name}"), &e)),
         };
@@ -350,7 +417,7 @@ impl BucketProvider {
             "cors": cors,
             "tags": tags,
         });
-        Ok((attrs, tags))
+        Ok(Some((attrs, tags)))
     }
 
     /// Writes the settings the changes touch (all of them on create).
@@ -534,6 +601,10 @@ impl Provider for BucketProvider {
         Kind::Bucket
     }
 
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
     /// A bucket cannot move between regions.
     fn replace_paths(&self) -> &'static [&'static str] {
         &["region"]
@@ -566,7 +637,9 @@ impl Provider for BucketProvider {
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let name = &d.address.name;
         let region = d.attrs["region"].as_str().unwrap_or("us-east-1");
-        let found = match self.locate(name, region).await? {
+        // Where the bucket is, and the tagging index of the region it should be in, together.
+        let (found, index) = tokio::join!(self.locate(name, region), self.0.tag_index(region, "s3:bucket", ctx.env, ctx.progress));
+        let found = match found? {
             None => return Ok(None),
             Some(f) => f,
         };
@@ -582,7 +655,13 @@ impl Provider for BucketProvider {
                 }));
             }
         };
-        let (mut attrs, tags) = self.read(name, &actual_region).await?;
+        let arn = format!("arn:aws:s3:::{name}");
+        let index =
+            if actual_region == region { index } else { self.0.tag_index(&actual_region, "s3:bucket", ctx.env, ctx.progress).await };
+        let known = index
+            .and_then(|i| i.get(&arn).cloned())
+            .filter(|t| super::tagging::settles(t, &d.attrs["tags"], |k| !crate::providers::foreign_tag(k, ctx.loaded)));
+        let Some((mut attrs, tags)) = self.read(name, &actual_region, known).await? else { return Ok(None) };
         attrs["region"] = json!(actual_region);
         let ownership = ownership_from_tags(&tags, ctx.env, &d.address);
         Ok(Some(Observed { id: name.clone(), attrs, outputs: outputs(name, &actual_region), ownership, handle: json!({"tags": tags}) }))
@@ -590,33 +669,36 @@ impl Provider for BucketProvider {
 
     /// Buckets of the account tagged for this environment (others are not its business).
     ///
-    /// ListBuckets is paginated and names each bucket's region (`BucketRegion`); each bucket's
-    /// tags are read in its own region, since the Rust SDK does not follow S3's 301 redirects.
+    /// The account's list (shared with observe) says which buckets exist and where; the
+    /// tagging index of each of their regions says which carry this environment's tag. Those
+    /// the spec does not declare have their tags read at the source before they are reported
+    /// (they are what --prune would delete). Where the index cannot be read, every undeclared
+    /// bucket of that region has its tags read, as S3 alone allows. Each bucket is read in its
+    /// own region, since the Rust SDK does not follow S3's 301 redirects.
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
-        let s3 = self.0.s3(&self.0.region).await;
-        let mut found: Vec<(String, String)> = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = s3
-                .list_buckets()
-                .max_buckets(1000)
-                .set_continuation_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListBuckets", &e))?;
-            found.extend(page.buckets().iter().filter_map(|b| {
-                Some((b.name()?.to_string(), b.bucket_region().map(String::from).unwrap_or_else(|| self.0.region.clone())))
-            }));
-            match page.continuation_token() {
-                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        let lookups = found.into_iter().map(|(name, region)| async move {
-            let s3 = self.0.s3(&region).await;
-            let tags = s3.get_bucket_tagging().bucket(&name).send().await.ok()?;
-            let tags: BTreeMap<String, String> = tags.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
-            Some((name, region, tags))
+        let declared: std::collections::BTreeSet<&str> =
+            ctx.loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).map(|b| b.name.as_str()).collect();
+        let undeclared: Vec<(String, String)> = self
+            .account_buckets()
+            .await?
+            .iter()
+            .filter(|(name, _)| !declared.contains(name.as_str()))
+            .map(|(name, region)| (name.clone(), region.clone().unwrap_or_else(|| self.0.region.clone())))
+            .collect();
+        let regions: std::collections::BTreeSet<&str> = undeclared.iter().map(|(_, r)| r.as_str()).collect();
+        let indexes: BTreeMap<&str, Option<super::tagging::Index>> = futures::future::join_all(
+            regions.into_iter().map(|r| async move { (r, self.0.tag_index(r, "s3:bucket", ctx.env, ctx.progress).await) }),
+        )
+        .await
+        .into_iter()
+        .collect();
+        let candidates = undeclared.iter().filter(|(name, region)| match indexes.get(region.as_str()) {
+            Some(Some(index)) => index.contains_key(&format!("arn:aws:s3:::{name}")),
+            _ => true,
+        });
+        let lookups = candidates.map(|(name, region)| async move {
+            let tags = self.direct_tags(name, region).await.ok()??;
+            Some((name.clone(), region.clone(), tags))
         });
         let found = futures::future::join_all(lookups).await;
         Ok(found
@@ -714,6 +796,10 @@ impl Provider for BucketProvider {
 impl Provider for BucketPolicyProvider {
     fn kind(&self) -> Kind {
         Kind::BucketPolicy
+    }
+
+    fn lane(&self) -> Lane {
+        LANE
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {

@@ -15,11 +15,14 @@ use mongodb::bson::{self, Bson, Document, doc};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, OnceCell};
 
-use super::{Connections, Ctx, Desired, Observed, Outputs, Ownership, Provider, ProviderError, Registry, Result};
+use super::{Connections, Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, ProviderError, Registry, Result};
 use crate::plan::FieldChange;
 use crate::resource::{Address, Kind, Reference};
 use crate::spec::LoadedSpec;
 use crate::spec::validate::index_name;
+
+/// One connection pool to the cluster; index builds are heavy on the server.
+const LANE: Lane = Lane { service: "mongodb", limit: 8 };
 
 /// A `listIndexes` entry and its `$indexStats` accesses (when the server reports them).
 type LiveIndex = (Value, Option<Value>);
@@ -278,6 +281,15 @@ fn observed(coll: &str, doc: &Value, stats: &Option<Value>) -> Observed {
 impl Provider for IndexProvider {
     fn kind(&self) -> Kind {
         Kind::Index
+    }
+
+    fn lane(&self) -> Lane {
+        LANE
+    }
+
+    /// Listing connects with the cluster's address.
+    fn discover_after(&self) -> &'static [Kind] {
+        &[Kind::AtlasProject, Kind::AtlasCluster]
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
