@@ -240,7 +240,7 @@ impl Engine<'_> {
                     None => None,
                 };
                 let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
-                let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
+                let snapshot = scoped(&*outputs.lock().map_err(|e| e.to_string())?, d);
                 let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
                 let mut o = provider.observe(&ctx, d).await.map_err(|e| e.to_string())?;
                 if let Some(o) = o.as_mut() {
@@ -328,8 +328,11 @@ impl Engine<'_> {
                     let observed = observed.ok_or_else(|| "nothing live to delete".to_string())?;
                     let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
                     let parent = desired.get(&addr).and_then(|d| d.parent.clone());
-                    let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
-                    let parent_outputs = parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
+                    let snapshot = match desired.get(&addr) {
+                        Some(d) => scoped(&*outputs.lock().map_err(|e| e.to_string())?, d),
+                        None => BTreeMap::new(),
+                    };
+                    let parent_outputs = parent.as_ref().and_then(|p| outputs.lock().ok()?.get(p).cloned());
                     let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
                     let t = Instant::now();
                     provider.delete(&ctx, &addr, &observed).await.map_err(|e| e.to_string())?;
@@ -358,7 +361,7 @@ impl Engine<'_> {
                     }
                     let d = d.ok_or_else(|| "not in the spec".to_string())?;
                     let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
-                    let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
+                    let snapshot = scoped(&*outputs.lock().map_err(|e| e.to_string())?, d);
                     let resolved = Desired {
                         attrs: providers::resolve_refs(&d.attrs, &snapshot),
                         write_only: providers::resolve_refs(&d.write_only, &snapshot),
@@ -481,6 +484,13 @@ impl ApplyReport {
             "skipped": self.skipped.iter().map(|(a, act, e)| { let mut v = item(a, act); v["reason"] = serde_json::json!(e); v }).collect::<Vec<_>>(),
         })
     }
+}
+
+/// The outputs a resource's work may use: its parent's and those of what it refers to (its
+/// `depends_on`). A copy of these few per resource, not of every resource's: copying them all
+/// made a 2,000-resource plan quadratic.
+fn scoped(outputs: &BTreeMap<Address, Outputs>, d: &Desired) -> BTreeMap<Address, Outputs> {
+    d.parent.iter().chain(d.depends_on.iter()).filter_map(|a| Some((a.clone(), outputs.get(a)?.clone()))).collect()
 }
 
 /// The pure planning step: observation in, plan out.

@@ -379,7 +379,7 @@ impl Provider for ClusterProvider {
         let Some(group) = scope_group_id(ctx) else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for (api, version) in [(CLUSTERS, V2024_08_05), (FLEX, V2024_11_13)] {
-            for doc in self.0.cached_list(&format!("/api/atlas/v2/groups/{group}/{api}"), version).await? {
+            for doc in self.0.cached_list(&format!("/api/atlas/v2/groups/{group}/{api}"), version).await?.iter() {
                 let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or_default();
                 if api == CLUSTERS
                     && doc.pointer("/replicationSpecs/0/regionConfigs/0/providerName").and_then(|v| v.as_str()) == Some("FLEX")
@@ -387,7 +387,7 @@ impl Provider for ClusterProvider {
                     continue;
                 }
                 let address = Address::new(Kind::AtlasCluster, name);
-                let mut o = normalize(ctx.env, &address, &doc, api);
+                let mut o = normalize(ctx.env, &address, doc, api);
                 let tier = o.attrs["tier"].as_str().unwrap_or_default().to_string();
                 o.outputs.insert(
                     "description".into(),

@@ -34,11 +34,14 @@ impl From<AtlasError> for ProviderError {
 /// resources at once keep the writes well below it.
 pub const LANE: Lane = Lane { service: "atlas", limit: 16 };
 
+/// A project list read once per run, shared by every resource that looks in it.
+type ListCell = Arc<OnceCell<Arc<Vec<Value>>>>;
+
 /// The client plus what a run shares: lists read once per project, and the per-project lock
 /// that serializes access-list writes (Atlas does not support concurrent POSTs there).
 pub struct Atlas {
     pub client: AtlasClient,
-    lists: std::sync::Mutex<HashMap<String, Arc<OnceCell<Vec<Value>>>>>,
+    lists: std::sync::Mutex<HashMap<String, ListCell>>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -48,12 +51,13 @@ impl Atlas {
     }
 
     /// A list read once per run (observe and discover share it); `forget` drops it after a write.
-    pub async fn cached_list(&self, path: &str, version: &str) -> Result<Vec<Value>, AtlasError> {
+    /// Shared, not copied: a project's 600 access-list entries are read by 600 resources.
+    pub async fn cached_list(&self, path: &str, version: &str) -> Result<Arc<Vec<Value>>, AtlasError> {
         let cell = {
             let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
             lists.entry(path.to_string()).or_default().clone()
         };
-        cell.get_or_try_init(|| self.client.list(path, version)).await.cloned()
+        cell.get_or_try_init(|| async { self.client.list(path, version).await.map(Arc::new) }).await.cloned()
     }
 
     /// Reads at once the project's lists the spec's resources will look in, so that they are

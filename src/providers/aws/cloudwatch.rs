@@ -26,7 +26,7 @@ pub const BILLING_REGION: &str = "us-east-1";
 
 /// The environment's alarms of a region, each with its tags from the tagging index (`None`:
 /// not indexed, or the index could not be read).
-type Listed = Vec<(MetricAlarm, Option<Tags>)>;
+type Listed = Arc<Vec<(MetricAlarm, Option<Tags>)>>;
 
 /// The environment's alarms with their tags, read once per run and region, for both kinds
 /// (billing alarms share the environment's prefix): one DescribeAlarms listing, not two.
@@ -174,47 +174,43 @@ impl AlarmProvider {
     async fn listed(&self, ctx: &Ctx<'_>, region: &str) -> Result<Listed> {
         let env = ctx.env;
         let cell = self.listed.0.lock().unwrap_or_else(|e| e.into_inner()).entry(region.to_string()).or_default().clone();
-        let all = cell
-            .get_or_try_init(|| async {
-                let cw = self.aws.cloudwatch(region).await;
-                let describe = async {
-                    let mut alarms = Vec::new();
-                    let mut token: Option<String> = None;
-                    loop {
-                        let out = cw
-                            .describe_alarms()
-                            .alarm_name_prefix(format!("{env}-"))
-                            .set_next_token(token.clone())
-                            .send()
-                            .await
-                            .map_err(|e| sdk_error("DescribeAlarms", &e))?;
-                        alarms.extend(out.metric_alarms().iter().cloned());
-                        match out.next_token() {
-                            Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
-                            _ => break,
-                        }
+        let read = || async {
+            let cw = self.aws.cloudwatch(region).await;
+            let describe = async {
+                let mut alarms = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let out = cw
+                        .describe_alarms()
+                        .alarm_name_prefix(format!("{env}-"))
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("DescribeAlarms", &e))?;
+                    alarms.extend(out.metric_alarms().iter().cloned());
+                    match out.next_token() {
+                        Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                        _ => break,
                     }
-                    Ok::<_, ProviderError>(alarms)
-                };
-                let (alarms, index) = tokio::join!(describe, self.aws.tag_index(region, "cloudwatch:alarm", env, ctx.progress));
-                Ok::<Listed, ProviderError>(
-                    alarms?
-                        .into_iter()
-                        .map(|a| {
-                            let indexed = index.as_ref().and_then(|i| i.get(a.alarm_arn().unwrap_or(""))).cloned();
-                            (a, indexed)
-                        })
-                        .collect(),
-                )
-            })
-            .await?;
-        // Billing alarms share the env prefix: keep each kind to its own.
-        let billing_prefix = format!("{env}-billing-");
-        Ok(all
-            .iter()
-            .filter(|(a, _)| (self.kind == Kind::BillingAlarm) == a.alarm_name().unwrap_or("").starts_with(&billing_prefix))
-            .cloned()
-            .collect())
+                }
+                Ok::<_, ProviderError>(alarms)
+            };
+            let (alarms, index) = tokio::join!(describe, self.aws.tag_index(region, "cloudwatch:alarm", env, ctx.progress));
+            let with_tags: Vec<(MetricAlarm, Option<Tags>)> = alarms?
+                .into_iter()
+                .map(|a| {
+                    let indexed = index.as_ref().and_then(|i| i.get(a.alarm_arn().unwrap_or(""))).cloned();
+                    (a, indexed)
+                })
+                .collect();
+            Ok::<Listed, ProviderError>(Arc::new(with_tags))
+        };
+        cell.get_or_try_init(read).await.cloned()
+    }
+
+    /// Billing alarms share the env prefix: each kind keeps to its own.
+    fn mine(&self, env: &str, a: &MetricAlarm) -> bool {
+        (self.kind == Kind::BillingAlarm) == a.alarm_name().unwrap_or("").starts_with(&format!("{env}-billing-"))
     }
 
     /// An alarm's own tags (ListTagsForResource), once per run.
@@ -336,7 +332,9 @@ impl Provider for AlarmProvider {
         let name = d.attrs["name"].as_str().unwrap_or_default();
         let region = self.region_of(&d.attrs);
         let listed = self.listed(ctx, &region).await?;
-        let Some((a, indexed)) = listed.iter().find(|(a, _)| a.alarm_name() == Some(name)) else { return Ok(None) };
+        let Some((a, indexed)) = listed.iter().find(|(a, _)| a.alarm_name() == Some(name) && self.mine(ctx.env, a)) else {
+            return Ok(None);
+        };
         let tags = self.tags_of(ctx, &region, a, indexed, Some(&d.attrs["tags"])).await?;
         Ok(Some(self.observed(ctx.env, &d.address, a, &tags, &region)))
     }
@@ -360,7 +358,7 @@ impl Provider for AlarmProvider {
         };
         for region in self.regions(ctx.loaded) {
             let listed = self.listed(ctx, &region).await?;
-            let undeclared = listed.iter().filter(|(a, _)| !declared.contains(a.alarm_name().unwrap_or("")));
+            let undeclared = listed.iter().filter(|(a, _)| self.mine(ctx.env, a) && !declared.contains(a.alarm_name().unwrap_or("")));
             let region = &region;
             let read = futures::future::try_join_all(undeclared.map(|(a, _)| async move {
                 let tags = self.direct_tags(region, a.alarm_arn().unwrap_or("")).await?;

@@ -293,16 +293,16 @@ impl BucketProvider {
 
     /// Reads every sub-setting of a bucket at once; `None` when S3 says the bucket is gone (a
     /// deletion the account's list did not show yet). `known_tags`: the bucket's tags from the
-    /// tagging index, when they settle the comparison.
+    /// tagging index, when they settle the comparison (awaited beside the other reads).
     async fn read(
         &self,
         name: &str,
         region: &str,
-        known_tags: Option<BTreeMap<String, String>>,
+        known_tags: impl std::future::Future<Output = Option<BTreeMap<String, String>>>,
     ) -> Result<Option<(Value, BTreeMap<String, String>)>> {
         let s3 = self.0.s3(region).await;
         let tags = async {
-            match known_tags {
+            match known_tags.await {
                 Some(t) => Ok(Some(t)),
                 None => self.direct_tags(name, region).await,
             }
@@ -637,9 +637,7 @@ impl Provider for BucketProvider {
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let name = &d.address.name;
         let region = d.attrs["region"].as_str().unwrap_or("us-east-1");
-        // Where the bucket is, and the tagging index of the region it should be in, together.
-        let (found, index) = tokio::join!(self.locate(name, region), self.0.tag_index(region, "s3:bucket", ctx.env, ctx.progress));
-        let found = match found? {
+        let found = match self.locate(name, region).await? {
             None => return Ok(None),
             Some(f) => f,
         };
@@ -655,12 +653,15 @@ impl Provider for BucketProvider {
                 }));
             }
         };
+        // The settings reads go out at once; only the tags wait for the region's index (its
+        // pages take a while on a large account) or, when it does not settle them, their own read.
         let arn = format!("arn:aws:s3:::{name}");
-        let index =
-            if actual_region == region { index } else { self.0.tag_index(&actual_region, "s3:bucket", ctx.env, ctx.progress).await };
-        let known = index
-            .and_then(|i| i.get(&arn).cloned())
-            .filter(|t| super::tagging::settles(t, &d.attrs["tags"], |k| !crate::providers::foreign_tag(k, ctx.loaded)));
+        let known = async {
+            let index = self.0.tag_index(&actual_region, "s3:bucket", ctx.env, ctx.progress).await;
+            index
+                .and_then(|i| i.get(&arn).cloned())
+                .filter(|t| super::tagging::settles(t, &d.attrs["tags"], |k| !crate::providers::foreign_tag(k, ctx.loaded)))
+        };
         let Some((mut attrs, tags)) = self.read(name, &actual_region, known).await? else { return Ok(None) };
         attrs["region"] = json!(actual_region);
         let ownership = ownership_from_tags(&tags, ctx.env, &d.address);

@@ -48,10 +48,16 @@ pub fn register(reg: &mut Registry, conn: &Connections) {
 
 /// The resource a `database.uri` refers to (the cluster), if any.
 fn uri_reference(loaded: &LoadedSpec) -> Option<Address> {
-    let uri = loaded.spec.database.as_ref()?.uri.as_ref()?;
+    uri_references(loaded).into_iter().next()
+}
+
+/// Every resource `database.uri` refers to: the index reads and writes resolve it from their
+/// outputs, so they depend on each.
+fn uri_references(loaded: &LoadedSpec) -> Vec<Address> {
+    let Some(uri) = loaded.spec.database.as_ref().and_then(|d| d.uri.as_ref()) else { return Vec::new() };
     let mut refs = Vec::new();
     super::collect_refs(&Value::String(uri.clone()), &mut refs);
-    refs.into_iter().next().map(|r: Reference| r.target)
+    refs.into_iter().map(|r: Reference| r.target).collect()
 }
 
 pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
@@ -69,6 +75,9 @@ pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
             d.write_only = json!({"keys": ix.keys.0.iter().map(|(f, k)| json!([f, normalize::key_value(*k)])).collect::<Vec<_>>()});
             if let Some(p) = &parent {
                 d = d.with_parent(p.clone());
+            }
+            for r in uri_references(loaded).into_iter().skip(1) {
+                d = d.depends(r);
             }
             if let Some(u) = user {
                 d = d.depends(Address::new(Kind::AtlasUser, u.key()));
