@@ -46,9 +46,11 @@ demo: $(MOTO)
 	POACTL=target/debug/poactl MOTO_PYTHON=$(VENV)/bin/python scripts/demo.sh
 
 # Benchmarks: `cost` latency (offline, no credentials), with hyperfine when installed; then
-# plan, apply and validate of a generated ~200-resource environment through a proxy adding
-# 50 ms per request (POACTL_BENCH_SCALE=10 for ~2,000 resources).
+# plan (best of three), apply and validate of a generated ~200-resource environment through a
+# proxy adding 50 ms per request, with the release build (POACTL_BENCH_BIN to measure another
+# binary; POACTL_BENCH_SCALE=10 for ~2,000 resources; POACTL_BENCH_BREAKDOWN=1 for the
+# requests per operation and their timeline).
 bench: $(MOTO)
 	$(CARGO) build --release
 	scripts/bench.sh
-	POACTL_BENCH_BIN=$(abspath target/release/poactl) POACTL_MOTO_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --test cli bench_ -- --ignored --nocapture
+	POACTL_BENCH_BIN=$${POACTL_BENCH_BIN:-$(abspath target/release/poactl)} POACTL_MOTO_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --test cli bench_ -- --ignored --nocapture

@@ -213,27 +213,34 @@ async fn bench_plan_and_apply() {
         rss.map_or("?".to_string(), |k| (k / 1024).to_string())
     );
     for parallelism in ["default", "10", "1"] {
-        let (before, writes_before) = count(&aws, &atlas);
-        let marks = (aws.all().len(), atlas.all().len());
         let mut args = vec!["plan", "-e", &path];
         if parallelism != "default" {
             args.extend(["--parallelism", parallelism]);
         }
-        let (code, wall, rss) = run(&args, &env);
-        let (after, writes_after) = count(&aws, &atlas);
-        let requests = after - before;
+        // Best of three: moto (one Python process) and the sandbox add their own noise.
+        let mut best: Option<(i32, Duration, Option<u64>, f64, Vec<Seen>)> = None;
+        for _ in 0..3 {
+            let marks = (aws.all().len(), atlas.all().len());
+            let (code, wall, rss) = run(&args, &env);
+            if best.as_ref().is_none_or(|b| wall < b.1) {
+                best = Some((code, wall, rss, last_cpu(), recent_requests(&aws, &atlas, marks)));
+            }
+        }
+        let Some((code, wall, rss, cpu, seen)) = best else { continue };
+        let requests = seen.len();
+        let writes = seen.iter().filter(|s| s.mutating() && !s.path.starts_with("/api/oauth")).count();
         println!(
             "plan -p {parallelism:<7} exit {code}: {:>6.2} s = {:>5.1} round trips of wall time, a chain of {} requests, {requests:>5} requests, {:.2} per resource, {} writes, peak RSS {} MB, poactl CPU {:.2} s",
             wall.as_secs_f64(),
             wall.as_secs_f64() / LATENCY.as_secs_f64(),
-            chain(&recent_requests(&aws, &atlas, marks)),
+            chain(&seen),
             requests as f64 / resources as f64,
-            writes_after - writes_before,
+            writes,
             rss.map_or("?".to_string(), |k| (k / 1024).to_string()),
-            last_cpu()
+            cpu
         );
         if parallelism == "default" && std::env::var_os("POACTL_BENCH_BREAKDOWN").is_some() {
-            let mut plan_requests = recent_requests(&aws, &atlas, marks);
+            let mut plan_requests = seen.clone();
             println!("{}", breakdown(&plan_requests));
             // When each request started, by 50 ms slot since the first: the waves of the run.
             plan_requests.sort_by_key(|s| s.at);
