@@ -53,6 +53,9 @@ fn environment(scale: usize) -> (String, usize) {
     (y, resources)
 }
 
+/// One run: exit code, wall time, peak RSS (KiB), CPU seconds, the requests it made.
+type Measured = (i32, Duration, Option<u64>, f64, Vec<Seen>);
+
 thread_local! {
     /// poactl's own CPU time (user + system) in the last `run`, when `/usr/bin/time` is there.
     static CPU: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
@@ -218,7 +221,7 @@ async fn bench_plan_and_apply() {
             args.extend(["--parallelism", parallelism]);
         }
         // Best of three: moto (one Python process) and the sandbox add their own noise.
-        let mut best: Option<(i32, Duration, Option<u64>, f64, Vec<Seen>)> = None;
+        let mut best: Option<Measured> = None;
         for _ in 0..3 {
             let marks = (aws.all().len(), atlas.all().len());
             let (code, wall, rss) = run(&args, &env);
