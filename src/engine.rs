@@ -113,6 +113,10 @@ pub struct Observation {
     pub observed: BTreeMap<Address, Option<Observed>>,
     pub outputs: BTreeMap<Address, Outputs>,
     pub unmanaged: Vec<(Address, Observed)>,
+    /// Reads put off until what they need is ready (not in `observed`).
+    pub deferred: BTreeMap<Address, providers::Deferral>,
+    /// Reads that failed where the failure stays with the resource (not in `observed`).
+    pub unreadable: BTreeMap<Address, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,9 +195,18 @@ impl Engine<'_> {
         let observed: Mutex<BTreeMap<Address, Option<Observed>>> = Mutex::new(BTreeMap::new());
         let outputs: Mutex<BTreeMap<Address, Outputs>> = Mutex::new(BTreeMap::new());
         let found: Mutex<Vec<(Address, Observed)>> = Mutex::new(Vec::new());
-        // Observation needs only parents first; references are resolved when diffing.
-        let mut nodes: Vec<(ReadNode, Vec<ReadNode>)> =
-            desired.iter().map(|d| (ReadNode::Read(d.address.clone()), d.parent.iter().cloned().map(ReadNode::Read).collect())).collect();
+        let deferred: Mutex<BTreeMap<Address, providers::Deferral>> = Mutex::new(BTreeMap::new());
+        let unreadable: Mutex<BTreeMap<Address, String>> = Mutex::new(BTreeMap::new());
+        // Observation needs only parents first (references are resolved when diffing), and
+        // references too for kinds whose reads depend on them.
+        let mut nodes: Vec<(ReadNode, Vec<ReadNode>)> = desired
+            .iter()
+            .map(|d| {
+                let with_refs = self.registry.get(d.address.kind).is_some_and(|p| p.reads_after_references());
+                let deps = d.parent.iter().chain(d.depends_on.iter().filter(|_| with_refs)).cloned().map(ReadNode::Read).collect();
+                (ReadNode::Read(d.address.clone()), deps)
+            })
+            .collect();
         let kinds: Vec<Kind> = self.registry.kinds().filter(|k| self.discover_kinds.as_ref().is_none_or(|only| only.contains(k))).collect();
         for kind in &kinds {
             let after = self.registry.get(*kind).map(|p| p.discover_after()).unwrap_or(&[]);
@@ -209,6 +222,8 @@ impl Engine<'_> {
             let observed = &observed;
             let outputs = &outputs;
             let found = &found;
+            let deferred = &deferred;
+            let unreadable = &unreadable;
             let bar = &bar;
             async move {
                 let addr = match node {
@@ -242,7 +257,29 @@ impl Engine<'_> {
                 let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
                 let snapshot = scoped(&*outputs.lock().map_err(|e| e.to_string())?, d);
                 let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
-                let mut o = provider.observe(&ctx, d).await.map_err(|e| e.to_string())?;
+                let needs: Vec<(&Desired, Option<Observed>)> = {
+                    let seen = observed.lock().map_err(|e| e.to_string())?;
+                    d.parent
+                        .iter()
+                        .chain(d.depends_on.iter())
+                        .filter_map(|a| Some((*by_addr.get(a)?, seen.get(a).cloned().flatten())))
+                        .collect()
+                };
+                let needs: Vec<(&Desired, Option<&Observed>)> = needs.iter().map(|(d, o)| (*d, o.as_ref())).collect();
+                if let Some(why) = provider.defer_read(d, &needs, &ctx) {
+                    deferred.lock().map_err(|e| e.to_string())?.insert(addr.clone(), why);
+                    bar.inc(1);
+                    return Ok(());
+                }
+                let mut o = match provider.observe(&ctx, d).await {
+                    Ok(o) => o,
+                    Err(e) if provider.read_failure_is_local() => {
+                        unreadable.lock().map_err(|e| e.to_string())?.insert(addr.clone(), crate::secrets::redact(&e.to_string()));
+                        bar.inc(1);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
                 if let Some(o) = o.as_mut() {
                     providers::keep_owned_tags(&mut o.attrs, self.loaded);
                 }
@@ -282,7 +319,9 @@ impl Engine<'_> {
             errors.sort();
             return Err(ObserveError(errors));
         }
-        Ok(Observation { desired, observed, outputs, unmanaged })
+        let deferred = deferred.into_inner().unwrap_or_default();
+        let unreadable = unreadable.into_inner().unwrap_or_default();
+        Ok(Observation { desired, observed, outputs, unmanaged, deferred, unreadable })
     }
 
     /// The plan: pure, from an observation.
@@ -372,7 +411,24 @@ impl Engine<'_> {
                     }
                     let parent_outputs = d.parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
                     let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
-                    let observed = obs.observed.get(&addr).cloned().flatten();
+                    let mut observed = obs.observed.get(&addr).cloned().flatten();
+                    if change.reason == Reason::Deferred {
+                        // What it needed is done now: read it, and change only what differs.
+                        observed = provider.observe(&ctx, &resolved).await.map_err(|e| e.to_string())?;
+                        if let Some(o) = &observed {
+                            let changes = provider.diff(&resolved, o);
+                            if changes.is_empty() {
+                                self.progress.println(format!("  {addr}: read, in sync"));
+                                return Ok(t.elapsed());
+                            }
+                            if let Some(c) = changes.iter().find(|c| c.forces_replace) {
+                                return Err(format!(
+                                    "read after what it depends on, it differs in {}, which needs a rebuild: run `poactl plan` again to review it",
+                                    c.path
+                                ));
+                            }
+                        }
+                    }
                     let new_outputs = match (change.action, observed) {
                         (Action::Create, _) | (Action::Update, None) => provider.create(&ctx, &resolved).await,
                         (Action::Replace, Some(o)) => {
@@ -510,6 +566,34 @@ pub fn make_plan(
         let observed = obs.observed.get(&d.address).cloned().flatten();
         let p = provider(d.address.kind);
         let mut notes = d.notes.clone();
+        // Not read: a failed read that stays with its resource, or one put off.
+        let unread = |action: Action, notes: Vec<String>| ResourceChange {
+            address: d.address.clone(),
+            action,
+            reason: Reason::Deferred,
+            id: None,
+            changes: Vec::new(),
+            depends_on: d.depends_on.clone(),
+            notes,
+        };
+        if let Some(why) = obs.unreadable.get(&d.address) {
+            conflicts.push(Conflict {
+                address: d.address.clone(),
+                message: format!("its live state could not be read: {why}. Nothing is planned for it; the rest of the plan stands."),
+            });
+            resources.push(unread(Action::NoOp, notes));
+            continue;
+        }
+        if let Some(deferral) = obs.deferred.get(&d.address) {
+            let later = deferral.during_apply && !options.destroy;
+            notes.push(if later {
+                format!("not read yet: {}; apply reads it after what it depends on and changes only what differs", deferral.reason)
+            } else {
+                format!("not read: {}", deferral.reason)
+            });
+            resources.push(unread(if later { Action::Update } else { Action::NoOp }, notes));
+            continue;
+        }
         // What poactl may not touch: marked for someone else, or untagged (unless adopted).
         let refused = |own: &Ownership| match own {
             Ownership::Foreign(why) => Some(why.clone()),
@@ -715,6 +799,8 @@ pub fn state_fingerprint(obs: &Observation) -> String {
     let mut v: Vec<Value> =
         obs.observed.iter().map(|(a, o)| serde_json::json!([a.to_string(), o.as_ref().map(|o| (&o.id, &o.attrs))])).collect();
     v.extend(obs.unmanaged.iter().map(|(a, o)| serde_json::json!([a.to_string(), o.id])));
+    v.extend(obs.deferred.iter().map(|(a, why)| serde_json::json!([a.to_string(), "deferred", why.reason])));
+    v.extend(obs.unreadable.keys().map(|a| serde_json::json!([a.to_string(), "unreadable"])));
     hash_json(&Value::Array(v))
 }
 

@@ -58,6 +58,10 @@ pub enum Reason {
     Blocked,
     /// `destroy`: everything the environment owns goes.
     Destroy,
+    /// Not read: what it needs is not ready (a paused cluster, a database user this apply
+    /// creates). With `update`, apply reads it after what it depends on and changes only what
+    /// differs; with `no_op`, a later run does.
+    Deferred,
 }
 
 /// One attribute that differs. `before`/`after` absent means the attribute is absent.

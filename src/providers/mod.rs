@@ -118,6 +118,15 @@ impl Default for RunOptions {
     }
 }
 
+/// A read put off (see [`Provider::defer_read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferral {
+    pub reason: String,
+    /// Read and reconciled during apply, once what it needs is done; otherwise left alone
+    /// until a later run (the cluster stays paused).
+    pub during_apply: bool,
+}
+
 /// A concurrency bound: at most `limit` operations of `service` run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lane {
@@ -160,6 +169,26 @@ pub trait Provider: Send + Sync {
     /// engine starts the listing as soon as those are read, beside the other reads.
     fn discover_after(&self) -> &'static [Kind] {
         &[]
+    }
+
+    /// Whether this kind's read waits for what it refers to (`depends_on`), not only its
+    /// parent, so that [`Provider::defer_read`] can see them.
+    fn reads_after_references(&self) -> bool {
+        false
+    }
+
+    /// Why the live resource cannot be read yet, given what it needs (`needs`: its parent and
+    /// references, as desired and as observed): a MongoDB index of a paused cluster, or one
+    /// read as a database user this apply creates. `None`: read it now.
+    fn defer_read(&self, _d: &Desired, _needs: &[(&Desired, Option<&Observed>)], _ctx: &Ctx<'_>) -> Option<Deferral> {
+        None
+    }
+
+    /// Whether a failed read of this kind stays with its resources (shown as a conflict, the
+    /// rest of the plan stands) instead of stopping the plan: a database poactl reaches
+    /// through the cluster it also manages.
+    fn read_failure_is_local(&self) -> bool {
+        false
     }
 
     /// Attribute paths that cannot change in place.

@@ -5,7 +5,7 @@
 use mongodb::bson::{Bson, Document, doc};
 
 use crate::mongo_mock::MongoMock;
-use crate::support::{Poactl, Run, SPEC_ENV, spec_file};
+use crate::support::{Poactl, Run, SPEC_ENV, Sandbox, spec_file};
 
 async fn poactl(args: Vec<String>) -> Run {
     tokio::task::spawn_blocking(move || {
@@ -169,4 +169,81 @@ async fn real_mongodb_when_mongodb_test_uri_is_set() {
     poactl(args(&["apply", "-e", &spec, "--auto-approve"], &uri)).await.expect_code(0);
     poactl(args(&["drift", "-e", &spec], &uri)).await.expect_code(0);
     database.drop().await.unwrap();
+}
+
+/// Issue 12, item 1: the plan never deadlocks on the database. An index is read only when the
+/// connection can work: not through a paused cluster (Atlas refuses connections to it), nor as
+/// a database user or through an access-list entry this apply creates. Such reads are put off:
+/// apply reads them after what they need and changes only what differs, and a cluster that
+/// stays paused keeps its indexes for a later run. A database that cannot be reached fails its
+/// indexes only: the rest of the plan stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_reads_wait_for_what_the_connection_needs_and_never_stop_the_plan() {
+    let sbx = Sandbox::start(0.1);
+    let mock = MongoMock::start().await;
+    let run = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env = sbx.env();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+                Poactl::new(&args).envs(SPEC_ENV).envs_owned(&env).run()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // The URI refers to the cluster (so the indexes go through it) and reaches the mock.
+    let uri = mock.uri.replacen("/?", "/?appName=${atlas.clusters.main.name}&", 1);
+    let spec = |paused: bool, user: bool, second_index: bool, uri: &str| {
+        let users = if user {
+            "  database_users:\n    - { username: app, password: \"${env:POAFIX_DB_PASSWORD}\", roles: [{ role: readWrite, database: shop }] }\n"
+        } else {
+            ""
+        };
+        let db_user = if user { "  user: app\n" } else { "" };
+        let second = if second_index { "        - { keys: { createdAt: -1 } }\n" } else { "" };
+        format!(
+            "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: idx\n  clusters:\n    - {{ name: main, tier: M10, region: US_EAST_1, paused: {paused} }}\n{users}database:\n  name: shop\n  uri: \"{uri}\"\n{db_user}  collections:\n    users:\n      indexes:\n        - {{ keys: {{ email: 1 }}, unique: true }}\n{second}"
+        )
+    };
+    let (_dir, path) = spec_file("t", &spec(false, false, false, &uri));
+    run(&["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    assert_eq!(mock.sent(&["createIndexes"]).len(), 1, "the index is built once the cluster runs");
+
+    // Paused, and paused in the spec: the index is not read, and the plan is clean.
+    std::fs::write(&path, spec(true, false, false, &uri)).unwrap();
+    run(&["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    let sent = mock.received();
+    let plan = run(&["plan", "-e", &path, "--detailed-exitcode"]).await;
+    plan.expect_code(0);
+    assert_eq!(mock.received(), sent, "nothing is sent to a paused cluster's database");
+
+    // Resumed by this apply, with an index added: the plan says the read waits; the apply
+    // resumes, then reads and builds only the new index.
+    std::fs::write(&path, spec(false, false, true, &uri)).unwrap();
+    let plan = run(&["plan", "-e", &path, "--detailed-exitcode"]).await;
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("is paused; this apply resumes it"), "{}", plan.stdout);
+    assert_eq!(mock.received(), sent, "the plan does not connect either");
+    run(&["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    let builds: Vec<String> = mock.sent(&["createIndexes"]).iter().map(short).collect();
+    assert_eq!(builds, vec!["createIndexes users email_1", "createIndexes users createdAt_-1"], "only the new index is built");
+    run(&["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
+
+    // Read as a user this apply creates: put off, not a failed login that stops the plan.
+    std::fs::write(&path, spec(false, true, true, &uri)).unwrap();
+    let sent = mock.received();
+    let plan = run(&["plan", "-e", &path, "--detailed-exitcode"]).await;
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("is created by this apply"), "{}", plan.stdout);
+    assert_eq!(mock.received(), sent, "no login with a user that does not exist yet");
+
+    // A database nobody answers at: its indexes fail, with the cause; the rest is planned.
+    let dead = "mongodb://127.0.0.1:9/?directConnection=true&serverSelectionTimeoutMS=1000&appName=${atlas.clusters.main.name}";
+    std::fs::write(&path, spec(false, false, true, dead)).unwrap();
+    let plan = run(&["plan", "-e", &path]).await;
+    plan.expect_code(1);
+    assert!(plan.stdout.contains("could not be read") && plan.stdout.contains("the rest of the plan stands"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("database.users") || plan.stdout.contains("users.email_1"), "{}", plan.stdout);
 }

@@ -46,6 +46,11 @@ impl MongoMock {
     }
 
     /// Commands of the given names, in order.
+    /// How many commands it received in all (the handshake included).
+    pub fn received(&self) -> usize {
+        self.state.lock().unwrap().commands.len()
+    }
+
     pub fn sent(&self, names: &[&str]) -> Vec<Document> {
         self.state
             .lock()

@@ -35,6 +35,9 @@ pub struct IndexProvider {
     reachable: OnceCell<std::result::Result<(), String>>,
     /// `listIndexes` (and `$indexStats`) per collection, read once per run.
     lists: Mutex<HashMap<String, Arc<OnceCell<Vec<LiveIndex>>>>>,
+    /// Set when a read was put off or failed: the unmanaged indexes are not listed then (a
+    /// later run lists them; --prune never acts on what it could not read).
+    unread: std::sync::atomic::AtomicBool,
 }
 
 pub fn register(reg: &mut Registry, conn: &Connections) {
@@ -43,6 +46,7 @@ pub fn register(reg: &mut Registry, conn: &Connections) {
         client: OnceCell::new(),
         reachable: OnceCell::new(),
         lists: Default::default(),
+        unread: Default::default(),
     }));
 }
 
@@ -81,6 +85,12 @@ pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
             }
             if let Some(u) = user {
                 d = d.depends(Address::new(Kind::AtlasUser, u.key()));
+            }
+            // The runner reaches the cluster through one of the access-list entries.
+            if parent.is_some() {
+                for e in loaded.spec.atlas.iter().flat_map(|a| a.access_list.iter()) {
+                    d = d.depends(Address::new(Kind::AtlasAccessList, e.key()));
+                }
             }
             out.push(d);
         }
@@ -161,6 +171,35 @@ impl IndexProvider {
                 mongodb::Client::with_options(opts).map_err(|e| ProviderError::Config(format!("cannot set up the MongoDB client: {e}")))
             })
             .await
+    }
+
+    /// Why connecting cannot work yet, from the state of what the connection goes through.
+    fn deferral(needs: &[(&Desired, Option<&Observed>)], ctx: &Ctx<'_>) -> Option<super::Deferral> {
+        let later = |reason: String| Some(super::Deferral { reason, during_apply: true });
+        for (need, live) in needs {
+            let addr = &need.address;
+            match (addr.kind, live) {
+                (Kind::AtlasCluster, Some(o)) if o.attrs.get("paused") == Some(&json!(true)) => {
+                    if need.attrs.get("paused") == Some(&json!(true)) {
+                        return Some(super::Deferral {
+                            reason: format!("{addr} is paused, and stays paused in the spec; its indexes are read when it runs"),
+                            during_apply: false,
+                        });
+                    }
+                    return later(format!("{addr} is paused; this apply resumes it"));
+                }
+                (Kind::AtlasCluster, Some(o)) => match o.outputs.get("state").map(String::as_str) {
+                    Some("IDLE") | None => {}
+                    Some(state) => return later(format!("{addr} is {state}")),
+                },
+                (Kind::AtlasUser | Kind::AtlasAccessList, None) => return later(format!("{addr} is created by this apply")),
+                (Kind::AtlasUser, Some(_)) if ctx.options.rotate_passwords => {
+                    return later(format!("the password of {addr} is rotated by this apply"));
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     fn db_name(ctx: &Ctx<'_>) -> String {
@@ -296,15 +335,42 @@ impl Provider for IndexProvider {
         LANE
     }
 
-    /// Listing connects with the cluster's address.
+    /// Listing connects like the reads, so it comes after them (and after what they need).
     fn discover_after(&self) -> &'static [Kind] {
-        &[Kind::AtlasProject, Kind::AtlasCluster]
+        &[Kind::AtlasProject, Kind::AtlasCluster, Kind::AtlasUser, Kind::AtlasAccessList, Kind::Index]
+    }
+
+    /// The reads connect as `database.user` through the access list: they wait for both.
+    fn reads_after_references(&self) -> bool {
+        true
+    }
+
+    /// Connecting cannot work yet (the plan would stop on a timeout or an authentication
+    /// failure, and so could never make the apply that fixes it): the cluster is paused or
+    /// not IDLE (Atlas refuses connections to a paused cluster and drops them while it
+    /// changes), or the user or an access-list entry is made by this apply, or the user's
+    /// password is rotated by it. With `--mongodb-uri` poactl does not go through them.
+    fn defer_read(&self, _d: &Desired, needs: &[(&Desired, Option<&Observed>)], ctx: &Ctx<'_>) -> Option<super::Deferral> {
+        if self.cli_uri.is_some() {
+            return None;
+        }
+        let deferral = Self::deferral(needs, ctx);
+        if deferral.is_some() {
+            self.unread.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        deferral
+    }
+
+    /// A database that cannot be reached (its address, the runner's IP, the user's password)
+    /// fails its indexes, not the plan of the whole environment.
+    fn read_failure_is_local(&self) -> bool {
+        true
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let coll = d.attrs["collection"].as_str().unwrap_or_default();
         let name = d.attrs["name"].as_str().unwrap_or_default();
-        let live = self.indexes(ctx, coll).await?;
+        let live = self.indexes(ctx, coll).await.inspect_err(|_| self.unread.store(true, std::sync::atomic::Ordering::SeqCst))?;
         // By name; else an index with the same keys under another name is this index.
         let by_name = live.iter().find(|(doc, _)| doc.get("name").and_then(|n| n.as_str()) == Some(name));
         let by_keys = || {
@@ -316,6 +382,16 @@ impl Provider for IndexProvider {
 
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let Some(db) = &ctx.loaded.spec.database else { return Ok(Vec::new()) };
+        if self.unread.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        // A URI that refers to a cluster not made yet: no database, so no indexes to list.
+        if self.cli_uri.is_none()
+            && let Some(raw) = &db.uri
+            && super::resolve_refs(&Value::String(raw.clone()), ctx.outputs).as_str().is_some_and(|u| u.contains("${"))
+        {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for (coll, _) in &db.collections.0 {
             for (doc, stats) in self.indexes(ctx, coll).await? {

@@ -15,7 +15,13 @@ fn spec(yaml: &str) -> IndexSpec {
 }
 
 fn provider() -> IndexProvider {
-    IndexProvider { cli_uri: None, client: OnceCell::new(), reachable: OnceCell::new(), lists: Default::default() }
+    IndexProvider {
+        cli_uri: None,
+        client: OnceCell::new(),
+        reachable: OnceCell::new(),
+        lists: Default::default(),
+        unread: Default::default(),
+    }
 }
 
 /// (path, forces_replace) of the diff between a spec index and a live `listIndexes` entry.
