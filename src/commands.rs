@@ -184,12 +184,23 @@ fn print_plan(g: &Global, plan: &Plan, verb: &str) -> Result<()> {
     Ok(())
 }
 
+/// One sentence per kind of conflict: not owned, not changeable now, not readable.
 fn conflict_error(plan: &Plan) -> String {
-    format!(
-        "{} resource(s) exist but are not owned by poactl and were left untouched: {}",
-        plan.conflicts.len(),
-        plan.conflicts.iter().map(|c| c.address.to_string()).collect::<Vec<_>>().join(", ")
-    )
+    use crate::plan::Reason;
+    let reason_of = |a: &crate::resource::Address| plan.resources.iter().find(|r| &r.address == a).map(|r| r.reason);
+    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+    for c in &plan.conflicts {
+        let what = match reason_of(&c.address) {
+            Some(Reason::Blocked) => "cannot be changed in their current state and were left untouched",
+            Some(Reason::Deferred) => "could not be read and were left untouched",
+            _ => "exist but are not owned by poactl and were left untouched",
+        };
+        match groups.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, list)) => list.push(c.address.to_string()),
+            None => groups.push((what, vec![c.address.to_string()])),
+        }
+    }
+    groups.into_iter().map(|(what, list)| format!("{} resource(s) {what}: {}", list.len(), list.join(", "))).collect::<Vec<_>>().join("; ")
 }
 
 async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {

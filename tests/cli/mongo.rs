@@ -247,3 +247,22 @@ async fn index_reads_wait_for_what_the_connection_needs_and_never_stop_the_plan(
     assert!(plan.stdout.contains("could not be read") && plan.stdout.contains("the rest of the plan stands"), "{}", plan.stdout);
     assert!(plan.stdout.contains("database.users") || plan.stdout.contains("users.email_1"), "{}", plan.stdout);
 }
+
+/// A cluster's SRV name that does not resolve (yet: a new cluster's DNS record appears some
+/// minutes after it) is asked again for a while, then reported as what it is, not as an
+/// invalid URI; it fails the indexes only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_srv_name_that_does_not_resolve_is_not_an_invalid_uri() {
+    let (_dir, path) = spec_file(
+        "d",
+        "environment: d\ndatabase:\n  name: shop\n  uri: \"mongodb+srv://missing-cluster.example.invalid/\"\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 } }\n",
+    );
+    let run = tokio::task::spawn_blocking(move || {
+        Poactl::new(&["plan", "-e", &path]).envs(SPEC_ENV).envs(&[("POACTL_MONGO_DNS_WAIT_SECS", "0")]).run()
+    })
+    .await
+    .unwrap();
+    run.expect_code(1);
+    assert!(run.stdout.contains("does not resolve yet") && !run.all().contains("invalid MongoDB URI"), "{}", run.all());
+    assert!(run.stderr.contains("could not be read"), "{}", run.stderr);
+}

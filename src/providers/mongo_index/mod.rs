@@ -131,6 +131,31 @@ pub fn with_credentials(uri: &str, user: &str, password: &str) -> String {
     out
 }
 
+/// Parses the URI, resolving an SRV name. A new cluster's DNS name appears some minutes after
+/// the cluster (Atlas docs, "Connect to a cluster": the SRV record is published once the
+/// cluster is provisioned), so a DnsResolve error is asked again for a while
+/// (`POACTL_MONGO_DNS_WAIT_SECS`, default 120) and reported as what it is, not as an invalid URI.
+async fn parse_waiting_for_dns(uri: &str) -> Result<mongodb::options::ClientOptions> {
+    let wait = std::env::var("POACTL_MONGO_DNS_WAIT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(120u64);
+    let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        match mongodb::options::ClientOptions::parse(uri).await {
+            Ok(opts) => return Ok(opts),
+            Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::DnsResolve { .. }) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(ProviderError::Propagating(format!(
+                        "the cluster's address does not resolve yet ({}); a new cluster's DNS name takes a few minutes to appear: run again shortly",
+                        crate::secrets::redact(&e.to_string())
+                    )));
+                }
+                tokio::time::sleep(left.min(Duration::from_secs(5))).await;
+            }
+            Err(e) => return Err(ProviderError::Config(format!("invalid MongoDB URI: {}", crate::secrets::redact(&e.to_string())))),
+        }
+    }
+}
+
 impl IndexProvider {
     /// Connects on first use: `--mongodb-uri`, else `database.uri` (references resolved) with
     /// the credentials of `database.user`.
@@ -161,9 +186,7 @@ impl IndexProvider {
                         }
                     }
                 };
-                let mut opts = mongodb::options::ClientOptions::parse(&uri)
-                    .await
-                    .map_err(|e| ProviderError::Config(format!("invalid MongoDB URI: {}", crate::secrets::redact(&e.to_string()))))?;
+                let mut opts = parse_waiting_for_dns(&uri).await?;
                 if opts.server_selection_timeout.is_none() {
                     opts.server_selection_timeout = Some(Duration::from_secs(15));
                 }
