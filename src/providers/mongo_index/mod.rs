@@ -116,19 +116,68 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-/// Adds a user's credentials to a connection string that has none.
-pub fn with_credentials(uri: &str, user: &str, password: &str) -> String {
+/// How `database.user` logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login<'a> {
+    /// SCRAM: a username and password, checked against `source` (the user's auth database:
+    /// `admin` for Atlas' SCRAM users).
+    Password { user: &'a str, password: &'a str, source: &'a str },
+    /// X.509: the client certificate is the identity (`$external`); the URI names the
+    /// certificate file (`tlsCertificateKeyFile`).
+    X509,
+}
+
+/// The URI with `login` added: the connection string specification's userinfo, a `/` before
+/// the options where the URI had no path, and `authSource` set when the URI does not set it,
+/// since otherwise the driver takes the URI's path database as the auth source ("Connection
+/// String Spec": "If authSource is unspecified, ... the database name in the URI path"), where
+/// Atlas' users do not live. A URI that already carries credentials is left as it is; the
+/// percent-encoding of the rest is kept.
+pub fn with_login(uri: &str, login: Login<'_>) -> String {
     let Some((scheme, rest)) = uri.split_once("://") else { return uri.to_string() };
-    let host_part = rest.split(['/', '?']).next().unwrap_or("");
-    if host_part.contains('@') {
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (hosts, path) = match before_query.split_once('/') {
+        Some((h, p)) => (h, p),
+        None => (before_query, ""),
+    };
+    if hosts.contains('@') {
         return uri.to_string();
     }
-    let mut out = format!("{scheme}://{}:{}@{rest}", percent_encode(user), percent_encode(password));
-    if !rest.contains('/') {
-        // `mongodb+srv://host` has no path: add one so options can follow.
-        out.push('/');
+    let mut options: Vec<String> = query.map(|q| q.split('&').filter(|kv| !kv.is_empty()).map(String::from).collect()).unwrap_or_default();
+    let has = |options: &[String], key: &str| options.iter().any(|kv| kv.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case(key)));
+    let userinfo = match login {
+        Login::Password { user, password, source } => {
+            if !has(&options, "authSource") {
+                options.push(format!("authSource={}", percent_encode(source)));
+            }
+            format!("{}:{}@", percent_encode(user), percent_encode(password))
+        }
+        Login::X509 => {
+            if !has(&options, "authMechanism") {
+                options.push("authMechanism=MONGODB-X509".to_string());
+            }
+            if !has(&options, "authSource") {
+                options.push("authSource=$external".to_string());
+            }
+            String::new()
+        }
+    };
+    format!("{scheme}://{userinfo}{hosts}/{path}?{}", options.join("&"))
+}
+
+/// How poactl logs in as `user`, or why it cannot.
+fn login_for(user: &crate::spec::model::DatabaseUserSpec) -> std::result::Result<Login<'_>, String> {
+    match &user.auth {
+        None => Ok(Login::Password { user: &user.username, password: user.password.as_deref().unwrap_or(""), source: &user.auth_database }),
+        Some(a) if a.x509.is_some() => Ok(Login::X509),
+        Some(_) => Err(format!(
+            "database.user {} logs in with AWS IAM, LDAP or OIDC, which poactl does not do itself: give the whole connection string with --mongodb-uri, or name a SCRAM or X.509 user",
+            user.username
+        )),
     }
-    out
 }
 
 /// Parses the URI, resolving an SRV name. A new cluster's DNS name appears some minutes after
@@ -181,7 +230,7 @@ impl IndexProvider {
                             .as_ref()
                             .and_then(|u| ctx.loaded.spec.atlas.as_ref()?.database_users.iter().find(|x| &x.username == u))
                         {
-                            Some(u) => with_credentials(&uri, &u.username, u.password.as_deref().unwrap_or("")),
+                            Some(u) => with_login(&uri, login_for(u).map_err(ProviderError::Config)?),
                             None => uri,
                         }
                     }

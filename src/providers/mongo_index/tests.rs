@@ -189,13 +189,42 @@ fn create_spec_keeps_key_order_and_only_set_options() {
 }
 
 #[test]
-fn credentials_go_into_uris_that_have_none() {
+fn logins_go_into_uris_that_have_none() {
+    let scram = Login::Password { user: "u", password: "p@ss", source: "admin" };
     let cases = [
-        ("mongodb+srv://main.abc.mongodb.net", "mongodb+srv://u:p%40ss@main.abc.mongodb.net/"),
-        ("mongodb://h:27017/db?tls=true", "mongodb://u:p%40ss@h:27017/db?tls=true"),
-        ("mongodb://x:y@h/db", "mongodb://x:y@h/db"),
+        ("mongodb+srv://main.abc.mongodb.net", scram, "mongodb+srv://u:p%40ss@main.abc.mongodb.net/?authSource=admin"),
+        // The `/` goes before the options, not after them.
+        (
+            "mongodb+srv://main.abc.mongodb.net?retryWrites=true",
+            scram,
+            "mongodb+srv://u:p%40ss@main.abc.mongodb.net/?retryWrites=true&authSource=admin",
+        ),
+        // The path database is not the auth source.
+        ("mongodb://h:27017/shop?tls=true", scram, "mongodb://u:p%40ss@h:27017/shop?tls=true&authSource=admin"),
+        ("mongodb://h/shop?authSource=other", scram, "mongodb://u:p%40ss@h/shop?authSource=other"),
+        // Percent-encoding elsewhere is kept.
+        ("mongodb://h/?appName=a%20b", scram, "mongodb://u:p%40ss@h/?appName=a%20b&authSource=admin"),
+        ("mongodb://x:y@h/db", scram, "mongodb://x:y@h/db"),
+        (
+            "mongodb+srv://main.abc.mongodb.net/?tlsCertificateKeyFile=/etc/app.pem",
+            Login::X509,
+            "mongodb+srv://main.abc.mongodb.net/?tlsCertificateKeyFile=/etc/app.pem&authMechanism=MONGODB-X509&authSource=$external",
+        ),
     ];
-    for (uri, want) in cases {
-        assert_eq!(with_credentials(uri, "u", "p@ss"), want);
+    for (uri, login, want) in cases {
+        assert_eq!(with_login(uri, login), want, "{uri}");
     }
+}
+
+/// What the driver makes of a URI poactl built: the user's auth database, not the path's.
+#[tokio::test]
+async fn the_driver_reads_the_login_as_meant() {
+    let uri = with_login("mongodb://h:27017/shop?tls=true", Login::Password { user: "u", password: "p@ss", source: "admin" });
+    let opts = mongodb::options::ClientOptions::parse(&uri).await.unwrap();
+    let cred = opts.credential.unwrap();
+    assert_eq!((cred.username.as_deref(), cred.password.as_deref(), cred.source.as_deref()), (Some("u"), Some("p@ss"), Some("admin")));
+    assert_eq!(opts.default_database.as_deref(), Some("shop"));
+    let x509 = with_login("mongodb://h/?tls=true&tlsCertificateKeyFile=/etc/app.pem", Login::X509);
+    let cred = mongodb::options::ClientOptions::parse(&x509).await.unwrap().credential.unwrap();
+    assert_eq!((cred.mechanism, cred.source.as_deref()), (Some(mongodb::options::AuthMechanism::MongoDbX509), Some("$external")));
 }
