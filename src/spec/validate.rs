@@ -1609,6 +1609,18 @@ fn check_database(c: &mut Checker, db: &DatabaseSpec, spec: &Spec) {
                     "use a single date field, e.g. { keys: { createdAt: 1 }, expire_after: 30d }",
                 );
             }
+            // expireAfterSeconds is a 32-bit value on the server: 2147483647 is the largest it
+            // keeps (mongodb/mongo jstests: core ttl_index_options.js refuses larger values with
+            // CannotCreateIndex; the noPassthrough TTL tests treat 2147483647 as the ceiling).
+            if let Some(e) = &ix.expire_after
+                && e.seconds > 2_147_483_647
+            {
+                c.err(
+                    p("expire_after"),
+                    format!("expire_after {} is {} seconds; MongoDB allows at most 2147483647 (about 68 years)", e.text, e.seconds),
+                    "use a shorter duration",
+                );
+            }
             if ix.sparse && ix.partial_filter.is_some() {
                 c.err(
                     path!("database", "collections", coll, "indexes", i),
