@@ -5,14 +5,14 @@ use std::io::{IsTerminal, Write};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::cli::{ApplyArgs, Cli, Command, ConnectArgs, DestroyArgs, DriftArgs, Global, OutputFormat, PlanArgs};
+use crate::cli::{ApplyArgs, Cli, Command, ConnectArgs, CostArgs, DestroyArgs, DriftArgs, Global, OutputArgs, OutputFormat, PlanArgs};
 use crate::engine::{Engine, Observation};
 use crate::plan::{self, Action, Plan, PlanOptions, render};
 use crate::progress::Progress;
 use crate::providers::{self, Connections, Registry, RunOptions};
 use crate::resource::Kind;
 use crate::spec::{self, LoadedSpec};
-use crate::{exit, output, secrets};
+use crate::{exit, secrets};
 
 pub async fn run(cli: Cli) -> Result<u8> {
     let result = run_command(cli).await;
@@ -28,8 +28,8 @@ async fn run_command(cli: Cli) -> Result<u8> {
         Command::Apply(a) => apply_cmd(&g, a).await,
         Command::Drift(a) => drift_cmd(&g, a).await,
         Command::Destroy(a) => destroy_cmd(&g, a).await,
-        Command::Cost(a) => crate::cost::command(&g, a),
-        Command::Output(a) => output::command(&g, a).await,
+        Command::Cost(a) => cost_cmd(&g, a),
+        Command::Output(a) => output_cmd(&g, a).await,
         Command::Unlock(a) => unlock_cmd(&g, a).await,
         Command::Sandbox(a) => {
             let settings = crate::sandbox::Settings {
@@ -178,7 +178,7 @@ impl Session {
 fn print_plan(g: &Global, plan: &Plan, verb: &str) -> Result<()> {
     match format(g) {
         OutputFormat::Json => println!("{}", render::json(plan)),
-        OutputFormat::Markdown => print!("{}", output::plan_markdown(plan)?),
+        OutputFormat::Markdown => print!("{}", crate::view::plan_markdown(plan)?),
         OutputFormat::Text => print!("{}", render::text(plan, render::Style { color: color(g) }, verb)),
     }
     Ok(())
@@ -448,7 +448,7 @@ async fn drift_cmd(g: &Global, a: DriftArgs) -> Result<u8> {
     let drifted = plan.has_drift() || (a.strict && !plan.unmanaged.is_empty());
     match format(g) {
         OutputFormat::Json => println!("{}", secrets::redact(&serde_json::to_string_pretty(&drift_json(&plan, drifted))?)),
-        OutputFormat::Markdown => print!("{}", output::drift_markdown(&plan, drifted)?),
+        OutputFormat::Markdown => print!("{}", crate::view::drift_markdown(&plan, drifted)?),
         OutputFormat::Text => print!("{}", drift_text(&plan, drifted)),
     }
     Ok(if drifted { exit::CHANGES } else { exit::OK })
@@ -464,7 +464,7 @@ pub fn drift_json(plan: &Plan, drifted: bool) -> serde_json::Value {
                 "address": r.address.to_string(),
                 "kind": r.address.kind,
                 "id": r.id,
-                "status": drift_status(r.action),
+                "status": r.action.drift_status(),
                 // A missing resource is missing as a whole: its fields are what apply creates.
                 "fields": r.changes.iter().filter(|_| r.action != Action::Create).map(|c| json!({
                     "path": c.path,
@@ -496,16 +496,6 @@ fn unused_indexes(plan: &Plan) -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn drift_status(a: Action) -> &'static str {
-    match a {
-        Action::Create => "missing",
-        Action::Update => "changed",
-        Action::Replace => "changed (needs replacement)",
-        Action::Delete => "not in spec",
-        Action::NoOp => "in sync",
-    }
-}
-
 fn drift_text(plan: &Plan, drifted: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -522,7 +512,7 @@ fn drift_text(plan: &Plan, drifted: bool) -> String {
             plan.resources.len()
         );
         for r in &changed {
-            let _ = writeln!(out, "\n  {} {}: {}", r.action.symbol(), r.address, drift_status(r.action));
+            let _ = writeln!(out, "\n  {} {}: {}", r.action.symbol(), r.address, r.action.drift_status());
             if r.action != Action::Create {
                 for c in &r.changes {
                     let _ = writeln!(
@@ -589,4 +579,101 @@ async fn destroy_locked(g: &Global, s: &Session, a: &DestroyArgs) -> Result<u8> 
         },
     )
     .await
+}
+
+/// `poactl cost`.
+fn cost_cmd(g: &Global, a: CostArgs) -> Result<u8> {
+    let loaded = load_env(g)?;
+    let catalog = match &a.catalog {
+        Some(p) => crate::cost::Catalog::load(p)?,
+        None => crate::cost::Catalog::builtin(),
+    };
+    let spec = &loaded.spec;
+    let mut estimates = vec![crate::cost::estimate(spec, &crate::cost::Usage::base(spec.usage.as_ref()), &catalog, "base")];
+    let names: Vec<String> = if a.scenario.iter().any(|s| s == "all") {
+        spec.usage.iter().flat_map(|u| u.scenarios.iter().map(|s| s.name.clone())).collect()
+    } else {
+        a.scenario.clone()
+    };
+    for name in &names {
+        let usage = spec.usage.as_ref().and_then(|u| crate::cost::Usage::scenario(u, name));
+        let Some(usage) = usage else {
+            let known: Vec<String> = spec.usage.iter().flat_map(|u| u.scenarios.iter().map(|s| s.name.clone())).collect();
+            bail!(
+                "no scenario `{name}` in usage.scenarios of environment \"{}\" (scenarios: {})",
+                loaded.env,
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            );
+        };
+        estimates.push(crate::cost::estimate(spec, &usage, &catalog, name));
+    }
+    let budget = a.budget.or_else(|| spec.billing.as_ref().and_then(|b| b.budget_usd));
+    let over: Vec<&crate::cost::Estimate> =
+        budget.map(|b| estimates.iter().filter(|e| e.total_monthly_usd > b + 1e-9).collect()).unwrap_or_default();
+
+    match format(g) {
+        OutputFormat::Json => {
+            let base = &estimates[0];
+            let v = json!({
+                "environment": loaded.env,
+                "currency": catalog.currency,
+                "catalog_as_of": catalog.as_of(),
+                "hours_per_month": catalog.hours_per_month,
+                "total_monthly_usd": base.total_monthly_usd,
+                "resources": base.lines,
+                "not_in_catalog": base.not_in_catalog,
+                "scenarios": estimates[1..].iter().map(|e| json!({"name": e.scenario, "total_monthly_usd": e.total_monthly_usd, "resources": e.lines})).collect::<Vec<_>>(),
+                "budget_usd": budget,
+                "over_budget": !over.is_empty(),
+            });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        OutputFormat::Markdown => print!("{}", crate::view::cost_markdown(&loaded.env, &catalog, &estimates, budget)?),
+        OutputFormat::Text => print!("{}", crate::cost::cost_text(&loaded.env, &catalog, &estimates, budget)),
+    }
+    if let Some(b) = budget
+        && !over.is_empty()
+    {
+        let names: Vec<String> = over.iter().map(|e| format!("{} ${:.2}", e.scenario, e.total_monthly_usd)).collect();
+        eprintln!("over budget: {} > ${b:.2} a month", names.join(", "));
+        return Ok(crate::exit::CHANGES);
+    }
+    Ok(crate::exit::OK)
+}
+
+/// `poactl output`: live outputs through a Tera template.
+async fn output_cmd(g: &Global, a: OutputArgs) -> Result<u8> {
+    if a.show_secrets && std::io::stdout().is_terminal() {
+        bail!("--show-secrets writes passwords; it is refused on a terminal. Redirect stdout to a file (e.g. > .env) instead");
+    }
+    let (name, template) = match &a.template {
+        Some(path) => {
+            (path.display().to_string(), std::fs::read_to_string(path).with_context(|| format!("cannot read template {}", path.display()))?)
+        }
+        None => ("app.env.tera".to_string(), crate::view::APP_ENV.to_string()),
+    };
+    let loaded = load_env(g)?;
+    let registry =
+        crate::providers::Registry::for_spec(&loaded, &crate::providers::Connections { mongodb_uri: a.connect.mongodb_uri.clone() }, None)
+            .await?;
+    let progress = crate::progress::Progress::for_terminal(g.quiet);
+    let engine = crate::engine::Engine {
+        loaded: &loaded,
+        registry: &registry,
+        progress: &progress,
+        parallelism: g.parallelism.map(usize::from),
+        options: Default::default(),
+        // Outputs need the declared resources only: no listing of unmanaged ones.
+        discover_kinds: Some(Default::default()),
+    };
+    let desired: Vec<_> = crate::providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
+    let obs = engine.observe(desired).await?;
+    let ctx = crate::view::output_context(&loaded, &obs.outputs, a.show_secrets);
+    let text = crate::view::render_one(&name, &template, &ctx)?;
+    let text = if a.show_secrets { text } else { crate::secrets::redact(&text) };
+    match format(g) {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&if a.show_secrets { ctx } else { crate::view::redacted(ctx) })?),
+        _ => print!("{text}"),
+    }
+    Ok(crate::exit::OK)
 }

@@ -8,7 +8,6 @@ pub mod cost;
 pub mod engine;
 pub mod interrupt;
 pub mod lock;
-pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod providers;
@@ -16,6 +15,7 @@ pub mod resource;
 pub mod sandbox;
 pub mod secrets;
 pub mod spec;
+pub mod view;
 
 use std::process::ExitCode;
 

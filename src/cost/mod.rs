@@ -6,10 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::cli::{CostArgs, Global, OutputFormat};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, CostDelta, Plan};
 use crate::resource::Kind;
 use crate::spec::model::{Spec, UsageSpec};
 use crate::spec::validate::is_dedicated;
@@ -295,14 +293,6 @@ pub fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: &str) -
     Estimate { scenario: scenario.to_string(), lines: p.lines, total_monthly_usd: total, not_in_catalog }
 }
 
-/// The monthly cost change a plan makes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CostDelta {
-    pub before_usd: f64,
-    pub after_usd: f64,
-    pub delta_usd: f64,
-}
-
 /// Cost of the live state (as the plan saw it) against the cost of the spec.
 pub fn plan_delta(loaded: &crate::spec::LoadedSpec, plan: &Plan) -> Option<CostDelta> {
     let catalog = Catalog::builtin();
@@ -337,65 +327,6 @@ pub fn plan_delta(loaded: &crate::spec::LoadedSpec, plan: &Plan) -> Option<CostD
     }
     let before = estimate(&live, &usage, &catalog, "live").total_monthly_usd;
     Some(CostDelta { before_usd: before, after_usd: after, delta_usd: round2(after - before) })
-}
-
-/// `poactl cost`.
-pub fn command(g: &Global, a: CostArgs) -> Result<u8> {
-    let loaded = crate::commands::load_env(g)?;
-    let catalog = match &a.catalog {
-        Some(p) => Catalog::load(p)?,
-        None => Catalog::builtin(),
-    };
-    let spec = &loaded.spec;
-    let mut estimates = vec![estimate(spec, &Usage::base(spec.usage.as_ref()), &catalog, "base")];
-    let names: Vec<String> = if a.scenario.iter().any(|s| s == "all") {
-        spec.usage.iter().flat_map(|u| u.scenarios.iter().map(|s| s.name.clone())).collect()
-    } else {
-        a.scenario.clone()
-    };
-    for name in &names {
-        let usage = spec.usage.as_ref().and_then(|u| Usage::scenario(u, name));
-        let Some(usage) = usage else {
-            let known: Vec<String> = spec.usage.iter().flat_map(|u| u.scenarios.iter().map(|s| s.name.clone())).collect();
-            bail!(
-                "no scenario `{name}` in usage.scenarios of environment \"{}\" (scenarios: {})",
-                loaded.env,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-            );
-        };
-        estimates.push(estimate(spec, &usage, &catalog, name));
-    }
-    let budget = a.budget.or_else(|| spec.billing.as_ref().and_then(|b| b.budget_usd));
-    let over: Vec<&Estimate> = budget.map(|b| estimates.iter().filter(|e| e.total_monthly_usd > b + 1e-9).collect()).unwrap_or_default();
-
-    match crate::commands::format(g) {
-        OutputFormat::Json => {
-            let base = &estimates[0];
-            let v = json!({
-                "environment": loaded.env,
-                "currency": catalog.currency,
-                "catalog_as_of": catalog.as_of(),
-                "hours_per_month": catalog.hours_per_month,
-                "total_monthly_usd": base.total_monthly_usd,
-                "resources": base.lines,
-                "not_in_catalog": base.not_in_catalog,
-                "scenarios": estimates[1..].iter().map(|e| json!({"name": e.scenario, "total_monthly_usd": e.total_monthly_usd, "resources": e.lines})).collect::<Vec<_>>(),
-                "budget_usd": budget,
-                "over_budget": !over.is_empty(),
-            });
-            println!("{}", serde_json::to_string_pretty(&v)?);
-        }
-        OutputFormat::Markdown => print!("{}", crate::output::cost_markdown(&loaded.env, &catalog, &estimates, budget)?),
-        OutputFormat::Text => print!("{}", cost_text(&loaded.env, &catalog, &estimates, budget)),
-    }
-    if let Some(b) = budget
-        && !over.is_empty()
-    {
-        let names: Vec<String> = over.iter().map(|e| format!("{} ${:.2}", e.scenario, e.total_monthly_usd)).collect();
-        eprintln!("over budget: {} > ${b:.2} a month", names.join(", "));
-        return Ok(crate::exit::CHANGES);
-    }
-    Ok(crate::exit::OK)
 }
 
 fn money(v: Option<f64>) -> String {

@@ -32,6 +32,17 @@ impl Action {
         }
     }
 
+    /// The action read as drift: what `poactl drift` says of the resource.
+    pub fn drift_status(self) -> &'static str {
+        match self {
+            Action::Create => "missing",
+            Action::Update => "changed",
+            Action::Replace => "changed (needs replacement)",
+            Action::Delete => "not in spec",
+            Action::NoOp => "in sync",
+        }
+    }
+
     pub fn is_destructive(self) -> bool {
         matches!(self, Action::Replace | Action::Delete)
     }
@@ -141,7 +152,7 @@ pub struct Plan {
     /// Hash of the observed live state: a saved plan is stale when it changes.
     pub state_fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::cost::CostDelta>,
+    pub cost: Option<CostDelta>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,4 +212,12 @@ impl Plan {
     pub fn destructive(&self) -> impl Iterator<Item = &ResourceChange> {
         self.resources.iter().filter(|r| r.action.is_destructive())
     }
+}
+
+/// The monthly cost change a plan makes (computed by `cost`, carried by the plan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostDelta {
+    pub before_usd: f64,
+    pub after_usd: f64,
+    pub delta_usd: f64,
 }

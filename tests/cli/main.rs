@@ -11,6 +11,7 @@ mod bench;
 mod captures;
 mod demo;
 mod fuzz;
+mod layering;
 mod mongo;
 mod mongo_mock;
 mod openapi;

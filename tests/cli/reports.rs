@@ -156,15 +156,15 @@ fn sample_plan() -> Plan {
         conflicts: vec![Conflict { address: Address::new(Kind::Bucket, "legacy"), message: "it exists but poactl does not own it".into() }],
         spec_fingerprint: "s".into(),
         state_fingerprint: "t".into(),
-        cost: Some(poactl::cost::CostDelta { before_usd: 58.4, after_usd: 394.2, delta_usd: 335.8 }),
+        cost: Some(poactl::plan::CostDelta { before_usd: 58.4, after_usd: 394.2, delta_usd: 335.8 }),
     }
 }
 
 #[test]
 fn plan_and_drift_markdown_snapshots() {
     let plan = sample_plan();
-    assert_snapshot("plan.md", &poactl::output::plan_markdown(&plan).unwrap());
-    assert_snapshot("drift.md", &poactl::output::drift_markdown(&plan, true).unwrap());
+    assert_snapshot("plan.md", &poactl::view::plan_markdown(&plan).unwrap());
+    assert_snapshot("drift.md", &poactl::view::drift_markdown(&plan, true).unwrap());
     let clean = Plan { resources: vec![], conflicts: vec![], unmanaged: vec![], cost: None, ..sample_plan() };
-    assert_snapshot("drift-clean.md", &poactl::output::drift_markdown(&clean, false).unwrap());
+    assert_snapshot("drift-clean.md", &poactl::view::drift_markdown(&clean, false).unwrap());
 }

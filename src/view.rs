@@ -3,13 +3,11 @@
 //! The templates in `templates/` are built into the binary; `--template FILE` renders another.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use tera::Tera;
 
-use crate::cli::{Global, OutputArgs, OutputFormat};
 use crate::cost::{Catalog, Estimate};
 use crate::plan::{Action, Plan, render};
 use crate::resource::Kind;
@@ -20,7 +18,7 @@ pub const DRIFT_MD: &str = include_str!("../templates/drift.md.tera");
 pub const COST_MD: &str = include_str!("../templates/cost.md.tera");
 pub const APP_ENV: &str = include_str!("../templates/app.env.tera");
 
-fn render_one(name: &str, template: &str, context: &Value) -> Result<String> {
+pub fn render_one(name: &str, template: &str, context: &Value) -> Result<String> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
     tera.add_raw_template(name, template).map_err(|e| anyhow::anyhow!("template {name}: {}", tera_error(&e)))?;
@@ -92,7 +90,7 @@ pub fn drift_markdown(plan: &Plan, drifted: bool) -> Result<String> {
                 .map(|c| {
                     let mut c = c.clone();
                     let action: Action = serde_json::from_value(c["action"].clone()).unwrap_or(Action::Update);
-                    c["status"] = json!(crate::commands::drift_status(action));
+                    c["status"] = json!(action.drift_status());
                     c
                 })
                 .collect::<Vec<_>>())
@@ -139,43 +137,7 @@ fn trim_num(v: f64) -> String {
 }
 
 /// `poactl output`: renders a template from live outputs (read-only).
-pub async fn command(g: &Global, a: OutputArgs) -> Result<u8> {
-    if a.show_secrets && std::io::stdout().is_terminal() {
-        bail!("--show-secrets writes passwords; it is refused on a terminal. Redirect stdout to a file (e.g. > .env) instead");
-    }
-    let (name, template) = match &a.template {
-        Some(path) => {
-            (path.display().to_string(), std::fs::read_to_string(path).with_context(|| format!("cannot read template {}", path.display()))?)
-        }
-        None => ("app.env.tera".to_string(), APP_ENV.to_string()),
-    };
-    let loaded = crate::commands::load_env(g)?;
-    let registry =
-        crate::providers::Registry::for_spec(&loaded, &crate::providers::Connections { mongodb_uri: a.connect.mongodb_uri.clone() }, None)
-            .await?;
-    let progress = crate::progress::Progress::for_terminal(g.quiet);
-    let engine = crate::engine::Engine {
-        loaded: &loaded,
-        registry: &registry,
-        progress: &progress,
-        parallelism: g.parallelism.map(usize::from),
-        options: Default::default(),
-        // Outputs need the declared resources only: no listing of unmanaged ones.
-        discover_kinds: Some(Default::default()),
-    };
-    let desired: Vec<_> = crate::providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
-    let obs = engine.observe(desired).await?;
-    let ctx = output_context(&loaded, &obs.outputs, a.show_secrets);
-    let text = render_one(&name, &template, &ctx)?;
-    let text = if a.show_secrets { text } else { secrets::redact(&text) };
-    match crate::commands::format(g) {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&if a.show_secrets { ctx } else { redacted(ctx) })?),
-        _ => print!("{text}"),
-    }
-    Ok(crate::exit::OK)
-}
-
-fn redacted(mut v: Value) -> Value {
+pub fn redacted(mut v: Value) -> Value {
     crate::plan::render::redact_json(&mut v);
     v
 }
@@ -184,7 +146,7 @@ fn redacted(mut v: Value) -> Value {
 /// and (only with `--show-secrets`) the database users' passwords.
 pub fn output_context(
     loaded: &crate::spec::LoadedSpec,
-    outputs: &BTreeMap<crate::resource::Address, crate::providers::Outputs>,
+    outputs: &BTreeMap<crate::resource::Address, BTreeMap<String, String>>,
     show_secrets: bool,
 ) -> Value {
     let spec = &loaded.spec;
