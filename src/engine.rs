@@ -376,7 +376,7 @@ impl Engine<'_> {
                     let t = Instant::now();
                     provider.delete(&ctx, &addr, &observed).await.map_err(|e| e.to_string())?;
                     self.progress.println(format!("- {addr}: deleted ({:.1}s)", t.elapsed().as_secs_f64()));
-                    Ok(t.elapsed())
+                    Ok(Some((t.elapsed(), Action::Delete)))
                 }
             },
         )
@@ -396,7 +396,7 @@ impl Engine<'_> {
                 async move {
                     let t = Instant::now();
                     if change.action == Action::NoOp {
-                        return Ok(t.elapsed());
+                        return Ok(None);
                     }
                     let d = d.ok_or_else(|| "not in the spec".to_string())?;
                     let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
@@ -418,8 +418,9 @@ impl Engine<'_> {
                         if let Some(o) = &observed {
                             let changes = provider.diff(&resolved, o);
                             if changes.is_empty() {
+                                // Read at last and found as the spec says: nothing was done.
                                 self.progress.println(format!("  {addr}: read, in sync"));
-                                return Ok(t.elapsed());
+                                return Ok(None);
                             }
                             if let Some(c) = changes.iter().find(|c| c.forces_replace) {
                                 return Err(format!(
@@ -429,6 +430,8 @@ impl Engine<'_> {
                             }
                         }
                     }
+                    // What is done: a resource found missing only now (a read put off) is created.
+                    let done = if change.action == Action::Update && observed.is_none() { Action::Create } else { change.action };
                     let new_outputs = match (change.action, observed) {
                         (Action::Create, _) | (Action::Update, None) => provider.create(&ctx, &resolved).await,
                         (Action::Replace, Some(o)) => {
@@ -440,21 +443,21 @@ impl Engine<'_> {
                             let fresh = provider.diff(&resolved, &o);
                             provider.update(&ctx, &resolved, &o, &fresh).await
                         }
-                        (Action::NoOp | Action::Delete, _) => return Ok(t.elapsed()),
+                        (Action::NoOp | Action::Delete, _) => return Ok(None),
                     }
                     .map_err(|e| e.to_string())?;
                     let mut all = outputs.lock().map_err(|e| e.to_string())?;
                     let entry = all.entry(addr.clone()).or_default();
                     entry.extend(new_outputs);
                     drop(all);
-                    let verb = match change.action {
+                    let verb = match done {
                         Action::Create => "created",
                         Action::Update => "updated",
                         Action::Replace => "replaced",
                         _ => "done",
                     };
-                    self.progress.println(format!("{} {addr}: {verb} ({:.1}s)", change.action.symbol(), t.elapsed().as_secs_f64()));
-                    Ok(t.elapsed())
+                    self.progress.println(format!("{} {addr}: {verb} ({:.1}s)", done.symbol(), t.elapsed().as_secs_f64()));
+                    Ok(Some((t.elapsed(), done)))
                 }
             },
         )
@@ -463,7 +466,7 @@ impl Engine<'_> {
         for (addr, outcome) in del_results.into_iter().chain(results) {
             let action = changes.get(&addr).map(|c| c.action).unwrap_or(Action::Delete);
             match outcome {
-                Outcome::Done(elapsed) if action != Action::NoOp => report.done.push((addr, action, elapsed.as_secs_f64())),
+                Outcome::Done(Some((elapsed, done))) if action != Action::NoOp => report.done.push((addr, done, elapsed.as_secs_f64())),
                 Outcome::Done(_) => {}
                 Outcome::Failed(e) => report.failed.push((addr, action, e)),
                 Outcome::Skipped(why) => report.skipped.push((addr, action, why)),

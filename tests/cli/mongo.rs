@@ -226,7 +226,10 @@ async fn index_reads_wait_for_what_the_connection_needs_and_never_stop_the_plan(
     plan.expect_code(2);
     assert!(plan.stdout.contains("is paused; this apply resumes it"), "{}", plan.stdout);
     assert_eq!(mock.received(), sent, "the plan does not connect either");
-    run(&["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    let apply = run(&["apply", "-e", &path, "--auto-approve"]).await;
+    apply.expect_code(0);
+    // The resume, and the new index; the old one was read and found in sync (not "updated").
+    assert!(apply.stdout.contains("1 added, 1 changed, 0 destroyed"), "{}", apply.stdout);
     let builds: Vec<String> = mock.sent(&["createIndexes"]).iter().map(short).collect();
     assert_eq!(builds, vec!["createIndexes users email_1", "createIndexes users createdAt_-1"], "only the new index is built");
     run(&["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
