@@ -257,7 +257,11 @@ impl Engine<'_> {
                 let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
                 let snapshot = scoped(&*outputs.lock().map_err(|e| e.to_string())?, d);
                 let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
-                let needs: Vec<(&Desired, Option<Observed>)> = {
+                // Only kinds whose reads wait for their references can be put off: their needs
+                // are all read by now (no copies for the others).
+                let needs: Vec<(&Desired, Option<Observed>)> = if !provider.reads_after_references() {
+                    Vec::new()
+                } else {
                     let seen = observed.lock().map_err(|e| e.to_string())?;
                     d.parent
                         .iter()
@@ -266,7 +270,7 @@ impl Engine<'_> {
                         .collect()
                 };
                 let needs: Vec<(&Desired, Option<&Observed>)> = needs.iter().map(|(d, o)| (*d, o.as_ref())).collect();
-                if let Some(why) = provider.defer_read(d, &needs, &ctx) {
+                if let Some(why) = provider.reads_after_references().then(|| provider.defer_read(d, &needs, &ctx)).flatten() {
                     deferred.lock().map_err(|e| e.to_string())?.insert(addr.clone(), why);
                     bar.inc(1);
                     return Ok(());

@@ -179,7 +179,8 @@ pub trait Provider: Send + Sync {
 
     /// Why the live resource cannot be read yet, given what it needs (`needs`: its parent and
     /// references, as desired and as observed): a MongoDB index of a paused cluster, or one
-    /// read as a database user this apply creates. `None`: read it now.
+    /// read as a database user this apply creates. `None`: read it now. Asked only of kinds
+    /// whose reads wait for their references ([`Provider::reads_after_references`]).
     fn defer_read(&self, _d: &Desired, _needs: &[(&Desired, Option<&Observed>)], _ctx: &Ctx<'_>) -> Option<Deferral> {
         None
     }

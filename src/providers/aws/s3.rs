@@ -255,14 +255,8 @@ impl BucketProvider {
                     Some(403) => {
                         // 403 means "exists, and you may not read it": another account's bucket, or
                         // one of this account that the identity lacks s3:ListBucket on. The
-                        // account's own bucket list tells them apart.
-                        let ours = s3
-                            .list_buckets()
-                            .prefix(name)
-                            .send()
-                            .await
-                            .ok()
-                            .is_some_and(|l| l.buckets().iter().any(|b| b.name() == Some(name)));
+                        // account's own bucket list (the run's, already read) tells them apart.
+                        let ours = self.account_buckets().await.is_ok_and(|l| l.iter().any(|(n, _)| n == name));
                         Ok(Some(Err(if ours {
                             "it is this account's bucket, but this identity may not read it (403 on HeadBucket): grant s3:ListBucket and the s3:Get* reads on it".to_string()
                         } else {
