@@ -362,7 +362,9 @@ async fn the_tagging_index_speeds_plans_up_and_never_decides_them() {
     use std::sync::atomic::{AtomicU8, Ordering};
     let moto = Moto::start();
     // 0: forward; 1: a lagging index (aws/aws-cli#4173: entries of deleted resources for
-    // twenty minutes; tags of an earlier write); 2: tag:GetResources refused.
+    // twenty minutes; tags of an earlier write); 2: tag:GetResources refused (a permission of
+    // its own: Resource Groups Tagging API reference, GetResources, "tag:GetResources"; the
+    // error is the API's AccessDeniedException).
     let mode = Arc::new(AtomicU8::new(0));
     let m = mode.clone();
     let inject: crate::support::Inject = Arc::new(move |s: &Seen, _| {
