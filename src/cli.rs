@@ -213,4 +213,11 @@ pub struct SandboxArgs {
     /// Write the base URL here once listening (for scripts).
     #[arg(long)]
     pub url_file: Option<PathBuf>,
+    /// Also serve a scripted MongoDB wire MOCK (in-memory, a subset of the commands; not a
+    /// database) on this address, for offline runs of the index and migrate commands.
+    #[arg(long, value_name = "ADDRESS")]
+    pub mongo_listen: Option<String>,
+    /// Write the MongoDB mock's connection string here once listening.
+    #[arg(long, requires = "mongo_listen")]
+    pub mongo_url_file: Option<PathBuf>,
 }

@@ -37,6 +37,8 @@ async fn run_command(cli: Cli) -> Result<u8> {
                 cluster_delay: a.cluster_delay,
                 rate_limit: a.rate_limit,
                 url_file: a.url_file,
+                mongo_listen: a.mongo_listen,
+                mongo_url_file: a.mongo_url_file,
             };
             crate::sandbox::command(settings).await.map(|()| crate::exit::OK)
         }

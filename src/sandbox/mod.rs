@@ -17,6 +17,7 @@
 //! spec (`../shared/atlas/openapi-v2.yaml`), a recorded real answer (`../shared/atlas/captures/`),
 //! a mature client's file, or a documentation page. docs/design.md lists them.
 
+pub mod mongo;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -174,6 +175,9 @@ pub struct Settings {
     pub rate_limit: f64,
     /// Where to write the base URL once listening.
     pub url_file: Option<std::path::PathBuf>,
+    /// Where to serve the MongoDB wire mock, and where to write its URI.
+    pub mongo_listen: Option<String>,
+    pub mongo_url_file: Option<std::path::PathBuf>,
 }
 
 /// Serves until the process ends; prints the base URL.
@@ -186,6 +190,18 @@ pub async fn command(a: Settings) -> Result<()> {
     }
     println!("Atlas sandbox listening on {url}");
     println!("  export MONGODB_ATLAS_BASE_URL={url} MONGODB_ATLAS_CLIENT_ID=sandbox MONGODB_ATLAS_CLIENT_SECRET=sandbox");
+    // Kept alive for as long as the sandbox serves.
+    let _mongo = match &a.mongo_listen {
+        Some(addr) => {
+            let mock = mongo::MongoMock::listen(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            if let Some(f) = &a.mongo_url_file {
+                std::fs::write(f, &mock.uri).with_context(|| format!("cannot write {}", f.display()))?;
+            }
+            println!("MongoDB wire MOCK (in memory, not a database) listening: {}", mock.uri);
+            Some(mock)
+        }
+        None => None,
+    };
     let state = Arc::new(Mutex::new(State::new(Duration::from_secs_f64(a.cluster_delay.max(0.0)), a.rate_limit)));
     serve(listener, state).await
 }

@@ -13,7 +13,6 @@ mod demo;
 mod fuzz;
 mod layering;
 mod mongo;
-mod mongo_mock;
 mod openapi;
 mod reliability;
 mod reports;

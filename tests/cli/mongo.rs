@@ -1,11 +1,11 @@
-//! MongoDB indexes through the CLI: against the scripted wire MOCK (`mongo_mock.rs`) for the
+//! MongoDB indexes through the CLI: against the scripted wire MOCK (`poactl::sandbox::mongo`) for the
 //! commands poactl sends and the errors it handles, and against a real MongoDB when
 //! `MONGODB_TEST_URI` is set (skipped, and said so, otherwise).
 
 use mongodb::bson::{Bson, Document, doc};
 
-use crate::mongo_mock::MongoMock;
 use crate::support::{Poactl, Run, SPEC_ENV, Sandbox, spec_file};
+use poactl::sandbox::mongo::MongoMock;
 
 async fn poactl(args: Vec<String>) -> Run {
     tokio::task::spawn_blocking(move || {
@@ -78,10 +78,10 @@ const OPTIONS_SPEC: &str = "environment: idx\ndatabase:\n  name: app\n  collecti
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_option_changes_use_collmod_and_rebuilds_need_consent() {
     let mock = MongoMock::start().await;
-    mock.add_index("sessions", doc! {"v": 2, "key": {"createdAt": 1}, "name": "createdAt_1", "expireAfterSeconds": 7200i64});
-    mock.add_index("users", doc! {"v": 2, "key": {"email": 1}, "name": "email_1"});
-    mock.add_index("users", doc! {"v": 2, "key": {"status": 1}, "name": "status_1", "sparse": true});
-    mock.add_index("users", doc! {"v": 2, "key": {"legacy": 1}, "name": "legacy_1"});
+    mock.add_index("app.sessions", doc! {"v": 2, "key": {"createdAt": 1}, "name": "createdAt_1", "expireAfterSeconds": 7200i64});
+    mock.add_index("app.users", doc! {"v": 2, "key": {"email": 1}, "name": "email_1"});
+    mock.add_index("app.users", doc! {"v": 2, "key": {"status": 1}, "name": "status_1", "sparse": true});
+    mock.add_index("app.users", doc! {"v": 2, "key": {"legacy": 1}, "name": "legacy_1"});
     let (_dir, spec) = spec_file("idx", OPTIONS_SPEC);
 
     let plan = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
@@ -109,14 +109,14 @@ async fn mock_option_changes_use_collmod_and_rebuilds_need_consent() {
     assert_eq!(per("email_1"), vec!["collMod users email_1 prepareUnique=true", "collMod users email_1 unique=true"]);
     assert_eq!(per("status_1"), vec!["dropIndexes users status_1", "createIndexes users status_1"]);
     assert!(per("legacy_1").is_empty() && per("_id_").is_empty(), "{sent:?}");
-    assert!(mock.index("users", "status_1").unwrap().get("sparse").is_none());
+    assert!(mock.index("app.users", "status_1").unwrap().get("sparse").is_none());
 
     // Unmanaged: hidden first, dropped by the next --prune; _id_ never.
     poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await.expect_code(0);
-    assert_eq!(mock.index("users", "legacy_1").unwrap().get_bool("hidden"), Ok(true));
+    assert_eq!(mock.index("app.users", "legacy_1").unwrap().get_bool("hidden"), Ok(true));
     poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await.expect_code(0);
-    assert!(mock.index("users", "legacy_1").is_none());
-    assert!(mock.index("users", "_id_").is_some());
+    assert!(mock.index("app.users", "legacy_1").is_none());
+    assert!(mock.index("app.users", "_id_").is_some());
     assert!(!mock.mutating().iter().any(|c| short(c).contains("_id_")));
     poactl(args(&["drift", "-e", &spec], &mock.uri)).await.expect_code(0);
 }
@@ -138,7 +138,7 @@ async fn mock_server_errors_become_clear_messages() {
     assert!(run.stdout.contains("IndexKeySpecsConflict") && run.stdout.contains("already exists with other keys"), "{}", run.stdout);
 
     poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await.expect_code(0);
-    mock.add_index("users", doc! {"v": 2, "key": {"old": 1}, "name": "old_1", "hidden": true});
+    mock.add_index("app.users", doc! {"v": 2, "key": {"old": 1}, "name": "old_1", "hidden": true});
     mock.fail_next("dropIndexes", 27, "IndexNotFound");
     let run = poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await;
     run.expect_code(1);

@@ -1,0 +1,750 @@
+//! A scripted MongoDB wire-protocol peer (OP_MSG). It is a MOCK, not a database: it keeps
+//! collections, their documents and their indexes in memory and answers the commands poactl
+//! sends (the handshake, index commands, `create`, `listCollections`, `insert`, `find`,
+//! `getMore`, `update`, `delete`, `count`, a few `aggregate` stages). It records every
+//! command and can be told to fail the next command of a name with a given error code. It
+//! proves which commands poactl sends and how it handles server errors; it proves nothing
+//! about MongoDB's own behaviour beyond the rules below, each cited to its source.
+//!
+//! Query support is a small subset (equality on dotted paths, `$in`, `$exists`, `$and`,
+//! `$set` updates); anything else is refused with `BadValue` naming the mock, never guessed.
+//! `poactl sandbox --mongo-listen` serves it for the demo; the tests start it in-process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use mongodb::bson::{Bson, Document, doc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One collection: its `create` options, its indexes as `listIndexes` returns them, and its
+/// documents in insertion order.
+#[derive(Clone)]
+pub struct Collection {
+    pub options: Document,
+    pub indexes: Vec<Document>,
+    pub docs: BTreeMap<u64, Document>,
+    /// `_id` key -> sequence number in `docs`.
+    ids: HashMap<Vec<u8>, u64>,
+    next: u64,
+}
+
+impl Default for Collection {
+    fn default() -> Collection {
+        // Every collection has the `_id_` index, made with the collection (server:
+        // src/mongo/db/catalog/collection_impl.cpp creates it; listIndexes always shows it).
+        Collection {
+            options: Document::new(),
+            indexes: vec![doc! {"v": 2, "key": {"_id": 1}, "name": "_id_"}],
+            docs: BTreeMap::new(),
+            ids: HashMap::new(),
+            next: 0,
+        }
+    }
+}
+
+impl Collection {
+    pub fn documents(&self) -> impl Iterator<Item = &Document> {
+        self.docs.values()
+    }
+}
+
+#[derive(Default)]
+pub struct MockState {
+    /// `db.collection` -> the collection.
+    pub collections: BTreeMap<String, Collection>,
+    /// Every command received (handshake, monitoring and session commands left out; the
+    /// documents of writes replaced by their count).
+    pub commands: Vec<Document>,
+    /// command name -> (code, codeName) for its next call.
+    pub fail_next: HashMap<String, (i32, String)>,
+    cursors: HashMap<i64, (String, Vec<Document>)>,
+    next_cursor: i64,
+}
+
+pub struct MongoMock {
+    pub uri: String,
+    pub state: Arc<Mutex<MockState>>,
+}
+
+const IGNORED: &[&str] = &["hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo", "getParameter", "currentOp", "killCursors"];
+
+/// A batch holds at most this many bytes of documents (server: a reply batch is capped at
+/// 16 MiB, "find" command docs, "Cursor Batches").
+const BATCH_BYTES: usize = 16 * 1024 * 1024;
+
+fn lock(state: &Mutex<MockState>) -> std::sync::MutexGuard<'_, MockState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MongoMock {
+    /// Listens on a free loopback port.
+    pub async fn start() -> MongoMock {
+        Self::listen("127.0.0.1:0").await.unwrap_or_else(|e| panic!("the MongoDB mock cannot listen: {e}"))
+    }
+
+    /// Listens on `addr` and serves in the background of the current runtime.
+    pub async fn listen(addr: &str) -> std::io::Result<MongoMock> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let port = listener.local_addr()?.port();
+        let state: Arc<Mutex<MockState>> = Default::default();
+        let s = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { return };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let _ = serve(sock, s).await;
+                });
+            }
+        });
+        Ok(MongoMock { uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=5000"), state })
+    }
+
+    /// How many commands it received in all (the handshake included).
+    pub fn received(&self) -> usize {
+        lock(&self.state).commands.len()
+    }
+
+    /// Commands of the given names, in order.
+    pub fn sent(&self, names: &[&str]) -> Vec<Document> {
+        lock(&self.state).commands.iter().filter(|c| c.keys().next().is_some_and(|k| names.contains(&k.as_str()))).cloned().collect()
+    }
+
+    pub fn mutating(&self) -> Vec<Document> {
+        self.sent(&["createIndexes", "collMod", "dropIndexes"])
+    }
+
+    /// Adds an index to `db.collection` (made with its `_id_` index if new).
+    pub fn add_index(&self, ns: &str, index: Document) {
+        let mut st = lock(&self.state);
+        st.collections.entry(ns.to_string()).or_default().indexes.push(index);
+    }
+
+    /// Inserts documents into `db.collection` as a client would (no checks).
+    pub fn insert(&self, ns: &str, docs: impl IntoIterator<Item = Document>) {
+        let mut st = lock(&self.state);
+        let c = st.collections.entry(ns.to_string()).or_default();
+        for d in docs {
+            let _ = insert_one(c, d);
+        }
+    }
+
+    pub fn fail_next(&self, command: &str, code: i32, code_name: &str) {
+        lock(&self.state).fail_next.insert(command.to_string(), (code, code_name.to_string()));
+    }
+
+    pub fn index(&self, ns: &str, name: &str) -> Option<Document> {
+        lock(&self.state).collections.get(ns)?.indexes.iter().find(|i| i.get_str("name").ok() == Some(name)).cloned()
+    }
+
+    /// A copy of `db.collection`, if it exists.
+    pub fn collection(&self, ns: &str) -> Option<Collection> {
+        lock(&self.state).collections.get(ns).cloned()
+    }
+}
+
+async fn serve(mut sock: tokio::net::TcpStream, state: Arc<Mutex<MockState>>) -> std::io::Result<()> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    loop {
+        let mut header = [0u8; 16];
+        sock.read_exact(&mut header).await?;
+        let len = i32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let request_id = i32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let op_code = i32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        if !(21..=48_000_000).contains(&len) || op_code != 2013 {
+            return Err(bad("the mock speaks OP_MSG only"));
+        }
+        let mut body = vec![0u8; len - 16];
+        sock.read_exact(&mut body).await?;
+        let command = parse_op_msg(&body).ok_or_else(|| bad("malformed OP_MSG"))?;
+        let reply = answer(&state, command);
+        let mut reply_bytes = Vec::new();
+        reply.to_writer(&mut reply_bytes).map_err(|e| bad(&e.to_string()))?;
+        let total = 16 + 4 + 1 + reply_bytes.len();
+        let mut out = Vec::with_capacity(total);
+        out.extend_from_slice(&(total as i32).to_le_bytes());
+        out.extend_from_slice(&0i32.to_le_bytes());
+        out.extend_from_slice(&request_id.to_le_bytes());
+        out.extend_from_slice(&2013i32.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.push(0);
+        out.extend_from_slice(&reply_bytes);
+        sock.write_all(&out).await?;
+    }
+}
+
+/// flagBits, then sections: kind 0 (the command), kind 1 (document sequences, e.g. the
+/// `documents` of an insert), as the OP_MSG spec lays them out.
+fn parse_op_msg(body: &[u8]) -> Option<Document> {
+    let int = |at: usize| -> Option<usize> { Some(i32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize) };
+    let mut pos = 4;
+    let mut command = Document::new();
+    let mut sequences = Vec::new();
+    while pos < body.len() {
+        let kind = *body.get(pos)?;
+        pos += 1;
+        let size = int(pos)?;
+        if kind == 0 {
+            command = Document::from_reader(body.get(pos..pos + size)?).ok()?;
+            pos += size;
+        } else {
+            let end = pos + size;
+            let mut p = pos + 4;
+            let id_end = p + body.get(p..end)?.iter().position(|b| *b == 0)?;
+            let id = String::from_utf8_lossy(&body[p..id_end]).to_string();
+            p = id_end + 1;
+            let mut docs = Vec::new();
+            while p < end {
+                let dsize = int(p)?;
+                docs.push(Bson::Document(Document::from_reader(body.get(p..p + dsize)?).ok()?));
+                p += dsize;
+            }
+            sequences.push((id, Bson::Array(docs)));
+            pos = end;
+        }
+    }
+    command.extend(sequences);
+    Some(command)
+}
+
+fn error(code: i32, name: &str, msg: &str) -> Document {
+    doc! {"ok": 0.0, "code": code, "codeName": name, "errmsg": msg}
+}
+
+/// What the log keeps of a command: writes keep their document count, not the documents.
+fn recorded(cmd: &Document) -> Document {
+    let mut r = cmd.clone();
+    for k in ["$db", "lsid", "$clusterTime", "$readPreference", "txnNumber"] {
+        r.remove(k);
+    }
+    for k in ["documents", "updates", "deletes"] {
+        if let Ok(list) = r.get_array(k) {
+            let n = list.len() as i32;
+            if k != "updates" || n > 16 {
+                r.insert(k, n);
+            }
+        }
+    }
+    r
+}
+
+fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
+    let name = cmd.keys().next().cloned().unwrap_or_default();
+    let db = cmd.get_str("$db").unwrap_or("test").to_string();
+    let mut st = lock(state);
+    if !IGNORED.contains(&name.as_str()) {
+        st.commands.push(recorded(&cmd));
+    }
+    if let Some((code, code_name)) = st.fail_next.remove(&name) {
+        return error(code, &code_name, &format!("scripted {code_name} for {name}"));
+    }
+    let coll = cmd.get_str(&name).unwrap_or("").to_string();
+    let ns = format!("{db}.{coll}");
+    match name.as_str() {
+        "hello" | "isMaster" | "ismaster" => doc! {
+            "helloOk": true, "isWritablePrimary": true, "ismaster": true, "maxBsonObjectSize": 16_777_216, "maxMessageSizeBytes": 48_000_000,
+            "maxWriteBatchSize": 100_000, "localTime": mongodb::bson::DateTime::now(), "logicalSessionTimeoutMinutes": 30, "connectionId": 1,
+            "minWireVersion": 0, "maxWireVersion": 21, "readOnly": false, "ok": 1.0,
+        },
+        "ping" | "endSessions" => doc! {"ok": 1.0},
+        "buildInfo" => doc! {"version": "7.0.0-mock", "versionArray": [7, 0, 0, 0], "ok": 1.0},
+        "currentOp" => doc! {"inprog": [], "ok": 1.0},
+        "killCursors" => {
+            let ids: Vec<i64> = cmd.get_array("cursors").map(|a| a.iter().filter_map(Bson::as_i64).collect()).unwrap_or_default();
+            for id in &ids {
+                st.cursors.remove(id);
+            }
+            doc! {"cursorsKilled": ids, "ok": 1.0}
+        }
+        "listIndexes" => match st.collections.get(&ns) {
+            Some(c) => {
+                let first = c.indexes.iter().cloned().map(Bson::Document).collect::<Vec<_>>();
+                doc! {"cursor": {"id": 0i64, "ns": &ns, "firstBatch": first}, "ok": 1.0}
+            }
+            // listIndexes on a missing collection (server: list_indexes.cpp, NamespaceNotFound).
+            None => error(26, "NamespaceNotFound", &format!("ns does not exist: {ns}")),
+        },
+        "listCollections" => {
+            let filter = cmd.get_document("filter").cloned().unwrap_or_default();
+            let prefix = format!("{db}.");
+            let list: Vec<Document> = st
+                .collections
+                .iter()
+                .filter_map(|(k, c)| Some((k.strip_prefix(&prefix)?, c)))
+                .map(|(n, c)| doc! {"name": n, "type": "collection", "options": c.options.clone(), "info": {"readOnly": false}})
+                .filter(|d| matches(d, &filter).unwrap_or(false))
+                .collect();
+            let ns = format!("{db}.$cmd.listCollections");
+            cursor_reply(&mut st, &ns, list, &cmd, "firstBatch")
+        }
+        "create" => {
+            if st.collections.contains_key(&ns) {
+                // server: src/mongo/db/catalog/create_collection.cpp, NamespaceExists (48).
+                return error(48, "NamespaceExists", &format!("Collection {ns} already exists."));
+            }
+            let mut c = Collection::default();
+            for (k, v) in cmd.iter().skip(1).filter(|(k, _)| !k.starts_with('$') && !["lsid", "writeConcern"].contains(&k.as_str())) {
+                c.options.insert(k.clone(), v.clone());
+            }
+            st.collections.insert(ns, c);
+            doc! {"ok": 1.0}
+        }
+        "drop" => match st.collections.remove(&ns) {
+            Some(c) => doc! {"nIndexesWas": c.indexes.len() as i32, "ns": &ns, "ok": 1.0},
+            None => error(26, "NamespaceNotFound", "ns not found"),
+        },
+        "insert" => {
+            let c = st.collections.entry(ns.clone()).or_default();
+            let ordered = cmd.get_bool("ordered").unwrap_or(true);
+            let mut n = 0;
+            let mut write_errors = Vec::new();
+            for (i, d) in cmd.get_array("documents").cloned().unwrap_or_default().into_iter().enumerate() {
+                let Bson::Document(d) = d else { continue };
+                match insert_one(c, d) {
+                    Ok(()) => n += 1,
+                    Err(e) => {
+                        write_errors.push(Bson::Document(duplicate_error(i as i32, &ns, &e)));
+                        // An ordered insert stops at its first error; an unordered one goes on
+                        // (docs: "insert" command, `ordered`).
+                        if ordered {
+                            break;
+                        }
+                    }
+                }
+            }
+            let mut reply = doc! {"n": n, "ok": 1.0};
+            if !write_errors.is_empty() {
+                reply.insert("writeErrors", write_errors);
+            }
+            reply
+        }
+        "find" => {
+            let filter = cmd.get_document("filter").cloned().unwrap_or_default();
+            let Some(c) = st.collections.get(&ns) else {
+                // A find on a missing collection is an empty result, not an error.
+                return cursor_reply(&mut st, &ns, Vec::new(), &cmd, "firstBatch");
+            };
+            let mut found = Vec::new();
+            for d in c.docs.values() {
+                match matches(d, &filter) {
+                    Ok(true) => found.push(d.clone()),
+                    Ok(false) => {}
+                    Err(e) => return error(2, "BadValue", &e),
+                }
+            }
+            if let Ok(sort) = cmd.get_document("sort") {
+                if sort.keys().any(|k| k != "_id") {
+                    return error(2, "BadValue", "the mock sorts by _id only");
+                }
+                let desc = sort.get("_id").and_then(Bson::as_i32).is_some_and(|v| v < 0);
+                found.sort_by(|a, b| cmp_bson(a.get("_id"), b.get("_id")));
+                if desc {
+                    found.reverse();
+                }
+            }
+            if let Some(limit) = cmd.get("limit").and_then(as_i64).filter(|l| *l > 0) {
+                found.truncate(limit as usize);
+            }
+            if let Ok(proj) = cmd.get_document("projection") {
+                found = found.into_iter().map(|d| project(&d, proj)).collect();
+            }
+            cursor_reply(&mut st, &ns, found, &cmd, "firstBatch")
+        }
+        "getMore" => {
+            let id = cmd.get_i64("getMore").unwrap_or(0);
+            let Some((cns, rest)) = st.cursors.remove(&id) else {
+                return error(43, "CursorNotFound", &format!("cursor id {id} not found"));
+            };
+            let batch = cmd.get("batchSize").and_then(as_i64).unwrap_or(i64::MAX);
+            let (now, later) = split_batch(rest, batch);
+            let next = if later.is_empty() {
+                0
+            } else {
+                st.cursors.insert(id, (cns.clone(), later));
+                id
+            };
+            doc! {"cursor": {"id": next, "ns": cns, "nextBatch": now.into_iter().map(Bson::Document).collect::<Vec<_>>()}, "ok": 1.0}
+        }
+        "count" => {
+            let filter = cmd.get_document("query").cloned().unwrap_or_default();
+            let n = st.collections.get(&ns).map_or(0, |c| c.docs.values().filter(|d| matches(d, &filter).unwrap_or(false)).count());
+            doc! {"n": n as i64, "ok": 1.0}
+        }
+        "update" => {
+            let Some(c) = st.collections.get_mut(&ns) else { return doc! {"n": 0, "nModified": 0, "ok": 1.0} };
+            let (mut n, mut modified) = (0i64, 0i64);
+            for u in cmd.get_array("updates").cloned().unwrap_or_default() {
+                let Bson::Document(u) = u else { continue };
+                let q = u.get_document("q").cloned().unwrap_or_default();
+                let change = u.get_document("u").cloned().unwrap_or_default();
+                let multi = u.get_bool("multi").unwrap_or(false);
+                let keys: Vec<u64> = c.docs.iter().filter(|(_, d)| matches(d, &q).unwrap_or(false)).map(|(k, _)| *k).collect();
+                for k in keys.into_iter().take(if multi { usize::MAX } else { 1 }) {
+                    let Some(d) = c.docs.get_mut(&k) else { continue };
+                    let before = d.clone();
+                    if let Err(e) = apply_update(d, &change) {
+                        return error(9, "FailedToParse", &e);
+                    }
+                    n += 1;
+                    if *d != before {
+                        modified += 1;
+                    }
+                }
+            }
+            doc! {"n": n, "nModified": modified, "ok": 1.0}
+        }
+        "delete" => {
+            let Some(c) = st.collections.get_mut(&ns) else { return doc! {"n": 0, "ok": 1.0} };
+            let mut n = 0i64;
+            for del in cmd.get_array("deletes").cloned().unwrap_or_default() {
+                let Bson::Document(del) = del else { continue };
+                let q = del.get_document("q").cloned().unwrap_or_default();
+                let one = del.get("limit").and_then(as_i64) == Some(1);
+                let keys: Vec<u64> = c.docs.iter().filter(|(_, d)| matches(d, &q).unwrap_or(false)).map(|(k, _)| *k).collect();
+                for k in keys.into_iter().take(if one { 1 } else { usize::MAX }) {
+                    if let Some(d) = c.docs.remove(&k) {
+                        c.ids.remove(&id_key(d.get("_id")));
+                        n += 1;
+                    }
+                }
+            }
+            doc! {"n": n, "ok": 1.0}
+        }
+        "aggregate" => aggregate(&mut st, &ns, &cmd),
+        "createIndexes" => {
+            let c = st.collections.entry(ns.clone()).or_default();
+            let before = c.indexes.len() as i32;
+            let created = before == 1 && c.docs.is_empty();
+            for ix in cmd.get_array("indexes").cloned().unwrap_or_default() {
+                if let Bson::Document(mut d) = ix {
+                    let n = d.get_str("name").unwrap_or("").to_string();
+                    if c.indexes
+                        .iter()
+                        .any(|e| e.get_str("name").ok() == Some(n.as_str()) && e.get_document("key").ok() != d.get_document("key").ok())
+                    {
+                        return error(
+                            86,
+                            "IndexKeySpecsConflict",
+                            &format!("An existing index has the same name as the requested index. Requested index: {d}"),
+                        );
+                    }
+                    if d.get_bool("unique").unwrap_or(false) {
+                        let key = d.get_document("key").cloned().unwrap_or_default();
+                        if let Some(dup) = first_duplicate(c, &key) {
+                            // A unique build over duplicates fails with 11000 and names the key
+                            // (server: index_builds_manager / duplicate_key_error_info.cpp).
+                            return error(
+                                11000,
+                                "DuplicateKey",
+                                &format!("Index build failed: E11000 duplicate key error collection: {ns} index: {n} dup key: {dup}"),
+                            );
+                        }
+                    }
+                    let mut stored = doc! {"v": 2};
+                    stored.extend(std::mem::take(&mut d));
+                    c.indexes.push(stored);
+                }
+            }
+            doc! {"numIndexesBefore": before, "numIndexesAfter": c.indexes.len() as i32, "createdCollectionAutomatically": created, "ok": 1.0}
+        }
+        "collMod" => {
+            let Ok(spec) = cmd.get_document("index") else { return doc! {"ok": 1.0} };
+            let name = spec.get_str("name").unwrap_or("").to_string();
+            let Some(ix) =
+                st.collections.get_mut(&ns).and_then(|c| c.indexes.iter_mut().find(|i| i.get_str("name").ok() == Some(name.as_str())))
+            else {
+                return error(27, "IndexNotFound", &format!("cannot find index {name} for ns {ns}"));
+            };
+            for (k, v) in spec.iter().filter(|(k, _)| *k != "name") {
+                match (k.as_str(), v) {
+                    ("hidden", Bson::Boolean(false)) | ("unique", Bson::Boolean(false)) => {
+                        ix.remove(k);
+                    }
+                    ("prepareUnique", _) => {}
+                    _ => {
+                        ix.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            doc! {"ok": 1.0}
+        }
+        "dropIndexes" => {
+            let name = cmd.get_str("index").unwrap_or("").to_string();
+            let c = st.collections.entry(ns.clone()).or_default();
+            let before = c.indexes.len();
+            c.indexes.retain(|i| i.get_str("name").ok() != Some(name.as_str()));
+            if c.indexes.len() == before {
+                return error(27, "IndexNotFound", &format!("index not found with name [{name}]"));
+            }
+            doc! {"nIndexesWas": before as i32, "ok": 1.0}
+        }
+        other => error(59, "CommandNotFound", &format!("no such command: '{other}'")),
+    }
+}
+
+fn as_i64(v: &Bson) -> Option<i64> {
+    match v {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(f) => Some(*f as i64),
+        _ => None,
+    }
+}
+
+/// Splits a result into the batch sent now and the rest kept for `getMore`.
+fn split_batch(mut docs: Vec<Document>, batch: i64) -> (Vec<Document>, Vec<Document>) {
+    let mut bytes = 0;
+    let mut take = 0;
+    for d in &docs {
+        let size = mongodb::bson::to_vec(d).map(|v| v.len()).unwrap_or(0);
+        if take as i64 >= batch || (take > 0 && bytes + size > BATCH_BYTES) {
+            break;
+        }
+        bytes += size;
+        take += 1;
+    }
+    let later = docs.split_off(take);
+    (docs, later)
+}
+
+/// The first batch of a cursor (101 documents unless `batchSize` says otherwise, the server's
+/// default: docs "find" command, `batchSize`), the rest kept under a cursor id.
+fn cursor_reply(st: &mut MockState, ns: &str, docs: Vec<Document>, cmd: &Document, key: &str) -> Document {
+    let batch =
+        cmd.get("batchSize").and_then(as_i64).or_else(|| cmd.get_document("cursor").ok()?.get("batchSize").and_then(as_i64)).unwrap_or(101);
+    let (now, later) = split_batch(docs, batch);
+    let id = if later.is_empty() {
+        0
+    } else {
+        st.next_cursor += 1;
+        let id = st.next_cursor;
+        st.cursors.insert(id, (ns.to_string(), later));
+        id
+    };
+    doc! {"cursor": {"id": id, "ns": ns, key: now.into_iter().map(Bson::Document).collect::<Vec<_>>()}, "ok": 1.0}
+}
+
+fn aggregate(st: &mut MockState, ns: &str, cmd: &Document) -> Document {
+    let pipeline = cmd.get_array("pipeline").cloned().unwrap_or_default();
+    let first = pipeline.first().and_then(Bson::as_document).cloned().unwrap_or_default();
+    let stage = first.keys().next().cloned().unwrap_or_default();
+    let docs: Vec<Document> = match stage.as_str() {
+        "$indexStats" => st
+            .collections
+            .get(ns)
+            .map(|c| {
+                c.indexes
+                    .iter()
+                    .map(|i| doc! {"name": i.get_str("name").unwrap_or(""), "key": i.get_document("key").cloned().unwrap_or_default(), "accesses": {"ops": 0i64, "since": mongodb::bson::DateTime::now()}})
+                    .collect()
+            })
+            .unwrap_or_default(),
+        "$collStats" => match st.collections.get(ns) {
+            Some(c) => {
+                let size: i64 = c.docs.values().map(|d| mongodb::bson::to_vec(d).map(|v| v.len() as i64).unwrap_or(0)).sum();
+                let count = c.docs.len() as i64;
+                vec![doc! {"ns": ns, "storageStats": {"size": size, "count": count, "avgObjSize": if count > 0 { size / count } else { 0 }, "storageSize": size}}]
+            }
+            None => Vec::new(),
+        },
+        // countDocuments: [{$match: filter}, {$group: {_id: 1, n: {$sum: 1}}}] (the driver's
+        // CountDocuments spec), and {$skip}/{$limit} it may add.
+        "$match" if pipeline.iter().skip(1).all(|s| s.as_document().is_some_and(|d| d.contains_key("$group") || d.contains_key("$skip") || d.contains_key("$limit"))) => {
+            let filter = first.get_document("$match").cloned().unwrap_or_default();
+            let n = st.collections.get(ns).map_or(0, |c| c.docs.values().filter(|d| matches(d, &filter).unwrap_or(false)).count());
+            if n == 0 { Vec::new() } else { vec![doc! {"_id": 1, "n": n as i32}] }
+        }
+        other => return error(2, "BadValue", &format!("the mock does not run the aggregation stage {other}")),
+    };
+    cursor_reply(st, ns, docs, cmd, "firstBatch")
+}
+
+/// The `_id` value as a key: numbers compare by value across types in an index (docs:
+/// "Comparison/Sort Order": 1, NumberLong(1) and 1.0 are the same key).
+fn id_key(v: Option<&Bson>) -> Vec<u8> {
+    let v = match v {
+        Some(Bson::Int32(i)) => Bson::Double(f64::from(*i)),
+        Some(Bson::Int64(i)) => Bson::Double(*i as f64),
+        Some(v) => v.clone(),
+        None => Bson::Null,
+    };
+    mongodb::bson::to_vec(&doc! {"k": v}).unwrap_or_default()
+}
+
+/// Inserts one document. The server puts `_id` first and adds one when it is missing
+/// (server: src/mongo/db/ops/insert.cpp, fixDocumentForInsert). A second `_id` is error
+/// 11000 on `_id_`, and so is a second key of any unique index.
+fn insert_one(c: &mut Collection, mut d: Document) -> Result<(), (String, Document)> {
+    let id = d.remove("_id").unwrap_or_else(|| Bson::ObjectId(mongodb::bson::oid::ObjectId::new()));
+    let key = id_key(Some(&id));
+    if c.ids.contains_key(&key) {
+        return Err(("_id_".into(), doc! {"_id": id}));
+    }
+    let mut fixed = doc! {"_id": id};
+    fixed.extend(d);
+    for ix in c.indexes.iter().filter(|i| i.get_bool("unique").unwrap_or(false)) {
+        let pattern = ix.get_document("key").cloned().unwrap_or_default();
+        let mine = key_values(&fixed, &pattern);
+        if c.docs.values().any(|o| key_values(o, &pattern) == mine) {
+            let mut kv = Document::new();
+            for (k, v) in pattern.keys().zip(mine) {
+                kv.insert(k.clone(), v);
+            }
+            return Err((ix.get_str("name").unwrap_or("").to_string(), kv));
+        }
+    }
+    c.next += 1;
+    c.ids.insert(key, c.next);
+    c.docs.insert(c.next, fixed);
+    Ok(())
+}
+
+/// A write error as the server reports a duplicate key (code 11000, `keyPattern`,
+/// `keyValue`, the E11000 message; server: duplicate_key_error_info.cpp).
+fn duplicate_error(index: i32, ns: &str, (name, kv): &(String, Document)) -> Document {
+    let pattern: Document = kv.keys().map(|k| (k.clone(), Bson::Int32(1))).collect();
+    doc! {"index": index, "code": 11000, "keyPattern": pattern, "keyValue": kv.clone(), "errmsg": format!("E11000 duplicate key error collection: {ns} index: {name} dup key: {kv}")}
+}
+
+fn key_values(d: &Document, pattern: &Document) -> Vec<Bson> {
+    pattern.keys().map(|k| lookup(d, k).into_iter().next().cloned().unwrap_or(Bson::Null)).collect()
+}
+
+fn first_duplicate(c: &Collection, pattern: &Document) -> Option<Document> {
+    let mut seen = std::collections::HashSet::new();
+    for d in c.docs.values() {
+        let kv = key_values(d, pattern);
+        let key = mongodb::bson::to_vec(&doc! {"k": kv.clone()}).unwrap_or_default();
+        if !seen.insert(key) {
+            return Some(pattern.keys().cloned().zip(kv).collect());
+        }
+    }
+    None
+}
+
+/// The values a dotted path reaches, through arrays (docs: "Query on Embedded/Nested
+/// Documents" and "Query an Array": `a.b` matches any element's `b`).
+fn lookup<'d>(d: &'d Document, path: &str) -> Vec<&'d Bson> {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    let Some(v) = d.get(head) else { return Vec::new() };
+    match rest {
+        None => vec![v],
+        Some(rest) => match v {
+            Bson::Document(inner) => lookup(inner, rest),
+            Bson::Array(items) => items.iter().filter_map(Bson::as_document).flat_map(|i| lookup(i, rest)).collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// Whether a value equals the query value, an array matching when it or any element does
+/// (docs: "Query an Array").
+fn value_eq(v: &Bson, want: &Bson) -> bool {
+    v == want || matches!(v, Bson::Array(items) if items.iter().any(|i| i == want))
+}
+
+fn matches(d: &Document, filter: &Document) -> Result<bool, String> {
+    for (k, cond) in filter {
+        if k == "$and" {
+            for sub in cond.as_array().into_iter().flatten() {
+                if !matches(d, sub.as_document().ok_or("$and takes documents")?)? {
+                    return Ok(false);
+                }
+            }
+            continue;
+        }
+        let found = lookup(d, k);
+        let ok = match cond {
+            Bson::Document(ops) if ops.keys().next().is_some_and(|o| o.starts_with('$')) => {
+                let mut all = true;
+                for (op, arg) in ops {
+                    all &= match op.as_str() {
+                        "$eq" => found.iter().any(|v| value_eq(v, arg)),
+                        "$in" => arg.as_array().ok_or("$in needs an array")?.iter().any(|w| found.iter().any(|v| value_eq(v, w))),
+                        "$exists" => found.is_empty() != arg.as_bool().unwrap_or(true),
+                        other => return Err(format!("the mock does not support the query operator {other}")),
+                    };
+                }
+                all
+            }
+            Bson::Null => found.is_empty() || found.iter().any(|v| matches!(v, Bson::Null)),
+            want => found.iter().any(|v| value_eq(v, want)),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// An inclusion projection (`{a: 1}`; `_id` kept unless `_id: 0`).
+fn project(d: &Document, proj: &Document) -> Document {
+    let include_id = proj.get("_id").and_then(as_i64).is_none_or(|v| v != 0) && proj.get_bool("_id").unwrap_or(true);
+    let fields: Vec<&String> = proj.keys().filter(|k| *k != "_id").collect();
+    if fields.is_empty() {
+        let mut out = d.clone();
+        if !include_id {
+            out.remove("_id");
+        }
+        return out;
+    }
+    let mut out = Document::new();
+    for (k, v) in d {
+        if (k == "_id" && include_id) || fields.iter().any(|f| f.split('.').next() == Some(k.as_str())) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// `$set` on top-level or dotted paths through documents, or a replacement document (which
+/// keeps `_id`).
+fn apply_update(d: &mut Document, change: &Document) -> Result<(), String> {
+    if !change.keys().any(|k| k.starts_with('$')) {
+        let id = d.get("_id").cloned();
+        *d = change.clone();
+        if let Some(id) = id {
+            d.insert("_id", id);
+        }
+        return Ok(());
+    }
+    for (op, fields) in change {
+        if op != "$set" {
+            return Err(format!("the mock does not support the update operator {op}"));
+        }
+        for (path, v) in fields.as_document().ok_or("$set takes a document")? {
+            let mut target = &mut *d;
+            let parts: Vec<&str> = path.split('.').collect();
+            for p in &parts[..parts.len() - 1] {
+                if !matches!(target.get(*p), Some(Bson::Document(_))) {
+                    target.insert(*p, Document::new());
+                }
+                let Some(Bson::Document(inner)) = target.get_mut(*p) else { return Err(format!("cannot set {path}")) };
+                target = inner;
+            }
+            target.insert(parts[parts.len() - 1], v.clone());
+        }
+    }
+    Ok(())
+}
+
+/// `_id` order for sorting: numbers by value, then strings, then ObjectIds by bytes (a
+/// subset of docs "Comparison/Sort Order").
+fn cmp_bson(a: Option<&Bson>, b: Option<&Bson>) -> std::cmp::Ordering {
+    fn rank(v: Option<&Bson>) -> (u8, f64, Vec<u8>) {
+        match v {
+            Some(Bson::Int32(i)) => (1, f64::from(*i), Vec::new()),
+            Some(Bson::Int64(i)) => (1, *i as f64, Vec::new()),
+            Some(Bson::Double(f)) => (1, *f, Vec::new()),
+            Some(Bson::String(s)) => (2, 0.0, s.as_bytes().to_vec()),
+            Some(Bson::ObjectId(o)) => (4, 0.0, o.bytes().to_vec()),
+            Some(other) => (9, 0.0, mongodb::bson::to_vec(&doc! {"k": other.clone()}).unwrap_or_default()),
+            None => (0, 0.0, Vec::new()),
+        }
+    }
+    let (ra, rb) = (rank(a), rank(b));
+    ra.0.cmp(&rb.0).then(ra.1.partial_cmp(&rb.1).unwrap_or(std::cmp::Ordering::Equal)).then(ra.2.cmp(&rb.2))
+}
