@@ -62,6 +62,10 @@ pub enum Command {
     Cost(CostArgs),
     /// Render outputs (connection string, bucket, CDN domain) through a Tera template.
     Output(OutputArgs),
+    /// Move the data, the uploads and the stored file URLs into the environment (resumable,
+    /// verified; the source is never changed).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Serve a local emulation of the Atlas Admin API v2 for offline runs and tests.
     Sandbox(SandboxArgs),
     /// Show who holds the environment's apply lock; `--force` breaks it.
@@ -220,4 +224,87 @@ pub struct SandboxArgs {
     /// Write the MongoDB mock's connection string here once listening.
     #[arg(long, requires = "mongo_listen")]
     pub mongo_url_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Copy collections from a MongoDB URI or a `mongodump --out` directory into the
+    /// environment's database, then build its indexes and verify every collection.
+    Data(MigrateDataArgs),
+    /// Copy a local uploads directory into the environment's bucket; write a manifest.
+    Uploads(MigrateUploadsArgs),
+    /// Rewrite stored file URLs to the CDN URLs of an uploads manifest (reversible).
+    Urls(MigrateUrlsArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateGuard {
+    /// Allow migrating into an environment with `protect: true`.
+    #[arg(long)]
+    pub allow_protected: bool,
+    /// Show what would change and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateDataArgs {
+    /// A MongoDB URI with the database in its path (mongodb://127.0.0.1:27017/home_service_db)
+    /// or a `mongodump --out` directory.
+    #[arg(long, value_name = "SOURCE")]
+    pub from: String,
+    /// Only these collections (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub collections: Vec<String>,
+    /// Leave the indexes alone after the load (build them later with `poactl apply`).
+    #[arg(long)]
+    pub no_indexes: bool,
+    /// The target's connection string (overrides `database.uri` and `database.user`).
+    #[arg(long, env = "POACTL_MONGODB_URI")]
+    pub mongodb_uri: Option<String>,
+    #[command(flatten)]
+    pub guard: MigrateGuard,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateUploadsArgs {
+    /// The local uploads directory.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The bucket (`storage.buckets[].name`); needed when the spec has several.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Key prefix for every file (e.g. `uploads/`).
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Where to write the manifest (local path -> key -> CDN URL).
+    #[arg(long, default_value = "uploads-manifest.json")]
+    pub manifest: PathBuf,
+    /// The base of the CDN URLs (e.g. https://cdn.example.com); default: the distribution
+    /// serving the bucket.
+    #[arg(long)]
+    pub cdn_url: Option<String>,
+    #[command(flatten)]
+    pub guard: MigrateGuard,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateUrlsArgs {
+    /// The manifest `poactl migrate uploads` wrote.
+    #[arg(long, required_unless_present = "revert")]
+    pub manifest: Option<PathBuf>,
+    /// A field holding file URLs, as COLLECTION.PATH (repeatable; arrays are walked).
+    #[arg(long = "field", value_name = "COLL.PATH", required_unless_present = "revert")]
+    pub fields: Vec<String>,
+    /// Put back the values recorded by earlier runs (of the given fields, or all).
+    #[arg(long)]
+    pub revert: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// The target's connection string (overrides `database.uri` and `database.user`).
+    #[arg(long, env = "POACTL_MONGODB_URI")]
+    pub mongodb_uri: Option<String>,
+    #[command(flatten)]
+    pub guard: MigrateGuard,
 }

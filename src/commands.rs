@@ -14,6 +14,8 @@ use crate::resource::Kind;
 use crate::spec::{self, LoadedSpec};
 use crate::{exit, secrets};
 
+mod migrate;
+
 pub async fn run(cli: Cli) -> Result<u8> {
     let result = run_command(cli).await;
     providers::atlas::client::revoke_issued_tokens().await;
@@ -31,6 +33,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
         Command::Cost(a) => cost_cmd(&g, a),
         Command::Output(a) => output_cmd(&g, a).await,
         Command::Unlock(a) => unlock_cmd(&g, a).await,
+        Command::Migrate(m) => migrate::run(&g, m).await,
         Command::Sandbox(a) => {
             let settings = crate::sandbox::Settings {
                 listen: a.listen,

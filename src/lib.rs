@@ -8,6 +8,7 @@ pub mod cost;
 pub mod engine;
 pub mod interrupt;
 pub mod lock;
+pub mod migrate;
 pub mod plan;
 pub mod progress;
 pub mod providers;

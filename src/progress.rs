@@ -53,6 +53,19 @@ impl Progress {
         Task { bar: Some(bar) }
     }
 
+    /// A bar over bytes, with the rate and the time left (a collection copied, files uploaded).
+    pub fn bytes(&self, len: u64, message: impl Into<String>) -> Task {
+        let Some(multi) = &self.multi else { return Task { bar: None } };
+        let bar = multi.add(ProgressBar::new(len));
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(crate::secrets::redact(&message.into()));
+        Task { bar: Some(bar) }
+    }
+
     /// A line printed above the bars (only when progress is shown).
     pub fn println(&self, line: impl AsRef<str>) {
         if let Some(multi) = &self.multi {

@@ -38,6 +38,9 @@ pub struct Price {
     /// The price holds up to this monthly quantity (the first pricing tier).
     #[serde(default)]
     pub tier_limit: Option<f64>,
+    /// The storage a cluster tier includes, in GB.
+    #[serde(default)]
+    pub storage_gb: Option<f64>,
     pub source: String,
     pub as_of: String,
 }
@@ -207,6 +210,27 @@ impl Pricer<'_> {
             }
         }
     }
+}
+
+/// How much a cluster stores: its `disk_size_gb`, else what its tier includes.
+pub fn cluster_storage_gb(c: &crate::spec::model::ClusterSpec, catalog: &Catalog) -> Option<f64> {
+    c.disk_size_gb.or_else(|| catalog.prices.get(&format!("atlas/{}/{}/{}", c.provider, c.region, c.tier))?.storage_gb)
+}
+
+/// The cheapest tier of the catalog (same provider and region) that includes `gb` of
+/// storage, with its monthly price.
+pub fn smallest_tier_for(c: &crate::spec::model::ClusterSpec, gb: f64, catalog: &Catalog) -> Option<(String, f64)> {
+    let prefix = format!("atlas/{}/{}/", c.provider, c.region);
+    catalog
+        .prices
+        .iter()
+        .filter_map(|(id, p)| Some((id.strip_prefix(&prefix)?.to_string(), p)))
+        .filter(|(_, p)| p.storage_gb.is_some_and(|s| s >= gb))
+        .map(|(tier, p)| {
+            let monthly = p.usd * catalog.hours_per_month;
+            (tier, p.monthly_cap_usd.map_or(monthly, |cap| monthly.min(cap)))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// The monthly estimate of an environment for the given usage.

@@ -196,7 +196,14 @@ fn parse_op_msg(body: &[u8]) -> Option<Document> {
             let mut docs = Vec::new();
             while p < end {
                 let dsize = int(p)?;
-                docs.push(Bson::Document(Document::from_reader(body.get(p..p + dsize)?).ok()?));
+                let raw = mongodb::bson::RawDocument::from_bytes(body.get(p..p + dsize)?).ok()?;
+                // Too deep to store: kept as a marker the insert refuses (parsing it whole
+                // would recurse as deep as the document goes).
+                docs.push(Bson::Document(if depth(raw, 1) > MAX_USER_DEPTH {
+                    doc! {TOO_DEEP: true}
+                } else {
+                    Document::try_from(raw).ok()?
+                }));
                 p += dsize;
             }
             sequences.push((id, Bson::Array(docs)));
@@ -205,6 +212,30 @@ fn parse_op_msg(body: &[u8]) -> Option<Document> {
     }
     command.extend(sequences);
     Some(command)
+}
+
+/// The deepest document a server stores: maxBSONDepth (200) less 20 levels kept for the
+/// system (src/mongo/bson/bson_depth.h; the jstest "documents with depth equal to the max user
+/// BSON depth can be inserted" fails a deeper insert with ErrorCodes.Overflow, 15). Empty
+/// subdocuments do not count (same jstest).
+const MAX_USER_DEPTH: usize = 180;
+const TOO_DEEP: &str = "$mock.tooDeep";
+
+/// A document's nesting depth, counted up to one past the limit.
+fn depth(d: &mongodb::bson::RawDocument, at: usize) -> usize {
+    let mut deepest = if d.is_empty() { at - 1 } else { at };
+    if at > MAX_USER_DEPTH {
+        return at;
+    }
+    for (_, v) in d.iter().flatten() {
+        let inner = match v {
+            mongodb::bson::RawBsonRef::Document(x) => depth(x, at + 1),
+            mongodb::bson::RawBsonRef::Array(a) => mongodb::bson::RawDocument::from_bytes(a.as_bytes()).map_or(0, |x| depth(x, at + 1)),
+            _ => 0,
+        };
+        deepest = deepest.max(inner);
+    }
+    deepest
 }
 
 fn error(code: i32, name: &str, msg: &str) -> Document {
@@ -300,6 +331,13 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             let mut write_errors = Vec::new();
             for (i, d) in cmd.get_array("documents").cloned().unwrap_or_default().into_iter().enumerate() {
                 let Bson::Document(d) = d else { continue };
+                if d.contains_key(TOO_DEEP) {
+                    write_errors.push(Bson::Document(doc! {"index": i as i32, "code": 15, "codeName": "Overflow", "errmsg": format!("cannot insert document because it exceeds {MAX_USER_DEPTH} levels of nesting")}));
+                    if ordered {
+                        break;
+                    }
+                    continue;
+                }
                 match insert_one(c, d) {
                     Ok(()) => n += 1,
                     Err(e) => {

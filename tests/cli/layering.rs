@@ -22,6 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("engine", &["interrupt", "plan", "progress", "providers", "resource", "secrets", "spec"]),
     ("view", &["cost", "plan", "resource", "secrets", "spec"]),
     ("lock", &["clock", "spec"]),
+    ("migrate", &["secrets"]),
     (
         "commands",
         &[
@@ -32,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "exit",
             "interrupt",
             "lock",
+            "migrate",
             "plan",
             "progress",
             "providers",

@@ -184,7 +184,7 @@ fn login_for(user: &crate::spec::model::DatabaseUserSpec) -> std::result::Result
 /// the cluster (Atlas docs, "Connect to a cluster": the SRV record is published once the
 /// cluster is provisioned), so a DnsResolve error is asked again for a while
 /// (`POACTL_MONGO_DNS_WAIT_SECS`, default 120) and reported as what it is, not as an invalid URI.
-async fn parse_waiting_for_dns(uri: &str) -> Result<mongodb::options::ClientOptions> {
+pub async fn parse_waiting_for_dns(uri: &str) -> Result<mongodb::options::ClientOptions> {
     let wait = std::env::var("POACTL_MONGO_DNS_WAIT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(120u64);
     let deadline = std::time::Instant::now() + Duration::from_secs(wait);
     loop {
@@ -205,35 +205,34 @@ async fn parse_waiting_for_dns(uri: &str) -> Result<mongodb::options::ClientOpti
     }
 }
 
+/// The connection string of `database.uri` with its references resolved from live outputs and
+/// the login of `database.user` added (the indexes and `migrate` connect with it).
+pub fn connection_string(loaded: &LoadedSpec, outputs: &std::collections::BTreeMap<Address, Outputs>) -> Result<String> {
+    let db = loaded.spec.database.as_ref().ok_or_else(|| ProviderError::Config("no `database` section".into()))?;
+    let raw = db
+        .uri
+        .clone()
+        .ok_or_else(|| ProviderError::Config("no MongoDB URI: set `database.uri` in the spec or pass --mongodb-uri".into()))?;
+    let resolved = super::resolve_refs(&Value::String(raw), outputs);
+    let uri = resolved.as_str().unwrap_or_default().to_string();
+    if uri.contains("${") {
+        return Err(ProviderError::Config(format!("the MongoDB URI {uri} refers to a resource that does not exist yet")));
+    }
+    Ok(match db.user.as_ref().and_then(|u| loaded.spec.atlas.as_ref()?.database_users.iter().find(|x| &x.username == u)) {
+        Some(u) => with_login(&uri, login_for(u).map_err(ProviderError::Config)?),
+        None => uri,
+    })
+}
+
 impl IndexProvider {
     /// Connects on first use: `--mongodb-uri`, else `database.uri` (references resolved) with
     /// the credentials of `database.user`.
     async fn client(&self, ctx: &Ctx<'_>) -> Result<&mongodb::Client> {
         self.client
             .get_or_try_init(|| async {
-                let db = ctx.loaded.spec.database.as_ref().ok_or_else(|| ProviderError::Config("no `database` section".into()))?;
                 let uri = match &self.cli_uri {
                     Some(u) => u.clone(),
-                    None => {
-                        let raw = db.uri.clone().ok_or_else(|| {
-                            ProviderError::Config("no MongoDB URI: set `database.uri` in the spec or pass --mongodb-uri".into())
-                        })?;
-                        let resolved = super::resolve_refs(&Value::String(raw), ctx.outputs);
-                        let uri = resolved.as_str().unwrap_or_default().to_string();
-                        if uri.contains("${") {
-                            return Err(ProviderError::Config(format!(
-                                "the MongoDB URI {uri} refers to a resource that does not exist yet"
-                            )));
-                        }
-                        match db
-                            .user
-                            .as_ref()
-                            .and_then(|u| ctx.loaded.spec.atlas.as_ref()?.database_users.iter().find(|x| &x.username == u))
-                        {
-                            Some(u) => with_login(&uri, login_for(u).map_err(ProviderError::Config)?),
-                            None => uri,
-                        }
-                    }
+                    None => connection_string(ctx.loaded, ctx.outputs)?,
                 };
                 let mut opts = parse_waiting_for_dns(&uri).await?;
                 if opts.server_selection_timeout.is_none() {

@@ -1,0 +1,816 @@
+//! `poactl migrate data | uploads | urls`: finds the target from the spec and live state,
+//! runs `crate::migrate`, shows progress, prints the report and picks the exit code.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use serde_json::json;
+
+use super::{format, load_env};
+use crate::cli::{Global, MigrateCommand, MigrateDataArgs, MigrateGuard, MigrateUploadsArgs, MigrateUrlsArgs, OutputFormat};
+use crate::migrate::data::{self, CopyReport, Source, Verification};
+use crate::migrate::uploads::{self, CdnRules, Entry, Manifest, Outcome};
+use crate::migrate::{CollectionInfo, CollectionKind, urls};
+use crate::progress::{Progress, Task};
+use crate::providers::{self, Connections, Outputs, Registry};
+use crate::resource::{Address, Kind};
+use crate::spec::LoadedSpec;
+use crate::{exit, secrets};
+
+pub(super) async fn run(g: &Global, m: MigrateCommand) -> Result<u8> {
+    match m {
+        MigrateCommand::Data(a) => data_cmd(g, a).await,
+        MigrateCommand::Uploads(a) => uploads_cmd(g, a).await,
+        MigrateCommand::Urls(a) => urls_cmd(g, a).await,
+    }
+}
+
+fn guard(loaded: &LoadedSpec, guard: &MigrateGuard) -> Result<()> {
+    if loaded.spec.protect && !guard.allow_protected && !guard.dry_run {
+        bail!(
+            "environment \"{}\" has `protect: true`: migrate writes into it only with --allow-protected (try --dry-run first). Nothing was changed.",
+            loaded.env
+        );
+    }
+    Ok(())
+}
+
+fn progress(g: &Global) -> Progress {
+    Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text)
+}
+
+/// Live outputs of the declared resources of the kinds under these address prefixes.
+async fn live_outputs(g: &Global, loaded: &LoadedSpec, prefixes: &[&str], progress: &Progress) -> Result<BTreeMap<Address, Outputs>> {
+    let kinds: BTreeSet<Kind> = Kind::ALL.into_iter().filter(|k| prefixes.iter().any(|p| k.as_str().starts_with(p))).collect();
+    let desired: Vec<_> = providers::desired(loaded).into_iter().filter(|d| kinds.contains(&d.address.kind)).collect();
+    if desired.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let registry = Registry::for_spec(loaded, &Connections::default(), Some(&kinds)).await?;
+    let engine = crate::engine::Engine {
+        loaded,
+        registry: &registry,
+        progress,
+        parallelism: g.parallelism.map(usize::from),
+        options: Default::default(),
+        discover_kinds: Some(Default::default()),
+    };
+    Ok(engine.observe(desired).await?.outputs)
+}
+
+/// The environment's database: `--mongodb-uri`, else `database.uri` resolved from live state
+/// with `database.user`'s login.
+async fn target_database(
+    g: &Global,
+    loaded: &LoadedSpec,
+    cli_uri: Option<&str>,
+    progress: &Progress,
+) -> Result<(mongodb::Database, Vec<String>)> {
+    let db = loaded
+        .spec
+        .database
+        .as_ref()
+        .context("the spec has no `database` section: add `database: { name: ..., uri: ... }` to say where the data goes")?;
+    let uri = match cli_uri {
+        Some(u) => u.to_string(),
+        None => {
+            let refs_atlas = db.uri.as_deref().is_some_and(|u| u.contains("${atlas."));
+            let outputs = if refs_atlas { live_outputs(g, loaded, &["atlas."], progress).await? } else { BTreeMap::new() };
+            providers::mongo_index::connection_string(loaded, &outputs)?
+        }
+    };
+    let mut opts = providers::mongo_index::parse_waiting_for_dns(&uri).await?;
+    if opts.server_selection_timeout.is_none() {
+        opts.server_selection_timeout = Some(std::time::Duration::from_secs(15));
+    }
+    opts.app_name = Some("poactl-migrate".into());
+    let hosts = opts.hosts.iter().map(|h| h.to_string()).collect();
+    let client = mongodb::Client::with_options(opts).context("cannot set up the MongoDB client")?;
+    let database = client.database(&db.name);
+    database.run_command(mongodb::bson::doc! {"ping": 1}).await.with_context(|| format!("cannot reach the target database {}", db.name))?;
+    Ok((database, hosts))
+}
+
+struct Bar(Task, AtomicU64, u64, String);
+
+impl data::Tally for Bar {
+    fn advance(&self, docs: u64, bytes: u64) {
+        let done = self.1.fetch_add(docs, Ordering::Relaxed) + docs;
+        self.0.inc(bytes);
+        self.0.set_message(format!("{} {done}/{} docs", self.3, self.2));
+    }
+}
+
+impl uploads::Tally for Task {
+    fn advance(&self, bytes: u64) {
+        self.inc(bytes);
+    }
+}
+
+/// A size for people: B, kB, MB, GB (powers of 1000).
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b < 1_000 => format!("{b} B"),
+        b if b < 1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        b if b < 1_000_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b => format!("{:.2} GB", b as f64 / 1e9),
+    }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_000_000.0
+}
+
+fn gb(bytes: u64) -> f64 {
+    bytes as f64 / 1_000_000_000.0
+}
+
+type CollectionResult = Result<(CopyReport, Verification), crate::migrate::MigrateError>;
+
+/// `poactl migrate data`.
+async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
+    let loaded = load_env(g)?;
+    guard(&loaded, &a.guard)?;
+    let db_spec = loaded
+        .spec
+        .database
+        .as_ref()
+        .context("the spec has no `database` section: add `database: { name: ..., uri: ... }` to say where the data goes")?;
+    let source = Source::open(&a.from, &db_spec.name).await?;
+    let all = source.collections().await?;
+    for want in &a.collections {
+        match all.iter().find(|c| &c.name == want) {
+            None => bail!(
+                "--collections names {want}, which {} does not have (it has: {})",
+                source.describe(),
+                all.iter().filter(|c| c.kind == CollectionKind::Collection).map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            Some(c) if c.kind != CollectionKind::Collection => bail!(
+                "--collections names {want}, which is a {}: poactl copies collections only ({})",
+                if c.kind == CollectionKind::View { "view" } else { "system collection" },
+                if c.kind == CollectionKind::View {
+                    "recreate the view with db.createView after the migration"
+                } else {
+                    "system collections belong to the server"
+                }
+            ),
+            Some(_) => {}
+        }
+    }
+    let mut skipped = Vec::new();
+    let chosen: Vec<CollectionInfo> = all
+        .into_iter()
+        .filter(|c| a.collections.is_empty() || a.collections.contains(&c.name))
+        .filter(|c| match c.kind {
+            CollectionKind::Collection => true,
+            CollectionKind::View => {
+                skipped.push(format!("{} is a view: not copied; recreate it with db.createView on the target", c.name));
+                false
+            }
+            CollectionKind::System => {
+                skipped.push(format!("{} is a system collection: not copied (the server keeps its own)", c.name));
+                false
+            }
+        })
+        .collect();
+    let spec_indexes: BTreeSet<(String, String)> = db_spec
+        .collections
+        .0
+        .iter()
+        .flat_map(|(c, s)| {
+            s.indexes.iter().map(move |ix| {
+                (c.clone(), serde_json::to_string(&ix.keys.0.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>()).unwrap_or_default())
+            })
+        })
+        .collect();
+    let mut notes = skipped;
+    for c in &chosen {
+        let (_, dropped) = data::create_options(&c.options);
+        if !dropped.is_empty() {
+            notes.push(format!("{}: options not sent to the target: {}", c.name, dropped.join(", ")));
+        }
+        for ix in &c.indexes {
+            let name = ix.get_str("name").unwrap_or("");
+            let fields: Vec<String> = ix.get_document("key").map(|k| k.keys().cloned().collect()).unwrap_or_default();
+            if name != "_id_" && !spec_indexes.contains(&(c.name.clone(), serde_json::to_string(&fields).unwrap_or_default())) {
+                notes.push(format!(
+                    "{}: the source has index {name} on ({}), which the spec does not declare: add it to database.collections.{}.indexes to keep it",
+                    c.name,
+                    fields.join(", "),
+                    c.name
+                ));
+            }
+        }
+    }
+    let total_bytes: u64 = chosen.iter().filter_map(|c| c.bytes).sum();
+    if a.guard.dry_run {
+        return data_dry_run(g, &loaded, &source, &chosen, &notes, total_bytes);
+    }
+
+    let progress = progress(g);
+    let (target, target_hosts) = target_database(g, &loaded, a.mongodb_uri.as_deref(), &progress).await?;
+    if let Some((hosts, db)) = source.hosts()
+        && db == target.name()
+        && hosts.iter().any(|h| target_hosts.contains(h))
+    {
+        bail!("the source {} is the target database itself: nothing to copy", source.describe());
+    }
+    let text = format(g) == OutputFormat::Text;
+    if text && !g.quiet {
+        println!(
+            "Copying {} collection(s), {}, from {} to database {}",
+            chosen.len(),
+            human(total_bytes),
+            source.describe(),
+            target.name()
+        );
+    }
+    let started = Instant::now();
+    let lanes = g.parallelism.map_or(4, usize::from);
+    let results: Vec<(String, CollectionResult)> = futures::stream::iter(chosen.iter().map(|c| {
+        let (source, target, progress) = (&source, &target, &progress);
+        async move {
+            let bar = Bar(progress.bytes(c.bytes.unwrap_or(0), c.name.clone()), AtomicU64::new(0), c.count.unwrap_or(0), c.name.clone());
+            let copied = data::copy(source, c, target, &bar).await;
+            bar.0.set_message(format!("{} verifying", c.name));
+            let out = match copied {
+                Ok(r) => data::verify(source, c, target).await.map(|v| (r, v)),
+                Err(e) => Err(e),
+            };
+            bar.0.finish();
+            (c.name.clone(), out)
+        }
+    }))
+    .buffer_unordered(lanes)
+    .collect()
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut results = results;
+    results.sort_by(|x, y| x.0.cmp(&y.0));
+
+    let mut failed = Vec::new();
+    let mut rows = Vec::new();
+    let (mut docs, mut bytes) = (0u64, 0u64);
+    for (name, r) in &results {
+        match r {
+            Ok((copy, v)) => {
+                docs += copy.inserted + copy.already_there;
+                bytes += copy.bytes;
+                if !v.matches {
+                    failed.push(format!(
+                        "collection {name} differs after the copy: source {} documents (hash {}), target {} (hash {}); first differing _id: {}",
+                        v.source_count,
+                        v.source_hash,
+                        v.target_count,
+                        v.target_hash,
+                        v.first_difference.as_deref().unwrap_or("(none found)")
+                    ));
+                }
+                if copy.derived_ids > 0 {
+                    notes.push(format!("{name}: {} document(s) had no _id and were given one derived from their place in the dump and their bytes (a rerun finds them again)", copy.derived_ids));
+                }
+                rows.push(json!({"collection": name, "created": copy.created, "inserted": copy.inserted, "already_there": copy.already_there, "derived_ids": copy.derived_ids, "bytes": copy.bytes, "seconds": copy.seconds, "verified": v.matches, "source_count": v.source_count, "target_count": v.target_count, "hash": v.target_hash, "first_difference": v.first_difference}));
+            }
+            Err(e) => {
+                let why = error_chain(e);
+                failed.push(if why.starts_with(&format!("collection {name}")) { why.clone() } else { format!("collection {name}: {why}") });
+                rows.push(json!({"collection": name, "error": error_chain(e)}));
+            }
+        }
+    }
+    // The indexes of the collections that arrived, built after the load (one build over the
+    // data instead of index upkeep on every insert).
+    let ok_names: Vec<String> = results.iter().filter(|(_, r)| r.as_ref().is_ok_and(|(_, v)| v.matches)).map(|(n, _)| n.clone()).collect();
+    let index_report = if a.no_indexes || ok_names.is_empty() || db_spec.collections.0.is_empty() {
+        None
+    } else {
+        Some(build_indexes(g, &loaded, a.mongodb_uri.as_deref(), &ok_names, &progress).await)
+    };
+
+    let rate_docs = docs as f64 / seconds.max(1e-9);
+    let rate_mb = mb(bytes) / seconds.max(1e-9);
+    match format(g) {
+        OutputFormat::Json => println!(
+            "{}",
+            secrets::redact(&serde_json::to_string_pretty(&json!({
+                "environment": loaded.env, "source": source.describe(), "database": target.name(), "collections": rows, "notes": notes,
+                "documents": docs, "bytes": bytes, "seconds": seconds, "documents_per_second": rate_docs, "mb_per_second": rate_mb,
+                "indexes": index_report.as_ref().map(|r| match r { Ok(v) => v.clone(), Err(e) => json!({"error": format!("{e:#}")}) }),
+                "ok": failed.is_empty() && !index_report.as_ref().is_some_and(|r| r.is_err()),
+            }))?)
+        ),
+        _ => {
+            for r in &rows {
+                if r.get("error").is_some() {
+                    continue;
+                }
+                println!(
+                    "  {:<24} {:>9} inserted {:>9} already there {:>10}  {}",
+                    r["collection"].as_str().unwrap_or(""),
+                    r["inserted"],
+                    r["already_there"],
+                    human(r["bytes"].as_u64().unwrap_or(0)),
+                    if r["verified"] == json!(true) {
+                        format!("verified ({} documents, hash {})", r["target_count"], r["hash"].as_str().unwrap_or(""))
+                    } else {
+                        "DIFFERS".into()
+                    }
+                );
+            }
+            for n in &notes {
+                println!("note: {n}");
+            }
+            match &index_report {
+                Some(Ok(v)) => println!("Indexes: {}", v["summary"].as_str().unwrap_or("")),
+                Some(Err(e)) => eprintln!("error: the indexes were not built: {e:#}"),
+                None => {}
+            }
+            println!("Moved {docs} documents, {}, in {seconds:.1} s ({rate_docs:.0} documents/s, {rate_mb:.1} MB/s).", human(bytes));
+        }
+    }
+    for f in &failed {
+        eprintln!("error: {}", secrets::redact(f));
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "error: run the same command again to resume: documents already there are skipped, then every collection is compared again"
+        );
+        return Ok(exit::ERROR);
+    }
+    Ok(if index_report.is_some_and(|r| r.is_err()) { exit::ERROR } else { exit::OK })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    secrets::redact(&s)
+}
+
+fn data_dry_run(
+    g: &Global,
+    loaded: &LoadedSpec,
+    source: &Source,
+    chosen: &[CollectionInfo],
+    notes: &[String],
+    total_bytes: u64,
+) -> Result<u8> {
+    let catalog = crate::cost::Catalog::builtin();
+    let cluster = loaded.spec.atlas.as_ref().and_then(|at| {
+        let uri = loaded.spec.database.as_ref()?.uri.as_deref().unwrap_or("");
+        at.clusters.iter().find(|c| uri.contains(&format!("atlas.clusters.{}.", c.name))).or(at.clusters.first())
+    });
+    let need_gb = gb(total_bytes);
+    let storage = cluster.map(|c| {
+        let has = crate::cost::cluster_storage_gb(c, &catalog);
+        let fits = has.is_none_or(|h| need_gb <= h);
+        let upgrade = if fits { None } else { crate::cost::smallest_tier_for(c, need_gb, &catalog) };
+        json!({"cluster": c.name, "tier": c.tier, "storage_gb": has, "data_gb": need_gb, "fits": fits,
+               "smallest_tier_that_fits": upgrade.as_ref().map(|(t, usd)| json!({"tier": t, "monthly_usd": usd}))})
+    });
+    match format(g) {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "environment": loaded.env, "source": source.describe(), "dry_run": true,
+                "collections": chosen.iter().map(|c| json!({"collection": c.name, "documents": c.count, "bytes": c.bytes, "indexes": c.indexes.len(), "options": c.options.keys().collect::<Vec<_>>()})).collect::<Vec<_>>(),
+                "documents": chosen.iter().filter_map(|c| c.count).sum::<u64>(), "bytes": total_bytes, "notes": notes, "storage": storage,
+            }))?
+        ),
+        _ => {
+            println!("Would copy from {} (dry run: nothing is written):", source.describe());
+            for c in chosen {
+                println!(
+                    "  {:<24} {:>10} documents {:>10}  {} index(es){}",
+                    c.name,
+                    c.count.map_or("?".into(), |n| n.to_string()),
+                    human(c.bytes.unwrap_or(0)),
+                    c.indexes.len(),
+                    if c.options.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", options: {}", c.options.keys().cloned().collect::<Vec<_>>().join(", "))
+                    }
+                );
+            }
+            println!("  total: {} documents, {}", chosen.iter().filter_map(|c| c.count).sum::<u64>(), human(total_bytes));
+            for n in notes {
+                println!("note: {n}");
+            }
+            if let Some(s) = &storage {
+                let tier = s["tier"].as_str().unwrap_or("");
+                match (s["fits"].as_bool(), s["storage_gb"].as_f64()) {
+                    (Some(true), Some(has)) => println!(
+                        "Cost: the data ({need_gb:.2} GB before compression) fits cluster {} ({tier}, {has} GB): no change.",
+                        s["cluster"].as_str().unwrap_or("")
+                    ),
+                    (Some(false), Some(has)) => println!(
+                        "Cost: the data ({need_gb:.2} GB) does not fit cluster {} ({tier} stores {has} GB). {}",
+                        s["cluster"].as_str().unwrap_or(""),
+                        match s["smallest_tier_that_fits"].as_object() {
+                            Some(t) => format!(
+                                "The smallest tier that holds it is {} (${:.2}/month): set its tier in the spec, or disk_size_gb.",
+                                t["tier"].as_str().unwrap_or(""),
+                                t["monthly_usd"].as_f64().unwrap_or(0.0)
+                            ),
+                            None => "No tier of the price catalog holds it: set disk_size_gb.".into(),
+                        }
+                    ),
+                    _ => println!("Cost: the storage of tier {tier} is not in the price catalog."),
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Plans the indexes of the migrated collections and creates the missing ones (changes to
+/// existing indexes are left to `poactl apply`, which asks for them).
+async fn build_indexes(
+    g: &Global,
+    loaded: &LoadedSpec,
+    cli_uri: Option<&str>,
+    collections: &[String],
+    progress: &Progress,
+) -> Result<serde_json::Value> {
+    let kinds: BTreeSet<Kind> =
+        [Kind::Index].into_iter().chain(Kind::ALL.into_iter().filter(|k| k.as_str().starts_with("atlas."))).collect();
+    let conn = Connections { mongodb_uri: cli_uri.map(str::to_string) };
+    let registry = Registry::for_spec(loaded, &conn, Some(&kinds)).await?;
+    let engine = crate::engine::Engine {
+        loaded,
+        registry: &registry,
+        progress,
+        parallelism: g.parallelism.map(usize::from),
+        options: crate::providers::RunOptions::default(),
+        discover_kinds: Some(Default::default()),
+    };
+    let in_scope = |a: &Address| a.kind == Kind::Index && collections.iter().any(|c| a.name.starts_with(&format!("{c}.")));
+    let desired: Vec<_> = providers::desired(loaded)
+        .into_iter()
+        .filter(|d| in_scope(&d.address) || (d.address.kind != Kind::Index && kinds.contains(&d.address.kind)))
+        .collect();
+    if !desired.iter().any(|d| in_scope(&d.address)) {
+        return Ok(json!({"built": [], "left_to_apply": [], "summary": "the spec declares no index on these collections"}));
+    }
+    let obs = engine.observe(desired).await?;
+    let mut plan = engine.plan(&obs, crate::plan::PlanOptions::default());
+    let others: Vec<String> = plan
+        .resources
+        .iter()
+        .filter(|r| in_scope(&r.address) && !matches!(r.action, crate::plan::Action::Create | crate::plan::Action::NoOp))
+        .map(|r| r.address.to_string())
+        .collect();
+    plan.resources.retain(|r| in_scope(&r.address) && r.action == crate::plan::Action::Create);
+    let built: Vec<String> = plan.resources.iter().map(|r| r.address.to_string()).collect();
+    if plan.resources.is_empty() {
+        return Ok(
+            json!({"built": [], "left_to_apply": others, "summary": if others.is_empty() { "all declared indexes already there".to_string() } else { format!("{} change(s) left to `poactl apply`: {}", others.len(), others.join(", ")) }}),
+        );
+    }
+    let report = engine.apply(&plan, &obs).await;
+    if !report.ok() {
+        bail!("{}", report.text().trim());
+    }
+    let mut summary = format!("built {} after the load: {}", built.len(), built.join(", "));
+    if !others.is_empty() {
+        summary.push_str(&format!("; {} change(s) left to `poactl apply`: {}", others.len(), others.join(", ")));
+    }
+    Ok(json!({"built": built, "left_to_apply": others, "summary": summary}))
+}
+
+/// The bucket uploads go to, and how the CDN serves it.
+fn pick_bucket<'s>(loaded: &'s LoadedSpec, wanted: Option<&str>) -> Result<&'s crate::spec::model::BucketSpec> {
+    let buckets: Vec<_> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).collect();
+    match wanted {
+        Some(name) => buckets
+            .into_iter()
+            .find(|b| b.name == name)
+            .with_context(|| format!("--bucket {name} is not a bucket of environment \"{}\" (storage.buckets)", loaded.env)),
+        None => match buckets.as_slice() {
+            [one] => Ok(one),
+            [] => bail!("environment \"{}\" declares no bucket (storage.buckets)", loaded.env),
+            many => {
+                let served: Vec<_> = many
+                    .iter()
+                    .filter(|b| loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).any(|d| d.origin.bucket == b.name))
+                    .collect();
+                match served.as_slice() {
+                    [one] => Ok(one),
+                    _ => bail!(
+                        "environment \"{}\" has several buckets ({}): name one with --bucket",
+                        loaded.env,
+                        many.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            }
+        },
+    }
+}
+
+/// `poactl migrate uploads`.
+async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
+    let loaded = load_env(g)?;
+    guard(&loaded, &a.guard)?;
+    let bucket = pick_bucket(&loaded, a.bucket.as_deref())?;
+    let dist = loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|d| d.origin.bucket == bucket.name);
+    let files = {
+        let dir = a.from.clone();
+        tokio::task::spawn_blocking(move || uploads::scan(&dir)).await??
+    };
+    let prefix = a.prefix.trim_start_matches('/').to_string();
+    let progress = progress(g);
+    let base_url = match (&a.cdn_url, dist) {
+        (Some(u), _) => Some(u.trim_end_matches('/').to_string()),
+        (None, Some(d)) if !a.guard.dry_run => {
+            let outputs = live_outputs(g, &loaded, &["storage.", "cdn."], &progress).await?;
+            outputs.get(&Address::new(Kind::Distribution, &d.name)).and_then(|o| o.get("url").cloned())
+        }
+        _ => None,
+    };
+    let rules = CdnRules {
+        base_url,
+        origin_path: dist
+            .and_then(|d| d.origin.path.as_deref())
+            .map(|p| format!("{}/", p.trim_matches('/')))
+            .filter(|p| p != "/")
+            .unwrap_or_default(),
+        behaviors: dist.map(|d| d.cache.iter().map(|c| (c.path.clone(), c.ttl.seconds)).collect()).unwrap_or_default(),
+        default_ttl: dist.and_then(|d| d.default_ttl.as_ref()).map_or(86_400, |t| t.seconds),
+    };
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    // Checksums are computed before anything is sent: they decide what is skipped.
+    let hashing = progress.bytes(total, "checksums");
+    let mut entries: Vec<(uploads::LocalFile, Entry, Vec<String>)> = Vec::new();
+    for f in files {
+        let (sum, parts) = {
+            let (p, size) = (f.path.clone(), f.size);
+            tokio::task::spawn_blocking(move || uploads::checksum(&p, size)).await??
+        };
+        hashing.inc(f.size);
+        let key = format!("{prefix}{}", f.rel);
+        let entry = Entry {
+            path: f.rel.clone(),
+            url: rules.url(&key),
+            size: f.size,
+            sha256: sum,
+            content_type: uploads::content_type(&f.rel).to_string(),
+            cache_control: rules.cache_control(&key),
+            key,
+        };
+        entries.push((f, entry, parts));
+    }
+    hashing.finish();
+    let text = format(g) == OutputFormat::Text;
+    if a.guard.dry_run {
+        let catalog = crate::cost::Catalog::builtin();
+        let region = bucket.region.clone().unwrap_or_else(|| loaded.spec.aws_region());
+        let price = catalog.prices.get(&format!("s3/{region}/standard_storage")).map(|p| p.usd);
+        let monthly = price.map(|p| gb(total) * p);
+        if text {
+            println!(
+                "Would upload {} file(s), {:.1} MB, to s3://{}/{prefix} (dry run: nothing is sent):",
+                entries.len(),
+                mb(total),
+                bucket.name
+            );
+            for (_, e, _) in entries.iter().take(20) {
+                println!("  {:<40} {:>10} B  {}  {}", e.key, e.size, e.content_type, e.cache_control);
+            }
+            if entries.len() > 20 {
+                println!("  ... and {} more", entries.len() - 20);
+            }
+            match monthly {
+                Some(m) => println!(
+                    "Cost: S3 Standard storage {:.3} GB: ${m:.2}/month (catalog price ${}/GB-month).",
+                    gb(total),
+                    price.unwrap_or(0.0)
+                ),
+                None => println!("Cost: S3 storage in {region} is not in the price catalog."),
+            }
+        } else {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"environment": loaded.env, "bucket": bucket.name, "dry_run": true, "files": entries.iter().map(|(_, e, _)| e).collect::<Vec<_>>(), "bytes": total, "storage_monthly_usd": monthly})
+                )?
+            );
+        }
+        return Ok(exit::OK);
+    }
+    if rules.base_url.is_none() {
+        eprintln!(
+            "warning: no distribution serves bucket {} (or it does not exist yet): the manifest has no CDN URLs; `poactl apply` the CDN, or pass --cdn-url",
+            bucket.name
+        );
+    }
+    let aws = providers::aws::Aws::new(loaded.spec.aws_region()).await;
+    let region = bucket.region.clone().unwrap_or_else(|| aws.region.clone());
+    let client = aws.s3(&region).await;
+    let keys: HashSet<String> = entries.iter().map(|(_, e, _)| e.key.clone()).collect();
+    let aborted = uploads::abort_unfinished(&client, &bucket.name, &prefix, &keys).await?;
+    let started = Instant::now();
+    let bar = Arc::new(progress.bytes(total, format!("uploading to s3://{}", bucket.name)));
+    let lanes = g.parallelism.map_or(16, usize::from);
+    let outcomes: Vec<(String, Result<Outcome, crate::migrate::MigrateError>)> =
+        futures::stream::iter(entries.iter().map(|(f, e, parts)| {
+            let (client, bucket, bar) = (&client, &bucket.name, bar.clone());
+            async move { (e.key.clone(), uploads::put(client, bucket, f, e, parts, bar.as_ref()).await) }
+        }))
+        .buffer_unordered(lanes)
+        .collect()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    drop(bar);
+    let uploaded_bytes: u64 = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Ok(Outcome::Uploaded)))
+        .filter_map(|(k, _)| entries.iter().find(|(_, e, _)| &e.key == k))
+        .map(|(_, e, _)| e.size)
+        .sum();
+    let uploaded = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::Uploaded))).count();
+    let already = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::AlreadyThere))).count();
+    let errors: Vec<String> = outcomes.iter().filter_map(|(k, o)| o.as_ref().err().map(|e| format!("{k}: {}", error_chain(e)))).collect();
+    let manifest = Manifest {
+        format_version: 1,
+        environment: loaded.env.clone(),
+        bucket: bucket.name.clone(),
+        prefix: prefix.clone(),
+        cdn_base_url: rules.base_url.clone(),
+        files: entries.iter().map(|(_, e, _)| e.clone()).collect(),
+    };
+    std::fs::write(&a.manifest, serde_json::to_string_pretty(&manifest)?)
+        .with_context(|| format!("cannot write the manifest {}", a.manifest.display()))?;
+    let verification = uploads::verify(&client, &bucket.name, &manifest.files, lanes).await?;
+    let rate = mb(uploaded_bytes) / seconds.max(1e-9);
+    if text {
+        if !g.quiet {
+            println!(
+                "Uploaded {uploaded} file(s) ({:.1} MB in {seconds:.1} s, {rate:.1} MB/s), {already} already there{}; manifest: {}",
+                mb(uploaded_bytes),
+                if aborted > 0 { format!(", {aborted} unfinished upload(s) of an earlier run aborted") } else { String::new() },
+                a.manifest.display()
+            );
+        }
+        println!(
+            "Verified {}/{} object(s), {:.1} MB, in s3://{}/{prefix}: size and SHA-256 as uploaded{}",
+            verification.verified,
+            verification.files,
+            mb(verification.bytes),
+            bucket.name,
+            if verification.mismatched.is_empty() {
+                String::new()
+            } else {
+                format!("; DIFFERENT OR MISSING: {}", verification.mismatched.join(", "))
+            }
+        );
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"environment": loaded.env, "bucket": bucket.name, "uploaded": uploaded, "already_there": already, "aborted_unfinished": aborted, "bytes_uploaded": uploaded_bytes, "seconds": seconds, "mb_per_second": rate, "manifest": a.manifest, "verification": verification, "errors": errors})
+            )?
+        );
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if !errors.is_empty() || !verification.mismatched.is_empty() {
+        eprintln!("error: run the same command again to resume: files already there with the same checksum are skipped");
+        return Ok(exit::ERROR);
+    }
+    Ok(exit::OK)
+}
+
+/// `poactl migrate urls`.
+async fn urls_cmd(g: &Global, a: MigrateUrlsArgs) -> Result<u8> {
+    let loaded = load_env(g)?;
+    guard(&loaded, &a.guard)?;
+    let fields = a.fields.iter().map(|f| urls::Field::parse(f)).collect::<Result<Vec<_>, _>>()?;
+    let progress = progress(g);
+    let (db, _) = target_database(g, &loaded, a.mongodb_uri.as_deref(), &progress).await?;
+    let text = format(g) == OutputFormat::Text;
+    if a.revert {
+        let preview = urls::revert(&db, &fields, true).await?;
+        if !a.guard.dry_run && preview.restored > 0 {
+            confirm_or_bail(&a, &format!("\nPut back {} recorded value(s) in database {}?", preview.restored, db.name()))?;
+        }
+        let r = if a.guard.dry_run { preview } else { urls::revert(&db, &fields, false).await? };
+        if text {
+            println!(
+                "{} {} value(s){}{}",
+                if a.guard.dry_run { "Would restore" } else { "Restored" },
+                r.restored,
+                if r.never_applied > 0 {
+                    format!(", {} record(s) of changes that never happened dropped", r.never_applied)
+                } else {
+                    String::new()
+                },
+                if r.conflicts.is_empty() { String::new() } else { format!("; left alone (changed since): {}", r.conflicts.join(", ")) }
+            );
+        } else {
+            println!("{}", serde_json::to_string_pretty(&json!({"environment": loaded.env, "revert": r, "dry_run": a.guard.dry_run}))?);
+        }
+        return Ok(if r.conflicts.is_empty() { exit::OK } else { exit::ERROR });
+    }
+    let manifest_path = a.manifest.as_ref().context("--manifest is needed")?;
+    let manifest = Manifest::read(manifest_path)?;
+    if manifest.environment != loaded.env {
+        bail!("{} was written for environment \"{}\", not \"{}\"", manifest_path.display(), manifest.environment, loaded.env);
+    }
+    let rw = urls::Rewriter::new(&manifest)?;
+    let run = crate::clock::now_iso();
+    let mut previews = Vec::new();
+    for f in &fields {
+        previews.push(urls::rewrite(&db, f, &rw, &run, true).await?);
+    }
+    let changes: u64 = previews.iter().map(|p| p.changed).sum();
+    let print = |reports: &[urls::FieldReport], done: bool| {
+        for p in reports {
+            println!(
+                "  {}: {} document(s), {} value(s): {} {}, {} already CDN URLs, {} matching no uploaded file{}",
+                p.field,
+                p.documents,
+                p.values,
+                p.changed,
+                if done { "rewritten" } else { "to rewrite" },
+                p.already,
+                p.unmatched,
+                if p.changed_meanwhile > 0 {
+                    format!(", {} changed by someone else meanwhile (left alone)", p.changed_meanwhile)
+                } else {
+                    String::new()
+                }
+            );
+            for (before, after) in &p.samples {
+                println!("      {before}  ->  {after}");
+            }
+            for u in &p.unmatched_samples {
+                println!("      no file for: {u}");
+            }
+        }
+    };
+    if a.guard.dry_run || changes == 0 {
+        if text {
+            println!(
+                "{}",
+                if a.guard.dry_run {
+                    "Dry run: nothing is written."
+                } else {
+                    "No changes: every value is already a CDN URL or matches no file."
+                }
+            );
+            print(&previews, false);
+        } else {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"environment": loaded.env, "dry_run": a.guard.dry_run, "fields": previews}))?
+            );
+        }
+        return Ok(exit::OK);
+    }
+    if text {
+        print(&previews, false);
+    }
+    confirm_or_bail(
+        &a,
+        &format!(
+            "\nRewrite {changes} value(s) in database {} (each change is recorded in {}; --revert puts them back)?",
+            db.name(),
+            urls::RECORD_COLLECTION
+        ),
+    )?;
+    let mut reports = Vec::new();
+    for f in &fields {
+        reports.push(urls::rewrite(&db, f, &rw, &run, false).await?);
+    }
+    if text {
+        println!("Rewritten (run {run}; `poactl migrate urls --revert` undoes it):");
+        print(&reports, true);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&json!({"environment": loaded.env, "run": run, "fields": reports}))?);
+    }
+    Ok(exit::OK)
+}
+
+fn confirm_or_bail(a: &MigrateUrlsArgs, prompt: &str) -> Result<()> {
+    if a.auto_approve {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("migrate urls needs confirmation: rerun with --auto-approve (stdin is not a terminal), after a --dry-run");
+    }
+    if !super::confirm(prompt)? {
+        bail!("cancelled; nothing was changed");
+    }
+    Ok(())
+}

@@ -1,0 +1,383 @@
+//! `migrate urls`: rewrites the file URLs stored in documents (old local URLs or paths) to
+//! the CDN URLs of the uploads manifest, keeping a record of every changed value so that
+//! `--revert` puts it back.
+//!
+//! Each change is a compare-and-set on the document's top-level field (`{_id, field: {$eq:
+//! before}}`, docs "db.collection.updateOne"): a document someone changed meanwhile is left
+//! alone and counted, never overwritten. The record is written before the update, so a run
+//! cut short leaves at most records whose update did not happen, which revert recognises
+//! (the field does not hold the new value) and drops.
+
+use std::collections::HashMap;
+
+use futures::{StreamExt, TryStreamExt};
+use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
+
+use super::MigrateError;
+use super::uploads::Manifest;
+
+/// The side collection holding the reversible record.
+pub const RECORD_COLLECTION: &str = "poactl_url_rewrites";
+const BATCH: usize = 500;
+const CONCURRENT_UPDATES: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub collection: String,
+    /// The dotted path inside documents (`photos.url`; arrays are walked).
+    pub path: String,
+}
+
+impl Field {
+    pub fn parse(s: &str) -> Result<Field, MigrateError> {
+        match s.split_once('.') {
+            Some((c, p)) if !c.is_empty() && !p.is_empty() && !p.split('.').any(str::is_empty) && !p.starts_with('$') => {
+                Ok(Field { collection: c.to_string(), path: p.to_string() })
+            }
+            _ => Err(MigrateError::Usage(format!("--field {s}: expected COLLECTION.PATH, e.g. users.avatarUrl or bookings.photos.url"))),
+        }
+    }
+
+    /// The top-level field the change is written to (the whole value, compare-and-set).
+    pub fn top(&self) -> &str {
+        self.path.split('.').next().unwrap_or(&self.path)
+    }
+}
+
+/// Old values to CDN URLs, from the manifest.
+pub struct Rewriter {
+    by_path: HashMap<String, String>,
+    urls: std::collections::HashSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrite {
+    To(String),
+    AlreadyCdn,
+    Unmatched,
+}
+
+impl Rewriter {
+    pub fn new(m: &Manifest) -> Result<Rewriter, MigrateError> {
+        if m.cdn_base_url.is_none() {
+            return Err(MigrateError::Usage(format!(
+                "the manifest has no CDN URL (no distribution served bucket {} when it was written): run `poactl apply` for the CDN, then `poactl migrate uploads` again to rewrite the manifest",
+                m.bucket
+            )));
+        }
+        let mut by_path = HashMap::new();
+        let mut urls = std::collections::HashSet::new();
+        for f in &m.files {
+            let Some(url) = &f.url else { continue };
+            by_path.insert(f.path.clone(), url.clone());
+            by_path.insert(f.key.clone(), url.clone());
+            urls.insert(url.clone());
+        }
+        Ok(Rewriter { by_path, urls })
+    }
+
+    /// A stored value's new URL: the manifest file whose path is the longest `/`-bounded
+    /// suffix of the value, once any scheme and host, query and fragment are taken off,
+    /// `\` made `/` and `%XX` decoded (`http://localhost:5000/uploads/images/a.png`,
+    /// `/uploads/images/a.png` and `uploads\images\a.png` all match `images/a.png`).
+    pub fn rewrite(&self, value: &str) -> Rewrite {
+        if self.urls.contains(value) {
+            return Rewrite::AlreadyCdn;
+        }
+        let mut v = value.trim();
+        if let Some((scheme, rest)) = v.split_once("://")
+            && (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        {
+            v = rest.find('/').map_or("", |i| &rest[i..]);
+        }
+        let v = v.split(['?', '#']).next().unwrap_or("");
+        let normalized = decode(&v.replace('\\', "/"));
+        let trimmed = normalized.trim_start_matches("./").trim_start_matches('/');
+        let mut rest = trimmed;
+        loop {
+            if let Some(url) = self.by_path.get(rest) {
+                return Rewrite::To(url.clone());
+            }
+            match rest.find('/') {
+                Some(i) => rest = &rest[i + 1..],
+                None => return Rewrite::Unmatched,
+            }
+        }
+    }
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(n) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(n);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct FieldReport {
+    pub field: String,
+    pub documents: u64,
+    /// Values (strings at the path) seen, changed, already CDN URLs, matching no file.
+    pub values: u64,
+    pub changed: u64,
+    pub already: u64,
+    pub unmatched: u64,
+    /// Documents changed by someone else between the read and the write (left alone).
+    pub changed_meanwhile: u64,
+    pub samples: Vec<(String, String)>,
+    pub unmatched_samples: Vec<String>,
+}
+
+/// Rewrites the strings a path reaches; `None` when nothing changes.
+fn rewrite_at(v: &Bson, path: &[&str], rw: &Rewriter, r: &mut FieldReport) -> Option<Bson> {
+    match (v, path.split_first()) {
+        (Bson::String(s), None) => {
+            r.values += 1;
+            match rw.rewrite(s) {
+                Rewrite::To(url) if url != *s => {
+                    r.changed += 1;
+                    if r.samples.len() < 3 {
+                        r.samples.push((s.clone(), url.clone()));
+                    }
+                    Some(Bson::String(url))
+                }
+                Rewrite::To(_) | Rewrite::AlreadyCdn => {
+                    r.already += 1;
+                    None
+                }
+                Rewrite::Unmatched => {
+                    r.unmatched += 1;
+                    if r.unmatched_samples.len() < 3 {
+                        r.unmatched_samples.push(s.clone());
+                    }
+                    None
+                }
+            }
+        }
+        (Bson::Array(items), _) => {
+            // An array is walked element by element (a numeric segment picks one).
+            if let Some((seg, rest)) = path.split_first()
+                && let Ok(i) = seg.parse::<usize>()
+            {
+                let new = rewrite_at(items.get(i)?, rest, rw, r)?;
+                let mut out = items.clone();
+                out[i] = new;
+                return Some(Bson::Array(out));
+            }
+            let mut changed = false;
+            let out: Vec<Bson> = items
+                .iter()
+                .map(|i| match rewrite_at(i, path, rw, r) {
+                    Some(n) => {
+                        changed = true;
+                        n
+                    }
+                    None => i.clone(),
+                })
+                .collect();
+            changed.then_some(Bson::Array(out))
+        }
+        (Bson::Document(d), Some((seg, rest))) => {
+            let new = rewrite_at(d.get(*seg)?, rest, rw, r)?;
+            let mut out = d.clone();
+            out.insert(*seg, new);
+            Some(Bson::Document(out))
+        }
+        _ => None,
+    }
+}
+
+/// What one document's field becomes, if it changes.
+pub fn rewrite_document(d: &Document, field: &Field, rw: &Rewriter, r: &mut FieldReport) -> Option<(Bson, Bson)> {
+    let parts: Vec<&str> = field.path.split('.').collect();
+    let before = d.get(field.top())?;
+    let after = rewrite_at(before, &parts[1..], rw, r)?;
+    Some((before.clone(), after))
+}
+
+/// Scans a field's documents and (unless `dry_run`) rewrites them, recording each change.
+pub async fn rewrite(db: &mongodb::Database, field: &Field, rw: &Rewriter, run: &str, dry_run: bool) -> Result<FieldReport, MigrateError> {
+    let fail = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: field.collection.clone(), source: e };
+    let coll = db.collection::<Document>(&field.collection);
+    let records = db.collection::<Document>(RECORD_COLLECTION);
+    let mut r = FieldReport { field: format!("{}.{}", field.collection, field.path), ..Default::default() };
+    let mut cursor =
+        coll.find(doc! {field.top(): {"$exists": true}}).projection(doc! {field.top(): 1}).batch_size(BATCH as u32).await.map_err(fail)?;
+    let mut pending: Vec<(Bson, Bson, Bson)> = Vec::new();
+    loop {
+        let next = cursor.try_next().await.map_err(fail)?;
+        if let Some(d) = &next {
+            r.documents += 1;
+            if let Some((before, after)) = rewrite_document(d, field, rw, &mut r) {
+                pending.push((d.get("_id").cloned().unwrap_or(Bson::Null), before, after));
+            }
+        }
+        if !dry_run && (pending.len() >= BATCH || (next.is_none() && !pending.is_empty())) {
+            let batch = std::mem::take(&mut pending);
+            let now = mongodb::bson::DateTime::now();
+            let docs: Vec<Document> = batch
+                .iter()
+                .map(|(id, before, after)| doc! {"_id": ObjectId::new(), "run": run, "collection": &field.collection, "field": field.top(), "doc_id": id.clone(), "before": before.clone(), "after": after.clone(), "at": now})
+                .collect();
+            records.insert_many(&docs).await.map_err(|e| MigrateError::TargetWrite { collection: RECORD_COLLECTION.into(), source: e })?;
+            let top = field.top().to_string();
+            let results: Vec<(mongodb::error::Result<mongodb::results::UpdateResult>, Bson)> =
+                futures::stream::iter(batch.into_iter().zip(docs).map(|((id, before, after), rec)| {
+                    let coll = coll.clone();
+                    let top = top.clone();
+                    async move {
+                        (
+                            coll.update_one(doc! {"_id": id, &top: {"$eq": before}}, doc! {"$set": {&top: after}}).await,
+                            rec.get("_id").cloned().unwrap_or(Bson::Null),
+                        )
+                    }
+                }))
+                .buffer_unordered(CONCURRENT_UPDATES)
+                .collect()
+                .await;
+            for (res, rec_id) in results {
+                if res.map_err(fail)?.matched_count == 0 {
+                    r.changed_meanwhile += 1;
+                    r.changed = r.changed.saturating_sub(1);
+                    records
+                        .delete_one(doc! {"_id": rec_id})
+                        .await
+                        .map_err(|e| MigrateError::TargetWrite { collection: RECORD_COLLECTION.into(), source: e })?;
+                }
+            }
+        }
+        if next.is_none() {
+            return Ok(r);
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RevertReport {
+    pub restored: u64,
+    /// Records whose update never happened (a run cut short): dropped.
+    pub never_applied: u64,
+    /// Documents changed since the rewrite: left alone, their records kept.
+    pub conflicts: Vec<String>,
+}
+
+/// Puts recorded values back, newest first, for the given fields (all when empty).
+pub async fn revert(db: &mongodb::Database, fields: &[Field], dry_run: bool) -> Result<RevertReport, MigrateError> {
+    let rec_err = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: RECORD_COLLECTION.into(), source: e };
+    let records = db.collection::<Document>(RECORD_COLLECTION);
+    let mut out = RevertReport::default();
+    let list: Vec<Document> = records.find(doc! {}).sort(doc! {"_id": -1}).await.map_err(rec_err)?.try_collect().await.map_err(rec_err)?;
+    for rec in list {
+        let (Ok(coll), Ok(top)) = (rec.get_str("collection"), rec.get_str("field")) else { continue };
+        if !fields.is_empty() && !fields.iter().any(|f| f.collection == coll && f.top() == top) {
+            continue;
+        }
+        let (Some(id), Some(before), Some(after)) = (rec.get("doc_id"), rec.get("before"), rec.get("after")) else { continue };
+        let c = db.collection::<Document>(coll);
+        let fail = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: coll.to_string(), source: e };
+        let current = c.find_one(doc! {"_id": id.clone()}).projection(doc! {top: 1}).await.map_err(fail)?;
+        let now = current.as_ref().and_then(|d| d.get(top));
+        if now == Some(after) {
+            if !dry_run {
+                let res = c
+                    .update_one(doc! {"_id": id.clone(), top: {"$eq": after.clone()}}, doc! {"$set": {top: before.clone()}})
+                    .await
+                    .map_err(fail)?;
+                if res.matched_count == 0 {
+                    out.conflicts.push(format!("{coll} _id {id}"));
+                    continue;
+                }
+            }
+            out.restored += 1;
+        } else if now == Some(before) {
+            out.never_applied += 1;
+        } else {
+            out.conflicts.push(format!("{coll} _id {id} ({top} changed since the rewrite)"));
+            continue;
+        }
+        if !dry_run {
+            records.delete_one(doc! {"_id": rec.get("_id").cloned().unwrap_or(Bson::Null)}).await.map_err(rec_err)?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::uploads::Entry;
+
+    fn manifest() -> Manifest {
+        let entry = |path: &str| Entry {
+            path: path.into(),
+            key: path.into(),
+            url: Some(format!("https://cdn.example/{path}")),
+            size: 1,
+            sha256: String::new(),
+            content_type: String::new(),
+            cache_control: String::new(),
+        };
+        Manifest {
+            format_version: 1,
+            environment: "t".into(),
+            bucket: "b".into(),
+            prefix: String::new(),
+            cdn_base_url: Some("https://cdn.example".into()),
+            files: vec![entry("images/a.png"), entry("a.png"), entry("documents/id card.pdf")],
+        }
+    }
+
+    #[test]
+    fn old_urls_and_paths_find_their_file_by_the_longest_suffix() {
+        let rw = Rewriter::new(&manifest()).unwrap();
+        let cases = [
+            ("http://localhost:5000/uploads/images/a.png", Rewrite::To("https://cdn.example/images/a.png".into())),
+            ("/uploads/images/a.png?v=3", Rewrite::To("https://cdn.example/images/a.png".into())),
+            ("uploads\\images\\a.png", Rewrite::To("https://cdn.example/images/a.png".into())),
+            ("images/a.png", Rewrite::To("https://cdn.example/images/a.png".into())),
+            ("/uploads/a.png", Rewrite::To("https://cdn.example/a.png".into())),
+            ("/uploads/documents/id%20card.pdf", Rewrite::To("https://cdn.example/documents/id card.pdf".into())),
+            ("https://cdn.example/images/a.png", Rewrite::AlreadyCdn),
+            ("/uploads/images/b.png", Rewrite::Unmatched),
+            ("/uploads/images/missing.png", Rewrite::Unmatched),
+            ("xa.png", Rewrite::Unmatched),
+        ];
+        for (value, want) in cases {
+            assert_eq!(rw.rewrite(value), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn paths_walk_nested_documents_and_arrays() {
+        let rw = Rewriter::new(&manifest()).unwrap();
+        let d = doc! {"_id": 1, "photos": [{"url": "/uploads/images/a.png", "w": 3}, {"url": "https://cdn.example/a.png"}, {"url": "/nope.png"}], "avatar": "/a.png"};
+        let mut r = FieldReport::default();
+        let (_, after) = rewrite_document(&d, &Field::parse("users.photos.url").unwrap(), &rw, &mut r).unwrap();
+        assert_eq!(
+            after,
+            Bson::Array(vec![
+                doc! {"url": "https://cdn.example/images/a.png", "w": 3}.into(),
+                doc! {"url": "https://cdn.example/a.png"}.into(),
+                doc! {"url": "/nope.png"}.into()
+            ])
+        );
+        assert_eq!((r.values, r.changed, r.already, r.unmatched), (3, 1, 1, 1));
+        let mut r = FieldReport::default();
+        assert!(rewrite_document(&d, &Field::parse("users.missing").unwrap(), &rw, &mut r).is_none());
+        for bad in ["users", ".x", "users.", "users..x", "users.$x"] {
+            assert!(Field::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
