@@ -95,8 +95,17 @@ impl DumpDir {
             } else {
                 CollectionKind::Collection
             };
-            let (count, bytes) = if bson.as_os_str().is_empty() { (0, 0) } else { scan(&bson)? };
-            out.push(CollectionInfo { name, kind, options, indexes, count: Some(count), bytes: Some(bytes), file: Some(bson) });
+            // A damaged file is reported when its collection is copied (with the offset), not
+            // here: the other collections of the dump still go.
+            let (count, bytes) = if bson.as_os_str().is_empty() {
+                (Some(0), Some(0))
+            } else {
+                match scan(&bson) {
+                    Ok((n, b)) => (Some(n), Some(b)),
+                    Err(_) => (None, std::fs::metadata(&bson).ok().map(|m| m.len())),
+                }
+            };
+            out.push(CollectionInfo { name, kind, options, indexes, count, bytes, file: Some(bson) });
         }
         Ok(out)
     }

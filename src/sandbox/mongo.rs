@@ -129,6 +129,19 @@ impl MongoMock {
         }
     }
 
+    /// Keeps only the documents of `db.collection` that `keep` accepts (a copy cut short).
+    pub fn retain(&self, ns: &str, keep: impl Fn(&Document) -> bool) {
+        let mut st = lock(&self.state);
+        if let Some(c) = st.collections.get_mut(ns) {
+            let gone: Vec<u64> = c.docs.iter().filter(|(_, d)| !keep(d)).map(|(k, _)| *k).collect();
+            for k in gone {
+                if let Some(d) = c.docs.remove(&k) {
+                    c.ids.remove(&id_key(d.get("_id")));
+                }
+            }
+        }
+    }
+
     pub fn fail_next(&self, command: &str, code: i32, code_name: &str) {
         lock(&self.state).fail_next.insert(command.to_string(), (code, code_name.to_string()));
     }

@@ -12,6 +12,7 @@ mod captures;
 mod demo;
 mod fuzz;
 mod layering;
+mod migrate;
 mod mongo;
 mod openapi;
 mod reliability;

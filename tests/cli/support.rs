@@ -44,6 +44,11 @@ impl Poactl {
         self
     }
 
+    /// Starts it without waiting (to stop it halfway through).
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("start poactl")
+    }
+
     pub fn run(mut self) -> Run {
         let out: Output = self.cmd.output().expect("run poactl");
         Run {
