@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole job on local emulators, no cloud account: poactl's Atlas sandbox and moto (AWS).
 # validate -> plan -> apply -> plan (No changes) -> out-of-band change -> drift (exit 2) ->
-# apply (converge) -> drift (exit 0) -> cost -> output (.env).
+# apply (converge) -> drift (exit 0) -> cost -> output (.env) -> week 2, the move: a generated
+# dump of the marketplace's 7 collections -> migrate data (verified) -> migrate uploads -> S3
+# -> migrate urls (stored file URLs rewritten to the CDN).
 #
 # Environment: POACTL (the binary, default target/debug/poactl), MOTO_PYTHON (the Python
 # with moto, default .venv/bin/python). Every process it starts is stopped on exit, Ctrl-C
@@ -29,7 +31,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 STEP=0
-TOTAL=11
+TOTAL=15
 step() {
     STEP=$((STEP + 1))
     printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$TOTAL" "$*"
@@ -52,14 +54,15 @@ expect() {
 step "starting the emulators: moto (AWS) and poactl's Atlas sandbox, on free loopback ports"
 "$MOTO_PYTHON" tests/support/moto_server.py 127.0.0.1 0 >"$WORK/moto.log" 2>&1 &
 PIDS+=($!)
-"$POACTL" sandbox --listen 127.0.0.1:0 --cluster-delay 2 --url-file "$WORK/atlas.url" >"$WORK/sandbox.log" 2>&1 &
+"$POACTL" sandbox --listen 127.0.0.1:0 --cluster-delay 2 --url-file "$WORK/atlas.url" \
+    --mongo-listen 127.0.0.1:0 --mongo-url-file "$WORK/mongo.url" >"$WORK/sandbox.log" 2>&1 &
 PIDS+=($!)
 if [ -n "${DEMO_PIDS_FILE:-}" ]; then
     printf '%s\n' "${PIDS[@]}" >"$DEMO_PIDS_FILE"
 fi
 for _ in $(seq 1 600); do
     MOTO_PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9][0-9]*\).*|\1|p' "$WORK/moto.log" | head -n1)
-    [ -n "$MOTO_PORT" ] && [ -s "$WORK/atlas.url" ] && break
+    [ -n "$MOTO_PORT" ] && [ -s "$WORK/atlas.url" ] && [ -s "$WORK/mongo.url" ] && break
     sleep 0.1
 done
 if [ -z "${MOTO_PORT:-}" ] || [ ! -s "$WORK/atlas.url" ]; then
@@ -70,6 +73,7 @@ fi
 ATLAS_URL=$(cat "$WORK/atlas.url")
 MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 echo "    Atlas sandbox: $ATLAS_URL    moto: $MOTO_URL"
+echo "    the cluster's hosts: the sandbox's MongoDB wire MOCK (in memory, not a database) at $(cat "$WORK/mongo.url")"
 
 export MONGODB_ATLAS_BASE_URL="$ATLAS_URL" MONGODB_ATLAS_CLIENT_ID=demo MONGODB_ATLAS_CLIENT_SECRET=demo
 export AWS_ENDPOINT_URL="$MOTO_URL" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
@@ -114,5 +118,22 @@ expect 2 cost -e local --scenario growth
 
 step "output: the app's .env, rendered from live state through templates/app.env.tera"
 expect 0 output -e local
+
+step "week 2, the move: the old data as mongodump wrote it (generated: 7 collections) and its uploads; a dry run first"
+python3 scripts/seed-data.py "$WORK/old"
+expect 0 migrate data -e local --from "$WORK/old/dump" --dry-run
+
+step "migrate data: every collection into the Atlas cluster, then its indexes, then verified (counts and content hashes)"
+expect 0 migrate data -e local --from "$WORK/old/dump"
+echo "    a rerun resumes by _id: nothing is sent twice, and everything is compared again"
+expect 0 migrate data -e local --from "$WORK/old/dump" --collections users -q
+
+step "migrate uploads: the local uploads into the private bucket (SHA-256 checked, Cache-Control from the CDN's TTLs)"
+expect 0 migrate uploads -e local --from "$WORK/old/uploads" --manifest "$WORK/uploads-manifest.json"
+
+step "migrate urls: the stored file URLs become CDN URLs (a dry run, then the change; --revert undoes it)"
+URL_FIELDS=(--field users.avatar --field serviceproviders.portfolio.url --field serviceproviders.licenseDocument)
+expect 0 migrate urls -e local --manifest "$WORK/uploads-manifest.json" "${URL_FIELDS[@]}" --dry-run
+expect 0 migrate urls -e local --manifest "$WORK/uploads-manifest.json" "${URL_FIELDS[@]}" --auto-approve
 
 printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

@@ -410,11 +410,13 @@ fn data_dry_run(
                 let tier = s["tier"].as_str().unwrap_or("");
                 match (s["fits"].as_bool(), s["storage_gb"].as_f64()) {
                     (Some(true), Some(has)) => println!(
-                        "Cost: the data ({need_gb:.2} GB before compression) fits cluster {} ({tier}, {has} GB): no change.",
+                        "Cost: the data ({} before compression) fits cluster {} ({tier}, {has} GB): no change.",
+                        human(total_bytes),
                         s["cluster"].as_str().unwrap_or("")
                     ),
                     (Some(false), Some(has)) => println!(
-                        "Cost: the data ({need_gb:.2} GB) does not fit cluster {} ({tier} stores {has} GB). {}",
+                        "Cost: the data ({}) does not fit cluster {} ({tier} stores {has} GB). {}",
+                        human(total_bytes),
                         s["cluster"].as_str().unwrap_or(""),
                         match s["smallest_tier_that_fits"].as_object() {
                             Some(t) => format!(
@@ -618,13 +620,15 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     let client = aws.s3(&region).await;
     let keys: HashSet<String> = entries.iter().map(|(_, e, _)| e.key.clone()).collect();
     let aborted = uploads::abort_unfinished(&client, &bucket.name, &prefix, &keys).await?;
+    let listed = uploads::listed_sizes(&client, &bucket.name, &prefix).await?;
     let started = Instant::now();
     let bar = Arc::new(progress.bytes(total, format!("uploading to s3://{}", bucket.name)));
     let lanes = g.parallelism.map_or(16, usize::from);
     let outcomes: Vec<(String, Result<Outcome, crate::migrate::MigrateError>)> =
         futures::stream::iter(entries.iter().map(|(f, e, parts)| {
             let (client, bucket, bar) = (&client, &bucket.name, bar.clone());
-            async move { (e.key.clone(), uploads::put(client, bucket, f, e, parts, bar.as_ref()).await) }
+            let size = listed.get(&e.key).copied();
+            async move { (e.key.clone(), uploads::put(client, bucket, f, e, parts, size, bar.as_ref()).await) }
         }))
         .buffer_unordered(lanes)
         .collect()
@@ -778,7 +782,7 @@ async fn urls_cmd(g: &Global, a: MigrateUrlsArgs) -> Result<u8> {
         }
         return Ok(exit::OK);
     }
-    if text {
+    if text && !a.auto_approve {
         print(&previews, false);
     }
     confirm_or_bail(

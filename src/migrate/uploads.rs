@@ -348,16 +348,41 @@ fn same_checksum(stored: Option<&str>, expected: &str) -> bool {
     stored.is_some_and(|s| s == expected || expected.split_once('-').is_some_and(|(b, _)| b == s))
 }
 
-/// Uploads one file unless the bucket has it with the same size, SHA-256 and headers.
+/// The size of every object under a prefix (ListObjectsV2, 1,000 keys a page): a key that is
+/// not there, or has another size, is uploaded without a HeadObject first.
+pub async fn listed_sizes(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<std::collections::HashMap<String, u64>, MigrateError> {
+    let mut out = std::collections::HashMap::new();
+    let mut pages = client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            s3_error(format!("ListObjectsV2 s3://{bucket}/{prefix}"), aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error())
+        })?;
+        for o in page.contents() {
+            if let Some(k) = o.key() {
+                out.insert(k.to_string(), o.size().unwrap_or(0).max(0) as u64);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Uploads one file unless the bucket has it with the same size, SHA-256 and headers
+/// (`listed`: the size the bucket listing showed for the key, if any).
 pub async fn put(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     file: &LocalFile,
     entry: &Entry,
     parts: &[String],
+    listed: Option<u64>,
     tally: &dyn Tally,
 ) -> Result<Outcome, MigrateError> {
-    if let Some((size, sum, ct, cc)) = head(client, bucket, &entry.key).await?
+    if listed == Some(file.size)
+        && let Some((size, sum, ct, cc)) = head(client, bucket, &entry.key).await?
         && size == file.size
         && same_checksum(sum.as_deref(), &entry.sha256)
         && ct.as_deref() == Some(entry.content_type.as_str())

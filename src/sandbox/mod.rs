@@ -190,8 +190,8 @@ pub async fn command(a: Settings) -> Result<()> {
     }
     println!("Atlas sandbox listening on {url}");
     println!("  export MONGODB_ATLAS_BASE_URL={url} MONGODB_ATLAS_CLIENT_ID=sandbox MONGODB_ATLAS_CLIENT_SECRET=sandbox");
-    // Kept alive for as long as the sandbox serves.
-    let _mongo = match &a.mongo_listen {
+    // Kept alive for as long as the sandbox serves (its task runs on this runtime).
+    let mongo = match &a.mongo_listen {
         Some(addr) => {
             let mock = mongo::MongoMock::listen(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             if let Some(f) = &a.mongo_url_file {
@@ -202,8 +202,9 @@ pub async fn command(a: Settings) -> Result<()> {
         }
         None => None,
     };
-    let state = Arc::new(Mutex::new(State::new(Duration::from_secs_f64(a.cluster_delay.max(0.0)), a.rate_limit)));
-    serve(listener, state).await
+    let mut state = State::new(Duration::from_secs_f64(a.cluster_delay.max(0.0)), a.rate_limit);
+    state.mongo_host = mongo.as_ref().and_then(|m| m.uri.strip_prefix("mongodb://")?.split('/').next().map(str::to_string));
+    serve(listener, Arc::new(Mutex::new(state))).await
 }
 
 /// Serves the sandbox on a bound listener (used by the command and by tests).

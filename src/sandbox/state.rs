@@ -86,6 +86,9 @@ pub struct State {
     /// Injected failures: the next `count` API requests answer `status`.
     pub faults: Option<(u16, u32, u64)>,
     counter: u64,
+    /// With `--mongo-listen`: the wire mock's address, which IDLE clusters' standard
+    /// connection strings point at (the sandbox's stand-in for the cluster's mongod hosts).
+    pub mongo_host: Option<String>,
     seed: u64,
 }
 
@@ -108,6 +111,7 @@ impl State {
             requests: 0,
             faults: None,
             counter: 0,
+            mongo_host: None,
             seed,
         }
     }
@@ -122,6 +126,7 @@ impl State {
     /// their full connection strings), DELETING ones disappear.
     pub fn advance(&mut self) {
         let now = Instant::now();
+        let mongo_host = self.mongo_host.clone();
         for p in self.projects.values_mut() {
             let mut gone = Vec::new();
             for (name, c) in p.clusters.iter_mut() {
@@ -135,7 +140,12 @@ impl State {
                         c.doc["stateName"] = json!("IDLE");
                         let srv = c.doc.pointer("/connectionStrings/standardSrv").and_then(|v| v.as_str()).unwrap_or_default().to_string();
                         let host = srv.trim_start_matches("mongodb+srv://").to_string();
-                        c.doc["connectionStrings"]["standard"] = json!(format!("mongodb://{host}:27017/?ssl=true&authSource=admin"));
+                        // Real Atlas lists the shard hosts with TLS on; the mock has one host
+                        // and no TLS, so a driver can reach it.
+                        c.doc["connectionStrings"]["standard"] = match &mongo_host {
+                            Some(mock) => json!(format!("mongodb://{mock}/?directConnection=true")),
+                            None => json!(format!("mongodb://{host}:27017/?ssl=true&authSource=admin")),
+                        };
                     }
                 }
             }

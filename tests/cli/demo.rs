@@ -22,12 +22,16 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the demo failed:\n{stdout}\n{stderr}");
     for want in [
-        "[11/11]",
-        "Apply complete! Resources: 11 added",
+        "[15/15]",
+        "Apply complete! Resources: 17 added",
         "No changes.",
         "versioning: live false, spec true",
         "No drift",
         "CLOUDFRONT_URL=https://",
+        "verified (400 documents",
+        "0 inserted 400 already there",
+        "Verified 540/540 object(s)",
+        "users.avatar: 400 document(s), 300 value(s): 300 rewritten",
         "Demo complete.",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
