@@ -7,12 +7,17 @@
 //!   `src/mongo/db/storage/duplicate_key_error_info.cpp`; driver `InsertManyError`).
 //! - The server moves `_id` first on insert (`src/mongo/db/ops/insert.cpp`,
 //!   `fixDocumentForInsert`), so the fingerprint hashes documents with `_id` first.
-//! - `create` takes the options mongodump writes in `options`; `autoIndexId` and `flags` are
-//!   refused by servers since 4.0/4.2 (mongorestore drops them too:
-//!   mongo-tools `mongorestore/metadata.go`), so they are not sent.
-//! - A collection a view is on, or a `system.*` collection, is not data to insert
+//! - `create` takes the options listed in its docs ("create" command). Anything else a dump's
+//!   `options` holds (`autoIndexId`, the `flags` of 3.x dumps) is left out and named: the
+//!   Node.js driver never sends `autoIndexId` either (node-mongodb-native
+//!   `src/operations/create_collection.ts`, `ILLEGAL_COMMAND_FIELDS`).
+//! - A view, or a `system.*` collection, is not data to insert
 //!   (mongorestore restores views through `create` with `viewOn`; poactl leaves views to the
 //!   operator and says so).
+//! - The server also replaces an empty `Timestamp(0, 0)` in a document's first two fields with
+//!   the current time on insert (same `fixDocumentForInsert`; mongod skips it only for
+//!   `bypassEmptyTsReplacement`, which the Rust driver does not send). Such a document
+//!   arrives changed, and the verification names it: nothing differs silently.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -4,6 +4,9 @@
 //! real Atlas, the CREATING/UPDATING -> IDLE -> DELETING -> 404 state machine, and injectable
 //! 429s. It accepts any service-account credentials at `/api/oauth/token`, and any API key.
 //!
+//! With `--mongo-listen` it also serves `mongo::MongoMock` (a scripted MongoDB wire mock, not a
+//! database), and IDLE clusters' standard connection strings point at it.
+//!
 //! Besides Atlas' paths it serves its own under `/__sandbox/` (no auth): `log` (every request
 //! and response, for checking against MongoDB's OpenAPI spec), `log/clear`, `faults`
 //! (`{"status": 429, "count": 2, "retry_after": 1}`), `config` (`{"cluster_delay_secs": 5,

@@ -376,11 +376,28 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                 return cursor_reply(&mut st, &ns, Vec::new(), &cmd, "firstBatch");
             };
             let mut found = Vec::new();
-            for d in c.docs.values() {
-                match matches(d, &filter) {
-                    Ok(true) => found.push(d.clone()),
-                    Ok(false) => {}
-                    Err(e) => return error(2, "BadValue", &e),
+            // `{_id: v}` and `{_id: {$in: [...]}}` go through the `_id` index, as on a server
+            // (the planner's IDHACK and index bounds), so a resume is not quadratic here.
+            let by_id: Option<Vec<&Bson>> = match (filter.len(), filter.get("_id")) {
+                (1, Some(Bson::Document(ops))) if ops.len() == 1 && ops.contains_key("$in") => ops.get_array("$in").ok().map(|a| a.iter().collect()),
+                (1, Some(v)) if !matches!(v, Bson::Document(_) | Bson::Array(_)) => Some(vec![v]),
+                _ => None,
+            };
+            match by_id {
+                Some(ids) => {
+                    let mut seqs: Vec<u64> = ids.into_iter().filter_map(|v| c.ids.get(&id_key(Some(v))).copied()).collect();
+                    seqs.sort_unstable();
+                    seqs.dedup();
+                    found.extend(seqs.into_iter().filter_map(|k| c.docs.get(&k).cloned()));
+                }
+                None => {
+                    for d in c.docs.values() {
+                        match matches(d, &filter) {
+                            Ok(true) => found.push(d.clone()),
+                            Ok(false) => {}
+                            Err(e) => return error(2, "BadValue", &e),
+                        }
+                    }
                 }
             }
             if let Ok(sort) = cmd.get_document("sort") {
@@ -429,7 +446,7 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                 let q = u.get_document("q").cloned().unwrap_or_default();
                 let change = u.get_document("u").cloned().unwrap_or_default();
                 let multi = u.get_bool("multi").unwrap_or(false);
-                let keys: Vec<u64> = c.docs.iter().filter(|(_, d)| matches(d, &q).unwrap_or(false)).map(|(k, _)| *k).collect();
+                let keys = matching(c, &q);
                 for k in keys.into_iter().take(if multi { usize::MAX } else { 1 }) {
                     let Some(d) = c.docs.get_mut(&k) else { continue };
                     let before = d.clone();
@@ -451,7 +468,7 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                 let Bson::Document(del) = del else { continue };
                 let q = del.get_document("q").cloned().unwrap_or_default();
                 let one = del.get("limit").and_then(as_i64) == Some(1);
-                let keys: Vec<u64> = c.docs.iter().filter(|(_, d)| matches(d, &q).unwrap_or(false)).map(|(k, _)| *k).collect();
+                let keys = matching(c, &q);
                 for k in keys.into_iter().take(if one { 1 } else { usize::MAX }) {
                     if let Some(d) = c.docs.remove(&k) {
                         c.ids.remove(&id_key(d.get("_id")));
@@ -530,6 +547,16 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             doc! {"nIndexesWas": before as i32, "ok": 1.0}
         }
         other => error(59, "CommandNotFound", &format!("no such command: '{other}'")),
+    }
+}
+
+/// The documents a write's filter selects, through the `_id` index when it names one `_id`.
+fn matching(c: &Collection, q: &Document) -> Vec<u64> {
+    match q.get("_id") {
+        Some(v) if !matches!(v, Bson::Document(_) | Bson::Array(_)) => {
+            c.ids.get(&id_key(Some(v))).filter(|k| c.docs.get(k).is_some_and(|d| matches(d, q).unwrap_or(false))).into_iter().copied().collect()
+        }
+        _ => c.docs.iter().filter(|(_, d)| matches(d, q).unwrap_or(false)).map(|(k, _)| *k).collect(),
     }
 }
 

@@ -272,3 +272,90 @@ async fn bench_plan_and_apply() {
     }
     println!("validate of a {big_resources}-resource spec: {:.1} ms (best of 5, process start included)", best.as_secs_f64() * 1000.0);
 }
+
+/// Runs the measured binary and returns its JSON output.
+fn run_json(args: &[String], env: &[(&str, String)]) -> serde_json::Value {
+    let out = std::process::Command::new(binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `migrate data` into the scripted wire mock (in this process) from the generated dump of the
+/// seed's 7 collections (`POACTL_BENCH_SCALE` x 20: about 94,000 documents, 15 MB at 1), and
+/// `migrate uploads` to moto (the seed's uploads plus four 32 MiB files), each run cold and
+/// then again (the resume: everything already there). The figures include the verification
+/// (both sides read again and hashed). The mock answers from memory, so the data figures are
+/// poactl's own ceiling, not a real cluster's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run with make bench"]
+async fn bench_migrate() {
+    let scale: usize = std::env::var("POACTL_BENCH_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::process::Command::new("python3")
+        .arg(crate::support::repo().join("scripts/seed-data.py"))
+        .arg(dir.path())
+        .arg((20 * scale).to_string())
+        .output()
+        .unwrap();
+    assert!(seed.status.success(), "{}", String::from_utf8_lossy(&seed.stderr));
+    let mock = poactl::sandbox::mongo::MongoMock::start().await;
+    let (_spec_dir, spec) = spec_file("bench", "environment: bench\ndatabase:\n  name: home_service_db\n");
+    let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
+    let from = dir.path().join("dump").to_string_lossy().to_string();
+    println!("\nmigrate data (dump -> wire mock, copy + verify), {}:", binary());
+    for label in ["cold", "rerun (resume: all there)"] {
+        let args: Vec<String> = ["migrate", "data", "-e", &spec, "--from", &from, "-o", "json"].iter().map(|s| s.to_string()).collect();
+        let v = tokio::task::spawn_blocking({
+            let env = env.clone();
+            move || run_json(&args, &env)
+        })
+        .await
+        .unwrap();
+        println!(
+            "  {label:<28} {} documents, {:.1} MB in {:.2} s: {:.0} documents/s, {:.1} MB/s",
+            v["documents"],
+            v["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+            v["seconds"].as_f64().unwrap_or(0.0),
+            v["documents_per_second"].as_f64().unwrap_or(0.0),
+            v["mb_per_second"].as_f64().unwrap_or(0.0)
+        );
+    }
+
+    let moto = Moto::start();
+    let aws = aws_env(&moto.url);
+    let (_d, uspec) = spec_file("benchup", "environment: benchup\nstorage:\n  buckets:\n    - { name: bench-uploads }\n");
+    let (code, _, _) = run(&["apply", "-e", &uspec, "--auto-approve", "-q"], &aws);
+    assert_eq!(code, 0);
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(uploads.join("videos")).unwrap();
+    for i in 0..4u8 {
+        std::fs::write(uploads.join(format!("videos/clip-{i}.mp4")), vec![i; 32 * 1024 * 1024]).unwrap();
+    }
+    let files = uploads.to_string_lossy().to_string();
+    let manifest = dir.path().join("manifest.json").to_string_lossy().to_string();
+    println!("migrate uploads (local -> moto S3, upload + verify):");
+    for label in ["cold", "rerun (all there)"] {
+        let args: Vec<String> =
+            ["migrate", "uploads", "-e", &uspec, "--from", &files, "--manifest", &manifest, "-o", "json"].iter().map(|s| s.to_string()).collect();
+        let v = tokio::task::spawn_blocking({
+            let aws = aws.clone();
+            move || run_json(&args, &aws)
+        })
+        .await
+        .unwrap();
+        let secs = v["seconds"].as_f64().unwrap_or(0.0);
+        println!(
+            "  {label:<28} {} uploaded, {} already there, {:.1} MB in {secs:.2} s: {:.1} MB/s, {:.0} files/s",
+            v["uploaded"],
+            v["already_there"],
+            v["bytes_uploaded"].as_f64().unwrap_or(0.0) / 1e6,
+            v["mb_per_second"].as_f64().unwrap_or(0.0),
+            (v["uploaded"].as_f64().unwrap_or(0.0) + v["already_there"].as_f64().unwrap_or(0.0)) / secs.max(1e-9)
+        );
+    }
+}
