@@ -379,7 +379,9 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             // `{_id: v}` and `{_id: {$in: [...]}}` go through the `_id` index, as on a server
             // (the planner's IDHACK and index bounds), so a resume is not quadratic here.
             let by_id: Option<Vec<&Bson>> = match (filter.len(), filter.get("_id")) {
-                (1, Some(Bson::Document(ops))) if ops.len() == 1 && ops.contains_key("$in") => ops.get_array("$in").ok().map(|a| a.iter().collect()),
+                (1, Some(Bson::Document(ops))) if ops.len() == 1 && ops.contains_key("$in") => {
+                    ops.get_array("$in").ok().map(|a| a.iter().collect())
+                }
                 (1, Some(v)) if !matches!(v, Bson::Document(_) | Bson::Array(_)) => Some(vec![v]),
                 _ => None,
             };
@@ -553,9 +555,13 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
 /// The documents a write's filter selects, through the `_id` index when it names one `_id`.
 fn matching(c: &Collection, q: &Document) -> Vec<u64> {
     match q.get("_id") {
-        Some(v) if !matches!(v, Bson::Document(_) | Bson::Array(_)) => {
-            c.ids.get(&id_key(Some(v))).filter(|k| c.docs.get(k).is_some_and(|d| matches(d, q).unwrap_or(false))).into_iter().copied().collect()
-        }
+        Some(v) if !matches!(v, Bson::Document(_) | Bson::Array(_)) => c
+            .ids
+            .get(&id_key(Some(v)))
+            .filter(|k| c.docs.get(k).is_some_and(|d| matches(d, q).unwrap_or(false)))
+            .into_iter()
+            .copied()
+            .collect(),
         _ => c.docs.iter().filter(|(_, d)| matches(d, q).unwrap_or(false)).map(|(k, _)| *k).collect(),
     }
 }

@@ -282,7 +282,8 @@ fn run_json(args: &[String], env: &[(&str, String)]) -> serde_json::Value {
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 /// `migrate data` into the scripted wire mock (in this process) from the generated dump of the
@@ -340,8 +341,10 @@ async fn bench_migrate() {
     let manifest = dir.path().join("manifest.json").to_string_lossy().to_string();
     println!("migrate uploads (local -> moto S3, upload + verify):");
     for label in ["cold", "rerun (all there)"] {
-        let args: Vec<String> =
-            ["migrate", "uploads", "-e", &uspec, "--from", &files, "--manifest", &manifest, "-o", "json"].iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = ["migrate", "uploads", "-e", &uspec, "--from", &files, "--manifest", &manifest, "-o", "json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let v = tokio::task::spawn_blocking({
             let aws = aws.clone();
             move || run_json(&args, &aws)
