@@ -137,17 +137,20 @@ impl Source {
                             .try_collect()
                             .await
                             .map_err(read)?;
-                        let stats: Vec<Document> = database
-                            .collection::<Document>(&name)
-                            .aggregate([doc! {"$collStats": {"storageStats": {}}}])
-                            .await
-                            .map_err(read)?
-                            .try_collect()
-                            .await
-                            .unwrap_or_default();
+                        // Sizes are for the dry run and the progress bars only: a server or
+                        // role that refuses $collStats (it needs collStats rights) leaves
+                        // them unknown, with the count from the collection's metadata.
+                        let coll = database.collection::<Document>(&name);
+                        let stats: Vec<Document> = match coll.aggregate([doc! {"$collStats": {"storageStats": {}}}]).await {
+                            Ok(c) => c.try_collect().await.unwrap_or_default(),
+                            Err(_) => Vec::new(),
+                        };
                         let st = stats.first().and_then(|s| s.get_document("storageStats").ok());
                         count = st.and_then(|s| s.get("count")).and_then(number).map(|n| n as u64);
                         bytes = st.and_then(|s| s.get("size")).and_then(number).map(|n| n as u64);
+                        if count.is_none() {
+                            count = coll.estimated_document_count().await.ok();
+                        }
                     }
                     out.push(CollectionInfo { name, kind, options, indexes, count, bytes, file: None });
                 }

@@ -235,7 +235,7 @@ fn check_doc(doc: &mongodb::bson::RawDocument, depth: usize) -> Result<(), Strin
         return Err(format!("it nests documents deeper than {MAX_DEPTH} levels, which no MongoDB server accepts (maxBSONDepth)"));
     }
     for el in doc.iter() {
-        check_value(el.map_err(|e| e.to_string())?.1, depth)?;
+        check_value(el.map_err(|e| format!("it is not valid BSON: {e}"))?.1, depth)?;
     }
     Ok(())
 }
@@ -248,10 +248,59 @@ fn check_value(v: mongodb::bson::RawBsonRef<'_>, depth: usize) -> Result<(), Str
                 return Err(format!("it nests documents deeper than {MAX_DEPTH} levels, which no MongoDB server accepts (maxBSONDepth)"));
             }
             for item in a {
-                check_value(item.map_err(|e| e.to_string())?, depth + 1)?;
+                check_value(item.map_err(|e| format!("it is not valid BSON: {e}"))?, depth + 1)?;
             }
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{doc, to_vec};
+
+    use super::*;
+
+    fn read_all(bytes: &[u8]) -> Result<usize, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.bson");
+        std::fs::write(&p, bytes).unwrap();
+        let mut r = DocReader::open(&p).map_err(|e| e.to_string())?;
+        let mut n = 0;
+        while r.next_document().map_err(|e| e.to_string())?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    #[test]
+    fn damaged_files_fail_with_the_offset_and_the_reason() {
+        let one = to_vec(&doc! {"_id": 1, "a": {"b": [1, 2]}}).unwrap();
+        let two = [one.clone(), one.clone()].concat();
+        let mut bad_inner = one.clone();
+        bad_inner[20] = 0x7f; // an element type that does not exist, in the nested document
+        let mut deep = doc! {"x": 1};
+        for _ in 0..205 {
+            deep = doc! {"d": deep};
+        }
+        let at_second = format!("(at byte {}) ends inside a document", one.len());
+        let cases: Vec<(&str, Vec<u8>, Result<usize, &str>)> = vec![
+            ("empty file", vec![], Ok(0)),
+            ("two documents", two.clone(), Ok(2)),
+            ("cut inside the second length", two[..one.len() + 2].to_vec(), Err(&at_second)),
+            ("cut inside the second document", two[..two.len() - 1].to_vec(), Err(&at_second)),
+            ("a length below 5", vec![4, 0, 0, 0, 0], Err("document of length 4")),
+            ("a length above 16 MiB", (17 * 1024 * 1024i32).to_le_bytes().to_vec(), Err("document of length 17825792")),
+            ("an unknown element type", bad_inner, Err("not valid BSON")),
+            ("nested deeper than any server takes", to_vec(&deep).unwrap(), Err("deeper than 200 levels")),
+        ];
+        for (what, bytes, want) in cases {
+            match (read_all(&bytes), want) {
+                (Ok(n), Ok(m)) => assert_eq!(n, m, "{what}"),
+                (Err(e), Err(w)) => assert!(e.contains(w), "{what}: {e}"),
+                (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }

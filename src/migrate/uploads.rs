@@ -326,10 +326,30 @@ async fn head(
             o.cache_control().map(str::to_string),
         ))),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-        Err(e) => {
-            Err(s3_error(format!("HeadObject s3://{bucket}/{key}"), aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error()))
-        }
+        Err(e) => Err(s3_fail(format!("HeadObject s3://{bucket}/{key}"), e)),
     }
+}
+
+/// An S3 error as its code and message (the whole context only when there is no service
+/// answer), with the fix for the usual ones.
+fn s3_fail<E, R>(what: String, e: aws_sdk_s3::error::SdkError<E, R>) -> MigrateError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let why = match e.as_service_error() {
+        Some(s) => {
+            let code = s.code().unwrap_or("error");
+            let hint = match code {
+                "NoSuchBucket" => ": the bucket does not exist yet; run `poactl apply` first",
+                "AccessDenied" => ": the credentials lack this right (see docs/migration.md, What each step needs)",
+                _ => "",
+            };
+            format!("{code}: {}{hint}", s.message().unwrap_or(""))
+        }
+        None => aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+    };
+    s3_error(what, why.into_error())
 }
 
 trait IntoError {
@@ -358,9 +378,7 @@ pub async fn listed_sizes(
     let mut out = std::collections::HashMap::new();
     let mut pages = client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            s3_error(format!("ListObjectsV2 s3://{bucket}/{prefix}"), aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error())
-        })?;
+        let page = page.map_err(|e| s3_fail(format!("ListObjectsV2 s3://{bucket}/{prefix}"), e))?;
         for o in page.contents() {
             if let Some(k) = o.key() {
                 out.insert(k.to_string(), o.size().unwrap_or(0).max(0) as u64);
@@ -410,7 +428,7 @@ pub async fn put(
             .checksum_sha256(&entry.sha256)
             .send()
             .await
-            .map_err(|e| s3_error(what("PutObject"), aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error()))?;
+            .map_err(|e| s3_fail(what("PutObject"), e))?;
         tally.advance(file.size);
         return Ok(Outcome::Uploaded);
     }
@@ -423,7 +441,7 @@ pub async fn put(
         .checksum_algorithm(ChecksumAlgorithm::Sha256)
         .send()
         .await
-        .map_err(|e| s3_error(what("CreateMultipartUpload"), aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error()))?;
+        .map_err(|e| s3_fail(what("CreateMultipartUpload"), e))?;
     let upload_id = created.upload_id().unwrap_or_default().to_string();
     let result = async {
         let part = part_size(file.size);
@@ -450,9 +468,7 @@ pub async fn put(
                 .checksum_sha256(sum)
                 .send()
                 .await
-                .map_err(|e| {
-                    s3_error(what(&format!("UploadPart {number}")), aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error())
-                })?;
+                .map_err(|e| s3_fail(what(&format!("UploadPart {number}")), e))?;
             done.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).checksum_sha256(sum).build());
             tally.advance(len);
         }
@@ -464,7 +480,7 @@ pub async fn put(
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
             .send()
             .await
-            .map_err(|e| s3_error(what("CompleteMultipartUpload"), aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error()))?;
+            .map_err(|e| s3_fail(what("CompleteMultipartUpload"), e))?;
         Ok(())
     }
     .await;
@@ -495,21 +511,18 @@ pub async fn abort_unfinished(
             .set_upload_id_marker(id_marker.clone())
             .send()
             .await
-            .map_err(|e| {
-                s3_error(
-                    format!("ListMultipartUploads s3://{bucket}/{prefix}"),
-                    aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error(),
-                )
-            })?;
+            .map_err(|e| s3_fail(format!("ListMultipartUploads s3://{bucket}/{prefix}"), e))?;
         for u in page.uploads() {
             let (Some(key), Some(id)) = (u.key(), u.upload_id()) else { continue };
             if keys.contains(key) {
-                client.abort_multipart_upload().bucket(bucket).key(key).upload_id(id).send().await.map_err(|e| {
-                    s3_error(
-                        format!("AbortMultipartUpload s3://{bucket}/{key}"),
-                        aws_sdk_s3::error::DisplayErrorContext(e).to_string().into_error(),
-                    )
-                })?;
+                client
+                    .abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| s3_fail(format!("AbortMultipartUpload s3://{bucket}/{key}"), e))?;
                 aborted += 1;
             }
         }
