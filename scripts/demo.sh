@@ -3,7 +3,8 @@
 # validate -> plan -> apply -> plan (No changes) -> out-of-band change -> drift (exit 2) ->
 # apply (converge) -> drift (exit 0) -> cost -> output (.env) -> week 2, the move: a generated
 # dump of the marketplace's 7 collections -> migrate data (verified) -> migrate uploads -> S3
-# -> migrate urls (stored file URLs rewritten to the CDN).
+# -> migrate urls (stored file URLs rewritten to the CDN) -> audit (security rules, the app's
+# least-privilege IAM policy).
 #
 # Environment: POACTL (the binary, default target/debug/poactl), MOTO_PYTHON (the Python
 # with moto, default .venv/bin/python). Every process it starts is stopped on exit, Ctrl-C
@@ -31,7 +32,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 STEP=0
-TOTAL=15
+TOTAL=16
 step() {
     STEP=$((STEP + 1))
     printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$TOTAL" "$*"
@@ -135,5 +136,8 @@ step "migrate urls: the stored file URLs become CDN URLs (a dry run, then the ch
 URL_FIELDS=(--field users.avatar --field serviceproviders.portfolio.url --field serviceproviders.licenseDocument)
 expect 0 migrate urls -e local --manifest "$WORK/uploads-manifest.json" "${URL_FIELDS[@]}" --dry-run
 expect 0 migrate urls -e local --manifest "$WORK/uploads-manifest.json" "${URL_FIELDS[@]}" --auto-approve
+
+step "audit: security and reliability rules over the spec and the live state, and the app's IAM policy"
+expect 0 audit -e local --fail-on high
 
 printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

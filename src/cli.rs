@@ -62,6 +62,9 @@ pub enum Command {
     Cost(CostArgs),
     /// Render outputs (connection string, bucket, CDN domain) through a Tera template.
     Output(OutputArgs),
+    /// Security and reliability rules over the spec and the live state; prints the app's
+    /// least-privilege IAM policy. `--fail-on high` exits 2 for CI.
+    Audit(AuditArgs),
     /// Move the data, the uploads and the stored file URLs into the environment (resumable,
     /// verified; the source is never changed).
     #[command(subcommand)]
@@ -307,4 +310,21 @@ pub struct MigrateUrlsArgs {
     pub mongodb_uri: Option<String>,
     #[command(flatten)]
     pub guard: MigrateGuard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct AuditArgs {
+    /// Exit 2 when a finding is at least this severe.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
+    /// Check the spec only (no network): live state is not read.
+    #[arg(long)]
+    pub offline: bool,
 }

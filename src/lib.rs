@@ -1,6 +1,7 @@
 //! poactl: keeps an environment's MongoDB Atlas, AWS and MongoDB index resources exactly as
 //! its YAML spec says. Stateless: live state is read every time.
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -22,7 +22,7 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the demo failed:\n{stdout}\n{stderr}");
     for want in [
-        "[15/15]",
+        "[16/16]",
         "Apply complete! Resources: 17 added",
         "No changes.",
         "versioning: live false, spec true",
@@ -32,6 +32,8 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
         "0 inserted 400 already there",
         "Verified 540/540 object(s)",
         "users.avatar: 400 document(s), 300 value(s): 300 rewritten",
+        "Audit of \"local\"",
+        "arn:aws:s3:::poafix-local-uploads/*",
         "Demo complete.",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");

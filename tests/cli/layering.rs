@@ -23,9 +23,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("view", &["cost", "plan", "resource", "secrets", "spec"]),
     ("lock", &["clock", "spec"]),
     ("migrate", &["secrets"]),
+    ("audit", &["resource", "spec"]),
     (
         "commands",
         &[
+            "audit",
             "cli",
             "clock",
             "cost",

@@ -5,6 +5,7 @@ mod support;
 
 mod atlas;
 mod atlas_fidelity;
+mod audit;
 mod aws;
 mod aws_fidelity;
 mod bench;

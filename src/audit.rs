@@ -1,0 +1,549 @@
+//! `poactl audit`: security and reliability rules over an environment's spec and live state.
+//! Pure: the command hands in each resource's attributes (live where it was read, else what
+//! the spec asks for, in the providers' normalized shape) and the live resources the spec
+//! does not declare. Every rule lives in [`RULES`]; docs/audit.md is generated from it (a test
+//! fails when the page is out of date).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::resource::{Address, Kind};
+use crate::spec::LoadedSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// Where a resource's attributes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Read from the service.
+    Live,
+    /// Not there (yet): what the spec asks for.
+    Spec,
+    /// Live, and not declared by the spec.
+    Unmanaged,
+}
+
+pub struct Resource {
+    pub address: Address,
+    pub attrs: Value,
+    pub source: Source,
+}
+
+pub struct Input<'a> {
+    pub loaded: &'a LoadedSpec,
+    pub resources: Vec<Resource>,
+    /// The monthly estimate from the price catalog (base usage).
+    pub estimate_usd: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub address: String,
+    pub source: Option<Source>,
+    pub detail: String,
+    pub why: &'static str,
+    pub fix: &'static str,
+}
+
+/// One finding of a rule: the address, where its attributes came from, the detail.
+type Hit = (String, Option<Source>, String);
+
+pub struct Rule {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub why: &'static str,
+    pub fix: &'static str,
+    check: fn(&Input<'_>) -> Vec<Hit>,
+}
+
+fn of_kind<'a>(input: &'a Input<'_>, kind: Kind) -> impl Iterator<Item = &'a Resource> {
+    input.resources.iter().filter(move |r| r.address.kind == kind)
+}
+
+fn hit(r: &Resource, detail: impl Into<String>) -> Hit {
+    (r.address.to_string(), Some(r.source), detail.into())
+}
+
+/// Roles that reach every database of the project (Atlas built-in roles: "Built-in Roles and
+/// Privileges", atlasAdmin and the *AnyDatabase roles).
+const WIDE_ROLES: &[&str] =
+    &["atlasAdmin", "readWriteAnyDatabase", "dbAdminAnyDatabase", "userAdminAnyDatabase", "clusterMonitor", "backup", "restore"];
+
+fn is_production(loaded: &LoadedSpec) -> bool {
+    loaded.spec.protect || ["prod", "production"].contains(&loaded.env.as_str())
+}
+
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "atlas-access-open",
+        severity: Severity::High,
+        title: "Atlas access list open to the whole internet",
+        why: "0.0.0.0/0 lets any address try the database's passwords; Atlas then guards it with credentials alone.",
+        fix: "List the app's egress addresses (`atlas.access_list: - { cidr: 203.0.113.7/32 }`), or use private endpoints or peering; remove 0.0.0.0/0.",
+        check: |i| {
+            of_kind(i, Kind::AtlasAccessList)
+                .filter(|r| {
+                    let name = r.address.name.as_str();
+                    name == "0.0.0.0/0"
+                        || name == "::/0"
+                        || r.attrs.get("cidr").and_then(Value::as_str).is_some_and(|c| c == "0.0.0.0/0" || c == "::/0")
+                })
+                .map(|r| hit(r, "an entry allows every address"))
+                .collect()
+        },
+    },
+    Rule {
+        id: "atlas-user-wide-role",
+        severity: Severity::High,
+        title: "Database user with a project-wide role",
+        why: "atlasAdmin and the *AnyDatabase roles reach every database of the project: a leaked app password then exposes all of them.",
+        fix: "Give the app `readWrite` on its own database (`roles: [{ role: readWrite, database: home_service_db }]`), and a separate user for administration.",
+        check: |i| {
+            let mut out = Vec::new();
+            for r in of_kind(i, Kind::AtlasUser) {
+                let wide: Vec<&str> = r
+                    .attrs
+                    .get("roles")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.get("role").and_then(Value::as_str))
+                    .filter(|x| WIDE_ROLES.contains(x))
+                    .collect();
+                if !wide.is_empty() {
+                    out.push(hit(r, format!("roles {}", wide.join(", "))));
+                }
+            }
+            out
+        },
+    },
+    Rule {
+        id: "atlas-password-in-spec",
+        severity: Severity::High,
+        title: "Database password not read from the environment",
+        why: "A password written in the spec ends up in Git history and every clone.",
+        fix: "`password: ${env:POAFIX_DB_PASSWORD}`, set from the CI's secret store.",
+        check: |i| {
+            i.loaded
+                .spec
+                .atlas
+                .iter()
+                .flat_map(|a| a.database_users.iter())
+                .filter(|u| u.password.as_deref().is_some_and(|p| !p.is_empty() && !i.loaded.secrets.touches(p)))
+                .map(|u| {
+                    (format!("atlas.database_users.{}", u.key()), Some(Source::Spec), "the password is written in the spec".to_string())
+                })
+                .collect()
+        },
+    },
+    Rule {
+        id: "atlas-production-backup",
+        severity: Severity::High,
+        title: "Production cluster without cloud backup and point-in-time restore",
+        why: "Without snapshots a deleted collection or a bad migration cannot be undone; without point-in-time, everything since the last snapshot is lost.",
+        fix: "`backup: { enabled: true, point_in_time: true }` on a dedicated tier (M10+); M0 and Flex have no cloud backup.",
+        check: |i| {
+            if !is_production(i.loaded) {
+                return Vec::new();
+            }
+            of_kind(i, Kind::AtlasCluster)
+                .filter_map(|r| {
+                    let tier = r.attrs.get("tier").and_then(Value::as_str).unwrap_or("");
+                    let backup = r.attrs.get("backup").and_then(Value::as_bool).unwrap_or(false);
+                    let pit = r.attrs.get("point_in_time").and_then(Value::as_bool).unwrap_or(false);
+                    match (tier, backup, pit) {
+                        ("M0" | "FLEX" | "M2" | "M5", _, _) => Some(hit(r, format!("tier {tier} has no cloud backup"))),
+                        (_, false, _) => Some(hit(r, "backup is off")),
+                        (_, true, false) => Some(hit(r, "point-in-time restore is off")),
+                        _ => None,
+                    }
+                })
+                .collect()
+        },
+    },
+    Rule {
+        id: "atlas-termination-protection",
+        severity: Severity::Medium,
+        title: "Cluster of a protected environment without termination protection",
+        why: "`protect: true` guards against poactl; termination protection also guards against the UI, the API and other tools.",
+        fix: "`termination_protection: true` on the cluster.",
+        check: |i| {
+            if !i.loaded.spec.protect {
+                return Vec::new();
+            }
+            of_kind(i, Kind::AtlasCluster)
+                .filter(|r| r.attrs.get("termination_protection") != Some(&json!(true)))
+                .map(|r| hit(r, "termination protection is off"))
+                .collect()
+        },
+    },
+    Rule {
+        id: "s3-public-access",
+        severity: Severity::High,
+        title: "Bucket public access not fully blocked",
+        why: "A bucket behind CloudFront OAC needs no public access; without all four blocks, one wrong policy or ACL makes the uploads public.",
+        fix: "`public_access: blocked` on the bucket.",
+        check: |i| {
+            of_kind(i, Kind::Bucket)
+                .filter_map(|r| {
+                    let pab = r.attrs.get("public_access_block");
+                    let off: Vec<&str> = ["block_public_acls", "ignore_public_acls", "block_public_policy", "restrict_public_buckets"]
+                        .into_iter()
+                        .filter(|k| pab.and_then(|p| p.get(*k)) != Some(&json!(true)))
+                        .collect();
+                    (!off.is_empty()).then(|| hit(r, format!("off: {}", off.join(", "))))
+                })
+                .collect()
+        },
+    },
+    Rule {
+        id: "s3-encryption",
+        severity: Severity::Medium,
+        title: "Bucket without default encryption",
+        why: "Objects written without encryption headers must still be encrypted at rest.",
+        fix: "`encryption: AES256` (SSE-S3) or `encryption: aws:kms` with `kms_key`.",
+        check: |i| {
+            of_kind(i, Kind::Bucket)
+                .filter(|r| {
+                    !matches!(r.attrs.pointer("/encryption/algorithm").and_then(Value::as_str), Some("AES256" | "aws:kms" | "aws:kms:dsse"))
+                })
+                .map(|r| hit(r, "no default encryption"))
+                .collect()
+        },
+    },
+    Rule {
+        id: "s3-versioning",
+        severity: Severity::Medium,
+        title: "Bucket without versioning",
+        why: "Without versioning an overwritten or deleted upload is gone for good.",
+        fix: "`versioning: true`, with a lifecycle rule that expires noncurrent versions.",
+        check: |i| {
+            of_kind(i, Kind::Bucket)
+                .filter(|r| r.attrs.get("versioning") != Some(&json!(true)))
+                .map(|r| hit(r, "versioning is off"))
+                .collect()
+        },
+    },
+    Rule {
+        id: "s3-versioned-without-lifecycle",
+        severity: Severity::Low,
+        title: "Versioned bucket whose old versions never expire",
+        why: "Every overwrite keeps the old version, billed as storage forever.",
+        fix: "`lifecycle: - { prefix: \"\", noncurrent_expire_after: 30d, abort_incomplete_multipart_after: 7d }`.",
+        check: |i| {
+            of_kind(i, Kind::Bucket)
+                .filter(|r| r.attrs.get("versioning") == Some(&json!(true)))
+                .filter(|r| {
+                    !r.attrs.get("lifecycle").and_then(Value::as_array).into_iter().flatten().any(|rule| {
+                        // A rule limited to a prefix leaves the rest of the bucket's old
+                        // versions to pile up.
+                        rule.get("status").and_then(Value::as_str) != Some("Disabled")
+                            && rule.get("prefix").and_then(Value::as_str).is_none_or(str::is_empty)
+                            && rule.get("noncurrent_expire_days").is_some_and(|d| !d.is_null())
+                    })
+                })
+                .map(|r| hit(r, "no enabled rule expires the noncurrent versions of the whole bucket"))
+                .collect()
+        },
+    },
+    Rule {
+        id: "cdn-https",
+        severity: Severity::High,
+        title: "CDN serves plain HTTP",
+        why: "Viewers on HTTP can be read and altered in transit.",
+        fix: "poactl sets `redirect-to-https` on every behavior; run `poactl apply` to put it back.",
+        check: |i| {
+            of_kind(i, Kind::Distribution)
+                .filter(|r| {
+                    !matches!(
+                        r.attrs.pointer("/default_behavior/viewer_protocol").and_then(Value::as_str),
+                        Some("redirect-to-https" | "https-only")
+                    )
+                })
+                .map(|r| {
+                    hit(
+                        r,
+                        format!(
+                            "viewer protocol: {}",
+                            r.attrs.pointer("/default_behavior/viewer_protocol").and_then(Value::as_str).unwrap_or("allow-all")
+                        ),
+                    )
+                })
+                .collect()
+        },
+    },
+    Rule {
+        id: "cdn-alias-without-certificate",
+        severity: Severity::High,
+        title: "CDN alias without its own certificate",
+        why: "The default *.cloudfront.net certificate does not cover your domain: browsers refuse the alias over HTTPS.",
+        fix: "`certificate_arn:` an ACM certificate in us-east-1 that covers every alias.",
+        check: |i| {
+            of_kind(i, Kind::Distribution)
+                .filter(|r| {
+                    r.attrs.get("aliases").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+                        && r.attrs.get("certificate_arn").is_none_or(Value::is_null)
+                })
+                .map(|r| hit(r, "aliases but no certificate_arn"))
+                .collect()
+        },
+    },
+    Rule {
+        id: "billing-no-alert",
+        severity: Severity::Medium,
+        title: "No billing alert",
+        why: "A runaway bill is found at the end of the month instead of the day it starts.",
+        fix: "`billing: { alerts: [{ above_usd: 50, notify: [arn:aws:sns:...] }] }` (also enable \"Receive Billing Alerts\" in the AWS account).",
+        check: |i| {
+            if i.loaded.spec.billing.as_ref().is_some_and(|b| !b.alerts.is_empty()) {
+                return Vec::new();
+            }
+            vec![("billing".to_string(), Some(Source::Spec), "no billing.alerts".to_string())]
+        },
+    },
+    Rule {
+        id: "billing-budget-below-estimate",
+        severity: Severity::Medium,
+        title: "Budget below the cost estimate",
+        why: "The budget gate (`poactl cost`) fails on every run, so people learn to ignore it.",
+        fix: "Raise `billing.budget_usd`, or pick smaller tiers; `poactl cost -e ENV` shows the lines.",
+        check: |i| match i.loaded.spec.billing.as_ref().and_then(|b| b.budget_usd) {
+            Some(b) if i.estimate_usd > b + 1e-9 => vec![(
+                "billing.budget_usd".to_string(),
+                Some(Source::Spec),
+                format!("estimate ${:.2} a month, budget ${b:.2}", i.estimate_usd),
+            )],
+            _ => Vec::new(),
+        },
+    },
+];
+
+/// Every rule's findings, most severe first.
+pub fn run(input: &Input<'_>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = RULES
+        .iter()
+        .flat_map(|rule| {
+            (rule.check)(input).into_iter().map(move |(address, source, detail)| Finding {
+                rule: rule.id,
+                severity: rule.severity,
+                address,
+                source,
+                detail,
+                why: rule.why,
+                fix: rule.fix,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)).then(a.address.cmp(&b.address)));
+    out
+}
+
+/// The IAM policy the app needs for its uploads, scoped to the environment's buckets: read,
+/// write and delete objects, list the bucket. Nothing else (no bucket settings, no other
+/// service), so the app never runs with admin keys.
+pub fn app_policy(loaded: &LoadedSpec) -> Value {
+    let buckets: BTreeSet<&str> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).map(|b| b.name.as_str()).collect();
+    let kms: BTreeSet<&str> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).filter_map(|b| b.kms_key.as_deref()).collect();
+    let mut statements = vec![
+        json!({"Sid": "AppObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": buckets.iter().map(|b| format!("arn:aws:s3:::{b}/*")).collect::<Vec<_>>()}),
+        json!({"Sid": "AppList", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": buckets.iter().map(|b| format!("arn:aws:s3:::{b}")).collect::<Vec<_>>()}),
+    ];
+    if !kms.is_empty() {
+        statements.push(json!({"Sid": "AppKms", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": kms.iter().collect::<Vec<_>>()}));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// docs/audit.md: the rules table (generated; `tests` keep it in step with [`RULES`]).
+pub fn rules_markdown() -> String {
+    let mut s = String::from(
+        "# `poactl audit` rules\n\nGenerated from `src/audit.rs` (`RULES`); a unit test fails when this page and the table differ.\nRun `POACTL_UPDATE_DOCS=1 cargo test --lib audit` to rewrite it.\n\nEach rule reads the live state where poactl read it, else the spec. It also reads the live resources the spec does not declare (an access-list entry or a user added by hand). `poactl audit -e ENV --fail-on high` exits 2 when a finding is at least that severe.\n\n| id | severity | what | why | fix in the spec |\n|---|---|---|---|---|\n",
+    );
+    for r in RULES {
+        s.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", r.id, r.severity.as_str(), r.title, r.why, r.fix.replace('|', "\\|")));
+    }
+    s.push_str("\nThe report also prints the least-privilege IAM policy for the app's own AWS keys (the seed's `AWS_ACCESS_KEY_ID`): object read, write and delete, and bucket listing, on the environment's buckets only, plus `kms:Decrypt`/`kms:GenerateDataKey` on their KMS keys.\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(yaml: &str, env: &[(&str, &str)]) -> LoadedSpec {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        let vars: std::collections::HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        crate::spec::load(dir.path(), p.to_str().unwrap(), &|k: &str| vars.get(k).cloned()).unwrap()
+    }
+
+    fn res(kind: Kind, name: &str, attrs: Value, source: Source) -> Resource {
+        Resource { address: Address::new(kind, name), attrs, source }
+    }
+
+    const BASE: &str = "environment: t\n";
+
+    #[test]
+    fn each_rule_finds_what_it_is_about_and_nothing_on_a_sound_environment() {
+        let good_bucket = json!({"versioning": true, "encryption": {"algorithm": "AES256"}, "public_access_block": {"block_public_acls": true, "ignore_public_acls": true, "block_public_policy": true, "restrict_public_buckets": true}, "lifecycle": [{"status": "Enabled", "noncurrent_expire_days": 30}]});
+        let sound = "environment: prod\nprotect: true\nbilling:\n  alerts:\n    - { above_usd: 50 }\n  budget_usd: 100\n";
+        let prod_cluster = json!({"tier": "M10", "backup": true, "point_in_time": true, "termination_protection": true});
+        let good_cdn = json!({"default_behavior": {"viewer_protocol": "redirect-to-https"}, "aliases": [], "certificate_arn": null});
+        let mut bad_bucket = good_bucket.clone();
+        bad_bucket["public_access_block"]["restrict_public_buckets"] = json!(false);
+        // (rule, spec, resources, estimate, expected findings)
+        let cases: Vec<(&str, &str, Vec<Resource>, f64, usize)> = vec![
+            ("atlas-access-open", BASE, vec![res(Kind::AtlasAccessList, "0.0.0.0/0", json!({}), Source::Unmanaged)], 0.0, 1),
+            ("atlas-access-open", BASE, vec![res(Kind::AtlasAccessList, "203.0.113.0/24", json!({}), Source::Live)], 0.0, 0),
+            (
+                "atlas-user-wide-role",
+                BASE,
+                vec![res(
+                    Kind::AtlasUser,
+                    "admin/app",
+                    json!({"roles": [{"role": "readWriteAnyDatabase", "database": "admin"}]}),
+                    Source::Live,
+                )],
+                0.0,
+                1,
+            ),
+            (
+                "atlas-user-wide-role",
+                BASE,
+                vec![res(Kind::AtlasUser, "admin/app", json!({"roles": [{"role": "readWrite", "database": "app"}]}), Source::Live)],
+                0.0,
+                0,
+            ),
+            (
+                "atlas-production-backup",
+                sound,
+                vec![res(Kind::AtlasCluster, "main", json!({"tier": "M10", "backup": true, "point_in_time": false}), Source::Live)],
+                0.0,
+                1,
+            ),
+            ("atlas-production-backup", sound, vec![res(Kind::AtlasCluster, "main", json!({"tier": "M0"}), Source::Spec)], 0.0, 1),
+            ("atlas-production-backup", sound, vec![res(Kind::AtlasCluster, "main", prod_cluster.clone(), Source::Live)], 0.0, 0),
+            ("atlas-production-backup", BASE, vec![res(Kind::AtlasCluster, "main", json!({"tier": "M0"}), Source::Live)], 0.0, 0),
+            (
+                "atlas-termination-protection",
+                sound,
+                vec![res(Kind::AtlasCluster, "main", json!({"termination_protection": false}), Source::Live)],
+                0.0,
+                1,
+            ),
+            ("atlas-termination-protection", sound, vec![res(Kind::AtlasCluster, "main", prod_cluster.clone(), Source::Live)], 0.0, 0),
+            ("s3-public-access", BASE, vec![res(Kind::Bucket, "b", bad_bucket.clone(), Source::Live)], 0.0, 1),
+            ("s3-public-access", BASE, vec![res(Kind::Bucket, "b", good_bucket.clone(), Source::Live)], 0.0, 0),
+            ("s3-encryption", BASE, vec![res(Kind::Bucket, "b", json!({"encryption": {}}), Source::Live)], 0.0, 1),
+            ("s3-versioning", BASE, vec![res(Kind::Bucket, "b", json!({"versioning": false}), Source::Live)], 0.0, 1),
+            (
+                "s3-versioned-without-lifecycle",
+                BASE,
+                vec![res(
+                    Kind::Bucket,
+                    "b",
+                    json!({"versioning": true, "lifecycle": [{"status": "Enabled", "noncurrent_expire_days": null}]}),
+                    Source::Live,
+                )],
+                0.0,
+                1,
+            ),
+            (
+                "s3-versioned-without-lifecycle",
+                BASE,
+                vec![res(
+                    Kind::Bucket,
+                    "b",
+                    json!({"versioning": true, "lifecycle": [{"status": "Enabled", "prefix": "tmp/", "noncurrent_expire_days": 1}]}),
+                    Source::Live,
+                )],
+                0.0,
+                1,
+            ),
+            ("s3-versioned-without-lifecycle", BASE, vec![res(Kind::Bucket, "b", good_bucket.clone(), Source::Live)], 0.0, 0),
+            (
+                "cdn-https",
+                BASE,
+                vec![res(Kind::Distribution, "a", json!({"default_behavior": {"viewer_protocol": "allow-all"}}), Source::Live)],
+                0.0,
+                1,
+            ),
+            ("cdn-https", BASE, vec![res(Kind::Distribution, "a", good_cdn.clone(), Source::Live)], 0.0, 0),
+            (
+                "cdn-alias-without-certificate",
+                BASE,
+                vec![res(Kind::Distribution, "a", json!({"aliases": ["cdn.example.com"], "certificate_arn": null}), Source::Spec)],
+                0.0,
+                1,
+            ),
+            ("billing-no-alert", BASE, vec![], 0.0, 1),
+            ("billing-no-alert", sound, vec![], 0.0, 0),
+            ("billing-budget-below-estimate", sound, vec![], 120.0, 1),
+            ("billing-budget-below-estimate", sound, vec![], 80.0, 0),
+        ];
+        for (rule, spec, resources, estimate, want) in cases {
+            let l = loaded(spec, &[]);
+            let input = Input { loaded: &l, resources, estimate_usd: estimate };
+            let got: Vec<Finding> = run(&input).into_iter().filter(|f| f.rule == rule).collect();
+            assert_eq!(got.len(), want, "{rule} on {spec:?}: {got:?}");
+        }
+        assert!(RULES.iter().all(|r| !r.why.is_empty() && !r.fix.is_empty()));
+        let ids: BTreeSet<&str> = RULES.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), RULES.len(), "rule ids are unique");
+    }
+
+    #[test]
+    fn the_app_policy_reaches_the_environments_buckets_only() {
+        let l = loaded(
+            "environment: t\nstorage:\n  buckets:\n    - { name: t-uploads }\n    - { name: t-docs, encryption: aws:kms, kms_key: arn:aws:kms:us-east-1:123456789012:key/abc }\n",
+            &[],
+        );
+        let p = app_policy(&l);
+        assert_eq!(p["Statement"][0]["Resource"], json!(["arn:aws:s3:::t-docs/*", "arn:aws:s3:::t-uploads/*"]));
+        assert_eq!(p["Statement"][1]["Action"], json!(["s3:ListBucket"]));
+        assert_eq!(p["Statement"][2]["Resource"], json!(["arn:aws:kms:us-east-1:123456789012:key/abc"]));
+        assert!(!p.to_string().contains("\"*\""), "no wildcard resource or action");
+    }
+
+    #[test]
+    fn docs_audit_md_is_generated_from_the_rules_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/audit.md");
+        let want = rules_markdown();
+        if std::env::var_os("POACTL_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let got = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(got == want, "docs/audit.md is out of date: run POACTL_UPDATE_DOCS=1 cargo test --lib audit");
+    }
+}
