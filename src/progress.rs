@@ -42,27 +42,19 @@ impl Progress {
 
     /// A bar over a known number of steps (resources observed, indexes built).
     pub fn bar(&self, len: u64, message: impl Into<String>) -> Task {
-        let Some(multi) = &self.multi else { return Task { bar: None } };
-        let bar = multi.add(ProgressBar::new(len));
-        bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} [{elapsed}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_message(crate::secrets::redact(&message.into()));
-        Task { bar: Some(bar) }
+        self.styled(len, "{msg} [{bar:30}] {pos}/{len} [{elapsed}]", message.into())
     }
 
     /// A bar over bytes, with the rate and the time left (a collection copied, files uploaded).
     pub fn bytes(&self, len: u64, message: impl Into<String>) -> Task {
+        self.styled(len, "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} [{elapsed}]", message.into())
+    }
+
+    fn styled(&self, len: u64, template: &str, message: String) -> Task {
         let Some(multi) = &self.multi else { return Task { bar: None } };
         let bar = multi.add(ProgressBar::new(len));
-        bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} [{elapsed}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_message(crate::secrets::redact(&message.into()));
+        bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+        bar.set_message(crate::secrets::redact(&message));
         Task { bar: Some(bar) }
     }
 

@@ -67,6 +67,15 @@ pub struct Batch {
     pub derived_ids: usize,
 }
 
+impl Batch {
+    /// Adds a document; whether the batch is full.
+    fn push(&mut self, d: RawDocumentBuf) -> bool {
+        self.bytes += d.as_bytes().len();
+        self.docs.push(d);
+        self.docs.len() >= BATCH_DOCS || self.bytes >= BATCH_BYTES
+    }
+}
+
 impl Source {
     /// A MongoDB URI (`mongodb://` or `mongodb+srv://`, the database in its path) or a dump
     /// directory.
@@ -186,11 +195,7 @@ impl Source {
                                     batch.derived_ids += 1;
                                 }
                                 let d = with_id(d, &name, ordinal);
-                                batch.bytes += d.as_bytes().len();
-                                batch.docs.push(d);
-                                if (batch.docs.len() >= BATCH_DOCS || batch.bytes >= BATCH_BYTES)
-                                    && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
-                                {
+                                if batch.push(d) && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
                                     return;
                                 }
                             }
@@ -276,10 +281,7 @@ async fn pump(
     loop {
         match cursor.try_next().await {
             Ok(Some(d)) => {
-                batch.bytes += d.as_bytes().len();
-                batch.docs.push(d);
-                if (batch.docs.len() >= BATCH_DOCS || batch.bytes >= BATCH_BYTES) && tx.send(Ok(std::mem::take(&mut batch))).await.is_err()
-                {
+                if batch.push(d) && tx.send(Ok(std::mem::take(&mut batch))).await.is_err() {
                     return;
                 }
             }
