@@ -27,7 +27,11 @@ impl DumpDir {
     pub fn open(path: &Path, want_db: &str) -> Result<DumpDir, MigrateError> {
         let bad = |why: String| MigrateError::Source { source_name: path.display().to_string(), why };
         if path.is_file() && is_bson_file(path) {
-            let coll = path.file_name().and_then(|n| n.to_str()).map(|n| n.trim_end_matches(".gz").trim_end_matches(".bson").to_string()).unwrap_or_default();
+            let coll = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(|n| n.trim_end_matches(".gz").trim_end_matches(".bson").to_string())
+                .unwrap_or_default();
             let dir = path.parent().map(|d| d.display().to_string()).unwrap_or_default();
             return Err(bad(format!("is one collection's file: pass the directory that holds it, `--from {dir} --collections {coll}`")));
         }

@@ -59,6 +59,8 @@ pub struct MockState {
     pub fail_next: HashMap<String, (i32, String)>,
     cursors: HashMap<i64, (String, Vec<Document>)>,
     next_cursor: i64,
+    /// The version `buildInfo` reports (default 7.0): what `collMod` allows depends on it.
+    pub version: Option<(i32, i32)>,
 }
 
 pub struct MongoMock {
@@ -291,7 +293,10 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             "minWireVersion": 0, "maxWireVersion": 21, "readOnly": false, "ok": 1.0,
         },
         "ping" | "endSessions" => doc! {"ok": 1.0},
-        "buildInfo" => doc! {"version": "7.0.0-mock", "versionArray": [7, 0, 0, 0], "ok": 1.0},
+        "buildInfo" => {
+            let (major, minor) = st.version.unwrap_or((7, 0));
+            doc! {"version": format!("{major}.{minor}.0-mock"), "versionArray": [major, minor, 0, 0], "ok": 1.0}
+        }
         "currentOp" => doc! {"inprog": [], "ok": 1.0},
         "killCursors" => {
             let ids: Vec<i64> = cmd.get_array("cursors").map(|a| a.iter().filter_map(Bson::as_i64).collect()).unwrap_or_default();
@@ -518,6 +523,7 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             doc! {"numIndexesBefore": before, "numIndexesAfter": c.indexes.len() as i32, "createdCollectionAutomatically": created, "ok": 1.0}
         }
         "collMod" => {
+            let st_version = st.version.unwrap_or((7, 0));
             let Ok(spec) = cmd.get_document("index") else { return doc! {"ok": 1.0} };
             let name = spec.get_str("name").unwrap_or("").to_string();
             let Some(ix) =
@@ -525,6 +531,19 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             else {
                 return error(27, "IndexNotFound", &format!("cannot find index {name} for ns {ns}"));
             };
+            if let Some(v) = spec.get("expireAfterSeconds") {
+                // jstests/core/ddl/collmod_convert_to_ttl.js: a string is TypeMismatch, a
+                // negative value, a compound index or `_id_` InvalidOptions; converting a
+                // regular index needs 5.1 (requires_fcv_51).
+                let Some(secs) = as_i64(v).filter(|_| !matches!(v, Bson::String(_))) else {
+                    return error(14, "TypeMismatch", "expireAfterSeconds must be a number");
+                };
+                let single = ix.get_document("key").map(|k| k.len() == 1).unwrap_or(false);
+                let converts = !ix.contains_key("expireAfterSeconds");
+                if secs < 0 || !single || name == "_id_" || (converts && st_version < (5, 1)) {
+                    return error(72, "InvalidOptions", &format!("cannot set expireAfterSeconds on index {name}"));
+                }
+            }
             for (k, v) in spec.iter().filter(|(k, _)| *k != "name") {
                 match (k.as_str(), v) {
                     ("hidden", Bson::Boolean(false)) | ("unique", Bson::Boolean(false)) => {

@@ -269,3 +269,31 @@ async fn an_srv_name_that_does_not_resolve_is_not_an_invalid_uri() {
     assert!(run.stdout.contains("does not resolve yet") && !run.all().contains("invalid MongoDB URI"), "{}", run.all());
     assert!(run.stderr.contains("could not be read"), "{}", run.stderr);
 }
+
+/// Issue 12, item 7: adding a TTL to an existing single-field index is a `collMod` on 5.1+
+/// (jstests/core/ddl/collmod_convert_to_ttl.js), a rebuild before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_ttl_is_added_in_place_from_5_1_and_rebuilt_before() {
+    let spec_text = "environment: ttl\ndatabase:\n  name: app\n  collections:\n    sessions:\n      indexes:\n        - { keys: { createdAt: 1 }, expire_after: 1h }\n";
+    for (version, in_place) in [((7, 0), true), ((5, 1), true), ((5, 0), false)] {
+        let mock = MongoMock::start().await;
+        mock.state.lock().unwrap().version = Some(version);
+        mock.add_index("app.sessions", doc! {"v": 2, "key": {"createdAt": 1}, "name": "createdAt_1"});
+        let (_dir, spec) = spec_file("ttl", spec_text);
+        let plan = poactl(args(&["plan", "-e", &spec, "-o", "json"], &mock.uri)).await;
+        plan.expect_code(0);
+        let action = plan.json()["resources"][0]["action"].as_str().unwrap().to_string();
+        assert_eq!(action, if in_place { "update" } else { "replace" }, "{version:?}: {}", plan.stdout);
+        let apply = poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await;
+        if in_place {
+            apply.expect_code(0);
+            let sent: Vec<String> = mock.mutating().iter().map(short).collect();
+            assert_eq!(sent, vec!["collMod sessions createdAt_1 expireAfterSeconds=3600"], "{version:?}");
+        } else {
+            apply.expect_code(1);
+            assert!(apply.stderr.contains("--allow-rebuild"), "{}", apply.stderr);
+            assert!(mock.mutating().is_empty());
+        }
+        assert_eq!(mock.index("app.sessions", "createdAt_1").unwrap().get("expireAfterSeconds").is_some(), in_place);
+    }
+}

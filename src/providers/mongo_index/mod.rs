@@ -1,5 +1,5 @@
 //! MongoDB collection indexes, reconciled through the driver without rebuilding what can be
-//! modified: TTL, `hidden` and `unique` change in place with `collMod`; any other option
+//! modified: TTL (added too, from 5.1), `hidden` and `unique` change in place with `collMod`; any other option
 //! change is a replacement that needs `--allow-rebuild`. Unmanaged indexes are hidden first
 //! and dropped only on a later `--prune` (or at once with `--drop-immediately`). `_id_` is
 //! never touched.
@@ -38,6 +38,9 @@ pub struct IndexProvider {
     /// Set when a read was put off or failed: the unmanaged indexes are not listed then (a
     /// later run lists them; --prune never acts on what it could not read).
     unread: std::sync::atomic::AtomicBool,
+    /// The server's (major, minor) from `buildInfo`, read once with the first list: what can
+    /// change in place depends on it.
+    version: OnceCell<Option<(i32, i32)>>,
 }
 
 pub fn register(reg: &mut Registry, conn: &Connections) {
@@ -47,6 +50,7 @@ pub fn register(reg: &mut Registry, conn: &Connections) {
         reachable: OnceCell::new(),
         lists: Default::default(),
         unread: Default::default(),
+        version: OnceCell::new(),
     }));
 }
 
@@ -295,6 +299,14 @@ impl IndexProvider {
             if let Err(e) = reachable {
                 return Err(ProviderError::Api(e.clone()));
             }
+            self.version
+                .get_or_init(|| async {
+                    let info = db.run_command(doc! {"buildInfo": 1}).await.ok()?;
+                    let v = info.get_array("versionArray").ok()?;
+                    let part = |i: usize| v.get(i).and_then(|x| x.as_i32().or_else(|| x.as_i64().map(|n| n as i32)));
+                    Some((part(0)?, part(1)?))
+                })
+                .await;
             let mut docs = Vec::new();
             match db.run_cursor_command(doc! {"listIndexes": coll}).await {
                 Ok(mut cursor) => {
@@ -381,7 +393,7 @@ fn unreachable_loop() -> Result<Document> {
     Err(ProviderError::Api("the build watcher stopped".into()))
 }
 
-fn observed(coll: &str, doc: &Value, stats: &Option<Value>) -> Observed {
+fn observed(coll: &str, doc: &Value, stats: &Option<Value>, version: Option<(i32, i32)>) -> Observed {
     let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let hidden = doc.get("hidden").and_then(|v| v.as_bool()).unwrap_or(false);
     Observed {
@@ -392,7 +404,7 @@ fn observed(coll: &str, doc: &Value, stats: &Option<Value>) -> Observed {
             ("description".to_string(), format!("index {name} on {coll}{}", if hidden { " (hidden)" } else { "" })),
         ]),
         ownership: Ownership::NaturalKey,
-        handle: json!({"stats": stats, "hidden": hidden}),
+        handle: json!({"stats": stats, "hidden": hidden, "server_version": version.map(|(a, b)| [a, b])}),
     }
 }
 
@@ -448,7 +460,7 @@ impl Provider for IndexProvider {
             live.iter()
                 .find(|(doc, _)| doc.get("name") != Some(&json!("_id_")) && normalize::live_attrs(coll, doc)["keys"] == d.attrs["keys"])
         };
-        Ok(by_name.or_else(by_keys).map(|(doc, stats)| observed(coll, doc, stats)))
+        Ok(by_name.or_else(by_keys).map(|(doc, stats)| observed(coll, doc, stats, self.version.get().copied().flatten())))
     }
 
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
@@ -470,7 +482,10 @@ impl Provider for IndexProvider {
                 if name == "_id_" {
                     continue;
                 }
-                out.push((Address::new(Kind::Index, format!("{coll}.{name}")), observed(coll, &doc, &stats)));
+                out.push((
+                    Address::new(Kind::Index, format!("{coll}.{name}")),
+                    observed(coll, &doc, &stats, self.version.get().copied().flatten()),
+                ));
             }
         }
         Ok(out)
@@ -487,8 +502,20 @@ impl Provider for IndexProvider {
             match c.path.as_str() {
                 // collMod can make an index unique (after prepareUnique), not the reverse.
                 "unique" => c.forces_replace = c.after == Some(json!(false)),
-                // collMod changes an existing TTL; adding or removing one rebuilds.
-                "expire_after_seconds" => c.forces_replace = c.before.is_none() || c.after.is_none(),
+                // collMod changes an existing TTL, and since 5.1 makes a single-field index
+                // (not `_id_`) a TTL one (jstests/core/ddl/collmod_convert_to_ttl.js,
+                // requires_fcv_51; a compound index is refused with InvalidOptions). Removing a
+                // TTL, or adding one on an older server, rebuilds.
+                "expire_after_seconds" => {
+                    let converts = o
+                        .handle
+                        .get("server_version")
+                        .and_then(|v| v.as_array())
+                        .and_then(|v| Some((v.first()?.as_i64()?, v.get(1)?.as_i64()?)))
+                        .is_some_and(|v| v >= (5, 1))
+                        && o.attrs.get("keys").and_then(|k| k.as_array()).is_some_and(|k| k.len() == 1);
+                    c.forces_replace = c.after.is_none() || (c.before.is_none() && !converts)
+                }
                 _ => {}
             }
         }
