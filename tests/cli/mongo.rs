@@ -297,3 +297,22 @@ async fn mock_a_ttl_is_added_in_place_from_5_1_and_rebuilt_before() {
         assert_eq!(mock.index("app.sessions", "createdAt_1").unwrap().get("expireAfterSeconds").is_some(), in_place);
     }
 }
+
+/// Issue 12, item 10: `$indexStats` dates are read, and a user without the right to run it gets
+/// a note saying what to grant instead of silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_index_usage_shows_its_date_and_missing_rights_say_what_to_grant() {
+    let spec_text = "environment: st\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 } }\n        - { keys: { name: 1 } }\n";
+    let (_dir, spec) = spec_file("st", spec_text);
+    let mock = MongoMock::start().await;
+    mock.add_index("app.users", doc! {"v": 2, "key": {"email": 1}, "name": "email_1"});
+    mock.add_index("app.users", doc! {"v": 2, "key": {"name": 1}, "name": "name_1"});
+    let plan = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
+    plan.expect_code(0);
+    let year = "20"; // the start of a date (20xx-...), not "the server started"
+    assert!(plan.stdout.contains(&format!("no operation has used this index since {year}")), "{}", plan.stdout);
+    mock.fail_next("aggregate", 13, "Unauthorized");
+    let plan = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
+    plan.expect_code(0);
+    assert_eq!(plan.stdout.matches("grant it clusterMonitor").count(), 1, "one note per collection: {}", plan.stdout);
+}

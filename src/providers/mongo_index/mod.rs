@@ -320,16 +320,28 @@ impl IndexProvider {
                 Err(e) if error_code(&e) == Some(26) => return Ok(Vec::new()),
                 Err(e) => return Err(mongo_err(&format!("listIndexes {coll}"), e)),
             }
-            // Usage counters, where the server has them (informational).
+            // Usage counters, where the server has them (informational). `$indexStats` needs
+            // the `indexStats` action (clusterMonitor, or dbAdmin on the database: docs
+            // "$indexStats", Access Control); without it the first index of the collection
+            // carries a note saying what to grant.
             let mut stats: HashMap<String, Value> = HashMap::new();
-            if let Ok(mut cursor) = db.run_cursor_command(doc! {"aggregate": coll, "pipeline": [{"$indexStats": {}}], "cursor": {}}).await {
-                use futures::StreamExt;
-                while let Some(Ok(d)) = cursor.next().await {
-                    let v = Bson::Document(d).into_relaxed_extjson();
-                    if let Some(name) = v.get("name").and_then(|n| n.as_str()) {
-                        stats.insert(name.to_string(), v.get("accesses").cloned().unwrap_or(Value::Null));
+            let mut denied = false;
+            match db.run_cursor_command(doc! {"aggregate": coll, "pipeline": [{"$indexStats": {}}], "cursor": {}}).await {
+                Ok(mut cursor) => {
+                    use futures::StreamExt;
+                    while let Some(Ok(d)) = cursor.next().await {
+                        let v = Bson::Document(d).into_relaxed_extjson();
+                        if let Some(name) = v.get("name").and_then(|n| n.as_str()) {
+                            stats.insert(name.to_string(), v.get("accesses").cloned().unwrap_or(Value::Null));
+                        }
                     }
                 }
+                // Unauthorized (13): no right to read usage.
+                Err(e) if error_code(&e) == Some(13) => denied = true,
+                Err(_) => {}
+            }
+            if denied && let Some(first) = docs.iter().filter_map(|d| d.get("name").and_then(|n| n.as_str())).find(|n| *n != "_id_") {
+                stats.insert(first.to_string(), json!({"denied": true}));
             }
             Ok(docs
                 .into_iter()
@@ -391,6 +403,23 @@ impl IndexProvider {
 /// `watch` loops forever; this only satisfies the type of its `select!` arm.
 fn unreachable_loop() -> Result<Document> {
     Err(ProviderError::Api("the build watcher stopped".into()))
+}
+
+/// `accesses.since` of `$indexStats` as the driver's relaxed extended JSON gives it: a string,
+/// `{"$date": "2026-...Z"}`, or `{"$date": {"$numberLong": "ms"}}` (dates outside 1970-9999).
+fn stats_date(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => match o.get("$date")? {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(n) => {
+                let ms: i64 = n.get("$numberLong")?.as_str()?.parse().ok()?;
+                Some(bson::DateTime::from_millis(ms).try_to_rfc3339_string().unwrap_or_else(|_| format!("{ms} ms after 1970")))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn observed(coll: &str, doc: &Value, stats: &Option<Value>, version: Option<(i32, i32)>) -> Observed {
@@ -523,10 +552,16 @@ impl Provider for IndexProvider {
     }
 
     fn notes(&self, _d: &Desired, o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
+        if o.handle.pointer("/stats/denied") == Some(&json!(true)) {
+            let coll = o.attrs.get("collection").and_then(|c| c.as_str()).unwrap_or("");
+            return vec![format!(
+                "usage of the indexes of {coll} not read: database.user may not run $indexStats; grant it clusterMonitor (or dbAdmin on the database) to see unused indexes"
+            )];
+        }
         match o.handle.pointer("/stats/ops").and_then(|v| v.as_i64()) {
             Some(0) => vec![format!(
                 "unused: no operation has used this index since {}",
-                o.handle.pointer("/stats/since").and_then(|v| v.as_str()).unwrap_or("the server started")
+                o.handle.pointer("/stats/since").and_then(stats_date).unwrap_or_else(|| "the server started".to_string())
             )],
             _ => Vec::new(),
         }

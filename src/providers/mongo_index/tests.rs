@@ -229,3 +229,16 @@ async fn the_driver_reads_the_login_as_meant() {
     let cred = mongodb::options::ClientOptions::parse(&x509).await.unwrap().credential.unwrap();
     assert_eq!((cred.mechanism, cred.source.as_deref()), (Some(mongodb::options::AuthMechanism::MongoDbX509), Some("$external")));
 }
+
+#[test]
+fn index_stats_dates_read_in_every_form_the_driver_gives() {
+    let cases = [
+        (json!("2026-12-01T10:00:00Z"), Some("2026-12-01T10:00:00Z")),
+        (json!({"$date": "2026-12-01T10:00:00Z"}), Some("2026-12-01T10:00:00Z")),
+        (json!({"$date": {"$numberLong": "0"}}), Some("1970-01-01T00:00:00Z")),
+        (json!(12), None),
+    ];
+    for (v, want) in cases {
+        assert_eq!(super::stats_date(&v).as_deref(), want, "{v}");
+    }
+}
