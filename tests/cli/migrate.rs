@@ -1,5 +1,5 @@
 //! `poactl migrate` through the CLI. Data: read from the real mongodump files in
-//! `../shared/mongodump/` (written by MongoDB's own tools) and written to the scripted wire
+//! `tests/fixtures/mongodump/` (written by MongoDB's own tools) and written to the scripted wire
 //! MOCK (`poactl::sandbox::mongo`), or to a real server when `MONGODB_TEST_URI` is set.
 //! Uploads: against moto (real S3 semantics: checksums, multipart, conditional reads).
 
@@ -11,7 +11,7 @@ use poactl::sandbox::mongo::MongoMock;
 use crate::support::{Moto, Poactl, Run, aws_env, spec_file};
 
 fn shared(path: &str) -> PathBuf {
-    crate::support::repo().join("../shared/mongodump").join(path)
+    crate::support::repo().join("tests/fixtures/mongodump").join(path)
 }
 
 async fn poactl(args: Vec<String>, env: Vec<(&'static str, String)>) -> Run {
