@@ -7,6 +7,9 @@
 //!   a checksum of the parts' checksums with `-N` appended (a COMPOSITE checksum, same page),
 //!   so poactl computes it locally from the same part size. The ETag is no content hash for
 //!   multipart objects (same page), so it is never compared.
+//! - The SDK sends a checksum value the caller set as it is, without computing its own
+//!   (aws-sdk-s3 1.157 `http_request_checksum.rs`, `modify_before_retry_loop`; before that,
+//!   awslabs/aws-sdk-rust#1122 overwrote it), so S3 checks the SHA-256 poactl computed.
 //! - Parts are 5 MiB to 5 GiB, at most 10,000 per upload (S3 "Multipart upload limits").
 //! - The bucket is private behind Origin Access Control with BucketOwnerEnforced ownership:
 //!   ACLs are disabled and a request carrying `x-amz-acl: public-read` is refused with
