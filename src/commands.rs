@@ -14,6 +14,7 @@ use crate::resource::Kind;
 use crate::spec::{self, LoadedSpec};
 use crate::{exit, secrets};
 
+mod audit;
 mod migrate;
 
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -34,7 +35,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
         Command::Output(a) => output_cmd(&g, a).await,
         Command::Unlock(a) => unlock_cmd(&g, a).await,
         Command::Migrate(m) => migrate::run(&g, m).await,
-        Command::Audit(a) => audit_cmd(&g, a).await,
+        Command::Audit(a) => audit::run(&g, a).await,
         Command::Sandbox(a) => {
             let settings = crate::sandbox::Settings {
                 listen: a.listen,
@@ -682,87 +683,4 @@ async fn output_cmd(g: &Global, a: OutputArgs) -> Result<u8> {
         _ => print!("{text}"),
     }
     Ok(crate::exit::OK)
-}
-
-/// `poactl audit`.
-async fn audit_cmd(g: &Global, a: crate::cli::AuditArgs) -> Result<u8> {
-    use crate::audit::{self, Resource, Severity, Source};
-    let loaded = load_env(g)?;
-    let desired: Vec<_> = providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
-    let mut resources: Vec<Resource> = Vec::new();
-    if a.offline {
-        resources.extend(desired.iter().map(|d| Resource { address: d.address.clone(), attrs: d.attrs.clone(), source: Source::Spec }));
-    } else {
-        // Entries and users added by hand are what an audit is for: they are listed whenever
-        // the spec has an Atlas project, even if it declares none of them.
-        let mut listed = std::collections::BTreeSet::new();
-        if loaded.spec.atlas.is_some() {
-            listed.extend([Kind::AtlasAccessList, Kind::AtlasUser]);
-        }
-        let mut kinds: std::collections::BTreeSet<Kind> = desired.iter().map(|d| d.address.kind).collect();
-        kinds.extend(listed.iter().copied());
-        let registry = Registry::for_spec(&loaded, &Connections::default(), Some(&kinds)).await?;
-        let progress = Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text);
-        let engine = Engine {
-            loaded: &loaded,
-            registry: &registry,
-            progress: &progress,
-            parallelism: g.parallelism.map(usize::from),
-            options: Default::default(),
-            discover_kinds: Some(listed),
-        };
-        let obs = engine.observe(desired.clone()).await?;
-        for d in &desired {
-            match obs.observed.get(&d.address).and_then(|o| o.as_ref()) {
-                Some(o) => resources.push(Resource { address: d.address.clone(), attrs: o.attrs.clone(), source: Source::Live }),
-                None => resources.push(Resource { address: d.address.clone(), attrs: d.attrs.clone(), source: Source::Spec }),
-            }
-        }
-        resources.extend(obs.unmanaged.iter().map(|(addr, o)| Resource {
-            address: addr.clone(),
-            attrs: o.attrs.clone(),
-            source: Source::Unmanaged,
-        }));
-    }
-    let catalog = crate::cost::Catalog::builtin();
-    let estimate = crate::cost::estimate(&loaded.spec, &crate::cost::Usage::base(loaded.spec.usage.as_ref()), &catalog, "base");
-    let input = audit::Input { loaded: &loaded, resources, estimate_usd: estimate.total_monthly_usd };
-    let findings = audit::run(&input);
-    let policy = audit::app_policy(&loaded);
-    let threshold = a.fail_on.map(|f| match f {
-        crate::cli::SeverityArg::Low => Severity::Low,
-        crate::cli::SeverityArg::Medium => Severity::Medium,
-        crate::cli::SeverityArg::High => Severity::High,
-    });
-    let failing = threshold.is_some_and(|t| findings.iter().any(|f| f.severity >= t));
-    match format(g) {
-        OutputFormat::Json => println!(
-            "{}",
-            secrets::redact(&serde_json::to_string_pretty(
-                &json!({"environment": loaded.env, "live": !a.offline, "findings": findings, "app_iam_policy": policy, "fail_on": threshold, "failed": failing})
-            )?)
-        ),
-        _ => {
-            let scope = if a.offline { "the spec (offline)" } else { "the spec and the live state" };
-            if findings.is_empty() {
-                println!("Audit of \"{}\" ({scope}): no findings ({} rules).", loaded.env, audit::RULES.len());
-            } else {
-                println!("Audit of \"{}\" ({scope}): {} finding(s) over {} rules.", loaded.env, findings.len(), audit::RULES.len());
-                for f in &findings {
-                    let src = match f.source {
-                        Some(Source::Live) => " (live)",
-                        Some(Source::Unmanaged) => " (live, not in the spec)",
-                        Some(Source::Spec) => " (spec)",
-                        None => "",
-                    };
-                    println!("\n  [{}] {}: {}{src}: {}", f.severity.as_str().to_uppercase(), f.rule, f.address, f.detail);
-                    println!("      why: {}", f.why);
-                    println!("      fix: {}", f.fix);
-                }
-            }
-            println!("\nThe app's AWS keys need no more than this IAM policy (attach it to the app's own user or role, never admin keys):");
-            println!("{}", serde_json::to_string_pretty(&policy)?);
-        }
-    }
-    Ok(if failing { exit::CHANGES } else { exit::OK })
 }
