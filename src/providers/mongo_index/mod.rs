@@ -522,9 +522,15 @@ impl Provider for IndexProvider {
 
     /// What changes in place and what needs a rebuild.
     fn diff(&self, d: &Desired, o: &Observed) -> Vec<FieldChange> {
+        // A collation is compared on the fields the spec sets only: the server fills the rest
+        // from the locale, and an index made by another tool with the same locale is the same.
+        let mut live = o.attrs.clone();
+        if let (Some(want), Some(Value::Object(have))) = (d.attrs.get("collation").and_then(|c| c.as_object()), live.get_mut("collation")) {
+            have.retain(|k, _| want.contains_key(k));
+        }
         let mut changes = crate::plan::diff::diff(
             &d.attrs,
-            &o.attrs,
+            &live,
             &["keys", "name", "sparse", "partial_filter", "collation", "weights", "default_language", "language_override", "collection"],
         );
         for c in &mut changes {

@@ -1,8 +1,8 @@
 //! Index documents, desired and live, in one comparable shape.
 //!
 //! MongoDB reports indexes in its own way (see `listIndexes`): key directions as int32, int64
-//! or double, text indexes as `{_fts: "text", _ftsx: 1}` plus `weights`, collations expanded
-//! with every default, `hidden`/`unique`/`sparse` only when true, `2dsphereIndexVersion` and
+//! or double, text indexes as `{_fts: "text", _ftsx: 1}` plus `weights`, collations with every
+//! field the locale implies, `hidden`/`unique`/`sparse` only when true, `2dsphereIndexVersion` and
 //! `textIndexVersion` added. Both sides are brought to the same form here, so a spec that
 //! matches the live indexes plans no change.
 
@@ -10,33 +10,17 @@ use serde_json::{Map, Value, json};
 
 use crate::spec::model::{IndexKey, IndexSpec};
 
-/// ICU collation defaults MongoDB fills in (the `version` it adds is ignored).
-fn collation_defaults() -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("caseLevel".into(), json!(false));
-    m.insert("caseFirst".into(), json!("off"));
-    m.insert("strength".into(), json!(3));
-    m.insert("numericOrdering".into(), json!(false));
-    m.insert("alternate".into(), json!("non-ignorable"));
-    m.insert("maxVariable".into(), json!("punct"));
-    m.insert("normalization".into(), json!(false));
-    m.insert("backwards".into(), json!(false));
-    m
-}
-
-/// A collation as MongoDB stores it (defaults filled in, `version` dropped); `None` for the
-/// simple binary collation.
-pub fn expand_collation(c: &Map<String, Value>) -> Option<Value> {
+/// A collation in comparable form (`version` dropped, numbers normalized); `None` for the
+/// simple binary collation. The spec's side keeps only the fields it sets: the server fills
+/// the others from the locale (`fr_CA` means `backwards: true`, collator_factory_icu.cpp), so
+/// only the spec's fields are sent and compared (see `IndexProvider::diff`).
+pub fn collation(c: &Map<String, Value>) -> Option<Value> {
     if c.get("locale").and_then(|l| l.as_str()) == Some("simple") {
         return None;
     }
-    let mut out = collation_defaults();
-    for (k, v) in c {
-        if k != "version" {
-            out.insert(k.clone(), normalize_number(v));
-        }
-    }
-    Some(Value::Object(out.into_iter().collect::<std::collections::BTreeMap<_, _>>().into_iter().collect()))
+    let out: std::collections::BTreeMap<String, Value> =
+        c.iter().filter(|(k, _)| *k != "version").map(|(k, v)| (k.clone(), normalize_number(v))).collect();
+    Some(Value::Object(out.into_iter().collect()))
 }
 
 /// int32 / int64 / double that hold a whole number compare as integers.
@@ -93,7 +77,7 @@ pub fn desired_attrs(collection: &str, name: &str, ix: &IndexSpec) -> Value {
         "hidden": ix.hidden,
         "expire_after_seconds": ix.expire_after.as_ref().map(|d| d.seconds),
         "partial_filter": ix.partial_filter.as_ref().map(normalize_number),
-        "collation": ix.collation.as_ref().and_then(expand_collation),
+        "collation": ix.collation.as_ref().and_then(collation),
         "weights": if is_text { Value::Object(sorted(weights)) } else { Value::Null },
         "default_language": if is_text { json!(ix.default_language.clone().unwrap_or_else(|| "english".into())) } else { Value::Null },
         "language_override": if is_text { json!(ix.language_override.clone().unwrap_or_else(|| "language".into())) } else { Value::Null },
@@ -123,7 +107,7 @@ pub fn live_attrs(collection: &str, doc: &Value) -> Value {
         "hidden": flag("hidden"),
         "expire_after_seconds": doc.get("expireAfterSeconds").map(normalize_number).unwrap_or(Value::Null),
         "partial_filter": doc.get("partialFilterExpression").map(normalize_number).unwrap_or(Value::Null),
-        "collation": doc.get("collation").and_then(|c| c.as_object()).and_then(expand_collation).unwrap_or(Value::Null),
+        "collation": doc.get("collation").and_then(|c| c.as_object()).and_then(collation).unwrap_or(Value::Null),
         "weights": if is_text { doc.get("weights").and_then(|w| w.as_object()).map(|w| Value::Object(sorted(w.iter().map(|(k, v)| (k.clone(), normalize_number(v))).collect()))).unwrap_or(json!({})) } else { Value::Null },
         "default_language": if is_text { doc.get("default_language").cloned().unwrap_or(json!("english")) } else { Value::Null },
         "language_override": if is_text { doc.get("language_override").cloned().unwrap_or(json!("language")) } else { Value::Null },

@@ -131,6 +131,27 @@ fn cases() -> Vec<Case> {
             want: vec![("unique", true)],
         },
         Case {
+            reason: "a locale's own defaults are not drift (fr_CA implies backwards: true)",
+            source: "https://www.mongodb.com/docs/manual/reference/collation-locales-defaults/",
+            spec: "{ keys: { name: 1 }, collation: { locale: fr_CA } }",
+            live: json!({"v": 2, "key": {"name": 1}, "name": "name_1", "collation": {"locale": "fr_CA", "caseLevel": false, "caseFirst": "off", "strength": 3, "numericOrdering": false, "alternate": "non-ignorable", "maxVariable": "punct", "normalization": false, "backwards": true, "version": "57.1"}}),
+            want: vec![],
+        },
+        Case {
+            reason: "a field the spec sets is compared",
+            source: "https://www.mongodb.com/docs/manual/reference/collation/#collation-document",
+            spec: "{ keys: { name: 1 }, collation: { locale: fr, strength: 1 } }",
+            live: json!({"v": 2, "key": {"name": 1}, "name": "name_1", "collation": {"locale": "fr", "caseLevel": false, "caseFirst": "off", "strength": 2, "numericOrdering": false, "alternate": "non-ignorable", "maxVariable": "punct", "normalization": false, "backwards": false, "version": "57.1"}}),
+            want: vec![("collation.strength", true)],
+        },
+        Case {
+            reason: "locale simple is no collation",
+            source: "https://www.mongodb.com/docs/manual/reference/collation/#collation-document",
+            spec: "{ keys: { name: 1 }, collation: { locale: simple } }",
+            live: json!({"v": 2, "key": {"name": 1}, "name": "name_1"}),
+            want: vec![],
+        },
+        Case {
             reason: "the expanded collation matches the spec's short form",
             source: "https://www.mongodb.com/docs/manual/reference/collation/#collation-document",
             spec: "{ keys: { name: 1 }, collation: { locale: fr, strength: 2 } }",
