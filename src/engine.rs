@@ -720,7 +720,7 @@ pub fn make_plan(
             let reason = if options.destroy { Reason::Destroy } else { Reason::Pruned };
             let mut notes = Vec::new();
             if addr.kind == Kind::Index && o.handle.get("hidden") != Some(&Value::Bool(true)) {
-                notes.push("hidden now, dropped by a later --prune (or now with --drop-immediately)".to_string());
+                notes.push("hidden now, dropped by a --prune once it has been hidden 7 days (or now with --drop-immediately); queries that hint it, and $text or $geoNear that need it, fail meanwhile".to_string());
             }
             resources.push(ResourceChange {
                 address: addr.clone(),

@@ -446,14 +446,39 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             doc! {"n": n as i64, "ok": 1.0}
         }
         "update" => {
+            let any_upsert =
+                cmd.get_array("updates").is_ok_and(|l| l.iter().any(|u| u.as_document().is_some_and(|u| u.get_bool("upsert") == Ok(true))));
+            if any_upsert {
+                st.collections.entry(ns.clone()).or_default();
+            }
             let Some(c) = st.collections.get_mut(&ns) else { return doc! {"n": 0, "nModified": 0, "ok": 1.0} };
             let (mut n, mut modified) = (0i64, 0i64);
-            for u in cmd.get_array("updates").cloned().unwrap_or_default() {
+            let mut upserted = Vec::new();
+            for (i, u) in cmd.get_array("updates").cloned().unwrap_or_default().into_iter().enumerate() {
                 let Bson::Document(u) = u else { continue };
                 let q = u.get_document("q").cloned().unwrap_or_default();
                 let change = u.get_document("u").cloned().unwrap_or_default();
                 let multi = u.get_bool("multi").unwrap_or(false);
                 let keys = matching(c, &q);
+                if keys.is_empty() && u.get_bool("upsert") == Ok(true) {
+                    // An upsert inserts the query's equality fields with the update applied
+                    // (docs: "update" command, `upsert`).
+                    let mut d: Document = q
+                        .iter()
+                        .filter(|(k, v)| !k.starts_with('$') && !matches!(v, Bson::Document(o) if o.keys().any(|k| k.starts_with('$'))))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    if let Err(e) = apply_update(&mut d, &change) {
+                        return error(9, "FailedToParse", &e);
+                    }
+                    let id = d.get("_id").cloned();
+                    if let Err(e) = insert_one(c, d) {
+                        return doc! {"n": 0, "nModified": 0, "writeErrors": [duplicate_error(i as i32, &ns, &e)], "ok": 1.0};
+                    }
+                    n += 1;
+                    upserted.push(Bson::Document(doc! {"index": i as i32, "_id": id.unwrap_or(Bson::Null)}));
+                    continue;
+                }
                 for k in keys.into_iter().take(if multi { usize::MAX } else { 1 }) {
                     let Some(d) = c.docs.get_mut(&k) else { continue };
                     let before = d.clone();
@@ -466,7 +491,11 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                     }
                 }
             }
-            doc! {"n": n, "nModified": modified, "ok": 1.0}
+            let mut reply = doc! {"n": n, "nModified": modified, "ok": 1.0};
+            if !upserted.is_empty() {
+                reply.insert("upserted", upserted);
+            }
+            reply
         }
         "delete" => {
             let Some(c) = st.collections.get_mut(&ns) else { return doc! {"n": 0, "ok": 1.0} };

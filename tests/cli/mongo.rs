@@ -111,11 +111,35 @@ async fn mock_option_changes_use_collmod_and_rebuilds_need_consent() {
     assert!(per("legacy_1").is_empty() && per("_id_").is_empty(), "{sent:?}");
     assert!(mock.index("app.users", "status_1").unwrap().get("sparse").is_none());
 
-    // Unmanaged: hidden first, dropped by the next --prune; _id_ never.
+    // Unmanaged: hidden first (and when, recorded), kept by --prune for 7 days, then dropped;
+    // a unique or TTL one is never dropped by --prune alone; _id_ never.
+    mock.add_index("app.users", doc! {"v": 2, "key": {"code": 1}, "name": "code_1", "unique": true});
     poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await.expect_code(0);
     assert_eq!(mock.index("app.users", "legacy_1").unwrap().get_bool("hidden"), Ok(true));
+    assert!(mock.index("app.users", "code_1").unwrap().get("hidden").is_none(), "a unique index is left alone");
+    let plan = poactl(args(&["plan", "-e", &spec, "--prune"], &mock.uri)).await;
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("kept by --prune: hidden since") && plan.stdout.contains("0 of 7 days"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("kept by --prune: a unique index still enforces uniqueness"), "{}", plan.stdout);
+    poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await.expect_code(0);
+    assert!(mock.index("app.users", "legacy_1").is_some(), "not dropped the day after it was hidden");
+    {
+        let eight_days_ago = mongodb::bson::DateTime::from_millis(mongodb::bson::DateTime::now().timestamp_millis() - 8 * 86_400_000);
+        let mut st = mock.state.lock().unwrap();
+        for d in st.collections.get_mut("app.poactl_hidden_indexes").unwrap().docs.values_mut() {
+            d.insert("hidden_at", eight_days_ago);
+        }
+    }
     poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await.expect_code(0);
     assert!(mock.index("app.users", "legacy_1").is_none());
+    assert!(mock.index("app.users", "code_1").is_some());
+    // Named, it goes: hidden first, then dropped.
+    for _ in 0..2 {
+        poactl(args(&["apply", "-e", &spec, "--auto-approve", "--delete", "database.indexes.users.code_1"], &mock.uri))
+            .await
+            .expect_code(0);
+    }
+    assert!(mock.index("app.users", "code_1").is_none());
     assert!(mock.index("app.users", "_id_").is_some());
     assert!(!mock.mutating().iter().any(|c| short(c).contains("_id_")));
     poactl(args(&["drift", "-e", &spec], &mock.uri)).await.expect_code(0);
@@ -140,7 +164,11 @@ async fn mock_server_errors_become_clear_messages() {
     poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await.expect_code(0);
     mock.add_index("app.users", doc! {"v": 2, "key": {"old": 1}, "name": "old_1", "hidden": true});
     mock.fail_next("dropIndexes", 27, "IndexNotFound");
+    // Hidden by someone else: --prune keeps it, naming it drops it.
     let run = poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await;
+    run.expect_code(0);
+    assert!(mock.index("app.users", "old_1").is_some());
+    let run = poactl(args(&["apply", "-e", &spec, "--auto-approve", "--delete", "database.indexes.users.old_1"], &mock.uri)).await;
     run.expect_code(1);
     assert!(run.stdout.contains("no such index (IndexNotFound)"), "{}", run.stdout);
 }

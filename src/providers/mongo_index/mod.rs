@@ -228,7 +228,28 @@ pub fn connection_string(loaded: &LoadedSpec, outputs: &std::collections::BTreeM
     })
 }
 
+/// Days an unmanaged index stays hidden before `--prune` drops it.
+const HIDDEN_DAYS: i64 = 7;
+/// The collection (in `database.name`) that records when poactl hid an index.
+pub const HIDE_RECORDS: &str = "poactl_hidden_indexes";
+
 impl IndexProvider {
+    /// When poactl hid each index (`coll.name` -> time), read once per run; empty when the
+    /// collection is missing or cannot be read.
+    async fn hide_records(&self, ctx: &Ctx<'_>) -> HashMap<String, bson::DateTime> {
+        let Ok(client) = self.client(ctx).await else { return HashMap::new() };
+        let coll = client.database(&Self::db_name(ctx)).collection::<Document>(HIDE_RECORDS);
+        let Ok(mut cursor) = coll.find(doc! {}).await else { return HashMap::new() };
+        let mut out = HashMap::new();
+        use futures::StreamExt;
+        while let Some(Ok(d)) = cursor.next().await {
+            if let (Ok(id), Ok(at)) = (d.get_str("_id"), d.get_datetime("hidden_at")) {
+                out.insert(id.to_string(), *at);
+            }
+        }
+        out
+    }
+
     /// Connects on first use: `--mongodb-uri`, else `database.uri` (references resolved) with
     /// the credentials of `database.user`.
     async fn client(&self, ctx: &Ctx<'_>) -> Result<&mongodb::Client> {
@@ -504,6 +525,7 @@ impl Provider for IndexProvider {
         {
             return Ok(Vec::new());
         }
+        let hidden_since = self.hide_records(ctx).await;
         let mut out = Vec::new();
         for (coll, _) in &db.collections.0 {
             for (doc, stats) in self.indexes(ctx, coll).await? {
@@ -511,13 +533,43 @@ impl Provider for IndexProvider {
                 if name == "_id_" {
                     continue;
                 }
-                out.push((
-                    Address::new(Kind::Index, format!("{coll}.{name}")),
-                    observed(coll, &doc, &stats, self.version.get().copied().flatten()),
-                ));
+                let mut o = observed(coll, &doc, &stats, self.version.get().copied().flatten());
+                if let Some(at) = hidden_since.get(&format!("{coll}.{name}")) {
+                    o.handle["hidden_at"] = json!(at.try_to_rfc3339_string().unwrap_or_default());
+                    o.handle["hidden_days"] = json!((bson::DateTime::now().timestamp_millis() - at.timestamp_millis()) / 86_400_000);
+                }
+                out.push((Address::new(Kind::Index, format!("{coll}.{name}")), o));
             }
         }
         Ok(out)
+    }
+
+    /// Unmanaged indexes: `--prune` hides them first and drops them only later, and never
+    /// drops a unique or TTL one without `--delete` naming it. Hiding proves nothing about
+    /// those: a hidden index still enforces uniqueness and still expires documents (docs
+    /// "Hidden Indexes", Behavior). A hidden index is dropped once it has been hidden for
+    /// `HIDDEN_DAYS`, counted from the time poactl hid it (an index someone else hid has no
+    /// such time, so it needs `--delete` too).
+    fn prune_guard(&self, o: &Observed) -> Option<String> {
+        let unique = o.attrs.get("unique") == Some(&json!(true));
+        let ttl = o.attrs.get("expire_after_seconds").is_some_and(|v| !v.is_null());
+        if unique || ttl {
+            return Some(format!(
+                "a {} index {} even while hidden, so hiding it proves nothing",
+                if unique { "unique" } else { "TTL" },
+                if unique { "still enforces uniqueness" } else { "still expires documents" }
+            ));
+        }
+        if o.handle.get("hidden") != Some(&json!(true)) {
+            return None;
+        }
+        match (o.handle.get("hidden_days").and_then(|d| d.as_i64()), o.handle.get("hidden_at").and_then(|d| d.as_str())) {
+            (Some(days), Some(at)) if days < HIDDEN_DAYS => Some(format!(
+                "hidden since {at}, {days} of {HIDDEN_DAYS} days: queries that hint it, and $text or $geoNear that need it, fail meanwhile; --prune drops it after that"
+            )),
+            (Some(_), Some(_)) => None,
+            _ => Some("it was hidden by someone else (poactl has no record of when)".to_string()),
+        }
     }
 
     /// What changes in place and what needs a rebuild.
@@ -635,7 +687,18 @@ impl Provider for IndexProvider {
         let hidden = o.handle.get("hidden").and_then(|h| h.as_bool()).unwrap_or(false);
         if !declared && !hidden && !ctx.options.drop_immediately {
             self.command(ctx, &format!("collMod {address}"), doc! {"collMod": coll, "index": {"name": name, "hidden": true}}).await?;
-            ctx.progress.println(format!("{address}: hidden, not dropped; run with --prune again to drop it (or --drop-immediately)"));
+            // When it was hidden, so that a later --prune waits HIDDEN_DAYS from then.
+            let client = self.client(ctx).await?;
+            client
+                .database(&Self::db_name(ctx))
+                .collection::<Document>(HIDE_RECORDS)
+                .update_one(doc! {"_id": &address.name}, doc! {"$set": {"hidden_at": bson::DateTime::now(), "by": "poactl"}})
+                .upsert(true)
+                .await
+                .map_err(|e| mongo_err(&format!("recording when {address} was hidden"), e))?;
+            ctx.progress.println(format!(
+                "{address}: hidden, not dropped; a --prune drops it after {HIDDEN_DAYS} days hidden (or now with --drop-immediately)"
+            ));
             return Ok(());
         }
         self.command(ctx, &format!("dropIndexes {address}"), doc! {"dropIndexes": coll, "index": name}).await?;
