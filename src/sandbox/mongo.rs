@@ -555,11 +555,12 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             let st_version = st.version.unwrap_or((7, 0));
             let Ok(spec) = cmd.get_document("index") else { return doc! {"ok": 1.0} };
             let name = spec.get_str("name").unwrap_or("").to_string();
-            let Some(ix) =
-                st.collections.get_mut(&ns).and_then(|c| c.indexes.iter_mut().find(|i| i.get_str("name").ok() == Some(name.as_str())))
-            else {
+            let dry_run = cmd.get_bool("dryRun").unwrap_or(false);
+            let Some(c) = st.collections.get_mut(&ns) else { return error(26, "NamespaceNotFound", &format!("ns does not exist: {ns}")) };
+            let Some(pos) = c.indexes.iter().position(|i| i.get_str("name").ok() == Some(name.as_str())) else {
                 return error(27, "IndexNotFound", &format!("cannot find index {name} for ns {ns}"));
             };
+            let ix = c.indexes[pos].clone();
             if let Some(v) = spec.get("expireAfterSeconds") {
                 // jstests/core/ddl/collmod_convert_to_ttl.js: a string is TypeMismatch, a
                 // negative value, a compound index or `_id_` InvalidOptions; converting a
@@ -573,12 +574,42 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                     return error(72, "InvalidOptions", &format!("cannot set expireAfterSeconds on index {name}"));
                 }
             }
+            // jstests/core/ddl/collmod_convert_to_unique.js: dry run is for a unique conversion
+            // alone; `unique` must be true (false is BadValue, a string TypeMismatch) and needs
+            // `prepareUnique` first (InvalidOptions); duplicates fail it with
+            // CannotConvertIndexToUnique (359, with the violations), dry run or not.
+            if dry_run && (spec.len() != 2 || !spec.contains_key("unique")) {
+                return error(72, "InvalidOptions", "dry run mode is only supported for a unique conversion alone");
+            }
+            if let Some(v) = spec.get("unique") {
+                match v {
+                    Bson::Boolean(true) => {}
+                    Bson::Boolean(false) => return error(2, "BadValue", "unique: false is not supported; use forceNonUnique"),
+                    _ => return error(14, "TypeMismatch", "unique must be a boolean"),
+                }
+                if ix.get_bool("prepareUnique") != Ok(true) {
+                    return error(72, "InvalidOptions", "cannot make index unique with prepareUnique: false");
+                }
+                let key = ix.get_document("key").cloned().unwrap_or_default();
+                if let Some(dup) = first_duplicate(c, &key) {
+                    let mut e = error(
+                        359,
+                        "CannotConvertIndexToUnique",
+                        "Cannot convert the index to unique. Please resolve conflicting documents before running collMod again.",
+                    );
+                    e.insert("violations", vec![Bson::Document(doc! {"ids": [], "keyValue": dup})]);
+                    return e;
+                }
+                if dry_run {
+                    return doc! {"ok": 1.0};
+                }
+            }
+            let ix = &mut c.indexes[pos];
             for (k, v) in spec.iter().filter(|(k, _)| *k != "name") {
                 match (k.as_str(), v) {
-                    ("hidden", Bson::Boolean(false)) | ("unique", Bson::Boolean(false)) => {
+                    ("hidden", Bson::Boolean(false)) | ("prepareUnique", Bson::Boolean(false)) => {
                         ix.remove(k);
                     }
-                    ("prepareUnique", _) => {}
                     _ => {
                         ix.insert(k.clone(), v.clone());
                     }
@@ -714,7 +745,9 @@ fn insert_one(c: &mut Collection, mut d: Document) -> Result<(), (String, Docume
     }
     let mut fixed = doc! {"_id": id};
     fixed.extend(d);
-    for ix in c.indexes.iter().filter(|i| i.get_bool("unique").unwrap_or(false)) {
+    // An index with `prepareUnique` refuses new duplicates too (collmod_convert_to_unique.js:
+    // "'prepareUnique' ensures no new duplicates will be inserted").
+    for ix in c.indexes.iter().filter(|i| i.get_bool("unique").unwrap_or(false) || i.get_bool("prepareUnique").unwrap_or(false)) {
         let pattern = ix.get_document("key").cloned().unwrap_or_default();
         let mine = key_values(&fixed, &pattern);
         if c.docs.values().any(|o| key_values(o, &pattern) == mine) {

@@ -106,7 +106,11 @@ async fn mock_option_changes_use_collmod_and_rebuilds_need_consent() {
     let sent: Vec<String> = mock.mutating().iter().map(short).collect();
     let per = |prefix: &str| sent.iter().filter(|s| s.contains(prefix)).cloned().collect::<Vec<_>>();
     assert_eq!(per("createdAt_1"), vec!["collMod sessions createdAt_1 expireAfterSeconds=3600"]);
-    assert_eq!(per("email_1"), vec!["collMod users email_1 prepareUnique=true", "collMod users email_1 unique=true"]);
+    // prepareUnique, the dry run, the conversion.
+    assert_eq!(
+        per("email_1"),
+        vec!["collMod users email_1 prepareUnique=true", "collMod users email_1 unique=true", "collMod users email_1 unique=true"]
+    );
     assert_eq!(per("status_1"), vec!["dropIndexes users status_1", "createIndexes users status_1"]);
     assert!(per("legacy_1").is_empty() && per("_id_").is_empty(), "{sent:?}");
     assert!(mock.index("app.users", "status_1").unwrap().get("sparse").is_none());
@@ -343,4 +347,44 @@ async fn mock_index_usage_shows_its_date_and_missing_rights_say_what_to_grant() 
     let plan = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
     plan.expect_code(0);
     assert_eq!(plan.stdout.matches("grant it clusterMonitor").count(), 1, "one note per collection: {}", plan.stdout);
+}
+
+/// Issue 12, item 4: making an index unique runs a dry run first (6.0+), names the real cause
+/// (359 duplicates), and never leaves `prepareUnique` behind after a failed conversion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_unique_conversion_checks_first_and_leaves_nothing_half_done() {
+    let spec_text = "environment: uq\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true }\n";
+    for version in [(7, 0), (5, 2)] {
+        let (_dir, spec) = spec_file("uq", spec_text);
+        let mock = MongoMock::start().await;
+        mock.state.lock().unwrap().version = Some(version);
+        mock.add_index("app.users", doc! {"v": 2, "key": {"email": 1}, "name": "email_1"});
+        mock.insert("app.users", [doc! {"_id": 1, "email": "a@x"}, doc! {"_id": 2, "email": "a@x"}]);
+        let run = poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await;
+        run.expect_code(1);
+        assert!(
+            run.stdout.contains("CannotConvertIndexToUnique, 359") && run.stdout.contains("$group: {_id: {email: \"$email\"}"),
+            "{version:?}: {}",
+            run.stdout
+        );
+        let ix = mock.index("app.users", "email_1").unwrap();
+        assert!(ix.get("unique").is_none() && ix.get("prepareUnique").is_none(), "{version:?}: left as it was: {ix}");
+        let sent: Vec<String> = mock.mutating().iter().map(short).collect();
+        let dry_runs = mock.mutating().iter().filter(|c| c.get_bool("dryRun") == Ok(true)).count();
+        assert_eq!(dry_runs, usize::from(version >= (6, 0)), "{version:?}: {sent:?}");
+        assert_eq!(sent.len(), 3, "prepare, the dry run or the conversion, revert: {sent:?}");
+        assert!(run.stdout.contains("nothing changed (prepareUnique was set back to false)"), "{}", run.stdout);
+        mock.retain("app.users", |d| d.get_i32("_id") == Ok(1));
+        poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await.expect_code(0);
+        assert_eq!(mock.index("app.users", "email_1").unwrap().get_bool("unique"), Ok(true));
+    }
+    // A conversion someone else left half done is named.
+    let (_dir, spec) = spec_file(
+        "uq",
+        "environment: uq\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 } }\n",
+    );
+    let mock = MongoMock::start().await;
+    mock.add_index("app.users", doc! {"v": 2, "key": {"email": 1}, "name": "email_1", "prepareUnique": true});
+    let plan = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
+    assert!(plan.stdout.contains("prepareUnique is set: new duplicate keys are refused"), "{}", plan.stdout);
 }

@@ -106,6 +106,14 @@ fn mongo_err(what: &str, e: mongodb::error::Error) -> ProviderError {
     ProviderError::Api(format!("{what}: {e}"))
 }
 
+/// A command error as its name, code and message (the driver's Display adds its internals).
+fn brief(e: &mongodb::error::Error) -> String {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::Command(c) => format!("{}, {}: {}", c.code_name, c.code, c.message),
+        _ => e.to_string(),
+    }
+}
+
 /// The server's error code, for command errors.
 pub fn error_code(e: &mongodb::error::Error) -> Option<i32> {
     match e.kind.as_ref() {
@@ -376,6 +384,74 @@ impl IndexProvider {
         .cloned()
     }
 
+    /// A command whose error the caller reads itself (its code decides what happens next).
+    async fn run(&self, ctx: &Ctx<'_>, cmd: Document) -> Result<std::result::Result<Document, mongodb::error::Error>> {
+        let client = self.client(ctx).await?;
+        Ok(client.database(&Self::db_name(ctx)).run_command(cmd).await)
+    }
+
+    /// Makes an index unique in place (MongoDB 6.0+; docs "collMod",
+    /// jstests/core/ddl/collmod_convert_to_unique.js):
+    /// 1. `prepareUnique: true`: new duplicates are refused from now on (the conversion needs
+    ///    it first: without it `unique: true` is InvalidOptions, dry run or not);
+    /// 2. a dry run of `unique: true`, which fails with CannotConvertIndexToUnique (359) when
+    ///    duplicates exist, and changes nothing;
+    /// 3. `unique: true`.
+    ///
+    /// If 2 or 3 fails, `prepareUnique` is set back to false, so the index is left as found.
+    async fn make_unique(
+        &self,
+        ctx: &Ctx<'_>,
+        address: &Address,
+        coll: &str,
+        name: &str,
+        keys: &Value,
+        version: Option<(i64, i64)>,
+    ) -> Result<()> {
+        let cause = |e: &mongodb::error::Error| -> String {
+            let fields: Vec<String> =
+                keys.as_array().into_iter().flatten().filter_map(|k| k.get(0).and_then(|f| f.as_str()).map(str::to_string)).collect();
+            let group: Vec<String> = fields.iter().map(|f| format!("{}: \"${f}\"", f.replace('.', "_"))).collect();
+            match error_code(e) {
+                Some(359) => format!(
+                    "the collection holds documents with the same {} (CannotConvertIndexToUnique, 359): remove the duplicates, then apply again. Find them with db.{coll}.aggregate([{{$group: {{_id: {{{}}}, n: {{$sum: 1}}}}}}, {{$match: {{n: {{$gt: 1}}}}}}])",
+                    fields.join(", "),
+                    group.join(", ")
+                ),
+                Some(13) => {
+                    format!("database.user may not run collMod (Unauthorized, 13): grant it dbAdmin on the database ({})", brief(e))
+                }
+                Some(72) => format!("the server refused the conversion ({})", brief(e)),
+                Some(59) | Some(9) | Some(40415) => {
+                    format!("this server cannot make an index unique in place; MongoDB 6.0 or later can ({})", brief(e))
+                }
+                _ => brief(e),
+            }
+        };
+        let what = format!("collMod {address}");
+        if let Err(e) = self.run(ctx, doc! {"collMod": coll, "index": {"name": name, "prepareUnique": true}}).await? {
+            return Err(ProviderError::Refused(format!("{what}: {}", crate::secrets::redact(&cause(&e)))));
+        }
+        let mut steps = Vec::new();
+        if version.is_none_or(|v| v >= (6, 0)) {
+            steps.push(doc! {"collMod": coll, "index": {"name": name, "unique": true}, "dryRun": true});
+        }
+        steps.push(doc! {"collMod": coll, "index": {"name": name, "unique": true}});
+        for step in steps {
+            if let Err(e) = self.run(ctx, step).await? {
+                let reverted = self.run(ctx, doc! {"collMod": coll, "index": {"name": name, "prepareUnique": false}}).await?.is_ok();
+                let mut err = cause(&e);
+                err.push_str(if reverted {
+                    "; nothing changed (prepareUnique was set back to false)"
+                } else {
+                    "; prepareUnique is still set: new duplicates are refused until `collMod prepareUnique: false`"
+                });
+                return Err(ProviderError::Refused(format!("{what}: {}", crate::secrets::redact(&err))));
+            }
+        }
+        Ok(())
+    }
+
     async fn command(&self, ctx: &Ctx<'_>, what: &str, cmd: Document) -> Result<Document> {
         let client = self.client(ctx).await?;
         client.database(&Self::db_name(ctx)).run_command(cmd).await.map_err(|e| match error_code(&e) {
@@ -454,7 +530,7 @@ fn observed(coll: &str, doc: &Value, stats: &Option<Value>, version: Option<(i32
             ("description".to_string(), format!("index {name} on {coll}{}", if hidden { " (hidden)" } else { "" })),
         ]),
         ownership: Ownership::NaturalKey,
-        handle: json!({"stats": stats, "hidden": hidden, "server_version": version.map(|(a, b)| [a, b])}),
+        handle: json!({"stats": stats, "hidden": hidden, "server_version": version.map(|(a, b)| [a, b]), "prepare_unique": doc.get("prepareUnique") == Some(&json!(true))}),
     }
 }
 
@@ -616,13 +692,22 @@ impl Provider for IndexProvider {
                 "usage of the indexes of {coll} not read: database.user may not run $indexStats; grant it clusterMonitor (or dbAdmin on the database) to see unused indexes"
             )];
         }
-        match o.handle.pointer("/stats/ops").and_then(|v| v.as_i64()) {
+        let mut notes = Vec::new();
+        if o.handle.get("prepare_unique") == Some(&json!(true)) && o.attrs.get("unique") != Some(&json!(true)) {
+            notes.push(format!(
+                "prepareUnique is set: new duplicate keys are refused, but the index is not unique (a conversion was started and not finished); lift it with db.runCommand({{collMod: \"{}\", index: {{name: \"{}\", prepareUnique: false}}}})",
+                o.attrs.get("collection").and_then(|c| c.as_str()).unwrap_or(""),
+                o.attrs.get("name").and_then(|c| c.as_str()).unwrap_or("")
+            ));
+        }
+        notes.extend(match o.handle.pointer("/stats/ops").and_then(|v| v.as_i64()) {
             Some(0) => vec![format!(
                 "unused: no operation has used this index since {}",
                 o.handle.pointer("/stats/since").and_then(stats_date).unwrap_or_else(|| "the server started".to_string())
             )],
             _ => Vec::new(),
-        }
+        });
+        notes
     }
 
     async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
@@ -649,13 +734,12 @@ impl Provider for IndexProvider {
                         .await?;
                 }
                 "unique" => {
-                    // MongoDB 6.0+: reject new duplicates first, then convert.
-                    self.command(ctx, &what, doc! {"collMod": coll, "index": {"name": name, "prepareUnique": true}}).await?;
-                    self.command(ctx, &what, doc! {"collMod": coll, "index": {"name": name, "unique": true}}).await.map_err(|e| {
-                        ProviderError::Refused(format!(
-                            "{e}: the collection holds duplicate keys; remove them, then apply again (new duplicates are already rejected)"
-                        ))
-                    })?;
+                    let version = o
+                        .handle
+                        .get("server_version")
+                        .and_then(|v| v.as_array())
+                        .and_then(|v| Some((v.first()?.as_i64()?, v.get(1)?.as_i64()?)));
+                    self.make_unique(ctx, &d.address, coll, name, &o.attrs["keys"], version).await?;
                 }
                 other => {
                     return Err(ProviderError::Refused(format!(
