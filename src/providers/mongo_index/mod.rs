@@ -656,11 +656,34 @@ impl Provider for IndexProvider {
         if let (Some(want), Some(Value::Object(have))) = (d.attrs.get("collation").and_then(|c| c.as_object()), live.get_mut("collation")) {
             have.retain(|k, _| want.contains_key(k));
         }
-        let mut changes = crate::plan::diff::diff(
+        let mut changes = crate::plan::diff::diff_closed(
             &d.attrs,
             &live,
             &["keys", "name", "sparse", "partial_filter", "collation", "weights", "default_language", "language_override", "collection"],
+            // A clause or a text field only the live index has changes what it holds: drift
+            // too (the generic diff looks at the spec's keys only).
+            &["partial_filter", "weights"],
         );
+        // Deeper live-only parts (an operator inside a clause) are caught by comparing the
+        // whole values.
+        for field in ["partial_filter", "weights"] {
+            // A live-only part is a change of a rebuild-only option too.
+            for c in changes.iter_mut().filter(|c| c.path.starts_with(&format!("{field}."))) {
+                c.forces_replace = true;
+            }
+            let named = changes.iter().any(|c| c.path == field || c.path.starts_with(&format!("{field}.")));
+            let (want, have) = (d.attrs.get(field).cloned().unwrap_or(Value::Null), live.get(field).cloned().unwrap_or(Value::Null));
+            if want != have && !named {
+                changes.push(FieldChange {
+                    path: field.to_string(),
+                    before: (!have.is_null()).then_some(have),
+                    after: (!want.is_null()).then_some(want),
+                    forces_replace: true,
+                    sensitive: false,
+                    unknown: false,
+                });
+            }
+        }
         for c in &mut changes {
             match c.path.as_str() {
                 // collMod can make an index unique (after prepareUnique), not the reverse.

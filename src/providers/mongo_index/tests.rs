@@ -131,6 +131,27 @@ fn cases() -> Vec<Case> {
             want: vec![("unique", true)],
         },
         Case {
+            reason: "a clause only the live partial filter has is drift",
+            source: LIST_INDEXES,
+            spec: "{ keys: { status: 1 }, partial_filter: { status: { $exists: true } } }",
+            live: json!({"v": 2, "key": {"status": 1}, "name": "status_1", "partialFilterExpression": {"status": {"$exists": true}, "age": {"$gt": 5}}}),
+            want: vec![("partial_filter.age", true)],
+        },
+        Case {
+            reason: "an operator only the live partial filter has, inside a clause, is drift",
+            source: LIST_INDEXES,
+            spec: "{ keys: { status: 1 }, partial_filter: { status: { $exists: true } } }",
+            live: json!({"v": 2, "key": {"status": 1}, "name": "status_1", "partialFilterExpression": {"status": {"$exists": true, "$type": "string"}}}),
+            want: vec![("partial_filter", true)],
+        },
+        Case {
+            reason: "a field only the live text index has is drift",
+            source: "https://www.mongodb.com/docs/manual/core/indexes/index-types/index-text/",
+            spec: "{ keys: { title: text }, weights: { title: 10 } }",
+            live: json!({"v": 2, "key": {"_fts": "text", "_ftsx": 1}, "name": "title_text", "weights": {"body": 1, "title": 10}, "default_language": "english", "language_override": "language", "textIndexVersion": 3}),
+            want: vec![("weights.body", true)],
+        },
+        Case {
             reason: "a locale's own defaults are not drift (fr_CA implies backwards: true)",
             source: "https://www.mongodb.com/docs/manual/reference/collation-locales-defaults/",
             spec: "{ keys: { name: 1 }, collation: { locale: fr_CA } }",
