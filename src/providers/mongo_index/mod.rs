@@ -41,7 +41,19 @@ pub struct IndexProvider {
     /// The server's (major, minor) from `buildInfo`, read once with the first list: what can
     /// change in place depends on it.
     version: OnceCell<Option<(i32, i32)>>,
+    /// The builds of one collection gathered into one `createIndexes` (one collection scan).
+    batches: std::sync::Mutex<HashMap<String, Arc<BuildBatch>>>,
 }
+
+/// Index builds of one collection that go out together.
+struct BuildBatch {
+    specs: std::sync::Mutex<Vec<(Value, Address)>>,
+    done: tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>,
+}
+
+/// How long the first build of a collection waits for the others the apply starts with it:
+/// they depend on the same resources, so they become ready together.
+const GATHER: Duration = Duration::from_millis(150);
 
 pub fn register(reg: &mut Registry, conn: &Connections) {
     reg.insert(Arc::new(IndexProvider {
@@ -51,6 +63,7 @@ pub fn register(reg: &mut Registry, conn: &Connections) {
         lists: Default::default(),
         unread: Default::default(),
         version: OnceCell::new(),
+        batches: Default::default(),
     }));
 }
 
@@ -467,9 +480,64 @@ impl IndexProvider {
         })
     }
 
-    /// Runs a `createIndexes`, showing the build's progress (from `currentOp`) meanwhile.
-    async fn build(&self, ctx: &Ctx<'_>, coll: &str, spec: Value, address: &Address) -> Result<()> {
-        let index = bson::to_bson(&spec).map_err(|e| ProviderError::Api(format!("cannot encode the index: {e}")))?;
+    /// Builds an index together with the other new indexes of its collection that this apply
+    /// starts at the same time: one `createIndexes` with all of them scans the collection once
+    /// (docs "createIndexes": the indexes of one command are built in one pass). If that
+    /// command fails, each index is built alone, so one bad index fails alone.
+    async fn build_together(&self, ctx: &Ctx<'_>, coll: &str, spec: Value, address: &Address) -> Result<()> {
+        let (batch, leader) = {
+            let mut map = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(coll) {
+                Some(b) => {
+                    b.specs.lock().unwrap_or_else(|e| e.into_inner()).push((spec.clone(), address.clone()));
+                    (b.clone(), false)
+                }
+                None => {
+                    let b = Arc::new(BuildBatch {
+                        specs: std::sync::Mutex::new(vec![(spec.clone(), address.clone())]),
+                        done: tokio::sync::watch::channel(None).0,
+                    });
+                    map.insert(coll.to_string(), b.clone());
+                    (b, true)
+                }
+            }
+        };
+        if !leader {
+            let mut rx = batch.done.subscribe();
+            let outcome = rx.wait_for(|v| v.is_some()).await.map(|v| v.clone()).ok().flatten();
+            return match outcome {
+                Some(Ok(())) => Ok(()),
+                // The batch failed: this index alone.
+                _ => self.build(ctx, coll, vec![(spec, address.clone())]).await,
+            };
+        }
+        tokio::time::sleep(GATHER).await;
+        self.batches.lock().unwrap_or_else(|e| e.into_inner()).remove(coll);
+        let specs = std::mem::take(&mut *batch.specs.lock().unwrap_or_else(|e| e.into_inner()));
+        let together = specs.len() > 1;
+        let result = self.build(ctx, coll, specs).await;
+        let _ = batch.done.send(Some(result.as_ref().map(|_| ()).map_err(|e| e.to_string())));
+        match result {
+            Err(_) if together => self.build(ctx, coll, vec![(spec, address.clone())]).await,
+            other => other,
+        }
+    }
+
+    /// Runs one `createIndexes` for the given indexes, showing the build's progress (from
+    /// `currentOp`) meanwhile.
+    async fn build(&self, ctx: &Ctx<'_>, coll: &str, specs: Vec<(Value, Address)>) -> Result<()> {
+        let mut indexes = Vec::new();
+        for (spec, _) in &specs {
+            indexes.push(bson::to_bson(spec).map_err(|e| ProviderError::Api(format!("cannot encode the index: {e}")))?);
+        }
+        let address = match specs.as_slice() {
+            [(_, one)] => one.to_string(),
+            many => format!(
+                "{} indexes of {coll} ({})",
+                many.len(),
+                many.iter().map(|(_, a)| a.name.rsplit('.').next().unwrap_or("")).collect::<Vec<_>>().join(", ")
+            ),
+        };
         let task = ctx.progress.spinner(format!("{address}: building"));
         let client = self.client(ctx).await?.clone();
         let watch = async {
@@ -486,7 +554,7 @@ impl IndexProvider {
             }
         };
         let what = format!("createIndexes {address}");
-        let run = self.command(ctx, &what, doc! {"createIndexes": coll, "indexes": [index]});
+        let run = self.command(ctx, &what, doc! {"createIndexes": coll, "indexes": indexes});
         tokio::pin!(run);
         let result = tokio::select! {
             r = &mut run => r,
@@ -738,7 +806,7 @@ impl Provider for IndexProvider {
         let keys: Vec<(String, crate::spec::model::IndexKey)> =
             serde_json::from_value(d.write_only["keys"].clone()).map_err(|e| ProviderError::Api(format!("index keys: {e}")))?;
         let spec = normalize::create_spec(&d.attrs, &keys);
-        self.build(ctx, &coll, spec, &d.address).await?;
+        self.build_together(ctx, &coll, spec, &d.address).await?;
         Ok(Outputs::from([("name".to_string(), d.attrs["name"].as_str().unwrap_or_default().to_string())]))
     }
 

@@ -22,6 +22,7 @@ fn provider() -> IndexProvider {
         lists: Default::default(),
         unread: Default::default(),
         version: OnceCell::new(),
+        batches: Default::default(),
     }
 }
 
