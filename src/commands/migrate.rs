@@ -84,7 +84,10 @@ async fn target_database(
             providers::mongo_index::connection_string(loaded, &outputs)?
         }
     };
-    let mut opts = providers::mongo_index::parse_waiting_for_dns(&uri).await?;
+    let (mut opts, dropped) = providers::mongo_index::parse_waiting_for_dns(&uri).await?;
+    for option in dropped {
+        eprintln!("warning: the MongoDB URI's option {option} is not one the Rust driver knows: connecting without it");
+    }
     if opts.server_selection_timeout.is_none() {
         opts.server_selection_timeout = Some(std::time::Duration::from_secs(15));
     }

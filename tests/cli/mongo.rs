@@ -397,3 +397,25 @@ async fn mock_a_unique_conversion_checks_first_and_leaves_nothing_half_done() {
     let plan = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
     assert!(plan.stdout.contains("prepareUnique is set: new duplicate keys are refused"), "{}", plan.stdout);
 }
+
+/// Issue 12, item 9: an option other drivers take and the Rust driver refuses as unknown is
+/// left out (with a warning), not a failure to connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_uri_option_the_rust_driver_does_not_know_is_left_out() {
+    let mock = MongoMock::start().await;
+    mock.add_index("app.users", doc! {"v": 2, "key": {"email": 1}, "name": "email_1"});
+    let (_dir, spec) = spec_file(
+        "opt",
+        "environment: opt\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 } }\n",
+    );
+    let uri = format!("{}&useUnifiedTopology=true&useNewUrlParser=true", mock.uri);
+    poactl(args(&["plan", "-e", &spec, "--detailed-exitcode"], &uri)).await.expect_code(0);
+    let run = poactl(strings_for_migrate(&spec, &uri)).await;
+    run.expect_code(0);
+    assert!(run.stderr.contains("option useUnifiedTopology is not one the Rust driver knows"), "{}", run.stderr);
+}
+
+fn strings_for_migrate(spec: &str, uri: &str) -> Vec<String> {
+    let dump = crate::support::repo().join("tests/fixtures/mongodump/testdirs").to_string_lossy().to_string();
+    ["migrate", "data", "-e", spec, "--from", &dump, "--collections", "c4", "--mongodb-uri", uri].iter().map(|s| s.to_string()).collect()
+}

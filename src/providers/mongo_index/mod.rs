@@ -209,12 +209,14 @@ fn login_for(user: &crate::spec::model::DatabaseUserSpec) -> std::result::Result
 /// the cluster (Atlas docs, "Connect to a cluster": the SRV record is published once the
 /// cluster is provisioned), so a DnsResolve error is asked again for a while
 /// (`POACTL_MONGO_DNS_WAIT_SECS`, default 120) and reported as what it is, not as an invalid URI.
-pub async fn parse_waiting_for_dns(uri: &str) -> Result<mongodb::options::ClientOptions> {
+pub async fn parse_waiting_for_dns(uri: &str) -> Result<(mongodb::options::ClientOptions, Vec<String>)> {
     let wait = std::env::var("POACTL_MONGO_DNS_WAIT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(120u64);
     let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+    let mut uri = uri.to_string();
+    let mut dropped = Vec::new();
     loop {
-        match mongodb::options::ClientOptions::parse(uri).await {
-            Ok(opts) => return Ok(opts),
+        match mongodb::options::ClientOptions::parse(&uri).await {
+            Ok(opts) => return Ok((opts, dropped)),
             Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::DnsResolve { .. }) => {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
@@ -225,9 +227,29 @@ pub async fn parse_waiting_for_dns(uri: &str) -> Result<mongodb::options::Client
                 }
                 tokio::time::sleep(left.min(Duration::from_secs(5))).await;
             }
-            Err(e) => return Err(ProviderError::Config(format!("invalid MongoDB URI: {}", crate::secrets::redact(&e.to_string())))),
+            Err(e) => match without_rejected_option(&uri, &e) {
+                Some((shorter, option)) if dropped.len() < 16 => {
+                    dropped.push(option);
+                    uri = shorter;
+                }
+                _ => return Err(ProviderError::Config(format!("invalid MongoDB URI: {}", crate::secrets::redact(&e.to_string())))),
+            },
         }
     }
+}
+
+/// The URI without the option the Rust driver refused as unknown ("X is an invalid option":
+/// mongodb 3.x `ClientOptions::parse` rejects every option it does not implement, where other
+/// drivers ignore them, e.g. `useUnifiedTopology` written for Node.js), and that option.
+fn without_rejected_option(uri: &str, e: &mongodb::error::Error) -> Option<(String, String)> {
+    let mongodb::error::ErrorKind::InvalidArgument { message, .. } = e.kind.as_ref() else { return None };
+    let option = message.split(" is an invalid option").next().filter(|o| *o != message.as_str())?.to_string();
+    let (base, query) = uri.split_once('?')?;
+    // The driver names the option in lower case; the message keeps the URI's spelling.
+    let key_of = |kv: &str| kv.split('=').next().unwrap_or("").to_string();
+    let original = query.split('&').map(key_of).find(|k| k.eq_ignore_ascii_case(&option))?;
+    let kept: Vec<&str> = query.split('&').filter(|kv| !key_of(kv).eq_ignore_ascii_case(&option)).collect();
+    Some((if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) }, original))
 }
 
 /// The connection string of `database.uri` with its references resolved from live outputs and
@@ -280,7 +302,12 @@ impl IndexProvider {
                     Some(u) => u.clone(),
                     None => connection_string(ctx.loaded, ctx.outputs)?,
                 };
-                let mut opts = parse_waiting_for_dns(&uri).await?;
+                let (mut opts, dropped) = parse_waiting_for_dns(&uri).await?;
+                for option in dropped {
+                    ctx.progress.println(format!(
+                        "warning: the MongoDB URI's option {option} is not one the Rust driver knows: connecting without it"
+                    ));
+                }
                 if opts.server_selection_timeout.is_none() {
                     opts.server_selection_timeout = Some(Duration::from_secs(15));
                 }
