@@ -57,6 +57,9 @@ pub struct MockState {
     pub commands: Vec<Document>,
     /// command name -> (code, codeName) for its next call.
     pub fail_next: HashMap<String, (i32, String)>,
+    /// index name -> (code, codeName) for every `createIndexes` that holds it (an index the
+    /// server keeps refusing, as it would one that conflicts with another).
+    pub fail_index: HashMap<String, (i32, String)>,
     cursors: HashMap<i64, (String, Vec<Document>)>,
     next_cursor: i64,
     /// The version `buildInfo` reports (default 7.0): what `collMod` allows depends on it.
@@ -129,6 +132,17 @@ impl MongoMock {
         for d in docs {
             let _ = insert_one(c, d);
         }
+    }
+
+    /// Fails every `createIndexes` that holds this index, until `clear_failures`.
+    pub fn fail_index(&self, name: &str, code: i32, code_name: &str) {
+        lock(&self.state).fail_index.insert(name.to_string(), (code, code_name.to_string()));
+    }
+
+    pub fn clear_failures(&self) {
+        let mut st = lock(&self.state);
+        st.fail_index.clear();
+        st.fail_next.clear();
     }
 
     /// Keeps only the documents of `db.collection` that `keep` accepts (a copy cut short).
@@ -516,6 +530,15 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
         }
         "aggregate" => aggregate(&mut st, &ns, &cmd),
         "createIndexes" => {
+            // A createIndexes fails as a whole: none of its indexes is built (docs
+            // "createIndexes": the command builds all of them or none).
+            let names: Vec<String> = cmd
+                .get_array("indexes")
+                .map(|l| l.iter().filter_map(|i| i.as_document()?.get_str("name").ok().map(str::to_string)).collect())
+                .unwrap_or_default();
+            if let Some((code, code_name)) = names.iter().find_map(|n| st.fail_index.get(n).cloned()) {
+                return error(code, &code_name, &format!("scripted {code_name} for createIndexes"));
+            }
             let c = st.collections.entry(ns.clone()).or_default();
             let before = c.indexes.len() as i32;
             let created = before == 1 && c.docs.is_empty();
