@@ -256,7 +256,7 @@ fn number(v: &Bson) -> Option<f64> {
 }
 
 /// The URI without its password, for messages.
-pub fn redact_uri(uri: &str) -> String {
+fn redact_uri(uri: &str) -> String {
     match (uri.find("://"), uri.find('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://(credentials)@{}", &uri[..s], &uri[at + 1..]),
         _ => uri.to_string(),
