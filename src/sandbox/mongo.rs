@@ -64,6 +64,24 @@ pub struct MockState {
     next_cursor: i64,
     /// The version `buildInfo` reports (default 7.0): what `collMod` allows depends on it.
     pub version: Option<(i32, i32)>,
+    /// Index builds in progress (started by another client, or held by `hold_build`).
+    pub builds: Vec<Build>,
+    next_op: i64,
+}
+
+/// An index build that has not finished. listIndexes shows its index like a ready one
+/// (jstests/noPassthrough/list_indexes_ready_and_in_progress.js: without `includeBuildUUIDs`
+/// an unfinished index looks ready), and `currentOp` shows the `createIndexes` command that
+/// runs it (jstests/noPassthrough/libs/index_build.js, `getIndexBuildOpId`: `op: "command"`,
+/// `command.createIndexes`, `command.indexes[].name`).
+#[derive(Clone)]
+pub struct Build {
+    pub ns: String,
+    pub index: Document,
+    pub opid: i64,
+    /// Keys scanned so far and in all (`progress` in currentOp).
+    pub done: i64,
+    pub total: i64,
 }
 
 pub struct MongoMock {
@@ -155,6 +173,26 @@ impl MongoMock {
                     c.ids.remove(&id_key(d.get("_id")));
                 }
             }
+        }
+    }
+
+    /// Starts an index build on `db.collection` that does not finish until `finish_builds`
+    /// (as one another client started, or one poactl left running).
+    pub fn hold_build(&self, ns: &str, index: Document, done: i64, total: i64) {
+        let mut st = lock(&self.state);
+        st.collections.entry(ns.to_string()).or_default();
+        st.next_op += 1;
+        let opid = st.next_op;
+        st.builds.push(Build { ns: ns.to_string(), index, opid, done, total });
+    }
+
+    /// Finishes the held builds: their indexes become ready.
+    pub fn finish_builds(&self) {
+        let mut st = lock(&self.state);
+        for b in std::mem::take(&mut st.builds) {
+            let mut stored = doc! {"v": 2};
+            stored.extend(b.index);
+            st.collections.entry(b.ns).or_default().indexes.push(stored);
         }
     }
 
@@ -311,7 +349,32 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             let (major, minor) = st.version.unwrap_or((7, 0));
             doc! {"version": format!("{major}.{minor}.0-mock"), "versionArray": [major, minor, 0, 0], "ok": 1.0}
         }
-        "currentOp" => doc! {"inprog": [], "ok": 1.0},
+        "currentOp" => {
+            // Top-level fields other than the command's own options filter the operations
+            // (docs "currentOp": `db.adminCommand({currentOp: true, <filter>})`).
+            let filter: Document = cmd
+                .iter()
+                .filter(|(k, _)| !k.starts_with('$') && *k != "currentOp" && *k != "lsid")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let ops: Vec<Bson> = st
+                .builds
+                .iter()
+                .map(|b| {
+                    let coll = b.ns.split_once('.').map(|(_, c)| c).unwrap_or("");
+                    let pct = if b.total > 0 { b.done * 100 / b.total } else { 0 };
+                    doc! {
+                        "type": "op", "op": "command", "ns": &b.ns, "opid": b.opid, "active": true,
+                        "command": {"createIndexes": coll, "indexes": [b.index.clone()]},
+                        "msg": format!("Index Build: scanning collection Index Build: scanning collection: {}/{} {pct}%", b.done, b.total),
+                        "progress": {"done": b.done, "total": b.total},
+                    }
+                })
+                .filter(|d| matches(d, &filter).unwrap_or(false))
+                .map(Bson::Document)
+                .collect();
+            doc! {"inprog": ops, "ok": 1.0}
+        }
         "killCursors" => {
             let ids: Vec<i64> = cmd.get_array("cursors").map(|a| a.iter().filter_map(Bson::as_i64).collect()).unwrap_or_default();
             for id in &ids {
@@ -321,7 +384,12 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
         }
         "listIndexes" => match st.collections.get(&ns) {
             Some(c) => {
-                let first = c.indexes.iter().cloned().map(Bson::Document).collect::<Vec<_>>();
+                let building = st.builds.iter().filter(|b| b.ns == ns).map(|b| {
+                    let mut d = doc! {"v": 2};
+                    d.extend(b.index.clone());
+                    d
+                });
+                let first = c.indexes.iter().cloned().chain(building).map(Bson::Document).collect::<Vec<_>>();
                 doc! {"cursor": {"id": 0i64, "ns": &ns, "firstBatch": first}, "ok": 1.0}
             }
             // listIndexes on a missing collection (server: list_indexes.cpp, NamespaceNotFound).
@@ -539,40 +607,47 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             if let Some((code, code_name)) = names.iter().find_map(|n| st.fail_index.get(n).cloned()) {
                 return error(code, &code_name, &format!("scripted {code_name} for createIndexes"));
             }
+            let building: Vec<Document> = st.builds.iter().filter(|b| b.ns == ns).map(|b| b.index.clone()).collect();
             let c = st.collections.entry(ns.clone()).or_default();
             let before = c.indexes.len() as i32;
             let created = before == 1 && c.docs.is_empty();
+            let mut all: Vec<Document> = c.indexes.iter().cloned().chain(building).collect();
+            let mut new = Vec::new();
             for ix in cmd.get_array("indexes").cloned().unwrap_or_default() {
-                if let Bson::Document(mut d) = ix {
-                    let n = d.get_str("name").unwrap_or("").to_string();
-                    if c.indexes
-                        .iter()
-                        .any(|e| e.get_str("name").ok() == Some(n.as_str()) && e.get_document("key").ok() != d.get_document("key").ok())
+                if let Bson::Document(d) = ix {
+                    match conflict(&all, &d) {
+                        Some(Conflict::Identical) => continue,
+                        Some(Conflict::Refused(code, code_name, msg)) => return error(code, code_name, &msg),
+                        None => {}
+                    }
+                    if d.get_bool("unique").unwrap_or(false)
+                        && let Some(dup) = first_duplicate(c, &d)
                     {
+                        // A unique build over duplicates fails with 11000 and names the key
+                        // (server: index_builds_manager / duplicate_key_error_info.cpp).
                         return error(
-                            86,
-                            "IndexKeySpecsConflict",
-                            &format!("An existing index has the same name as the requested index. Requested index: {d}"),
+                            11000,
+                            "DuplicateKey",
+                            &format!(
+                                "Index build failed: E11000 duplicate key error collection: {ns} index: {} dup key: {dup}",
+                                d.get_str("name").unwrap_or("")
+                            ),
                         );
                     }
-                    if d.get_bool("unique").unwrap_or(false) {
-                        let key = d.get_document("key").cloned().unwrap_or_default();
-                        if let Some(dup) = first_duplicate(c, &key) {
-                            // A unique build over duplicates fails with 11000 and names the key
-                            // (server: index_builds_manager / duplicate_key_error_info.cpp).
-                            return error(
-                                11000,
-                                "DuplicateKey",
-                                &format!("Index build failed: E11000 duplicate key error collection: {ns} index: {n} dup key: {dup}"),
-                            );
-                        }
-                    }
-                    let mut stored = doc! {"v": 2};
-                    stored.extend(std::mem::take(&mut d));
-                    c.indexes.push(stored);
+                    all.push(d.clone());
+                    new.push(d);
                 }
             }
-            doc! {"numIndexesBefore": before, "numIndexesAfter": c.indexes.len() as i32, "createdCollectionAutomatically": created, "ok": 1.0}
+            for d in new {
+                let mut stored = doc! {"v": 2};
+                stored.extend(d);
+                c.indexes.push(stored);
+            }
+            let mut reply = doc! {"numIndexesBefore": before, "numIndexesAfter": c.indexes.len() as i32, "createdCollectionAutomatically": created, "ok": 1.0};
+            if c.indexes.len() as i32 == before {
+                reply.insert("note", "all indexes already exist");
+            }
+            reply
         }
         "collMod" => {
             let st_version = st.version.unwrap_or((7, 0));
@@ -613,8 +688,7 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                 if ix.get_bool("prepareUnique") != Ok(true) {
                     return error(72, "InvalidOptions", "cannot make index unique with prepareUnique: false");
                 }
-                let key = ix.get_document("key").cloned().unwrap_or_default();
-                if let Some(dup) = first_duplicate(c, &key) {
+                if let Some(dup) = first_duplicate(c, &ix) {
                     let mut e = error(
                         359,
                         "CannotConvertIndexToUnique",
@@ -642,6 +716,12 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
         }
         "dropIndexes" => {
             let name = cmd.get_str("index").unwrap_or("").to_string();
+            // dropIndexes of an index still being built aborts its build (SERVER-37726).
+            let building = st.builds.len();
+            st.builds.retain(|b| !(b.ns == ns && b.index.get_str("name").ok() == Some(name.as_str())));
+            if st.builds.len() != building {
+                return doc! {"nIndexesWas": 0, "msg": "aborted index build", "ok": 1.0};
+            }
             let c = st.collections.entry(ns.clone()).or_default();
             let before = c.indexes.len();
             c.indexes.retain(|i| i.get_str("name").ok() != Some(name.as_str()));
@@ -652,6 +732,71 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
         }
         other => error(59, "CommandNotFound", &format!("no such command: '{other}'")),
     }
+}
+
+enum Conflict {
+    /// The same index exists already: createIndexes succeeds and builds nothing.
+    Identical,
+    Refused(i32, &'static str, String),
+}
+
+/// How a requested index meets the existing ones (server: index_catalog_impl.cpp,
+/// `_doesSpecConflictWithExisting`; jstests/core/index_signature.js). Indexes with one key
+/// pattern coexist when their signature differs: collation, partial filter, unique, sparse,
+/// wildcard projection. Options outside the signature (expireAfterSeconds, text weights,
+/// hidden) do not tell two indexes apart. Only one text index per collection
+/// (CannotCreateIndex, 67: "only one text index per collection allowed").
+fn conflict(existing: &[Document], want: &Document) -> Option<Conflict> {
+    let name = want.get_str("name").unwrap_or("");
+    let key = want.get_document("key").ok();
+    let sig = |d: &Document| -> Vec<Bson> {
+        let flag = |k: &str| Bson::Boolean(d.get_bool(k).unwrap_or(false));
+        let collation = match d.get_document("collation") {
+            Ok(c) if c.get_str("locale").ok() != Some("simple") => Bson::Document(c.clone()),
+            _ => Bson::Null,
+        };
+        let opt = |k: &str| d.get(k).cloned().unwrap_or(Bson::Null);
+        vec![collation, opt("partialFilterExpression"), flag("unique"), flag("sparse"), opt("wildcardProjection")]
+    };
+    let comparable = |d: &Document| -> Document {
+        let mut c = d.clone();
+        c.remove("v");
+        c.remove("ns");
+        c.remove("background");
+        c
+    };
+    let is_text = |d: &Document| d.get_document("key").is_ok_and(|k| k.values().any(|v| v.as_str() == Some("text")));
+    for e in existing {
+        let same_name = e.get_str("name").ok() == Some(name);
+        let same_key = e.get_document("key").ok() == key;
+        if same_name && same_key && comparable(e) == comparable(want) {
+            return Some(Conflict::Identical);
+        }
+        if same_name {
+            return Some(Conflict::Refused(
+                if same_key && sig(e) == sig(want) { 85 } else { 86 },
+                if same_key && sig(e) == sig(want) { "IndexOptionsConflict" } else { "IndexKeySpecsConflict" },
+                format!(
+                    "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Requested index: {want}, existing index: {e}"
+                ),
+            ));
+        }
+        if same_key && sig(e) == sig(want) {
+            return Some(Conflict::Refused(
+                85,
+                "IndexOptionsConflict",
+                format!("Index already exists with a different name: {}", e.get_str("name").unwrap_or("")),
+            ));
+        }
+        if is_text(e) && is_text(want) {
+            return Some(Conflict::Refused(
+                67,
+                "CannotCreateIndex",
+                format!("only one text index per collection allowed, found existing text index \"{}\"", e.get_str("name").unwrap_or("")),
+            ));
+        }
+    }
+    None
 }
 
 /// The documents a write's filter selects, through the `_id` index when it names one `_id`.
@@ -798,9 +943,19 @@ fn key_values(d: &Document, pattern: &Document) -> Vec<Bson> {
     pattern.keys().map(|k| lookup(d, k).into_iter().next().cloned().unwrap_or(Bson::Null)).collect()
 }
 
-fn first_duplicate(c: &Collection, pattern: &Document) -> Option<Document> {
+/// The first key value two documents share in a unique index: only the documents a partial
+/// index holds (its filter) count, and a sparse one skips documents without any of its
+/// fields (docs "Unique Indexes": unique partial and unique sparse indexes).
+fn first_duplicate(c: &Collection, index: &Document) -> Option<Document> {
+    let pattern = index.get_document("key").cloned().unwrap_or_default();
+    let filter = index.get_document("partialFilterExpression").ok();
+    let sparse = index.get_bool("sparse").unwrap_or(false);
     let mut seen = std::collections::HashSet::new();
     for d in c.docs.values() {
+        if filter.is_some_and(|f| !matches(d, f).unwrap_or(false)) || (sparse && pattern.keys().all(|k| lookup(d, k).is_empty())) {
+            continue;
+        }
+        let pattern = &pattern;
         let kv = key_values(d, pattern);
         let key = mongodb::bson::to_vec(&doc! {"k": kv.clone()}).unwrap_or_default();
         if !seen.insert(key) {
