@@ -487,6 +487,8 @@ pub fn drift_json(plan: &Plan, drifted: bool) -> serde_json::Value {
         "environment": plan.environment,
         "drifted": drifted,
         "unused_indexes": unused_indexes(plan).iter().map(|(a, n)| json!({"address": a, "note": n})).collect::<Vec<_>>(),
+        // Not drift: matches the spec once the service finishes (an index build).
+        "in_progress": plan.resources.iter().filter(|r| r.reason == plan::Reason::InProgress).map(|r| json!({"address": r.address.to_string(), "notes": r.notes})).collect::<Vec<_>>(),
         "checked": plan.resources.len(),
         "resources": resources,
         "conflicts": plan.conflicts,
@@ -535,6 +537,9 @@ fn drift_text(plan: &Plan, drifted: bool) -> String {
         for c in &plan.conflicts {
             let _ = writeln!(out, "\n  ! {}: {}", c.address, c.message);
         }
+    }
+    for r in plan.resources.iter().filter(|r| r.reason == plan::Reason::InProgress) {
+        let _ = writeln!(out, "\n  still in progress (not drift): {}: {}", r.address, r.notes.join("; "));
     }
     let unused = unused_indexes(plan);
     if !unused.is_empty() {

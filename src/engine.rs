@@ -438,10 +438,7 @@ impl Engine<'_> {
                     let done = if change.action == Action::Update && observed.is_none() { Action::Create } else { change.action };
                     let new_outputs = match (change.action, observed) {
                         (Action::Create, _) | (Action::Update, None) => provider.create(&ctx, &resolved).await,
-                        (Action::Replace, Some(o)) => {
-                            provider.delete(&ctx, &addr, &o).await.map_err(|e| e.to_string())?;
-                            provider.create(&ctx, &resolved).await
-                        }
+                        (Action::Replace, Some(o)) => provider.replace(&ctx, &resolved, &o).await,
                         (Action::Replace, None) => provider.create(&ctx, &resolved).await,
                         (Action::Update, Some(o)) => {
                             let fresh = provider.diff(&resolved, &o);
@@ -671,7 +668,13 @@ pub fn make_plan(
                     let (action, reason) = if blocked.is_some() {
                         (Action::NoOp, Reason::Blocked)
                     } else if changes.is_empty() {
-                        (Action::NoOp, Reason::InSync)
+                        match p.in_progress(o) {
+                            Some(what) => {
+                                notes.push(what);
+                                (Action::NoOp, Reason::InProgress)
+                            }
+                            None => (Action::NoOp, Reason::InSync),
+                        }
                     } else if changes.iter().any(|c| c.forces_replace) {
                         (Action::Replace, Reason::ReplaceRequired)
                     } else {

@@ -69,6 +69,9 @@ pub enum Reason {
     Blocked,
     /// `destroy`: everything the environment owns goes.
     Destroy,
+    /// Matches the spec, but the service is still working on it (an index build in
+    /// progress): it is usable once that finishes.
+    InProgress,
     /// Not read: what it needs is not ready (a paused cluster, a database user this apply
     /// creates). With `update`, apply reads it after what it depends on and changes only what
     /// differs; with `no_op`, a later run does.

@@ -55,7 +55,15 @@ fn compact(v: &Value) -> String {
 pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
     let mut out = String::new();
     let changes: Vec<_> = plan.resources.iter().filter(|r| r.action != Action::NoOp).collect();
-    if changes.is_empty() && plan.conflicts.is_empty() {
+    let in_progress = plan.resources.iter().filter(|r| r.reason == super::Reason::InProgress).count();
+    if changes.is_empty() && plan.conflicts.is_empty() && in_progress > 0 {
+        let _ = writeln!(
+            out,
+            "Nothing to change, but not finished: environment \"{}\" matches its spec once {in_progress} resource(s) the service is still working on finish ({} resources checked).",
+            plan.environment,
+            plan.resources.len()
+        );
+    } else if changes.is_empty() && plan.conflicts.is_empty() {
         let _ = writeln!(
             out,
             "No changes. Environment \"{}\" matches its spec ({} resources checked).",

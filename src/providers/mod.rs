@@ -238,6 +238,20 @@ pub trait Provider: Send + Sync {
     async fn update(&self, ctx: &Ctx<'_>, desired: &Desired, observed: &Observed, changes: &[FieldChange]) -> Result<Outputs>;
 
     async fn delete(&self, ctx: &Ctx<'_>, address: &Address, observed: &Observed) -> Result<()>;
+
+    /// Replaces the live resource by the desired one (a change that cannot be made in
+    /// place). By default the old one goes first; a kind that can hold both at once (a
+    /// MongoDB index) builds the new one first.
+    async fn replace(&self, ctx: &Ctx<'_>, desired: &Desired, observed: &Observed) -> Result<Outputs> {
+        self.delete(ctx, &desired.address, observed).await?;
+        self.create(ctx, desired).await
+    }
+
+    /// What the service is still doing to a resource that otherwise matches the spec (an
+    /// index still being built): the plan says so instead of "no changes".
+    fn in_progress(&self, _observed: &Observed) -> Option<String> {
+        None
+    }
 }
 
 /// The providers an environment needs, built only for the sections it uses (so a spec with

@@ -67,6 +67,10 @@ pub struct MockState {
     /// Index builds in progress (started by another client, or held by `hold_build`).
     pub builds: Vec<Build>,
     next_op: i64,
+    /// How long each `createIndexes` takes (none: at once). Meanwhile its builds show in
+    /// listIndexes and currentOp, and a client that stops waiting does not stop them: the
+    /// server does not kill a build when its client disconnects (SERVER-101507).
+    pub build_delay: Option<std::time::Duration>,
 }
 
 /// An index build that has not finished. listIndexes shows its index like a ready one
@@ -196,6 +200,11 @@ impl MongoMock {
         }
     }
 
+    /// Makes every `createIndexes` take this long (see `MockState::build_delay`).
+    pub fn set_build_delay(&self, delay: std::time::Duration) {
+        lock(&self.state).build_delay = Some(delay);
+    }
+
     pub fn fail_next(&self, command: &str, code: i32, code_name: &str) {
         lock(&self.state).fail_next.insert(command.to_string(), (code, code_name.to_string()));
     }
@@ -224,6 +233,26 @@ async fn serve(mut sock: tokio::net::TcpStream, state: Arc<Mutex<MockState>>) ->
         let mut body = vec![0u8; len - 16];
         sock.read_exact(&mut body).await?;
         let command = parse_op_msg(&body).ok_or_else(|| bad("malformed OP_MSG"))?;
+        let delay = lock(&state).build_delay;
+        if let Some(delay) = delay.filter(|_| command.keys().next().map(String::as_str) == Some("createIndexes")) {
+            let ns = format!("{}.{}", command.get_str("$db").unwrap_or("test"), command.get_str("createIndexes").unwrap_or(""));
+            let ops: Vec<i64> = {
+                let mut st = lock(&state);
+                let total = st.collections.get(&ns).map_or(0, |c| c.docs.len() as i64);
+                let mut ops = Vec::new();
+                for ix in command.get_array("indexes").cloned().unwrap_or_default() {
+                    if let Bson::Document(index) = ix {
+                        st.next_op += 1;
+                        let opid = st.next_op;
+                        st.builds.push(Build { ns: ns.clone(), index, opid, done: 0, total });
+                        ops.push(opid);
+                    }
+                }
+                ops
+            };
+            tokio::time::sleep(delay).await;
+            lock(&state).builds.retain(|b| !ops.contains(&b.opid));
+        }
         let reply = answer(&state, command);
         let mut reply_bytes = Vec::new();
         reply.to_writer(&mut reply_bytes).map_err(|e| bad(&e.to_string()))?;

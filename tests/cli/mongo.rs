@@ -424,3 +424,117 @@ fn strings_for_migrate(spec: &str, uri: &str) -> Vec<String> {
     let dump = crate::support::repo().join("tests/fixtures/mongodump/testdirs").to_string_lossy().to_string();
     ["migrate", "data", "-e", spec, "--from", &dump, "--collections", "c4", "--mongodb-uri", uri].iter().map(|s| s.to_string()).collect()
 }
+
+const REBUILD_SPEC: &str = "environment: idx\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true, collation: { locale: en, strength: 2 } }\n        - { keys: { code: 1 }, name: code_present, unique: true, partial_filter: { code: { $exists: true } } }\n        - { keys: { nick: 1 }, name: nick_unique, unique: true }\n        - { keys: { tag: 1 }, unique: true, sparse: true }\n";
+
+/// Item 2: a rebuild builds the new index before it drops the old one, so the collection is
+/// never without it, nor without its uniqueness; a failed build leaves the old index in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_rebuilds_build_before_they_drop_and_never_lose_uniqueness() {
+    let mock = MongoMock::start().await;
+    // email_1: rebuilt under the same name (a collation): a stand-in keeps it unique meanwhile.
+    mock.add_index("app.users", doc! {"v": 2, "key": {"email": 1}, "name": "email_1", "unique": true});
+    // code_1 -> code_present: another name and a partial filter, so both can stand at once.
+    mock.add_index("app.users", doc! {"v": 2, "key": {"code": 1}, "name": "code_1", "unique": true});
+    // nick_1 -> nick_unique: the build fails on duplicates, and nick_1 stays.
+    mock.add_index("app.users", doc! {"v": 2, "key": {"nick": 1}, "name": "nick_1"});
+    // tag_1 -> tag_1 unique sparse: dropped first (nothing unique to keep), the build fails on
+    // duplicates, and tag_1 is built again.
+    mock.add_index("app.users", doc! {"v": 2, "key": {"tag": 1}, "name": "tag_1"});
+    mock.insert(
+        "app.users",
+        [
+            doc! {"_id": 1, "email": "a@x", "code": "c1", "nick": "al", "tag": "t"},
+            doc! {"_id": 2, "email": "b@x", "code": "c2", "nick": "al", "tag": "t"},
+        ],
+    );
+    assert_eq!(mock.collection("app.users").unwrap().documents().count(), 2);
+    let (_dir, spec) = spec_file("idx", REBUILD_SPEC);
+    let run = poactl(args(&["apply", "-e", &spec, "--auto-approve", "--allow-rebuild"], &mock.uri)).await;
+    run.expect_code(1);
+    let sent: Vec<String> = mock.mutating().iter().map(short).collect();
+    let per = |prefix: &str| sent.iter().filter(|s| s.contains(prefix)).cloned().collect::<Vec<_>>();
+    assert_eq!(
+        per("email_1"),
+        vec![
+            "createIndexes users email_1_poactl_standin",
+            "dropIndexes users email_1",
+            "createIndexes users email_1",
+            "dropIndexes users email_1_poactl_standin"
+        ]
+    );
+    let standin = mock
+        .sent(&["createIndexes"])
+        .into_iter()
+        .find(|c| short(c).contains("standin"))
+        .map(|c| c.get_array("indexes").unwrap()[0].as_document().unwrap().clone())
+        .unwrap();
+    assert_eq!(standin.get_bool("unique"), Ok(true));
+    assert_eq!(standin.get_document("partialFilterExpression").unwrap(), &doc! {"_id": {"$exists": true}});
+    assert_eq!(mock.index("app.users", "email_1").unwrap().get_document("collation").unwrap().get_str("locale"), Ok("en"));
+    assert!(mock.index("app.users", "email_1_poactl_standin").is_none());
+
+    assert_eq!(per("code_"), vec!["createIndexes users code_present", "dropIndexes users code_1"]);
+    assert!(mock.index("app.users", "code_1").is_none() && mock.index("app.users", "code_present").is_some());
+
+    assert_eq!(per("nick_"), vec!["createIndexes users nick_unique"], "the old index is never dropped before the new one stands");
+    assert!(mock.index("app.users", "nick_1").is_some());
+    assert!(run.all().contains("dup key") && run.all().contains("the old index nick_1 is left as it was"), "{}", run.all());
+
+    assert_eq!(per("tag_1"), vec!["dropIndexes users tag_1", "createIndexes users tag_1", "createIndexes users tag_1"]);
+    let tag = mock.index("app.users", "tag_1").unwrap();
+    assert!(tag.get("unique").is_none() && tag.get("sparse").is_none(), "the old tag_1 is back: {tag}");
+    assert!(run.all().contains("the old index tag_1 was built again"), "{}", run.all());
+}
+
+const BUILDING_SPEC: &str = "environment: idx\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { status: 1 } }\n        - { keys: { city: 1 }, sparse: true }\n";
+
+/// Item 8 and 11: a build in progress is reported as building, never changed or dropped
+/// (that would abort it), and an apply that stops waiting leaves the server building.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_builds_in_progress_are_reported_and_never_aborted() {
+    let mock = MongoMock::start().await;
+    mock.hold_build("app.users", doc! {"key": {"status": 1}, "name": "status_1"}, 400, 1000);
+    mock.hold_build("app.users", doc! {"key": {"city": 1}, "name": "city_1"}, 10, 1000);
+    mock.hold_build("app.users", doc! {"key": {"scratch": 1}, "name": "scratch_1"}, 1, 1000);
+    let (_dir, spec) = spec_file("idx", BUILDING_SPEC);
+
+    let plan = poactl(args(&["plan", "-e", &spec, "--prune"], &mock.uri)).await;
+    // The conflict (city_1 cannot change now) fails the plan.
+    plan.expect_code(1);
+    for want in [
+        "building: an index build is in progress on the server (40%, 400 of 1000 keys)",
+        "city_1: an index build is in progress on the server (1%, 10 of 1000 keys): poactl does not change or drop an index while it is built",
+        "kept by --prune: an index build is in progress on the server (0%, 1 of 1000 keys): dropping it would abort that build",
+    ] {
+        assert!(plan.stdout.contains(want), "missing {want:?} in\n{}", plan.stdout);
+    }
+    assert!(!plan.stdout.contains("No changes"), "{}", plan.stdout);
+    poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune", "--drop-immediately", "--allow-rebuild"], &mock.uri)).await;
+    assert!(mock.mutating().is_empty(), "nothing is sent to indexes being built: {:?}", mock.mutating());
+    let drift = poactl(args(&["drift", "-e", &spec, "--output", "json"], &mock.uri)).await;
+    let v: serde_json::Value = serde_json::from_str(&drift.stdout).unwrap();
+    assert_eq!(v["in_progress"][0]["address"], "database.indexes.users.status_1", "{v}");
+
+    // Finished, status_1 is in sync and city_1 is rebuilt sparse.
+    mock.finish_builds();
+    let plan = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
+    assert!(plan.stdout.contains("-/+ database.indexes.users.city_1") && !plan.stdout.contains("building"), "{}", plan.stdout);
+
+    // A build that outlasts --timeout: the apply stops waiting, the server goes on.
+    mock.set_build_delay(std::time::Duration::from_secs(3));
+    let (_dir2, spec2) = spec_file(
+        "idx2",
+        "environment: idx2\ndatabase:\n  name: app\n  collections:\n    orders:\n      indexes:\n        - { keys: { total: 1 } }\n",
+    );
+    mock.insert("app.orders", [doc! {"_id": 1, "total": 5}]);
+    let run = poactl(args(&["apply", "-e", &spec2, "--auto-approve", "--timeout", "1"], &mock.uri)).await;
+    run.expect_code(1);
+    assert!(run.all().contains("did not become ready within 1s") && run.all().contains("never aborts"), "{}", run.all());
+    let plan = poactl(args(&["plan", "-e", &spec2], &mock.uri)).await;
+    assert!(plan.stdout.contains("building: an index build is in progress"), "{}", plan.stdout);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(mock.index("app.orders", "total_1").is_some(), "the server finished the build the client stopped waiting for");
+    let plan = poactl(args(&["plan", "-e", &spec2], &mock.uri)).await;
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+}

@@ -271,6 +271,11 @@ pub fn connection_string(loaded: &LoadedSpec, outputs: &std::collections::BTreeM
     })
 }
 
+/// Where a listed index keeps its exact `listIndexes` document (canonical extended JSON).
+const RAW: &str = "$poactl.raw";
+/// Where a listed index keeps the currentOp entry of its unfinished build.
+const BUILDING: &str = "$poactl.building";
+
 /// Days an unmanaged index stays hidden before `--prune` drops it.
 const HIDDEN_DAYS: i64 = 7;
 /// The collection (in `database.name`) that records when poactl hid an index.
@@ -382,7 +387,11 @@ impl IndexProvider {
                     use futures::StreamExt;
                     while let Some(d) = cursor.next().await {
                         let d = d.map_err(|e| mongo_err(&format!("listIndexes {coll}"), e))?;
-                        docs.push(Bson::Document(d).into_relaxed_extjson());
+                        let mut v = Bson::Document(d.clone()).into_relaxed_extjson();
+                        // The exact document (types kept), to build the index again if a
+                        // rebuild must put it back.
+                        v[RAW] = Bson::Document(d).into_canonical_extjson();
+                        docs.push(v);
                     }
                 }
                 // NamespaceNotFound: the collection does not exist yet, so neither do its indexes.
@@ -409,8 +418,40 @@ impl IndexProvider {
                 Err(e) if error_code(&e) == Some(13) => denied = true,
                 Err(_) => {}
             }
-            if denied && let Some(first) = docs.iter().filter_map(|d| d.get("name").and_then(|n| n.as_str())).find(|n| *n != "_id_") {
-                stats.insert(first.to_string(), json!({"denied": true}));
+            // An unfinished build is listed like a finished index
+            // (jstests/noPassthrough/list_indexes_ready_and_in_progress.js); currentOp shows
+            // its createIndexes (jstests/noPassthrough/libs/index_build.js,
+            // getIndexBuildOpId). Reading it needs the `inprog` action (clusterMonitor).
+            let ns = format!("{}.{coll}", Self::db_name(ctx));
+            let mut ops_denied = false;
+            match client
+                .database("admin")
+                .run_command(doc! {"currentOp": true, "op": "command", "command.createIndexes": coll, "ns": &ns})
+                .await
+            {
+                Ok(reply) => {
+                    let reply = Bson::Document(reply).into_relaxed_extjson();
+                    for op in reply["inprog"].as_array().into_iter().flatten() {
+                        for ix in op.pointer("/command/indexes").and_then(|i| i.as_array()).into_iter().flatten() {
+                            let Some(name) = ix.get("name").and_then(|n| n.as_str()) else { continue };
+                            if let Some(d) = docs.iter_mut().find(|d| d.get("name").and_then(|n| n.as_str()) == Some(name)) {
+                                d[BUILDING] = json!({
+                                    "msg": op.get("msg"),
+                                    "done": op.pointer("/progress/done"),
+                                    "total": op.pointer("/progress/total"),
+                                    "opid": op.get("opid"),
+                                });
+                            }
+                        }
+                    }
+                }
+                Err(e) if error_code(&e) == Some(13) => ops_denied = true,
+                Err(_) => {}
+            }
+            if (denied || ops_denied)
+                && let Some(first) = docs.iter().filter_map(|d| d.get("name").and_then(|n| n.as_str())).find(|n| *n != "_id_")
+            {
+                stats.insert(first.to_string(), json!({"denied": denied, "ops_denied": ops_denied}));
             }
             Ok(docs
                 .into_iter()
@@ -565,6 +606,15 @@ impl IndexProvider {
                 many.iter().map(|(_, a)| a.name.rsplit('.').next().unwrap_or("")).collect::<Vec<_>>().join(", ")
             ),
         };
+        self.build_docs(ctx, coll, indexes, address).await
+    }
+
+    /// Runs one `createIndexes` of these index documents, showing the build's progress (from
+    /// `currentOp`) meanwhile. The wait ends at `--timeout`: the build itself goes on (the
+    /// server does not stop a build when its client leaves, SERVER-101507, and poactl never
+    /// interrupts one, which would abort it, SERVER-46595), and the next plan shows it as
+    /// building.
+    async fn build_docs(&self, ctx: &Ctx<'_>, coll: &str, indexes: Vec<Bson>, address: String) -> Result<()> {
         let task = ctx.progress.spinner(format!("{address}: building"));
         let client = self.client(ctx).await?.clone();
         let watch = async {
@@ -583,9 +633,15 @@ impl IndexProvider {
         let what = format!("createIndexes {address}");
         let run = self.command(ctx, &what, doc! {"createIndexes": coll, "indexes": indexes});
         tokio::pin!(run);
+        let limit = ctx.options.timeout;
         let result = tokio::select! {
             r = &mut run => r,
             _ = watch => unreachable_loop(),
+            _ = tokio::time::sleep(limit) => Err(ProviderError::Timeout {
+                what: address.clone(),
+                seconds: limit.as_secs(),
+                state: "building; the server goes on with the build (poactl never aborts one), and `poactl plan` shows it as building until it finishes".into(),
+            }),
         };
         task.finish();
         result.map(|_| ())
@@ -614,6 +670,57 @@ fn stats_date(v: &Value) -> Option<String> {
     }
 }
 
+fn server_version(o: &Observed) -> Option<(i64, i64)> {
+    o.handle.get("server_version").and_then(|v| v.as_array()).and_then(|v| Some((v.first()?.as_i64()?, v.get(1)?.as_i64()?)))
+}
+
+/// "an index build is in progress (40%, 400 of 1000 keys)", from its currentOp entry.
+fn build_progress(o: &Observed) -> Option<String> {
+    let b = o.handle.get("building").filter(|b| !b.is_null())?;
+    let (done, total) = (b.get("done").and_then(|v| v.as_i64()), b.get("total").and_then(|v| v.as_i64()));
+    Some(match (done, total) {
+        (Some(d), Some(t)) if t > 0 => format!("an index build is in progress on the server ({}%, {d} of {t} keys)", d * 100 / t),
+        _ => "an index build is in progress on the server".to_string(),
+    })
+}
+
+/// The live index's exact document, to build it again.
+fn raw_spec(o: &Observed) -> Result<Document> {
+    let raw =
+        o.handle.get("raw").filter(|r| !r.is_null()).ok_or_else(|| ProviderError::Api("the live index's document was not read".into()))?;
+    match Bson::try_from(raw.clone()) {
+        Ok(Bson::Document(mut d)) => {
+            d.remove("ns");
+            Ok(d)
+        }
+        _ => Err(ProviderError::Api("the live index's document cannot be read back".into())),
+    }
+}
+
+/// A stand-in for a unique index while it is rebuilt under its own name: the same keys,
+/// collation and uniqueness over the same documents, told apart by its partial filter (every
+/// document has an `_id`, so `_id: {$exists: true}` holds them all; a different filter is a
+/// different signature, jstests/core/index_signature.js). It expires nothing and is not
+/// hidden. A sparse index cannot have a partial filter too (docs "Partial Indexes"), so it
+/// has no stand-in.
+fn guard_spec(old: &Document, name: &str) -> std::result::Result<Document, String> {
+    if old.get_bool("sparse").unwrap_or(false) {
+        return Err("it is sparse, so no stand-in can keep it unique meanwhile".into());
+    }
+    let mut g = old.clone();
+    for k in ["expireAfterSeconds", "hidden", "prepareUnique", "v"] {
+        g.remove(k);
+    }
+    let mut filter = old.get_document("partialFilterExpression").cloned().unwrap_or_default();
+    if filter.contains_key("_id") {
+        return Err("its partial filter already names `_id`, so no stand-in can keep it unique meanwhile".into());
+    }
+    filter.insert("_id", doc! {"$exists": true});
+    g.insert("partialFilterExpression", filter);
+    g.insert("name", format!("{name}_poactl_standin"));
+    Ok(g)
+}
+
 fn observed(coll: &str, doc: &Value, stats: &Option<Value>, version: Option<(i32, i32)>) -> Observed {
     let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let hidden = doc.get("hidden").and_then(|v| v.as_bool()).unwrap_or(false);
@@ -625,7 +732,14 @@ fn observed(coll: &str, doc: &Value, stats: &Option<Value>, version: Option<(i32
             ("description".to_string(), format!("index {name} on {coll}{}", if hidden { " (hidden)" } else { "" })),
         ]),
         ownership: Ownership::NaturalKey,
-        handle: json!({"stats": stats, "hidden": hidden, "server_version": version.map(|(a, b)| [a, b]), "prepare_unique": doc.get("prepareUnique") == Some(&json!(true))}),
+        handle: json!({
+            "stats": stats,
+            "hidden": hidden,
+            "server_version": version.map(|(a, b)| [a, b]),
+            "prepare_unique": doc.get("prepareUnique") == Some(&json!(true)),
+            "raw": doc.get(RAW),
+            "building": doc.get(BUILDING),
+        }),
     }
 }
 
@@ -722,6 +836,9 @@ impl Provider for IndexProvider {
     /// `HIDDEN_DAYS`, counted from the time poactl hid it (an index someone else hid has no
     /// such time, so it needs `--delete` too).
     fn prune_guard(&self, o: &Observed) -> Option<String> {
+        if let Some(b) = build_progress(o) {
+            return Some(format!("{b}: dropping it would abort that build, which is someone else's"));
+        }
         let unique = o.attrs.get("unique") == Some(&json!(true));
         let ttl = o.attrs.get("expire_after_seconds").is_some_and(|v| !v.is_null());
         if unique || ttl {
@@ -741,6 +858,12 @@ impl Provider for IndexProvider {
             (Some(_), Some(_)) => None,
             _ => Some("it was hidden by someone else (poactl has no record of when)".to_string()),
         }
+    }
+
+    /// A build in progress is never changed under it: a collMod waits for it, and a drop
+    /// aborts it (dropIndexes aborts in-progress builds, SERVER-37726).
+    fn blocked(&self, _d: &Desired, o: &Observed, _changes: &[FieldChange]) -> Option<String> {
+        build_progress(o).map(|b| format!("{b}: poactl does not change or drop an index while it is built (a drop would abort the build); apply again once it finishes"))
     }
 
     /// What changes in place and what needs a rebuild.
@@ -804,13 +927,19 @@ impl Provider for IndexProvider {
     }
 
     fn notes(&self, _d: &Desired, o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
-        if o.handle.pointer("/stats/denied") == Some(&json!(true)) {
-            let coll = o.attrs.get("collection").and_then(|c| c.as_str()).unwrap_or("");
-            return vec![format!(
-                "usage of the indexes of {coll} not read: database.user may not run $indexStats; grant it clusterMonitor (or dbAdmin on the database) to see unused indexes"
-            )];
-        }
         let mut notes = Vec::new();
+        let coll = o.attrs.get("collection").and_then(|c| c.as_str()).unwrap_or("");
+        if o.handle.pointer("/stats/ops_denied") == Some(&json!(true)) {
+            notes.push(format!(
+                "builds in progress on {coll} not checked: database.user may not run currentOp (the inprog action); grant it clusterMonitor, or an unfinished build looks like a finished index"
+            ));
+        }
+        if o.handle.pointer("/stats/denied") == Some(&json!(true)) {
+            notes.push(format!(
+                "usage of the indexes of {coll} not read: database.user may not run $indexStats; grant it clusterMonitor (or dbAdmin on the database) to see unused indexes"
+            ));
+            return notes;
+        }
         if o.handle.get("prepare_unique") == Some(&json!(true)) && o.attrs.get("unique") != Some(&json!(true)) {
             notes.push(format!(
                 "prepareUnique is set: new duplicate keys are refused, but the index is not unique (a conversion was started and not finished); lift it with db.runCommand({{collMod: \"{}\", index: {{name: \"{}\", prepareUnique: false}}}})",
@@ -868,6 +997,76 @@ impl Provider for IndexProvider {
             }
         }
         Ok(Outputs::from([("name".to_string(), name.to_string())]))
+    }
+
+    /// Build before drop, so the collection is never without the index, and never without
+    /// its uniqueness:
+    /// - when the new index can stand beside the old one (another name, and a key pattern or
+    ///   signature of its own), it is built first and the old one dropped after; a failed
+    ///   build (11000: duplicates) leaves the old index as it was;
+    /// - otherwise (same name, or they cannot coexist) a unique old index gets a stand-in
+    ///   (`guard_spec`) first, then the old one is dropped and the new one built; if that
+    ///   build fails, the old index is built again and the stand-in dropped.
+    async fn replace(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed) -> Result<Outputs> {
+        let coll = d.attrs["collection"].as_str().unwrap_or_default().to_string();
+        let old_name = o.attrs["name"].as_str().unwrap_or_default().to_string();
+        let new_name = d.attrs["name"].as_str().unwrap_or_default().to_string();
+        let outputs = Outputs::from([("name".to_string(), new_name.clone())]);
+        let keys: Vec<(String, crate::spec::model::IndexKey)> =
+            serde_json::from_value(d.write_only["keys"].clone()).map_err(|e| ProviderError::Api(format!("index keys: {e}")))?;
+        let new_spec = normalize::create_spec(&d.attrs, &keys);
+        let drop = |name: String| {
+            let coll = coll.clone();
+            async move {
+                self.command(ctx, &format!("dropIndexes {}", d.address), doc! {"dropIndexes": &coll, "index": &name}).await.map(|_| ())
+            }
+        };
+        if old_name != new_name && normalize::coexists(&o.attrs, &d.attrs, server_version(o)) {
+            self.build(ctx, &coll, vec![(new_spec, d.address.clone())])
+                .await
+                .map_err(|e| ProviderError::Refused(format!("{e}; the old index {old_name} is left as it was")))?;
+            ctx.progress.println(format!("  {}: built beside {old_name}; dropping {old_name}", d.address));
+            drop(old_name).await?;
+            return Ok(outputs);
+        }
+        let old = raw_spec(o)?;
+        let guard = if o.attrs["unique"] == json!(true) {
+            let g = guard_spec(&old, &old_name).map_err(|why| {
+                ProviderError::Refused(format!(
+                    "{}: rebuilding the unique index {old_name} under the same name would leave the collection without uniqueness for the build, and {why}. Give the index a new `name` in the spec: poactl then builds it beside the old one before dropping that",
+                    d.address
+                ))
+            })?;
+            let g_name = g.get_str("name").unwrap_or_default().to_string();
+            self.build_docs(ctx, &coll, vec![Bson::Document(g)], format!("{} (stand-in {g_name})", d.address)).await?;
+            Some(g_name)
+        } else {
+            None
+        };
+        drop(old_name.clone()).await?;
+        if let Err(e) = self.build(ctx, &coll, vec![(new_spec, d.address.clone())]).await {
+            let restored = self.build_docs(ctx, &coll, vec![Bson::Document(old)], format!("{} (the old {old_name})", d.address)).await;
+            let after = match (&restored, &guard) {
+                (Ok(()), Some(g)) => match drop(g.clone()).await {
+                    Ok(()) => format!("; the old index {old_name} was built again"),
+                    Err(_) => format!("; the old index {old_name} was built again, and its stand-in {g} is left (drop it)"),
+                },
+                (Ok(()), None) => format!("; the old index {old_name} was built again"),
+                (Err(r), Some(g)) => {
+                    format!("; building the old index {old_name} again failed too ({r}): its stand-in {g} keeps the keys unique")
+                }
+                (Err(r), None) => format!("; building the old index {old_name} again failed too ({r})"),
+            };
+            return Err(ProviderError::Refused(format!("{e}{after}")));
+        }
+        if let Some(g) = guard {
+            drop(g).await?;
+        }
+        Ok(outputs)
+    }
+
+    fn in_progress(&self, o: &Observed) -> Option<String> {
+        build_progress(o).map(|b| format!("building: {b}; the index serves queries only once it finishes"))
     }
 
     /// Drops the index (replace, or `--prune` of a hidden one / with `--drop-immediately`);

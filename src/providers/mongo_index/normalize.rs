@@ -142,3 +142,27 @@ pub fn create_spec(attrs: &Value, ix_keys: &[(String, IndexKey)]) -> Value {
     }
     Value::Object(spec)
 }
+
+/// Whether the desired index can be built while the live one still stands (both under their
+/// own names): indexes with one key pattern coexist when their signature differs, that is the
+/// collation, the partial filter, `unique` or `sparse` (jstests/core/index_signature.js;
+/// unique and sparse since 4.9, SERVER-47657). Anything else (a TTL, text weights) does not
+/// tell them apart, and a collection holds one text index only (index_catalog_impl.cpp:
+/// "only one text index per collection allowed").
+pub fn coexists(live: &Value, desired: &Value, version: Option<(i64, i64)>) -> bool {
+    let text = |a: &Value| a["keys"].as_array().is_some_and(|k| k.iter().any(|k| k[1] == "text"));
+    if text(live) || text(desired) {
+        return false;
+    }
+    if live["keys"] != desired["keys"] {
+        return true;
+    }
+    // The collation as the spec sets it: the server fills the other fields from the locale.
+    let collation_differs = match (desired["collation"].as_object(), live["collation"].as_object()) {
+        (Some(want), Some(have)) => want.iter().any(|(k, v)| have.get(k) != Some(v)),
+        (None, None) => false,
+        _ => true,
+    };
+    let flags_differ = ["unique", "sparse"].iter().any(|f| live[*f] != desired[*f]);
+    collation_differs || live["partial_filter"] != desired["partial_filter"] || (flags_differ && version.is_none_or(|v| v >= (4, 9)))
+}

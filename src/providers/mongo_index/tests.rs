@@ -285,3 +285,37 @@ fn index_stats_dates_read_in_every_form_the_driver_gives() {
         assert_eq!(super::stats_date(&v).as_deref(), want, "{v}");
     }
 }
+
+#[test]
+fn which_rebuilds_can_build_the_new_index_beside_the_old_one() {
+    let base = json!({"keys": [["a", 1]], "unique": false, "sparse": false, "collation": null, "partial_filter": null});
+    let with = |k: &str, v: Value| {
+        let mut x = base.clone();
+        x[k] = v;
+        x
+    };
+    let text =
+        json!({"keys": [["_fts", "text"], ["_ftsx", 1]], "unique": false, "sparse": false, "collation": null, "partial_filter": null});
+    /// (why, live, desired, server version, coexist)
+    type Case = (&'static str, Value, Value, Option<(i64, i64)>, bool);
+    let cases: Vec<Case> = vec![
+        ("another key pattern", base.clone(), with("keys", json!([["a", 1], ["b", 1]])), Some((7, 0)), true),
+        ("a collation of its own", base.clone(), with("collation", json!({"locale": "fr"})), Some((7, 0)), true),
+        ("a partial filter of its own", base.clone(), with("partial_filter", json!({"a": {"$exists": true}})), Some((7, 0)), true),
+        ("unique differs, 7.0", base.clone(), with("unique", json!(true)), Some((7, 0)), true),
+        ("unique differs, 4.4 (before SERVER-47657)", base.clone(), with("unique", json!(true)), Some((4, 4)), false),
+        ("sparse differs, 5.0", base.clone(), with("sparse", json!(true)), Some((5, 0)), true),
+        ("only a TTL differs (not in the signature)", base.clone(), with("expire_after_seconds", json!(60)), Some((7, 0)), false),
+        (
+            "the live collation has the locale's defaults too",
+            with("collation", json!({"locale": "fr", "strength": 3})),
+            with("collation", json!({"locale": "fr"})),
+            Some((7, 0)),
+            false,
+        ),
+        ("two text indexes", text.clone(), with("keys", json!([["_fts", "text"], ["_ftsx", 1], ["b", 1]])), Some((7, 0)), false),
+    ];
+    for (why, live, desired, version, want) in cases {
+        assert_eq!(normalize::coexists(&live, &desired, version), want, "{why}");
+    }
+}
