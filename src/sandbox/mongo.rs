@@ -71,6 +71,127 @@ pub struct MockState {
     /// listIndexes and currentOp, and a client that stops waiting does not stop them: the
     /// server does not kill a build when its client disconnects (SERVER-101507).
     pub build_delay: Option<std::time::Duration>,
+    /// Database users; `None`: no access control (a mongod without `--auth`). With users,
+    /// every command but the handshake needs a SCRAM-SHA-256 login, and the user's roles.
+    pub users: Option<Vec<MockUser>>,
+}
+
+/// A database user with SCRAM-SHA-256 credentials, stored as a server stores them: a salt
+/// and the salted password (RFC 5802 / RFC 7677), never the password.
+#[derive(Clone)]
+pub struct MockUser {
+    pub db: String,
+    pub name: String,
+    /// (role, database); `database` `admin` with an "AnyDatabase" role or a cluster role
+    /// covers every database.
+    pub roles: Vec<(String, String)>,
+    salt: Vec<u8>,
+    salted_password: Vec<u8>,
+}
+
+/// The iteration count the mock's credentials use: the smallest a server allows for
+/// `scramSHA256IterationCount`, and the smallest the Rust driver accepts
+/// (mongodb src/client/auth/scram.rs, MIN_ITERATION_COUNT = 4096).
+const SCRAM_ITERATIONS: u32 = 4096;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn hmac256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(msg);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// PBKDF2-HMAC-SHA-256 with one block (SCRAM's Hi(), RFC 5802 section 2.2).
+fn salted_password(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    let mut block = salt.to_vec();
+    block.extend_from_slice(&1u32.to_be_bytes());
+    let mut u = hmac256(password.as_bytes(), &block);
+    let mut out = u.clone();
+    for _ in 1..iterations {
+        u = hmac256(password.as_bytes(), &u);
+        for (o, x) in out.iter_mut().zip(&u) {
+            *o ^= x;
+        }
+    }
+    out
+}
+
+impl MockUser {
+    /// A user as Atlas creates it (ASCII passwords: the mock does no SASLprep).
+    pub fn new(db: &str, name: &str, password: &str, roles: &[(&str, &str)]) -> MockUser {
+        use sha2::Digest;
+        let salt = sha2::Sha256::digest(format!("{db}.{name}").as_bytes())[..16].to_vec();
+        MockUser {
+            db: db.to_string(),
+            name: name.to_string(),
+            roles: roles.iter().map(|(r, d)| (r.to_string(), d.to_string())).collect(),
+            salted_password: salted_password(password, &salt, SCRAM_ITERATIONS),
+            salt,
+        }
+    }
+
+    /// Whether a role of this user grants `action` on database `db` (docs "Built-In
+    /// Roles"; Atlas' atlasAdmin is readWriteAnyDatabase, dbAdminAnyDatabase and
+    /// clusterMonitor among others, docs "Built-in Roles" in Atlas' database users page).
+    fn may(&self, action: &str, db: &str) -> bool {
+        const READ: &[&str] = &["find", "listIndexes", "listCollections", "collStats", "dbStats"];
+        const WRITE: &[&str] = &["insert", "update", "remove", "createCollection", "createIndex", "dropIndex"];
+        const DB_ADMIN: &[&str] =
+            &["collMod", "collStats", "createCollection", "createIndex", "dropIndex", "dbStats", "listCollections", "listIndexes"];
+        // clusterMonitor: inprog (currentOp) on the cluster, indexStats on every database
+        // (docs "$indexStats": "authenticate as a user with at least the clusterMonitor role").
+        const MONITOR: &[&str] = &["inprog", "indexStats", "collStats", "dbStats"];
+        self.roles.iter().any(|(role, on)| {
+            let here = on == db;
+            match role.as_str() {
+                "read" => here && READ.contains(&action),
+                "readWrite" => here && (READ.contains(&action) || WRITE.contains(&action)),
+                "dbAdmin" => here && DB_ADMIN.contains(&action),
+                "dbOwner" => here && (READ.contains(&action) || WRITE.contains(&action) || DB_ADMIN.contains(&action)),
+                "readAnyDatabase" => READ.contains(&action),
+                "readWriteAnyDatabase" => READ.contains(&action) || WRITE.contains(&action),
+                "dbAdminAnyDatabase" => DB_ADMIN.contains(&action),
+                "clusterMonitor" => MONITOR.contains(&action),
+                "atlasAdmin" | "root" => true,
+                _ => false,
+            }
+        })
+    }
+}
+
+/// One client connection: who logged in, and a login under way.
+#[derive(Default)]
+struct Session {
+    user: Option<(String, String)>,
+    /// (db, user, client-first-bare, server-first, nonce)
+    scram: Option<(String, String, String, String, String)>,
+}
+
+/// The privilege action a command needs (docs "Privilege Actions"), on its database.
+fn action_of(name: &str, cmd: &Document) -> Option<&'static str> {
+    Some(match name {
+        "find" | "count" | "getMore" => "find",
+        "listIndexes" => "listIndexes",
+        "listCollections" => "listCollections",
+        "insert" => "insert",
+        "update" => "update",
+        "delete" => "remove",
+        "create" => "createCollection",
+        "createIndexes" => "createIndex",
+        "dropIndexes" => "dropIndex",
+        "collMod" => "collMod",
+        "currentOp" => "inprog",
+        "aggregate" => {
+            match cmd.get_array("pipeline").ok().and_then(|p| p.first()).and_then(Bson::as_document).and_then(|s| s.keys().next()) {
+                Some(s) if s == "$indexStats" => "indexStats",
+                Some(s) if s == "$collStats" => "collStats",
+                _ => "find",
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// An index build that has not finished. listIndexes shows its index like a ready one
@@ -205,6 +326,11 @@ impl MongoMock {
         lock(&self.state).build_delay = Some(delay);
     }
 
+    /// Turns access control on with these users (an empty list: nobody can log in).
+    pub fn set_users(&self, users: Vec<MockUser>) {
+        lock(&self.state).users = Some(users);
+    }
+
     pub fn fail_next(&self, command: &str, code: i32, code_name: &str) {
         lock(&self.state).fail_next.insert(command.to_string(), (code, code_name.to_string()));
     }
@@ -221,6 +347,7 @@ impl MongoMock {
 
 async fn serve(mut sock: tokio::net::TcpStream, state: Arc<Mutex<MockState>>) -> std::io::Result<()> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut session = Session::default();
     loop {
         let mut header = [0u8; 16];
         sock.read_exact(&mut header).await?;
@@ -233,6 +360,10 @@ async fn serve(mut sock: tokio::net::TcpStream, state: Arc<Mutex<MockState>>) ->
         let mut body = vec![0u8; len - 16];
         sock.read_exact(&mut body).await?;
         let command = parse_op_msg(&body).ok_or_else(|| bad("malformed OP_MSG"))?;
+        if let Some(reply) = access(&state, &mut session, &command) {
+            write_reply(&mut sock, request_id, &reply).await?;
+            continue;
+        }
         let delay = lock(&state).build_delay;
         if let Some(delay) = delay.filter(|_| command.keys().next().map(String::as_str) == Some("createIndexes")) {
             let ns = format!("{}.{}", command.get_str("$db").unwrap_or("test"), command.get_str("createIndexes").unwrap_or(""));
@@ -254,18 +385,103 @@ async fn serve(mut sock: tokio::net::TcpStream, state: Arc<Mutex<MockState>>) ->
             lock(&state).builds.retain(|b| !ops.contains(&b.opid));
         }
         let reply = answer(&state, command);
-        let mut reply_bytes = Vec::new();
-        reply.to_writer(&mut reply_bytes).map_err(|e| bad(&e.to_string()))?;
-        let total = 16 + 4 + 1 + reply_bytes.len();
-        let mut out = Vec::with_capacity(total);
-        out.extend_from_slice(&(total as i32).to_le_bytes());
-        out.extend_from_slice(&0i32.to_le_bytes());
-        out.extend_from_slice(&request_id.to_le_bytes());
-        out.extend_from_slice(&2013i32.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.push(0);
-        out.extend_from_slice(&reply_bytes);
-        sock.write_all(&out).await?;
+        write_reply(&mut sock, request_id, &reply).await?;
+    }
+}
+
+async fn write_reply(sock: &mut tokio::net::TcpStream, request_id: i32, reply: &Document) -> std::io::Result<()> {
+    let mut reply_bytes = Vec::new();
+    reply.to_writer(&mut reply_bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let total = 16 + 4 + 1 + reply_bytes.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(total as i32).to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&request_id.to_le_bytes());
+    out.extend_from_slice(&2013i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.push(0);
+    out.extend_from_slice(&reply_bytes);
+    sock.write_all(&out).await
+}
+
+/// Access control, when the mock has users: the SCRAM-SHA-256 conversation (RFC 5802, RFC
+/// 7677; the driver's side is mongodb src/client/auth/scram.rs), then each command checked
+/// against the user's roles. `None`: go on and answer the command.
+///
+/// - Only the handshake runs before login: hello, ping, buildInfo and the SASL commands
+///   (their `requiresAuth()` is false in the server, src/mongo/db/commands/generic.cpp and
+///   hello/buildinfo); anything else is Unauthorized (13) "requires authentication".
+/// - An unknown user, a wrong password or a mechanism the user has no credentials for is
+///   AuthenticationFailed (18), with the server's one message: "Authentication failed."
+///   (it never says which part was wrong).
+/// - A command the user's roles do not grant is Unauthorized (13) "not authorized on DB to
+///   execute command".
+fn access(state: &Arc<Mutex<MockState>>, session: &mut Session, cmd: &Document) -> Option<Document> {
+    let name = cmd.keys().next().cloned().unwrap_or_default();
+    let db = cmd.get_str("$db").unwrap_or("test").to_string();
+    let st = lock(state);
+    let users = st.users.as_ref()?;
+    let failed = || error(18, "AuthenticationFailed", "Authentication failed.");
+    let payload = |c: &Document| match c.get("payload") {
+        Some(Bson::Binary(b)) => String::from_utf8(b.bytes.clone()).ok(),
+        Some(Bson::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let binary =
+        |s: String| Bson::Binary(mongodb::bson::Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: s.into_bytes() });
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    match name.as_str() {
+        "hello" | "isMaster" | "ismaster" | "ping" | "buildInfo" | "endSessions" => None,
+        "saslStart" => {
+            if cmd.get_str("mechanism") != Ok("SCRAM-SHA-256") {
+                return Some(failed());
+            }
+            let first = payload(cmd)?;
+            let bare = first.strip_prefix("n,,")?.to_string();
+            let user = bare.split(',').find_map(|p| p.strip_prefix("n="))?.replace("=2C", ",").replace("=3D", "=");
+            let client_nonce = bare.split(',').find_map(|p| p.strip_prefix("r="))?.to_string();
+            let Some(u) = users.iter().find(|u| u.db == db && u.name == user) else { return Some(failed()) };
+            let nonce = format!("{client_nonce}{}", b64(&fastrand::u64(..).to_le_bytes()));
+            let server_first = format!("r={nonce},s={},i={SCRAM_ITERATIONS}", b64(&u.salt));
+            session.scram = Some((db, user, bare, server_first.clone(), nonce));
+            Some(doc! {"conversationId": 1, "done": false, "payload": binary(server_first), "ok": 1.0})
+        }
+        "saslContinue" => {
+            let Some((udb, user, bare, server_first, nonce)) = session.scram.take() else { return Some(failed()) };
+            let Some(u) = users.iter().find(|u| u.db == udb && u.name == user) else { return Some(failed()) };
+            let last = payload(cmd)?;
+            let (without_proof, proof) = last.rsplit_once(",p=")?;
+            if without_proof.split(',').find_map(|p| p.strip_prefix("r=")) != Some(nonce.as_str()) {
+                return Some(failed());
+            }
+            let auth_message = format!("{bare},{server_first},{without_proof}");
+            let client_key = hmac256(&u.salted_password, b"Client Key");
+            use sha2::Digest;
+            let stored_key = sha2::Sha256::digest(&client_key).to_vec();
+            let signature = hmac256(&stored_key, auth_message.as_bytes());
+            let proof = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, proof).ok()?;
+            let recovered: Vec<u8> = proof.iter().zip(&signature).map(|(p, s)| p ^ s).collect();
+            if proof.len() != signature.len() || sha2::Sha256::digest(&recovered).to_vec() != stored_key {
+                return Some(failed());
+            }
+            let server_key = hmac256(&u.salted_password, b"Server Key");
+            let verifier = b64(&hmac256(&server_key, auth_message.as_bytes()));
+            session.user = Some((udb, user));
+            Some(doc! {"conversationId": 1, "done": true, "payload": binary(format!("v={verifier}")), "ok": 1.0})
+        }
+        _ => {
+            let Some((udb, uname)) = &session.user else {
+                return Some(error(13, "Unauthorized", &format!("Command {name} requires authentication")));
+            };
+            let user = users.iter().find(|u| &u.db == udb && &u.name == uname)?;
+            match action_of(&name, cmd) {
+                Some(action) if !user.may(action, &db) => {
+                    let on = if action == "inprog" { "admin".to_string() } else { db.clone() };
+                    Some(error(13, "Unauthorized", &format!("not authorized on {on} to execute command {{ {name}: ... }}")))
+                }
+                _ => None,
+            }
+        }
     }
 }
 
@@ -368,11 +584,21 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
     let coll = cmd.get_str(&name).unwrap_or("").to_string();
     let ns = format!("{db}.{coll}");
     match name.as_str() {
-        "hello" | "isMaster" | "ismaster" => doc! {
-            "helloOk": true, "isWritablePrimary": true, "ismaster": true, "maxBsonObjectSize": 16_777_216, "maxMessageSizeBytes": 48_000_000,
-            "maxWriteBatchSize": 100_000, "localTime": mongodb::bson::DateTime::now(), "logicalSessionTimeoutMinutes": 30, "connectionId": 1,
-            "minWireVersion": 0, "maxWireVersion": 21, "readOnly": false, "ok": 1.0,
-        },
+        "hello" | "isMaster" | "ismaster" => {
+            let mut reply = doc! {
+                "helloOk": true, "isWritablePrimary": true, "ismaster": true, "maxBsonObjectSize": 16_777_216, "maxMessageSizeBytes": 48_000_000,
+                "maxWriteBatchSize": 100_000, "localTime": mongodb::bson::DateTime::now(), "logicalSessionTimeoutMinutes": 30, "connectionId": 1,
+                "minWireVersion": 0, "maxWireVersion": 21, "readOnly": false, "ok": 1.0,
+            };
+            // The mechanisms of the user the client names (the auth spec's mechanism
+            // negotiation; a server leaves the field out for an unknown user).
+            if let (Ok(asked), Some(users)) = (cmd.get_str("saslSupportedMechs"), &st.users)
+                && users.iter().any(|u| format!("{}.{}", u.db, u.name) == asked)
+            {
+                reply.insert("saslSupportedMechs", vec!["SCRAM-SHA-256"]);
+            }
+            reply
+        }
         "ping" | "endSessions" => doc! {"ok": 1.0},
         "buildInfo" => {
             let (major, minor) = st.version.unwrap_or((7, 0));

@@ -538,3 +538,55 @@ async fn mock_builds_in_progress_are_reported_and_never_aborted() {
     let plan = poactl(args(&["plan", "-e", &spec2], &mock.uri)).await;
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
 }
+
+/// Item 1 and the peer's access control: a login the server refuses (18), a missing login and
+/// missing rights (13) fail the indexes alone, each with its real cause and what to do; the
+/// password never shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_logins_and_rights_fail_the_indexes_alone_with_their_real_cause() {
+    use poactl::sandbox::mongo::MockUser;
+    let mock = MongoMock::start().await;
+    mock.set_users(vec![
+        MockUser::new("admin", "ops", "ops-pass-1", &[("readWrite", "app"), ("dbAdmin", "app")]),
+        MockUser::new("admin", "reader", "reader-pass-1", &[("read", "app")]),
+        MockUser::new("admin", "monitor", "monitor-pass-1", &[("readWrite", "app"), ("dbAdmin", "app"), ("clusterMonitor", "admin")]),
+    ]);
+    let login = |who: &str| mock.uri.replacen("mongodb://", &format!("mongodb://{who}@"), 1);
+    let (_dir, spec) = spec_file(
+        "idx",
+        "environment: idx\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true }\n",
+    );
+
+    let anonymous = poactl(args(&["plan", "-e", &spec], &mock.uri)).await;
+    assert_ne!(anonymous.code, 0);
+    assert!(anonymous.all().contains("requires authentication"), "{}", anonymous.all());
+
+    let wrong = poactl(args(&["plan", "-e", &spec], &login("ops:not-the-password"))).await;
+    assert_ne!(wrong.code, 0);
+    assert!(
+        wrong.all().contains("AuthenticationFailed, 18") && wrong.all().contains("check database.user's name, password"),
+        "{}",
+        wrong.all()
+    );
+    assert!(!wrong.all().contains("not-the-password"), "the password is never shown");
+
+    let reader = poactl(args(&["apply", "-e", &spec, "--auto-approve"], &login("reader:reader-pass-1"))).await;
+    reader.expect_code(1);
+    assert!(reader.all().contains("Unauthorized, 13") && reader.all().contains("grant it readWrite and dbAdmin"), "{}", reader.all());
+    assert!(mock.index("app.users", "email_1").is_none());
+
+    poactl(args(&["apply", "-e", &spec, "--auto-approve"], &login("ops:ops-pass-1"))).await.expect_code(0);
+    assert_eq!(mock.index("app.users", "email_1").unwrap().get_bool("unique"), Ok(true));
+    let plan = poactl(args(&["plan", "-e", &spec], &login("ops:ops-pass-1"))).await;
+    plan.expect_code(0);
+    for want in ["grant it clusterMonitor to see unused indexes", "builds in progress on users not checked"] {
+        assert!(plan.stdout.contains(want), "missing {want:?} in\n{}", plan.stdout);
+    }
+    let plan = poactl(args(&["plan", "-e", &spec], &login("monitor:monitor-pass-1"))).await;
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("No changes.") && !plan.stdout.contains("not checked") && !plan.stdout.contains("not read"),
+        "{}",
+        plan.stdout
+    );
+}

@@ -364,10 +364,14 @@ impl IndexProvider {
             let reachable = self
                 .reachable
                 .get_or_init(|| async {
-                    db.run_command(doc! {"ping": 1})
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| format!("cannot reach MongoDB (for the indexes): {}", crate::secrets::redact(&e.to_string())))
+                    db.run_command(doc! {"ping": 1}).await.map(|_| ()).map_err(|e| match e.kind.as_ref() {
+                        // The server says only "Authentication failed." (18), whatever was wrong.
+                        mongodb::error::ErrorKind::Authentication { .. } => format!(
+                            "MongoDB refused the login (AuthenticationFailed, 18): check database.user's name, password and auth database; a user or password made a moment ago can take a minute to reach the cluster ({})",
+                            crate::secrets::redact(&e.to_string())
+                        ),
+                        _ => format!("cannot reach MongoDB (for the indexes): {}", crate::secrets::redact(&e.to_string())),
+                    })
                 })
                 .await;
             if let Err(e) = reachable {
@@ -399,9 +403,9 @@ impl IndexProvider {
                 Err(e) => return Err(mongo_err(&format!("listIndexes {coll}"), e)),
             }
             // Usage counters, where the server has them (informational). `$indexStats` needs
-            // the `indexStats` action (clusterMonitor, or dbAdmin on the database: docs
-            // "$indexStats", Access Control); without it the first index of the collection
-            // carries a note saying what to grant.
+            // the `indexStats` action (docs "$indexStats": "at least the clusterMonitor
+            // role"; dbOwner is not enough, SERVER-26734); without it the first index of the
+            // collection carries a note saying what to grant.
             let mut stats: HashMap<String, Value> = HashMap::new();
             let mut denied = false;
             match db.run_cursor_command(doc! {"aggregate": coll, "pipeline": [{"$indexStats": {}}], "cursor": {}}).await {
@@ -543,6 +547,10 @@ impl IndexProvider {
                 "{what}: an index with this name already exists with other keys (IndexKeySpecsConflict): {e}"
             )),
             Some(27) => ProviderError::Api(format!("{what}: no such index (IndexNotFound): {e}")),
+            Some(13) => ProviderError::Refused(format!(
+                "{what}: database.user may not do this (Unauthorized, 13): grant it readWrite and dbAdmin on the database ({})",
+                brief(&e)
+            )),
             Some(26) => ProviderError::Api(format!("{what}: no such collection (NamespaceNotFound): {e}")),
             _ => mongo_err(what, e),
         })
@@ -936,7 +944,7 @@ impl Provider for IndexProvider {
         }
         if o.handle.pointer("/stats/denied") == Some(&json!(true)) {
             notes.push(format!(
-                "usage of the indexes of {coll} not read: database.user may not run $indexStats; grant it clusterMonitor (or dbAdmin on the database) to see unused indexes"
+                "usage of the indexes of {coll} not read: database.user may not run $indexStats; grant it clusterMonitor to see unused indexes"
             ));
             return notes;
         }
