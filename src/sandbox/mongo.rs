@@ -869,7 +869,8 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             let mut all: Vec<Document> = c.indexes.iter().cloned().chain(building).collect();
             let mut new = Vec::new();
             for ix in cmd.get_array("indexes").cloned().unwrap_or_default() {
-                if let Bson::Document(d) = ix {
+                if let Bson::Document(mut d) = ix {
+                    fill_collation(&mut d);
                     match conflict(&all, &d) {
                         Some(Conflict::Identical) => continue,
                         Some(Conflict::Refused(code, code_name, msg)) => return error(code, code_name, &msg),
@@ -987,6 +988,29 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
         }
         other => error(59, "CommandNotFound", &format!("no such command: '{other}'")),
     }
+}
+
+/// An index stores its collation whole: the fields a client leaves out come from the locale
+/// (docs "Collation": caseLevel false, caseFirst "off", strength 3, numericOrdering false,
+/// alternate "non-ignorable", maxVariable "punct", normalization false, backwards false
+/// except "true for the fr_CA locale"; server src/mongo/db/query/collation/
+/// collator_factory_icu.cpp fills them in). `locale: "simple"` stores no collation at all.
+fn fill_collation(index: &mut Document) {
+    let Ok(c) = index.get_document("collation").cloned() else { return };
+    let locale = c.get_str("locale").unwrap_or("").to_string();
+    if locale == "simple" {
+        index.remove("collation");
+        return;
+    }
+    let mut full = doc! {
+        "locale": &locale, "caseLevel": false, "caseFirst": "off", "strength": 3, "numericOrdering": false,
+        "alternate": "non-ignorable", "maxVariable": "punct", "normalization": false, "backwards": locale == "fr_CA",
+    };
+    for (k, v) in c {
+        full.insert(k, v);
+    }
+    full.insert("version", "57.1");
+    index.insert("collation", full);
 }
 
 enum Conflict {

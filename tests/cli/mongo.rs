@@ -590,3 +590,28 @@ async fn mock_logins_and_rights_fail_the_indexes_alone_with_their_real_cause() {
         plan.stdout
     );
 }
+
+/// Item 5 against the peer: the server stores a collation whole (fr_CA means backwards: true),
+/// poactl sends and compares only what the spec sets, and `locale: simple` is no collation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_collations_are_filled_in_by_the_server_and_not_drift() {
+    let mock = MongoMock::start().await;
+    let (_dir, spec) = spec_file(
+        "idx",
+        "environment: idx\ndatabase:\n  name: app\n  collections:\n    people:\n      indexes:\n        - { keys: { last: 1 }, collation: { locale: fr_CA } }\n        - { keys: { code: 1 }, collation: { locale: simple } }\n        - { keys: { city: 1 }, collation: { locale: en, strength: 2 } }\n",
+    );
+    poactl(args(&["apply", "-e", &spec, "--auto-approve"], &mock.uri)).await.expect_code(0);
+    let sent: Vec<Document> = mock
+        .sent(&["createIndexes"])
+        .iter()
+        .flat_map(|c| c.get_array("indexes").unwrap().iter().map(|i| i.as_document().unwrap().clone()).collect::<Vec<_>>())
+        .collect();
+    let of = |name: &str| sent.iter().find(|i| i.get_str("name") == Ok(name)).unwrap().clone();
+    assert_eq!(of("last_1").get_document("collation").unwrap(), &doc! {"locale": "fr_CA"}, "only what the spec sets is sent");
+    let stored = mock.index("app.people", "last_1").unwrap();
+    assert_eq!(stored.get_document("collation").unwrap().get_bool("backwards"), Ok(true));
+    assert!(mock.index("app.people", "code_1").unwrap().get("collation").is_none());
+    let plan = poactl(args(&["plan", "-e", &spec, "--detailed-exitcode"], &mock.uri)).await;
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+}
