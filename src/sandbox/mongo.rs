@@ -74,6 +74,12 @@ pub struct MockState {
     /// Database users; `None`: no access control (a mongod without `--auth`). With users,
     /// every command but the handshake needs a SCRAM-SHA-256 login, and the user's roles.
     pub users: Option<Vec<MockUser>>,
+    /// As a replica set member: (set name, this member's host, every data-bearing host),
+    /// reported by `hello` (setName, me, hosts).
+    pub replica_set: Option<(String, String, Vec<String>)>,
+    /// `accesses.ops` that `$indexStats` reports per `db.collection` and index name (0 else):
+    /// the operations this member served.
+    pub index_ops: HashMap<(String, String), i64>,
 }
 
 /// A database user with SCRAM-SHA-256 credentials, stored as a server stores them: a salt
@@ -324,6 +330,18 @@ impl MongoMock {
     /// Makes every `createIndexes` take this long (see `MockState::build_delay`).
     pub fn set_build_delay(&self, delay: std::time::Duration) {
         lock(&self.state).build_delay = Some(delay);
+    }
+
+    /// Answers `hello` as a member of replica set `set` whose data-bearing members are
+    /// `hosts` (this one first).
+    pub fn set_replica_set(&self, set: &str, hosts: &[String]) {
+        let me = self.uri.strip_prefix("mongodb://").and_then(|r| r.split('/').next()).unwrap_or("").to_string();
+        lock(&self.state).replica_set = Some((set.to_string(), me, hosts.to_vec()));
+    }
+
+    /// The operations `$indexStats` says this member served with an index.
+    pub fn set_index_ops(&self, ns: &str, name: &str, ops: i64) {
+        lock(&self.state).index_ops.insert((ns.to_string(), name.to_string()), ops);
     }
 
     /// Turns access control on with these users (an empty list: nobody can log in).
@@ -590,6 +608,16 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                 "maxWriteBatchSize": 100_000, "localTime": mongodb::bson::DateTime::now(), "logicalSessionTimeoutMinutes": 30, "connectionId": 1,
                 "minWireVersion": 0, "maxWireVersion": 21, "readOnly": false, "ok": 1.0,
             };
+            if let Some((set, me, hosts)) = &st.replica_set {
+                reply.insert("setName", set.as_str());
+                reply.insert("me", me.as_str());
+                reply.insert("hosts", hosts.clone());
+                // The first host is the primary; the others are secondaries.
+                let primary = hosts.first() == Some(me);
+                reply.insert("isWritablePrimary", primary);
+                reply.insert("ismaster", primary);
+                reply.insert("secondary", !primary);
+            }
             // The mechanisms of the user the client names (the auth spec's mechanism
             // negotiation; a server leaves the field out for an unknown user).
             if let (Ok(asked), Some(users)) = (cmd.get_str("saslSupportedMechs"), &st.users)
@@ -1145,7 +1173,11 @@ fn aggregate(st: &mut MockState, ns: &str, cmd: &Document) -> Document {
             .map(|c| {
                 c.indexes
                     .iter()
-                    .map(|i| doc! {"name": i.get_str("name").unwrap_or(""), "key": i.get_document("key").cloned().unwrap_or_default(), "accesses": {"ops": 0i64, "since": mongodb::bson::DateTime::now()}})
+                    .map(|i| {
+                        let name = i.get_str("name").unwrap_or("").to_string();
+                        let ops = st.index_ops.get(&(ns.to_string(), name.clone())).copied().unwrap_or(0);
+                        doc! {"name": name, "key": i.get_document("key").cloned().unwrap_or_default(), "accesses": {"ops": ops, "since": mongodb::bson::DateTime::now()}}
+                    })
                     .collect()
             })
             .unwrap_or_default(),

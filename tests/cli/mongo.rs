@@ -615,3 +615,32 @@ async fn mock_collations_are_filled_in_by_the_server_and_not_drift() {
     plan.expect_code(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
 }
+
+/// Item 10: index usage is the sum over every data-bearing member, so an index that only a
+/// secondary serves (analytics reads) is not called unused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_index_usage_is_read_from_every_member() {
+    let primary = MongoMock::start().await;
+    let secondary = MongoMock::start().await;
+    let host = |m: &MongoMock| m.uri.strip_prefix("mongodb://").unwrap().split('/').next().unwrap().to_string();
+    let hosts = vec![host(&primary), host(&secondary)];
+    for m in [&primary, &secondary] {
+        m.set_replica_set("rs0", &hosts);
+        m.add_index("app.users", doc! {"v": 2, "key": {"status": 1}, "name": "status_1"});
+        m.add_index("app.users", doc! {"v": 2, "key": {"city": 1}, "name": "city_1"});
+    }
+    secondary.set_index_ops("app.users", "status_1", 12);
+    let (_dir, spec) = spec_file(
+        "idx",
+        "environment: idx\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { status: 1 } }\n        - { keys: { city: 1 } }\n",
+    );
+    let plan = poactl(args(&["plan", "-e", &spec], &primary.uri)).await;
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("city_1: unused: no operation has used this index since") && plan.stdout.contains("(on any of the 2 members)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("status_1: unused"), "used on the secondary: {}", plan.stdout);
+    assert!(!secondary.sent(&["aggregate"]).is_empty(), "the secondary was asked");
+}

@@ -30,6 +30,11 @@ type LiveIndex = (Value, Option<Value>);
 pub struct IndexProvider {
     cli_uri: Option<String>,
     client: OnceCell<mongodb::Client>,
+    /// The options the client was made with, for direct connections to each member.
+    options: std::sync::OnceLock<mongodb::options::ClientOptions>,
+    /// The other data-bearing members of the replica set (direct connections), once per run:
+    /// each keeps its own index usage counters.
+    members: OnceCell<Vec<(String, mongodb::Client)>>,
     /// Whether the server answered a first `ping`: one unreachable server fails every index
     /// at once instead of each after its own server-selection timeout.
     reachable: OnceCell<std::result::Result<(), String>>,
@@ -59,6 +64,8 @@ pub fn register(reg: &mut Registry, conn: &Connections) {
     reg.insert(Arc::new(IndexProvider {
         cli_uri: conn.mongodb_uri.clone(),
         client: OnceCell::new(),
+        options: Default::default(),
+        members: OnceCell::new(),
         reachable: OnceCell::new(),
         lists: Default::default(),
         unread: Default::default(),
@@ -317,7 +324,39 @@ impl IndexProvider {
                     opts.server_selection_timeout = Some(Duration::from_secs(15));
                 }
                 opts.app_name = Some("poactl".into());
+                let _ = self.options.set(opts.clone());
                 mongodb::Client::with_options(opts).map_err(|e| ProviderError::Config(format!("cannot set up the MongoDB client: {e}")))
+            })
+            .await
+    }
+
+    /// Direct connections to the replica set's other data-bearing members (`hosts` and
+    /// `passives` of `hello`; arbiters hold no data), empty for a standalone.
+    async fn members(&self, ctx: &Ctx<'_>) -> &Vec<(String, mongodb::Client)> {
+        self.members
+            .get_or_init(|| async {
+                let Ok(client) = self.client(ctx).await else { return Vec::new() };
+                let Ok(hello) = client.database("admin").run_command(doc! {"hello": 1}).await else { return Vec::new() };
+                let me = hello.get_str("me").unwrap_or("").to_string();
+                let Some(base) = self.options.get() else { return Vec::new() };
+                let mut out = Vec::new();
+                for key in ["hosts", "passives"] {
+                    for host in hello.get_array(key).into_iter().flatten().filter_map(|h| h.as_str()) {
+                        if host == me {
+                            continue;
+                        }
+                        let Ok(address) = mongodb::options::ServerAddress::parse(host) else { continue };
+                        let mut opts = base.clone();
+                        opts.hosts = vec![address];
+                        opts.direct_connection = Some(true);
+                        opts.repl_set_name = None;
+                        opts.srv_service_name = None;
+                        if let Ok(c) = mongodb::Client::with_options(opts) {
+                            out.push((host.to_string(), c));
+                        }
+                    }
+                }
+                out
             })
             .await
     }
@@ -421,6 +460,35 @@ impl IndexProvider {
                 // Unauthorized (13): no right to read usage.
                 Err(e) if error_code(&e) == Some(13) => denied = true,
                 Err(_) => {}
+            }
+            // Each member counts only the operations it served (docs "$indexStats": "run
+            // $indexStats on each node in the cluster"): the counts of the other data-bearing
+            // members are added, so an index used on a secondary only is not "unused".
+            let members = self.members(ctx).await;
+            let mut read_from = 1;
+            for (_, member) in members {
+                let Ok(mut cursor) =
+                    member.database(&Self::db_name(ctx)).run_cursor_command(doc! {"aggregate": coll, "pipeline": [{"$indexStats": {}}], "cursor": {}}).await
+                else {
+                    continue;
+                };
+                read_from += 1;
+                use futures::StreamExt;
+                while let Some(Ok(d)) = cursor.next().await {
+                    let v = Bson::Document(d).into_relaxed_extjson();
+                    let (Some(name), Some(ops)) = (v.get("name").and_then(|n| n.as_str()), v.pointer("/accesses/ops").and_then(|o| o.as_i64())) else {
+                        continue;
+                    };
+                    if let Some(Value::Object(a)) = stats.get_mut(name) {
+                        let total = a.get("ops").and_then(|o| o.as_i64()).unwrap_or(0) + ops;
+                        a.insert("ops".into(), json!(total));
+                    }
+                }
+            }
+            for a in stats.values_mut() {
+                if let Value::Object(a) = a {
+                    a.insert("members".into(), json!(read_from));
+                }
             }
             // An unfinished build is listed like a finished index
             // (jstests/noPassthrough/list_indexes_ready_and_in_progress.js); currentOp shows
@@ -957,8 +1025,12 @@ impl Provider for IndexProvider {
         }
         notes.extend(match o.handle.pointer("/stats/ops").and_then(|v| v.as_i64()) {
             Some(0) => vec![format!(
-                "unused: no operation has used this index since {}",
-                o.handle.pointer("/stats/since").and_then(stats_date).unwrap_or_else(|| "the server started".to_string())
+                "unused: no operation has used this index since {}{}",
+                o.handle.pointer("/stats/since").and_then(stats_date).unwrap_or_else(|| "the server started".to_string()),
+                match o.handle.pointer("/stats/members").and_then(|m| m.as_i64()) {
+                    Some(n) if n > 1 => format!(" (on any of the {n} members)"),
+                    _ => String::new(),
+                }
             )],
             _ => Vec::new(),
         });

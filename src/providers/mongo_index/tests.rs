@@ -18,6 +18,8 @@ fn provider() -> IndexProvider {
     IndexProvider {
         cli_uri: None,
         client: OnceCell::new(),
+        options: Default::default(),
+        members: OnceCell::new(),
         reachable: OnceCell::new(),
         lists: Default::default(),
         unread: Default::default(),
