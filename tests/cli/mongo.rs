@@ -644,3 +644,62 @@ async fn mock_index_usage_is_read_from_every_member() {
     assert!(!plan.stdout.contains("status_1: unused"), "used on the secondary: {}", plan.stdout);
     assert!(!secondary.sent(&["aggregate"]).is_empty(), "the secondary was asked");
 }
+
+const REAL_SPEC: &str = "environment: idx\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true, collation: { locale: en, strength: 2 } }\n        - { keys: { nick: 1 }, name: nick_unique, unique: true }\n        - { keys: { code: 1 }, unique: true }\n        - { keys: { last: 1 }, collation: { locale: fr_CA } }\n        - { keys: { seen: 1 }, expire_after: 1d }\n";
+
+/// Items 2 to 7 against a real server (skipped without MONGODB_TEST_URI): a unique index
+/// rebuilt under its own name through a stand-in; a rebuild whose build fails on duplicates
+/// leaves the old index; a unique conversion over duplicates fails with 359 and is undone; a
+/// locale's defaults are not drift; a TTL is added in place; --prune hides first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_mongodb_rebuilds_conversions_collations_and_prune_when_mongodb_test_uri_is_set() {
+    let Ok(uri) = std::env::var("MONGODB_TEST_URI") else {
+        println!("SKIPPED: real-MongoDB rebuild tests (set MONGODB_TEST_URI to run them)");
+        return;
+    };
+    let db = format!("poactl_rebuild_{}", std::process::id());
+    let (_dir, spec) = spec_file("idx", &REAL_SPEC.replace("name: app", &format!("name: {db}")));
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let database = client.database(&db);
+    let users = database.collection::<Document>("users");
+    users
+        .insert_many([
+            doc! {"email": "a@x", "nick": "al", "code": "c", "last": "Émile", "seen": mongodb::bson::DateTime::now()},
+            doc! {"email": "b@x", "nick": "al", "code": "c", "last": "Eve", "seen": mongodb::bson::DateTime::now()},
+        ])
+        .await
+        .unwrap();
+    for (keys, opts) in [
+        (doc! {"email": 1}, doc! {"name": "email_1", "unique": true}),
+        (doc! {"nick": 1}, doc! {"name": "nick_1"}),
+        (doc! {"code": 1}, doc! {"name": "code_1"}),
+        (doc! {"seen": 1}, doc! {"name": "seen_1"}),
+        (doc! {"legacy": 1}, doc! {"name": "legacy_1"}),
+    ] {
+        let mut ix = doc! {"key": keys};
+        ix.extend(opts);
+        database.run_command(doc! {"createIndexes": "users", "indexes": [ix]}).await.unwrap();
+    }
+    let run = poactl(args(&["apply", "-e", &spec, "--auto-approve", "--allow-rebuild", "--prune"], &uri)).await;
+    run.expect_code(1);
+    let all = run.all();
+    assert!(all.contains("the old index nick_1 is left as it was") && all.contains("dup key"), "{all}");
+    assert!(all.contains("CannotConvertIndexToUnique, 359") || all.contains("(CannotConvertIndexToUnique, 359)"), "{all}");
+    // listIndexes' own documents (all indexes fit in the first batch).
+    let reply = database.run_command(doc! {"listIndexes": "users"}).await.unwrap();
+    let list: Vec<Document> =
+        reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap().iter().filter_map(|i| i.as_document().cloned()).collect();
+    let find = |name: &str| list.iter().find(|i| i.get_str("name") == Ok(name)).cloned();
+    let email = find("email_1").expect("email_1 rebuilt");
+    assert_eq!(email.get_document("collation").unwrap().get("strength").and_then(Bson::as_i32), Some(2));
+    assert!(find("email_1_poactl_standin").is_none(), "the stand-in is dropped");
+    assert!(find("nick_1").is_some() && find("nick_unique").is_none());
+    let code = find("code_1").unwrap();
+    assert!(code.get("unique").is_none() && code.get("prepareUnique").is_none(), "the failed conversion is undone: {code}");
+    assert_eq!(find("last_1").unwrap().get_document("collation").unwrap().get_bool("backwards"), Ok(true));
+    assert!(find("seen_1").unwrap().get("expireAfterSeconds").is_some());
+    assert_eq!(find("legacy_1").unwrap().get_bool("hidden"), Ok(true), "--prune hides first");
+    let plan = poactl(args(&["plan", "-e", &spec], &uri)).await;
+    assert!(!plan.stdout.contains("database.indexes.users.last_1"), "fr_CA defaults are not drift: {}", plan.stdout);
+    database.drop().await.unwrap();
+}
