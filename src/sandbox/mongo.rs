@@ -2,7 +2,10 @@
 //! collections, their documents and their indexes in memory and answers the commands poactl
 //! sends (the handshake, index commands, `create`, `listCollections`, `insert`, `find`,
 //! `getMore`, `update`, `delete`, `count`, a few `aggregate` stages). It records every
-//! command and can be told to fail the next command of a name with a given error code. It
+//! command and can be told to fail the next command of a name with a given error code. With
+//! users (`set_users`) it requires a SCRAM-SHA-256 login and checks each command against the
+//! user's roles; it can hold index builds in progress (`hold_build`, `set_build_delay`) and
+//! answer as a replica-set member (`set_replica_set`). It
 //! proves which commands poactl sends and how it handles server errors; it proves nothing
 //! about MongoDB's own behaviour beyond the rules below, each cited to its source.
 //!
