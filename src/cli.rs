@@ -65,6 +65,10 @@ pub enum Command {
     /// Security and reliability rules over the spec and the live state; prints the app's
     /// least-privilege IAM policy. `--fail-on high` exits 2 for CI.
     Audit(AuditArgs),
+    /// Smoke-test the live environment end to end: log in as each database user and try what
+    /// its roles allow and refuse, write/read/delete a probe object in each bucket, and see
+    /// that each alarm exists and reports. Exit 0 all passed, 1 a check failed.
+    Check(CheckArgs),
     /// Move the data, the uploads and the stored file URLs into the environment (resumable,
     /// verified; the source is never changed).
     #[command(subcommand)]
@@ -327,4 +331,11 @@ pub struct AuditArgs {
     /// Check the spec only (no network): live state is not read.
     #[arg(long)]
     pub offline: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct CheckArgs {
+    /// Only these groups of checks (database, storage, alarms); repeatable.
+    #[arg(long = "only", value_name = "GROUP")]
+    pub only: Vec<String>,
 }

@@ -15,6 +15,7 @@ use crate::spec::{self, LoadedSpec};
 use crate::{exit, secrets};
 
 mod audit;
+mod check;
 mod migrate;
 
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -36,6 +37,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
         Command::Unlock(a) => unlock_cmd(&g, a).await,
         Command::Migrate(m) => migrate::run(&g, m).await,
         Command::Audit(a) => audit::run(&g, a).await,
+        Command::Check(a) => check::run(&g, a).await,
         Command::Sandbox(a) => {
             let settings = crate::sandbox::Settings {
                 listen: a.listen,

@@ -10,6 +10,7 @@ mod aws;
 mod aws_fidelity;
 mod bench;
 mod captures;
+mod check;
 mod demo;
 mod fuzz;
 mod layering;

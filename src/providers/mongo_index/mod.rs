@@ -278,6 +278,23 @@ pub fn connection_string(loaded: &LoadedSpec, outputs: &std::collections::BTreeM
     })
 }
 
+/// `database.uri` (references resolved) with the login of this database user instead of
+/// `database.user`'s; `None` when the URI carries its own credentials.
+pub fn connection_string_as(
+    loaded: &LoadedSpec,
+    outputs: &std::collections::BTreeMap<Address, Outputs>,
+    user: &crate::spec::model::DatabaseUserSpec,
+) -> Result<Option<String>> {
+    let db = loaded.spec.database.as_ref().ok_or_else(|| ProviderError::Config("no `database` section".into()))?;
+    let raw = db.uri.clone().ok_or_else(|| ProviderError::Config("no MongoDB URI: set `database.uri` in the spec".into()))?;
+    let uri = super::resolve_refs(&Value::String(raw), outputs).as_str().unwrap_or_default().to_string();
+    if uri.contains("${") {
+        return Err(ProviderError::Config(format!("the MongoDB URI {uri} refers to a resource that does not exist yet")));
+    }
+    let with = with_login(&uri, login_for(user).map_err(ProviderError::Config)?);
+    Ok((with != uri).then_some(with))
+}
+
 /// Where a listed index keeps its exact `listIndexes` document (canonical extended JSON).
 const RAW: &str = "$poactl.raw";
 /// Where a listed index keeps the currentOp entry of its unfinished build.

@@ -1,0 +1,121 @@
+//! `poactl check` through the CLI: the probe object against moto, the alarms' state, and the
+//! database logins against the wire mock with access control (the mock's users stand for the
+//! ones Atlas puts on the cluster).
+
+use crate::support::{Moto, Poactl, SPEC_ENV, Sandbox, aws_env, spec_file};
+use poactl::sandbox::mongo::{MockUser, MongoMock};
+
+fn statuses(v: &serde_json::Value) -> Vec<String> {
+    v["checks"].as_array().unwrap().iter().map(|c| format!("{} {}", c["status"].as_str().unwrap(), c["name"].as_str().unwrap())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_buckets_take_a_probe_and_alarms_report_until_one_is_gone() {
+    let moto = Moto::start();
+    let env = aws_env(&moto.url);
+    let (_dir, spec) = spec_file(
+        "ck",
+        "environment: ck\nstorage:\n  buckets:\n    - { name: ck-uploads, versioning: true }\nmonitoring:\n  alarms:\n    - { name: errors, metric: { namespace: App, name: Errors }, above: 1 }\nbilling:\n  alerts:\n    - { above_usd: 10, notify: [arn:aws:sns:us-east-1:123456789012:b] }\n",
+    );
+    let run = |args: &[&str]| Poactl::new(args).envs_owned(&env).run();
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    let ok = run(&["check", "-e", &spec, "-o", "json"]);
+    ok.expect_code(0);
+    let got = statuses(&ok.json());
+    for want in [
+        "pass write, read and delete a probe in storage.buckets.ck-uploads",
+        "pass monitoring.alarms.errors exists and reports",
+        "pass billing.alarms.above-10usd exists and reports",
+    ] {
+        assert!(got.iter().any(|g| g == want), "missing {want:?} in {got:?}");
+    }
+    // The probe is gone again (versioned bucket: the delete leaves a marker, no object).
+    let conf = crate::support::aws_config(&moto.url).await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+    let listed = s3.list_objects_v2().bucket("ck-uploads").send().await.unwrap();
+    assert!(listed.contents.unwrap_or_default().is_empty(), "the probe object is deleted");
+
+    // Someone deletes the alarm: the check fails and says what to do.
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    let names = cw.describe_alarms().send().await.unwrap().metric_alarms.unwrap_or_default();
+    let errors = names.iter().filter_map(|a| a.alarm_name.clone()).find(|n| n.contains("errors")).unwrap();
+    cw.delete_alarms().alarm_names(errors).send().await.unwrap();
+    let failed = run(&["check", "-e", &spec, "--only", "alarms"]);
+    failed.expect_code(1);
+    assert!(
+        failed.stdout.contains("FAIL  alarms   monitoring.alarms.errors exists and reports")
+            && failed.stdout.contains("run `poactl apply`"),
+        "{}",
+        failed.stdout
+    );
+    assert!(failed.stdout.contains("1 failed"), "{}", failed.stdout);
+    run(&["check", "-e", &spec, "--only", "nonsense"]).expect_code(1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_each_user_logs_in_uses_its_roles_and_is_refused_outside_them() {
+    let sbx = Sandbox::start(0.1);
+    let mock = MongoMock::start().await;
+    let spec_text = format!(
+        "environment: ck\natlas:\n  org_id: 0123456789abcdef01234567\n  project: check\n  database_users:\n    - {{ username: app, password: \"${{env:POAFIX_DB_PASSWORD}}\", roles: [{{ role: readWrite, database: shop }}] }}\n    - {{ username: admin-ish, password: \"${{env:POAFIX_DB_PASSWORD}}\", roles: [{{ role: readWriteAnyDatabase, database: admin }}] }}\ndatabase:\n  name: shop\n  uri: \"{}\"\n",
+        mock.uri
+    );
+    let (_dir, spec) = spec_file("ck", &spec_text);
+    let env = sbx.env();
+    let run = |args: &[&str]| Poactl::new(args).envs(SPEC_ENV).envs_owned(&env).run();
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    let password = SPEC_ENV.iter().find(|(k, _)| *k == "POAFIX_DB_PASSWORD").unwrap().1;
+    mock.set_users(vec![
+        MockUser::new("admin", "app", password, &[("readWrite", "shop")]),
+        MockUser::new("admin", "admin-ish", password, &[("readWriteAnyDatabase", "admin")]),
+    ]);
+    let ok = tokio::task::spawn_blocking({
+        let spec = spec.clone();
+        let env = env.clone();
+        move || Poactl::new(&["check", "-e", &spec, "--only", "database", "-o", "json"]).envs(SPEC_ENV).envs_owned(&env).run()
+    })
+    .await
+    .unwrap();
+    ok.expect_code(0);
+    let got = statuses(&ok.json());
+    for want in [
+        "pass log in as app",
+        "pass app may use its readWrite role on shop",
+        "pass app is refused outside its roles",
+        "pass log in as admin-ish",
+        "skip admin-ish is refused outside its roles",
+    ] {
+        assert!(got.iter().any(|g| g == want), "missing {want:?} in {got:?}");
+    }
+    assert!(!ok.stdout.contains(password), "the password is never printed");
+
+    // The cluster has another password for app: the login fails. Then app has a role the spec
+    // does not give it: the probe outside its roles passes, and the check fails.
+    mock.set_users(vec![MockUser::new("admin", "app", "another-password", &[("readWrite", "shop")])]);
+    let refused = tokio::task::spawn_blocking({
+        let spec = spec.clone();
+        let env = env.clone();
+        move || Poactl::new(&["check", "-e", &spec, "--only", "database"]).envs(SPEC_ENV).envs_owned(&env).run()
+    })
+    .await
+    .unwrap();
+    refused.expect_code(1);
+    assert!(
+        refused.stdout.contains("FAIL  database log in as app") && refused.stdout.contains("AuthenticationFailed, 18"),
+        "{}",
+        refused.stdout
+    );
+    mock.set_users(vec![MockUser::new("admin", "app", password, &[("readWrite", "shop"), ("readAnyDatabase", "admin")])]);
+    let open = tokio::task::spawn_blocking(move || {
+        Poactl::new(&["check", "-e", &spec, "--only", "database"]).envs(SPEC_ENV).envs_owned(&env).run()
+    })
+    .await
+    .unwrap();
+    open.expect_code(1);
+    assert!(
+        open.stdout.contains("FAIL  database app is refused outside its roles")
+            && open.stdout.contains("it read a database none of its roles in the spec names"),
+        "{}",
+        open.stdout
+    );
+}
