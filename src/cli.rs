@@ -67,7 +67,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Smoke-test the live environment end to end: log in as each database user and try what
     /// its roles allow and refuse, write/read/delete a probe object in each bucket, and see
-    /// that each alarm exists and reports. Exit 0 all passed, 1 a check failed.
+    /// that each alarm exists and reports, and that backups are recent. Exit 0 all passed, 1 a
+    /// check failed.
     Check(CheckArgs),
     /// Move the data, the uploads and the stored file URLs into the environment (resumable,
     /// verified; the source is never changed).
@@ -335,7 +336,7 @@ pub struct AuditArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct CheckArgs {
-    /// Only these groups of checks (database, storage, alarms); repeatable.
+    /// Only these groups of checks (database, storage, alarms, backups); repeatable.
     #[arg(long = "only", value_name = "GROUP")]
     pub only: Vec<String>,
 }

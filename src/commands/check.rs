@@ -17,7 +17,7 @@ use crate::resource::Kind;
 use crate::spec::LoadedSpec;
 use crate::{exit, secrets};
 
-const GROUPS: &[&str] = &["database", "storage", "alarms"];
+const GROUPS: &[&str] = &["database", "storage", "alarms", "backups"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,6 +80,9 @@ pub(super) async fn run(g: &Global, a: CheckArgs) -> Result<u8> {
     }
     if want("alarms") {
         results.extend(alarms(&obs, aws.as_ref()).await);
+    }
+    if want("backups") {
+        results.extend(backups(&loaded, &obs));
     }
     let failed = results.iter().filter(|r| r.status == Status::Fail).count();
     match format(g) {
@@ -327,6 +330,81 @@ async fn alarms(obs: &Observation, aws: Option<&providers::aws::Aws>) -> Vec<Out
             (s, _, _) => (Status::Pass, s.to_string()),
         };
         out.push(outcome(G, name, status, t, detail));
+    }
+    out
+}
+
+/// How often a schedule's policy items take a snapshot, in hours: the most frequent one.
+fn snapshot_every_hours(policy: &serde_json::Value) -> Option<f64> {
+    policy
+        .as_array()?
+        .iter()
+        .filter_map(|i| {
+            let n = i.get("interval").and_then(|v| v.as_f64()).unwrap_or(1.0);
+            match i.get("every").and_then(|v| v.as_str())? {
+                "hourly" => Some(n),
+                "daily" => Some(24.0),
+                "weekly" => Some(24.0 * 7.0),
+                "monthly" => Some(24.0 * 31.0),
+                "yearly" => Some(24.0 * 366.0),
+                _ => None,
+            }
+        })
+        .reduce(f64::min)
+}
+
+/// Each cluster with `backup.enabled`: its latest completed snapshot is younger than its
+/// schedule allows (half an interval of grace), and point-in-time is on where the spec asks.
+fn backups(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outcome> {
+    const G: &str = "backups";
+    let mut out = Vec::new();
+    let clusters = loaded.spec.atlas.iter().flat_map(|a| a.clusters.iter());
+    for c in clusters.filter(|c| c.backup.as_ref().is_some_and(|b| b.enabled)) {
+        let t = Instant::now();
+        let cluster = crate::resource::Address::new(Kind::AtlasCluster, &c.name);
+        let name = format!("{cluster} has a recent snapshot");
+        let Some(Some(live)) = obs.observed.get(&cluster) else {
+            out.push(outcome(G, name, Status::Fail, t, "the cluster does not exist: run `poactl apply`"));
+            continue;
+        };
+        let schedule = obs.observed.get(&crate::resource::Address::new(Kind::AtlasBackupSchedule, &c.name)).and_then(|o| o.as_ref());
+        match schedule {
+            None => out.push(outcome(G, name, Status::Skip, t, "no cloud backup schedule to read on this tier")),
+            Some(s) => {
+                let every = snapshot_every_hours(&s.attrs["policy"]);
+                let latest = s
+                    .outputs
+                    .get("latest_snapshot_at")
+                    .and_then(|at| mongodb::bson::DateTime::parse_rfc3339_str(at).ok().map(|d| (at.clone(), d)));
+                match (latest, every) {
+                    (None, _) => out.push(outcome(G, name, Status::Fail, t, "no completed snapshot yet")),
+                    (Some((at, when)), every) => {
+                        let age = (mongodb::bson::DateTime::now().timestamp_millis() - when.timestamp_millis()) as f64 / 3_600_000.0;
+                        match every {
+                            Some(h) if age > h * 1.5 => out.push(outcome(
+                                G,
+                                name,
+                                Status::Fail,
+                                t,
+                                format!("the latest completed snapshot is from {at}, {age:.1} h ago; the schedule takes one every {h} h: see the cluster's backup page in Atlas"),
+                            )),
+                            _ => out.push(outcome(G, name, Status::Pass, t, format!("latest {at} ({age:.1} h ago)"))),
+                        }
+                    }
+                }
+            }
+        }
+        if c.backup.as_ref().is_some_and(|b| b.point_in_time) {
+            let t = Instant::now();
+            let on = live.attrs.get("point_in_time") == Some(&json!(true));
+            out.push(outcome(
+                G,
+                format!("{cluster} has point-in-time restore on"),
+                if on { Status::Pass } else { Status::Fail },
+                t,
+                if on { "" } else { "the spec asks for point_in_time, and the cluster has it off: run `poactl apply`" },
+            ));
+        }
     }
     out
 }

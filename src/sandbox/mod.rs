@@ -12,8 +12,9 @@
 //! (`{"status": 429, "count": 2, "retry_after": 1}`), `config` (`{"cluster_delay_secs": 5,
 //! "resume_window_secs": 3600, "close_delay_secs": 2, "user_delay_secs": 1, "token_ttl_secs":
 //! 3600, "token_requests_per_minute": 10, "active_tokens_per_client": 100}`), `tokens` (the
-//! active tokens per client) and `clusters/{group}/{name}/stuck` (`{"state": "UPDATING"}` holds
-//! a cluster in a state).
+//! active tokens per client), `clusters/{group}/{name}/stuck` (`{"state": "UPDATING"}` holds
+//! a cluster in a state) and `snapshots/{group}/{name}` (POST `{"age_hours": 30}` adds a
+//! snapshot taken that long ago, DELETE removes them).
 //!
 //! It imports no product code, so it can disagree with the provider. Every behaviour rule it
 //! enforces beyond the schema carries a comment naming its source: a line of MongoDB's OpenAPI
@@ -57,6 +58,7 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("DELETE", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}", &["2023-01-01", "2023-02-01"]),
     ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/schedule", &["2024-08-05"]),
     ("PATCH", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/schedule", &["2024-08-05"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/backup/snapshots", &["2023-01-01"]),
     ("GET", "/api/atlas/v2/groups/{groupId}/clusters/{clusterName}/status", &["2023-01-01"]),
     ("GET", "/api/atlas/v2/groups/{groupId}/flexClusters", &["2024-11-13"]),
     ("POST", "/api/atlas/v2/groups/{groupId}/flexClusters", &["2024-11-13"]),
@@ -494,6 +496,23 @@ fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Respons
         _ => {
             // clusters/{group}/{name}/stuck
             let parts: Vec<&str> = rest.split('/').collect();
+            // snapshots/{group}/{name}: POST {"age_hours": 30, "status": "completed"} adds one
+            // taken that long ago; DELETE (or POST {"clear": true}) removes them all first.
+            if parts.len() == 3 && parts[0] == "snapshots" {
+                let Some(p) = st.projects.get_mut(parts[1]) else {
+                    return json_response(404, Some(&json!({"error": "no such project"})), "application/json");
+                };
+                let list = p.snapshots.entry(parts[2].to_string()).or_default();
+                if method == Method::DELETE || input.get("clear") == Some(&json!(true)) {
+                    list.clear();
+                }
+                if method == Method::POST && input.get("age_hours").is_some() {
+                    let age = Duration::from_secs_f64(input.get("age_hours").and_then(|v| v.as_f64()).unwrap_or(0.0).max(0.0) * 3600.0);
+                    let status = input.get("status").and_then(|v| v.as_str()).unwrap_or("completed");
+                    list.push(snapshot(parts[2], age, status));
+                }
+                return json_response(200, Some(&json!({"ok": true})), "application/json");
+            }
             if method == Method::POST && parts.len() == 4 && parts[0] == "clusters" && parts[3] == "stuck" {
                 let want = input.get("state").and_then(|v| v.as_str()).map(String::from);
                 if let Some(c) = st.projects.get_mut(parts[1]).and_then(|p| p.clusters.get_mut(parts[2])) {
@@ -511,6 +530,26 @@ fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Respons
             json_response(404, Some(&json!({"error": "unknown sandbox endpoint"})), "application/json")
         }
     }
+}
+
+/// A `DiskBackupReplicaSet` (openapi-subset.yaml) taken `age` ago.
+fn snapshot(cluster: &str, age: Duration, status: &str) -> Value {
+    let taken = std::time::SystemTime::now() - age;
+    json!({
+        "id": format!("{:024x}", fastrand::u128(..) >> 32),
+        "cloudProvider": "AWS",
+        "createdAt": state::iso_at(taken),
+        "expiresAt": state::iso_at(taken + Duration::from_secs(7 * 86_400)),
+        "frequencyType": "hourly",
+        "snapshotType": "scheduled",
+        "status": status,
+        "type": "replicaSet",
+        "replicaSetName": format!("atlas-{cluster}-shard-0"),
+        "mongodVersion": "8.0.4",
+        "storageSizeBytes": 1_048_576,
+        "policyItems": [],
+        "copyRegions": [],
+    })
 }
 
 fn paginate(req: &Req, self_path: &str, items: Vec<Value>) -> Answer {
@@ -647,6 +686,16 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
             })
         }
         ("PATCH", "/{groupId}/clusters/{clusterName}/backup/schedule") => update_schedule(st, req, &group),
+        // openapi-subset.yaml listGroupClusterBackupSnapshots: PaginatedCloudBackupReplicaSetView
+        // of DiskBackupReplicaSet. The order of `results` is not documented, so the sandbox
+        // lists them oldest first: a client must not take the first as the latest.
+        ("GET", "/{groupId}/clusters/{clusterName}/backup/snapshots") => {
+            let name = req.param("clusterName").to_string();
+            let p = project(st, &group)?;
+            cluster(p, &group, &name, false)?;
+            let items = p.snapshots.get(&name).cloned().unwrap_or_default();
+            paginate(req, &format!("/api/atlas/v2/groups/{group}/clusters/{name}/backup/snapshots"), items)
+        }
         ("GET", "/{groupId}/flexClusters") => {
             let p = project(st, &group)?;
             let items: Vec<Value> = p.clusters.values().filter(|c| c.flex).map(|c| c.doc.clone()).collect();
@@ -1017,6 +1066,9 @@ fn create_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
     let p = project(st, group)?;
     if let Some(s) = schedule {
         p.schedules.insert(name.clone(), s);
+        // A first snapshot when the cluster is made (a sandbox choice: Atlas takes the first
+        // scheduled one within the first interval), so a new cluster has a latest snapshot.
+        p.snapshots.insert(name.clone(), vec![snapshot(&name, std::time::Duration::ZERO, "completed")]);
     }
     p.clusters.insert(name, ClusterRec::new(doc.clone(), false, until));
     p.doc["clusterCount"] = json!(p.clusters.len());

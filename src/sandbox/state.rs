@@ -33,6 +33,8 @@ pub struct Project {
     pub users: Vec<Value>,
     pub alerts: Vec<Value>,
     pub schedules: BTreeMap<String, Value>,
+    /// Cloud backup snapshots per cluster (`DiskBackupReplicaSet` documents), oldest first.
+    pub snapshots: BTreeMap<String, Vec<Value>>,
     /// When the last cluster finished deleting: Atlas keeps refusing to close the project
     /// for a while after that.
     pub clusters_gone_at: Option<Instant>,
@@ -166,7 +168,12 @@ impl State {
 
 /// `2026-11-25T12:00:00Z` for now.
 pub fn now_iso() -> String {
-    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    iso_at(SystemTime::now())
+}
+
+/// The ISO 8601 UTC form Atlas writes (`2026-12-02T09:00:00Z`) of a time.
+pub fn iso_at(t: SystemTime) -> String {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let days = secs / 86_400;
     let rem = secs % 86_400;
     // Civil from days (Howard Hinnant's algorithm).

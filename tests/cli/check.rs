@@ -119,3 +119,35 @@ async fn sandbox_each_user_logs_in_uses_its_roles_and_is_refused_outside_them() 
         open.stdout
     );
 }
+
+/// Backups: the latest completed snapshot is younger than the schedule allows, and
+/// point-in-time is on (the sandbox serves `backup/snapshots`, in no documented order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_backups_need_a_recent_snapshot_and_point_in_time() {
+    let sbx = Sandbox::start(0.1);
+    let (_dir, spec) = spec_file(
+        "ck",
+        "environment: ck\natlas:\n  org_id: 0123456789abcdef01234567\n  project: backups\n  clusters:\n    - name: main\n      tier: M10\n      region: US_EAST_1\n      backup:\n        enabled: true\n        point_in_time: true\n        schedule:\n          - { every: hourly, interval: 6, keep: 2d }\n          - { every: daily, keep: 7d }\n",
+    );
+    let env = sbx.env();
+    let run = |args: &[&str]| Poactl::new(args).envs(SPEC_ENV).envs_owned(&env).run();
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    let ok = run(&["check", "-e", &spec, "--only", "backups", "-o", "json"]);
+    ok.expect_code(0);
+    let got = statuses(&ok.json());
+    assert_eq!(got, vec!["pass atlas.clusters.main has a recent snapshot", "pass atlas.clusters.main has point-in-time restore on"]);
+
+    // Snapshots stopped 30 hours ago, with a newer failed one listed after an older one.
+    let g = sbx.group_id("backups").await;
+    sbx.control(&format!("snapshots/{g}/main"), serde_json::json!({"clear": true, "age_hours": 30})).await;
+    sbx.control(&format!("snapshots/{g}/main"), serde_json::json!({"age_hours": 40})).await;
+    sbx.control(&format!("snapshots/{g}/main"), serde_json::json!({"age_hours": 1, "status": "failed"})).await;
+    let stale = run(&["check", "-e", &spec, "--only", "backups"]);
+    stale.expect_code(1);
+    assert!(
+        stale.stdout.contains("FAIL  backups  atlas.clusters.main has a recent snapshot")
+            && stale.stdout.contains("30.0 h ago; the schedule takes one every 6 h"),
+        "{}",
+        stale.stdout
+    );
+}

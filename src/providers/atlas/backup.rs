@@ -6,7 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::client::{seg, version::V2024_08_05};
+use super::client::{
+    seg,
+    version::{V2023_01_01, V2024_08_05},
+};
 use super::{Atlas, LANE, group_id};
 use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, Result};
@@ -149,10 +152,29 @@ impl Provider for BackupScheduleProvider {
             return Ok(None);
         }
         let doc = self.0.client.get_opt(&path(&group, &d.address.name), V2024_08_05).await?;
-        Ok(doc.map(|doc| Observed {
+        let Some(doc) = doc else { return Ok(None) };
+        // The latest completed snapshot, for `poactl check` (never diffed). The list's order is
+        // not documented (openapi-subset.yaml listGroupClusterBackupSnapshots), so the newest
+        // is found by `createdAt`; ISO 8601 UTC strings of one form sort as times.
+        let snapshots = self
+            .0
+            .client
+            .list(&format!("/api/atlas/v2/groups/{group}/clusters/{}/backup/snapshots", seg(&d.address.name)), V2023_01_01)
+            .await?;
+        let latest = snapshots
+            .iter()
+            .filter(|s| s.get("status").and_then(|v| v.as_str()) == Some("completed"))
+            .filter_map(|s| s.get("createdAt").and_then(|v| v.as_str()))
+            .max()
+            .map(str::to_string);
+        let mut outputs = Outputs::from([("cluster".to_string(), d.address.name.clone())]);
+        if let Some(at) = latest {
+            outputs.insert("latest_snapshot_at".to_string(), at);
+        }
+        Ok(Some(doc).map(|doc| Observed {
             id: d.address.name.clone(),
             attrs: normalize(&doc),
-            outputs: Outputs::from([("cluster".to_string(), d.address.name.clone())]),
+            outputs,
             ownership: Ownership::NaturalKey,
             handle: doc,
         }))
