@@ -4,7 +4,7 @@
 # apply (converge) -> drift (exit 0) -> cost -> output (.env) -> week 2, the move: a generated
 # dump of the marketplace's 7 collections -> migrate data (verified) -> migrate uploads -> S3
 # -> migrate urls (stored file URLs rewritten to the CDN) -> audit (security rules, the app's
-# least-privilege IAM policy).
+# least-privilege IAM policy) -> check (logins and rights, a bucket probe, the alarms).
 #
 # Environment: POACTL (the binary, default target/debug/poactl), MOTO_PYTHON (the Python
 # with moto, default .venv/bin/python). Every process it starts is stopped on exit, Ctrl-C
@@ -32,7 +32,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 STEP=0
-TOTAL=16
+TOTAL=17
 step() {
     STEP=$((STEP + 1))
     printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$TOTAL" "$*"
@@ -139,5 +139,8 @@ expect 0 migrate urls -e local --manifest "$WORK/uploads-manifest.json" "${URL_F
 
 step "audit: security and reliability rules over the spec and the live state, and the app's IAM policy"
 expect 0 audit -e local --fail-on high
+
+step "check: log in as the database user and try its rights, a probe object in the bucket, the alarms"
+expect 0 check -e local
 
 printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

@@ -209,6 +209,8 @@ pub async fn command(a: Settings) -> Result<()> {
     };
     let mut state = State::new(Duration::from_secs_f64(a.cluster_delay.max(0.0)), a.rate_limit);
     state.mongo_host = mongo.as_ref().and_then(|m| m.uri.strip_prefix("mongodb://")?.split('/').next().map(str::to_string));
+    state.mongo = mongo.as_ref().map(|m| m.state.clone());
+    sync_mock_users(&state);
     serve(listener, Arc::new(Mutex::new(state))).await
 }
 
@@ -768,6 +770,8 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
                 return Err(user_missing(&user, &group));
             }
             p.users_changed_at = Some(std::time::Instant::now());
+            p.passwords.remove(&(db, user));
+            sync_mock_users(st);
             Ok((204, None))
         }
         ("GET", "/{groupId}/alertConfigs") => {
@@ -1641,7 +1645,35 @@ fn create_user(st: &mut State, req: &Req, group: &str) -> Answer {
     }
     p.users.push(doc.clone());
     p.users_changed_at = Some(std::time::Instant::now());
+    if let Some(pw) = b.get("password").and_then(|v| v.as_str()) {
+        p.passwords.insert((doc["databaseName"].as_str().unwrap_or("").to_string(), username.clone()), pw.to_string());
+    }
+    sync_mock_users(st);
     Ok((201, Some(doc)))
+}
+
+/// Hands the projects' SCRAM users (with their passwords and roles) to the wire mock, which
+/// then requires a login: a cluster checks logins against its project's users (Atlas docs,
+/// "Configure Database Users": users apply to every cluster of the project). One mock serves
+/// every project, so it holds the users of all of them.
+fn sync_mock_users(st: &State) {
+    let Some(mock) = &st.mongo else { return };
+    let mut users = Vec::new();
+    for p in st.projects.values() {
+        for u in &p.users {
+            let (db, name) = (u["databaseName"].as_str().unwrap_or(""), u["username"].as_str().unwrap_or(""));
+            let Some(pw) = p.passwords.get(&(db.to_string(), name.to_string())) else { continue };
+            let roles: Vec<(String, String)> = u["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| (r["roleName"].as_str().unwrap_or("").to_string(), r["databaseName"].as_str().unwrap_or("").to_string()))
+                .collect();
+            let roles: Vec<(&str, &str)> = roles.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            users.push(mongo::MockUser::new(db, name, pw, &roles));
+        }
+    }
+    mock.lock().unwrap_or_else(|e| e.into_inner()).users = Some(users);
 }
 
 fn update_user(st: &mut State, req: &Req, group: &str) -> Answer {
@@ -1659,6 +1691,10 @@ fn update_user(st: &mut State, req: &Req, group: &str) -> Answer {
         *u = doc.clone();
     }
     p.users_changed_at = Some(std::time::Instant::now());
+    if let Some(pw) = b.get("password").and_then(|v| v.as_str()) {
+        p.passwords.insert((db.clone(), user.clone()), pw.to_string());
+    }
+    sync_mock_users(st);
     Ok((200, Some(doc)))
 }
 

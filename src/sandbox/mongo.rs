@@ -203,6 +203,12 @@ fn action_of(name: &str, cmd: &Document) -> Option<&'static str> {
     })
 }
 
+impl std::fmt::Debug for MockState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MockState({} collections)", self.collections.len())
+    }
+}
+
 /// An index build that has not finished. listIndexes shows its index like a ready one
 /// (jstests/noPassthrough/list_indexes_ready_and_in_progress.js: without `includeBuildUUIDs`
 /// an unfinished index looks ready), and `currentOp` shows the `createIndexes` command that

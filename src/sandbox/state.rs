@@ -33,6 +33,9 @@ pub struct Project {
     pub users: Vec<Value>,
     pub alerts: Vec<Value>,
     pub schedules: BTreeMap<String, Value>,
+    /// The passwords of the SCRAM users, (database, username) -> password: Atlas never
+    /// returns them, but its clusters check them; the sandbox hands them to its wire mock.
+    pub passwords: BTreeMap<(String, String), String>,
     /// Cloud backup snapshots per cluster (`DiskBackupReplicaSet` documents), oldest first.
     pub snapshots: BTreeMap<String, Vec<Value>>,
     /// When the last cluster finished deleting: Atlas keeps refusing to close the project
@@ -91,6 +94,9 @@ pub struct State {
     /// With `--mongo-listen`: the wire mock's address, which IDLE clusters' standard
     /// connection strings point at (the sandbox's stand-in for the cluster's mongod hosts).
     pub mongo_host: Option<String>,
+    /// The wire mock's state, when the sandbox serves one: its users follow the projects'
+    /// database users, as Atlas puts a project's users on its clusters.
+    pub mongo: Option<std::sync::Arc<std::sync::Mutex<super::mongo::MockState>>>,
     seed: u64,
 }
 
@@ -114,6 +120,7 @@ impl State {
             faults: None,
             counter: 0,
             mongo_host: None,
+            mongo: None,
             seed,
         }
     }

@@ -22,7 +22,8 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the demo failed:\n{stdout}\n{stderr}");
     for want in [
-        "[16/16]",
+        "[17/17]",
+        "Check of \"local\":",
         "Apply complete! Resources: 17 added",
         "No changes.",
         "versioning: live false, spec true",
