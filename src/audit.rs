@@ -167,6 +167,21 @@ pub const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "atlas-tls-below-1.2",
+        severity: Severity::High,
+        title: "Atlas cluster accepts TLS below 1.2",
+        why: "TLS 1.0 and 1.1 are deprecated (RFC 8996); Atlas itself advises 1.2 as the minimum (minimumEnabledTlsProtocol).",
+        fix: "`min_tls: \"1.2\"` on the cluster (or leave it out: 1.2 is poactl's default), then `poactl apply`.",
+        check: |i| {
+            of_kind(i, Kind::AtlasCluster)
+                .filter_map(|r| {
+                    let v = r.attrs.get("min_tls").and_then(Value::as_str)?;
+                    ["1.0", "1.1"].contains(&v).then(|| hit(r, format!("minimum TLS {v}")))
+                })
+                .collect()
+        },
+    },
+    Rule {
         id: "atlas-production-backup",
         severity: Severity::High,
         title: "Production cluster without cloud backup and point-in-time restore",
@@ -299,6 +314,38 @@ pub const RULES: &[Rule] = &[
                         ),
                     )
                 })
+                .collect()
+        },
+    },
+    Rule {
+        id: "cdn-tls-below-1.2",
+        severity: Severity::High,
+        title: "CDN accepts TLS below 1.2 on its own certificate",
+        why: "TLS 1.0 and 1.1 are deprecated (RFC 8996); a viewer can be talked down to them.",
+        fix: "poactl sets the TLSv1.2_2021 security policy with `certificate_arn`; run `poactl apply` to put it back.",
+        check: |i| {
+            of_kind(i, Kind::Distribution)
+                .filter(|r| r.attrs.get("certificate_arn").is_some_and(|c| !c.is_null()))
+                .filter_map(|r| {
+                    let policy = r.attrs.get("min_tls").and_then(Value::as_str).unwrap_or("");
+                    // CloudFront's policies are named by their oldest protocol: TLSv1, TLSv1_2016,
+                    // TLSv1.1_2016, TLSv1.2_2018 ... (ViewerCertificate MinimumProtocolVersion).
+                    (!(policy.starts_with("TLSv1.2") || policy.starts_with("TLSv1.3")))
+                        .then(|| hit(r, format!("security policy {}", if policy.is_empty() { "unknown" } else { policy })))
+                })
+                .collect()
+        },
+    },
+    Rule {
+        id: "cdn-default-certificate-tls",
+        severity: Severity::Low,
+        title: "CDN on the cloudfront.net name accepts TLS 1.0",
+        why: "With the default *.cloudfront.net certificate CloudFront fixes the security policy at TLSv1, whatever the distribution asks.",
+        fix: "Serve the CDN from your own name: `aliases:` and `certificate_arn:` (an ACM certificate in us-east-1); poactl then sets TLSv1.2_2021.",
+        check: |i| {
+            of_kind(i, Kind::Distribution)
+                .filter(|r| r.attrs.get("certificate_arn").is_none_or(Value::is_null))
+                .map(|r| hit(r, "default certificate: TLSv1 security policy"))
                 .collect()
         },
     },
@@ -506,6 +553,42 @@ mod tests {
                 vec![res(Kind::Distribution, "a", json!({"aliases": ["cdn.example.com"], "certificate_arn": null}), Source::Spec)],
                 0.0,
                 1,
+            ),
+            ("atlas-tls-below-1.2", BASE, vec![res(Kind::AtlasCluster, "main", json!({"min_tls": "1.1"}), Source::Live)], 0.0, 1),
+            ("atlas-tls-below-1.2", BASE, vec![res(Kind::AtlasCluster, "main", json!({"min_tls": "1.2"}), Source::Live)], 0.0, 0),
+            ("atlas-tls-below-1.2", BASE, vec![res(Kind::AtlasCluster, "main", json!({"tier": "M0"}), Source::Live)], 0.0, 0),
+            (
+                "cdn-tls-below-1.2",
+                BASE,
+                vec![res(
+                    Kind::Distribution,
+                    "a",
+                    json!({"certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x", "min_tls": "TLSv1.1_2016"}),
+                    Source::Live,
+                )],
+                0.0,
+                1,
+            ),
+            (
+                "cdn-tls-below-1.2",
+                BASE,
+                vec![res(
+                    Kind::Distribution,
+                    "a",
+                    json!({"certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x", "min_tls": "TLSv1.2_2021"}),
+                    Source::Live,
+                )],
+                0.0,
+                0,
+            ),
+            ("cdn-tls-below-1.2", BASE, vec![res(Kind::Distribution, "a", good_cdn.clone(), Source::Live)], 0.0, 0),
+            ("cdn-default-certificate-tls", BASE, vec![res(Kind::Distribution, "a", good_cdn.clone(), Source::Live)], 0.0, 1),
+            (
+                "cdn-default-certificate-tls",
+                BASE,
+                vec![res(Kind::Distribution, "a", json!({"certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x"}), Source::Live)],
+                0.0,
+                0,
             ),
             ("billing-no-alert", BASE, vec![], 0.0, 1),
             ("billing-no-alert", sound, vec![], 0.0, 0),

@@ -494,6 +494,8 @@ pub fn drift_json(plan: &Plan, drifted: bool) -> serde_json::Value {
         "checked": plan.resources.len(),
         "resources": resources,
         "conflicts": plan.conflicts,
+        // Live resources not doing what the spec asks (snapshots not on schedule): drift.
+        "unhealthy": plan.unhealthy,
         "unmanaged": plan.unmanaged,
     })
 }
@@ -519,7 +521,7 @@ fn drift_text(plan: &Plan, drifted: bool) -> String {
             out,
             "Drift in environment \"{}\": {} of {} resources differ from the spec.",
             plan.environment,
-            changed.len() + plan.conflicts.len(),
+            changed.len() + plan.conflicts.len() + plan.unhealthy.len(),
             plan.resources.len()
         );
         for r in &changed {
@@ -538,6 +540,9 @@ fn drift_text(plan: &Plan, drifted: bool) -> String {
         }
         for c in &plan.conflicts {
             let _ = writeln!(out, "\n  ! {}: {}", c.address, c.message);
+        }
+        for u in &plan.unhealthy {
+            let _ = writeln!(out, "\n  ! {}: not working: {}", u.address, u.message);
         }
     }
     for r in plan.resources.iter().filter(|r| r.reason == plan::Reason::InProgress) {

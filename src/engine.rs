@@ -9,7 +9,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::plan::{self, Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unmanaged};
+use crate::plan::{self, Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unhealthy, Unmanaged};
 use crate::progress::Progress;
 use crate::providers::{self, Ctx, Desired, Lane, Observed, Outputs, Ownership, Registry, RunOptions};
 use crate::resource::{Address, Kind};
@@ -563,6 +563,7 @@ pub fn make_plan(
 ) -> Plan {
     let mut resources = Vec::new();
     let mut conflicts = Vec::new();
+    let mut unhealthy = Vec::new();
     let progress = Progress::hidden();
     let run_options = RunOptions { rotate_passwords: options.rotate_passwords, ..RunOptions::default() };
     for d in &obs.desired {
@@ -665,6 +666,9 @@ pub fn make_plan(
                     if let Some(why) = &blocked {
                         conflicts.push(Conflict { address: d.address.clone(), message: why.clone() });
                     }
+                    if let Some(why) = p.unhealthy(&resolved, o) {
+                        unhealthy.push(Unhealthy { address: d.address.clone(), message: why });
+                    }
                     let (action, reason) = if blocked.is_some() {
                         (Action::NoOp, Reason::Blocked)
                     } else if changes.is_empty() {
@@ -746,6 +750,7 @@ pub fn make_plan(
         resources,
         unmanaged,
         conflicts,
+        unhealthy,
         spec_fingerprint: spec_fingerprint(&obs.desired),
         state_fingerprint: state_fingerprint(obs),
         cost: None,

@@ -66,6 +66,7 @@ fn plan_context(plan: &Plan) -> Value {
         "summary": {"add": s.add, "change": s.change, "destroy": s.destroy},
         "checked": plan.resources.len(),
         "conflicts": plan.conflicts.iter().map(|c| json!({"address": c.address.to_string(), "message": c.message})).collect::<Vec<_>>(),
+        "unhealthy": plan.unhealthy.iter().map(|u| json!({"address": u.address.to_string(), "message": u.message})).collect::<Vec<_>>(),
         "unmanaged": plan.unmanaged.iter().map(|u| json!({"address": u.address.to_string(), "description": u.description, "owned": u.owned})).collect::<Vec<_>>(),
         "cost": plan.cost.as_ref().filter(|c| c.delta_usd.abs() >= 0.005).map(|c| json!({
             "before": format!("{:.2}", c.before_usd.max(0.0) + 0.0),

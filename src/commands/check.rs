@@ -334,25 +334,6 @@ async fn alarms(obs: &Observation, aws: Option<&providers::aws::Aws>) -> Vec<Out
     out
 }
 
-/// How often a schedule's policy items take a snapshot, in hours: the most frequent one.
-fn snapshot_every_hours(policy: &serde_json::Value) -> Option<f64> {
-    policy
-        .as_array()?
-        .iter()
-        .filter_map(|i| {
-            let n = i.get("interval").and_then(|v| v.as_f64()).unwrap_or(1.0);
-            match i.get("every").and_then(|v| v.as_str())? {
-                "hourly" => Some(n),
-                "daily" => Some(24.0),
-                "weekly" => Some(24.0 * 7.0),
-                "monthly" => Some(24.0 * 31.0),
-                "yearly" => Some(24.0 * 366.0),
-                _ => None,
-            }
-        })
-        .reduce(f64::min)
-}
-
 /// Each cluster with `backup.enabled`: its latest completed snapshot is younger than its
 /// schedule allows (half an interval of grace), and point-in-time is on where the spec asks.
 fn backups(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outcome> {
@@ -371,27 +352,14 @@ fn backups(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outcome> {
         match schedule {
             None => out.push(outcome(G, name, Status::Skip, t, "no cloud backup schedule to read on this tier")),
             Some(s) => {
-                let every = snapshot_every_hours(&s.attrs["policy"]);
-                let latest = s
-                    .outputs
-                    .get("latest_snapshot_at")
-                    .and_then(|at| mongodb::bson::DateTime::parse_rfc3339_str(at).ok().map(|d| (at.clone(), d)));
-                match (latest, every) {
-                    (None, _) => out.push(outcome(G, name, Status::Fail, t, "no completed snapshot yet")),
-                    (Some((at, when)), every) => {
-                        let age = (mongodb::bson::DateTime::now().timestamp_millis() - when.timestamp_millis()) as f64 / 3_600_000.0;
-                        match every {
-                            Some(h) if age > h * 1.5 => out.push(outcome(
-                                G,
-                                name,
-                                Status::Fail,
-                                t,
-                                format!("the latest completed snapshot is from {at}, {age:.1} h ago; the schedule takes one every {h} h: see the cluster's backup page in Atlas"),
-                            )),
-                            _ => out.push(outcome(G, name, Status::Pass, t, format!("latest {at} ({age:.1} h ago)"))),
-                        }
-                    }
-                }
+                use crate::providers::atlas::backup::{SnapshotAge, snapshot_age};
+                let age = snapshot_age(s, mongodb::bson::DateTime::now().timestamp_millis());
+                let (status, detail) = match (&age, age.problem()) {
+                    (_, Some(problem)) => (Status::Fail, problem),
+                    (SnapshotAge::Recent { at, hours }, None) => (Status::Pass, format!("latest {at} ({hours:.1} h ago)")),
+                    _ => (Status::Skip, "no completed snapshot yet; the first is not due".to_string()),
+                };
+                out.push(outcome(G, name, status, t, detail));
             }
         }
         if c.backup.as_ref().is_some_and(|b| b.point_in_time) {

@@ -138,6 +138,14 @@ pub struct Conflict {
     pub message: String,
 }
 
+/// A live resource that does not do what its spec asks, and no apply can mend (snapshots
+/// not taken on schedule): drift, with what to look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unhealthy {
+    pub address: Address,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub format_version: String,
@@ -150,6 +158,8 @@ pub struct Plan {
     pub unmanaged: Vec<Unmanaged>,
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unhealthy: Vec<Unhealthy>,
     /// Hash of the resolved spec: a saved plan is stale when it changes.
     pub spec_fingerprint: String,
     /// Hash of the observed live state: a saved plan is stale when it changes.
@@ -207,9 +217,10 @@ impl Plan {
         self.resources.iter().any(|r| r.action != Action::NoOp)
     }
 
-    /// Drift: anything that does not match the spec, including resources poactl cannot act on.
+    /// Drift: anything that does not match the spec, including resources poactl cannot act on
+    /// and live resources not doing what the spec asks.
     pub fn has_drift(&self) -> bool {
-        self.has_changes() || !self.conflicts.is_empty()
+        self.has_changes() || !self.conflicts.is_empty() || !self.unhealthy.is_empty()
     }
 
     pub fn destructive(&self) -> impl Iterator<Item = &ResourceChange> {

@@ -128,6 +128,7 @@ pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&unhealthy_lines(plan, style));
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(out, "Unmanaged: {} live resource(s) not in the spec (kept; `--prune` deletes them):", plan.unmanaged.len());
         out.push_str(&unmanaged_lines(&plan.unmanaged, 5));
@@ -148,6 +149,19 @@ pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
     let s = plan.summary();
     if !changes.is_empty() {
         let _ = writeln!(out, "Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    }
+    out
+}
+
+/// Live resources not doing what the spec asks (no apply mends them), as a block of lines.
+pub fn unhealthy_lines(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    if !plan.unhealthy.is_empty() {
+        let _ = writeln!(out, "{}", style.paint("31", "Not working as the spec asks (no apply mends these):"));
+        for u in &plan.unhealthy {
+            let _ = writeln!(out, "  ! {}: {}", u.address, secrets::redact(&u.message));
+        }
+        out.push('\n');
     }
     out
 }

@@ -252,6 +252,13 @@ pub trait Provider: Send + Sync {
     fn in_progress(&self, _observed: &Observed) -> Option<String> {
         None
     }
+
+    /// How a live resource fails to do what its spec asks, in a way no apply can mend (a
+    /// backup schedule whose latest snapshot is older than the schedule allows). `drift`
+    /// counts it; the plan shows it as a warning.
+    fn unhealthy(&self, _desired: &Desired, _observed: &Observed) -> Option<String> {
+        None
+    }
 }
 
 /// The providers an environment needs, built only for the sections it uses (so a spec with

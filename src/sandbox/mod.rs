@@ -936,6 +936,29 @@ fn srv_host(name: &str, group: &str) -> String {
     format!("{}.{}.mongodb.net", name.to_ascii_lowercase(), &group[group.len().saturating_sub(7)..])
 }
 
+/// A dedicated cluster's `advancedConfiguration`: Atlas' defaults (the TestSchedule capture's
+/// POST answer: TLS1_2, DEFAULT cipher mode, empty custom lists) with the request's fields on
+/// top. `minimumEnabledTlsProtocol` takes the enum of openapi-v2.yaml
+/// ApiAtlasClusterAdvancedConfigurationView.
+fn advanced_configuration(live: &Value, request: Option<&Value>) -> Result<Value, ApiErr> {
+    let mut out = if live.is_object() {
+        live.clone()
+    } else {
+        json!({"customOpensslCipherConfigTls12": [], "customOpensslCipherConfigTls13": [], "minimumEnabledTlsProtocol": "TLS1_2", "tlsCipherConfigMode": "DEFAULT"})
+    };
+    if let Some(Value::Object(r)) = request {
+        for (k, v) in r {
+            if k == "minimumEnabledTlsProtocol" && !["TLS1_0", "TLS1_1", "TLS1_2", "TLS1_3"].iter().any(|t| v == *t) {
+                let shown = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                return Err(ApiErr::new(400, "INVALID_ENUM_VALUE", format!("An invalid enumeration value {shown} was specified."))
+                    .params(&[&shown, "minimumEnabledTlsProtocol"]));
+            }
+            out[k] = v.clone();
+        }
+    }
+    Ok(out)
+}
+
 /// Region configs as Atlas stores them: ids aside, the request plus effective specs.
 fn normalize_region_configs(st: &mut State, specs: &Value) -> Result<Value, ApiErr> {
     let specs = specs.as_array().filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -1037,6 +1060,7 @@ fn create_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
         )
         .params(&[&name]));
     }
+    let advanced = if tenant { None } else { Some(advanced_configuration(&json!({}), b.get("advancedConfiguration"))?) };
     let id = st.new_id();
     let backup = !tenant && b.get("backupEnabled").and_then(|v| v.as_bool()).unwrap_or(false);
     let pit = !tenant && b.get("pitEnabled").and_then(|v| v.as_bool()).unwrap_or(false);
@@ -1065,6 +1089,10 @@ fn create_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
         "terminationProtectionEnabled": b.get("terminationProtectionEnabled").cloned().unwrap_or(json!(false)),
         "versionReleaseSystem": "LTS",
     });
+    let mut doc = doc;
+    if let Some(a) = advanced {
+        doc["advancedConfiguration"] = a;
+    }
     let until = st.transition_until();
     let schedule = backup.then(|| default_schedule(st, req, group, &name, pit));
     let p = project(st, group)?;
@@ -1155,6 +1183,19 @@ fn update_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
             }
             c.doc["replicationSpecs"] = s;
             changed_config = true;
+        }
+        if let Some(a) = b.get("advancedConfiguration") {
+            if tenant {
+                // Not offered on shared tiers (openapi-v2.yaml getGroupClusterProcessArgs: "This
+                // feature isn't available for M0 free clusters").
+                return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute advancedConfiguration specified.")
+                    .params(&["advancedConfiguration"]));
+            }
+            let merged = advanced_configuration(&c.doc["advancedConfiguration"], Some(a))?;
+            if merged != c.doc["advancedConfiguration"] {
+                changed_config = true;
+            }
+            c.doc["advancedConfiguration"] = merged;
         }
         for (k, config) in [
             ("backupEnabled", true),
@@ -1251,6 +1292,8 @@ fn tenant_upgrade(st: &mut State, req: &Req, group: &str) -> Answer {
         Some(specs) => {
             c.doc["replicationSpecs"] = specs;
             c.doc["id"] = json!(new_id);
+            // Dedicated now: it has the advanced configuration dedicated clusters have.
+            c.doc["advancedConfiguration"] = advanced_configuration(&Value::Null, None)?;
         }
         None => {
             // M0 -> Flex: from now on the cluster lives on the Flex API.

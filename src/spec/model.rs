@@ -93,6 +93,10 @@ pub struct ClusterSpec {
     pub autoscaling: Option<AutoscalingSpec>,
     #[serde(default)]
     pub termination_protection: bool,
+    /// The oldest TLS version the cluster accepts (`"1.2"`); dedicated tiers only, 1.2 when
+    /// absent.
+    #[serde(default)]
+    pub min_tls: Option<String>,
     #[serde(default)]
     pub disk_size_gb: Option<f64>,
     #[serde(default)]

@@ -906,12 +906,33 @@ fn check_cluster(c: &mut Checker, i: usize, cl: &ClusterSpec) {
             "remove mongodb_version (it applies to dedicated tiers only)",
         );
     }
+    if let Some(v) = &cl.min_tls {
+        if tier == "M0" || tier == "FLEX" {
+            // processArgs and advancedConfiguration are not offered on M0 and Flex
+            // (openapi-v2.yaml getGroupClusterProcessArgs: "This feature isn't available for
+            // M0 free clusters ... flex clusters"); Atlas runs them on TLS 1.2.
+            c.err(
+                base("min_tls"),
+                format!("Atlas sets the TLS versions of {tier} clusters; it cannot be changed"),
+                "remove min_tls (it applies to dedicated tiers only)",
+            );
+        } else if !MIN_TLS.contains(&v.as_str()) {
+            c.err(
+                base("min_tls"),
+                format!("`{v}` is not a TLS version Atlas offers"),
+                "write one of \"1.0\", \"1.1\", \"1.2\", \"1.3\" (quoted); 1.2 or later is what audit expects",
+            );
+        }
+    }
     if (tier == "M0" || tier == "FLEX") && cl.disk_size_gb.is_some() {
         c.err(base("disk_size_gb"), format!("{tier} clusters have a fixed disk size"), "remove disk_size_gb");
     }
     check_tags(c, &cl.tags, base("tags"), &[TagService::Atlas]);
 }
 
+/// The TLS versions `minimumEnabledTlsProtocol` takes (openapi-v2.yaml
+/// ApiAtlasClusterAdvancedConfigurationView: TLS1_0 TLS1_1 TLS1_2 TLS1_3), as the spec writes them.
+pub const MIN_TLS: &[&str] = &["1.0", "1.1", "1.2", "1.3"];
 /// Retention in days, to compare items of different units.
 fn retention_days(r: &Retention) -> i64 {
     r.value

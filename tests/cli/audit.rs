@@ -90,3 +90,51 @@ async fn sandbox_an_access_entry_and_an_admin_user_added_by_hand_are_found() {
     assert!(got.iter().any(|f| f.starts_with("atlas-user-wide-role ") && f.contains("root-ish") && f.ends_with(" unmanaged")), "{got:?}");
     assert!(got.iter().any(|f| f.starts_with("billing-no-alert ")), "{got:?}");
 }
+
+#[tokio::test]
+async fn sandbox_a_cluster_lowered_to_tls_1_0_by_hand_is_drift_an_audit_finding_and_put_back_by_apply() {
+    let sbx = Sandbox::start(0.1);
+    let (dir, spec) = spec_file(
+        "tls",
+        "environment: tls\natlas:\n  org_id: 0123456789abcdef01234567\n  project: tls\n  clusters:\n    - { name: main, tier: M10, region: US_EAST_1 }\n",
+    );
+    let run = |args: &[&str]| Poactl::new(args).envs(SPEC_ENV).envs_owned(&sbx.env()).run();
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    let g = sbx.group_id("tls").await;
+    let path = format!("/api/atlas/v2/groups/{g}/clusters/main");
+    let (_, live) = sbx.api("GET", &path, "2024-08-05", None).await;
+    assert_eq!(live.pointer("/advancedConfiguration/minimumEnabledTlsProtocol"), Some(&json!("TLS1_2")), "{live}");
+    // Someone lowers it in the Atlas UI; the sandbox checks the enum as the spec states it.
+    let (s, body) =
+        sbx.api("PATCH", &path, "2024-10-23", Some(json!({"advancedConfiguration": {"minimumEnabledTlsProtocol": "TLS1_5"}}))).await;
+    assert_eq!((s, body["errorCode"].as_str()), (400, Some("INVALID_ENUM_VALUE")), "{body}");
+    let (s, body) =
+        sbx.api("PATCH", &path, "2024-10-23", Some(json!({"advancedConfiguration": {"minimumEnabledTlsProtocol": "TLS1_0"}}))).await;
+    assert_eq!(s, 200, "{body}");
+    // The change makes the cluster UPDATING for the sandbox's transition time (0.1 s here).
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+
+    let drift = run(&["drift", "-e", &spec]);
+    drift.expect_code(2);
+    assert!(drift.stdout.contains("min_tls: live \"1.0\", spec \"1.2\""), "{}", drift.stdout);
+    let audit = run(&["audit", "-e", &spec, "--fail-on", "high", "-o", "json"]);
+    audit.expect_code(2);
+    let got = findings(&audit.json());
+    assert!(got.iter().any(|f| f == "atlas-tls-below-1.2 atlas.clusters.main live"), "{got:?}");
+
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    let (_, live) = sbx.api("GET", &path, "2024-08-05", None).await;
+    assert_eq!(live.pointer("/advancedConfiguration/minimumEnabledTlsProtocol"), Some(&json!("TLS1_2")), "{live}");
+    let audit = run(&["audit", "-e", &spec, "-o", "json"]);
+    assert!(!findings(&audit.json()).iter().any(|f| f.starts_with("atlas-tls-below-1.2")), "{}", audit.stdout);
+
+    // A spec that asks for 1.3 gets it; one that asks for 1.1 is allowed, and audit says so.
+    std::fs::write(
+        dir.path().join("tls.yaml"),
+        std::fs::read_to_string(&spec).unwrap().replace("region: US_EAST_1", "region: US_EAST_1, min_tls: \"1.3\""),
+    )
+    .unwrap();
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    let (_, live) = sbx.api("GET", &path, "2024-08-05", None).await;
+    assert_eq!(live.pointer("/advancedConfiguration/minimumEnabledTlsProtocol"), Some(&json!("TLS1_3")), "{live}");
+}

@@ -137,8 +137,17 @@ async fn sandbox_backups_need_a_recent_snapshot_and_point_in_time() {
     let got = statuses(&ok.json());
     assert_eq!(got, vec!["pass atlas.clusters.main has a recent snapshot", "pass atlas.clusters.main has point-in-time restore on"]);
 
-    // Snapshots stopped 30 hours ago, with a newer failed one listed after an older one.
+    run(&["drift", "-e", &spec]).expect_code(0);
+
+    // A new cluster without a snapshot yet: its first is not due, so nothing fails.
     let g = sbx.group_id("backups").await;
+    sbx.control(&format!("snapshots/{g}/main"), serde_json::json!({"clear": true})).await;
+    let fresh = run(&["check", "-e", &spec, "--only", "backups", "-o", "json"]);
+    fresh.expect_code(0);
+    assert_eq!(statuses(&fresh.json())[0], "skip atlas.clusters.main has a recent snapshot", "{}", fresh.stdout);
+    run(&["drift", "-e", &spec]).expect_code(0);
+
+    // Snapshots stopped 30 hours ago, with a newer failed one listed after an older one.
     sbx.control(&format!("snapshots/{g}/main"), serde_json::json!({"clear": true, "age_hours": 30})).await;
     sbx.control(&format!("snapshots/{g}/main"), serde_json::json!({"age_hours": 40})).await;
     sbx.control(&format!("snapshots/{g}/main"), serde_json::json!({"age_hours": 1, "status": "failed"})).await;
@@ -150,4 +159,18 @@ async fn sandbox_backups_need_a_recent_snapshot_and_point_in_time() {
         "{}",
         stale.stdout
     );
+
+    // The same finding is drift (CI fails on it), and a warning in the plan, which has
+    // nothing to change: no apply takes snapshots.
+    let drift = run(&["drift", "-e", &spec]);
+    drift.expect_code(2);
+    assert!(drift.stdout.contains("! atlas.backup_schedules.main: not working: the latest completed snapshot is from"), "{}", drift.stdout);
+    let json = run(&["drift", "-e", &spec, "-o", "json"]);
+    json.expect_code(2);
+    let unhealthy = json.json()["unhealthy"].clone();
+    assert_eq!(unhealthy.as_array().map(Vec::len), Some(1), "{unhealthy}");
+    assert!(unhealthy[0]["message"].as_str().unwrap().contains("30.0 h ago"), "{unhealthy}");
+    let plan = run(&["plan", "-e", &spec, "--detailed-exitcode"]);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("Not working as the spec asks") && plan.stdout.contains("30.0 h ago"), "{}", plan.stdout);
 }

@@ -1,7 +1,7 @@
 //! `poactl cost` and the Markdown reports: known answers, budget exit codes, and snapshots
 //! of the rendered Markdown (`SNAPSHOTS=overwrite make test` refreshes them; review the diff).
 
-use poactl::plan::{Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unmanaged};
+use poactl::plan::{Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unhealthy, Unmanaged};
 use poactl::resource::{Address, Kind};
 use serde_json::json;
 
@@ -138,6 +138,15 @@ fn sample_plan() -> Plan {
                 notes: vec![],
             },
             ResourceChange {
+                address: Address::new(Kind::AtlasBackupSchedule, "main"),
+                action: Action::NoOp,
+                reason: Reason::InSync,
+                id: Some("main".into()),
+                changes: vec![],
+                depends_on: vec![],
+                notes: vec![],
+            },
+            ResourceChange {
                 address: Address::new(Kind::AtlasUser, "api"),
                 action: Action::NoOp,
                 reason: Reason::InSync,
@@ -154,6 +163,10 @@ fn sample_plan() -> Plan {
             owned: false,
         }],
         conflicts: vec![Conflict { address: Address::new(Kind::Bucket, "legacy"), message: "it exists but poactl does not own it".into() }],
+        unhealthy: vec![Unhealthy {
+            address: Address::new(Kind::AtlasBackupSchedule, "main"),
+            message: "the latest completed snapshot is 30.0 h old; the schedule takes one every 6 h".into(),
+        }],
         spec_fingerprint: "s".into(),
         state_fingerprint: "t".into(),
         cost: Some(poactl::plan::CostDelta { before_usd: 58.4, after_usd: 394.2, delta_usd: 335.8 }),
@@ -165,6 +178,6 @@ fn plan_and_drift_markdown_snapshots() {
     let plan = sample_plan();
     assert_snapshot("plan.md", &poactl::view::plan_markdown(&plan).unwrap());
     assert_snapshot("drift.md", &poactl::view::drift_markdown(&plan, true).unwrap());
-    let clean = Plan { resources: vec![], conflicts: vec![], unmanaged: vec![], cost: None, ..sample_plan() };
+    let clean = Plan { resources: vec![], conflicts: vec![], unmanaged: vec![], unhealthy: vec![], cost: None, ..sample_plan() };
     assert_snapshot("drift-clean.md", &poactl::view::drift_markdown(&clean, false).unwrap());
 }

@@ -18,6 +18,68 @@ use crate::spec::model::ClusterSpec;
 
 pub struct BackupScheduleProvider(pub Arc<Atlas>);
 
+/// How often a schedule's policy takes a snapshot, in hours: its most frequent item.
+pub fn snapshot_every_hours(policy: &Value) -> Option<f64> {
+    policy
+        .as_array()?
+        .iter()
+        .filter_map(|i| {
+            let n = i.get("interval").and_then(|v| v.as_f64()).unwrap_or(1.0);
+            match i.get("every").and_then(|v| v.as_str())? {
+                "hourly" => Some(n),
+                "daily" => Some(24.0),
+                "weekly" => Some(24.0 * 7.0),
+                "monthly" => Some(24.0 * 31.0),
+                "yearly" => Some(24.0 * 366.0),
+                _ => None,
+            }
+        })
+        .reduce(f64::min)
+}
+
+/// A live schedule's latest completed snapshot against what its policy promises.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotAge {
+    /// Taken within the schedule's interval and a half.
+    Recent { at: String, hours: f64 },
+    /// Older than the interval and a half: the schedule is not being kept.
+    Stale { at: String, hours: f64, every: f64 },
+    /// No completed snapshot. `due` once the cluster is older than the interval and a half
+    /// (or its age is unknown).
+    None { due: bool },
+}
+
+impl SnapshotAge {
+    /// What is wrong, for a person: `None` while the schedule is kept.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            SnapshotAge::Recent { .. } | SnapshotAge::None { due: false } => None,
+            SnapshotAge::Stale { at, hours, every } => Some(format!(
+                "the latest completed snapshot is from {at}, {hours:.1} h ago; the schedule takes one every {every} h: see the cluster's backup page in Atlas"
+            )),
+            SnapshotAge::None { due: true } => {
+                Some("no completed snapshot, and the schedule's first one is overdue: see the cluster's backup page in Atlas".to_string())
+            }
+        }
+    }
+}
+
+fn hours_since(at: &str, now_ms: i64) -> Option<f64> {
+    mongodb::bson::DateTime::parse_rfc3339_str(at).ok().map(|t| (now_ms - t.timestamp_millis()) as f64 / 3_600_000.0)
+}
+
+/// Half an interval of grace: Atlas starts a scheduled snapshot at its slot, and a large one
+/// takes a while to complete ("Cloud Backups", snapshot scheduling).
+pub fn snapshot_age(o: &Observed, now_ms: i64) -> SnapshotAge {
+    let every = snapshot_every_hours(&o.attrs["policy"]);
+    let late = |hours: f64| every.is_some_and(|e| hours > e * 1.5);
+    match o.outputs.get("latest_snapshot_at").and_then(|at| hours_since(at, now_ms).map(|h| (at.clone(), h))) {
+        Some((at, hours)) if late(hours) => SnapshotAge::Stale { at, hours, every: every.unwrap_or_default() },
+        Some((at, hours)) => SnapshotAge::Recent { at, hours },
+        None => SnapshotAge::None { due: o.outputs.get("cluster_created_at").and_then(|at| hours_since(at, now_ms)).is_none_or(late) },
+    }
+}
+
 fn frequency_rank(f: &str) -> u8 {
     match f {
         "hourly" => 0,
@@ -171,6 +233,9 @@ impl Provider for BackupScheduleProvider {
         if let Some(at) = latest {
             outputs.insert("latest_snapshot_at".to_string(), at);
         }
+        if let Some(at) = cluster.and_then(|o| o.get("created_at")) {
+            outputs.insert("cluster_created_at".to_string(), at.clone());
+        }
         Ok(Some(doc).map(|doc| Observed {
             id: d.address.name.clone(),
             attrs: normalize(&doc),
@@ -178,6 +243,12 @@ impl Provider for BackupScheduleProvider {
             ownership: Ownership::NaturalKey,
             handle: doc,
         }))
+    }
+
+    /// Snapshots not taken as the schedule says: no apply mends that (Atlas takes them), but
+    /// a drift check in CI must say so.
+    fn unhealthy(&self, _d: &Desired, o: &Observed) -> Option<String> {
+        snapshot_age(o, mongodb::bson::DateTime::now().timestamp_millis()).problem()
     }
 
     async fn discover(&self, _ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {

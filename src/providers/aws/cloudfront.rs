@@ -41,6 +41,11 @@ struct Listed {
     oac_ids: Vec<String>,
 }
 
+/// The viewer security policy for a distribution with its own certificate: TLS 1.2 and later
+/// (CloudFront Developer Guide, "Supported protocols and ciphers between viewers and
+/// CloudFront"; TLSv1.2_2021 is the console's recommended policy).
+const MIN_TLS_POLICY: &str = "TLSv1.2_2021";
+
 pub struct DistributionProvider {
     aws: Arc<Aws>,
     /// Every distribution of the account with its tags, read once per run.
@@ -88,6 +93,10 @@ pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec) -> Desired {
         "price_class": d.price_class,
         "aliases": aliases,
         "certificate_arn": d.certificate_arn,
+        // The security policy poactl sets with a certificate of the spec's; with the default
+        // *.cloudfront.net certificate CloudFront fixes it at TLSv1 whatever is sent
+        // (CloudFront API reference, ViewerCertificate MinimumProtocolVersion).
+        "min_tls": d.certificate_arn.as_ref().map(|_| MIN_TLS_POLICY),
         "default_behavior": {"min_ttl": 0, "default_ttl": default_ttl, "max_ttl": default_ttl.max(ONE_YEAR), "compress": d.compress, "viewer_protocol": "redirect-to-https"},
         "behaviors": behaviors,
         "tags": all_tags(loaded, &d.tags, &address),
@@ -221,7 +230,7 @@ fn build_config(a: &Value, caller_reference: &str, oac_id: &str) -> Result<Distr
             ViewerCertificate::builder()
                 .acm_certificate_arn(arn)
                 .ssl_support_method(SslSupportMethod::SniOnly)
-                .minimum_protocol_version(MinimumProtocolVersion::TlSv122021)
+                .minimum_protocol_version(MinimumProtocolVersion::from(a["min_tls"].as_str().unwrap_or(MIN_TLS_POLICY)))
                 .build(),
         ),
         None => cfg.viewer_certificate(ViewerCertificate::builder().cloud_front_default_certificate(true).build()),
@@ -421,8 +430,16 @@ impl DistributionProvider {
             .filter(|s| !s.is_empty())
             .map(|s| json!(s))
             .unwrap_or(Value::Null);
+        // The security policy matters only with a certificate of one's own; with the default
+        // one CloudFront serves TLSv1 whatever the field says.
+        let min_tls = if certificate.is_null() {
+            Value::Null
+        } else {
+            cfg.viewer_certificate().and_then(|v| v.minimum_protocol_version()).map(|p| json!(p.as_str())).unwrap_or(Value::Null)
+        };
         let attrs = json!({
             "origin": {"bucket": bucket_of(&domain), "domain": domain, "path": origin.and_then(|o| o.origin_path()).unwrap_or(""), "oac": oac},
+            "min_tls": min_tls,
             "enabled": cfg.enabled(),
             "comment": cfg.comment(),
             "price_class": cfg.price_class().map(|p| p.as_str()).unwrap_or("PriceClass_All"),
