@@ -138,3 +138,44 @@ async fn sandbox_a_cluster_lowered_to_tls_1_0_by_hand_is_drift_an_audit_finding_
     let (_, live) = sbx.api("GET", &path, "2024-08-05", None).await;
     assert_eq!(live.pointer("/advancedConfiguration/minimumEnabledTlsProtocol"), Some(&json!("TLS1_3")), "{live}");
 }
+
+#[tokio::test]
+async fn moto_a_distribution_on_its_own_certificate_keeps_tls_1_2_and_one_talked_down_by_hand_is_found() {
+    let moto = Moto::start();
+    let env = aws_env(&moto.url);
+    let (_dir, spec) = spec_file(
+        "tl",
+        "environment: tl\nstorage:\n  buckets:\n    - { name: tl-uploads }\ncdn:\n  distributions:\n    - name: assets\n      origin: { bucket: tl-uploads }\n      aliases: [cdn.tl.example]\n      certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/0f3c9d4e-1111-2222-3333-444455556666\n",
+    );
+    let run = |args: &[&str]| Poactl::new(args).envs_owned(&env).run();
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    run(&["plan", "-e", &spec, "--detailed-exitcode"]).expect_code(0);
+    let audit = run(&["audit", "-e", &spec, "-o", "json"]);
+    let got = findings(&audit.json());
+    assert!(!got.iter().any(|f| f.starts_with("cdn-tls-below-1.2") || f.starts_with("cdn-default-certificate-tls")), "{got:?}");
+
+    // Someone picks an older security policy in the console.
+    let conf = crate::support::aws_config(&moto.url).await;
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    let id = cf.list_distributions().send().await.unwrap().distribution_list.unwrap().items.unwrap()[0].id.clone();
+    let got_cfg = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut cfg = got_cfg.distribution_config.unwrap();
+    let vc = cfg.viewer_certificate.clone().unwrap();
+    cfg.viewer_certificate = Some(
+        aws_sdk_cloudfront::types::ViewerCertificate::builder()
+            .set_acm_certificate_arn(vc.acm_certificate_arn)
+            .set_ssl_support_method(vc.ssl_support_method)
+            .minimum_protocol_version(aws_sdk_cloudfront::types::MinimumProtocolVersion::TlSv12016)
+            .build(),
+    );
+    cf.update_distribution().id(&id).if_match(got_cfg.e_tag.unwrap()).distribution_config(cfg).send().await.unwrap();
+
+    let drift = run(&["drift", "-e", &spec]);
+    drift.expect_code(2);
+    assert!(drift.stdout.contains("min_tls: live \"TLSv1_2016\", spec \"TLSv1.2_2021\""), "{}", drift.stdout);
+    let audit = run(&["audit", "-e", &spec, "--fail-on", "high", "-o", "json"]);
+    audit.expect_code(2);
+    assert!(findings(&audit.json()).iter().any(|f| f == "cdn-tls-below-1.2 cdn.distributions.assets live"), "{}", audit.stdout);
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    run(&["drift", "-e", &spec]).expect_code(0);
+}
