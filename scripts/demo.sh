@@ -140,7 +140,9 @@ expect 0 migrate urls -e local --manifest "$WORK/uploads-manifest.json" "${URL_F
 step "audit: security and reliability rules over the spec and the live state, and the app's IAM policy"
 expect 0 audit -e local --fail-on high
 
-step "check: log in as the database user and try its rights, a probe object in the bucket, the alarms"
-expect 0 check -e local
+# The CDN group fetches through the distribution's edge (https://ID.cloudfront.net), which the
+# local emulators do not have; the tests run it against a fake of the edge (POACTL_CDN_EDGE_URL).
+step "check: log in as the database user and try its rights, a probe object in the bucket, the alarms, the backups (the CDN needs a real edge)"
+expect 0 check -e local --only database --only storage --only alarms --only backups
 
 printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

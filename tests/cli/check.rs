@@ -174,3 +174,96 @@ async fn sandbox_backups_need_a_recent_snapshot_and_point_in_time() {
     plan.expect_code(0);
     assert!(plan.stdout.contains("Not working as the spec asks") && plan.stdout.contains("30.0 h ago"), "{}", plan.stdout);
 }
+
+/// The CDN: a probe in the origin bucket arrives through the distribution's OAC (a fake of the
+/// edge in front of moto), a direct anonymous GET of it is refused, and each cache behavior
+/// caches it as the spec's TTL says. Then what goes wrong: a TTL changed by hand, a bucket
+/// made public, an OAC taken off the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_the_cdn_serves_through_oac_refuses_direct_reads_and_caches_as_the_spec_says() {
+    let moto = Moto::start();
+    let edge = crate::edge::Edge::start(&moto.url).await;
+    let mut env = aws_env(&moto.url);
+    env.push(("POACTL_CDN_EDGE_URL", edge.url.clone()));
+    let (_dir, spec) = spec_file(
+        "cd",
+        "environment: cd\nstorage:\n  buckets:\n    - { name: cd-uploads }\ncdn:\n  distributions:\n    - name: assets\n      origin: { bucket: cd-uploads }\n      cache:\n        - { path: \"images/*\", ttl: 365d }\n        - { path: \"api/*\", ttl: 0 }\n",
+    );
+    let envs = env.clone();
+    let run = move |args: Vec<String>| {
+        let envs = envs.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Poactl::new(&args).envs_owned(&envs).run()
+        })
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    run(args(&["apply", "-e", &spec, "--auto-approve", "-q"])).await.unwrap().expect_code(0);
+    let ok = run(args(&["check", "-e", &spec, "--only", "cdn", "-o", "json"])).await.unwrap();
+    let got = statuses(&ok.json());
+    assert_eq!(
+        got,
+        vec![
+            "pass cdn.distributions.assets serves a probe over HTTPS through its OAC",
+            "pass storage.buckets.cd-uploads refuses a direct GET of the probe",
+            "pass cdn.distributions.assets caches `images/*` as its TTL says (31536000 s)",
+            "pass cdn.distributions.assets caches `api/*` as its TTL says (0 s)",
+            "pass cdn.distributions.assets caches the default behavior as its TTL says (86400 s)",
+        ],
+        "{}",
+        ok.stdout
+    );
+    ok.expect_code(0);
+    let conf = crate::support::aws_config(&moto.url).await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+    let listed = s3.list_objects_v2().bucket("cd-uploads").send().await.unwrap();
+    assert!(listed.contents.unwrap_or_default().is_empty(), "the probes are deleted");
+
+    // A wrong TTL: someone caches api/* for a day in the console.
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    let id = cf.list_distributions().send().await.unwrap().distribution_list.unwrap().items.unwrap()[0].id.clone();
+    let got_cfg = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut cfg = got_cfg.distribution_config.unwrap();
+    let mut behaviors = cfg.cache_behaviors.clone().unwrap();
+    let items = behaviors.items.as_mut().unwrap();
+    let api = items.iter().position(|b| b.path_pattern.contains("api")).unwrap();
+    #[allow(deprecated)]
+    {
+        let mut b = items[api].clone();
+        b.default_ttl = Some(86_400);
+        b.max_ttl = Some(86_400);
+        items[api] = b;
+    }
+    cfg.cache_behaviors = Some(behaviors);
+    cf.update_distribution().id(&id).if_match(got_cfg.e_tag.unwrap()).distribution_config(cfg).send().await.unwrap();
+    let ttl = run(args(&["check", "-e", &spec, "--only", "cdn"])).await.unwrap();
+    ttl.expect_code(1);
+    assert!(
+        ttl.stdout.contains("FAIL  cdn      cdn.distributions.assets caches `api/*` as its TTL says (0 s)")
+            && ttl.stdout.contains("came from the cache (Hit from cloudfront) though the spec says TTL 0"),
+        "{}",
+        ttl.stdout
+    );
+    run(args(&["apply", "-e", &spec, "--auto-approve", "-q"])).await.unwrap().expect_code(0);
+
+    // A public bucket: anyone may read it past the CDN.
+    s3.delete_public_access_block().bucket("cd-uploads").send().await.unwrap();
+    let policy = s3.get_bucket_policy().bucket("cd-uploads").send().await.unwrap().policy.unwrap();
+    let mut p: serde_json::Value = serde_json::from_str(&policy).unwrap();
+    p["Statement"].as_array_mut().unwrap().push(serde_json::json!({"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::cd-uploads/*"}));
+    s3.put_bucket_policy().bucket("cd-uploads").policy(p.to_string()).send().await.unwrap();
+    let public = run(args(&["check", "-e", &spec, "--only", "cdn"])).await.unwrap();
+    public.expect_code(1);
+    assert!(
+        public.stdout.contains("FAIL  cdn      storage.buckets.cd-uploads refuses a direct GET of the probe")
+            && public.stdout.contains("anyone can read it without the CDN"),
+        "{}",
+        public.stdout
+    );
+
+    // The bucket policy loses the distribution: the edge is refused, and check says why.
+    s3.delete_bucket_policy().bucket("cd-uploads").send().await.unwrap();
+    let refused = run(args(&["check", "-e", &spec, "--only", "cdn"])).await.unwrap();
+    refused.expect_code(1);
+    assert!(refused.stdout.contains("answered 403: the bucket refuses CloudFront"), "{}", refused.stdout);
+}

@@ -1,6 +1,7 @@
 //! The one integration-test binary: drives the real `poactl` binary against real peers
 //! (moto for AWS, the Atlas sandbox, a scripted MongoDB wire mock).
 
+mod edge;
 mod support;
 
 mod atlas;

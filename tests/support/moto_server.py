@@ -1,4 +1,4 @@
-"""Starts moto's server for the tests (and `make demo`), with four documented fixes.
+"""Starts moto's server for the tests (and `make demo`), with five documented fixes.
 
 1. moto 5.2.5 drops `Origin.OriginAccessControlId` from created distributions (it reads back
    empty); real CloudFront keeps it. poactl compares the OAC id like any other field, so moto
@@ -16,6 +16,15 @@
    the request contains at least one valid parameter, it is included in the response"; the
    field is in the S3 model the Rust SDK is generated from). poactl sends `max-buckets` and
    takes each bucket's region from the list; moto adds it the same way.
+
+5. moto 5.2.5 evaluates a bucket policy as if it were the caller's own identity policy: it
+   ignores `Principal` (and `Condition`), so the statement poactl writes for CloudFront
+   (`Principal: {Service: cloudfront.amazonaws.com}`, `AWS:SourceArn` of the distribution) lets
+   an anonymous GET read a private object. Real S3 applies a statement only to the principal it
+   names (IAM User Guide, "IAM JSON policy elements: Principal"; the CloudFront Developer
+   Guide, "Restrict access to an Amazon S3 origin", gives exactly this statement for a bucket
+   that stays private). moto's check keeps only the statements whose
+   principal is everyone (`"*"` or `{"AWS": "*"}`).
 
 Nothing else is changed.
 
@@ -87,6 +96,40 @@ def _serialized_with_bucket_regions(self, action_result):
 
 
 s3_responses.S3Response.serialized = _serialized_with_bucket_regions
+
+import json  # noqa: E402
+
+from moto.s3 import models as s3_models  # noqa: E402
+
+_original_get_permission = s3_models.FakeBucket.get_permission
+
+
+def _anyone(principal):
+    if principal == "*":
+        return True
+    aws = principal.get("AWS") if isinstance(principal, dict) else None
+    return aws == "*" or (isinstance(aws, list) and "*" in aws)
+
+
+def _permission_for_anyone(self, action, resource):
+    if self.policy is None:
+        return _original_get_permission(self, action, resource)
+    try:
+        policy = json.loads(self.policy.decode())
+    except Exception:  # not JSON: leave it to moto
+        return _original_get_permission(self, action, resource)
+    statements = policy.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    policy["Statement"] = [st for st in statements if _anyone(st.get("Principal", "*"))]
+    original, self.policy = self.policy, json.dumps(policy).encode()
+    try:
+        return _original_get_permission(self, action, resource)
+    finally:
+        self.policy = original
+
+
+s3_models.FakeBucket.get_permission = _permission_for_anyone
 
 from moto.server import main  # noqa: E402
 

@@ -34,6 +34,16 @@ pub struct Aws {
 }
 
 impl Aws {
+    /// The URL of an object as an anonymous client reaches it: virtual-hosted on real S3, or
+    /// path-style on the configured endpoint (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`).
+    pub fn s3_object_url(&self, bucket: &str, region: &str, key: &str) -> String {
+        let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        match endpoint {
+            Some(e) => format!("{}/{bucket}/{key}", e.trim_end_matches('/')),
+            None => format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),
+        }
+    }
+
     pub async fn new(region: String) -> Aws {
         let base = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.clone()))

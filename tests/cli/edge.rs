@@ -1,0 +1,151 @@
+//! A fake of CloudFront's edge for `poactl check`: it serves a distribution of moto's by its
+//! domain name (the `Host` header), from the origin bucket, as the real edge decides. It reads
+//! moto through the SDK and imports no product code, so it can disagree with poactl. Each rule
+//! cites its source:
+//! - the origin answers only through an Origin Access Control that the bucket policy lets in:
+//!   service principal `cloudfront.amazonaws.com`, `s3:GetObject`, and `AWS:SourceArn` equal to
+//!   the distribution's ARN (CloudFront Developer Guide, "Restrict access to an Amazon S3
+//!   origin"); without an OAC the edge asks anonymously, and S3 answers 403 to a private object;
+//! - a request matches the first cache behavior whose path pattern matches, else the default
+//!   one; `*` is any run of characters, `?` one, case-sensitive ("Path pattern");
+//! - without `Cache-Control` from the origin an object stays `DefaultTTL` seconds; a `max-age`
+//!   is kept within `MinTTL`..`MaxTTL` ("Manage how long content stays in the cache");
+//! - `X-Cache: Hit from cloudfront` or `Miss from cloudfront`, and `Age` on a hit ("Standard
+//!   logging", x-edge-result-type; "Adding, removing, or replacing headers", Age);
+//! - an unknown `Host` answers 403 ("The request could not be satisfied", Bad request).
+
+// The legacy TTL fields are what CloudFront reads when no cache policy is attached.
+#![allow(deprecated)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Response, Uri};
+
+pub struct Edge {
+    pub url: String,
+}
+
+type Cache = Arc<Mutex<HashMap<(String, String), (Instant, Duration, Vec<u8>)>>>;
+
+fn glob(pattern: &[u8], path: &[u8]) -> bool {
+    match (pattern.first(), path.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&pattern[1..], path) || (!path.is_empty() && glob(pattern, &path[1..])),
+        (Some(b'?'), Some(_)) => glob(&pattern[1..], &path[1..]),
+        (Some(a), Some(b)) if a == b => glob(&pattern[1..], &path[1..]),
+        _ => false,
+    }
+}
+
+fn answer(status: u16, headers: &[(&str, String)], body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::builder().status(status);
+    for (k, v) in headers {
+        r = r.header(*k, v);
+    }
+    r.body(Body::from(body)).unwrap()
+}
+
+impl Edge {
+    pub async fn start(moto: &str) -> Edge {
+        let conf = crate::support::aws_config(moto).await;
+        let cf = aws_sdk_cloudfront::Client::new(&conf);
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+        let http = reqwest::Client::new();
+        let moto = moto.to_string();
+        let cache: Cache = Default::default();
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+            let (cf, s3, http, moto, cache) = (cf.clone(), s3.clone(), http.clone(), moto.clone(), cache.clone());
+            async move {
+                let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
+                let path = uri.path().trim_start_matches('/').to_string();
+                let list = cf.list_distributions().send().await.unwrap();
+                let items = list.distribution_list.and_then(|l| l.items).unwrap_or_default();
+                let Some(dist) = items.into_iter().find(|d| d.domain_name == host) else {
+                    return answer(403, &[("x-cache", "Error from cloudfront".into())], b"The request could not be satisfied.".to_vec());
+                };
+                let cfg = cf.get_distribution_config().id(&dist.id).send().await.unwrap().distribution_config.unwrap();
+                let origin = cfg.origins.as_ref().and_then(|o| o.items.first().cloned()).unwrap();
+                let bucket = origin.domain_name.split(".s3.").next().unwrap_or_default().to_string();
+                let key = match origin.origin_path.as_deref().map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+                    Some(p) => format!("{p}/{path}"),
+                    None => path.clone(),
+                };
+                let (min, default, max) = cfg
+                    .cache_behaviors
+                    .as_ref()
+                    .and_then(|c| c.items.as_ref())
+                    .and_then(|items| items.iter().find(|b| glob(b.path_pattern.trim_start_matches('/').as_bytes(), path.as_bytes())))
+                    .map(|b| (b.min_ttl, b.default_ttl, b.max_ttl))
+                    .unwrap_or_else(|| {
+                        let d = cfg.default_cache_behavior.as_ref().unwrap();
+                        (d.min_ttl, d.default_ttl, d.max_ttl)
+                    });
+                let slot = (host.clone(), path.clone());
+                if let Some((at, ttl, body)) = cache.lock().unwrap().get(&slot).cloned()
+                    && at.elapsed() < ttl
+                {
+                    return answer(200, &[("x-cache", "Hit from cloudfront".into()), ("age", at.elapsed().as_secs().to_string())], body);
+                }
+                let oac = origin.origin_access_control_id.as_deref().unwrap_or("");
+                let fetched: Result<(Vec<u8>, Option<String>), u16> = if oac.is_empty() {
+                    let r = http.get(format!("{moto}/{bucket}/{key}")).send().await.unwrap();
+                    if r.status().is_success() {
+                        let cc = r.headers().get("cache-control").and_then(|v| v.to_str().ok()).map(String::from);
+                        Ok((r.bytes().await.unwrap().to_vec(), cc))
+                    } else {
+                        Err(r.status().as_u16())
+                    }
+                } else {
+                    let policy = s3.get_bucket_policy().bucket(&bucket).send().await.ok().and_then(|p| p.policy);
+                    let arn = dist.arn.clone();
+                    let lets_in = policy.and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok()).is_some_and(|p| {
+                        p["Statement"].as_array().into_iter().flatten().any(|s| {
+                            let actions = match &s["Action"] {
+                                serde_json::Value::String(a) => vec![a.clone()],
+                                v => v.as_array().into_iter().flatten().filter_map(|a| a.as_str().map(String::from)).collect(),
+                            };
+                            s["Effect"] == "Allow"
+                                && s.pointer("/Principal/Service") == Some(&serde_json::json!("cloudfront.amazonaws.com"))
+                                && actions.iter().any(|a| a == "s3:GetObject" || a == "s3:*")
+                                && s.pointer("/Condition/StringEquals/AWS:SourceArn") == Some(&serde_json::json!(arn))
+                        })
+                    });
+                    if !lets_in {
+                        Err(403)
+                    } else {
+                        match s3.get_object().bucket(&bucket).key(&key).send().await {
+                            Ok(o) => {
+                                let cc = o.cache_control.clone();
+                                Ok((o.body.collect().await.unwrap().into_bytes().to_vec(), cc))
+                            }
+                            Err(_) => Err(404),
+                        }
+                    }
+                };
+                match fetched {
+                    Err(status) => answer(status, &[("x-cache", "Error from cloudfront".into())], Vec::new()),
+                    Ok((body, cache_control)) => {
+                        let max_age = cache_control
+                            .as_deref()
+                            .and_then(|c| c.split(',').find_map(|d| d.trim().strip_prefix("max-age=")?.parse::<i64>().ok()));
+                        let ttl = match max_age {
+                            Some(a) => a.clamp(min.unwrap_or(0), max.unwrap_or(i64::MAX)),
+                            None => default.unwrap_or(86_400),
+                        };
+                        if ttl > 0 {
+                            cache.lock().unwrap().insert(slot, (Instant::now(), Duration::from_secs(ttl as u64), body.clone()));
+                        }
+                        answer(200, &[("x-cache", "Miss from cloudfront".into())], body)
+                    }
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Edge { url }
+    }
+}
