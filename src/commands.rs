@@ -61,6 +61,25 @@ pub fn format(g: &Global) -> OutputFormat {
 }
 
 /// Loads and checks the environment `-e` names; registers its secrets for redaction.
+/// Reads the live state of `desired` (declared resources), and lists the live resources the
+/// spec does not declare for the `discover` kinds only: the read `output`, `audit`, `check`
+/// and `migrate` share.
+pub(crate) async fn observe_declared(
+    g: &Global,
+    loaded: &LoadedSpec,
+    conn: &Connections,
+    desired: Vec<providers::Desired>,
+    discover: std::collections::BTreeSet<Kind>,
+    progress: &Progress,
+) -> Result<Observation> {
+    let mut kinds: std::collections::BTreeSet<Kind> = desired.iter().map(|d| d.address.kind).collect();
+    kinds.extend(discover.iter().copied());
+    let registry = Registry::for_spec(loaded, conn, Some(&kinds)).await?;
+    let mut engine = Engine::new(loaded, &registry, progress, g.parallelism.map(usize::from));
+    engine.discover_kinds = Some(discover);
+    Ok(engine.observe(desired).await?)
+}
+
 pub fn load_env(g: &Global) -> Result<LoadedSpec> {
     let Some(env) = &g.env else {
         bail!("no environment given: pass -e NAME (a file in {}/) or set POACTL_ENV", g.environments_dir.display());
@@ -456,110 +475,11 @@ async fn drift_cmd(g: &Global, a: DriftArgs) -> Result<u8> {
     let plan = s.plan(&obs, PlanOptions::default());
     let drifted = plan.has_drift() || (a.strict && !plan.unmanaged.is_empty());
     match format(g) {
-        OutputFormat::Json => println!("{}", secrets::redact(&serde_json::to_string_pretty(&drift_json(&plan, drifted))?)),
+        OutputFormat::Json => println!("{}", secrets::redact(&serde_json::to_string_pretty(&crate::view::drift_json(&plan, drifted))?)),
         OutputFormat::Markdown => print!("{}", crate::view::drift_markdown(&plan, drifted)?),
-        OutputFormat::Text => print!("{}", drift_text(&plan, drifted)),
+        OutputFormat::Text => print!("{}", crate::view::drift_text(&plan, drifted)),
     }
     Ok(if drifted { exit::CHANGES } else { exit::OK })
-}
-
-pub fn drift_json(plan: &Plan, drifted: bool) -> serde_json::Value {
-    let resources: Vec<serde_json::Value> = plan
-        .resources
-        .iter()
-        .filter(|r| r.action != Action::NoOp)
-        .map(|r| {
-            json!({
-                "address": r.address.to_string(),
-                "kind": r.address.kind,
-                "id": r.id,
-                "status": r.action.drift_status(),
-                // A missing resource is missing as a whole: its fields are what apply creates.
-                "fields": r.changes.iter().filter(|_| r.action != Action::Create).map(|c| json!({
-                    "path": c.path,
-                    "live": if c.sensitive { json!(secrets::REDACTED) } else { c.before.clone().unwrap_or(serde_json::Value::Null) },
-                    "desired": if c.sensitive { json!(secrets::REDACTED) } else if c.unknown { json!(render::UNKNOWN) } else { c.after.clone().unwrap_or(serde_json::Value::Null) },
-                    "forces_replace": c.forces_replace,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({
-        "format_version": plan::FORMAT_VERSION,
-        "environment": plan.environment,
-        "drifted": drifted,
-        "unused_indexes": unused_indexes(plan).iter().map(|(a, n)| json!({"address": a, "note": n})).collect::<Vec<_>>(),
-        // Not drift: matches the spec once the service finishes (an index build).
-        "in_progress": plan.resources.iter().filter(|r| r.reason == plan::Reason::InProgress).map(|r| json!({"address": r.address.to_string(), "notes": r.notes})).collect::<Vec<_>>(),
-        "checked": plan.resources.len(),
-        "resources": resources,
-        "conflicts": plan.conflicts,
-        // Live resources not doing what the spec asks (snapshots not on schedule): drift.
-        "unhealthy": plan.unhealthy,
-        "unmanaged": plan.unmanaged,
-    })
-}
-
-/// Indexes the server reports as unused (`$indexStats`): information, never drift.
-fn unused_indexes(plan: &Plan) -> Vec<(String, String)> {
-    plan.resources
-        .iter()
-        .filter(|r| r.address.kind == Kind::Index)
-        .flat_map(|r| r.notes.iter().filter(|n| n.starts_with("unused")).map(move |n| (r.address.to_string(), n.clone())))
-        .collect()
-}
-
-fn drift_text(plan: &Plan, drifted: bool) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let changed: Vec<_> = plan.resources.iter().filter(|r| r.action != Action::NoOp).collect();
-    if !drifted {
-        let _ =
-            writeln!(out, "No drift: environment \"{}\" matches its spec ({} resources checked).", plan.environment, plan.resources.len());
-    } else {
-        let _ = writeln!(
-            out,
-            "Drift in environment \"{}\": {} of {} resources differ from the spec.",
-            plan.environment,
-            changed.len() + plan.conflicts.len() + plan.unhealthy.len(),
-            plan.resources.len()
-        );
-        for r in &changed {
-            let _ = writeln!(out, "\n  {} {}: {}", r.action.symbol(), r.address, r.action.drift_status());
-            if r.action != Action::Create {
-                for c in &r.changes {
-                    let _ = writeln!(
-                        out,
-                        "      {}: live {}, spec {}",
-                        c.path,
-                        render::show_value(c, c.before.as_ref(), false),
-                        render::show_value(c, c.after.as_ref(), true)
-                    );
-                }
-            }
-        }
-        for c in &plan.conflicts {
-            let _ = writeln!(out, "\n  ! {}: {}", c.address, c.message);
-        }
-        for u in &plan.unhealthy {
-            let _ = writeln!(out, "\n  ! {}: not working: {}", u.address, u.message);
-        }
-    }
-    for r in plan.resources.iter().filter(|r| r.reason == plan::Reason::InProgress) {
-        let _ = writeln!(out, "\n  still in progress (not drift): {}: {}", r.address, r.notes.join("; "));
-    }
-    let unused = unused_indexes(plan);
-    if !unused.is_empty() {
-        let _ = writeln!(out, "\nUnused indexes (information; not drift):");
-        for (a, n) in &unused {
-            let _ = writeln!(out, "  {a}: {n}");
-        }
-    }
-    if !plan.unmanaged.is_empty() {
-        let _ = writeln!(out, "\nUnmanaged (information; not drift): {} live resource(s) not in the spec.", plan.unmanaged.len());
-        out.push_str(&render::unmanaged_lines(&plan.unmanaged, 3));
-    }
-    secrets::redact(&out)
 }
 
 async fn destroy_cmd(g: &Global, a: DestroyArgs) -> Result<u8> {
@@ -672,21 +592,11 @@ async fn output_cmd(g: &Global, a: OutputArgs) -> Result<u8> {
         None => ("app.env.tera".to_string(), crate::view::APP_ENV.to_string()),
     };
     let loaded = load_env(g)?;
-    let registry =
-        crate::providers::Registry::for_spec(&loaded, &crate::providers::Connections { mongodb_uri: a.connect.mongodb_uri.clone() }, None)
-            .await?;
     let progress = crate::progress::Progress::for_terminal(g.quiet);
-    let engine = crate::engine::Engine {
-        loaded: &loaded,
-        registry: &registry,
-        progress: &progress,
-        parallelism: g.parallelism.map(usize::from),
-        options: Default::default(),
-        // Outputs need the declared resources only: no listing of unmanaged ones.
-        discover_kinds: Some(Default::default()),
-    };
+    // Outputs need the declared resources only: no listing of unmanaged ones.
     let desired: Vec<_> = crate::providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
-    let obs = engine.observe(desired).await?;
+    let conn = Connections { mongodb_uri: a.connect.mongodb_uri.clone() };
+    let obs = observe_declared(g, &loaded, &conn, desired, Default::default(), &progress).await?;
     let ctx = crate::view::output_context(&loaded, &obs.outputs, a.show_secrets);
     let text = crate::view::render_one(&name, &template, &ctx)?;
     let text = if a.show_secrets { text } else { crate::secrets::redact(&text) };

@@ -172,6 +172,14 @@ pub struct Engine<'a> {
     pub discover_kinds: Option<BTreeSet<Kind>>,
 }
 
+impl<'a> Engine<'a> {
+    /// An engine for the declared resources alone: default run options, and no listing of
+    /// unmanaged resources (callers that want them set `discover_kinds`).
+    pub fn new(loaded: &'a LoadedSpec, registry: &'a Registry, progress: &'a Progress, parallelism: Option<usize>) -> Engine<'a> {
+        Engine { loaded, registry, progress, parallelism, options: RunOptions::default(), discover_kinds: Some(BTreeSet::new()) }
+    }
+}
+
 impl Engine<'_> {
     fn ctx<'b>(&'b self, parent: Option<&'b Outputs>, outputs: &'b BTreeMap<Address, Outputs>) -> Ctx<'b> {
         Ctx { env: &self.loaded.env, loaded: self.loaded, parent, outputs, progress: self.progress, options: &self.options }

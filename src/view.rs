@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tera::Tera;
 
 use crate::cost::{Catalog, Estimate};
-use crate::plan::{Action, Plan, render};
+use crate::plan::{Action, Plan, ResourceChange, render};
 use crate::resource::Kind;
 use crate::secrets;
 
@@ -38,27 +38,32 @@ fn tera_error(e: &tera::Error) -> String {
     msg
 }
 
+/// The one projection of a resource change every format shares: address, kind, action and
+/// its symbol, the drift status, the live id, notes, and each field with its raw live and
+/// desired values (`live`/`desired`: redacted when sensitive, `(known after apply)` when
+/// unknown) and the same values as shown to people (`before`/`after`).
+pub fn change_json(r: &ResourceChange) -> Value {
+    json!({
+        "address": r.address.to_string(),
+        "kind": r.address.kind,
+        "action": r.action,
+        "symbol": r.action.symbol(),
+        "status": r.action.drift_status(),
+        "id": r.id,
+        "notes": r.notes,
+        "fields": r.changes.iter().map(|c| json!({
+            "path": c.path,
+            "live": if c.sensitive { json!(secrets::REDACTED) } else { c.before.clone().unwrap_or(Value::Null) },
+            "desired": if c.sensitive { json!(secrets::REDACTED) } else if c.unknown { json!(render::UNKNOWN) } else { c.after.clone().unwrap_or(Value::Null) },
+            "before": render::show_value(c, c.before.as_ref(), false),
+            "after": render::show_value(c, c.after.as_ref(), true),
+            "forces_replace": c.forces_replace,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 fn plan_context(plan: &Plan) -> Value {
-    let changes: Vec<Value> = plan
-        .resources
-        .iter()
-        .filter(|r| r.action != Action::NoOp)
-        .map(|r| {
-            json!({
-                "address": r.address.to_string(),
-                "action": r.action,
-                "symbol": r.action.symbol(),
-                "id": r.id,
-                "notes": r.notes,
-                "fields": r.changes.iter().map(|c| json!({
-                    "path": c.path,
-                    "before": render::show_value(c, c.before.as_ref(), false),
-                    "after": render::show_value(c, c.after.as_ref(), true),
-                    "forces_replace": c.forces_replace,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let changes: Vec<Value> = plan.resources.iter().filter(|r| r.action != Action::NoOp).map(change_json).collect();
     let s = plan.summary();
     json!({
         "environment": plan.environment,
@@ -83,21 +88,101 @@ pub fn plan_markdown(plan: &Plan) -> Result<String> {
 pub fn drift_markdown(plan: &Plan, drifted: bool) -> Result<String> {
     let mut ctx = plan_context(plan);
     ctx["drifted"] = json!(drifted);
-    ctx["changes"] = json!(
-        ctx["changes"]
-            .as_array()
-            .map(|a| a
-                .iter()
-                .map(|c| {
-                    let mut c = c.clone();
-                    let action: Action = serde_json::from_value(c["action"].clone()).unwrap_or(Action::Update);
-                    c["status"] = json!(action.drift_status());
-                    c
-                })
-                .collect::<Vec<_>>())
-            .unwrap_or_default()
-    );
     Ok(secrets::redact(&render_one("drift.md", DRIFT_MD, &ctx)?))
+}
+
+/// `poactl drift -o json`.
+pub fn drift_json(plan: &Plan, drifted: bool) -> Value {
+    // A missing resource is missing as a whole: its fields are what apply creates.
+    let resources: Vec<Value> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action != Action::NoOp)
+        .map(|r| {
+            let mut c = change_json(r);
+            if r.action == Action::Create {
+                c["fields"] = json!([]);
+            }
+            c
+        })
+        .collect();
+    json!({
+        "format_version": crate::plan::FORMAT_VERSION,
+        "environment": plan.environment,
+        "drifted": drifted,
+        "unused_indexes": unused_indexes(plan).iter().map(|(a, n)| json!({"address": a, "note": n})).collect::<Vec<_>>(),
+        // Not drift: matches the spec once the service finishes (an index build).
+        "in_progress": plan.resources.iter().filter(|r| r.reason == crate::plan::Reason::InProgress).map(|r| json!({"address": r.address.to_string(), "notes": r.notes})).collect::<Vec<_>>(),
+        "checked": plan.resources.len(),
+        "resources": resources,
+        "conflicts": plan.conflicts,
+        // Live resources not doing what the spec asks (snapshots not on schedule): drift.
+        "unhealthy": plan.unhealthy,
+        "unmanaged": plan.unmanaged,
+    })
+}
+
+/// Indexes the server reports as unused (`$indexStats`): information, never drift.
+fn unused_indexes(plan: &Plan) -> Vec<(String, String)> {
+    plan.resources
+        .iter()
+        .filter(|r| r.address.kind == Kind::Index)
+        .flat_map(|r| r.notes.iter().filter(|n| n.starts_with("unused")).map(move |n| (r.address.to_string(), n.clone())))
+        .collect()
+}
+
+/// `poactl drift` as text.
+pub fn drift_text(plan: &Plan, drifted: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let changed: Vec<_> = plan.resources.iter().filter(|r| r.action != Action::NoOp).collect();
+    if !drifted {
+        let _ =
+            writeln!(out, "No drift: environment \"{}\" matches its spec ({} resources checked).", plan.environment, plan.resources.len());
+    } else {
+        let _ = writeln!(
+            out,
+            "Drift in environment \"{}\": {} of {} resources differ from the spec.",
+            plan.environment,
+            changed.len() + plan.conflicts.len() + plan.unhealthy.len(),
+            plan.resources.len()
+        );
+        for r in &changed {
+            let _ = writeln!(out, "\n  {} {}: {}", r.action.symbol(), r.address, r.action.drift_status());
+            if r.action != Action::Create {
+                for c in &r.changes {
+                    let _ = writeln!(
+                        out,
+                        "      {}: live {}, spec {}",
+                        c.path,
+                        render::show_value(c, c.before.as_ref(), false),
+                        render::show_value(c, c.after.as_ref(), true)
+                    );
+                }
+            }
+        }
+        for c in &plan.conflicts {
+            let _ = writeln!(out, "\n  ! {}: {}", c.address, c.message);
+        }
+        for u in &plan.unhealthy {
+            let _ = writeln!(out, "\n  ! {}: not working: {}", u.address, u.message);
+        }
+    }
+    for r in plan.resources.iter().filter(|r| r.reason == crate::plan::Reason::InProgress) {
+        let _ = writeln!(out, "\n  still in progress (not drift): {}: {}", r.address, r.notes.join("; "));
+    }
+    let unused = unused_indexes(plan);
+    if !unused.is_empty() {
+        let _ = writeln!(out, "\nUnused indexes (information; not drift):");
+        for (a, n) in &unused {
+            let _ = writeln!(out, "  {a}: {n}");
+        }
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(out, "\nUnmanaged (information; not drift): {} live resource(s) not in the spec.", plan.unmanaged.len());
+        out.push_str(&render::unmanaged_lines(&plan.unmanaged, 3));
+    }
+    secrets::redact(&out)
 }
 
 pub fn cost_markdown(env: &str, catalog: &Catalog, estimates: &[Estimate], budget: Option<f64>) -> Result<String> {

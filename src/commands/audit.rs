@@ -4,12 +4,11 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{format, load_env};
+use super::{format, load_env, observe_declared};
 use crate::audit::{self, Resource, Severity, Source};
 use crate::cli::{AuditArgs, Global, OutputFormat};
-use crate::engine::Engine;
 use crate::progress::Progress;
-use crate::providers::{self, Connections, Registry};
+use crate::providers::{self, Connections};
 use crate::resource::Kind;
 use crate::{exit, secrets};
 
@@ -27,19 +26,8 @@ pub(super) async fn run(g: &Global, a: AuditArgs) -> Result<u8> {
         if loaded.spec.atlas.is_some() {
             listed.extend([Kind::AtlasAccessList, Kind::AtlasUser]);
         }
-        let mut kinds: std::collections::BTreeSet<Kind> = desired.iter().map(|d| d.address.kind).collect();
-        kinds.extend(listed.iter().copied());
-        let registry = Registry::for_spec(&loaded, &Connections::default(), Some(&kinds)).await?;
         let progress = Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text);
-        let engine = Engine {
-            loaded: &loaded,
-            registry: &registry,
-            progress: &progress,
-            parallelism: g.parallelism.map(usize::from),
-            options: Default::default(),
-            discover_kinds: Some(listed),
-        };
-        let obs = engine.observe(desired.clone()).await?;
+        let obs = observe_declared(g, &loaded, &Connections::default(), desired.clone(), listed, &progress).await?;
         for d in &desired {
             match obs.observed.get(&d.address).and_then(|o| o.as_ref()) {
                 Some(o) => resources.push(Resource { address: d.address.clone(), attrs: o.attrs.clone(), source: Source::Live }),

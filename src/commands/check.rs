@@ -8,11 +8,11 @@ use anyhow::{Result, bail};
 use mongodb::bson::doc;
 use serde_json::json;
 
-use super::{format, load_env};
+use super::{format, load_env, observe_declared};
 use crate::cli::{CheckArgs, Global, OutputFormat};
-use crate::engine::{Engine, Observation};
+use crate::engine::Observation;
 use crate::progress::Progress;
-use crate::providers::{self, Connections, Desired, Registry};
+use crate::providers::{self, Connections, Desired};
 use crate::resource::Kind;
 use crate::spec::LoadedSpec;
 use crate::{exit, secrets};
@@ -49,17 +49,8 @@ pub(super) async fn run(g: &Global, a: CheckArgs) -> Result<u8> {
     let loaded = load_env(g)?;
     let desired: Vec<Desired> = providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
     let kinds: std::collections::BTreeSet<Kind> = desired.iter().map(|d| d.address.kind).collect();
-    let registry = Registry::for_spec(&loaded, &Connections::default(), Some(&kinds)).await?;
     let progress = Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text);
-    let engine = Engine {
-        loaded: &loaded,
-        registry: &registry,
-        progress: &progress,
-        parallelism: g.parallelism.map(usize::from),
-        options: Default::default(),
-        discover_kinds: Some(Default::default()),
-    };
-    let obs = engine.observe(desired.clone()).await?;
+    let obs = observe_declared(g, &loaded, &Connections::default(), desired, Default::default(), &progress).await?;
     let aws = if kinds.iter().any(|k| matches!(k, Kind::Bucket | Kind::Distribution | Kind::Alarm | Kind::BillingAlarm)) {
         Some(providers::aws::Aws::new(loaded.spec.aws_region()).await)
     } else {

@@ -51,16 +51,7 @@ async fn live_outputs(g: &Global, loaded: &LoadedSpec, prefixes: &[&str], progre
     if desired.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let registry = Registry::for_spec(loaded, &Connections::default(), Some(&kinds)).await?;
-    let engine = crate::engine::Engine {
-        loaded,
-        registry: &registry,
-        progress,
-        parallelism: g.parallelism.map(usize::from),
-        options: Default::default(),
-        discover_kinds: Some(Default::default()),
-    };
-    Ok(engine.observe(desired).await?.outputs)
+    Ok(super::observe_declared(g, loaded, &Connections::default(), desired, Default::default(), progress).await?.outputs)
 }
 
 /// The environment's database: `--mongodb-uri`, else `database.uri` resolved from live state
@@ -451,14 +442,7 @@ async fn build_indexes(
         [Kind::Index].into_iter().chain(Kind::ALL.into_iter().filter(|k| k.as_str().starts_with("atlas."))).collect();
     let conn = Connections { mongodb_uri: cli_uri.map(str::to_string) };
     let registry = Registry::for_spec(loaded, &conn, Some(&kinds)).await?;
-    let engine = crate::engine::Engine {
-        loaded,
-        registry: &registry,
-        progress,
-        parallelism: g.parallelism.map(usize::from),
-        options: crate::providers::RunOptions::default(),
-        discover_kinds: Some(Default::default()),
-    };
+    let engine = crate::engine::Engine::new(loaded, &registry, progress, g.parallelism.map(usize::from));
     let in_scope = |a: &Address| a.kind == Kind::Index && collections.iter().any(|c| a.name.starts_with(&format!("{c}.")));
     let desired: Vec<_> = providers::desired(loaded)
         .into_iter()
