@@ -11,44 +11,58 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::{self, Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unhealthy, Unmanaged};
 use crate::progress::Progress;
-use crate::providers::{self, Ctx, Desired, Lane, Observed, Outputs, Ownership, Registry, RunOptions};
+use crate::providers::{self, Ctx, Desired, Lane, Observed, Outputs, Ownership, ProviderError, Registry, RunOptions};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 
 /// How a node of the graph ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<T> {
+pub enum Outcome<T, E = String> {
     Done(T),
-    Failed(String),
+    /// The work's own error, kept as its type (never made text in the runner).
+    Failed(E),
     /// Not run because a dependency failed or was skipped.
     Skipped(String),
+}
+
+/// The runner's own failure: nodes that wait on each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("dependency cycle")]
+pub struct Cycle;
+
+impl From<Cycle> for String {
+    fn from(c: Cycle) -> String {
+        c.to_string()
+    }
 }
 
 /// Runs `work` on every node once all its dependencies are done, at most `parallelism` at a
 /// time. A failure skips the nodes that depend on it and nothing else. Dependencies outside
 /// the node set count as done. A cycle fails the nodes on it.
-pub async fn run_dag<K, T, F, Fut>(nodes: Vec<(K, Vec<K>)>, parallelism: usize, work: F) -> BTreeMap<K, Outcome<T>>
+pub async fn run_dag<K, T, E, F, Fut>(nodes: Vec<(K, Vec<K>)>, parallelism: usize, work: F) -> BTreeMap<K, Outcome<T, E>>
 where
     K: Ord + Clone + std::fmt::Display,
     F: Fn(K) -> Fut,
-    Fut: Future<Output = Result<T, String>>,
+    Fut: Future<Output = Result<T, E>>,
+    E: From<Cycle>,
 {
     run_dag_in_lanes(nodes, |_: &K| Lane { service: "all", limit: parallelism }, work).await
 }
 
 /// [`run_dag`] with a bound per lane (per service) instead of one for all: sixteen slow S3
 /// reads do not hold up the Atlas reads, and CloudFront's low request rate is not S3's.
-pub async fn run_dag_in_lanes<K, T, F, Fut, L>(nodes: Vec<(K, Vec<K>)>, lane: L, work: F) -> BTreeMap<K, Outcome<T>>
+pub async fn run_dag_in_lanes<K, T, E, F, Fut, L>(nodes: Vec<(K, Vec<K>)>, lane: L, work: F) -> BTreeMap<K, Outcome<T, E>>
 where
     K: Ord + Clone + std::fmt::Display,
     F: Fn(K) -> Fut,
-    Fut: Future<Output = Result<T, String>>,
+    Fut: Future<Output = Result<T, E>>,
+    E: From<Cycle>,
     L: Fn(&K) -> Lane,
 {
     let keys: BTreeSet<K> = nodes.iter().map(|(k, _)| k.clone()).collect();
     let mut pending: Vec<(K, Vec<K>)> =
         nodes.into_iter().map(|(k, deps)| (k, deps.into_iter().filter(|d| keys.contains(d)).collect())).collect();
-    let mut results: BTreeMap<K, Outcome<T>> = BTreeMap::new();
+    let mut results: BTreeMap<K, Outcome<T, E>> = BTreeMap::new();
     let mut running = FuturesUnordered::new();
     let mut busy: BTreeMap<&'static str, usize> = BTreeMap::new();
 
@@ -97,7 +111,7 @@ where
             None => {
                 // Nothing running and nothing startable: what is left waits on itself.
                 for (key, _) in pending.drain(..) {
-                    results.insert(key, Outcome::Failed("dependency cycle".to_string()));
+                    results.insert(key, Outcome::Failed(E::from(Cycle)));
                 }
                 break;
             }
@@ -376,17 +390,18 @@ impl Engine<'_> {
                 let observed = obs.observed.get(&addr).cloned().flatten().or_else(|| unmanaged.get(&addr).map(|o| (*o).clone()));
                 let outputs = &outputs;
                 async move {
-                    let observed = observed.ok_or_else(|| "nothing live to delete".to_string())?;
-                    let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
+                    let observed = observed.ok_or_else(|| ApplyError::Unmakeable("nothing live to delete".to_string()))?;
+                    let provider =
+                        self.registry.get(addr.kind).ok_or_else(|| ApplyError::Unmakeable(format!("no provider for {}", addr.kind)))?;
                     let parent = desired.get(&addr).and_then(|d| d.parent.clone());
                     let snapshot = match desired.get(&addr) {
-                        Some(d) => scoped(&*outputs.lock().map_err(|e| e.to_string())?, d),
+                        Some(d) => scoped(&*outputs.lock().map_err(|e| ApplyError::Unmakeable(e.to_string()))?, d),
                         None => BTreeMap::new(),
                     };
                     let parent_outputs = parent.as_ref().and_then(|p| outputs.lock().ok()?.get(p).cloned());
                     let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
                     let t = Instant::now();
-                    provider.delete(&ctx, &addr, &observed).await.map_err(|e| e.to_string())?;
+                    provider.delete(&ctx, &addr, &observed).await?;
                     self.progress.println(format!("- {addr}: deleted ({:.1}s)", t.elapsed().as_secs_f64()));
                     Ok(Some((t.elapsed(), Action::Delete)))
                 }
@@ -410,23 +425,23 @@ impl Engine<'_> {
                     if change.action == Action::NoOp {
                         return Ok(None);
                     }
-                    let d = d.ok_or_else(|| "not in the spec".to_string())?;
-                    let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
-                    let snapshot = scoped(&*outputs.lock().map_err(|e| e.to_string())?, d);
+                    let d = d.ok_or_else(|| ApplyError::Unmakeable("not in the spec".to_string()))?;
+                    let provider = self.registry.get(addr.kind).ok_or_else(|| ApplyError::Unmakeable(format!("no provider for {}", addr.kind)))?;
+                    let snapshot = scoped(&*outputs.lock().map_err(|e| ApplyError::Unmakeable(e.to_string()))?, d);
                     let resolved = Desired {
                         attrs: providers::resolve_refs(&d.attrs, &snapshot),
                         write_only: providers::resolve_refs(&d.write_only, &snapshot),
                         ..d.clone()
                     };
                     if plan::diff::is_unresolved(&resolved.attrs) || plan::diff::is_unresolved(&resolved.write_only) {
-                        return Err("a reference it uses has no value (its resource was not created)".to_string());
+                        return Err(ApplyError::Unmakeable("a reference it uses has no value (its resource was not created)".to_string()));
                     }
                     let parent_outputs = d.parent.as_ref().and_then(|p| snapshot.get(p)).cloned();
                     let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
                     let mut observed = obs.observed.get(&addr).cloned().flatten();
                     if change.reason == Reason::Deferred {
                         // What it needed is done now: read it, and change only what differs.
-                        observed = provider.observe(&ctx, &resolved).await.map_err(|e| e.to_string())?;
+                        observed = provider.observe(&ctx, &resolved).await?;
                         if let Some(o) = &observed {
                             let changes = provider.diff(&resolved, o);
                             if changes.is_empty() {
@@ -435,10 +450,10 @@ impl Engine<'_> {
                                 return Ok(None);
                             }
                             if let Some(c) = changes.iter().find(|c| c.forces_replace) {
-                                return Err(format!(
+                                return Err(ApplyError::Unmakeable(format!(
                                     "read after what it depends on, it differs in {}, which needs a rebuild: run `poactl plan` again to review it",
                                     c.path
-                                ));
+                                )));
                             }
                         }
                     }
@@ -453,9 +468,8 @@ impl Engine<'_> {
                             provider.update(&ctx, &resolved, &o, &fresh).await
                         }
                         (Action::NoOp | Action::Delete, _) => return Ok(None),
-                    }
-                    .map_err(|e| e.to_string())?;
-                    let mut all = outputs.lock().map_err(|e| e.to_string())?;
+                    }?;
+                    let mut all = outputs.lock().map_err(|e| ApplyError::Unmakeable(e.to_string()))?;
                     let entry = all.entry(addr.clone()).or_default();
                     entry.extend(new_outputs);
                     drop(all);
@@ -487,11 +501,44 @@ impl Engine<'_> {
     }
 }
 
+/// Why one resource's change did not complete, kept typed from the provider to the report.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The service answered, or did not in time: its own error, whole.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The change could not be made from what the plan and the earlier steps left (a reference
+    /// without a value, a rebuild found only now).
+    #[error("{0}")]
+    Unmakeable(String),
+    #[error(transparent)]
+    Cycle(#[from] Cycle),
+}
+
+impl ApplyError {
+    /// How the report names it: still going on the service's side, refused by it, or failed.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ApplyError::Provider(ProviderError::Timeout { .. }) => "timed_out",
+            ApplyError::Provider(ProviderError::Refused(_) | ProviderError::Config(_)) => "refused",
+            _ => "failed",
+        }
+    }
+
+    fn heading(&self) -> &'static str {
+        match self.class() {
+            "timed_out" => "TIMED OUT, still in progress on the service",
+            "refused" => "REFUSED",
+            _ => "FAILED",
+        }
+    }
+}
+
 /// What `apply` did.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     pub done: Vec<(Address, Action, f64)>,
-    pub failed: Vec<(Address, Action, String)>,
+    pub failed: Vec<(Address, Action, ApplyError)>,
     pub skipped: Vec<(Address, Action, String)>,
     pub outputs: BTreeMap<Address, Outputs>,
     pub seconds: f64,
@@ -517,7 +564,7 @@ impl ApplyReport {
             out.push_str(&format!("  {} {addr}: {verb} ({secs:.1}s)\n", action.symbol()));
         }
         for (addr, _, err) in &self.failed {
-            out.push_str(&format!("  ! {addr}: FAILED: {}\n", crate::secrets::redact(err)));
+            out.push_str(&format!("  ! {addr}: {}: {}\n", err.heading(), crate::secrets::redact(&err.to_string())));
         }
         for (addr, _, why) in &self.skipped {
             out.push_str(&format!("  ! {addr}: not applied: {why}\n"));
@@ -548,7 +595,7 @@ impl ApplyReport {
             "ok": self.ok(),
             "seconds": self.seconds,
             "done": self.done.iter().map(|(a, act, s)| { let mut v = item(a, act); v["seconds"] = serde_json::json!(s); v }).collect::<Vec<_>>(),
-            "failed": self.failed.iter().map(|(a, act, e)| { let mut v = item(a, act); v["error"] = serde_json::json!(crate::secrets::redact(e)); v }).collect::<Vec<_>>(),
+            "failed": self.failed.iter().map(|(a, act, e)| { let mut v = item(a, act); v["error"] = serde_json::json!(crate::secrets::redact(&e.to_string())); v["class"] = serde_json::json!(e.class()); v }).collect::<Vec<_>>(),
             "skipped": self.skipped.iter().map(|(a, act, e)| { let mut v = item(a, act); v["reason"] = serde_json::json!(e); v }).collect::<Vec<_>>(),
         })
     }

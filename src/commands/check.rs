@@ -215,6 +215,12 @@ async fn database(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outcome> {
     out
 }
 
+/// A name no other probe (of this run or another) shares: the environment and the time.
+fn probe_token(env: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{env}-{nanos}")
+}
+
 /// A probe object in each bucket: put, get (the same bytes back), delete.
 async fn storage(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::Aws) -> Vec<Outcome> {
     const G: &str = "storage";
@@ -228,8 +234,7 @@ async fn storage(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::A
         };
         let region = d.attrs.get("region").and_then(|r| r.as_str()).map(String::from).unwrap_or_else(|| loaded.spec.aws_region());
         let s3 = aws.s3(&region).await;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let key = format!("poactl-check/{}-{nanos}.txt", loaded.env);
+        let key = format!("poactl-check/{}.txt", probe_token(&loaded.env));
         let body = format!("poactl check probe {key}");
         if let Err(e) =
             s3.put_object().bucket(&o.id).key(&key).body(body.clone().into_bytes().into()).content_type("text/plain").send().await
@@ -351,8 +356,7 @@ async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::Aws) 
             .unwrap_or_else(|| loaded.spec.aws_region());
         let origin_path = d.attrs.pointer("/origin/path").and_then(|v| v.as_str()).unwrap_or("").trim_matches('/').to_string();
         let s3 = aws.s3(&region).await;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let token = format!("poactl-check-{}-{nanos}", loaded.env);
+        let token = format!("poactl-check-{}", probe_token(&loaded.env));
         let base = edge.clone().unwrap_or_else(|| format!("https://{domain}"));
         let get = |path: &str| {
             let mut req = http.get(format!("{}/{path}", base.trim_end_matches('/')));

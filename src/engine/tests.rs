@@ -81,7 +81,14 @@ impl Provider for FakeProvider {
         self.calls.lock().unwrap().push(format!("create {}", d.address.name));
         self.busy().await;
         if self.fail.contains(&d.address.name) {
-            return Err(ProviderError::Api(format!("{} is broken", d.address.name)));
+            let name = &d.address.name;
+            return Err(if name.starts_with("slow") {
+                ProviderError::Timeout { what: name.clone(), seconds: 1, state: "CREATING".into() }
+            } else if name.starts_with("refused") {
+                ProviderError::Refused(format!("{name} is not allowed"))
+            } else {
+                ProviderError::Api(format!("{name} is broken"))
+            });
         }
         self.live.lock().unwrap().insert(d.address.name.clone(), d.attrs.clone());
         Ok(Self::outputs(&d.address.name))
@@ -388,4 +395,33 @@ async fn foreign_resources_are_conflicts_not_changes() {
     assert!(plan.conflicts[0].message.contains("does not own it"));
     let report = engine.apply(&plan, &obs).await;
     assert!(report.done.is_empty());
+}
+
+#[tokio::test]
+async fn the_report_tells_timed_out_from_refused_from_failed() {
+    let loaded = loaded();
+    let fake = Arc::new(FakeProvider { fail: vec!["slow".into(), "refused".into(), "broken".into()], ..Default::default() });
+    let mut registry = Registry::empty();
+    registry.insert(fake.clone());
+    let progress = Progress::hidden();
+    let engine = engine_with(&loaded, &registry, &progress, 4);
+    let desired: Vec<Desired> = ["slow", "refused", "broken"].iter().map(|n| alarm(n, json!({"v": 1}), &[])).collect();
+    let obs = engine.observe(desired).await.unwrap();
+    let report = engine.apply(&engine.plan(&obs, PlanOptions::default()), &obs).await;
+    // (resource, class, text heading)
+    let cases = [
+        ("broken", "failed", "FAILED: broken is broken"),
+        ("refused", "refused", "REFUSED: refused is not allowed"),
+        ("slow", "timed_out", "TIMED OUT, still in progress on the service: slow did not become ready within 1s"),
+    ];
+    let text = report.text();
+    let json = report.json();
+    for (name, class, heading) in cases {
+        let (_, _, err) = report.failed.iter().find(|f| f.0.name == name).expect(name);
+        assert_eq!(err.class(), class, "{name}");
+        assert!(matches!(err, ApplyError::Provider(_)), "{name}: the provider's error is kept whole: {err:?}");
+        assert!(text.contains(&format!("monitoring.alarms.{name}: {heading}")), "{name}: {text}");
+        let item = json["failed"].as_array().unwrap().iter().find(|f| f["address"] == format!("monitoring.alarms.{name}")).unwrap();
+        assert_eq!(item["class"], class, "{item}");
+    }
 }
