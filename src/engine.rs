@@ -703,17 +703,7 @@ pub fn make_plan(
                     (Action::Delete, Reason::Destroy, Vec::new(), Some(o.id.clone()))
                 } else {
                     let mut changes = p.diff(&resolved, o);
-                    if options.rotate_passwords && d.write_only.get("password").is_some() {
-                        // Atlas never returns passwords: rotation is a change poactl asserts.
-                        changes.push(FieldChange {
-                            path: "password".into(),
-                            before: None,
-                            after: Some(Value::String("rotate".into())),
-                            forces_replace: false,
-                            sensitive: true,
-                            unknown: false,
-                        });
-                    }
+                    changes.extend(p.asserted_changes(&resolved, o, &options));
                     let outputs = BTreeMap::new();
                     let ctx = Ctx { env, loaded, parent: None, outputs: &outputs, progress: &progress, options: &run_options };
                     notes.extend(p.notes(&resolved, o, &ctx));
@@ -780,10 +770,7 @@ pub fn make_plan(
         }
         if (pruned || named || (options.destroy && owned)) && prunable {
             let reason = if options.destroy { Reason::Destroy } else { Reason::Pruned };
-            let mut notes = Vec::new();
-            if addr.kind == Kind::Index && o.handle.get("hidden") != Some(&Value::Bool(true)) {
-                notes.push("hidden now, dropped by a --prune once it has been hidden 7 days (or now with --drop-immediately); queries that hint it, and $text or $geoNear that need it, fail meanwhile".to_string());
-            }
+            let notes = provider(addr.kind).map(|p| p.delete_notes(o)).unwrap_or_default();
             resources.push(ResourceChange {
                 address: addr.clone(),
                 action: Action::Delete,

@@ -228,6 +228,18 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Changes the service cannot show but the run asks for: Atlas never returns a database
+    /// user's password, so `--rotate-passwords` is a change the users provider asserts.
+    fn asserted_changes(&self, _desired: &Desired, _observed: &Observed, _options: &crate::plan::PlanOptions) -> Vec<FieldChange> {
+        Vec::new()
+    }
+
+    /// What deleting this live resource means, for the plan (an index is hidden first, and
+    /// dropped only later).
+    fn delete_notes(&self, _observed: &Observed) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Notes about a live resource worth showing in the plan even when nothing changes.
     fn notes(&self, _desired: &Desired, _observed: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
         Vec::new()

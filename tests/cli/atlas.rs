@@ -469,3 +469,45 @@ async fn the_sandbox_answers_like_atlas() {
     let violations = openapi::violations(&sbx.log().await);
     assert!(violations.is_empty(), "{} schema violations:\n{}", violations.len(), violations.join("\n"));
 }
+
+/// Atlas never returns passwords: `--rotate-passwords` is a change poactl asserts for each
+/// user with one, shown redacted, and sent as a PATCH of that user only; without the flag
+/// nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_passwords_sends_each_password_again_and_only_then() {
+    let sbx = Sandbox::start(0.1);
+    let yaml = "environment: rot\natlas:\n  org_id: 0123456789abcdef01234567\n  project: rotate\n  database_users:\n    - { username: app, password: \"${env:POAFIX_DB_PASSWORD}\", roles: [{ role: readWrite, database: shop }] }\n";
+    let (_dir, spec) = spec_file("rot", yaml);
+    let env = sbx.env();
+    let run = move |args: Vec<&'static str>, spec: String| {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut a: Vec<&str> = args.clone();
+            a.insert(2, &spec);
+            Poactl::new(&a).envs(SPEC_ENV).envs_owned(&env).run()
+        })
+    };
+    run(vec!["apply", "-e", "--auto-approve", "-q"], spec.clone()).await.unwrap().expect_code(0);
+    run(vec!["plan", "-e", "--detailed-exitcode"], spec.clone()).await.unwrap().expect_code(0);
+    let plan = run(vec!["plan", "-e", "--rotate-passwords", "--detailed-exitcode"], spec.clone()).await.unwrap();
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains("~ atlas.database_users.app (admin/app)") && plan.stdout.contains("~ password: (sensitive) -> (sensitive)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.all().contains("api-secret-Vq3xT9"), "{}", plan.all());
+    let before = sbx.log().await.len();
+    run(vec!["apply", "-e", "--rotate-passwords", "--auto-approve", "-q"], spec.clone()).await.unwrap().expect_code(0);
+    let sent: Vec<String> = sbx
+        .log()
+        .await
+        .into_iter()
+        .skip(before)
+        .filter(|e| e["method"] != "GET")
+        .map(|e| format!("{} {}", e["method"].as_str().unwrap(), e["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].starts_with("PATCH ") && sent[0].ends_with("/databaseUsers/admin/app"), "{sent:?}");
+    run(vec!["plan", "-e", "--detailed-exitcode"], spec.clone()).await.unwrap().expect_code(0);
+}

@@ -127,6 +127,13 @@ async fn mock_option_changes_use_collmod_and_rebuilds_need_consent() {
     // Unmanaged: hidden first (and when, recorded), kept by --prune for 7 days, then dropped;
     // a unique or TTL one is never dropped by --prune alone; _id_ never.
     mock.add_index("app.users", doc! {"v": 2, "key": {"code": 1}, "name": "code_1", "unique": true});
+    let first = poactl(args(&["plan", "-e", &spec, "--prune"], &mock.uri)).await;
+    assert!(
+        first.stdout.contains("- database.indexes.users.legacy_1")
+            && first.stdout.contains("# hidden now, dropped by a --prune once it has been hidden 7 days"),
+        "{}",
+        first.stdout
+    );
     poactl(args(&["apply", "-e", &spec, "--auto-approve", "--prune"], &mock.uri)).await.expect_code(0);
     assert_eq!(mock.index("app.users", "legacy_1").unwrap().get_bool("hidden"), Ok(true));
     assert!(mock.index("app.users", "code_1").unwrap().get("hidden").is_none(), "a unique index is left alone");

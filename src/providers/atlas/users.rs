@@ -228,6 +228,22 @@ impl Provider for UserProvider {
         &[Kind::AtlasProject]
     }
 
+    /// Atlas never returns passwords: with `--rotate-passwords`, sending the spec's again is
+    /// a change poactl asserts (for users with a password).
+    fn asserted_changes(&self, d: &Desired, _o: &Observed, options: &crate::plan::PlanOptions) -> Vec<FieldChange> {
+        if !(options.rotate_passwords && d.write_only.get("password").is_some()) {
+            return Vec::new();
+        }
+        vec![FieldChange {
+            path: "password".into(),
+            before: None,
+            after: Some(serde_json::Value::String("rotate".into())),
+            forces_replace: false,
+            sensitive: true,
+            unknown: false,
+        }]
+    }
+
     /// Atlas keeps no tags on database users: nothing proves poactl made one, so `--prune` alone keeps them.
     fn prune_guard(&self, _o: &Observed) -> Option<String> {
         Some("Atlas keeps no ownership mark on database users, so poactl cannot prove it made this one".to_string())

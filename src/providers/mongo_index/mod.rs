@@ -922,6 +922,17 @@ impl Provider for IndexProvider {
         Ok(out)
     }
 
+    /// A prune hides a visible index first (`prune_guard` keeps it until it has been hidden
+    /// long enough).
+    fn delete_notes(&self, o: &Observed) -> Vec<String> {
+        if o.handle.get("hidden") == Some(&json!(true)) {
+            return Vec::new();
+        }
+        vec![format!(
+            "hidden now, dropped by a --prune once it has been hidden {HIDDEN_DAYS} days (or now with --drop-immediately); queries that hint it, and $text or $geoNear that need it, fail meanwhile"
+        )]
+    }
+
     /// Unmanaged indexes: `--prune` hides them first and drops them only later, and never
     /// drops a unique or TTL one without `--delete` naming it. Hiding proves nothing about
     /// those: a hidden index still enforces uniqueness and still expires documents (docs
