@@ -10,7 +10,7 @@ use crate::engine::{Engine, Observation};
 use crate::plan::{self, Action, Plan, PlanOptions, render};
 use crate::progress::Progress;
 use crate::providers::{self, Connections, Registry, RunOptions};
-use crate::resource::Kind;
+use crate::resource::{Kind, Targets};
 use crate::spec::{self, LoadedSpec};
 use crate::{exit, secrets};
 
@@ -126,16 +126,6 @@ fn validate(g: &Global) -> Result<u8> {
     }
 }
 
-/// The kinds `--target` prefixes select (`None`: no `--target`, every kind).
-fn target_kinds(targets: &[String]) -> Option<std::collections::BTreeSet<Kind>> {
-    (!targets.is_empty()).then(|| {
-        Kind::ALL
-            .into_iter()
-            .filter(|k| targets.iter().any(|t| k.as_str().starts_with(t.trim_end_matches('.')) || t.starts_with(k.as_str())))
-            .collect()
-    })
-}
-
 fn connections(c: &ConnectArgs) -> Connections {
     Connections { mongodb_uri: c.mongodb_uri.clone() }
 }
@@ -146,20 +136,20 @@ struct Session {
     registry: Registry,
     progress: Progress,
     parallelism: Option<usize>,
-    targets: Vec<String>,
+    targets: Targets,
 }
 
 impl Session {
     async fn open(g: &Global, connect: &ConnectArgs) -> Result<Session> {
         let loaded = load_env(g)?;
-        let kinds = target_kinds(&connect.targets);
-        let registry = Registry::for_spec(&loaded, &connections(connect), kinds.as_ref()).await?;
+        let targets = Targets::new(&connect.targets);
+        let registry = Registry::for_spec(&loaded, &connections(connect), targets.kinds().as_ref()).await?;
         let progress = Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text);
-        Ok(Session { loaded, registry, progress, parallelism: g.parallelism.map(usize::from), targets: connect.targets.clone() })
+        Ok(Session { loaded, registry, progress, parallelism: g.parallelism.map(usize::from), targets })
     }
 
     fn engine(&self, options: RunOptions) -> Engine<'_> {
-        let discover_kinds = target_kinds(&self.targets);
+        let discover_kinds = self.targets.kinds();
         Engine {
             loaded: &self.loaded,
             registry: &self.registry,
@@ -172,8 +162,7 @@ impl Session {
 
     /// Whether `--target` selects an address (all do without `--target`).
     fn targeted(&self, address: &crate::resource::Address) -> bool {
-        let a = address.to_string();
-        self.targets.is_empty() || self.targets.iter().any(|t| a == *t || a.starts_with(&format!("{}.", t.trim_end_matches('.'))))
+        self.targets.selects(address)
     }
 
     /// Reads the live state. Unmanaged resources are listed only for the kinds the spec uses,
@@ -182,7 +171,7 @@ impl Session {
     async fn observe(&self, every_kind: bool) -> Result<Observation> {
         let all = providers::desired(&self.loaded);
         if !self.targets.is_empty() && !all.iter().any(|d| self.targeted(&d.address)) {
-            bail!("--target {} matches no resource of environment \"{}\"", self.targets.join(", "), self.loaded.env);
+            bail!("--target {} matches no resource of environment \"{}\"", self.targets, self.loaded.env);
         }
         let used: std::collections::BTreeSet<Kind> = all.iter().map(|d| d.address.kind).collect();
         let desired = all.into_iter().filter(|d| self.targeted(&d.address)).collect();

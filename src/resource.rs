@@ -178,9 +178,78 @@ impl fmt::Display for Reference {
     }
 }
 
+/// `--target` prefixes: one reading of them for addresses and for kinds. A target selects an
+/// address that is the target or lies under it (`atlas` selects `atlas.clusters.main`;
+/// `storage.buckets.a` does not select `storage.buckets.ab`), and a kind that lies under it or
+/// holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Targets(Vec<String>);
+
+impl Targets {
+    pub fn new(targets: &[String]) -> Targets {
+        Targets(targets.iter().map(|t| t.trim_end_matches('.').to_string()).filter(|t| !t.is_empty()).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn under(path: &str, prefix: &str) -> bool {
+        path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.'))
+    }
+
+    /// Whether an address is selected (every one is without targets).
+    pub fn selects(&self, address: &Address) -> bool {
+        let a = address.to_string();
+        self.0.is_empty() || self.0.iter().any(|t| Self::under(&a, t))
+    }
+
+    /// The kinds the targets reach (`None`: no targets, every kind).
+    pub fn kinds(&self) -> Option<std::collections::BTreeSet<Kind>> {
+        (!self.0.is_empty()).then(|| {
+            Kind::ALL.into_iter().filter(|k| self.0.iter().any(|t| Self::under(k.as_str(), t) || Self::under(t, k.as_str()))).collect()
+        })
+    }
+}
+
+impl fmt::Display for Targets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn targets_select_addresses_and_kinds_the_same_way() {
+        let main = Address::new(Kind::AtlasCluster, "main");
+        let ab = Address::new(Kind::Bucket, "ab");
+        let index = Address::new(Kind::Index, "users.email_1");
+        /// (targets, address, selected, a kind it reaches, a kind it does not)
+        type Case<'a> = (&'a [&'a str], &'a Address, bool, Option<Kind>, Option<Kind>);
+        let cases: [Case<'_>; 7] = [
+            (&[], &main, true, None, None),
+            (&["atlas"], &main, true, Some(Kind::AtlasUser), Some(Kind::Bucket)),
+            (&["atlas."], &main, true, Some(Kind::AtlasProject), Some(Kind::Index)),
+            (&["atlas.clusters.main"], &main, true, Some(Kind::AtlasCluster), Some(Kind::AtlasUser)),
+            (&["storage.buckets.a"], &ab, false, Some(Kind::Bucket), Some(Kind::BucketPolicy)),
+            (&["storage.bucket"], &ab, false, None, Some(Kind::Bucket)),
+            (&["database.indexes.users"], &index, true, Some(Kind::Index), Some(Kind::AtlasCluster)),
+        ];
+        for (targets, address, selected, reaches, not) in cases {
+            let t = Targets::new(&targets.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(t.selects(address), selected, "{targets:?} on {address}");
+            let kinds = t.kinds();
+            if let Some(k) = reaches {
+                assert!(kinds.as_ref().is_some_and(|ks| ks.contains(&k)), "{targets:?} reaches {k}");
+            }
+            if let Some(k) = not {
+                assert!(!kinds.as_ref().is_some_and(|ks| ks.contains(&k)), "{targets:?} does not reach {k}");
+            }
+        }
+    }
 
     #[test]
     fn references_parse_long_and_short_forms() {
