@@ -178,6 +178,46 @@ impl fmt::Display for Reference {
     }
 }
 
+/// A piece of a string in the `${...}` grammar of references between resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Text(&'a str),
+    /// What is between `${` and `}`, trimmed.
+    Reference(&'a str),
+    /// A `${` never closed: the rest of the string, as written.
+    Unclosed(&'a str),
+}
+
+/// A string cut into text and `${...}` pieces: the one scanner of that grammar.
+pub fn pieces(s: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        if start > 0 {
+            out.push(Piece::Text(&rest[..start]));
+        }
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push(Piece::Unclosed(&rest[start..]));
+            return out;
+        };
+        out.push(Piece::Reference(after[..end].trim()));
+        rest = &after[end + 1..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    out
+}
+
+/// The reference a string is, when it is exactly one `${...}` (a field naming a resource).
+pub fn whole_reference(s: &str) -> Option<Reference> {
+    match pieces(s).as_slice() {
+        [Piece::Reference(inner)] => Reference::parse(inner),
+        _ => None,
+    }
+}
+
 /// `--target` prefixes: one reading of them for addresses and for kinds. A target selects an
 /// address that is the target or lies under it (`atlas` selects `atlas.clusters.main`;
 /// `storage.buckets.a` does not select `storage.buckets.ab`), and a kind that lies under it or
@@ -221,6 +261,24 @@ impl fmt::Display for Targets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_cut_into_text_and_references() {
+        use Piece::*;
+        let cases: [(&str, Vec<Piece<'_>>); 6] = [
+            ("plain", vec![Text("plain")]),
+            ("${ cdn.assets.domain }", vec![Reference("cdn.assets.domain")]),
+            ("https://${cdn.assets.domain}/x", vec![Text("https://"), Reference("cdn.assets.domain"), Text("/x")]),
+            ("${a}${b}", vec![Reference("a"), Reference("b")]),
+            ("left ${open", vec![Text("left "), Unclosed("${open")]),
+            ("", vec![]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(pieces(text), want, "{text:?}");
+        }
+        assert_eq!(whole_reference("${storage.buckets.b.arn}").map(|r| r.target.name), Some("b".to_string()));
+        assert!(whole_reference("x${storage.buckets.b.arn}").is_none());
+    }
 
     #[test]
     fn targets_select_addresses_and_kinds_the_same_way() {

@@ -359,17 +359,10 @@ fn add_reference_edges(all: &mut [Desired]) {
 
 pub fn collect_refs(v: &Value, out: &mut Vec<crate::resource::Reference>) {
     match v {
-        Value::String(s) => {
-            let mut rest = s.as_str();
-            while let Some(start) = rest.find("${") {
-                let after = &rest[start + 2..];
-                let Some(end) = after.find('}') else { break };
-                if let Some(r) = crate::resource::Reference::parse(after[..end].trim()) {
-                    out.push(r);
-                }
-                rest = &after[end + 1..];
-            }
-        }
+        Value::String(s) => out.extend(crate::resource::pieces(s).into_iter().filter_map(|p| match p {
+            crate::resource::Piece::Reference(inner) => crate::resource::Reference::parse(inner),
+            _ => None,
+        })),
         Value::Array(items) => items.iter().for_each(|i| collect_refs(i, out)),
         Value::Object(map) => map.values().for_each(|i| collect_refs(i, out)),
         _ => {}
@@ -378,32 +371,21 @@ pub fn collect_refs(v: &Value, out: &mut Vec<crate::resource::Reference>) {
 
 /// Replaces `${...}` references with known outputs; unknown ones stay as written.
 pub fn resolve_refs(v: &Value, outputs: &BTreeMap<Address, Outputs>) -> Value {
+    use crate::resource::Piece;
     match v {
         Value::String(s) if s.contains("${") => {
             let mut out = String::new();
-            let mut rest = s.as_str();
-            while let Some(start) = rest.find("${") {
-                out.push_str(&rest[..start]);
-                let after = &rest[start + 2..];
-                let Some(end) = after.find('}') else {
-                    out.push_str(&rest[start..]);
-                    rest = "";
-                    break;
-                };
-                let inner = after[..end].trim();
-                let value =
-                    crate::resource::Reference::parse(inner).and_then(|r| outputs.get(&r.target).and_then(|o| o.get(&r.field)).cloned());
-                match value {
-                    Some(v) => out.push_str(&v),
-                    None => {
-                        out.push_str("${");
-                        out.push_str(inner);
-                        out.push('}');
+            for piece in crate::resource::pieces(s) {
+                match piece {
+                    Piece::Text(t) | Piece::Unclosed(t) => out.push_str(t),
+                    Piece::Reference(inner) => {
+                        match crate::resource::Reference::parse(inner).and_then(|r| outputs.get(&r.target).and_then(|o| o.get(&r.field))) {
+                            Some(v) => out.push_str(v),
+                            None => out.push_str(&format!("${{{inner}}}")),
+                        }
                     }
                 }
-                rest = &after[end + 1..];
             }
-            out.push_str(rest);
             Value::String(out)
         }
         Value::Array(items) => Value::Array(items.iter().map(|i| resolve_refs(i, outputs)).collect()),

@@ -104,11 +104,9 @@ impl Spec {
                 .dimensions
                 .get("BucketName")
                 // The bucket by name, or by a reference to one of this spec's buckets.
-                .map(|b| {
-                    match b.strip_prefix("${").and_then(|r| r.strip_suffix('}')).and_then(|r| crate::resource::Reference::parse(r.trim())) {
-                        Some(r) if r.target.kind == crate::resource::Kind::Bucket => r.target.name,
-                        _ => b.clone(),
-                    }
+                .map(|b| match crate::resource::whole_reference(b) {
+                    Some(r) if r.target.kind == crate::resource::Kind::Bucket => r.target.name,
+                    _ => b.clone(),
                 })
                 .and_then(|b| self.storage.as_ref()?.buckets.iter().find(|x| x.name == b))
                 .and_then(|b| b.region.clone())
