@@ -92,3 +92,39 @@ fn missing_environment_file_lists_the_known_ones() {
     run.expect_code(1);
     assert!(run.stderr.contains("pass -e NAME"), "{}", run.stderr);
 }
+
+/// The spec's resource set (what `validate` lists and references are checked against) and the
+/// providers' desired resources (what plan and apply work on) are written apart, since the spec
+/// layer may not see the providers; this keeps them one set for every shipped environment and
+/// every spec of the test corpus that loads.
+#[test]
+fn the_spec_and_the_providers_name_the_same_resources() {
+    let vars: std::collections::HashMap<String, String> = SPEC_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let lookup = |k: &str| vars.get(k).cloned();
+    let root = crate::support::repo();
+    let mut specs: Vec<(std::path::PathBuf, String)> =
+        ["dev", "staging", "prod", "local"].iter().map(|e| (root.join("environments"), e.to_string())).collect();
+    for dir in ["tests/specs/valid", "tests/specs"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                specs.push((p.parent().unwrap().to_path_buf(), p.to_string_lossy().to_string()));
+            }
+        }
+    }
+    let mut compared = 0;
+    let mut kinds = std::collections::BTreeSet::new();
+    for (dir, env) in specs {
+        let Ok(loaded) = poactl::spec::load(&dir, &env, &lookup) else { continue };
+        let from_spec: std::collections::BTreeSet<String> = poactl::spec::addresses(&loaded.spec).iter().map(|a| a.to_string()).collect();
+        let from_providers: std::collections::BTreeSet<String> =
+            poactl::providers::desired(&loaded).iter().map(|d| d.address.to_string()).collect();
+        assert_eq!(from_spec, from_providers, "{env}");
+        kinds.extend(poactl::spec::addresses(&loaded.spec).iter().map(|a| a.kind));
+        compared += 1;
+    }
+    assert!(compared >= 4, "{compared} specs compared");
+    let missing: Vec<_> = poactl::resource::Kind::ALL.into_iter().filter(|k| !kinds.contains(k)).collect();
+    assert!(missing.is_empty(), "no shipped spec declares {missing:?}: the comparison does not cover them");
+}
