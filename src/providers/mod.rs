@@ -394,6 +394,42 @@ pub fn resolve_refs(v: &Value, outputs: &BTreeMap<Address, Outputs>) -> Value {
     }
 }
 
+/// What one look at a resource being waited on found.
+pub enum Look<T> {
+    Ready(T),
+    /// Not yet: the state it is in, for the spinner and the timeout's message.
+    NotYet(String),
+}
+
+/// The one wait loop: looks until `look` is ready, showing the state on a spinner, the pause
+/// doubling from 250 ms up to `max_delay`. Past the run's `--timeout` (or on Ctrl-C) it is a
+/// [`ProviderError::Timeout`] with the last state: the service goes on with its work.
+pub async fn wait_for<T, F, Fut>(ctx: &Ctx<'_>, what: &str, doing: &str, max_delay: std::time::Duration, mut look: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Look<T>>>,
+{
+    let task = ctx.progress.spinner(format!("{what}: {doing}"));
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(250);
+    loop {
+        match look().await? {
+            Look::Ready(v) => {
+                task.finish();
+                return Ok(v);
+            }
+            Look::NotYet(state) => {
+                task.set_message(format!("{what}: {state}"));
+                if started.elapsed() >= ctx.options.timeout || crate::interrupt::requested() {
+                    return Err(ProviderError::Timeout { what: what.to_string(), seconds: started.elapsed().as_secs(), state });
+                }
+                tokio::time::sleep(delay.min(ctx.options.timeout.saturating_sub(started.elapsed()))).await;
+                delay = (delay * 2).min(max_delay);
+            }
+        }
+    }
+}
+
 /// A JSON object of strings (tags, dimensions) as a sorted map.
 pub fn string_map(v: &Value) -> BTreeMap<String, String> {
     v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect()).unwrap_or_default()

@@ -11,7 +11,9 @@ use serde_json::{Map, Value, json};
 use super::client::{Call, seg, version::*};
 use super::{Atlas, LANE, group_id, group_of, scope_group_id, tags_from_live, tags_to_live, tags_update};
 use crate::plan::{FieldChange, diff};
-use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{
+    Ctx, Desired, Lane, Look, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags, wait_for,
+};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::ClusterSpec;
@@ -281,34 +283,18 @@ impl ClusterProvider {
 
     async fn wait_always(&self, ctx: &Ctx<'_>, group: &str, api: &str, name: &str, gone: bool) -> Result<Option<Value>> {
         let what = format!("atlas.clusters.{name}");
-        let task = ctx.progress.spinner(format!("{what}: waiting for Atlas"));
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(250);
-        let mut last_state: String;
-        loop {
+        wait_for(ctx, &what, "waiting for Atlas", Duration::from_secs(15), || async {
             let doc = self.get(group, api, name).await?;
-            match &doc {
-                None if gone => {
-                    task.finish();
-                    return Ok(None);
-                }
+            Ok(match doc {
+                None if gone => Look::Ready(None),
+                None => Look::NotYet("not found".to_string()),
                 Some(d) => {
-                    last_state = d.get("stateName").and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
-                    if !gone && last_state == "IDLE" {
-                        task.finish();
-                        return Ok(doc);
-                    }
+                    let state = d.get("stateName").and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
+                    if !gone && state == "IDLE" { Look::Ready(Some(d)) } else { Look::NotYet(state) }
                 }
-                None => last_state = "not found".to_string(),
-            }
-            task.set_message(format!("{what}: {last_state}"));
-            if started.elapsed() >= ctx.options.timeout || crate::interrupt::requested() {
-                return Err(ProviderError::Timeout { what, seconds: started.elapsed().as_secs(), state: last_state });
-            }
-            let remaining = ctx.options.timeout.saturating_sub(started.elapsed());
-            tokio::time::sleep(delay.min(remaining)).await;
-            delay = (delay * 2).min(Duration::from_secs(15));
-        }
+            })
+        })
+        .await
     }
 
     /// One PATCH, then the wait for IDLE. A 409 that says the cluster is busy (someone else
@@ -643,20 +629,12 @@ impl Provider for ClusterProvider {
 impl ClusterProvider {
     /// Waits until a cluster shows up IDLE on `api` (after an M0 -> Flex upgrade it moves there).
     async fn wait_on(&self, ctx: &Ctx<'_>, group: &str, api: &str, name: &str) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            if self.get(group, api, name).await?.is_some_and(|d| d.get("stateName").and_then(|v| v.as_str()) == Some("IDLE")) {
-                return Ok(());
-            }
-            if started.elapsed() >= ctx.options.timeout {
-                return Err(ProviderError::Timeout {
-                    what: format!("the upgrade of atlas.clusters.{name}"),
-                    seconds: ctx.options.timeout.as_secs(),
-                    state: format!("not IDLE on the {api} API yet"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let what = format!("the upgrade of atlas.clusters.{name}");
+        wait_for(ctx, &what, "waiting for Atlas", Duration::from_secs(2), || async {
+            let idle = self.get(group, api, name).await?.is_some_and(|d| d.get("stateName").and_then(|v| v.as_str()) == Some("IDLE"));
+            Ok(if idle { Look::Ready(()) } else { Look::NotYet(format!("not IDLE on the {api} API yet")) })
+        })
+        .await
     }
 
     /// After a tenant upgrade Atlas briefly reports the old tier as IDLE: wait until the

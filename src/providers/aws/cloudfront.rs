@@ -535,24 +535,13 @@ impl DistributionProvider {
         if !ctx.options.wait {
             return Ok(());
         }
-        let task = ctx.progress.spinner(format!("{what}: waiting for CloudFront to deploy"));
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(250);
-        loop {
+        crate::providers::wait_for(ctx, what, "waiting for CloudFront to deploy", Duration::from_secs(20), || async {
             let out =
                 self.aws.cloudfront.get_distribution().id(id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {id}"), &e))?;
             let status = out.distribution().map(|d| d.status().to_string()).unwrap_or_default();
-            if status == "Deployed" {
-                task.finish();
-                return Ok(());
-            }
-            task.set_message(format!("{what}: {status}"));
-            if started.elapsed() >= ctx.options.timeout || crate::interrupt::requested() {
-                return Err(ProviderError::Timeout { what: what.to_string(), seconds: started.elapsed().as_secs(), state: status });
-            }
-            tokio::time::sleep(delay.min(ctx.options.timeout.saturating_sub(started.elapsed()))).await;
-            delay = (delay * 2).min(Duration::from_secs(20));
-        }
+            Ok(if status == "Deployed" { crate::providers::Look::Ready(()) } else { crate::providers::Look::NotYet(status) })
+        })
+        .await
     }
 
     /// Deletes the distribution's OAC once the distribution is gone. CloudFront answers
