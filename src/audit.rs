@@ -13,23 +13,14 @@ use crate::spec::LoadedSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Low,
     Medium,
     High,
 }
 
 impl Severity {
-    pub fn parse(s: &str) -> Option<Severity> {
-        match s {
-            "low" => Some(Severity::Low),
-            "medium" => Some(Severity::Medium),
-            "high" => Some(Severity::High),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",
             Severity::Medium => "medium",
@@ -41,7 +32,7 @@ impl Severity {
 /// Where a resource's attributes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Source {
+pub(crate) enum Source {
     /// Read from the service.
     Live,
     /// Not there (yet): what the spec asks for.
@@ -50,13 +41,13 @@ pub enum Source {
     Unmanaged,
 }
 
-pub struct Resource {
+pub(crate) struct Resource {
     pub address: Address,
     pub attrs: Value,
     pub source: Source,
 }
 
-pub struct Input<'a> {
+pub(crate) struct Input<'a> {
     pub loaded: &'a LoadedSpec,
     pub resources: Vec<Resource>,
     /// The monthly estimate from the price catalog (base usage).
@@ -64,9 +55,10 @@ pub struct Input<'a> {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub rule: &'static str,
     pub severity: Severity,
+    pub title: &'static str,
     pub address: String,
     pub source: Option<Source>,
     pub detail: String,
@@ -77,7 +69,7 @@ pub struct Finding {
 /// One finding of a rule: the address, where its attributes came from, the detail.
 type Hit = (String, Option<Source>, String);
 
-pub struct Rule {
+pub(crate) struct Rule {
     pub id: &'static str,
     pub severity: Severity,
     pub title: &'static str,
@@ -103,7 +95,7 @@ fn is_production(loaded: &LoadedSpec) -> bool {
     loaded.spec.protect || ["prod", "production"].contains(&loaded.env.as_str())
 }
 
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     Rule {
         id: "atlas-access-open",
         severity: Severity::High,
@@ -396,13 +388,14 @@ pub const RULES: &[Rule] = &[
 ];
 
 /// Every rule's findings, most severe first.
-pub fn run(input: &Input<'_>) -> Vec<Finding> {
+pub(crate) fn run(input: &Input<'_>) -> Vec<Finding> {
     let mut out: Vec<Finding> = RULES
         .iter()
         .flat_map(|rule| {
             (rule.check)(input).into_iter().map(move |(address, source, detail)| Finding {
                 rule: rule.id,
                 severity: rule.severity,
+                title: rule.title,
                 address,
                 source,
                 detail,
@@ -418,7 +411,7 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
 /// The IAM policy the app needs for its uploads, scoped to the environment's buckets: read,
 /// write and delete objects, list the bucket. Nothing else (no bucket settings, no other
 /// service), so the app never runs with admin keys.
-pub fn app_policy(loaded: &LoadedSpec) -> Value {
+pub(crate) fn app_policy(loaded: &LoadedSpec) -> Value {
     let buckets: BTreeSet<&str> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).map(|b| b.name.as_str()).collect();
     let kms: BTreeSet<&str> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).filter_map(|b| b.kms_key.as_deref()).collect();
     let mut statements = vec![
@@ -432,7 +425,8 @@ pub fn app_policy(loaded: &LoadedSpec) -> Value {
 }
 
 /// docs/audit.md: the rules table (generated; `tests` keep it in step with [`RULES`]).
-pub fn rules_markdown() -> String {
+#[cfg(test)]
+fn rules_markdown() -> String {
     let mut s = String::from(
         "# `poactl audit` rules\n\nGenerated from `src/audit.rs` (`RULES`); a unit test fails when this page and the table differ.\nRun `POACTL_UPDATE_DOCS=1 cargo test --lib audit` to rewrite it.\n\nEach rule reads the live state where poactl read it, else the spec. It also reads the live resources the spec does not declare (an access-list entry or a user added by hand). `poactl audit -e ENV --fail-on high` exits 2 when a finding is at least that severe.\n\n| id | severity | what | why | fix in the spec |\n|---|---|---|---|---|\n",
     );

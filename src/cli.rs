@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(name = "poactl", version, about = "Keeps MongoDB Atlas, AWS (S3, CloudFront, CloudWatch) and MongoDB indexes exactly as an environment's YAML spec says.", long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
@@ -14,7 +14,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args, Clone)]
-pub struct Global {
+pub(crate) struct Global {
     /// Environment name (environments/NAME.yaml) or a path to a spec file.
     #[arg(short = 'e', long = "env", global = true, env = "POACTL_ENV")]
     pub env: Option<String>,
@@ -40,14 +40,14 @@ pub struct Global {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     Text,
     Json,
     Markdown,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Parse, resolve and check the spec. No network.
     Validate,
     /// Read live state and show what apply would change.
@@ -81,14 +81,14 @@ pub enum Command {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct UnlockArgs {
+pub(crate) struct UnlockArgs {
     /// Break the lock, whoever holds it (only when that run is gone).
     #[arg(long)]
     pub force: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct ConnectArgs {
+pub(crate) struct ConnectArgs {
     /// MongoDB connection string for index management (overrides `database.uri`).
     #[arg(long, env = "POACTL_MONGODB_URI")]
     pub mongodb_uri: Option<String>,
@@ -98,7 +98,7 @@ pub struct ConnectArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// Exit 2 when there are changes (0 none, 1 error).
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -123,7 +123,7 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// Apply a plan saved by `plan --out`; refused if the spec or live state changed since.
     #[arg(long)]
     pub plan: Option<PathBuf>,
@@ -163,7 +163,7 @@ pub struct ApplyArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct DriftArgs {
+pub(crate) struct DriftArgs {
     /// Also report live resources the spec does not declare as drift (exit 2).
     #[arg(long)]
     pub strict: bool,
@@ -172,7 +172,7 @@ pub struct DriftArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct DestroyArgs {
+pub(crate) struct DestroyArgs {
     /// Required: this deletes data.
     #[arg(long)]
     pub allow_destroy: bool,
@@ -187,7 +187,7 @@ pub struct DestroyArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct CostArgs {
+pub(crate) struct CostArgs {
     /// Price the named usage scenarios (usage.scenarios) side by side; `all` for every one.
     #[arg(long)]
     pub scenario: Vec<String>,
@@ -200,7 +200,7 @@ pub struct CostArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// The Tera template to render (default: templates/app.env.tera, built in).
     #[arg(long)]
     pub template: Option<PathBuf>,
@@ -212,7 +212,7 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, Args, Clone)]
-pub struct SandboxArgs {
+pub(crate) struct SandboxArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
@@ -235,7 +235,7 @@ pub struct SandboxArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum MigrateCommand {
+pub(crate) enum MigrateCommand {
     /// Copy collections from a MongoDB URI or a `mongodump --out` directory into the
     /// environment's database, then build its indexes and verify every collection.
     Data(MigrateDataArgs),
@@ -246,7 +246,7 @@ pub enum MigrateCommand {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct MigrateGuard {
+pub(crate) struct MigrateGuard {
     /// Allow migrating into an environment with `protect: true`.
     #[arg(long)]
     pub allow_protected: bool,
@@ -256,7 +256,7 @@ pub struct MigrateGuard {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct MigrateDataArgs {
+pub(crate) struct MigrateDataArgs {
     /// A MongoDB URI with the database in its path (mongodb://127.0.0.1:27017/home_service_db)
     /// or a `mongodump --out` directory.
     #[arg(long, value_name = "SOURCE")]
@@ -275,7 +275,7 @@ pub struct MigrateDataArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct MigrateUploadsArgs {
+pub(crate) struct MigrateUploadsArgs {
     /// The local uploads directory.
     #[arg(long, value_name = "DIR")]
     pub from: PathBuf,
@@ -297,7 +297,7 @@ pub struct MigrateUploadsArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct MigrateUrlsArgs {
+pub(crate) struct MigrateUrlsArgs {
     /// The manifest `poactl migrate uploads` wrote.
     #[arg(long, required_unless_present = "revert")]
     pub manifest: Option<PathBuf>,
@@ -318,14 +318,14 @@ pub struct MigrateUrlsArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SeverityArg {
+pub(crate) enum SeverityArg {
     Low,
     Medium,
     High,
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct AuditArgs {
+pub(crate) struct AuditArgs {
     /// Exit 2 when a finding is at least this severe.
     #[arg(long, value_enum)]
     pub fail_on: Option<SeverityArg>,
@@ -335,7 +335,7 @@ pub struct AuditArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Only these groups of checks (database, storage, alarms, backups); repeatable.
     #[arg(long = "only", value_name = "GROUP")]
     pub only: Vec<String>,

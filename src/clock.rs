@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 /// `2026-11-25T12:00:00Z` for now.
-pub fn now_iso() -> String {
+pub(crate) fn now_iso() -> String {
     let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil from days (Howard Hinnant's algorithm).

@@ -18,7 +18,7 @@ mod audit;
 mod check;
 mod migrate;
 
-pub async fn run(cli: Cli) -> Result<u8> {
+pub(crate) async fn run(cli: Cli) -> Result<u8> {
     let result = run_command(cli).await;
     providers::atlas::client::revoke_issued_tokens().await;
     result
@@ -52,11 +52,11 @@ async fn run_command(cli: Cli) -> Result<u8> {
     }
 }
 
-pub fn color(g: &Global) -> bool {
+pub(crate) fn color(g: &Global) -> bool {
     !g.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-pub fn format(g: &Global) -> OutputFormat {
+pub(crate) fn format(g: &Global) -> OutputFormat {
     g.output.unwrap_or(OutputFormat::Text)
 }
 
@@ -80,7 +80,7 @@ pub(crate) async fn observe_declared(
     Ok(engine.observe(desired).await?)
 }
 
-pub fn load_env(g: &Global) -> Result<LoadedSpec> {
+pub(crate) fn load_env(g: &Global) -> Result<LoadedSpec> {
     let Some(env) = &g.env else {
         bail!("no environment given: pass -e NAME (a file in {}/) or set POACTL_ENV", g.environments_dir.display());
     };

@@ -17,7 +17,7 @@ use crate::spec::LoadedSpec;
 
 /// How a node of the graph ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<T, E = String> {
+pub(crate) enum Outcome<T, E = String> {
     Done(T),
     /// The work's own error, kept as its type (never made text in the runner).
     Failed(E),
@@ -39,7 +39,8 @@ impl From<Cycle> for String {
 /// Runs `work` on every node once all its dependencies are done, at most `parallelism` at a
 /// time. A failure skips the nodes that depend on it and nothing else. Dependencies outside
 /// the node set count as done. A cycle fails the nodes on it.
-pub async fn run_dag<K, T, E, F, Fut>(nodes: Vec<(K, Vec<K>)>, parallelism: usize, work: F) -> BTreeMap<K, Outcome<T, E>>
+#[cfg(test)]
+pub(crate) async fn run_dag<K, T, E, F, Fut>(nodes: Vec<(K, Vec<K>)>, parallelism: usize, work: F) -> BTreeMap<K, Outcome<T, E>>
 where
     K: Ord + Clone + std::fmt::Display,
     F: Fn(K) -> Fut,
@@ -51,7 +52,7 @@ where
 
 /// [`run_dag`] with a bound per lane (per service) instead of one for all: sixteen slow S3
 /// reads do not hold up the Atlas reads, and CloudFront's low request rate is not S3's.
-pub async fn run_dag_in_lanes<K, T, E, F, Fut, L>(nodes: Vec<(K, Vec<K>)>, lane: L, work: F) -> BTreeMap<K, Outcome<T, E>>
+pub(crate) async fn run_dag_in_lanes<K, T, E, F, Fut, L>(nodes: Vec<(K, Vec<K>)>, lane: L, work: F) -> BTreeMap<K, Outcome<T, E>>
 where
     K: Ord + Clone + std::fmt::Display,
     F: Fn(K) -> Fut,
@@ -122,7 +123,7 @@ where
 
 /// Live state of an environment, as read by `observe`.
 #[derive(Debug, Clone)]
-pub struct Observation {
+pub(crate) struct Observation {
     pub desired: Vec<Desired>,
     pub observed: BTreeMap<Address, Option<Observed>>,
     pub outputs: BTreeMap<Address, Outputs>,
@@ -135,7 +136,7 @@ pub struct Observation {
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not read the live state of {} resource(s):\n{}", .0.len(), group_errors(&self.0))]
-pub struct ObserveError(pub Vec<(String, String)>);
+pub(crate) struct ObserveError(pub Vec<(String, String)>);
 
 /// One line per distinct error; resources that failed the same way are listed together.
 fn group_errors(errors: &[(String, String)]) -> String {
@@ -175,7 +176,7 @@ impl std::fmt::Display for ReadNode {
     }
 }
 
-pub struct Engine<'a> {
+pub(crate) struct Engine<'a> {
     pub loaded: &'a LoadedSpec,
     pub registry: &'a Registry,
     pub progress: &'a Progress,
@@ -189,7 +190,7 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     /// An engine for the declared resources alone: default run options, and no listing of
     /// unmanaged resources (callers that want them set `discover_kinds`).
-    pub fn new(loaded: &'a LoadedSpec, registry: &'a Registry, progress: &'a Progress, parallelism: Option<usize>) -> Engine<'a> {
+    pub(crate) fn new(loaded: &'a LoadedSpec, registry: &'a Registry, progress: &'a Progress, parallelism: Option<usize>) -> Engine<'a> {
         Engine { loaded, registry, progress, parallelism, options: RunOptions::default(), discover_kinds: Some(BTreeSet::new()) }
     }
 }
@@ -211,7 +212,7 @@ impl Engine<'_> {
     ///
     /// One graph holds both: each kind's listing starts as soon as what it needs is read (the
     /// Atlas project), beside the other reads, and shares their cached answers.
-    pub async fn observe(&self, desired: Vec<Desired>) -> Result<Observation, ObserveError> {
+    pub(crate) async fn observe(&self, desired: Vec<Desired>) -> Result<Observation, ObserveError> {
         let bar = self.progress.bar(desired.len() as u64, "reading live state");
         let by_addr: BTreeMap<Address, &Desired> = desired.iter().map(|d| (d.address.clone(), d)).collect();
         let observed: Mutex<BTreeMap<Address, Option<Observed>>> = Mutex::new(BTreeMap::new());
@@ -351,13 +352,13 @@ impl Engine<'_> {
     }
 
     /// The plan: pure, from an observation.
-    pub fn plan(&self, obs: &Observation, options: PlanOptions) -> Plan {
+    pub(crate) fn plan(&self, obs: &Observation, options: PlanOptions) -> Plan {
         make_plan(&self.loaded.env, obs, options, |kind| self.registry.get(kind).cloned(), self.loaded)
     }
 
     /// Carries out a plan. Deletions first (dependents before what they depend on), then
     /// creates and updates in dependency order. Returns what happened to each resource.
-    pub async fn apply(&self, plan: &Plan, obs: &Observation) -> ApplyReport {
+    pub(crate) async fn apply(&self, plan: &Plan, obs: &Observation) -> ApplyReport {
         let started = Instant::now();
         let desired: BTreeMap<&Address, &Desired> = obs.desired.iter().map(|d| (&d.address, d)).collect();
         let changes: BTreeMap<&Address, &ResourceChange> = plan.resources.iter().map(|r| (&r.address, r)).collect();
@@ -503,7 +504,7 @@ impl Engine<'_> {
 
 /// Why one resource's change did not complete, kept typed from the provider to the report.
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     /// The service answered, or did not in time: its own error, whole.
     #[error(transparent)]
     Provider(#[from] ProviderError),
@@ -517,7 +518,7 @@ pub enum ApplyError {
 
 impl ApplyError {
     /// How the report names it: still going on the service's side, refused by it, or failed.
-    pub fn class(&self) -> &'static str {
+    pub(crate) fn class(&self) -> &'static str {
         match self {
             ApplyError::Provider(ProviderError::Timeout { .. }) => "timed_out",
             ApplyError::Provider(ProviderError::Refused(_) | ProviderError::Config(_)) => "refused",
@@ -536,7 +537,7 @@ impl ApplyError {
 
 /// What `apply` did.
 #[derive(Debug, Default)]
-pub struct ApplyReport {
+pub(crate) struct ApplyReport {
     pub done: Vec<(Address, Action, f64)>,
     pub failed: Vec<(Address, Action, ApplyError)>,
     pub skipped: Vec<(Address, Action, String)>,
@@ -545,11 +546,11 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty()
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut out = String::new();
         let mut done = self.done.clone();
         done.sort_by(|a, b| a.0.cmp(&b.0));
@@ -589,7 +590,7 @@ impl ApplyReport {
         out
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let item = |a: &Address, act: &Action| serde_json::json!({"address": a.to_string(), "action": act});
         serde_json::json!({
             "ok": self.ok(),
@@ -609,7 +610,7 @@ fn scoped(outputs: &BTreeMap<Address, Outputs>, d: &Desired) -> BTreeMap<Address
 }
 
 /// The pure planning step: observation in, plan out.
-pub fn make_plan(
+pub(crate) fn make_plan(
     env: &str,
     obs: &Observation,
     options: PlanOptions,
@@ -801,7 +802,7 @@ pub fn make_plan(
 
 /// Why a saved plan cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StalePlan {
+pub(crate) enum StalePlan {
     #[error("the saved plan is for environment \"{saved}\", not \"{current}\"")]
     OtherEnvironment { saved: String, current: String },
     #[error("the saved plan is stale: the spec changed since it was made. Run `poactl plan -e {0} --out FILE` again and review it.")]
@@ -813,7 +814,7 @@ pub enum StalePlan {
 }
 
 /// A saved plan applies only to the spec and live state it was made from.
-pub fn check_saved_plan(saved: &Plan, fresh: &Plan) -> Result<(), StalePlan> {
+pub(crate) fn check_saved_plan(saved: &Plan, fresh: &Plan) -> Result<(), StalePlan> {
     if saved.environment != fresh.environment {
         return Err(StalePlan::OtherEnvironment { saved: saved.environment.clone(), current: fresh.environment.clone() });
     }
@@ -847,12 +848,12 @@ fn hash_json(v: &Value) -> String {
 
 /// The desired state without write-only values (a plan file never carries a secret, not
 /// even hashed).
-pub fn spec_fingerprint(desired: &[Desired]) -> String {
+pub(crate) fn spec_fingerprint(desired: &[Desired]) -> String {
     let v: Vec<Value> = desired.iter().map(|d| serde_json::json!([d.address.to_string(), d.attrs, d.depends_on])).collect();
     hash_json(&Value::Array(v))
 }
 
-pub fn state_fingerprint(obs: &Observation) -> String {
+pub(crate) fn state_fingerprint(obs: &Observation) -> String {
     let mut v: Vec<Value> =
         obs.observed.iter().map(|(a, o)| serde_json::json!([a.to_string(), o.as_ref().map(|o| (&o.id, &o.attrs))])).collect();
     v.extend(obs.unmanaged.iter().map(|(a, o)| serde_json::json!([a.to_string(), o.id])));

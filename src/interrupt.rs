@@ -5,17 +5,17 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The exit code of an interrupted run (128 + SIGINT, as shells report it).
-pub const EXIT: u8 = 130;
+pub(crate) const EXIT: u8 = 130;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
 /// Whether an interruption was asked for.
-pub fn requested() -> bool {
+pub(crate) fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
 /// Listens for SIGINT and SIGTERM for the rest of the process.
-pub fn install() {
+pub(crate) fn install() {
     tokio::spawn(async {
         #[cfg(unix)]
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -1,21 +1,24 @@
 //! poactl: keeps an environment's MongoDB Atlas, AWS and MongoDB index resources exactly as
 //! its YAML spec says. Stateless: live state is read every time.
 
-pub mod audit;
-pub mod cli;
-pub mod clock;
-pub mod commands;
-pub mod cost;
-pub mod engine;
-pub mod interrupt;
-pub mod lock;
-pub mod migrate;
+// Public only what the binary and the integration tests use (the modules below with `pub`).
+#![warn(unreachable_pub)]
+
+mod audit;
+mod cli;
+mod clock;
+mod commands;
+mod cost;
+mod engine;
+mod interrupt;
+mod lock;
+mod migrate;
 pub mod plan;
-pub mod progress;
+mod progress;
 pub mod providers;
 pub mod resource;
 pub mod sandbox;
-pub mod secrets;
+mod secrets;
 pub mod spec;
 pub mod view;
 

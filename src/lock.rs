@@ -21,7 +21,7 @@ use crate::spec::LoadedSpec;
 
 /// Who holds a lock.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Holder {
+pub(crate) struct Holder {
     pub environment: String,
     pub operation: String,
     pub who: String,
@@ -40,7 +40,7 @@ impl std::fmt::Display for Holder {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
+pub(crate) enum LockError {
     #[error(
         "environment \"{env}\" is locked: {holder}. Wait for that run to finish; if it is gone (a killed job), break the lock with `poactl unlock -e {env} --force`"
     )]
@@ -65,7 +65,7 @@ impl Place {
 }
 
 /// A lock this run holds; released by [`Lock::release`].
-pub struct Lock {
+pub(crate) struct Lock {
     place: Place,
     holder: Holder,
 }
@@ -138,7 +138,7 @@ fn alive(pid: u32) -> bool {
 }
 
 /// Takes the environment's lock for `operation` (`apply`, `destroy`), or says who holds it.
-pub async fn acquire(loaded: &LoadedSpec, operation: &str) -> Result<Lock, LockError> {
+pub(crate) async fn acquire(loaded: &LoadedSpec, operation: &str) -> Result<Lock, LockError> {
     let place = place_of(loaded).await;
     let me = holder(loaded, operation);
     let body = serde_json::to_vec_pretty(&me).unwrap_or_default();
@@ -233,13 +233,13 @@ async fn read_s3(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option
 
 impl Lock {
     /// Whether the lock lives on this machine only (no `lock:` in the spec).
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         matches!(self.place, Place::Local { .. })
     }
 
     /// Releases the lock if this run still holds it (a `--force` unlock may have given it to
     /// another run meanwhile).
-    pub async fn release(self) {
+    pub(crate) async fn release(self) {
         match &self.place {
             Place::S3 { client, bucket, key } => {
                 if read_s3(client, bucket, key).await.is_some_and(|h| h.token == self.holder.token) {
@@ -260,7 +260,7 @@ impl Lock {
 }
 
 /// Who holds the environment's lock, if anyone.
-pub async fn current(loaded: &LoadedSpec) -> Result<Option<Holder>, LockError> {
+pub(crate) async fn current(loaded: &LoadedSpec) -> Result<Option<Holder>, LockError> {
     let place = place_of(loaded).await;
     Ok(match &place {
         Place::S3 { client, bucket, key } => match client.head_object().bucket(bucket).key(key).send().await {
@@ -272,7 +272,7 @@ pub async fn current(loaded: &LoadedSpec) -> Result<Option<Holder>, LockError> {
 }
 
 /// Breaks the environment's lock, whoever holds it.
-pub async fn force_unlock(loaded: &LoadedSpec) -> Result<(), LockError> {
+pub(crate) async fn force_unlock(loaded: &LoadedSpec) -> Result<(), LockError> {
     let place = place_of(loaded).await;
     match &place {
         Place::S3 { client, bucket, key } => client.delete_object().bucket(bucket).key(key).send().await.map(|_| ()).map_err(|e| {

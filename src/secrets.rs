@@ -6,7 +6,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-pub const REDACTED: &str = "(sensitive)";
+pub(crate) const REDACTED: &str = "(sensitive)";
 
 /// Secrets shorter than this are matched only as whole values, not inside other text: a
 /// one-character secret would otherwise blank out every occurrence of that character.
@@ -62,7 +62,7 @@ fn global() -> &'static Mutex<Secrets> {
 }
 
 /// Registers the secrets of a loaded spec for the process-wide redaction of output.
-pub fn register(secrets: &Secrets) {
+pub(crate) fn register(secrets: &Secrets) {
     let mut g = global().lock().unwrap_or_else(|e| e.into_inner());
     for v in &secrets.values {
         g.add(v.clone());
@@ -73,14 +73,14 @@ pub fn register(secrets: &Secrets) {
 /// environment: an Atlas client secret or private key, an AWS secret key).
 /// Real credentials are long (an AWS secret key has 40 characters); a short value such as the
 /// emulators' `test` is no secret, and redacting it would blank out ordinary words.
-pub fn register_value(value: &str) {
+pub(crate) fn register_value(value: &str) {
     if value.len() >= 12 {
         global().lock().unwrap_or_else(|e| e.into_inner()).add(value.to_string());
     }
 }
 
 /// Redacts every registered secret from a text about to be printed.
-pub fn redact(text: &str) -> String {
+pub(crate) fn redact(text: &str) -> String {
     let g = global().lock().unwrap_or_else(|e| e.into_inner());
     g.redact(text)
 }

@@ -115,7 +115,7 @@ pub struct Estimate {
 
 /// Usage inputs after a scenario's multipliers.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub storage_gb: f64,
     pub cdn_transfer_gb: f64,
     pub cdn_requests: f64,
@@ -125,7 +125,7 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn base(u: Option<&UsageSpec>) -> Usage {
+    pub(crate) fn base(u: Option<&UsageSpec>) -> Usage {
         let Some(u) = u else { return Usage::default() };
         Usage {
             storage_gb: u.storage_gb,
@@ -137,7 +137,7 @@ impl Usage {
         }
     }
 
-    pub fn scenario(u: &UsageSpec, name: &str) -> Option<Usage> {
+    pub(crate) fn scenario(u: &UsageSpec, name: &str) -> Option<Usage> {
         let s = u.scenarios.iter().find(|s| s.name == name)?;
         let m = s.multiplier;
         Some(Usage {
@@ -213,13 +213,13 @@ impl Pricer<'_> {
 }
 
 /// How much a cluster stores: its `disk_size_gb`, else what its tier includes.
-pub fn cluster_storage_gb(c: &crate::spec::model::ClusterSpec, catalog: &Catalog) -> Option<f64> {
+pub(crate) fn cluster_storage_gb(c: &crate::spec::model::ClusterSpec, catalog: &Catalog) -> Option<f64> {
     c.disk_size_gb.or_else(|| catalog.prices.get(&format!("atlas/{}/{}/{}", c.provider, c.region, c.tier))?.storage_gb)
 }
 
 /// The cheapest tier of the catalog (same provider and region) that includes `gb` of
 /// storage, with its monthly price.
-pub fn smallest_tier_for(c: &crate::spec::model::ClusterSpec, gb: f64, catalog: &Catalog) -> Option<(String, f64)> {
+pub(crate) fn smallest_tier_for(c: &crate::spec::model::ClusterSpec, gb: f64, catalog: &Catalog) -> Option<(String, f64)> {
     let prefix = format!("atlas/{}/{}/", c.provider, c.region);
     catalog
         .prices
@@ -234,7 +234,7 @@ pub fn smallest_tier_for(c: &crate::spec::model::ClusterSpec, gb: f64, catalog: 
 }
 
 /// The monthly estimate of an environment for the given usage.
-pub fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: &str) -> Estimate {
+pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: &str) -> Estimate {
     let mut p = Pricer { catalog, lines: Vec::new() };
     let hours = catalog.hours_per_month;
     if let Some(atlas) = &spec.atlas {
@@ -318,7 +318,7 @@ pub fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: &str) -
 }
 
 /// Cost of the live state (as the plan saw it) against the cost of the spec.
-pub fn plan_delta(loaded: &crate::spec::LoadedSpec, plan: &Plan) -> Option<CostDelta> {
+pub(crate) fn plan_delta(loaded: &crate::spec::LoadedSpec, plan: &Plan) -> Option<CostDelta> {
     let catalog = Catalog::builtin();
     let usage = Usage::base(loaded.spec.usage.as_ref());
     let after = estimate(&loaded.spec, &usage, &catalog, "base").total_monthly_usd;
@@ -370,7 +370,7 @@ fn quantity(l: &Line) -> String {
     s
 }
 
-pub fn cost_text(env: &str, catalog: &Catalog, estimates: &[Estimate], budget: Option<f64>) -> String {
+pub(crate) fn cost_text(env: &str, catalog: &Catalog, estimates: &[Estimate], budget: Option<f64>) -> String {
     let mut out = String::new();
     let base = &estimates[0];
     let _ = writeln!(

@@ -54,13 +54,13 @@ const CREATE_OPTIONS: &[&str] = &[
     "storageEngine",
 ];
 
-pub enum Source {
+pub(crate) enum Source {
     Dump(DumpDir),
     Mongo { client: mongodb::Client, db: String, hosts: Vec<String> },
 }
 
 #[derive(Default)]
-pub struct Batch {
+pub(crate) struct Batch {
     pub docs: Vec<RawDocumentBuf>,
     pub bytes: usize,
     /// Documents that came without `_id` and were given a derived one.
@@ -79,7 +79,7 @@ impl Batch {
 impl Source {
     /// A MongoDB URI (`mongodb://` or `mongodb+srv://`, the database in its path) or a dump
     /// directory.
-    pub async fn open(from: &str, target_db: &str) -> Result<Source, MigrateError> {
+    pub(crate) async fn open(from: &str, target_db: &str) -> Result<Source, MigrateError> {
         if from.starts_with("mongodb://") || from.starts_with("mongodb+srv://") {
             let bad = |why: String| MigrateError::Source { source_name: crate::secrets::redact(&redact_uri(from)), why };
             let mut opts =
@@ -100,21 +100,21 @@ impl Source {
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Source::Dump(d) => format!("dump {} (database {})", d.dir.display(), d.database()),
             Source::Mongo { db, hosts, .. } => format!("mongodb://{}/{db}", hosts.join(",")),
         }
     }
 
-    pub fn hosts(&self) -> Option<(&[String], &str)> {
+    pub(crate) fn hosts(&self) -> Option<(&[String], &str)> {
         match self {
             Source::Mongo { hosts, db, .. } => Some((hosts, db)),
             Source::Dump(_) => None,
         }
     }
 
-    pub async fn collections(&self) -> Result<Vec<CollectionInfo>, MigrateError> {
+    pub(crate) async fn collections(&self) -> Result<Vec<CollectionInfo>, MigrateError> {
         match self {
             Source::Dump(d) => {
                 let d = d.clone();
@@ -170,7 +170,7 @@ impl Source {
     }
 
     /// The collection's documents in batches, read ahead by at most two batches.
-    pub fn stream(&self, info: &CollectionInfo) -> mpsc::Receiver<Result<Batch, MigrateError>> {
+    pub(crate) fn stream(&self, info: &CollectionInfo) -> mpsc::Receiver<Result<Batch, MigrateError>> {
         let (tx, rx) = mpsc::channel(2);
         match self {
             Source::Dump(_) => {
@@ -226,7 +226,7 @@ impl Source {
 /// a rerun could not recognise. poactl derives it from the collection, the document's place
 /// in the file and its bytes, so the copy stays resumable and verifiable, and two equal
 /// documents stay two.
-pub fn with_id(d: RawDocumentBuf, collection: &str, ordinal: u64) -> RawDocumentBuf {
+pub(crate) fn with_id(d: RawDocumentBuf, collection: &str, ordinal: u64) -> RawDocumentBuf {
     if d.get("_id").ok().flatten().is_some() {
         return d;
     }
@@ -298,7 +298,7 @@ async fn pump(
 }
 
 /// The create options of a source collection that are sent, and the ones left out.
-pub fn create_options(options: &Document) -> (Document, Vec<String>) {
+pub(crate) fn create_options(options: &Document) -> (Document, Vec<String>) {
     let mut keep = Document::new();
     let mut dropped = Vec::new();
     for (k, v) in options {
@@ -312,7 +312,7 @@ pub fn create_options(options: &Document) -> (Document, Vec<String>) {
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct CopyReport {
+pub(crate) struct CopyReport {
     pub collection: String,
     /// Whether poactl created the collection (with the source's options).
     pub created: bool,
@@ -326,7 +326,7 @@ pub struct CopyReport {
 }
 
 /// What the copy reports as it goes: documents and bytes sent or found there.
-pub trait Tally: Send + Sync {
+pub(crate) trait Tally: Send + Sync {
     fn advance(&self, docs: u64, bytes: u64);
 }
 
@@ -335,7 +335,7 @@ pub trait Tally: Send + Sync {
 /// first asks which `_id`s are there and sends only the others; a duplicate `_id` met anyway
 /// (a concurrent writer) counts as already there. Any other write error stops the collection
 /// and names the document.
-pub async fn copy(
+pub(crate) async fn copy(
     source: &Source,
     info: &CollectionInfo,
     target: &mongodb::Database,
@@ -434,7 +434,7 @@ fn display(v: &mongodb::bson::RawBson) -> String {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Verification {
+pub(crate) struct Verification {
     pub collection: String,
     pub source_count: u64,
     pub target_count: u64,
@@ -448,7 +448,7 @@ pub struct Verification {
 
 /// Both sides' fingerprints; on a mismatch, a second read of the differing buckets finds the
 /// first differing `_id`.
-pub async fn verify(source: &Source, info: &CollectionInfo, target: &mongodb::Database) -> Result<Verification, MigrateError> {
+pub(crate) async fn verify(source: &Source, info: &CollectionInfo, target: &mongodb::Database) -> Result<Verification, MigrateError> {
     let coll = target.collection::<RawDocumentBuf>(&info.name);
     let (s, t) = tokio::try_join!(fingerprint_source(source, info, None), fingerprint_target(&coll, &info.name, None))?;
     let (sf, tf) = (s.0, t.0);

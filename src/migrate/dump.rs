@@ -17,14 +17,14 @@ const MAX_DOCUMENT: usize = 16 * 1024 * 1024 + 16 * 1024;
 
 /// A dump directory of one database.
 #[derive(Debug, Clone)]
-pub struct DumpDir {
+pub(crate) struct DumpDir {
     pub dir: PathBuf,
 }
 
 impl DumpDir {
     /// `path` is the database's directory (it holds `.bson` files), or a `mongodump --out`
     /// directory holding exactly one database directory, or `want_db` among several.
-    pub fn open(path: &Path, want_db: &str) -> Result<DumpDir, MigrateError> {
+    pub(crate) fn open(path: &Path, want_db: &str) -> Result<DumpDir, MigrateError> {
         let bad = |why: String| MigrateError::Source { source_name: path.display().to_string(), why };
         if path.is_file() && is_bson_file(path) {
             let coll = path
@@ -69,12 +69,12 @@ impl DumpDir {
     }
 
     /// The database name the dump was taken from (its directory's name).
-    pub fn database(&self) -> String {
+    pub(crate) fn database(&self) -> String {
         self.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
     }
 
     /// Every collection of the dump, with its metadata, sorted by name.
-    pub fn collections(&self) -> Result<Vec<CollectionInfo>, MigrateError> {
+    pub(crate) fn collections(&self) -> Result<Vec<CollectionInfo>, MigrateError> {
         let mut out = Vec::new();
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| MigrateError::Source { source_name: self.dir.display().to_string(), why: format!("cannot be read: {e}") })?;
@@ -170,14 +170,14 @@ fn scan(p: &Path) -> Result<(u64, u64), MigrateError> {
 }
 
 /// Reads a `.bson` file one document at a time, checking each length and each document.
-pub struct DocReader {
+pub(crate) struct DocReader {
     file: String,
     reader: Box<dyn Read + Send>,
     offset: u64,
 }
 
 impl DocReader {
-    pub fn open(p: &Path) -> Result<DocReader, MigrateError> {
+    pub(crate) fn open(p: &Path) -> Result<DocReader, MigrateError> {
         Ok(DocReader { file: p.display().to_string(), reader: open(p)?, offset: 0 })
     }
 
@@ -217,7 +217,7 @@ impl DocReader {
     }
 
     /// The next document, checked to be well-formed BSON.
-    pub fn next_document(&mut self) -> Result<Option<RawDocumentBuf>, MigrateError> {
+    pub(crate) fn next_document(&mut self) -> Result<Option<RawDocumentBuf>, MigrateError> {
         let Some(len) = self.length()? else { return Ok(None) };
         let mut buf = vec![0u8; len];
         buf[..4].copy_from_slice(&(len as i32).to_le_bytes());

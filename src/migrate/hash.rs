@@ -8,10 +8,10 @@
 use mongodb::bson::{RawBsonRef, RawDocument, RawDocumentBuf};
 use sha2::{Digest, Sha256};
 
-pub const BUCKETS: usize = 256;
+pub(crate) const BUCKETS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     pub count: u64,
     pub bytes: u64,
     buckets: Vec<u128>,
@@ -24,7 +24,7 @@ impl Default for Fingerprint {
 }
 
 /// A document as the fingerprint sees it.
-pub struct Hashed {
+pub(crate) struct Hashed {
     /// The `_id` element's type byte and value bytes.
     pub id: Vec<u8>,
     pub bucket: usize,
@@ -32,19 +32,19 @@ pub struct Hashed {
 }
 
 impl Fingerprint {
-    pub fn add(&mut self, h: &Hashed, len: usize) {
+    pub(crate) fn add(&mut self, h: &Hashed, len: usize) {
         self.count += 1;
         self.bytes += len as u64;
         self.buckets[h.bucket] = self.buckets[h.bucket].wrapping_add(h.digest);
     }
 
     /// The buckets whose contents differ.
-    pub fn differing(&self, other: &Fingerprint) -> Vec<usize> {
+    pub(crate) fn differing(&self, other: &Fingerprint) -> Vec<usize> {
         (0..BUCKETS).filter(|b| self.buckets[*b] != other.buckets[*b]).collect()
     }
 
     /// One hex string for reports.
-    pub fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         let mut h = Sha256::new();
         for b in &self.buckets {
             h.update(b.to_le_bytes());
@@ -54,7 +54,7 @@ impl Fingerprint {
 }
 
 /// Hashes one document; `None` when it has no `_id` (it cannot be matched across sides).
-pub fn hash(doc: &RawDocument) -> Option<Hashed> {
+pub(crate) fn hash(doc: &RawDocument) -> Option<Hashed> {
     let mut id = None;
     let mut first = true;
     let mut id_first = false;
@@ -76,7 +76,7 @@ pub fn hash(doc: &RawDocument) -> Option<Hashed> {
 }
 
 /// The `_id` element's bytes, the key documents are matched by across sides.
-pub fn id_bytes(doc: &RawDocument) -> Option<Vec<u8>> {
+pub(crate) fn id_bytes(doc: &RawDocument) -> Option<Vec<u8>> {
     doc.get("_id").ok()?.map(value_bytes)
 }
 

@@ -3,11 +3,11 @@
 //! verified, and none deletes anything from its source. The commands in `commands` decide
 //! what runs and print; this module does the work and reports it as data.
 
-pub mod data;
-pub mod dump;
-pub mod hash;
-pub mod uploads;
-pub mod urls;
+pub(crate) mod data;
+pub(crate) mod dump;
+pub(crate) mod hash;
+pub(crate) mod uploads;
+pub(crate) mod urls;
 
 use std::path::PathBuf;
 
@@ -15,7 +15,7 @@ use mongodb::bson::Document;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CollectionKind {
+pub(crate) enum CollectionKind {
     Collection,
     View,
     System,
@@ -24,7 +24,7 @@ pub enum CollectionKind {
 /// A source collection: its `create` options and indexes as the source has them, and its
 /// size when known.
 #[derive(Debug, Clone)]
-pub struct CollectionInfo {
+pub(crate) struct CollectionInfo {
     pub name: String,
     pub kind: CollectionKind,
     pub options: Document,
@@ -36,7 +36,7 @@ pub struct CollectionInfo {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum MigrateError {
+pub(crate) enum MigrateError {
     #[error("the source {source_name} {why}")]
     Source { source_name: String, why: String },
     #[error("cannot read the source {source_name}")]

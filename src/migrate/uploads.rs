@@ -34,12 +34,12 @@ use sha2::{Digest, Sha256};
 use super::MigrateError;
 
 /// Files at or above this size go up in parts (the AWS CLI's default threshold and part size).
-pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+pub(crate) const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
 const MIN_PART: u64 = 8 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
 
 #[derive(Debug, Clone)]
-pub struct LocalFile {
+pub(crate) struct LocalFile {
     pub path: PathBuf,
     /// The path under the uploads directory, with `/` separators.
     pub rel: String,
@@ -48,7 +48,7 @@ pub struct LocalFile {
 
 /// Every regular file under `dir`, sorted by path. Symlinked directories are not followed
 /// (no loops); a name that is not UTF-8 cannot be a key and is an error naming it.
-pub fn scan(dir: &Path) -> Result<Vec<LocalFile>, MigrateError> {
+pub(crate) fn scan(dir: &Path) -> Result<Vec<LocalFile>, MigrateError> {
     let meta =
         std::fs::metadata(dir).map_err(|e| MigrateError::File { path: dir.display().to_string(), why: format!("cannot be read: {e}") })?;
     if !meta.is_dir() {
@@ -86,7 +86,7 @@ pub fn scan(dir: &Path) -> Result<Vec<LocalFile>, MigrateError> {
 }
 
 /// The Content-Type of a file by its extension (IANA media types), else binary.
-pub fn content_type(name: &str) -> &'static str {
+pub(crate) fn content_type(name: &str) -> &'static str {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "jpg" | "jpeg" | "jfif" => "image/jpeg",
@@ -138,7 +138,7 @@ pub fn content_type(name: &str) -> &'static str {
 
 /// How keys become CDN URLs and which TTL each path gets, from the spec's distribution.
 #[derive(Debug, Clone, Default)]
-pub struct CdnRules {
+pub(crate) struct CdnRules {
     /// `https://d123.cloudfront.net` (or the first alias), when a distribution serves the bucket.
     pub base_url: Option<String>,
     /// The distribution's origin path (`public/`), which keys must start with to be served.
@@ -154,13 +154,13 @@ impl CdnRules {
         key.strip_prefix(&self.origin_path)
     }
 
-    pub fn url(&self, key: &str) -> Option<String> {
+    pub(crate) fn url(&self, key: &str) -> Option<String> {
         let base = self.base_url.as_ref()?;
         Some(format!("{}/{}", base.trim_end_matches('/'), encode_path(self.url_path(key)?)))
     }
 
     /// The TTL of the first behavior whose pattern matches, else the default's.
-    pub fn ttl(&self, key: &str) -> u64 {
+    pub(crate) fn ttl(&self, key: &str) -> u64 {
         let path = self.url_path(key).unwrap_or(key);
         self.behaviors
             .iter()
@@ -168,7 +168,7 @@ impl CdnRules {
             .map_or(self.default_ttl, |(_, t)| *t)
     }
 
-    pub fn cache_control(&self, key: &str) -> String {
+    pub(crate) fn cache_control(&self, key: &str) -> String {
         match self.ttl(key) {
             0 => "no-cache".to_string(),
             t => format!("public, max-age={t}"),
@@ -213,14 +213,14 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 
 /// The part size for a file: 8 MiB, larger when 10,000 parts would not hold it (rounded up
 /// to a MiB). A function of the size only, so a rerun computes the same composite checksum.
-pub fn part_size(size: u64) -> u64 {
+pub(crate) fn part_size(size: u64) -> u64 {
     let need = size.div_ceil(MAX_PARTS);
     MIN_PART.max(need.div_ceil(1024 * 1024) * 1024 * 1024)
 }
 
 /// The SHA-256 S3 will hold for the file: of the whole file, or for a multipart upload the
 /// COMPOSITE one (of the parts' digests, `-N` appended). Also each part's digest.
-pub fn checksum(path: &Path, size: u64) -> Result<(String, Vec<String>), MigrateError> {
+pub(crate) fn checksum(path: &Path, size: u64) -> Result<(String, Vec<String>), MigrateError> {
     let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
     let err = |e: std::io::Error| MigrateError::File { path: path.display().to_string(), why: format!("cannot be read: {e}") };
     let mut f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(err)?);
@@ -264,7 +264,7 @@ pub fn checksum(path: &Path, size: u64) -> Result<(String, Vec<String>), Migrate
 
 /// One file of the manifest.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The path under the uploads directory.
     pub path: String,
     pub key: String,
@@ -277,7 +277,7 @@ pub struct Entry {
 
 /// The manifest `migrate uploads` writes and `migrate urls` reads.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub format_version: u32,
     pub environment: String,
     pub bucket: String,
@@ -287,7 +287,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn read(path: &Path) -> Result<Manifest, MigrateError> {
+    pub(crate) fn read(path: &Path) -> Result<Manifest, MigrateError> {
         let bad = |why: String| MigrateError::File { path: path.display().to_string(), why };
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
         let m: Manifest =
@@ -301,13 +301,13 @@ impl Manifest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Uploaded,
     /// Same size and SHA-256 (and headers) already in the bucket.
     AlreadyThere,
 }
 
-pub trait Tally: Send + Sync {
+pub(crate) trait Tally: Send + Sync {
     fn advance(&self, bytes: u64);
 }
 
@@ -373,7 +373,7 @@ fn same_checksum(stored: Option<&str>, expected: &str) -> bool {
 
 /// The size of every object under a prefix (ListObjectsV2, 1,000 keys a page): a key that is
 /// not there, or has another size, is uploaded without a HeadObject first.
-pub async fn listed_sizes(
+pub(crate) async fn listed_sizes(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
@@ -393,7 +393,7 @@ pub async fn listed_sizes(
 
 /// Uploads one file unless the bucket has it with the same size, SHA-256 and headers
 /// (`listed`: the size the bucket listing showed for the key, if any).
-pub async fn put(
+pub(crate) async fn put(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     file: &LocalFile,
@@ -496,7 +496,7 @@ pub async fn put(
 }
 
 /// Aborts unfinished multipart uploads of the given keys (a run that was cut short).
-pub async fn abort_unfinished(
+pub(crate) async fn abort_unfinished(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
@@ -538,7 +538,7 @@ pub async fn abort_unfinished(
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Verification {
+pub(crate) struct Verification {
     pub files: u64,
     pub bytes: u64,
     pub verified: u64,
@@ -547,7 +547,12 @@ pub struct Verification {
 }
 
 /// Reads every key of the manifest back: size and SHA-256 as uploaded.
-pub async fn verify(client: &aws_sdk_s3::Client, bucket: &str, files: &[Entry], parallelism: usize) -> Result<Verification, MigrateError> {
+pub(crate) async fn verify(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    files: &[Entry],
+    parallelism: usize,
+) -> Result<Verification, MigrateError> {
     let mut v = Verification { files: files.len() as u64, bytes: files.iter().map(|f| f.size).sum(), ..Default::default() };
     let mut checks =
         futures::stream::iter(files.iter().map(|e| async move { (e, head(client, bucket, &e.key).await) })).buffer_unordered(parallelism);

@@ -17,19 +17,19 @@ use super::MigrateError;
 use super::uploads::Manifest;
 
 /// The side collection holding the reversible record.
-pub const RECORD_COLLECTION: &str = "poactl_url_rewrites";
+pub(crate) const RECORD_COLLECTION: &str = "poactl_url_rewrites";
 const BATCH: usize = 500;
 const CONCURRENT_UPDATES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
+pub(crate) struct Field {
     pub collection: String,
     /// The dotted path inside documents (`photos.url`; arrays are walked).
     pub path: String,
 }
 
 impl Field {
-    pub fn parse(s: &str) -> Result<Field, MigrateError> {
+    pub(crate) fn parse(s: &str) -> Result<Field, MigrateError> {
         match s.split_once('.') {
             Some((c, p)) if !c.is_empty() && !p.is_empty() && !p.split('.').any(str::is_empty) && !p.starts_with('$') => {
                 Ok(Field { collection: c.to_string(), path: p.to_string() })
@@ -39,26 +39,26 @@ impl Field {
     }
 
     /// The top-level field the change is written to (the whole value, compare-and-set).
-    pub fn top(&self) -> &str {
+    pub(crate) fn top(&self) -> &str {
         self.path.split('.').next().unwrap_or(&self.path)
     }
 }
 
 /// Old values to CDN URLs, from the manifest.
-pub struct Rewriter {
+pub(crate) struct Rewriter {
     by_path: HashMap<String, String>,
     urls: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rewrite {
+pub(crate) enum Rewrite {
     To(String),
     AlreadyCdn,
     Unmatched,
 }
 
 impl Rewriter {
-    pub fn new(m: &Manifest) -> Result<Rewriter, MigrateError> {
+    pub(crate) fn new(m: &Manifest) -> Result<Rewriter, MigrateError> {
         if m.cdn_base_url.is_none() {
             return Err(MigrateError::Usage(format!(
                 "the manifest has no CDN URL (no distribution served bucket {} when it was written): run `poactl apply` for the CDN, then `poactl migrate uploads` again to rewrite the manifest",
@@ -80,7 +80,7 @@ impl Rewriter {
     /// suffix of the value, once any scheme and host, query and fragment are taken off,
     /// `\` made `/` and `%XX` decoded (`http://localhost:5000/uploads/images/a.png`,
     /// `/uploads/images/a.png` and `uploads\images\a.png` all match `images/a.png`).
-    pub fn rewrite(&self, value: &str) -> Rewrite {
+    pub(crate) fn rewrite(&self, value: &str) -> Rewrite {
         if self.urls.contains(value) {
             return Rewrite::AlreadyCdn;
         }
@@ -126,7 +126,7 @@ fn decode(s: &str) -> String {
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct FieldReport {
+pub(crate) struct FieldReport {
     pub field: String,
     pub documents: u64,
     /// Values (strings at the path) seen, changed, already CDN URLs, matching no file.
@@ -200,7 +200,7 @@ fn rewrite_at(v: &Bson, path: &[&str], rw: &Rewriter, r: &mut FieldReport) -> Op
 }
 
 /// What one document's field becomes, if it changes.
-pub fn rewrite_document(d: &Document, field: &Field, rw: &Rewriter, r: &mut FieldReport) -> Option<(Bson, Bson)> {
+pub(crate) fn rewrite_document(d: &Document, field: &Field, rw: &Rewriter, r: &mut FieldReport) -> Option<(Bson, Bson)> {
     let parts: Vec<&str> = field.path.split('.').collect();
     let before = d.get(field.top())?;
     let after = rewrite_at(before, &parts[1..], rw, r)?;
@@ -208,7 +208,13 @@ pub fn rewrite_document(d: &Document, field: &Field, rw: &Rewriter, r: &mut Fiel
 }
 
 /// Scans a field's documents and (unless `dry_run`) rewrites them, recording each change.
-pub async fn rewrite(db: &mongodb::Database, field: &Field, rw: &Rewriter, run: &str, dry_run: bool) -> Result<FieldReport, MigrateError> {
+pub(crate) async fn rewrite(
+    db: &mongodb::Database,
+    field: &Field,
+    rw: &Rewriter,
+    run: &str,
+    dry_run: bool,
+) -> Result<FieldReport, MigrateError> {
     let fail = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: field.collection.clone(), source: e };
     let coll = db.collection::<Document>(&field.collection);
     let records = db.collection::<Document>(RECORD_COLLECTION);
@@ -265,7 +271,7 @@ pub async fn rewrite(db: &mongodb::Database, field: &Field, rw: &Rewriter, run: 
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct RevertReport {
+pub(crate) struct RevertReport {
     pub restored: u64,
     /// Records whose update never happened (a run cut short): dropped.
     pub never_applied: u64,
@@ -274,7 +280,7 @@ pub struct RevertReport {
 }
 
 /// Puts recorded values back, newest first, for the given fields (all when empty).
-pub async fn revert(db: &mongodb::Database, fields: &[Field], dry_run: bool) -> Result<RevertReport, MigrateError> {
+pub(crate) async fn revert(db: &mongodb::Database, fields: &[Field], dry_run: bool) -> Result<RevertReport, MigrateError> {
     let rec_err = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: RECORD_COLLECTION.into(), source: e };
     let records = db.collection::<Document>(RECORD_COLLECTION);
     let mut out = RevertReport::default();
