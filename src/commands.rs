@@ -149,15 +149,10 @@ impl Session {
     }
 
     fn engine(&self, options: RunOptions) -> Engine<'_> {
-        let discover_kinds = self.targets.kinds();
-        Engine {
-            loaded: &self.loaded,
-            registry: &self.registry,
-            progress: &self.progress,
-            parallelism: self.parallelism,
-            options,
-            discover_kinds,
-        }
+        let mut engine = Engine::new(&self.loaded, &self.registry, &self.progress, self.parallelism);
+        engine.options = options;
+        engine.discover_kinds = self.targets.kinds();
+        engine
     }
 
     /// Whether `--target` selects an address (all do without `--target`).

@@ -221,6 +221,11 @@ fn probe_token(env: &str) -> String {
     format!("{env}-{nanos}")
 }
 
+/// A declared bucket's region: its own, else the environment's.
+fn bucket_region(loaded: &LoadedSpec, bucket: &Desired) -> String {
+    bucket.attrs.get("region").and_then(|r| r.as_str()).map(String::from).unwrap_or_else(|| loaded.spec.aws_region())
+}
+
 /// A probe object in each bucket: put, get (the same bytes back), delete.
 async fn storage(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::Aws) -> Vec<Outcome> {
     const G: &str = "storage";
@@ -232,7 +237,7 @@ async fn storage(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::A
             out.push(outcome(G, name, Status::Fail, t, "the bucket does not exist: run `poactl apply`"));
             continue;
         };
-        let region = d.attrs.get("region").and_then(|r| r.as_str()).map(String::from).unwrap_or_else(|| loaded.spec.aws_region());
+        let region = bucket_region(loaded, d);
         let s3 = aws.s3(&region).await;
         let key = format!("poactl-check/{}.txt", probe_token(&loaded.env));
         let body = format!("poactl check probe {key}");
@@ -348,12 +353,8 @@ async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::Aws) 
         }
         let bucket_name = d.attrs.pointer("/origin/bucket").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let bucket = crate::resource::Address::new(Kind::Bucket, &bucket_name);
-        let region = obs
-            .desired
-            .iter()
-            .find(|b| b.address == bucket)
-            .and_then(|b| b.attrs.get("region").and_then(|r| r.as_str()).map(String::from))
-            .unwrap_or_else(|| loaded.spec.aws_region());
+        let region =
+            obs.desired.iter().find(|b| b.address == bucket).map_or_else(|| loaded.spec.aws_region(), |b| bucket_region(loaded, b));
         let origin_path = d.attrs.pointer("/origin/path").and_then(|v| v.as_str()).unwrap_or("").trim_matches('/').to_string();
         let s3 = aws.s3(&region).await;
         let token = format!("poactl-check-{}", probe_token(&loaded.env));

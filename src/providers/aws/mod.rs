@@ -25,8 +25,9 @@ pub struct Aws {
     pub cloudfront: aws_sdk_cloudfront::Client,
     /// The environment's region (alarms, and buckets without their own).
     pub region: String,
-    /// Set when an endpoint is configured (`AWS_ENDPOINT_URL`): emulators need path-style S3.
-    path_style: bool,
+    /// The configured S3 endpoint (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`): emulators
+    /// need path-style S3, and anonymous URLs go there.
+    s3_endpoint: Option<String>,
     /// The tagging API's answers, once per region and resource type.
     indexes: tagging::Indexes,
     /// ListBuckets, once per run: which buckets are the account's, and their regions.
@@ -35,10 +36,9 @@ pub struct Aws {
 
 impl Aws {
     /// The URL of an object as an anonymous client reaches it: virtual-hosted on real S3, or
-    /// path-style on the configured endpoint (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`).
-    pub fn s3_object_url(&self, bucket: &str, region: &str, key: &str) -> String {
-        let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-        match endpoint {
+    /// path-style on the configured endpoint.
+    pub(crate) fn s3_object_url(&self, bucket: &str, region: &str, key: &str) -> String {
+        match &self.s3_endpoint {
             Some(e) => format!("{}/{bucket}/{key}", e.trim_end_matches('/')),
             None => format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),
         }
@@ -57,7 +57,7 @@ impl Aws {
             )
             .load()
             .await;
-        let path_style = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"].iter().any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
+        let s3_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
         // CloudFront's control plane lives in us-east-1, and its API allows few requests a
         // second: adaptive retries slow the client down when it is throttled (aws-sdk-rust,
         // RetryMode::Adaptive: a client-side token bucket fed by throttling errors).
@@ -71,7 +71,7 @@ impl Aws {
             s3: Default::default(),
             cloudwatch: Default::default(),
             region,
-            path_style,
+            s3_endpoint,
             indexes: Default::default(),
             buckets: Default::default(),
         }
@@ -89,7 +89,7 @@ impl Aws {
             .or_insert_with(|| {
                 let conf = aws_sdk_s3::config::Builder::from(&self.base)
                     .region(Region::new(region.to_string()))
-                    .force_path_style(self.path_style)
+                    .force_path_style(self.s3_endpoint.is_some())
                     .build();
                 aws_sdk_s3::Client::from_conf(conf)
             })
