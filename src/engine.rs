@@ -369,46 +369,48 @@ impl Engine<'_> {
         let unmanaged = &unmanaged;
         let changes = &changes;
 
-        // Phase 1: deletions, reversed edges (a resource goes after those that need it).
+        // Phase 1: deletions, reversed edges (a resource goes after those that need it). The
+        // kinds whose providers ask for it are deleted last, in phase 3: a live resource that
+        // stays may use them until its own update (a distribution moving off a certificate).
+        let deleted_last = |a: &Address| self.registry.get(a.kind).is_some_and(|p| p.delete_last());
         let deletions: Vec<&ResourceChange> = plan.resources.iter().filter(|r| r.action == Action::Delete).collect();
         let del_set: BTreeSet<&Address> = deletions.iter().map(|r| &r.address).collect();
-        let del_nodes: Vec<(Address, Vec<Address>)> = deletions
-            .iter()
-            .map(|r| {
-                let dependents: Vec<Address> = plan
-                    .resources
-                    .iter()
-                    .filter(|o| del_set.contains(&o.address) && o.depends_on.contains(&r.address))
-                    .map(|o| o.address.clone())
-                    .collect();
-                (r.address.clone(), dependents)
-            })
-            .collect();
-        let del_results = run_dag_in_lanes(
-            del_nodes,
-            |a: &Address| self.lane(a.kind),
-            |addr: Address| {
-                let observed = obs.observed.get(&addr).cloned().flatten().or_else(|| unmanaged.get(&addr).map(|o| (*o).clone()));
-                let outputs = &outputs;
-                async move {
-                    let observed = observed.ok_or_else(|| ApplyError::Unmakeable("nothing live to delete".to_string()))?;
-                    let provider =
-                        self.registry.get(addr.kind).ok_or_else(|| ApplyError::Unmakeable(format!("no provider for {}", addr.kind)))?;
-                    let parent = desired.get(&addr).and_then(|d| d.parent.clone());
-                    let snapshot = match desired.get(&addr) {
-                        Some(d) => scoped(&*outputs.lock().map_err(|e| ApplyError::Unmakeable(e.to_string()))?, d),
-                        None => BTreeMap::new(),
-                    };
-                    let parent_outputs = parent.as_ref().and_then(|p| outputs.lock().ok()?.get(p).cloned());
-                    let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
-                    let t = Instant::now();
-                    provider.delete(&ctx, &addr, &observed).await?;
-                    self.progress.println(format!("- {addr}: deleted ({:.1}s)", t.elapsed().as_secs_f64()));
-                    Ok(Some((t.elapsed(), Action::Delete)))
-                }
-            },
-        )
-        .await;
+        let del_nodes = |last: bool| -> Vec<(Address, Vec<Address>)> {
+            deletions
+                .iter()
+                .filter(|r| deleted_last(&r.address) == last)
+                .map(|r| {
+                    let dependents: Vec<Address> = plan
+                        .resources
+                        .iter()
+                        .filter(|o| del_set.contains(&o.address) && o.depends_on.contains(&r.address))
+                        .map(|o| o.address.clone())
+                        .collect();
+                    (r.address.clone(), dependents)
+                })
+                .collect()
+        };
+        let delete_one = |addr: Address| {
+            let observed = obs.observed.get(&addr).cloned().flatten().or_else(|| unmanaged.get(&addr).map(|o| (*o).clone()));
+            let outputs = &outputs;
+            async move {
+                let observed = observed.ok_or_else(|| ApplyError::Unmakeable("nothing live to delete".to_string()))?;
+                let provider =
+                    self.registry.get(addr.kind).ok_or_else(|| ApplyError::Unmakeable(format!("no provider for {}", addr.kind)))?;
+                let parent = desired.get(&addr).and_then(|d| d.parent.clone());
+                let snapshot = match desired.get(&addr) {
+                    Some(d) => scoped(&*outputs.lock().map_err(|e| ApplyError::Unmakeable(e.to_string()))?, d),
+                    None => BTreeMap::new(),
+                };
+                let parent_outputs = parent.as_ref().and_then(|p| outputs.lock().ok()?.get(p).cloned());
+                let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
+                let t = Instant::now();
+                provider.delete(&ctx, &addr, &observed).await?;
+                self.progress.println(format!("- {addr}: deleted ({:.1}s)", t.elapsed().as_secs_f64()));
+                Ok(Some((t.elapsed(), Action::Delete)))
+            }
+        };
+        let del_results = run_dag_in_lanes(del_nodes(false), |a: &Address| self.lane(a.kind), delete_one).await;
 
         // Phase 2: everything else in dependency order (no-ops complete at once, giving their
         // outputs to the resources that refer to them).
@@ -487,7 +489,10 @@ impl Engine<'_> {
         )
         .await;
 
-        for (addr, outcome) in del_results.into_iter().chain(results) {
+        // Phase 3: the deletions that wait for the rest.
+        let late_results = run_dag_in_lanes(del_nodes(true), |a: &Address| self.lane(a.kind), delete_one).await;
+
+        for (addr, outcome) in del_results.into_iter().chain(results).chain(late_results) {
             let action = changes.get(&addr).map(|c| c.action).unwrap_or(Action::Delete);
             match outcome {
                 Outcome::Done(Some((elapsed, done))) if action != Action::NoOp => report.done.push((addr, done, elapsed.as_secs_f64())),

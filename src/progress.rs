@@ -9,6 +9,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Clone)]
 pub struct Progress {
     multi: Option<MultiProgress>,
+    /// Whether [`Progress::notice`] lines are shown: always, unless the user asked for quiet.
+    notices: bool,
 }
 
 impl std::fmt::Debug for Progress {
@@ -21,13 +23,13 @@ impl Progress {
     /// Progress shown on stderr when it is a terminal and `quiet` is off.
     pub fn for_terminal(quiet: bool) -> Self {
         if quiet || !std::io::stderr().is_terminal() || std::env::var_os("POACTL_NO_PROGRESS").is_some() {
-            return Progress::hidden();
+            return Progress { multi: None, notices: !quiet };
         }
-        Progress { multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())) }
+        Progress { multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())), notices: true }
     }
 
     pub fn hidden() -> Self {
-        Progress { multi: None }
+        Progress { multi: None, notices: false }
     }
 
     /// A spinner for a wait of unknown length (a cluster becoming IDLE).
@@ -56,6 +58,19 @@ impl Progress {
         bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
         bar.set_message(crate::secrets::redact(&message));
         Task { bar: Some(bar) }
+    }
+
+    /// Something a person must act on during a run (DNS records to create by hand): printed on
+    /// stderr above the bars, or as a plain line off a terminal; only `--quiet` hides it.
+    pub fn notice(&self, line: impl AsRef<str>) {
+        let line = crate::secrets::redact(line.as_ref());
+        match &self.multi {
+            Some(multi) => {
+                let _ = multi.println(line);
+            }
+            None if self.notices => eprintln!("{line}"),
+            None => {}
+        }
     }
 
     /// A line printed above the bars (only when progress is shown).

@@ -38,8 +38,12 @@ pub enum Kind {
     Bucket,
     #[serde(rename = "storage.bucket_policies")]
     BucketPolicy,
+    #[serde(rename = "cdn.certificates")]
+    Certificate,
     #[serde(rename = "cdn.distributions")]
     Distribution,
+    #[serde(rename = "cdn.dns_records")]
+    DnsRecord,
     #[serde(rename = "monitoring.alarms")]
     Alarm,
     #[serde(rename = "billing.alarms")]
@@ -49,7 +53,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
@@ -58,7 +62,9 @@ impl Kind {
         Kind::AtlasAlert,
         Kind::Bucket,
         Kind::BucketPolicy,
+        Kind::Certificate,
         Kind::Distribution,
+        Kind::DnsRecord,
         Kind::Alarm,
         Kind::BillingAlarm,
         Kind::Index,
@@ -74,7 +80,9 @@ impl Kind {
             Kind::AtlasAlert => "atlas.alerts",
             Kind::Bucket => "storage.buckets",
             Kind::BucketPolicy => "storage.bucket_policies",
+            Kind::Certificate => "cdn.certificates",
             Kind::Distribution => "cdn.distributions",
+            Kind::DnsRecord => "cdn.dns_records",
             Kind::Alarm => "monitoring.alarms",
             Kind::BillingAlarm => "billing.alarms",
             Kind::Index => "database.indexes",
@@ -93,7 +101,9 @@ impl Kind {
             Kind::AtlasAlert => &["id"],
             Kind::Bucket => &["name", "arn", "region", "domain"],
             Kind::BucketPolicy => &["bucket"],
+            Kind::Certificate => &["arn", "status", "domain", "not_after"],
             Kind::Distribution => &["id", "arn", "domain", "url"],
+            Kind::DnsRecord => &["name", "zone_id"],
             Kind::Alarm | Kind::BillingAlarm => &["arn", "name"],
             Kind::Index => &["name"],
         }

@@ -192,6 +192,13 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// Whether this kind's deletions wait until the run's creates and updates are done: a
+    /// live resource that stays may use it until its own update (ACM refuses to delete a
+    /// certificate CloudFront still serves).
+    fn delete_last(&self) -> bool {
+        false
+    }
+
     /// Attribute paths that cannot change in place.
     fn replace_paths(&self) -> &'static [&'static str] {
         &[]

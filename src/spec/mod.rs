@@ -3,6 +3,7 @@
 pub mod error;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod validate;
 pub mod yaml;
 
@@ -43,8 +44,16 @@ pub fn addresses(spec: &Spec) -> Vec<Address> {
             out.push(Address::new(Kind::BucketPolicy, &b.name));
         }
     }
-    for d in spec.cdn.iter().flat_map(|c| c.distributions.iter()) {
-        out.push(Address::new(Kind::Distribution, &d.name));
+    if let Some(c) = &spec.cdn {
+        for d in &c.distributions {
+            if d.manages_certificate() {
+                out.push(Address::new(Kind::Certificate, &d.name));
+            }
+            out.push(Address::new(Kind::Distribution, &d.name));
+            if d.zone(c).is_some() {
+                out.extend(d.domain_names().iter().map(|n| Address::new(Kind::DnsRecord, n)));
+            }
+        }
     }
     for a in spec.monitoring.iter().flat_map(|m| m.alarms.iter()) {
         out.push(Address::new(Kind::Alarm, &a.name));

@@ -459,6 +459,11 @@ fn default_cors_methods() -> Vec<String> {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CdnSpec {
+    /// The Route 53 public hosted zone (its name, or its id `Z...`) the distributions' domain
+    /// records and certificate validation records go in, unless a distribution names its own.
+    /// Without one, poactl prints the records for a person to create.
+    #[serde(default)]
+    pub hosted_zone: Option<String>,
     #[serde(default)]
     pub distributions: Vec<DistributionSpec>,
 }
@@ -476,10 +481,17 @@ pub struct DistributionSpec {
     pub enabled: bool,
     #[serde(default)]
     pub comment: Option<String>,
+    /// The distribution's own domain (`cdn.poafix.example`). Without `certificate_arn`, poactl
+    /// requests an ACM certificate for it and the aliases, validated through DNS.
+    #[serde(default)]
+    pub domain: Option<String>,
     #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(default)]
     pub certificate_arn: Option<String>,
+    /// This distribution's hosted zone, when it is not `cdn.hosted_zone`.
+    #[serde(default)]
+    pub hosted_zone: Option<String>,
     /// TTL of everything no `cache` entry matches (default 1d).
     #[serde(default)]
     pub default_ttl: Option<Duration>,
@@ -487,6 +499,25 @@ pub struct DistributionSpec {
     pub cache: Vec<CacheRuleSpec>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+}
+
+impl DistributionSpec {
+    /// Every name viewers use: the domain first, then the aliases.
+    pub fn domain_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.domain.iter().cloned().collect();
+        out.extend(self.aliases.iter().filter(|a| Some(*a) != self.domain.as_ref()).cloned());
+        out
+    }
+
+    /// Whether poactl requests and manages the certificate (a domain and no ARN of one's own).
+    pub fn manages_certificate(&self) -> bool {
+        self.domain.is_some() && self.certificate_arn.is_none()
+    }
+
+    /// The hosted zone the distribution's records go in, if any.
+    pub fn zone<'s>(&'s self, cdn: &'s CdnSpec) -> Option<&'s str> {
+        self.hosted_zone.as_deref().or(cdn.hosted_zone.as_deref())
+    }
 }
 
 fn default_price_class() -> String {

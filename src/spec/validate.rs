@@ -1332,6 +1332,10 @@ fn check_cdn(c: &mut Checker, cdn: &CdnSpec, spec: &Spec) {
         "distribution name",
     );
     let buckets: Vec<&str> = spec.storage.iter().flat_map(|s| s.buckets.iter().map(|b| b.name.as_str())).collect();
+    if let Some(zone) = &cdn.hosted_zone {
+        check_zone(c, path!("cdn", "hosted_zone"), zone);
+    }
+    let mut seen_names: BTreeMap<String, String> = BTreeMap::new();
     for (i, d) in cdn.distributions.iter().enumerate() {
         let base = |f: &str| path!("cdn", "distributions", i, f);
         if d.name.is_empty() || d.name.len() > 64 || !d.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
@@ -1358,9 +1362,14 @@ fn check_cdn(c: &mut Checker, cdn: &CdnSpec, spec: &Spec) {
             );
         }
         c.one_of(base("price_class"), "price class", &d.price_class, &["PriceClass_100", "PriceClass_200", "PriceClass_All"]);
-        if !d.aliases.is_empty() && d.certificate_arn.is_none() {
-            c.err(base("aliases"), "custom domain names need an ACM certificate", "add `certificate_arn: arn:aws:acm:us-east-1:...`");
+        if !d.aliases.is_empty() && d.certificate_arn.is_none() && d.domain.is_none() {
+            c.err(
+                base("aliases"),
+                "custom domain names need a certificate",
+                "set `domain:` (poactl requests an ACM certificate for it and the aliases), or `certificate_arn: arn:aws:acm:us-east-1:...`",
+            );
         }
+        check_domains(c, cdn, i, d, &mut seen_names);
         if let Some(arn) = &d.certificate_arn
             && !arn.starts_with("arn:aws:acm:us-east-1:")
         {
@@ -1394,6 +1403,62 @@ fn check_cdn(c: &mut Checker, cdn: &CdnSpec, spec: &Spec) {
             c.err(base("cache"), "CloudFront allows 25 cache behaviours per distribution", "merge some paths");
         }
         check_tags(c, &d.tags, base("tags"), &[TagService::Aws]);
+    }
+}
+
+fn check_zone(c: &mut Checker, at: Vec<PathSeg>, zone: &str) {
+    if !super::names::is_zone_id(zone)
+        && let Some(problem) = super::names::dns_name_problem(zone)
+    {
+        c.err(at, format!("`{zone}` is neither a hosted zone name nor a hosted zone id: {problem}"), "e.g. hosted_zone: poafix.example");
+    }
+}
+
+/// A distribution's domain, aliases and hosted zone: names CloudFront and Route 53 accept,
+/// each used once across the environment (CloudFront refuses an alias another distribution
+/// has, CNAMEAlreadyExists), inside the zone that holds their records.
+fn check_domains(c: &mut Checker, cdn: &CdnSpec, i: usize, d: &DistributionSpec, seen: &mut BTreeMap<String, String>) {
+    let names: Vec<(Vec<PathSeg>, &str)> = d
+        .domain
+        .iter()
+        .map(|n| (path!("cdn", "distributions", i, "domain"), n.as_str()))
+        .chain(d.aliases.iter().enumerate().map(|(j, n)| (path!("cdn", "distributions", i, "aliases", j), n.as_str())))
+        .collect();
+    if let Some(zone) = &d.hosted_zone {
+        check_zone(c, path!("cdn", "distributions", i, "hosted_zone"), zone);
+    }
+    let zone = d.zone(cdn).filter(|z| !super::names::is_zone_id(z));
+    for (at, name) in names {
+        if let Some(problem) = super::names::dns_name_problem(name) {
+            c.err(at, format!("`{name}` is not a usable domain name: {problem}"), "e.g. cdn.poafix.example");
+            continue;
+        }
+        if let Some(other) = seen.insert(name.to_string(), d.name.clone()) {
+            let what = if other == d.name { "twice in this distribution".to_string() } else { format!("also in distribution `{other}`") };
+            c.err(at, format!("`{name}` is listed {what}"), "CloudFront serves each domain name from one distribution: keep one");
+            continue;
+        }
+        if let Some(zone) = zone
+            && !super::names::in_zone(name, zone)
+        {
+            c.err(
+                at,
+                format!("`{name}` is not in the hosted zone `{zone}`, so poactl cannot create its record there"),
+                "use a name under the zone, or name this distribution's own `hosted_zone`",
+            );
+        }
+    }
+    // ACM puts the first name in the certificate's subject: "The first domain name you enter
+    // cannot exceed 64 octets, including periods" (ACM API reference, RequestCertificate).
+    if d.manages_certificate()
+        && let Some(domain) = &d.domain
+        && domain.len() > 64
+    {
+        c.err(
+            path!("cdn", "distributions", i, "domain"),
+            format!("`{domain}` is {} characters long; ACM allows 64 for a certificate's first name", domain.len()),
+            "use a shorter `domain` and list this name under `aliases`",
+        );
     }
 }
 

@@ -51,10 +51,14 @@ async fn prod_storage_cdn_alarms_converge_and_drift_is_detected() {
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
     let cf = aws_sdk_cloudfront::Client::new(&conf);
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    let r53 = aws_sdk_route53::Client::new(&conf);
+    let acm = aws_sdk_acm::Client::new(&conf);
+    let zone = r53.create_hosted_zone().name("poafix.example").caller_reference("t").send().await.unwrap();
+    let zone_id = zone.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
 
     let run = poactl(&proxy.url, &["apply", "-e", "prod", "--auto-approve"]).await;
     run.expect_code(0);
-    assert!(run.stdout.contains("Apply complete! Resources: 9 added"), "{}", run.stdout);
+    assert!(run.stdout.contains("Apply complete! Resources: 11 added"), "{}", run.stdout);
 
     // Buckets, read back with the SDK.
     let uploads = "poafix-prod-uploads";
@@ -111,6 +115,51 @@ async fn prod_storage_cdn_alarms_converge_and_drift_is_detected() {
         dc.cache_behaviors().unwrap().items().iter().map(|b| (b.path_pattern().to_string(), b.default_ttl())).collect();
     assert_eq!(ttls, vec![("images/*".into(), Some(31_536_000)), ("documents/*".into(), Some(15_552_000)), ("api/*".into(), Some(0))]);
     assert_eq!(dc.price_class().map(|p| p.as_str()), Some("PriceClass_100"));
+
+    // The custom domain: an issued certificate for it in us-east-1, attached; its validation
+    // CNAME and the alias A/AAAA records in the zone.
+    let certs = acm.list_certificates().send().await.unwrap();
+    let cert_arn = certs.certificate_summary_list()[0].certificate_arn().unwrap().to_string();
+    let cert = acm.describe_certificate().certificate_arn(&cert_arn).send().await.unwrap();
+    let cert = cert.certificate().unwrap();
+    assert_eq!((cert.domain_name(), cert.status().map(|s| s.as_str())), (Some("cdn.poafix.example"), Some("ISSUED")));
+    assert!(cert_arn.starts_with("arn:aws:acm:us-east-1:"), "{cert_arn}");
+    let cert_tags = acm.list_tags_for_certificate().certificate_arn(&cert_arn).send().await.unwrap();
+    assert!(cert_tags.tags().iter().any(|t| t.key() == "poactl-id" && t.value() == Some("cdn.certificates.assets")));
+    let viewer = dc.viewer_certificate().unwrap();
+    assert_eq!(
+        (
+            viewer.acm_certificate_arn(),
+            viewer.ssl_support_method().map(|m| m.as_str()),
+            viewer.minimum_protocol_version().map(|m| m.as_str())
+        ),
+        (Some(cert_arn.as_str()), Some("sni-only"), Some("TLSv1.2_2021"))
+    );
+    assert_eq!(dc.aliases().unwrap().items(), ["cdn.poafix.example"]);
+    let records = r53.list_resource_record_sets().hosted_zone_id(&zone_id).send().await.unwrap();
+    let records: Vec<(String, String, String)> = records
+        .resource_record_sets()
+        .iter()
+        .map(|r| {
+            let value = match r.alias_target() {
+                Some(a) => format!("alias {} {}", a.hosted_zone_id(), a.dns_name().trim_end_matches('.')),
+                None => r.resource_records().iter().map(|v| v.value().to_string()).collect::<Vec<_>>().join(" "),
+            };
+            (r.name().to_string(), r.r#type().as_str().to_string(), value)
+        })
+        .filter(|(_, t, _)| t != "NS" && t != "SOA")
+        .collect();
+    let dist_domain = summary.domain_name().to_string();
+    let validation = cert.domain_validation_options()[0].resource_record().unwrap();
+    for want in [
+        ("cdn.poafix.example.".to_string(), "A".to_string(), format!("alias Z2FDTNDATAQYW2 {dist_domain}")),
+        ("cdn.poafix.example.".to_string(), "AAAA".to_string(), format!("alias Z2FDTNDATAQYW2 {dist_domain}")),
+        (validation.name().to_string(), "CNAME".to_string(), validation.value().to_string()),
+    ] {
+        assert!(records.contains(&want), "{want:?} not in {records:?}");
+    }
+    let owner = records.iter().find(|(n, t, _)| n == "_poactl.cdn.poafix.example." && t == "TXT").expect("owner record");
+    assert!(owner.2.contains("poactl-env=prod") && owner.2.contains("poactl-id=cdn.dns_records.cdn.poafix.example"), "{owner:?}");
     let policy = s3.get_bucket_policy().bucket(uploads).send().await.unwrap();
     let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     let statement = &policy["Statement"][0];
@@ -176,12 +225,51 @@ async fn prod_storage_cdn_alarms_converge_and_drift_is_detected() {
         .await
         .unwrap();
 
+    // And in DNS: the AAAA alias and the validation CNAME (ACM renews only while it resolves).
+    let by_hand = |action: aws_sdk_route53::types::ChangeAction, set: aws_sdk_route53::types::ResourceRecordSet| {
+        aws_sdk_route53::types::Change::builder().action(action).resource_record_set(set).build().unwrap()
+    };
+    let aaaa = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name("cdn.poafix.example.")
+        .r#type(aws_sdk_route53::types::RrType::Aaaa)
+        .alias_target(
+            aws_sdk_route53::types::AliasTarget::builder()
+                .hosted_zone_id("Z2FDTNDATAQYW2")
+                .dns_name(&dist_domain)
+                .evaluate_target_health(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let cname = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name(validation.name())
+        .r#type(aws_sdk_route53::types::RrType::Cname)
+        .ttl(300)
+        .resource_records(aws_sdk_route53::types::ResourceRecord::builder().value(validation.value()).build().unwrap())
+        .build()
+        .unwrap();
+    r53.change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(
+            aws_sdk_route53::types::ChangeBatch::builder()
+                .changes(by_hand(aws_sdk_route53::types::ChangeAction::Delete, aaaa))
+                .changes(by_hand(aws_sdk_route53::types::ChangeAction::Delete, cname))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
     let drift = poactl(&proxy.url, &["drift", "-e", "prod", "-o", "json"]).await;
     drift.expect_code(2);
     assert_eq!(
         drifted_fields(&drift),
         vec![
+            ("cdn.certificates.assets".to_string(), "validation_records".to_string()),
             ("cdn.distributions.assets".to_string(), "behaviors[images/*].default_ttl".to_string()),
+            ("cdn.dns_records.cdn.poafix.example".to_string(), "types".to_string()),
             ("monitoring.alarms.cdn-4xx".to_string(), "missing".to_string()),
             ("storage.buckets.poafix-prod-backups".to_string(), "tags.team".to_string()),
             ("storage.buckets.poafix-prod-uploads".to_string(), "versioning".to_string()),
@@ -195,6 +283,9 @@ async fn prod_storage_cdn_alarms_converge_and_drift_is_detected() {
     poactl(&proxy.url, &["drift", "-e", "prod"]).await.expect_code(0);
     let v = s3.get_bucket_versioning().bucket(uploads).send().await.unwrap();
     assert_eq!(v.status().map(|s| s.as_str()), Some("Enabled"));
+    let records = r53.list_resource_record_sets().hosted_zone_id(&zone_id).send().await.unwrap();
+    let types: Vec<&str> = records.resource_record_sets().iter().map(|r| r.r#type().as_str()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "AAAA" || **t == "CNAME").count(), 2, "{types:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

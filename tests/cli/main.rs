@@ -13,6 +13,7 @@ mod bench;
 mod captures;
 mod check;
 mod demo;
+mod domain;
 mod fuzz;
 mod layering;
 mod migrate;

@@ -229,7 +229,16 @@ impl Moto {
     /// Starts moto on a port it picks itself (`-p 0`) and reads the port from its log, so
     /// parallel tests never race for a port.
     pub fn start() -> Moto {
-        let mut child = Command::new(moto_python())
+        Self::start_with(&[])
+    }
+
+    /// Starts moto with settings of its own: `MOTO_ACM_VALIDATION_WAIT` is how many seconds a
+    /// requested certificate stays PENDING_VALIDATION before moto issues it (1 unless set).
+    pub fn start_with(settings: &[(&str, &str)]) -> Moto {
+        let mut command = Command::new(moto_python());
+        command.env("MOTO_ACM_VALIDATION_WAIT", "1");
+        command.envs(settings.iter().copied());
+        let mut child = command
             .arg(repo().join("tests/support/moto_server.py"))
             .args(["127.0.0.1", "0"])
             .stdout(std::process::Stdio::null())

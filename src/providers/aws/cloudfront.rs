@@ -26,7 +26,7 @@ use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
-use crate::spec::model::DistributionSpec;
+use crate::spec::model::{CdnSpec, DistributionSpec};
 
 /// CloudFront's control plane allows few requests a second (the client also retries adaptively).
 const LANE: Lane = Lane { service: "cloudfront", limit: 4 };
@@ -68,7 +68,7 @@ pub fn oac_name(env: &str, name: &str) -> String {
     format!("poactl-{env}-{name}")
 }
 
-pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec) -> Desired {
+pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec) -> Desired {
     let address = Address::new(Kind::Distribution, &d.name);
     let default_ttl = d.default_ttl.as_ref().map_or(86_400, |t| t.seconds as i64);
     let behaviors: Vec<Value> = d
@@ -79,8 +79,14 @@ pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec) -> Desired {
             json!({"path": c.path.trim_start_matches('/'), "min_ttl": 0, "default_ttl": ttl, "max_ttl": ttl, "compress": c.compress.unwrap_or(d.compress)})
         })
         .collect();
-    let mut aliases = d.aliases.clone();
+    let mut aliases = d.domain_names();
     aliases.sort();
+    // A certificate of the spec's own, or the one poactl requests for the domain.
+    let certificate_arn = match (&d.certificate_arn, d.manages_certificate()) {
+        (Some(arn), _) => Some(arn.clone()),
+        (None, true) => Some(format!("${{cdn.certificates.{}.arn}}", d.name)),
+        (None, false) => None,
+    };
     let attrs = json!({
         "origin": {
             "bucket": d.origin.bucket,
@@ -92,16 +98,24 @@ pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec) -> Desired {
         "comment": d.comment.clone().unwrap_or_else(|| format!("poactl {} {}", loaded.env, d.name)),
         "price_class": d.price_class,
         "aliases": aliases,
-        "certificate_arn": d.certificate_arn,
+        "certificate_arn": certificate_arn,
         // The security policy poactl sets with a certificate of the spec's; with the default
         // *.cloudfront.net certificate CloudFront fixes it at TLSv1 whatever is sent
         // (CloudFront API reference, ViewerCertificate MinimumProtocolVersion).
-        "min_tls": d.certificate_arn.as_ref().map(|_| MIN_TLS_POLICY),
+        "min_tls": certificate_arn.as_ref().map(|_| MIN_TLS_POLICY),
+        // AAAA alias records need it, and viewers on IPv6 get there directly.
+        "ipv6": true,
         "default_behavior": {"min_ttl": 0, "default_ttl": default_ttl, "max_ttl": default_ttl.max(ONE_YEAR), "compress": d.compress, "viewer_protocol": "redirect-to-https"},
         "behaviors": behaviors,
         "tags": all_tags(loaded, &d.tags, &address),
     });
     let mut desired = Desired::new(address, attrs).depends(Address::new(Kind::Bucket, &d.origin.bucket));
+    if d.zone(cdn).is_none() && !aliases.is_empty() {
+        desired.notes.push(format!(
+            "no hosted_zone: point {} at the distribution's domain yourself (a CNAME, or an ALIAS/ANAME at the apex)",
+            aliases.join(", ")
+        ));
+    }
     let kms = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).any(|b| b.name == d.origin.bucket && b.encryption == "aws:kms");
     if kms {
         // OAC reads an SSE-KMS bucket only if the key policy lets CloudFront decrypt (CloudFront
@@ -112,6 +126,11 @@ pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec) -> Desired {
         ));
     }
     desired
+}
+
+/// The domain viewers use for a distribution of the spec, when it has its own.
+fn viewer_domain(loaded: &LoadedSpec, name: &str) -> Option<String> {
+    loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|d| d.name == name).and_then(|d| d.domain.clone())
 }
 
 /// The bucket an S3 origin domain points at (`b.s3.us-east-1.amazonaws.com`, `b.s3.amazonaws.com`).
@@ -224,7 +243,8 @@ fn build_config(a: &Value, caller_reference: &str, oac_id: &str) -> Result<Distr
         .origins(Origins::builder().quantity(1).items(origin).build().map_err(build_err)?)
         .default_cache_behavior(default)
         .cache_behaviors(CacheBehaviors::builder().quantity(behaviors.len() as i32).set_items(Some(behaviors)).build().map_err(build_err)?)
-        .aliases(Aliases::builder().quantity(aliases.len() as i32).set_items(Some(aliases)).build().map_err(build_err)?);
+        .aliases(Aliases::builder().quantity(aliases.len() as i32).set_items(Some(aliases)).build().map_err(build_err)?)
+        .is_ipv6_enabled(a["ipv6"].as_bool().unwrap_or(true));
     cfg = match a["certificate_arn"].as_str() {
         Some(arn) => cfg.viewer_certificate(
             ViewerCertificate::builder()
@@ -254,6 +274,7 @@ fn overlay_config(live: &DistributionConfig, a: &Value, oac_id: &str) -> Result<
     out.price_class = want.price_class;
     out.aliases = want.aliases;
     out.viewer_certificate = want.viewer_certificate;
+    out.is_ipv6_enabled = want.is_ipv6_enabled;
 
     // poactl's S3 origin replaces its live counterpart (by id); other origins stay.
     let mine = want.origins.as_ref().and_then(|o| o.items.first()).cloned();
@@ -378,7 +399,8 @@ impl DistributionProvider {
     }
 
     /// A live distribution in the shape of the desired attributes.
-    async fn read(&self, env: &str, address: &Address, l: &Listed) -> Result<Observed> {
+    /// `viewer_domain`: the spec's `domain`, which viewers use (the `url` output).
+    async fn read(&self, env: &str, address: &Address, l: &Listed, viewer_domain: Option<&str>) -> Result<Observed> {
         let cf = &self.aws.cloudfront;
         let out = cf.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", l.id), &e))?;
         let dist = out.distribution().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: empty answer", l.id)))?;
@@ -441,6 +463,7 @@ impl DistributionProvider {
             "origin": {"bucket": bucket_of(&domain), "domain": domain, "path": origin.and_then(|o| o.origin_path()).unwrap_or(""), "oac": oac},
             "min_tls": min_tls,
             "enabled": cfg.enabled(),
+            "ipv6": cfg.is_ipv6_enabled().unwrap_or(false),
             "comment": cfg.comment(),
             "price_class": cfg.price_class().map(|p| p.as_str()).unwrap_or("PriceClass_All"),
             "aliases": aliases,
@@ -455,7 +478,7 @@ impl DistributionProvider {
             ("id".to_string(), l.id.clone()),
             ("arn".to_string(), l.arn.clone()),
             ("domain".to_string(), domain_name.clone()),
-            ("url".to_string(), format!("https://{domain_name}")),
+            ("url".to_string(), format!("https://{}", viewer_domain.unwrap_or(&domain_name))),
             ("description".to_string(), format!("distribution {} ({domain_name})", l.id)),
         ]);
         Ok(Observed { id: l.id.clone(), attrs, outputs, ownership, handle: json!({"oac_id": oac_id, "status": dist.status()}) })
@@ -619,7 +642,7 @@ impl Provider for DistributionProvider {
                 && crate::providers::ownership_tag(&l.tags, "env") == Some(ctx.env)
         });
         match mine {
-            Some(l) => Ok(Some(self.read(ctx.env, &d.address, l).await?)),
+            Some(l) => Ok(Some(self.read(ctx.env, &d.address, l, viewer_domain(ctx.loaded, &d.address.name).as_deref()).await?)),
             None => Ok(None),
         }
     }
@@ -645,7 +668,7 @@ impl Provider for DistributionProvider {
             })
             .filter(|(a, _)| !declared_names.contains(&a.name.as_str()))
             .collect();
-        let read = futures::future::try_join_all(undeclared.iter().map(|(a, l)| self.read(ctx.env, a, l))).await?;
+        let read = futures::future::try_join_all(undeclared.iter().map(|(a, l)| self.read(ctx.env, a, l, None))).await?;
         out.extend(undeclared.iter().map(|(a, _)| a.clone()).zip(read));
         // OACs in use: by an undeclared distribution read here, or by a declared one (its
         // summary's origin names it).
@@ -732,7 +755,7 @@ impl Provider for DistributionProvider {
             ("id".to_string(), id),
             ("arn".to_string(), arn),
             ("domain".to_string(), domain.clone()),
-            ("url".to_string(), format!("https://{domain}")),
+            ("url".to_string(), format!("https://{}", viewer_domain(ctx.loaded, &d.address.name).unwrap_or(domain))),
         ]))
     }
 

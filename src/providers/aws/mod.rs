@@ -1,8 +1,10 @@
 //! AWS: S3 buckets (and the bucket policy that lets CloudFront read them), CloudFront
 //! distributions with Origin Access Control, CloudWatch metric and billing alarms.
 
+pub mod acm;
 pub mod cloudfront;
 pub mod cloudwatch;
+pub mod route53;
 pub mod s3;
 pub mod tagging;
 
@@ -23,6 +25,12 @@ pub struct Aws {
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     cloudwatch: Mutex<HashMap<String, aws_sdk_cloudwatch::Client>>,
     pub cloudfront: aws_sdk_cloudfront::Client,
+    /// ACM in us-east-1, the only region CloudFront takes certificates from.
+    pub acm: aws_sdk_acm::Client,
+    /// Route 53 is global; its control plane answers in us-east-1.
+    pub route53: aws_sdk_route53::Client,
+    /// Hosted zones as the spec names them, looked up once per run.
+    pub zones: route53::Zones,
     /// The environment's region (alarms, and buckets without their own).
     pub region: String,
     /// The configured S3 endpoint (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`): emulators
@@ -65,8 +73,14 @@ impl Aws {
             .region(Region::new("us-east-1"))
             .retry_config(retry_config(RetryConfig::adaptive()))
             .build();
+        let acm = aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(&base).region(Region::new("us-east-1")).build());
+        let route53 =
+            aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(&base).region(Region::new("us-east-1")).build());
         Aws {
             cloudfront: aws_sdk_cloudfront::Client::from_conf(cf_conf),
+            acm,
+            route53,
+            zones: Default::default(),
             base,
             s3: Default::default(),
             cloudwatch: Default::default(),
@@ -183,6 +197,8 @@ pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connectio
     reg.insert(Arc::new(s3::BucketProvider(aws.clone())));
     reg.insert(Arc::new(s3::BucketPolicyProvider(aws.clone())));
     reg.insert(Arc::new(cloudfront::DistributionProvider::new(aws.clone())));
+    reg.insert(Arc::new(acm::CertificateProvider::new(aws.clone())));
+    reg.insert(Arc::new(route53::DnsRecordProvider(aws.clone())));
     let alarm_lists = Arc::new(cloudwatch::AlarmLists::default());
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm, alarm_lists.clone())));
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws, crate::resource::Kind::BillingAlarm, alarm_lists)));
@@ -199,8 +215,14 @@ pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
             out.push(p);
         }
     }
-    for d in spec.cdn.iter().flat_map(|c| c.distributions.iter()) {
-        out.push(cloudfront::desired(loaded, d));
+    if let Some(c) = &spec.cdn {
+        for d in &c.distributions {
+            if d.manages_certificate() {
+                out.push(acm::desired(loaded, c, d));
+            }
+            out.push(cloudfront::desired(loaded, c, d));
+            out.extend(route53::desired(loaded, c, d));
+        }
     }
     for a in spec.monitoring.iter().flat_map(|m| m.alarms.iter()) {
         out.push(cloudwatch::desired_alarm(loaded, a));
