@@ -23,9 +23,6 @@ pub fn dns_name_problem(name: &str) -> Option<String> {
         return Some("write the name in lowercase".to_string());
     }
     let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() < 2 {
-        return Some("a domain has at least two labels (`cdn.example.com`)".to_string());
-    }
     for (i, label) in labels.iter().enumerate() {
         if *label == "*" && i == 0 {
             continue;
@@ -47,6 +44,9 @@ pub fn dns_name_problem(name: &str) -> Option<String> {
         if label.starts_with('-') || label.ends_with('-') {
             return Some(format!("the label `{label}` starts or ends with `-`"));
         }
+    }
+    if labels.len() < 2 {
+        return Some("a domain has at least two labels (`cdn.example.com`)".to_string());
     }
     None
 }

@@ -148,6 +148,30 @@ pub fn certificate_problem(status: &str, not_after: Option<i64>, renewal: Option
     None
 }
 
+impl Aws {
+    /// What the distribution provider needs to know of a certificate it serves: its names,
+    /// status, expiry and renewal (`{"missing": true}` when ACM has no such certificate; null
+    /// when it cannot be read, an ARN of another account or a refused permission).
+    pub(crate) async fn certificate_facts(&self, arn: &str) -> Result<Value> {
+        match self.acm.describe_certificate().certificate_arn(arn).send().await {
+            Ok(out) => Ok(out.certificate().map_or(Value::Null, |c| {
+                let mut names: Vec<&str> = c.subject_alternative_names().iter().map(String::as_str).collect();
+                names.extend(c.domain_name());
+                names.sort();
+                names.dedup();
+                json!({
+                    "names": names,
+                    "status": c.status().map(|s| s.as_str()),
+                    "not_after": c.not_after().map(|t| t.secs()),
+                    "renewal": c.renewal_summary().map(|r| r.renewal_status().as_str()),
+                })
+            })),
+            Err(e) if error_code(&e).as_deref() == Some("ResourceNotFoundException") => Ok(json!({"missing": true})),
+            Err(_) => Ok(Value::Null),
+        }
+    }
+}
+
 /// One certificate of the environment, as listed.
 #[derive(Debug, Clone)]
 struct Listed {

@@ -400,7 +400,16 @@ impl DistributionProvider {
 
     /// A live distribution in the shape of the desired attributes.
     /// `viewer_domain`: the spec's `domain`, which viewers use (the `url` output).
-    async fn read(&self, env: &str, address: &Address, l: &Listed, viewer_domain: Option<&str>) -> Result<Observed> {
+    /// `certificate_managed`: the certificate is poactl's own (`cdn.certificates`), whose
+    /// provider reports its health.
+    async fn read(
+        &self,
+        env: &str,
+        address: &Address,
+        l: &Listed,
+        viewer_domain: Option<&str>,
+        certificate_managed: bool,
+    ) -> Result<Observed> {
         let cf = &self.aws.cloudfront;
         let out = cf.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", l.id), &e))?;
         let dist = out.distribution().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: empty answer", l.id)))?;
@@ -481,7 +490,17 @@ impl DistributionProvider {
             ("url".to_string(), format!("https://{}", viewer_domain.unwrap_or(&domain_name))),
             ("description".to_string(), format!("distribution {} ({domain_name})", l.id)),
         ]);
-        Ok(Observed { id: l.id.clone(), attrs, outputs, ownership, handle: json!({"oac_id": oac_id, "status": dist.status()}) })
+        let certificate = match certificate.as_str() {
+            Some(arn) => self.aws.certificate_facts(arn).await?,
+            None => Value::Null,
+        };
+        Ok(Observed {
+            id: l.id.clone(),
+            attrs,
+            outputs,
+            ownership,
+            handle: json!({"oac_id": oac_id, "status": dist.status(), "certificate": certificate, "certificate_managed": certificate_managed}),
+        })
     }
 
     /// The OAC named for this distribution, created when missing.
@@ -634,6 +653,39 @@ impl Provider for DistributionProvider {
         LANE
     }
 
+    /// A certificate of one's own that does not cover every alias (CloudFront serves the
+    /// names it covers only), or that is not issued, expiring unrenewed or gone.
+    fn unhealthy(&self, _d: &Desired, o: &Observed) -> Option<String> {
+        let cert = &o.handle["certificate"];
+        let arn = o.attrs["certificate_arn"].as_str()?;
+        if cert["missing"] == true {
+            return Some(format!("its certificate {arn} does not exist in ACM (us-east-1): viewers of its aliases get TLS errors"));
+        }
+        let names: Vec<&str> = cert["names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).collect();
+        if !names.is_empty() {
+            let uncovered: Vec<&str> = o.attrs["aliases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str())
+                .filter(|a| !names.iter().any(|n| crate::spec::names::certificate_covers(n, a)))
+                .collect();
+            if !uncovered.is_empty() {
+                return Some(format!("its certificate {arn} does not cover {} (it holds {})", uncovered.join(", "), names.join(", ")));
+            }
+        }
+        if o.handle["certificate_managed"] == true || cert.is_null() {
+            return None;
+        }
+        let status = cert["status"].as_str().unwrap_or("");
+        if status != "ISSUED" && !status.is_empty() {
+            return Some(format!("its certificate {arn} is {status}, not ISSUED"));
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        super::acm::certificate_problem(status, cert["not_after"].as_i64(), cert["renewal"].as_str(), now)
+            .map(|p| format!("its certificate {arn}: {p}"))
+    }
+
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
         let id = d.address.to_string();
         let listed = self.listed().await?;
@@ -642,7 +694,11 @@ impl Provider for DistributionProvider {
                 && crate::providers::ownership_tag(&l.tags, "env") == Some(ctx.env)
         });
         match mine {
-            Some(l) => Ok(Some(self.read(ctx.env, &d.address, l, viewer_domain(ctx.loaded, &d.address.name).as_deref()).await?)),
+            Some(l) => {
+                let spec = ctx.loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|x| x.name == d.address.name);
+                let (domain, managed) = (spec.and_then(|x| x.domain.as_deref()), spec.is_some_and(|x| x.manages_certificate()));
+                Ok(Some(self.read(ctx.env, &d.address, l, domain, managed).await?))
+            }
             None => Ok(None),
         }
     }
@@ -668,7 +724,7 @@ impl Provider for DistributionProvider {
             })
             .filter(|(a, _)| !declared_names.contains(&a.name.as_str()))
             .collect();
-        let read = futures::future::try_join_all(undeclared.iter().map(|(a, l)| self.read(ctx.env, a, l, None))).await?;
+        let read = futures::future::try_join_all(undeclared.iter().map(|(a, l)| self.read(ctx.env, a, l, None, false))).await?;
         out.extend(undeclared.iter().map(|(a, _)| a.clone()).zip(read));
         // OACs in use: by an undeclared distribution read here, or by a declared one (its
         // summary's origin names it).
