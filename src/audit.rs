@@ -333,7 +333,7 @@ pub(crate) const RULES: &[Rule] = &[
         severity: Severity::Low,
         title: "CDN on the cloudfront.net name accepts TLS 1.0",
         why: "With the default *.cloudfront.net certificate CloudFront fixes the security policy at TLSv1, whatever the distribution asks.",
-        fix: "Serve the CDN from your own name: `aliases:` and `certificate_arn:` (an ACM certificate in us-east-1); poactl then sets TLSv1.2_2021.",
+        fix: "Serve the CDN from your own name: `domain:` (poactl requests the ACM certificate) or `aliases:` with `certificate_arn:`; poactl then sets TLSv1.2_2021.",
         check: |i| {
             of_kind(i, Kind::Distribution)
                 .filter(|r| r.attrs.get("certificate_arn").is_none_or(Value::is_null))
@@ -346,7 +346,7 @@ pub(crate) const RULES: &[Rule] = &[
         severity: Severity::High,
         title: "CDN alias without its own certificate",
         why: "The default *.cloudfront.net certificate does not cover your domain: browsers refuse the alias over HTTPS.",
-        fix: "`certificate_arn:` an ACM certificate in us-east-1 that covers every alias.",
+        fix: "`domain:` (poactl requests a certificate for it and the aliases), or `certificate_arn:` an ACM certificate in us-east-1 that covers every alias.",
         check: |i| {
             of_kind(i, Kind::Distribution)
                 .filter(|r| {
