@@ -358,14 +358,29 @@ async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::Aws) 
         let origin_path = d.attrs.pointer("/origin/path").and_then(|v| v.as_str()).unwrap_or("").trim_matches('/').to_string();
         let s3 = aws.s3(&region).await;
         let token = format!("poactl-check-{}", probe_token(&loaded.env));
-        let base = edge.clone().unwrap_or_else(|| format!("https://{domain}"));
-        let get = |path: &str| {
-            let mut req = http.get(format!("{}/{path}", base.trim_end_matches('/')));
+        // Through a name: the distribution's own, or one of its aliases (with an edge of the
+        // user's, as the `Host`; otherwise by DNS and the name's TLS certificate).
+        let get_as = |host: &str, path: &str| {
+            let url = match &edge {
+                Some(e) => format!("{}/{path}", e.trim_end_matches('/')),
+                None => format!("https://{host}/{path}"),
+            };
+            let mut req = http.get(url);
             if edge.is_some() {
-                req = req.header(reqwest::header::HOST, &domain);
+                req = req.header(reqwest::header::HOST, host);
             }
             req.send()
         };
+        let get = |path: &str| get_as(&domain, path);
+        // The spec's names: what viewers are meant to use, whatever the live config says.
+        let aliases: Vec<String> = d.attrs["aliases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .filter(|a| !a.starts_with("*."))
+            .map(String::from)
+            .collect();
         let mut first = true;
         for (path, behavior, ttl) in cdn_probes(&d.attrs, &token) {
             let t = Instant::now();
@@ -391,6 +406,12 @@ async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::Aws) 
             }
             let fetched = get(&path).await;
             let second = get(&path).await;
+            let mut through_aliases = Vec::new();
+            if first {
+                for alias in &aliases {
+                    through_aliases.push((alias.clone(), Instant::now(), get_as(alias, &path).await));
+                }
+            }
             let direct = http.get(aws.s3_object_url(&bucket_name, &region, &key)).send().await;
             let deleted = s3.delete_object().bucket(&bucket_name).key(&key).send().await;
             if first {
@@ -414,6 +435,34 @@ async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::Aws) 
                     Ok(r) => (Status::Fail, format!("https://{domain}/{path} answered {}", r.status())),
                 };
                 out.push(outcome(G, served.clone(), verdict.0, t, verdict.1));
+                for (alias, t, got) in through_aliases {
+                    let name = format!("{} serves the probe as https://{alias}", d.address);
+                    // A TLS failure here is a certificate that does not cover the name; a
+                    // resolution failure, DNS that does not point at the distribution yet.
+                    out.push(match got {
+                        Err(e) => outcome(
+                            G,
+                            name,
+                            Status::Fail,
+                            t,
+                            format!("{}: check that {alias} points at {domain} and that the certificate covers it", error_chain(&e)),
+                        ),
+                        Ok(r) if r.status().is_success() => match r.text().await {
+                            Ok(text) if text == body => outcome(G, name, Status::Pass, t, ""),
+                            _ => outcome(G, name, Status::Fail, t, format!("https://{alias}/{path} answered other bytes than the probe")),
+                        },
+                        Ok(r) => outcome(
+                            G,
+                            name,
+                            Status::Fail,
+                            t,
+                            format!(
+                                "https://{alias}/{path} answered {}: is {alias} an alias of this distribution and pointed at {domain}?",
+                                r.status()
+                            ),
+                        ),
+                    });
+                }
                 let t = Instant::now();
                 let name = format!("{bucket} refuses a direct GET of the probe");
                 out.push(match direct {
@@ -585,6 +634,18 @@ fn backups(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outcome> {
                 if on { "" } else { "the spec asks for point_in_time, and the cluster has it off: run `poactl apply`" },
             ));
         }
+    }
+    out
+}
+
+/// An error with its causes, on one line (reqwest's top error hides DNS and TLS causes).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
     }
     out
 }

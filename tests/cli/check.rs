@@ -187,7 +187,7 @@ async fn moto_the_cdn_serves_through_oac_refuses_direct_reads_and_caches_as_the_
     env.push(("POACTL_CDN_EDGE_URL", edge.url.clone()));
     let (_dir, spec) = spec_file(
         "cd",
-        "environment: cd\nstorage:\n  buckets:\n    - { name: cd-uploads }\ncdn:\n  distributions:\n    - name: assets\n      origin: { bucket: cd-uploads }\n      cache:\n        - { path: \"images/*\", ttl: 365d }\n        - { path: \"api/*\", ttl: 0 }\n",
+        "environment: cd\nstorage:\n  buckets:\n    - { name: cd-uploads }\ncdn:\n  distributions:\n    - name: assets\n      origin: { bucket: cd-uploads }\n      domain: cdn.cd.example\n      cache:\n        - { path: \"images/*\", ttl: 365d }\n        - { path: \"api/*\", ttl: 0 }\n",
     );
     let envs = env.clone();
     let run = move |args: Vec<String>| {
@@ -205,6 +205,7 @@ async fn moto_the_cdn_serves_through_oac_refuses_direct_reads_and_caches_as_the_
         got,
         vec![
             "pass cdn.distributions.assets serves a probe over HTTPS through its OAC",
+            "pass cdn.distributions.assets serves the probe as https://cdn.cd.example",
             "pass storage.buckets.cd-uploads refuses a direct GET of the probe",
             "pass cdn.distributions.assets caches `images/*` as its TTL says (31536000 s)",
             "pass cdn.distributions.assets caches `api/*` as its TTL says (0 s)",
@@ -243,6 +244,21 @@ async fn moto_the_cdn_serves_through_oac_refuses_direct_reads_and_caches_as_the_
             && ttl.stdout.contains("came from the cache (Hit from cloudfront) though the spec says TTL 0"),
         "{}",
         ttl.stdout
+    );
+    run(args(&["apply", "-e", &spec, "--auto-approve", "-q"])).await.unwrap().expect_code(0);
+
+    // The alias taken off the distribution by hand: the edge no longer serves the domain.
+    let got_cfg = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut cfg = got_cfg.distribution_config.unwrap();
+    cfg.aliases = Some(aws_sdk_cloudfront::types::Aliases::builder().quantity(0).build().unwrap());
+    cf.update_distribution().id(&id).if_match(got_cfg.e_tag.unwrap()).distribution_config(cfg).send().await.unwrap();
+    let alias = run(args(&["check", "-e", &spec, "--only", "cdn"])).await.unwrap();
+    alias.expect_code(1);
+    assert!(
+        alias.stdout.contains("FAIL  cdn      cdn.distributions.assets serves the probe as https://cdn.cd.example")
+            && alias.stdout.contains("answered 403 Forbidden: is cdn.cd.example an alias of this distribution"),
+        "{}",
+        alias.stdout
     );
     run(args(&["apply", "-e", &spec, "--auto-approve", "-q"])).await.unwrap().expect_code(0);
 

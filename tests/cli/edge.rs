@@ -63,7 +63,13 @@ impl Edge {
                 let path = uri.path().trim_start_matches('/').to_string();
                 let list = cf.list_distributions().send().await.unwrap();
                 let items = list.distribution_list.and_then(|l| l.items).unwrap_or_default();
-                let Some(dist) = items.into_iter().find(|d| d.domain_name == host) else {
+                // Its own name, or one of its alternate domain names: CloudFront serves a
+                // request whose Host is an alias of the distribution (CloudFront Developer
+                // Guide, "Use custom URLs by adding alternate domain names (CNAMEs)").
+                let is_alias = |d: &aws_sdk_cloudfront::types::DistributionSummary| {
+                    d.aliases.as_ref().and_then(|a| a.items.as_ref()).is_some_and(|items| items.iter().any(|a| *a == host))
+                };
+                let Some(dist) = items.into_iter().find(|d| d.domain_name == host || is_alias(d)) else {
                     return answer(403, &[("x-cache", "Error from cloudfront".into())], b"The request could not be satisfied.".to_vec());
                 };
                 let cfg = cf.get_distribution_config().id(&dist.id).send().await.unwrap().distribution_config.unwrap();
