@@ -67,7 +67,7 @@ impl Edge {
                 // request whose Host is an alias of the distribution (CloudFront Developer
                 // Guide, "Use custom URLs by adding alternate domain names (CNAMEs)").
                 let is_alias = |d: &aws_sdk_cloudfront::types::DistributionSummary| {
-                    d.aliases.as_ref().and_then(|a| a.items.as_ref()).is_some_and(|items| items.iter().any(|a| *a == host))
+                    d.aliases.as_ref().and_then(|a| a.items.as_ref()).is_some_and(|items| items.contains(&host))
                 };
                 let Some(dist) = items.into_iter().find(|d| d.domain_name == host || is_alias(d)) else {
                     return answer(403, &[("x-cache", "Error from cloudfront".into())], b"The request could not be satisfied.".to_vec());
