@@ -9,6 +9,10 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::engine::apply::ApplyError;
+use crate::engine::planner::StalePlan;
+use crate::plan::{Action, FieldChange, Plan, PlanOptions, Reason};
+use crate::providers::{self, Observed, Ownership};
 use crate::providers::{Provider, ProviderError};
 
 /// A provider over an in-memory map: name -> attributes. Fails on the names in `fail`.
