@@ -139,6 +139,18 @@ pub struct Lane {
 pub enum ProviderError {
     #[error("{0}")]
     Api(String),
+    /// An AWS call that failed: the SDK's error is kept whole as the cause (`-v` shows its
+    /// chain), and the message says what was asked and what the service answered.
+    #[error("{what}: {detail}")]
+    Service {
+        what: String,
+        detail: String,
+        /// The request may have been carried out though no answer says so (a 5xx, a throttle, a
+        /// dropped connection): a create looks for its result before it is tried again.
+        outcome_unknown: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(
         "{what} did not become ready within {seconds}s (last state: {state}); it keeps going on the service's side: rerun `poactl apply` to wait again"
     )]

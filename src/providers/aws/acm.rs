@@ -207,7 +207,7 @@ impl CertificateProvider {
                 .max_items(1000)
                 .send()
                 .await
-                .map_err(|e| sdk_error("ListCertificates", &e))?;
+                .map_err(|e| sdk_error("ListCertificates", e))?;
             arns.extend(page.certificate_summary_list().iter().filter_map(|c| c.certificate_arn().map(String::from)));
             match page.next_token() {
                 Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
@@ -219,7 +219,7 @@ impl CertificateProvider {
                 Ok(t) => t.tags().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect(),
                 // Deleted between the list and this read.
                 Err(e) if error_code(&e).as_deref() == Some("ResourceNotFoundException") => return Ok(None),
-                Err(e) => return Err(sdk_error(&format!("ListTagsForCertificate {arn}"), &e)),
+                Err(e) => return Err(sdk_error(&format!("ListTagsForCertificate {arn}"), e)),
             };
             if !crate::providers::managed_in_env(&tags, env) {
                 return Ok(None);
@@ -236,7 +236,7 @@ impl CertificateProvider {
         match self.aws.acm.describe_certificate().certificate_arn(arn).send().await {
             Ok(out) => Ok(out.certificate().cloned()),
             Err(e) if error_code(&e).as_deref() == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(sdk_error(&format!("DescribeCertificate {arn}"), &e)),
+            Err(e) => Err(sdk_error(&format!("DescribeCertificate {arn}"), e)),
         }
     }
 
@@ -405,7 +405,7 @@ impl CertificateProvider {
                 .set_tags(Some(remove))
                 .send()
                 .await
-                .map_err(|e| sdk_error("RemoveTagsFromCertificate", &e))?;
+                .map_err(|e| sdk_error("RemoveTagsFromCertificate", e))?;
         }
         let add: Vec<Tag> = want
             .iter()
@@ -420,7 +420,7 @@ impl CertificateProvider {
                 .set_tags(Some(add))
                 .send()
                 .await
-                .map_err(|e| sdk_error("AddTagsToCertificate", &e))?;
+                .map_err(|e| sdk_error("AddTagsToCertificate", e))?;
         }
         Ok(())
     }
@@ -521,7 +521,7 @@ impl Provider for CertificateProvider {
                     | "InvalidParameterException"
                     | "ValidationException",
                 ) => ProviderError::Refused(format!("RequestCertificate {}: {}", d.address, aws_sdk_acm::error::DisplayErrorContext(&e))),
-                _ => sdk_error(&format!("RequestCertificate {}", d.address), &e),
+                _ => sdk_error(&format!("RequestCertificate {}", d.address), e),
             })?;
         let arn = out.certificate_arn().ok_or_else(|| ProviderError::Api("RequestCertificate: no ARN in the answer".into()))?.to_string();
         self.settle(ctx, d, &arn).await
@@ -561,7 +561,7 @@ impl Provider for CertificateProvider {
                 Err(e) if error_code(&e).as_deref() == Some("ResourceInUseException") => {
                     Ok(Look::NotYet("still in use by CloudFront (the distribution's change propagates)".to_string()))
                 }
-                Err(e) => Err(sdk_error(&format!("DeleteCertificate {arn}"), &e)),
+                Err(e) => Err(sdk_error(&format!("DeleteCertificate {arn}"), e)),
             }
         })
         .await

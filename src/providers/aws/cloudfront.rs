@@ -145,11 +145,9 @@ fn no_retries() -> aws_sdk_cloudfront::config::Builder {
 
 /// Marks the errors after which a create may or may not have happened (a 5xx, a throttle, a
 /// dropped connection): the caller looks for the result before trying again.
-const UNKNOWN_OUTCOME: &str = "outcome unknown: ";
-
 fn unknown_or<E>(e: aws_sdk_cloudfront::error::SdkError<E, aws_sdk_cloudfront::config::http::HttpResponse>, what: &str) -> ProviderError
 where
-    E: std::error::Error + aws_sdk_cloudfront::error::ProvideErrorMetadata + 'static,
+    E: std::error::Error + aws_sdk_cloudfront::error::ProvideErrorMetadata + Send + Sync + 'static,
 {
     let transient = match &e {
         aws_sdk_cloudfront::error::SdkError::DispatchFailure(_)
@@ -161,15 +159,19 @@ where
         }
         _ => false,
     };
-    let err = sdk_error(what, &e);
-    match (transient, err) {
-        (true, ProviderError::Api(m)) => ProviderError::Api(format!("{UNKNOWN_OUTCOME}{m}")),
-        (_, other) => other,
+    match sdk_error(what, e) {
+        ProviderError::Service { what, detail, source, .. } => ProviderError::Service {
+            what,
+            detail: if transient { format!("outcome unknown: {detail}") } else { detail },
+            outcome_unknown: transient,
+            source,
+        },
+        other => other,
     }
 }
 
 fn is_unknown_outcome(e: &ProviderError) -> bool {
-    matches!(e, ProviderError::Api(m) if m.starts_with(UNKNOWN_OUTCOME))
+    matches!(e, ProviderError::Service { outcome_unknown: true, .. })
 }
 
 fn build_err(e: aws_sdk_cloudfront::error::BuildError) -> ProviderError {
@@ -359,7 +361,7 @@ impl DistributionProvider {
                 let mut marker: Option<String> = None;
                 loop {
                     let out =
-                        cf.list_distributions().set_marker(marker.clone()).send().await.map_err(|e| sdk_error("ListDistributions", &e))?;
+                        cf.list_distributions().set_marker(marker.clone()).send().await.map_err(|e| sdk_error("ListDistributions", e))?;
                     let Some(list) = out.distribution_list() else { break };
                     summaries.extend(list.items().iter().map(|s| {
                         let oac_ids: Vec<String> = s
@@ -386,7 +388,7 @@ impl DistributionProvider {
                         .resource(&arn)
                         .send()
                         .await
-                        .map_err(|e| sdk_error(&format!("ListTagsForResource {id}"), &e))?;
+                        .map_err(|e| sdk_error(&format!("ListTagsForResource {id}"), e))?;
                     let tags: BTreeMap<String, String> = tags
                         .tags()
                         .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect())
@@ -411,7 +413,7 @@ impl DistributionProvider {
         certificate_managed: bool,
     ) -> Result<Observed> {
         let cf = &self.aws.cloudfront;
-        let out = cf.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", l.id), &e))?;
+        let out = cf.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", l.id), e))?;
         let dist = out.distribution().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: empty answer", l.id)))?;
         let cfg = dist.distribution_config().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: no config", l.id)))?;
         let origin = cfg.origins().and_then(|o| o.items().first());
@@ -428,7 +430,7 @@ impl DistributionProvider {
                     o.origin_access_control().and_then(|c| c.origin_access_control_config()).map(|c| json!(c.name())).unwrap_or(Value::Null)
                 }
                 Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => Value::Null,
-                Err(e) => return Err(sdk_error(&format!("GetOriginAccessControl {oac_id}"), &e)),
+                Err(e) => return Err(sdk_error(&format!("GetOriginAccessControl {oac_id}"), e)),
             }
         };
         let domain = origin.map(|o| o.domain_name().to_string()).unwrap_or_default();
@@ -541,7 +543,7 @@ impl DistributionProvider {
             Ok(out) => Ok(out.origin_access_control().map(|o| o.id().to_string()).unwrap_or_default()),
             // A racing run made it first: use it.
             Err(e) if error_code(&e).as_deref() == Some("OriginAccessControlAlreadyExists") => {
-                self.find_oac(name).await?.ok_or_else(|| sdk_error(&format!("CreateOriginAccessControl {name}"), &e))
+                self.find_oac(name).await?.ok_or_else(|| sdk_error(&format!("CreateOriginAccessControl {name}"), e))
             }
             Err(e) => Err(unknown_or(e, &format!("CreateOriginAccessControl {name}"))),
         }
@@ -558,7 +560,7 @@ impl DistributionProvider {
                 .set_marker(marker.clone())
                 .send()
                 .await
-                .map_err(|e| sdk_error("ListOriginAccessControls", &e))?;
+                .map_err(|e| sdk_error("ListOriginAccessControls", e))?;
             let Some(list) = page.origin_access_control_list() else { return Ok(out) };
             out.extend(list.items().iter().map(|o| (o.id().to_string(), o.name().to_string())));
             match list.next_marker() {
@@ -579,7 +581,7 @@ impl DistributionProvider {
         }
         crate::providers::wait_for(ctx, what, "waiting for CloudFront to deploy", Duration::from_secs(20), || async {
             let out =
-                self.aws.cloudfront.get_distribution().id(id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {id}"), &e))?;
+                self.aws.cloudfront.get_distribution().id(id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {id}"), e))?;
             let status = out.distribution().map(|d| d.status().to_string()).unwrap_or_default();
             Ok(if status == "Deployed" { crate::providers::Look::Ready(()) } else { crate::providers::Look::NotYet(status) })
         })
@@ -601,7 +603,7 @@ impl DistributionProvider {
             let oac = match cf.get_origin_access_control().id(oac_id).send().await {
                 Ok(o) => o,
                 Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => return Ok(()),
-                Err(e) => return Err(sdk_error(&format!("GetOriginAccessControl {oac_id}"), &e)),
+                Err(e) => return Err(sdk_error(&format!("GetOriginAccessControl {oac_id}"), e)),
             };
             match cf.delete_origin_access_control().id(oac_id).if_match(oac.e_tag().unwrap_or_default()).send().await {
                 Ok(_) => return Ok(()),
@@ -613,7 +615,7 @@ impl DistributionProvider {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }
-                Err(e) => return Err(sdk_error(&format!("DeleteOriginAccessControl {oac_id}"), &e)),
+                Err(e) => return Err(sdk_error(&format!("DeleteOriginAccessControl {oac_id}"), e)),
             }
         }
     }
@@ -628,7 +630,7 @@ impl DistributionProvider {
                 .tag_keys(TagKeys::builder().set_items(Some(stale)).build())
                 .send()
                 .await
-                .map_err(|e| sdk_error("UntagResource", &e))?;
+                .map_err(|e| sdk_error("UntagResource", e))?;
         }
         if want.iter().any(|(k, v)| have.get(k) != Some(v)) {
             let tags: Vec<Tag> = want.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
@@ -637,7 +639,7 @@ impl DistributionProvider {
                 .tags(Tags::builder().set_items(Some(tags)).build())
                 .send()
                 .await
-                .map_err(|e| sdk_error("TagResource", &e))?;
+                .map_err(|e| sdk_error("TagResource", e))?;
         }
         Ok(())
     }
@@ -798,7 +800,7 @@ impl Provider for DistributionProvider {
                     });
                     if let Some(l) = made {
                         let got =
-                            self.aws.cloudfront.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error("GetDistribution", &e))?;
+                            self.aws.cloudfront.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error("GetDistribution", e))?;
                         let domain = got.distribution().map(|x| x.domain_name().to_string()).unwrap_or_default();
                         break (l.id, l.arn, domain);
                     }
@@ -830,7 +832,7 @@ impl Provider for DistributionProvider {
                     .id(&o.id)
                     .send()
                     .await
-                    .map_err(|e| sdk_error(&format!("GetDistributionConfig {}", o.id), &e))?;
+                    .map_err(|e| sdk_error(&format!("GetDistributionConfig {}", o.id), e))?;
                 let etag = current.e_tag().unwrap_or_default().to_string();
                 let live = current
                     .distribution_config()
@@ -839,7 +841,7 @@ impl Provider for DistributionProvider {
                 match cf.update_distribution().id(&o.id).if_match(etag).distribution_config(config).send().await {
                     Ok(_) => break,
                     Err(e) if error_code(&e).as_deref() == Some("PreconditionFailed") && attempt < 4 => attempt += 1,
-                    Err(e) => return Err(sdk_error(&format!("UpdateDistribution {}", o.id), &e)),
+                    Err(e) => return Err(sdk_error(&format!("UpdateDistribution {}", o.id), e)),
                 }
             }
         }
@@ -863,7 +865,7 @@ impl Provider for DistributionProvider {
         let current = match cf.get_distribution_config().id(&o.id).send().await {
             Ok(c) => c,
             Err(e) if error_code(&e).as_deref() == Some("NoSuchDistribution") => return Ok(()),
-            Err(e) => return Err(sdk_error(&format!("GetDistributionConfig {}", o.id), &e)),
+            Err(e) => return Err(sdk_error(&format!("GetDistributionConfig {}", o.id), e)),
         };
         let mut etag = current.e_tag().unwrap_or_default().to_string();
         // Deleting needs a disabled *and deployed* distribution (DistributionNotDisabled
@@ -879,7 +881,7 @@ impl Provider for DistributionProvider {
                 .distribution_config(disabled)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&format!("UpdateDistribution {} (disable)", o.id), &e))?;
+                .map_err(|e| sdk_error(&format!("UpdateDistribution {} (disable)", o.id), e))?;
             etag = out.e_tag().unwrap_or(&etag).to_string();
         }
         self.wait_deployed(&ctx_wait, &o.id, &format!("{address} (disabling)")).await?;
@@ -888,16 +890,15 @@ impl Provider for DistributionProvider {
             Err(e) if error_code(&e).as_deref() == Some("NoSuchDistribution") => {}
             // The ETag went stale while we waited: read it again once.
             Err(e) if error_code(&e).as_deref() == Some("PreconditionFailed") => {
-                let fresh =
-                    cf.get_distribution().id(&o.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", o.id), &e))?;
+                let fresh = cf.get_distribution().id(&o.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", o.id), e))?;
                 cf.delete_distribution()
                     .id(&o.id)
                     .if_match(fresh.e_tag().unwrap_or_default())
                     .send()
                     .await
-                    .map_err(|e| sdk_error(&format!("DeleteDistribution {}", o.id), &e))?;
+                    .map_err(|e| sdk_error(&format!("DeleteDistribution {}", o.id), e))?;
             }
-            Err(e) => return Err(sdk_error(&format!("DeleteDistribution {}", o.id), &e)),
+            Err(e) => return Err(sdk_error(&format!("DeleteDistribution {}", o.id), e)),
         }
         self.delete_oac(ctx, o.handle.get("oac_id").and_then(|v| v.as_str()).unwrap_or("")).await
     }

@@ -186,7 +186,7 @@ impl AlarmProvider {
                         .set_next_token(token.clone())
                         .send()
                         .await
-                        .map_err(|e| sdk_error("DescribeAlarms", &e))?;
+                        .map_err(|e| sdk_error("DescribeAlarms", e))?;
                     alarms.extend(out.metric_alarms().iter().cloned());
                     match out.next_token() {
                         Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
@@ -223,7 +223,7 @@ impl AlarmProvider {
                 .resource_arn(arn)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&format!("ListTagsForResource {arn}"), &e))?;
+                .map_err(|e| sdk_error(&format!("ListTagsForResource {arn}"), e))?;
             Ok::<_, ProviderError>(
                 tags.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect(),
             )
@@ -297,13 +297,13 @@ impl AlarmProvider {
                 .unwrap_or_default();
             req = req.set_tags(Some(tags));
         }
-        req.send().await.map_err(|e| sdk_error(&format!("PutMetricAlarm {}", a["name"].as_str().unwrap_or_default()), &e))?;
+        req.send().await.map_err(|e| sdk_error(&format!("PutMetricAlarm {}", a["name"].as_str().unwrap_or_default()), e))?;
         Ok(())
     }
 
     async fn arn_of(&self, name: &str, region: &str) -> Result<String> {
         let cw = self.aws.cloudwatch(region).await;
-        let out = cw.describe_alarms().alarm_names(name).send().await.map_err(|e| sdk_error("DescribeAlarms", &e))?;
+        let out = cw.describe_alarms().alarm_names(name).send().await.map_err(|e| sdk_error("DescribeAlarms", e))?;
         Ok(out.metric_alarms().first().and_then(|a| a.alarm_arn()).unwrap_or("").to_string())
     }
 }
@@ -392,22 +392,17 @@ impl Provider for AlarmProvider {
             let have: BTreeMap<String, String> = crate::providers::string_map(&o.attrs["tags"]);
             let stale: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
             if !stale.is_empty() {
-                cw.untag_resource()
-                    .resource_arn(&arn)
-                    .set_tag_keys(Some(stale))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("UntagResource", &e))?;
+                cw.untag_resource().resource_arn(&arn).set_tag_keys(Some(stale)).send().await.map_err(|e| sdk_error("UntagResource", e))?;
             }
             let tags: Vec<Tag> = want.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-            cw.tag_resource().resource_arn(&arn).set_tags(Some(tags)).send().await.map_err(|e| sdk_error("TagResource", &e))?;
+            cw.tag_resource().resource_arn(&arn).set_tags(Some(tags)).send().await.map_err(|e| sdk_error("TagResource", e))?;
         }
         Ok(o.outputs.clone())
     }
 
     async fn delete(&self, _ctx: &Ctx<'_>, _address: &Address, o: &Observed) -> Result<()> {
         let cw = self.aws.cloudwatch(&self.region_of(&o.attrs)).await;
-        cw.delete_alarms().alarm_names(&o.id).send().await.map_err(|e| sdk_error(&format!("DeleteAlarms {}", o.id), &e))?;
+        cw.delete_alarms().alarm_names(&o.id).send().await.map_err(|e| sdk_error(&format!("DeleteAlarms {}", o.id), e))?;
         Ok(())
     }
 }

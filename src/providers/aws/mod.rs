@@ -135,13 +135,22 @@ fn retry_config(base: RetryConfig) -> RetryConfig {
     }
 }
 
-/// An AWS SDK error with its whole context, and its error code when the service sent one.
-pub fn sdk_error<E, R>(what: &str, e: &SdkError<E, R>) -> ProviderError
+/// An AWS SDK error, kept as the cause. The message is the service's code and message when it
+/// answered, else the transport's whole context (a refused connection, a timeout).
+pub fn sdk_error<E, R>(what: &str, e: SdkError<E, R>) -> ProviderError
 where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    ProviderError::Api(format!("{what}: {}", DisplayErrorContext(e)))
+    let detail = match &e {
+        SdkError::ServiceError(s) => match (s.err().code(), s.err().message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_string(),
+            _ => DisplayErrorContext(&e).to_string(),
+        },
+        _ => DisplayErrorContext(&e).to_string(),
+    };
+    ProviderError::Service { what: what.to_string(), detail, outcome_unknown: false, source: Box::new(e) }
 }
 
 /// The service's error code (`NoSuchBucket`, `NoSuchTagSet`...), if any.
@@ -231,4 +240,29 @@ pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
         out.push(cloudwatch::desired_billing(loaded, b));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::list_buckets::ListBucketsError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    use super::*;
+
+    /// The service's words in the message; the SDK's error whole as the cause, for `-v` and for
+    /// code that asks what went wrong.
+    #[test]
+    fn an_sdk_error_keeps_its_cause() {
+        let raw = HttpResponse::new(403.try_into().unwrap(), SdkBody::empty());
+        let err = ListBucketsError::generic(ErrorMetadata::builder().code("AccessDenied").message("not for you").build());
+        let e = sdk_error("ListBuckets", SdkError::service_error(err, raw));
+        assert_eq!(e.to_string(), "ListBuckets: AccessDenied: not for you");
+        let cause = std::error::Error::source(&e).expect("a cause");
+        let sdk = cause.downcast_ref::<SdkError<ListBucketsError, HttpResponse>>().expect("the SDK's own error");
+        assert_eq!(error_code(sdk).as_deref(), Some("AccessDenied"));
+        let anyhow_chain = format!("{:#}", anyhow::Error::new(e));
+        assert!(anyhow_chain.starts_with("ListBuckets: AccessDenied: not for you: service error"), "{anyhow_chain}");
+    }
 }

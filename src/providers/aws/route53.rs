@@ -127,7 +127,7 @@ impl Aws {
                         "hosted zone {id} does not exist in this AWS account; fix `hosted_zone` in the spec"
                     )));
                 }
-                Err(e) => return Err(sdk_error(&format!("GetHostedZone {id}"), &e)),
+                Err(e) => return Err(sdk_error(&format!("GetHostedZone {id}"), e)),
             };
             let zone = out.hosted_zone().ok_or_else(|| ProviderError::Api(format!("GetHostedZone {id}: empty answer")))?;
             if private(zone) {
@@ -146,7 +146,7 @@ impl Aws {
             .max_items(20)
             .send()
             .await
-            .map_err(|e| sdk_error(&format!("ListHostedZonesByName {want}"), &e))?;
+            .map_err(|e| sdk_error(&format!("ListHostedZonesByName {want}"), e))?;
         let public: Vec<Zone> = out
             .hosted_zones()
             .iter()
@@ -180,7 +180,7 @@ impl Aws {
                 .max_items(20)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&format!("ListResourceRecordSets {name}"), &e))?;
+                .map_err(|e| sdk_error(&format!("ListResourceRecordSets {name}"), e))?;
             let mut past = false;
             for set in page.resource_record_sets() {
                 if normalize_name(set.name()) == name {
@@ -216,14 +216,13 @@ impl Aws {
             .change_batch(batch)
             .send()
             .await
-            .map_err(|e| refused_or(&e, &format!("ChangeResourceRecordSets {what} in {}", zone.name)))?;
+            .map_err(|e| refused_or(e, &format!("ChangeResourceRecordSets {what} in {}", zone.name)))?;
         let change_id = out.change_info().map(|c| c.id().to_string()).unwrap_or_default();
         if !ctx.options.wait || change_id.is_empty() {
             return Ok(());
         }
         crate::providers::wait_for(ctx, what, "waiting for Route 53 to sync the change", Duration::from_secs(5), || async {
-            let got =
-                self.route53.get_change().id(&change_id).send().await.map_err(|e| sdk_error(&format!("GetChange {change_id}"), &e))?;
+            let got = self.route53.get_change().id(&change_id).send().await.map_err(|e| sdk_error(&format!("GetChange {change_id}"), e))?;
             let status = got.change_info().map(|c| c.status().as_str().to_string()).unwrap_or_default();
             Ok(if status == "INSYNC" { Look::Ready(()) } else { Look::NotYet(status) })
         })
@@ -233,14 +232,14 @@ impl Aws {
 
 /// A refused change batch (InvalidChangeBatch: a record in the way, a name outside the zone)
 /// is the user's to fix; the rest are API failures.
-fn refused_or<E, R>(e: &aws_sdk_route53::error::SdkError<E, R>, what: &str) -> ProviderError
+fn refused_or<E, R>(e: aws_sdk_route53::error::SdkError<E, R>, what: &str) -> ProviderError
 where
-    E: std::error::Error + aws_sdk_route53::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
+    E: std::error::Error + aws_sdk_route53::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match error_code(e).as_deref() {
+    match error_code(&e).as_deref() {
         Some("InvalidChangeBatch" | "InvalidInput") => {
-            let message = match e {
+            let message = match &e {
                 aws_sdk_route53::error::SdkError::ServiceError(s) => s.err().message().unwrap_or_default().to_string(),
                 _ => String::new(),
             };
@@ -455,7 +454,7 @@ impl Provider for DnsRecordProvider {
                     .set_start_record_type(start.as_ref().and_then(|s| s.1.clone()))
                     .send()
                     .await
-                    .map_err(|e| sdk_error(&format!("ListResourceRecordSets {}", zone.name), &e))?;
+                    .map_err(|e| sdk_error(&format!("ListResourceRecordSets {}", zone.name), e))?;
                 for set in page.resource_record_sets().iter().filter(|s| s.r#type() == &RrType::Txt) {
                     let tags: BTreeMap<String, String> = set.resource_records().iter().flat_map(|r| parse_owner(r.value())).collect();
                     if crate::providers::managed_in_env(&tags, ctx.env)

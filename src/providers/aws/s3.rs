@@ -156,13 +156,13 @@ fn normalize_statements(policy: &Value) -> Value {
 
 /// A settings call's error; NoSuchBucket and OperationAborted right after CreateBucket mean the
 /// bucket is not visible everywhere yet (S3's propagation window), not that it is gone.
-fn settings_error<E, R>(what: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> ProviderError
+fn settings_error<E, R>(what: &str, e: aws_sdk_s3::error::SdkError<E, R>) -> ProviderError
 where
-    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match (error_code(e).as_deref(), sdk_error(what, e)) {
-        (Some("NoSuchBucket" | "OperationAborted"), ProviderError::Api(m)) => ProviderError::Propagating(m),
+    match (error_code(&e).as_deref(), sdk_error(what, e)) {
+        (Some("NoSuchBucket" | "OperationAborted"), other) => ProviderError::Propagating(other.to_string()),
         (_, other) => other,
     }
 }
@@ -216,7 +216,7 @@ impl BucketProvider {
                         .set_continuation_token(token.clone())
                         .send()
                         .await
-                        .map_err(|e| sdk_error("ListBuckets", &e))?;
+                        .map_err(|e| sdk_error("ListBuckets", e))?;
                     found.extend(page.buckets().iter().filter_map(|b| Some((b.name()?.to_string(), b.bucket_region().map(String::from)))));
                     match page.continuation_token() {
                         Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
@@ -268,7 +268,7 @@ impl BucketProvider {
                             e.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region")).map(String::from).unwrap_or_default();
                         Ok(Some(Ok(actual)))
                     }
-                    _ => Err(sdk_error(&format!("HeadBucket {name}"), &e)),
+                    _ => Err(sdk_error(&format!("HeadBucket {name}"), e)),
                 }
             }
         }
@@ -281,7 +281,7 @@ impl BucketProvider {
             Ok(t) => Ok(Some(t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())),
             Err(e) if matches!(error_code(&e).as_deref(), Some("NoSuchTagSet" | "NoSuchTagSetError")) => Ok(Some(BTreeMap::new())),
             Err(e) if error_code(&e).as_deref() == Some("NoSuchBucket") => Ok(None),
-            Err(e) => Err(sdk_error(&format!("GetBucketTagging {name}"), &e)),
+            Err(e) => Err(sdk_error(&format!("GetBucketTagging {name}"), e)),
         }
     }
 
@@ -316,7 +316,7 @@ impl BucketProvider {
         let versioning = match versioning {
             Err(e) if absent(error_code(&e), &["NoSuchBucket"]) => return Ok(None),
             Ok(v) => v.status() == Some(&BucketVersioningStatus::Enabled),
-            Err(e) => return Err(sdk_error(&format!("GetBucketVersioning {name}"), &e)),
+            Err(e) => return Err(sdk_error(&format!("GetBucketVersioning {name}"), e)),
         };
         let encryption = match encryption {
             Ok(out) => {
@@ -331,7 +331,7 @@ impl BucketProvider {
                 v
             }
             Err(e) if absent(error_code(&e), &["ServerSideEncryptionConfigurationNotFoundError"]) => json!({"algorithm": "AES256"}),
-            Err(e) => return Err(sdk_error(&format!("GetBucketEncryption {name}"), &e)),
+            Err(e) => return Err(sdk_error(&format!("GetBucketEncryption {name}"), e)),
         };
         let pab = match pab {
             Ok(out) => {
@@ -348,7 +348,7 @@ impl BucketProvider {
             Err(e) if absent(error_code(&e), &["NoSuchPublicAccessBlockConfiguration"]) => {
                 json!({"block_public_acls": false, "ignore_public_acls": false, "block_public_policy": false, "restrict_public_buckets": false})
             }
-            Err(e) => return Err(sdk_error(&format!("GetPublicAccessBlock {name}"), &e)),
+            Err(e) => return Err(sdk_error(&format!("GetPublicAccessBlock {name}"), e)),
         };
         let ownership = match ownership {
             Ok(out) => out
@@ -359,7 +359,7 @@ impl BucketProvider {
             // No ownership controls: ACLs apply, the object writer owns its objects (S3 User
             // Guide, "Controlling ownership of objects").
             Err(e) if absent(error_code(&e), &["OwnershipControlsNotFoundError"]) => "ObjectWriter".to_string(),
-            Err(e) => return Err(sdk_error(&format!("GetBucketOwnershipControls {name}"), &e)),
+            Err(e) => return Err(sdk_error(&format!("GetBucketOwnershipControls {name}"), e)),
         };
         let mut rules: Vec<Value> = match lifecycle {
             Ok(out) => out
@@ -382,7 +382,7 @@ impl BucketProvider {
                 })
                 .collect(),
             Err(e) if absent(error_code(&e), &["NoSuchLifecycleConfiguration"]) => Vec::new(),
-            Err(e) => return Err(sdk_error(&format!("GetBucketLifecycleConfiguration {name}"), &e)),
+            Err(e) => return Err(sdk_error(&format!("GetBucketLifecycleConfiguration {name}"), e)),
         };
         rules.sort_by_key(|r| r["id"].as_str().unwrap_or("").to_string());
         let cors: Vec<Value> = match cors {
@@ -399,7 +399,7 @@ impl BucketProvider {
                 })
                 .collect(),
             Err(e) if absent(error_code(&e), &["NoSuchCORSConfiguration"]) => Vec::new(),
-            Err(e) => return Err(sdk_error(&format!("GetBucketCors {name}"), &e)),
+            Err(e) => return Err(sdk_error(&format!("GetBucketCors {name}"), e)),
         };
         let attrs = json!({
             "region": region,
@@ -449,7 +449,7 @@ impl BucketProvider {
             }
             let tags: Vec<Tag> = want.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
             let tagging = Tagging::builder().set_tag_set(Some(tags)).build().map_err(|e| ProviderError::Api(e.to_string()))?;
-            s3.put_bucket_tagging().bucket(name).tagging(tagging).send().await.map_err(|e| settings_error(&ctx("PutBucketTagging"), &e))?;
+            s3.put_bucket_tagging().bucket(name).tagging(tagging).send().await.map_err(|e| settings_error(&ctx("PutBucketTagging"), e))?;
         }
         if changed("object_ownership") {
             let rule = OwnershipControlsRule::builder()
@@ -462,7 +462,7 @@ impl BucketProvider {
                 .ownership_controls(oc)
                 .send()
                 .await
-                .map_err(|e| settings_error(&ctx("PutBucketOwnershipControls"), &e))?;
+                .map_err(|e| settings_error(&ctx("PutBucketOwnershipControls"), e))?;
         }
         if changed("public_access_block") {
             let p = &a["public_access_block"];
@@ -478,7 +478,7 @@ impl BucketProvider {
                 .public_access_block_configuration(cfg)
                 .send()
                 .await
-                .map_err(|e| settings_error(&ctx("PutPublicAccessBlock"), &e))?;
+                .map_err(|e| settings_error(&ctx("PutPublicAccessBlock"), e))?;
         }
         if changed("encryption") {
             let enc = &a["encryption"];
@@ -497,7 +497,7 @@ impl BucketProvider {
                 .server_side_encryption_configuration(cfg)
                 .send()
                 .await
-                .map_err(|e| settings_error(&ctx("PutBucketEncryption"), &e))?;
+                .map_err(|e| settings_error(&ctx("PutBucketEncryption"), e))?;
         }
         if changed("versioning") {
             let status =
@@ -507,12 +507,12 @@ impl BucketProvider {
                 .versioning_configuration(VersioningConfiguration::builder().status(status).build())
                 .send()
                 .await
-                .map_err(|e| settings_error(&ctx("PutBucketVersioning"), &e))?;
+                .map_err(|e| settings_error(&ctx("PutBucketVersioning"), e))?;
         }
         if changed("lifecycle") {
             let rules = a["lifecycle"].as_array().cloned().unwrap_or_default();
             if rules.is_empty() {
-                s3.delete_bucket_lifecycle().bucket(name).send().await.map_err(|e| settings_error(&ctx("DeleteBucketLifecycle"), &e))?;
+                s3.delete_bucket_lifecycle().bucket(name).send().await.map_err(|e| settings_error(&ctx("DeleteBucketLifecycle"), e))?;
             } else {
                 let mut built = Vec::new();
                 for r in rules {
@@ -552,13 +552,13 @@ impl BucketProvider {
                     .lifecycle_configuration(cfg)
                     .send()
                     .await
-                    .map_err(|e| settings_error(&ctx("PutBucketLifecycleConfiguration"), &e))?;
+                    .map_err(|e| settings_error(&ctx("PutBucketLifecycleConfiguration"), e))?;
             }
         }
         if changed("cors") {
             let rules = a["cors"].as_array().cloned().unwrap_or_default();
             if rules.is_empty() {
-                s3.delete_bucket_cors().bucket(name).send().await.map_err(|e| settings_error(&ctx("DeleteBucketCors"), &e))?;
+                s3.delete_bucket_cors().bucket(name).send().await.map_err(|e| settings_error(&ctx("DeleteBucketCors"), e))?;
             } else {
                 let strings = |v: &Value| -> Vec<String> {
                     v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
@@ -582,7 +582,7 @@ impl BucketProvider {
                     .cors_configuration(cfg)
                     .send()
                     .await
-                    .map_err(|e| settings_error(&ctx("PutBucketCors"), &e))?;
+                    .map_err(|e| settings_error(&ctx("PutBucketCors"), e))?;
             }
         }
         Ok(())
@@ -744,7 +744,7 @@ impl Provider for BucketProvider {
                 Err(e) if error_code(&e).as_deref() == Some("OperationAborted") && started.elapsed() < PROPAGATION => {
                     tokio::time::sleep(PROPAGATION_STEP).await
                 }
-                Err(e) => return Err(sdk_error(&format!("CreateBucket {name}"), &e)),
+                Err(e) => return Err(sdk_error(&format!("CreateBucket {name}"), e)),
             }
         }
         // A new bucket is unversioned: writing `Suspended` for `versioning: false` would mark
@@ -782,7 +782,7 @@ impl Provider for BucketProvider {
                 "bucket {} is not empty (object versions count too): poactl does not delete objects; empty it, then apply again",
                 address.name
             ))),
-            Err(e) => Err(sdk_error(&format!("DeleteBucket {}", address.name), &e)),
+            Err(e) => Err(sdk_error(&format!("DeleteBucket {}", address.name), e)),
         }
     }
 }
@@ -804,7 +804,7 @@ impl Provider for BucketPolicyProvider {
         let policy = match s3.get_bucket_policy().bucket(name).send().await {
             Ok(out) => out.policy().map(String::from),
             Err(e) if error_code(&e).as_deref() == Some("NoSuchBucketPolicy") => None,
-            Err(e) => return Err(sdk_error(&format!("GetBucketPolicy {name}"), &e)),
+            Err(e) => return Err(sdk_error(&format!("GetBucketPolicy {name}"), e)),
         };
         Ok(policy.map(|text| {
             let doc: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -832,7 +832,7 @@ impl Provider for BucketPolicyProvider {
             .policy(policy.to_string())
             .send()
             .await
-            .map_err(|e| sdk_error(&format!("PutBucketPolicy {name}"), &e))?;
+            .map_err(|e| sdk_error(&format!("PutBucketPolicy {name}"), e))?;
         Ok(Outputs::from([("bucket".to_string(), name.clone())]))
     }
 
@@ -846,7 +846,7 @@ impl Provider for BucketPolicyProvider {
         match s3.delete_bucket_policy().bucket(&address.name).send().await {
             Ok(_) => Ok(()),
             Err(e) if matches!(error_code(&e).as_deref(), Some("NoSuchBucket") | Some("NoSuchBucketPolicy")) => Ok(()),
-            Err(e) => Err(sdk_error(&format!("DeleteBucketPolicy {}", address.name), &e)),
+            Err(e) => Err(sdk_error(&format!("DeleteBucketPolicy {}", address.name), e)),
         }
     }
 }
