@@ -184,6 +184,8 @@ impl ApplyError {
         match self {
             ApplyError::Provider(ProviderError::Timeout { .. }) => "timed_out",
             ApplyError::Provider(ProviderError::Refused(_) | ProviderError::Config(_)) => "refused",
+            // Atlas said no (a 4xx other than throttling): the request itself is the problem.
+            ApplyError::Provider(ProviderError::Atlas(e)) if e.status().is_some_and(|s| (400..500).contains(&s) && s != 429) => "refused",
             _ => "failed",
         }
     }

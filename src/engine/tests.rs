@@ -429,3 +429,27 @@ async fn the_report_tells_timed_out_from_refused_from_failed() {
         assert_eq!(item["class"], class, "{item}");
     }
 }
+
+#[test]
+fn atlas_answers_are_classed_by_their_status() {
+    use crate::providers::atlas::client::AtlasError;
+    let api = |status: u16| {
+        ApplyError::Provider(ProviderError::Atlas(AtlasError::Api {
+            status,
+            code: "X".into(),
+            detail: "d".into(),
+            method: "POST".into(),
+            path: "/p".into(),
+        }))
+    };
+    let transport = ApplyError::Provider(ProviderError::Atlas(AtlasError::Transport {
+        base: "b".into(),
+        reason: "r".into(),
+        method: "GET".into(),
+        path: "/p".into(),
+    }));
+    let table = [(api(400), "refused"), (api(409), "refused"), (api(429), "failed"), (api(500), "failed"), (transport, "failed")];
+    for (e, want) in table {
+        assert_eq!(e.class(), want, "{e}");
+    }
+}

@@ -141,6 +141,9 @@ pub enum ProviderError {
     Api(String),
     /// An AWS call that failed: the SDK's error is kept whole as the cause (`-v` shows its
     /// chain), and the message says what was asked and what the service answered.
+    /// An Atlas Admin API call that failed, its typed error whole (status, error code, detail).
+    #[error(transparent)]
+    Atlas(atlas::client::AtlasError),
     #[error("{what}: {detail}")]
     Service {
         what: String,

@@ -24,7 +24,7 @@ impl From<AtlasError> for ProviderError {
     fn from(e: AtlasError) -> Self {
         match e {
             AtlasError::Auth(m) => ProviderError::Config(m),
-            other => ProviderError::Api(other.to_string()),
+            other => ProviderError::Atlas(other),
         }
     }
 }
