@@ -75,6 +75,74 @@ pub fn certificate_covers(certificate_name: &str, host: &str) -> bool {
     }
 }
 
+/// Why a tag key or value would be refused by Atlas, if it would.
+///
+/// Atlas' Resource Tags page: keys and values of 1-255 characters, only letters, digits, spaces
+/// and `; @ _ - . +` (the Atlas Kubernetes operator validates `^[a-zA-Z0-9][a-zA-Z0-9 @_.+;-]*$`;
+/// terraform-provider-mongodbatlas#1668 and #4124 show `:` and `/` refused with 400 at apply).
+pub fn atlas_tag_problem(s: &str) -> Option<String> {
+    if s.is_empty() || s.chars().count() > 255 {
+        return Some("Atlas tags need 1-255 characters".to_string());
+    }
+    if !s.starts_with(|ch: char| ch.is_ascii_alphanumeric()) {
+        return Some("Atlas tags start with a letter or a digit".to_string());
+    }
+    let bad: String = s.chars().filter(|ch| !(ch.is_ascii_alphanumeric() || " ;@_-.+".contains(*ch))).take(5).collect();
+    (!bad.is_empty()).then(|| format!("Atlas allows only letters, digits, spaces and ; @ _ - . + in tags (not `{bad}`)"))
+}
+
+/// Why a tag key (or value, with `is_key` false) would be refused by AWS, if it would: keys of
+/// 1-128 and values of 0-256 characters, letters, digits, spaces and `_ . : / = + - @` (S3,
+/// CloudFront and CloudWatch tagging references).
+pub fn aws_tag_problem(s: &str, is_key: bool) -> Option<String> {
+    let n = s.chars().count();
+    if is_key && (n == 0 || n > 128) {
+        return Some("AWS tag keys need 1-128 characters".to_string());
+    }
+    if n > 256 {
+        return Some("AWS tag values have at most 256 characters".to_string());
+    }
+    let bad: String = s.chars().filter(|ch| !(ch.is_alphanumeric() || ch.is_whitespace() || "_.:/=+-@".contains(*ch))).take(5).collect();
+    (!bad.is_empty()).then(|| format!("AWS allows only letters, digits, spaces and _ . : / = + - @ in tags (not `{bad}`)"))
+}
+
+/// S3's bucket naming rules (general purpose buckets).
+pub fn bucket_name_problem(name: &str) -> Option<String> {
+    let len = name.len();
+    if !(3..=63).contains(&len) {
+        return Some(format!("bucket names are 3 to 63 characters long (this one has {len})"));
+    }
+    if let Some(bad) = name.chars().find(|ch| !(ch.is_ascii_lowercase() || ch.is_ascii_digit() || *ch == '-' || *ch == '.')) {
+        return Some(if bad.is_ascii_uppercase() {
+            "bucket names cannot contain uppercase letters".to_string()
+        } else {
+            format!("bucket names cannot contain `{bad}` (only lowercase letters, digits, `-` and `.`)")
+        });
+    }
+    let first = name.chars().next().unwrap_or('-');
+    let last = name.chars().last().unwrap_or('-');
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return Some("bucket names must begin and end with a letter or a digit".to_string());
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return Some("bucket names cannot contain `..`, `.-` or `-.`".to_string());
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Some("bucket names cannot look like an IP address".to_string());
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return Some(format!("bucket names cannot start with `{prefix}`"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if name.ends_with(suffix) {
+            return Some(format!("bucket names cannot end with `{suffix}`"));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use super::client::{
 };
 use super::{Atlas, LANE, group_id, group_of, scope_group_id};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, ProviderError, Result};
+use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, Result};
 use crate::resource::{Address, Kind};
 use crate::spec::model::DatabaseUserSpec;
 
@@ -182,29 +182,29 @@ impl UserProvider {
             .filter_map(|c| c.get("name").and_then(|v| v.as_str()).map(String::from))
             .filter(|n| scoped.is_empty() || scoped.contains(&n.as_str()))
             .collect();
-        let started = std::time::Instant::now();
-        let mut delay = std::time::Duration::from_millis(250);
-        let task = ctx.progress.spinner(format!("{}: reaching the clusters", d.address));
-        for name in names {
-            loop {
+        // The clusters still applying the change; each look asks only those.
+        let pending = std::sync::Mutex::new(names);
+        let what = d.address.to_string();
+        crate::providers::wait_for(ctx, &what, "reaching the clusters", std::time::Duration::from_secs(10), || async {
+            let names: Vec<String> = pending.lock().map(|p| p.clone()).unwrap_or_default();
+            let mut still = Vec::new();
+            for name in names {
                 let status =
                     self.0.client.get(&format!("/api/atlas/v2/groups/{group}/clusters/{}/status", seg(&name)), V2023_01_01).await?;
-                if status.get("changeStatus").and_then(|v| v.as_str()) != Some("PENDING") {
-                    break;
+                if status.get("changeStatus").and_then(|v| v.as_str()) == Some("PENDING") {
+                    still.push(name);
                 }
-                if started.elapsed() >= ctx.options.timeout {
-                    return Err(ProviderError::Timeout {
-                        what: d.address.to_string(),
-                        seconds: ctx.options.timeout.as_secs(),
-                        state: format!("the change is still PENDING on cluster {name}"),
-                    });
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(10));
             }
-        }
-        task.finish();
-        Ok(())
+            let state = still.first().map(|n| format!("the change is still PENDING on cluster {n}"));
+            if let Ok(mut p) = pending.lock() {
+                *p = still;
+            }
+            Ok(match state {
+                Some(state) => crate::providers::Look::NotYet(state),
+                None => crate::providers::Look::Ready(()),
+            })
+        })
+        .await
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 
 use super::{Aws, error_code, sdk_error};
 use crate::plan::FieldChange;
-use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
+use crate::providers::{Ctx, Desired, Lane, Look, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::model::{CdnSpec, DistributionSpec};
@@ -597,27 +597,23 @@ impl DistributionProvider {
             return Ok(());
         }
         let cf = &self.aws.cloudfront;
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(500);
-        loop {
+        let what = format!("origin access control {oac_id}");
+        crate::providers::wait_for(ctx, &what, "deleting", Duration::from_secs(30), || async {
             let oac = match cf.get_origin_access_control().id(oac_id).send().await {
                 Ok(o) => o,
-                Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => return Ok(()),
+                Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => return Ok(Look::Ready(())),
                 Err(e) => return Err(sdk_error(&format!("GetOriginAccessControl {oac_id}"), e)),
             };
             match cf.delete_origin_access_control().id(oac_id).if_match(oac.e_tag().unwrap_or_default()).send().await {
-                Ok(_) => return Ok(()),
-                Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => return Ok(()),
-                Err(e)
-                    if matches!(error_code(&e).as_deref(), Some("OriginAccessControlInUse" | "PreconditionFailed"))
-                        && started.elapsed() < ctx.options.timeout =>
-                {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                Ok(_) => Ok(Look::Ready(())),
+                Err(e) if error_code(&e).as_deref() == Some("NoSuchOriginAccessControl") => Ok(Look::Ready(())),
+                Err(e) if matches!(error_code(&e).as_deref(), Some("OriginAccessControlInUse" | "PreconditionFailed")) => {
+                    Ok(Look::NotYet(format!("{}: CloudFront still lets the deleted distribution go", error_code(&e).unwrap_or_default())))
                 }
-                Err(e) => return Err(sdk_error(&format!("DeleteOriginAccessControl {oac_id}"), e)),
+                Err(e) => Err(sdk_error(&format!("DeleteOriginAccessControl {oac_id}"), e)),
             }
-        }
+        })
+        .await
     }
 
     async fn set_tags(&self, arn: &str, want: &Value, have: &BTreeMap<String, String>) -> Result<()> {
