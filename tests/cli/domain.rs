@@ -170,3 +170,13 @@ async fn records_in_a_hosted_zone_are_owned_adopted_and_pruned() {
     poactl(&moto.url, &["drift", "-e", &path]).await.expect_code(0);
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosted_zone_the_account_lacks_is_one_clear_error() {
+    let moto = Moto::start();
+    let (_dir, path) = spec_file("web", &spec(Some("example.org"), ""));
+    let plan = poactl(&moto.url, &["plan", "-e", &path]).await;
+    plan.expect_code(1);
+    assert!(plan.stderr.contains("no public hosted zone `example.org` in this AWS account"), "{}", plan.stderr);
+    assert!(!plan.stderr.contains("panicked"), "{}", plan.stderr);
+}

@@ -651,6 +651,32 @@ impl Provider for DistributionProvider {
         LANE
     }
 
+    /// An alias the distribution's certificate does not cover: CloudFront refuses the update
+    /// (InvalidViewerCertificate, "the certificate ... must cover the alternate domain name",
+    /// CloudFront Developer Guide, "Requirements for using alternate domain names"). Known when
+    /// the spec keeps the live certificate, whose names were read.
+    fn blocked(&self, d: &Desired, o: &Observed, _changes: &[FieldChange]) -> Option<String> {
+        let arn = d.attrs["certificate_arn"].as_str()?;
+        if o.attrs["certificate_arn"].as_str() != Some(arn) {
+            return None;
+        }
+        let names: Vec<&str> = o.handle["certificate"]["names"].as_array()?.iter().filter_map(|n| n.as_str()).collect();
+        let uncovered: Vec<&str> = d.attrs["aliases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .filter(|a| !names.iter().any(|n| crate::spec::names::certificate_covers(n, a)))
+            .collect();
+        (!uncovered.is_empty()).then(|| {
+            format!(
+                "CloudFront would refuse the aliases {}: certificate {arn} covers only {}. Add them to the certificate (a new one in ACM, us-east-1), or use `domain:` and poactl requests one that covers every name",
+                uncovered.join(", "),
+                names.join(", ")
+            )
+        })
+    }
+
     /// A certificate of one's own that does not cover every alias (CloudFront serves the
     /// names it covers only), or that is not issued, expiring unrenewed or gone.
     fn unhealthy(&self, _d: &Desired, o: &Observed) -> Option<String> {
