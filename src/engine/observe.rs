@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use super::{Engine, Outcome, run_dag_in_lanes, scoped};
-use crate::providers::{self, Desired, Observed, Outputs, Ownership};
+use super::{Cycle, Engine, Outcome, run_dag_in_lanes, scoped};
+use crate::providers::{self, Desired, Observed, Outputs, Ownership, ProviderError};
 use crate::resource::{Address, Kind};
 
 /// Live state of an environment, as read by `observe`.
@@ -21,15 +21,36 @@ pub(crate) struct Observation {
     pub unreadable: BTreeMap<Address, String>,
 }
 
+/// Why one read (a resource, or a kind's listing) failed, kept typed from the provider.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("no provider for {0}")]
+    NoProvider(Kind),
+    /// A read panicked while holding the shared state; what it held cannot be trusted.
+    #[error("an earlier read failed while holding the run's state")]
+    Poisoned,
+    #[error(transparent)]
+    Cycle(#[from] Cycle),
+    #[error("interrupted while reading the live state; nothing was changed")]
+    Interrupted,
+}
+
+fn poisoned<T>(_: T) -> ReadError {
+    ReadError::Poisoned
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("could not read the live state of {} resource(s):\n{}", .0.len(), group_errors(&self.0))]
-pub(crate) struct ObserveError(pub Vec<(String, String)>);
+pub(crate) struct ObserveError(pub Vec<(String, ReadError)>);
 
 /// One line per distinct error; resources that failed the same way are listed together.
-fn group_errors(errors: &[(String, String)]) -> String {
-    let mut by_message: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (address, message) in errors {
-        match by_message.iter_mut().find(|(m, _)| m == message) {
+fn group_errors(errors: &[(String, ReadError)]) -> String {
+    let mut by_message: Vec<(String, Vec<&str>)> = Vec::new();
+    for (address, error) in errors {
+        let message = crate::secrets::redact(&error.to_string());
+        match by_message.iter_mut().find(|(m, _)| *m == message) {
             Some((_, addrs)) => addrs.push(address),
             None => by_message.push((message, vec![address])),
         }
@@ -109,40 +130,40 @@ impl Engine<'_> {
                 let addr = match node {
                     ReadNode::Read(addr) => addr,
                     ReadNode::List(kind) => {
-                        let provider = self.registry.get(kind).ok_or_else(|| format!("no provider for {kind}"))?;
-                        let snapshot = outputs.lock().map_err(|e| e.to_string())?.clone();
-                        let listed = provider.discover(&self.ctx(None, &snapshot)).await.map_err(|e| e.to_string())?;
-                        found.lock().map_err(|e| e.to_string())?.extend(listed);
+                        let provider = self.registry.get(kind).ok_or(ReadError::NoProvider(kind))?;
+                        let snapshot = outputs.lock().map_err(poisoned)?.clone();
+                        let listed = provider.discover(&self.ctx(None, &snapshot)).await?;
+                        found.lock().map_err(poisoned)?.extend(listed);
                         return Ok(());
                     }
                 };
                 let d = by_addr[&addr];
                 let parent_outputs = match &d.parent {
                     Some(p) => {
-                        let parent = observed.lock().map_err(|e| e.to_string())?.get(p).cloned().flatten();
+                        let parent = observed.lock().map_err(poisoned)?.get(p).cloned().flatten();
                         let parent_exists = parent.is_some();
                         // Another owner's resource (another account's bucket): its children are
                         // not readable and not poactl's; the plan reports the conflict.
                         let foreign = parent.as_ref().is_some_and(|o| matches!(o.ownership, Ownership::Foreign(_)));
                         if (!parent_exists && by_addr.contains_key(p)) || foreign {
                             // The parent will be created, so this cannot exist yet.
-                            observed.lock().map_err(|e| e.to_string())?.insert(addr.clone(), None);
+                            observed.lock().map_err(poisoned)?.insert(addr.clone(), None);
                             bar.inc(1);
                             return Ok(());
                         }
-                        outputs.lock().map_err(|e| e.to_string())?.get(p).cloned()
+                        outputs.lock().map_err(poisoned)?.get(p).cloned()
                     }
                     None => None,
                 };
-                let provider = self.registry.get(addr.kind).ok_or_else(|| format!("no provider for {}", addr.kind))?;
-                let snapshot = scoped(&*outputs.lock().map_err(|e| e.to_string())?, d);
+                let provider = self.registry.get(addr.kind).ok_or(ReadError::NoProvider(addr.kind))?;
+                let snapshot = scoped(&*outputs.lock().map_err(poisoned)?, d);
                 let ctx = self.ctx(parent_outputs.as_ref(), &snapshot);
                 // Only kinds whose reads wait for their references can be put off: their needs
                 // are all read by now (no copies for the others).
                 let needs: Vec<(&Desired, Option<Observed>)> = if !provider.reads_after_references() {
                     Vec::new()
                 } else {
-                    let seen = observed.lock().map_err(|e| e.to_string())?;
+                    let seen = observed.lock().map_err(poisoned)?;
                     d.parent
                         .iter()
                         .chain(d.depends_on.iter())
@@ -151,33 +172,33 @@ impl Engine<'_> {
                 };
                 let needs: Vec<(&Desired, Option<&Observed>)> = needs.iter().map(|(d, o)| (*d, o.as_ref())).collect();
                 if let Some(why) = provider.reads_after_references().then(|| provider.defer_read(d, &needs, &ctx)).flatten() {
-                    deferred.lock().map_err(|e| e.to_string())?.insert(addr.clone(), why);
+                    deferred.lock().map_err(poisoned)?.insert(addr.clone(), why);
                     bar.inc(1);
                     return Ok(());
                 }
                 let mut o = match provider.observe(&ctx, d).await {
                     Ok(o) => o,
                     Err(e) if provider.read_failure_is_local() => {
-                        unreadable.lock().map_err(|e| e.to_string())?.insert(addr.clone(), crate::secrets::redact(&e.to_string()));
+                        unreadable.lock().map_err(poisoned)?.insert(addr.clone(), crate::secrets::redact(&e.to_string()));
                         bar.inc(1);
                         return Ok(());
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 };
                 if let Some(o) = o.as_mut() {
                     providers::keep_owned_tags(&mut o.attrs, self.loaded);
                 }
                 if let Some(o) = &o {
-                    outputs.lock().map_err(|e| e.to_string())?.insert(addr.clone(), o.outputs.clone());
+                    outputs.lock().map_err(poisoned)?.insert(addr.clone(), o.outputs.clone());
                 }
-                observed.lock().map_err(|e| e.to_string())?.insert(addr.clone(), o);
+                observed.lock().map_err(poisoned)?.insert(addr.clone(), o);
                 bar.inc(1);
                 Ok(())
             }
         })
         .await;
         bar.finish();
-        let mut errors: Vec<(String, String)> = results
+        let mut errors: Vec<(String, ReadError)> = results
             .into_iter()
             .filter_map(|(node, o)| match o {
                 Outcome::Failed(e) => Some((node.to_string(), e)),
@@ -197,10 +218,10 @@ impl Engine<'_> {
         unmanaged.sort_by(|a, b| a.0.cmp(&b.0));
         // Reads skipped by an interruption would look like missing resources: no plan from them.
         if crate::interrupt::requested() {
-            errors.push(("the run".to_string(), "interrupted while reading the live state; nothing was changed".to_string()));
+            errors.push(("the run".to_string(), ReadError::Interrupted));
         }
         if !errors.is_empty() {
-            errors.sort();
+            errors.sort_by(|a, b| a.0.cmp(&b.0));
             return Err(ObserveError(errors));
         }
         let deferred = deferred.into_inner().unwrap_or_default();

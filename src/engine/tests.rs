@@ -50,6 +50,9 @@ impl Provider for FakeProvider {
     }
 
     async fn observe(&self, _ctx: &Ctx<'_>, d: &Desired) -> providers::Result<Option<Observed>> {
+        if d.address.name.starts_with("unreadable") {
+            return Err(ProviderError::Timeout { what: d.address.to_string(), seconds: 1, state: "reading".into() });
+        }
         let live = self.live.lock().unwrap().get(&d.address.name).cloned();
         Ok(live.map(|attrs| Observed {
             id: d.address.name.clone(),
@@ -452,4 +455,21 @@ fn atlas_answers_are_classed_by_their_status() {
     for (e, want) in table {
         assert_eq!(e.class(), want, "{e}");
     }
+}
+
+#[tokio::test]
+async fn a_failed_read_keeps_the_providers_error() {
+    let fake = Arc::new(FakeProvider::default());
+    let mut registry = Registry::empty();
+    registry.insert(fake);
+    let loaded = loaded();
+    let progress = Progress::hidden();
+    let engine = engine_with(&loaded, &registry, &progress, 4);
+    let desired: Vec<Desired> = ["ok", "unreadable-a"].iter().map(|n| alarm(n, json!({"v": 1}), &[])).collect();
+    let Err(err) = engine.observe(desired).await else { panic!("the read should fail") };
+    assert_eq!(err.0.len(), 1);
+    let (node, cause) = &err.0[0];
+    assert_eq!(node, "monitoring.alarms.unreadable-a");
+    assert!(matches!(cause, crate::engine::observe::ReadError::Provider(ProviderError::Timeout { .. })), "{cause:?}");
+    assert!(err.to_string().contains("monitoring.alarms.unreadable-a: monitoring.alarms.unreadable-a did not become ready"), "{err}");
 }
