@@ -7,7 +7,7 @@
 mod audit;
 mod cli;
 mod clock;
-mod commands;
+mod cmd;
 mod cost;
 mod engine;
 mod interrupt;
@@ -51,7 +51,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::ERROR);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(cmd::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let text = if verbose { format!("{e:#}") } else { one_line(&e) };

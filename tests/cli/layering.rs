@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Each top-level module and what it may use. `commands` (the only code that sees the CLI
-/// types, prints and picks exit codes) may use everything; `lib`/`main` only `commands`/`cli`.
+/// Each top-level module and what it may use. `cmd` (the only code that sees the CLI
+/// types, prints and picks exit codes) may use everything; `lib`/`main` only `cmd`/`cli`.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("resource", &[]),
     ("secrets", &[]),
@@ -25,7 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("migrate", &["secrets"]),
     ("audit", &["resource", "spec"]),
     (
-        "commands",
+        "cmd",
         &[
             "audit",
             "cli",

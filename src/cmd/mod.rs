@@ -1,0 +1,112 @@
+//! The commands: each loads the spec, talks to the engine, and prints its result.
+
+use crate::cli::{Cli, Command, ConnectArgs, Global, OutputFormat};
+use crate::engine::{Engine, Observation};
+use crate::progress::Progress;
+use crate::providers::{self, Connections, Registry};
+use crate::resource::Kind;
+use crate::secrets;
+use crate::spec::{self, LoadedSpec};
+use anyhow::{Context, Result, bail};
+use std::io::{IsTerminal, Write};
+
+mod apply;
+mod audit;
+mod check;
+mod cost;
+mod drift;
+mod migrate;
+mod output;
+mod session;
+mod validate;
+
+use self::apply::{apply_cmd, destroy_cmd, plan_cmd};
+use self::cost::cost_cmd;
+use self::drift::drift_cmd;
+use self::output::output_cmd;
+use self::session::{Session, take_lock, unlock_cmd};
+use self::validate::validate;
+
+pub(crate) async fn run(cli: Cli) -> Result<u8> {
+    let result = run_command(cli).await;
+    providers::atlas::client::revoke_issued_tokens().await;
+    result
+}
+
+async fn run_command(cli: Cli) -> Result<u8> {
+    let g = cli.global;
+    match cli.command {
+        Command::Validate => validate(&g),
+        Command::Plan(a) => plan_cmd(&g, a).await,
+        Command::Apply(a) => apply_cmd(&g, a).await,
+        Command::Drift(a) => drift_cmd(&g, a).await,
+        Command::Destroy(a) => destroy_cmd(&g, a).await,
+        Command::Cost(a) => cost_cmd(&g, a),
+        Command::Output(a) => output_cmd(&g, a).await,
+        Command::Unlock(a) => unlock_cmd(&g, a).await,
+        Command::Migrate(m) => migrate::run(&g, m).await,
+        Command::Audit(a) => audit::run(&g, a).await,
+        Command::Check(a) => check::run(&g, a).await,
+        Command::Sandbox(a) => {
+            let settings = crate::sandbox::Settings {
+                listen: a.listen,
+                cluster_delay: a.cluster_delay,
+                rate_limit: a.rate_limit,
+                url_file: a.url_file,
+                mongo_listen: a.mongo_listen,
+                mongo_url_file: a.mongo_url_file,
+            };
+            crate::sandbox::command(settings).await.map(|()| crate::exit::OK)
+        }
+    }
+}
+
+pub(crate) fn color(g: &Global) -> bool {
+    !g.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+pub(crate) fn format(g: &Global) -> OutputFormat {
+    g.output.unwrap_or(OutputFormat::Text)
+}
+
+/// Loads and checks the environment `-e` names; registers its secrets for redaction.
+/// Reads the live state of `desired` (declared resources), and lists the live resources the
+/// spec does not declare for the `discover` kinds only: the read `output`, `audit`, `check`
+/// and `migrate` share.
+pub(crate) async fn observe_declared(
+    g: &Global,
+    loaded: &LoadedSpec,
+    conn: &Connections,
+    desired: Vec<providers::Desired>,
+    discover: std::collections::BTreeSet<Kind>,
+    progress: &Progress,
+) -> Result<Observation> {
+    let mut kinds: std::collections::BTreeSet<Kind> = desired.iter().map(|d| d.address.kind).collect();
+    kinds.extend(discover.iter().copied());
+    let registry = Registry::for_spec(loaded, conn, Some(&kinds)).await?;
+    let mut engine = Engine::new(loaded, &registry, progress, g.parallelism.map(usize::from));
+    engine.discover_kinds = Some(discover);
+    Ok(engine.observe(desired).await?)
+}
+
+pub(crate) fn load_env(g: &Global) -> Result<LoadedSpec> {
+    let Some(env) = &g.env else {
+        bail!("no environment given: pass -e NAME (a file in {}/) or set POACTL_ENV", g.environments_dir.display());
+    };
+    let lookup = |name: &str| std::env::var(name).ok();
+    let loaded = spec::load(&g.environments_dir, env, &lookup)?;
+    secrets::register(&loaded.secrets);
+    Ok(loaded)
+}
+
+fn connections(c: &ConnectArgs) -> Connections {
+    Connections { mongodb_uri: c.mongodb_uri.clone() }
+}
+
+fn confirm(prompt: &str) -> Result<bool> {
+    eprint!("{prompt} Only 'yes' will be accepted: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("cannot read the confirmation")?;
+    Ok(answer.trim() == "yes")
+}
