@@ -4,18 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::support::{Fault, Injected, Moto, Poactl, Recorder, Run, Seen, aws_config, aws_env, spec_file};
+use crate::support::{Fault, Injected, Moto, Poactl, Recorder, Seen, aws_config, spec_file};
 
-async fn poactl(endpoint: &str, args: &[&str]) -> Run {
-    let all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env = aws_env(endpoint);
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
-        Poactl::new(&args).envs_owned(&env).run()
-    })
-    .await
-    .unwrap()
-}
+use crate::support::poactl_aws as poactl;
 
 fn s3_client(conf: &aws_config::SdkConfig, region: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(

@@ -5,18 +5,9 @@
 
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 
-use crate::support::{Moto, Poactl, Run, aws_config, aws_env, spec_file};
+use crate::support::{Moto, aws_config, spec_file};
 
-async fn poactl(endpoint: &str, args: &[&str]) -> Run {
-    let all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env = aws_env(endpoint);
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
-        Poactl::new(&args).envs_owned(&env).run()
-    })
-    .await
-    .unwrap()
-}
+use crate::support::poactl_aws as poactl;
 
 fn spec(zone: Option<&str>, aliases: &str) -> String {
     let zone = zone.map(|z| format!("  hosted_zone: {z}\n")).unwrap_or_default();

@@ -473,3 +473,15 @@ impl Recorder {
         self.seen.lock().unwrap().iter().filter(|s| s.mutating()).cloned().collect()
     }
 }
+
+/// Runs poactl against an AWS endpoint (moto, or a proxy in front of it), off the async runtime.
+pub async fn poactl_aws(endpoint: &str, args: &[&str]) -> Run {
+    let all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env = aws_env(endpoint);
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+        Poactl::new(&args).envs_owned(&env).run()
+    })
+    .await
+    .unwrap()
+}

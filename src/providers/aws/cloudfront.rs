@@ -128,6 +128,23 @@ pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec) -> Desi
     desired
 }
 
+/// The names of the certificate the live distribution serves, when ACM told them.
+fn certificate_names(o: &Observed) -> Option<Vec<&str>> {
+    let names: Vec<&str> = o.handle["certificate"]["names"].as_array()?.iter().filter_map(|n| n.as_str()).collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// The aliases none of the certificate's names covers.
+fn uncovered<'a>(aliases: &'a Value, names: &[&str]) -> Vec<&'a str> {
+    aliases
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .filter(|a| !names.iter().any(|n| crate::spec::names::certificate_covers(n, a)))
+        .collect()
+}
+
 /// The domain viewers use for a distribution of the spec, when it has its own.
 fn viewer_domain(loaded: &LoadedSpec, name: &str) -> Option<String> {
     loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|d| d.name == name).and_then(|d| d.domain.clone())
@@ -660,14 +677,8 @@ impl Provider for DistributionProvider {
         if o.attrs["certificate_arn"].as_str() != Some(arn) {
             return None;
         }
-        let names: Vec<&str> = o.handle["certificate"]["names"].as_array()?.iter().filter_map(|n| n.as_str()).collect();
-        let uncovered: Vec<&str> = d.attrs["aliases"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str())
-            .filter(|a| !names.iter().any(|n| crate::spec::names::certificate_covers(n, a)))
-            .collect();
+        let names = certificate_names(o)?;
+        let uncovered = uncovered(&d.attrs["aliases"], &names);
         (!uncovered.is_empty()).then(|| {
             format!(
                 "CloudFront would refuse the aliases {}: certificate {arn} covers only {}. Add them to the certificate (a new one in ACM, us-east-1), or use `domain:` and poactl requests one that covers every name",
@@ -685,15 +696,8 @@ impl Provider for DistributionProvider {
         if cert["missing"] == true {
             return Some(format!("its certificate {arn} does not exist in ACM (us-east-1): viewers of its aliases get TLS errors"));
         }
-        let names: Vec<&str> = cert["names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).collect();
-        if !names.is_empty() {
-            let uncovered: Vec<&str> = o.attrs["aliases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str())
-                .filter(|a| !names.iter().any(|n| crate::spec::names::certificate_covers(n, a)))
-                .collect();
+        if let Some(names) = certificate_names(o) {
+            let uncovered = uncovered(&o.attrs["aliases"], &names);
             if !uncovered.is_empty() {
                 return Some(format!("its certificate {arn} does not cover {} (it holds {})", uncovered.join(", "), names.join(", ")));
             }
