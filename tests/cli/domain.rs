@@ -138,6 +138,19 @@ async fn records_in_a_hosted_zone_are_owned_adopted_and_pruned() {
     assert_eq!(live.iter().filter(|(n, t, _)| t == "CNAME" && n.starts_with('_')).count(), 2, "one validation CNAME per name: {live:?}");
     poactl(&moto.url, &["drift", "-e", &path]).await.expect_code(0);
 
+    // An alias added: a certificate for every name is made before the distribution takes it.
+    std::fs::write(std::path::Path::new(&path), spec(Some("example.org"), "static.example.org, img.example.org")).unwrap();
+    poactl(&moto.url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    let live = records(&r53, &zone_id).await;
+    assert!(live.contains(&("img.example.org".to_string(), "A".to_string(), format!("alias {dist_domain}"))), "{live:?}");
+    let certs = certificates(&acm).await;
+    assert!(
+        certs.contains(&("ISSUED".to_string(), vec!["img.example.org".into(), "static.example.org".into(), "www.example.org".into()])),
+        "{certs:?}"
+    );
+    poactl(&moto.url, &["apply", "-e", &path, "--prune", "--auto-approve"]).await.expect_code(0);
+    assert_eq!(certificates(&acm).await.len(), 1, "the superseded certificate goes with --prune");
+
     // An alias taken out: its records go with --prune; the certificate's names change, so a new
     // certificate is made and the old one is left for the next --prune, once nothing uses it.
     std::fs::write(std::path::Path::new(&path), spec(Some("example.org"), "")).unwrap();
