@@ -122,13 +122,9 @@ pub fn drift_json(plan: &Plan, drifted: bool) -> Value {
     })
 }
 
-/// Indexes the server reports as unused (`$indexStats`): information, never drift.
+/// What the providers report as unused (indexes, from `$indexStats`): information, never drift.
 fn unused_indexes(plan: &Plan) -> Vec<(String, String)> {
-    plan.resources
-        .iter()
-        .filter(|r| r.address.kind == Kind::Index)
-        .flat_map(|r| r.notes.iter().filter(|n| n.starts_with("unused")).map(move |n| (r.address.to_string(), n.clone())))
-        .collect()
+    plan.unused.iter().map(|u| (u.address.to_string(), format!("unused: {}", u.message))).collect()
 }
 
 /// `poactl drift` as text.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Engine, Observation};
-use crate::plan::{self, Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unhealthy, Unmanaged};
+use crate::plan::{self, Action, Conflict, FieldChange, Plan, PlanOptions, Reason, ResourceChange, Unhealthy, Unmanaged, Unused};
 use crate::progress::Progress;
 use crate::providers::{self, Ctx, Desired, Ownership, RunOptions};
 use crate::resource::{Address, Kind};
@@ -30,6 +30,7 @@ pub(crate) fn make_plan(
     let mut resources = Vec::new();
     let mut conflicts = Vec::new();
     let mut unhealthy = Vec::new();
+    let mut unused = Vec::new();
     let progress = Progress::hidden();
     let run_options = RunOptions { rotate_passwords: options.rotate_passwords, ..RunOptions::default() };
     for d in &obs.desired {
@@ -125,6 +126,9 @@ pub(crate) fn make_plan(
                     if let Some(why) = p.unhealthy(&resolved, o) {
                         unhealthy.push(Unhealthy { address: d.address.clone(), message: why });
                     }
+                    if let Some(why) = p.unused(o) {
+                        unused.push(Unused { address: d.address.clone(), message: why });
+                    }
                     let (action, reason) = if blocked.is_some() {
                         (Action::NoOp, Reason::Blocked)
                     } else if changes.is_empty() {
@@ -204,6 +208,7 @@ pub(crate) fn make_plan(
         unmanaged,
         conflicts,
         unhealthy,
+        unused,
         spec_fingerprint: spec_fingerprint(&obs.desired),
         state_fingerprint: state_fingerprint(obs),
         cost: None,

@@ -146,6 +146,13 @@ pub struct Unhealthy {
     pub message: String,
 }
 
+/// A live resource nothing uses (an index no operation has used): information, never drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unused {
+    pub address: Address,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub format_version: String,
@@ -160,6 +167,8 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unhealthy: Vec<Unhealthy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unused: Vec<Unused>,
     /// Hash of the resolved spec: a saved plan is stale when it changes.
     pub spec_fingerprint: String,
     /// Hash of the observed live state: a saved plan is stale when it changes.

@@ -121,6 +121,9 @@ pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
             let _ = writeln!(out, "  note: {}: {}", r.address, secrets::redact(n));
         }
     }
+    for u in &plan.unused {
+        let _ = writeln!(out, "  note: {}: unused: {}", u.address, secrets::redact(&u.message));
+    }
     if !plan.conflicts.is_empty() {
         let _ = writeln!(out, "{}", style.paint("31", "Conflicts (poactl will not touch these):"));
         for c in &plan.conflicts {

@@ -287,6 +287,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Why a live resource that matches its spec looks unused (an index no operation has used
+    /// since the server started): shown as information, never drift.
+    fn unused(&self, _observed: &Observed) -> Option<String> {
+        None
+    }
+
     /// How a live resource fails to do what its spec asks, in a way no apply can mend (a
     /// backup schedule whose latest snapshot is older than the schedule allows). `drift`
     /// counts it; the plan shows it as a warning.

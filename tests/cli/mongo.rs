@@ -650,6 +650,12 @@ async fn mock_index_usage_is_read_from_every_member() {
     );
     assert!(!plan.stdout.contains("status_1: unused"), "used on the secondary: {}", plan.stdout);
     assert!(!secondary.sent(&["aggregate"]).is_empty(), "the secondary was asked");
+    // Drift lists it as information: exit 0, and only city_1 in its JSON.
+    let drift = poactl(args(&["drift", "-e", &spec, "-o", "json"], &primary.uri)).await;
+    drift.expect_code(0);
+    let unused: Vec<String> =
+        drift.json()["unused_indexes"].as_array().unwrap().iter().map(|u| u["address"].as_str().unwrap().to_string()).collect();
+    assert_eq!(unused, ["database.indexes.users.city_1"], "{}", drift.stdout);
 }
 
 const REAL_SPEC: &str = "environment: idx\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true, collation: { locale: en, strength: 2 } }\n        - { keys: { nick: 1 }, name: nick_unique, unique: true }\n        - { keys: { code: 1 }, unique: true }\n        - { keys: { last: 1 }, collation: { locale: fr_CA } }\n        - { keys: { seen: 1 }, expire_after: 1d }\n";

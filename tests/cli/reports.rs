@@ -167,6 +167,7 @@ fn sample_plan() -> Plan {
             address: Address::new(Kind::AtlasBackupSchedule, "main"),
             message: "the latest completed snapshot is 30.0 h old; the schedule takes one every 6 h".into(),
         }],
+        unused: vec![],
         spec_fingerprint: "s".into(),
         state_fingerprint: "t".into(),
         cost: Some(poactl::plan::CostDelta { before_usd: 58.4, after_usd: 394.2, delta_usd: 335.8 }),

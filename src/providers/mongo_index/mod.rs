@@ -1030,6 +1030,20 @@ impl Provider for IndexProvider {
         changes
     }
 
+    /// `$indexStats` says no operation used it, on any member read.
+    fn unused(&self, o: &Observed) -> Option<String> {
+        (o.handle.pointer("/stats/ops").and_then(|v| v.as_i64()) == Some(0)).then(|| {
+            format!(
+                "no operation has used this index since {}{}",
+                o.handle.pointer("/stats/since").and_then(stats_date).unwrap_or_else(|| "the server started".to_string()),
+                match o.handle.pointer("/stats/members").and_then(|m| m.as_i64()) {
+                    Some(n) if n > 1 => format!(" (on any of the {n} members)"),
+                    _ => String::new(),
+                }
+            )
+        })
+    }
+
     fn notes(&self, _d: &Desired, o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
         let mut notes = Vec::new();
         let coll = o.attrs.get("collection").and_then(|c| c.as_str()).unwrap_or("");
@@ -1051,17 +1065,6 @@ impl Provider for IndexProvider {
                 o.attrs.get("name").and_then(|c| c.as_str()).unwrap_or("")
             ));
         }
-        notes.extend(match o.handle.pointer("/stats/ops").and_then(|v| v.as_i64()) {
-            Some(0) => vec![format!(
-                "unused: no operation has used this index since {}{}",
-                o.handle.pointer("/stats/since").and_then(stats_date).unwrap_or_else(|| "the server started".to_string()),
-                match o.handle.pointer("/stats/members").and_then(|m| m.as_i64()) {
-                    Some(n) if n > 1 => format!(" (on any of the {n} members)"),
-                    _ => String::new(),
-                }
-            )],
-            _ => Vec::new(),
-        });
         notes
     }
 
