@@ -270,7 +270,7 @@ impl CertificateProvider {
             "validation_records": validation_records,
             "tags": l.tags,
         });
-        let not_after_text = c.not_after().and_then(|t| t.fmt(aws_smithy_types_format()).ok()).unwrap_or_default();
+        let not_after_text = rfc3339(c.not_after());
         Ok(Observed {
             id: l.arn.clone(),
             attrs,
@@ -365,7 +365,7 @@ impl CertificateProvider {
             ("arn".to_string(), arn.to_string()),
             ("status".to_string(), "ISSUED".to_string()),
             ("domain".to_string(), cert.domain_name().unwrap_or_default().to_string()),
-            ("not_after".to_string(), cert.not_after().and_then(|t| t.fmt(aws_smithy_types_format()).ok()).unwrap_or_default()),
+            ("not_after".to_string(), rfc3339(cert.not_after())),
         ]))
     }
 
@@ -426,9 +426,16 @@ impl CertificateProvider {
     }
 }
 
-/// RFC 3339, the form outputs and templates use for times.
-fn aws_smithy_types_format() -> aws_sdk_acm::primitives::DateTimeFormat {
-    aws_sdk_acm::primitives::DateTimeFormat::DateTime
+/// A certificate time in RFC 3339, the form outputs and templates use.
+fn rfc3339(t: Option<&aws_sdk_acm::primitives::DateTime>) -> String {
+    t.and_then(|t| t.fmt(aws_sdk_acm::primitives::DateTimeFormat::DateTime).ok()).unwrap_or_default()
+}
+
+/// [`certificate_problem`] now, from facts kept as JSON (`status`, `not_after`, `renewal`):
+/// the certificate provider's handle and the distribution's view of its certificate alike.
+pub fn problem_now(facts: &Value) -> Option<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    certificate_problem(facts["status"].as_str().unwrap_or(""), facts["not_after"].as_i64(), facts["renewal"].as_str(), now)
 }
 
 /// A token for one RequestCertificate: the SDK's retries of it resend it, so a lost answer
@@ -472,8 +479,14 @@ impl Provider for CertificateProvider {
     /// `--prune`.
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let listed = self.listed(ctx.env).await?;
-        let declared: Vec<Desired> =
-            crate::providers::desired(ctx.loaded).into_iter().filter(|d| d.address.kind == Kind::Certificate).collect();
+        // The spec's certificates, made as `desired` makes them (not the whole desired set).
+        let declared: Vec<Desired> = ctx
+            .loaded
+            .spec
+            .cdn
+            .iter()
+            .flat_map(|c| c.distributions.iter().filter(|d| d.manages_certificate()).map(move |d| desired(ctx.loaded, c, d)))
+            .collect();
         let in_use: Vec<&str> = declared.iter().filter_map(|d| self.pick(listed, d, ctx.env)).map(|l| l.arn.as_str()).collect();
         let mut out = Vec::new();
         for l in listed.iter().filter(|l| !in_use.contains(&l.arn.as_str())) {
@@ -583,8 +596,7 @@ impl Provider for CertificateProvider {
     }
 
     fn unhealthy(&self, _d: &Desired, o: &Observed) -> Option<String> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        certificate_problem(o.handle["status"].as_str().unwrap_or(""), o.handle["not_after"].as_i64(), o.handle["renewal"].as_str(), now)
+        problem_now(&o.handle)
     }
 }
 

@@ -713,9 +713,7 @@ impl Provider for DistributionProvider {
         if status != "ISSUED" && !status.is_empty() {
             return Some(format!("its certificate {arn} is {status}, not ISSUED"));
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        super::acm::certificate_problem(status, cert["not_after"].as_i64(), cert["renewal"].as_str(), now)
-            .map(|p| format!("its certificate {arn}: {p}"))
+        super::acm::problem_now(cert).map(|p| format!("its certificate {arn}: {p}"))
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
