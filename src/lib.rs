@@ -1,5 +1,8 @@
 //! poactl: keeps an environment's MongoDB Atlas, AWS and MongoDB index resources exactly as
 //! its YAML spec says. Stateless: live state is read every time.
+//!
+//! The binary's `main` is `cmd::main`: this file only declares the modules (the layering test
+//! lets it use nothing but `cmd`).
 
 // Public only what the binary and the integration tests use (the modules below with `pub`).
 #![warn(unreachable_pub)]
@@ -22,10 +25,6 @@ mod secrets;
 pub mod spec;
 pub mod view;
 
-use std::process::ExitCode;
-
-use clap::Parser;
-
 /// Exit codes, as `terraform plan -detailed-exitcode` uses them.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -34,39 +33,4 @@ pub mod exit {
     pub const CHANGES: u8 = 2;
 }
 
-/// Parses the command line, runs the command, prints any error, returns the exit code.
-pub fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::ERROR } else { exit::OK });
-        }
-    };
-    let verbose = cli.global.verbose;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::ERROR);
-        }
-    };
-    match runtime.block_on(cmd::run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            let text = if verbose { format!("{e:#}") } else { one_line(&e) };
-            eprintln!("error: {}", secrets::redact(&text));
-            ExitCode::from(exit::ERROR)
-        }
-    }
-}
-
-/// The error and, when the outermost message is only context, its first cause.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut chain = e.chain();
-    let first = chain.next().map(|c| c.to_string()).unwrap_or_default();
-    match chain.next() {
-        Some(cause) if !first.contains('\n') => format!("{first}: {cause}"),
-        _ => first,
-    }
-}
+pub use crate::cmd::main;

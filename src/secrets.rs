@@ -85,6 +85,23 @@ pub(crate) fn redact(text: &str) -> String {
     g.redact(text)
 }
 
+/// An error and its causes on one line, secrets redacted. Many errors say little at the top
+/// (reqwest hides DNS and TLS causes below "error sending request"; Tera says "failed to
+/// render"), and a cause the text above already quotes is left out.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    redact(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +127,25 @@ mod tests {
         assert!(s.touches("x hunter2-long y"));
         assert!(s.touches("ab"));
         assert!(!s.touches("abc"));
+    }
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let dns = E("dns error: no such host", None);
+        let quoted = E("error sending request: dns error: no such host", Some(Box::new(dns)));
+        let top = E("cannot reach Atlas", Some(Box::new(quoted)));
+        assert_eq!(error_chain(&top), "cannot reach Atlas: error sending request: dns error: no such host");
     }
 }

@@ -3,9 +3,10 @@
 use super::{Session, color, confirm, format, take_lock};
 use crate::cli::{ApplyArgs, DestroyArgs, Global, OutputFormat, PlanArgs};
 use crate::engine::Observation;
-use crate::plan::{self, Action, Plan, PlanOptions, render};
+use crate::plan::{self, Action, Plan, PlanOptions};
 use crate::providers::RunOptions;
 use crate::resource::Kind;
+use crate::view;
 use crate::{exit, secrets};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -13,9 +14,9 @@ use std::io::IsTerminal;
 
 pub(super) fn print_plan(g: &Global, plan: &Plan, verb: &str) -> Result<()> {
     match format(g) {
-        OutputFormat::Json => println!("{}", render::json(plan)),
-        OutputFormat::Markdown => print!("{}", crate::view::plan_markdown(plan)?),
-        OutputFormat::Text => print!("{}", render::text(plan, render::Style { color: color(g) }, verb)),
+        OutputFormat::Json => println!("{}", view::plan_json(plan)),
+        OutputFormat::Markdown => print!("{}", view::plan_markdown(plan)?),
+        OutputFormat::Text => print!("{}", view::plan_text(plan, view::Style { color: color(g) }, verb)),
     }
     Ok(())
 }
@@ -54,7 +55,7 @@ pub(super) async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
         },
     );
     if let Some(path) = &a.out {
-        std::fs::write(path, render::json(&plan)).with_context(|| format!("cannot write the plan to {}", path.display()))?;
+        std::fs::write(path, view::plan_json(&plan)).with_context(|| format!("cannot write the plan to {}", path.display()))?;
     }
     print_plan(g, &plan, "would perform")?;
     if let Some(path) = &a.out
@@ -146,7 +147,7 @@ pub(super) async fn run_apply(g: &Global, s: &Session, plan: Plan, obs: &Observa
         if json_out {
             println!(
                 "{}",
-                json!({"plan": serde_json::from_str::<serde_json::Value>(&render::json(&plan))?, "apply": {"ok": plan.conflicts.is_empty(), "done": [], "failed": [], "skipped": []}})
+                json!({"plan": serde_json::from_str::<serde_json::Value>(&view::plan_json(&plan))?, "apply": {"ok": plan.conflicts.is_empty(), "done": [], "failed": [], "skipped": []}})
             );
         } else {
             print_plan(g, &plan, flags.verb)?;
@@ -200,11 +201,12 @@ pub(super) async fn run_apply(g: &Global, s: &Session, plan: Plan, obs: &Observa
         println!(
             "{}",
             secrets::redact(
-                &json!({"plan": serde_json::from_str::<serde_json::Value>(&render::json(&plan))?, "apply": report.json()}).to_string()
+                &json!({"plan": serde_json::from_str::<serde_json::Value>(&view::plan_json(&plan))?, "apply": view::report_json(&report)})
+                    .to_string()
             )
         );
     } else if !g.quiet || !report.ok() {
-        print!("\n{}", report.text());
+        print!("\n{}", view::report_text(&report));
     }
     if crate::interrupt::requested() {
         eprintln!("error: interrupted: what is listed as done is done; run apply again to finish the rest");

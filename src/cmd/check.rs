@@ -445,7 +445,10 @@ async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers::aws::Aws) 
                             name,
                             Status::Fail,
                             t,
-                            format!("{}: check that {alias} points at {domain} and that the certificate covers it", error_chain(&e)),
+                            format!(
+                                "{}: check that {alias} points at {domain} and that the certificate covers it",
+                                crate::secrets::error_chain(&e)
+                            ),
                         ),
                         Ok(r) if r.status().is_success() => match r.text().await {
                             Ok(text) if text == body => outcome(G, name, Status::Pass, t, ""),
@@ -634,18 +637,6 @@ fn backups(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outcome> {
                 if on { "" } else { "the spec asks for point_in_time, and the cluster has it off: run `poactl apply`" },
             ));
         }
-    }
-    out
-}
-
-/// An error with its causes, on one line (reqwest's top error hides DNS and TLS causes).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
     }
     out
 }

@@ -271,9 +271,9 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
                 rows.push(json!({"collection": name, "created": copy.created, "inserted": copy.inserted, "already_there": copy.already_there, "derived_ids": copy.derived_ids, "bytes": copy.bytes, "seconds": copy.seconds, "verified": v.matches, "source_count": v.source_count, "target_count": v.target_count, "hash": v.target_hash, "first_difference": v.first_difference}));
             }
             Err(e) => {
-                let why = error_chain(e);
+                let why = crate::secrets::error_chain(e);
                 failed.push(if why.starts_with(&format!("collection {name}")) { why.clone() } else { format!("collection {name}: {why}") });
-                rows.push(json!({"collection": name, "error": error_chain(e)}));
+                rows.push(json!({"collection": name, "error": crate::secrets::error_chain(e)}));
             }
         }
     }
@@ -337,17 +337,6 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
         return Ok(exit::ERROR);
     }
     Ok(if index_report.is_some_and(|r| r.is_err()) { exit::ERROR } else { exit::OK })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    secrets::redact(&s)
 }
 
 fn data_dry_run(
@@ -468,7 +457,7 @@ async fn build_indexes(
     }
     let report = engine.apply(&plan, &obs).await;
     if !report.ok() {
-        bail!("{}", report.text().trim());
+        bail!("{}", crate::view::report_text(&report).trim());
     }
     let mut summary = format!("built {} after the load: {}", built.len(), built.join(", "));
     if !others.is_empty() {
@@ -630,7 +619,8 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
         .sum();
     let uploaded = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::Uploaded))).count();
     let already = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::AlreadyThere))).count();
-    let errors: Vec<String> = outcomes.iter().filter_map(|(k, o)| o.as_ref().err().map(|e| format!("{k}: {}", error_chain(e)))).collect();
+    let errors: Vec<String> =
+        outcomes.iter().filter_map(|(k, o)| o.as_ref().err().map(|e| format!("{k}: {}", crate::secrets::error_chain(e)))).collect();
     let manifest = Manifest {
         format_version: 1,
         environment: loaded.env.clone(),

@@ -1,4 +1,12 @@
-//! The commands: each loads the spec, talks to the engine, and prints its result.
+//! The commands: each loads the spec, talks to the engine, and prints its result. `main`
+//! (the binary's) is here too: this is the only layer that sees the CLI types, prints and
+//! picks exit codes.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser as _;
 
 use crate::cli::{Cli, Command, ConnectArgs, Global, OutputFormat};
 use crate::engine::{Engine, Observation};
@@ -7,8 +15,6 @@ use crate::providers::{self, Connections, Registry};
 use crate::resource::Kind;
 use crate::secrets;
 use crate::spec::{self, LoadedSpec};
-use anyhow::{Context, Result, bail};
-use std::io::{IsTerminal, Write};
 
 mod apply;
 mod audit;
@@ -27,7 +33,44 @@ use self::output::output_cmd;
 use self::session::{Session, take_lock, unlock_cmd};
 use self::validate::validate;
 
-pub(crate) async fn run(cli: Cli) -> Result<u8> {
+/// Parses the command line, runs the command, prints any error, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { crate::exit::ERROR } else { crate::exit::OK });
+        }
+    };
+    let verbose = cli.global.verbose;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(crate::exit::ERROR);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let text = if verbose { format!("{e:#}") } else { one_line(&e) };
+            eprintln!("error: {}", secrets::redact(&text));
+            ExitCode::from(crate::exit::ERROR)
+        }
+    }
+}
+
+/// The error and, when the outermost message is only context, its first cause.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut chain = e.chain();
+    let first = chain.next().map(|c| c.to_string()).unwrap_or_default();
+    match chain.next() {
+        Some(cause) if !first.contains('\n') => format!("{first}: {cause}"),
+        _ => first,
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8> {
     let result = run_command(cli).await;
     providers::atlas::client::revoke_issued_tokens().await;
     result

@@ -5,11 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde_json::Value;
-
 use super::{Cycle, Engine, Observation, Outcome, run_dag_in_lanes, scoped};
-use crate::plan::{self, Action, Plan, Reason, ResourceChange};
-use crate::providers::{self, Desired, Observed, Outputs, ProviderError};
+use crate::plan::{self, Action, FailureClass, Plan, Reason, ResourceChange};
+use crate::providers::{self, Desired, Observed, ProviderError};
 use crate::resource::Address;
 
 impl Engine<'_> {
@@ -178,90 +176,19 @@ pub(crate) enum ApplyError {
     Cycle(#[from] Cycle),
 }
 
-impl ApplyError {
-    /// How the report names it: still going on the service's side, refused by it, or failed.
-    pub(crate) fn class(&self) -> &'static str {
+impl plan::Failure for ApplyError {
+    fn class(&self) -> FailureClass {
         match self {
-            ApplyError::Provider(ProviderError::Timeout { .. }) => "timed_out",
-            ApplyError::Provider(ProviderError::Refused(_) | ProviderError::Config(_)) => "refused",
+            ApplyError::Provider(ProviderError::Timeout { .. }) => FailureClass::TimedOut,
+            ApplyError::Provider(ProviderError::Refused(_) | ProviderError::Config(_)) => FailureClass::Refused,
             // Atlas said no (a 4xx other than throttling): the request itself is the problem.
-            ApplyError::Provider(ProviderError::Atlas(e)) if e.status().is_some_and(|s| (400..500).contains(&s) && s != 429) => "refused",
-            _ => "failed",
-        }
-    }
-
-    fn heading(&self) -> &'static str {
-        match self.class() {
-            "timed_out" => "TIMED OUT, still in progress on the service",
-            "refused" => "REFUSED",
-            _ => "FAILED",
+            ApplyError::Provider(ProviderError::Atlas(e)) if e.status().is_some_and(|s| (400..500).contains(&s) && s != 429) => {
+                FailureClass::Refused
+            }
+            _ => FailureClass::Failed,
         }
     }
 }
 
-/// What `apply` did.
-#[derive(Debug, Default)]
-pub(crate) struct ApplyReport {
-    pub done: Vec<(Address, Action, f64)>,
-    pub failed: Vec<(Address, Action, ApplyError)>,
-    pub skipped: Vec<(Address, Action, String)>,
-    pub outputs: BTreeMap<Address, Outputs>,
-    pub seconds: f64,
-}
-
-impl ApplyReport {
-    pub(crate) fn ok(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty()
-    }
-
-    pub(crate) fn text(&self) -> String {
-        let mut out = String::new();
-        let mut done = self.done.clone();
-        done.sort_by(|a, b| a.0.cmp(&b.0));
-        for (addr, action, secs) in &done {
-            let verb = match action {
-                Action::Create => "created",
-                Action::Update => "updated",
-                Action::Replace => "replaced",
-                Action::Delete => "deleted",
-                Action::NoOp => "unchanged",
-            };
-            out.push_str(&format!("  {} {addr}: {verb} ({secs:.1}s)\n", action.symbol()));
-        }
-        for (addr, _, err) in &self.failed {
-            out.push_str(&format!("  ! {addr}: {}: {}\n", err.heading(), crate::secrets::redact(&err.to_string())));
-        }
-        for (addr, _, why) in &self.skipped {
-            out.push_str(&format!("  ! {addr}: not applied: {why}\n"));
-        }
-        let count = |a: &[Action]| self.done.iter().filter(|d| a.contains(&d.1)).count();
-        let added = count(&[Action::Create, Action::Replace]);
-        let changed = count(&[Action::Update]);
-        let destroyed = count(&[Action::Delete, Action::Replace]);
-        if self.ok() {
-            out.push_str(&format!(
-                "\nApply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed ({:.1}s).\n",
-                self.seconds
-            ));
-        } else {
-            out.push_str(&format!(
-                "\nApply incomplete: {} done ({added} added, {changed} changed, {destroyed} destroyed), {} failed, {} not applied. Fix the errors and run apply again: it picks up where this left off.\n",
-                self.done.len(),
-                self.failed.len(),
-                self.skipped.len()
-            ));
-        }
-        out
-    }
-
-    pub(crate) fn json(&self) -> Value {
-        let item = |a: &Address, act: &Action| serde_json::json!({"address": a.to_string(), "action": act});
-        serde_json::json!({
-            "ok": self.ok(),
-            "seconds": self.seconds,
-            "done": self.done.iter().map(|(a, act, s)| { let mut v = item(a, act); v["seconds"] = serde_json::json!(s); v }).collect::<Vec<_>>(),
-            "failed": self.failed.iter().map(|(a, act, e)| { let mut v = item(a, act); v["error"] = serde_json::json!(crate::secrets::redact(&e.to_string())); v["class"] = serde_json::json!(e.class()); v }).collect::<Vec<_>>(),
-            "skipped": self.skipped.iter().map(|(a, act, e)| { let mut v = item(a, act); v["reason"] = serde_json::json!(e); v }).collect::<Vec<_>>(),
-        })
-    }
-}
+/// What `apply` did, each failure kept as the engine's typed error.
+pub(crate) type ApplyReport = plan::ApplyReport<ApplyError>;

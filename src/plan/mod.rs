@@ -1,7 +1,10 @@
-//! The plan as data: what will change, why, and how; rendered separately (`render`).
+//! The plan as data: what will change, why, and how; and what apply did (`report`). The
+//! views (`crate::view`) render both.
 
 pub mod diff;
-pub mod render;
+mod report;
+
+pub use report::{ApplyReport, Failure, FailureClass};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -256,7 +256,7 @@ impl AtlasClient {
                 Err(e) => {
                     return Err(AtlasError::Transport {
                         base: self.base.clone(),
-                        reason: error_chain(&e),
+                        reason: crate::secrets::error_chain(&e),
                         method: "POST".into(),
                         path: "/api/oauth/token".into(),
                     });
@@ -337,7 +337,7 @@ impl AtlasClient {
                         Err(e) => {
                             return Err(AtlasError::Transport {
                                 base: self.base.clone(),
-                                reason: error_chain(&e),
+                                reason: crate::secrets::error_chain(&e),
                                 method: call.method.to_string(),
                                 path: call.path.clone(),
                             });
@@ -404,7 +404,7 @@ impl AtlasClient {
                         continue;
                     }
                     let reason = match e {
-                        SendError::Http(h) => error_chain(&h),
+                        SendError::Http(h) => crate::secrets::error_chain(&h),
                         SendError::Digest(d) => d.to_string(),
                     };
                     return Err(AtlasError::Transport {
@@ -629,20 +629,6 @@ fn httpdate_to_unix(s: &str) -> Option<u64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
 }
 
 /// Percent-encodes one path segment (access-list entries hold `/`, usernames may hold anything).

@@ -1,61 +1,20 @@
-//! Human and machine views of a plan. The plan is computed once; these only format it.
+//! A plan as text (Terraform's layout), JSON (the document `--out` writes) and Markdown.
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{Action, FieldChange, Plan};
-use crate::secrets::{self, REDACTED};
+use super::{Style, TemplateError, action_color, change_json, redact_json, render_one, show_value};
+use crate::plan::{Action, Plan, Reason, Unmanaged};
+use crate::secrets;
 
-pub const UNKNOWN: &str = "(known after apply)";
-
-#[derive(Debug, Clone, Copy)]
-pub struct Style {
-    pub color: bool,
-}
-
-impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
-    }
-}
-
-fn action_color(a: Action) -> &'static str {
-    match a {
-        Action::Create => "32",
-        Action::Update => "33",
-        Action::Replace => "35",
-        Action::Delete => "31",
-        Action::NoOp => "0",
-    }
-}
-
-/// A field value as shown to people: secrets and unknowns never appear as values.
-pub fn show_value(change: &FieldChange, v: Option<&Value>, is_after: bool) -> String {
-    if change.sensitive {
-        return REDACTED.to_string();
-    }
-    if is_after && change.unknown {
-        return UNKNOWN.to_string();
-    }
-    match v {
-        None => "(absent)".to_string(),
-        Some(v) => secrets::redact(&compact(v)),
-    }
-}
-
-fn compact(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("\"{s}\""),
-        other => other.to_string(),
-    }
-}
+pub(super) const PLAN_MD: &str = include_str!("../../templates/plan.md.tera");
 
 /// The Terraform-style text plan.
-pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
+pub fn plan_text(plan: &Plan, style: Style, verb: &str) -> String {
     let mut out = String::new();
     let changes: Vec<_> = plan.resources.iter().filter(|r| r.action != Action::NoOp).collect();
-    let in_progress = plan.resources.iter().filter(|r| r.reason == super::Reason::InProgress).count();
+    let in_progress = plan.resources.iter().filter(|r| r.reason == Reason::InProgress).count();
     if changes.is_empty() && plan.conflicts.is_empty() && in_progress > 0 {
         let _ = writeln!(
             out,
@@ -87,8 +46,8 @@ pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
                     head,
                     "  # {}",
                     match r.reason {
-                        super::Reason::Pruned => "not in the spec (--prune)",
-                        super::Reason::Destroy => "destroy",
+                        Reason::Pruned => "not in the spec (--prune)",
+                        Reason::Destroy => "destroy",
                         _ => "delete",
                     }
                 );
@@ -157,7 +116,7 @@ pub fn text(plan: &Plan, style: Style, verb: &str) -> String {
 }
 
 /// Live resources not doing what the spec asks (no apply mends them), as a block of lines.
-pub fn unhealthy_lines(plan: &Plan, style: Style) -> String {
+fn unhealthy_lines(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
     if !plan.unhealthy.is_empty() {
         let _ = writeln!(out, "{}", style.paint("31", "Not working as the spec asks (no apply mends these):"));
@@ -170,41 +129,15 @@ pub fn unhealthy_lines(plan: &Plan, style: Style) -> String {
 }
 
 /// The plan as JSON (the same document `--out` writes). Secrets are redacted.
-pub fn json(plan: &Plan) -> String {
+pub fn plan_json(plan: &Plan) -> String {
     let mut value = serde_json::to_value(plan).unwrap_or(Value::Null);
     redact_json(&mut value);
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
-/// Replaces sensitive and secret-bearing values in a JSON document.
-pub fn redact_json(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            if map.get("sensitive") == Some(&Value::Bool(true)) {
-                for key in ["before", "after"] {
-                    if map.contains_key(key) {
-                        map.insert(key.to_string(), Value::String(REDACTED.to_string()));
-                    }
-                }
-            }
-            for (_, child) in map.iter_mut() {
-                redact_json(child);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact_json),
-        Value::String(s) => {
-            let r = secrets::redact(s);
-            if r != *s {
-                *s = r;
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Unmanaged resources grouped by kind, at most `per_kind` listed per kind.
-pub fn unmanaged_lines(unmanaged: &[super::Unmanaged], per_kind: usize) -> String {
-    let mut by_kind: std::collections::BTreeMap<crate::resource::Kind, Vec<&super::Unmanaged>> = Default::default();
+pub(super) fn unmanaged_lines(unmanaged: &[Unmanaged], per_kind: usize) -> String {
+    let mut by_kind: std::collections::BTreeMap<crate::resource::Kind, Vec<&Unmanaged>> = Default::default();
     for u in unmanaged {
         by_kind.entry(u.address.kind).or_default().push(u);
     }
@@ -220,4 +153,94 @@ pub fn unmanaged_lines(unmanaged: &[super::Unmanaged], per_kind: usize) -> Strin
         }
     }
     out
+}
+
+pub(super) fn plan_context(plan: &Plan) -> Value {
+    let changes: Vec<Value> = plan.resources.iter().filter(|r| r.action != Action::NoOp).map(change_json).collect();
+    let s = plan.summary();
+    json!({
+        "environment": plan.environment,
+        "changes": changes,
+        "summary": {"add": s.add, "change": s.change, "destroy": s.destroy},
+        "checked": plan.resources.len(),
+        "conflicts": plan.conflicts.iter().map(|c| json!({"address": c.address.to_string(), "message": c.message})).collect::<Vec<_>>(),
+        "unhealthy": plan.unhealthy.iter().map(|u| json!({"address": u.address.to_string(), "message": u.message})).collect::<Vec<_>>(),
+        "unmanaged": plan.unmanaged.iter().map(|u| json!({"address": u.address.to_string(), "description": u.description, "owned": u.owned})).collect::<Vec<_>>(),
+        "cost": plan.cost.as_ref().filter(|c| c.delta_usd.abs() >= 0.005).map(|c| json!({
+            "before": format!("{:.2}", c.before_usd.max(0.0) + 0.0),
+            "after": format!("{:.2}", c.after_usd.max(0.0) + 0.0),
+            "delta": format!("{}{:.2}", if c.delta_usd >= 0.0 { "+" } else { "-" }, c.delta_usd.abs()),
+        })),
+    })
+}
+
+pub fn plan_markdown(plan: &Plan) -> Result<String, TemplateError> {
+    Ok(secrets::redact(&render_one("plan.md", PLAN_MD, &plan_context(plan))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{FieldChange, PlanOptions, ResourceChange};
+    use crate::resource::{Address, Kind};
+
+    fn field(path: &str, before: Option<Value>, after: Option<Value>) -> FieldChange {
+        FieldChange { path: path.into(), before, after, forces_replace: false, sensitive: false, unknown: false }
+    }
+
+    fn change(name: &str, action: Action, reason: Reason, changes: Vec<FieldChange>) -> ResourceChange {
+        ResourceChange { address: Address::new(Kind::Alarm, name), action, reason, id: None, changes, depends_on: vec![], notes: vec![] }
+    }
+
+    fn plan(resources: Vec<ResourceChange>) -> Plan {
+        Plan {
+            format_version: crate::plan::FORMAT_VERSION.into(),
+            poactl_version: "test".into(),
+            environment: "dev".into(),
+            options: PlanOptions::default(),
+            resources,
+            unmanaged: vec![],
+            conflicts: vec![],
+            unhealthy: vec![],
+            unused: vec![],
+            spec_fingerprint: String::new(),
+            state_fingerprint: String::new(),
+            cost: None,
+        }
+    }
+
+    #[test]
+    fn each_action_has_its_lines() {
+        let secret = FieldChange { sensitive: true, ..field("password", Some(json!("old")), Some(json!("new"))) };
+        let later = FieldChange { unknown: true, ..field("topic", None, Some(json!("${x}"))) };
+        // (the change, lines the text must hold)
+        let table: Vec<(ResourceChange, Vec<&str>)> = vec![
+            (
+                change("same", Action::NoOp, Reason::Drifted, vec![]),
+                vec!["No changes. Environment \"dev\" matches its spec (1 resources checked)."],
+            ),
+            (
+                change("a", Action::Update, Reason::Drifted, vec![field("v", Some(json!(1)), Some(json!(2)))]),
+                vec!["  ~ monitoring.alarms.a", "      ~ v: 1 -> 2", "Plan: 0 to add, 1 to change, 0 to destroy."],
+            ),
+            (
+                change("b", Action::Create, Reason::Missing, vec![field("name", None, Some(json!("b"))), later]),
+                vec!["  + monitoring.alarms.b", "      + name = \"b\"", "      + topic = (known after apply)", "Plan: 1 to add"],
+            ),
+            (
+                change("c", Action::Delete, Reason::Pruned, vec![]),
+                vec!["  - monitoring.alarms.c  # not in the spec (--prune)", "1 to destroy."],
+            ),
+            (change("d", Action::Update, Reason::Drifted, vec![secret]), vec!["      ~ password: (sensitive) -> (sensitive)"]),
+        ];
+        for (resource, lines) in table {
+            let text = plan_text(&plan(vec![resource]), Style { color: false }, "would perform");
+            for line in lines {
+                assert!(text.contains(line), "{line:?} not in:\n{text}");
+            }
+            assert!(!text.contains("old") && !text.contains("\"new\""), "a sensitive value is never shown:\n{text}");
+        }
+    }
 }
