@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::tagging::{self, Tags};
@@ -77,94 +79,173 @@ fn sorted(v: &[String]) -> Vec<String> {
     v
 }
 
-fn statistic_attrs(stat: &str) -> (Value, Value) {
-    if ["SampleCount", "Average", "Sum", "Minimum", "Maximum"].contains(&stat) {
-        (json!(stat), Value::Null)
-    } else {
-        (Value::Null, json!(stat))
+/// An alarm's settings: one typed shape for what the spec asks (`from_spec`, `billing`), what
+/// CloudWatch reports (`from_api`) and what PutMetricAlarm is sent (`request`). The engine
+/// diffs it as JSON (`Desired.attrs`, `Observed.attrs`), so the field names are the plan's
+/// attribute paths; each default is stated once, where its side is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct AlarmAttrs {
+    name: String,
+    region: String,
+    namespace: String,
+    metric: String,
+    dimensions: BTreeMap<String, String>,
+    /// One of the five simple statistics, or else `extended_statistic` (a percentile such as
+    /// `p99`): PutMetricAlarm takes exactly one of the two.
+    statistic: Option<String>,
+    extended_statistic: Option<String>,
+    period: i64,
+    threshold: f64,
+    comparison: String,
+    evaluation_periods: i64,
+    datapoints: i64,
+    treat_missing_data: String,
+    description: String,
+    alarm_actions: Vec<String>,
+    ok_actions: Vec<String>,
+    actions_enabled: bool,
+    tags: BTreeMap<String, String>,
+}
+
+/// The statistics PutMetricAlarm takes as `Statistic`; anything else is an `ExtendedStatistic`
+/// (CloudWatch API reference, PutMetricAlarm).
+const SIMPLE_STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+
+impl AlarmAttrs {
+    fn from_spec(loaded: &LoadedSpec, a: &AlarmSpec) -> AlarmAttrs {
+        let address = Address::new(Kind::Alarm, &a.name);
+        let simple = SIMPLE_STATISTICS.contains(&a.statistic.as_str());
+        let (threshold, comparison) = match (a.above, a.below) {
+            (None, Some(v)) => (v, "LessThanThreshold"),
+            // Validation asks for exactly one of `above` and `below`.
+            (v, _) => (v.unwrap_or(0.0), "GreaterThanThreshold"),
+        };
+        AlarmAttrs {
+            name: alarm_name(&loaded.env, &a.name),
+            region: loaded.spec.alarm_region(a),
+            namespace: a.metric.namespace.clone(),
+            metric: a.metric.name.clone(),
+            dimensions: a.metric.dimensions.clone(),
+            statistic: simple.then(|| a.statistic.clone()),
+            extended_statistic: (!simple).then(|| a.statistic.clone()),
+            period: a.period.seconds as i64,
+            threshold,
+            comparison: comparison.to_string(),
+            evaluation_periods: a.evaluation_periods.into(),
+            datapoints: a.datapoints.unwrap_or(a.evaluation_periods).into(),
+            treat_missing_data: a.treat_missing_data.clone(),
+            description: a.description.clone().unwrap_or_default(),
+            alarm_actions: sorted(&a.notify),
+            ok_actions: sorted(&a.ok_notify),
+            actions_enabled: true,
+            tags: all_tags(loaded, &Default::default(), &address),
+        }
+    }
+
+    /// A billing alert: the maximum of `AWS/Billing EstimatedCharges` (USD) over 6 hours, the
+    /// metric AWS publishes a few times a day in us-east-1 (CloudWatch User Guide, "Create a
+    /// billing alarm").
+    fn billing(loaded: &LoadedSpec, b: &BillingAlertSpec, address: &Address) -> AlarmAttrs {
+        AlarmAttrs {
+            name: alarm_name(&loaded.env, &format!("billing-{}", address.name)),
+            region: BILLING_REGION.to_string(),
+            namespace: "AWS/Billing".to_string(),
+            metric: "EstimatedCharges".to_string(),
+            dimensions: BTreeMap::from([("Currency".to_string(), "USD".to_string())]),
+            statistic: Some("Maximum".to_string()),
+            extended_statistic: None,
+            period: 21_600,
+            threshold: b.above_usd,
+            comparison: "GreaterThanThreshold".to_string(),
+            evaluation_periods: 1,
+            datapoints: 1,
+            treat_missing_data: "notBreaching".to_string(),
+            description: format!("poactl {}: estimated AWS charges above {} USD this month", loaded.env, b.above_usd),
+            alarm_actions: sorted(&b.notify),
+            ok_actions: Vec::new(),
+            actions_enabled: true,
+            tags: all_tags(loaded, &Default::default(), address),
+        }
+    }
+
+    /// What CloudWatch reports, with its defaults for what it leaves out (PutMetricAlarm:
+    /// DatapointsToAlarm defaults to EvaluationPeriods, TreatMissingData to `missing`,
+    /// ActionsEnabled to true). A metric-math alarm has no namespace or metric of its own:
+    /// those read as empty, so an alarm of that shape under one of our names shows as drift.
+    fn from_api(a: &MetricAlarm, tags: &BTreeMap<String, String>, region: &str) -> AlarmAttrs {
+        AlarmAttrs {
+            name: a.alarm_name().unwrap_or_default().to_string(),
+            region: region.to_string(),
+            namespace: a.namespace().unwrap_or_default().to_string(),
+            metric: a.metric_name().unwrap_or_default().to_string(),
+            dimensions: a.dimensions().iter().map(|d| (d.name().unwrap_or("").to_string(), d.value().unwrap_or("").to_string())).collect(),
+            statistic: a.statistic().map(|s| s.as_str().to_string()),
+            extended_statistic: a.extended_statistic().map(String::from),
+            period: a.period().unwrap_or_default().into(),
+            threshold: a.threshold().unwrap_or_default(),
+            comparison: a.comparison_operator().map(|c| c.as_str().to_string()).unwrap_or_default(),
+            evaluation_periods: a.evaluation_periods().unwrap_or_default().into(),
+            datapoints: a.datapoints_to_alarm().or(a.evaluation_periods()).unwrap_or_default().into(),
+            treat_missing_data: a.treat_missing_data().unwrap_or("missing").to_string(),
+            description: a.alarm_description().unwrap_or_default().to_string(),
+            alarm_actions: sorted(a.alarm_actions()),
+            ok_actions: sorted(a.ok_actions()),
+            actions_enabled: a.actions_enabled().unwrap_or(true),
+            tags: tags.clone(),
+        }
+    }
+
+    /// The desired alarm, from its `Desired.attrs` once the engine has resolved its references.
+    fn of(d: &Desired) -> Result<AlarmAttrs> {
+        serde_json::from_value(d.attrs.clone())
+            .map_err(|e| ProviderError::Config(format!("{}: the alarm's settings do not read back ({e}); this is a poactl bug", d.address)))
+    }
+
+    fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// PutMetricAlarm replaces the whole alarm: every setting is sent. Tags are sent only on
+    /// create; an existing alarm's tags change through TagResource/UntagResource.
+    fn request(&self, req: PutMetricAlarmFluentBuilder, with_tags: bool) -> Result<PutMetricAlarmFluentBuilder> {
+        let int = |field: &str, v: i64| {
+            i32::try_from(v).map_err(|_| ProviderError::Refused(format!("alarm {}: {field} {v} is out of CloudWatch's range", self.name)))
+        };
+        let mut req = req
+            .alarm_name(&self.name)
+            .alarm_description(&self.description)
+            .namespace(&self.namespace)
+            .metric_name(&self.metric)
+            .set_dimensions(Some(self.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect()))
+            .period(int("period", self.period)?)
+            .threshold(self.threshold)
+            .comparison_operator(ComparisonOperator::from(self.comparison.as_str()))
+            .evaluation_periods(int("evaluation_periods", self.evaluation_periods)?)
+            .datapoints_to_alarm(int("datapoints", self.datapoints)?)
+            .treat_missing_data(&self.treat_missing_data)
+            .actions_enabled(self.actions_enabled)
+            .set_alarm_actions(Some(self.alarm_actions.clone()))
+            .set_ok_actions(Some(self.ok_actions.clone()));
+        req = match (&self.statistic, &self.extended_statistic) {
+            (Some(s), _) => req.statistic(Statistic::from(s.as_str())),
+            (None, Some(e)) => req.extended_statistic(e),
+            (None, None) => req,
+        };
+        if with_tags {
+            req = req.set_tags(Some(self.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()));
+        }
+        Ok(req)
     }
 }
 
 pub fn desired_alarm(loaded: &LoadedSpec, a: &AlarmSpec) -> Desired {
-    let address = Address::new(Kind::Alarm, &a.name);
-    let (statistic, extended) = statistic_attrs(&a.statistic);
-    let (threshold, comparison) = match (a.above, a.below) {
-        (Some(v), _) => (v, "GreaterThanThreshold"),
-        (None, Some(v)) => (v, "LessThanThreshold"),
-        _ => (0.0, "GreaterThanThreshold"),
-    };
-    let attrs = json!({
-        "name": alarm_name(&loaded.env, &a.name),
-        "region": loaded.spec.alarm_region(a),
-        "namespace": a.metric.namespace,
-        "metric": a.metric.name,
-        "dimensions": a.metric.dimensions,
-        "statistic": statistic,
-        "extended_statistic": extended,
-        "period": a.period.seconds,
-        "threshold": threshold,
-        "comparison": comparison,
-        "evaluation_periods": a.evaluation_periods,
-        "datapoints": a.datapoints.unwrap_or(a.evaluation_periods),
-        "treat_missing_data": a.treat_missing_data,
-        "description": a.description.clone().unwrap_or_default(),
-        "alarm_actions": sorted(&a.notify),
-        "ok_actions": sorted(&a.ok_notify),
-        "actions_enabled": true,
-        "tags": all_tags(loaded, &Default::default(), &address),
-    });
-    Desired::new(address, attrs)
+    Desired::new(Address::new(Kind::Alarm, &a.name), AlarmAttrs::from_spec(loaded, a).to_value())
 }
 
 pub fn desired_billing(loaded: &LoadedSpec, b: &BillingAlertSpec) -> Desired {
-    let short = crate::spec::billing_alarm_name(b.above_usd);
-    let address = Address::new(Kind::BillingAlarm, &short);
-    let attrs = json!({
-        "name": alarm_name(&loaded.env, &format!("billing-{short}")),
-        "region": BILLING_REGION,
-        "namespace": "AWS/Billing",
-        "metric": "EstimatedCharges",
-        "dimensions": {"Currency": "USD"},
-        "statistic": "Maximum",
-        "extended_statistic": null,
-        "period": 21_600,
-        "threshold": b.above_usd,
-        "comparison": "GreaterThanThreshold",
-        "evaluation_periods": 1,
-        "datapoints": 1,
-        "treat_missing_data": "notBreaching",
-        "description": format!("poactl {}: estimated AWS charges above {} USD this month", loaded.env, b.above_usd),
-        "alarm_actions": sorted(&b.notify),
-        "ok_actions": [],
-        "actions_enabled": true,
-        "tags": all_tags(loaded, &Default::default(), &address),
-    });
+    let address = Address::new(Kind::BillingAlarm, crate::spec::billing_alarm_name(b.above_usd));
+    let attrs = AlarmAttrs::billing(loaded, b, &address).to_value();
     Desired::new(address, attrs)
-}
-
-fn normalize(a: &MetricAlarm, tags: &BTreeMap<String, String>, region: &str) -> Value {
-    let dims: BTreeMap<String, String> =
-        a.dimensions().iter().map(|d| (d.name().unwrap_or("").to_string(), d.value().unwrap_or("").to_string())).collect();
-    json!({
-        "name": a.alarm_name(),
-        "region": region,
-        "namespace": a.namespace(),
-        "metric": a.metric_name(),
-        "dimensions": dims,
-        "statistic": a.statistic().map(|s| s.as_str()),
-        "extended_statistic": a.extended_statistic(),
-        "period": a.period(),
-        "threshold": a.threshold(),
-        "comparison": a.comparison_operator().map(|c| c.as_str()),
-        "evaluation_periods": a.evaluation_periods(),
-        "datapoints": a.datapoints_to_alarm().or(a.evaluation_periods()),
-        "treat_missing_data": a.treat_missing_data().unwrap_or("missing"),
-        "description": a.alarm_description().unwrap_or(""),
-        "alarm_actions": sorted(a.alarm_actions()),
-        "ok_actions": sorted(a.ok_actions()),
-        "actions_enabled": a.actions_enabled().unwrap_or(true),
-        "tags": tags,
-    })
 }
 
 impl AlarmProvider {
@@ -248,7 +329,7 @@ impl AlarmProvider {
         let ownership = ownership_from_tags(tags, env, address);
         Observed {
             id: name.clone(),
-            attrs: normalize(a, tags, region),
+            attrs: AlarmAttrs::from_api(a, tags, region).to_value(),
             outputs: Outputs::from([
                 ("arn".to_string(), a.alarm_arn().unwrap_or("").to_string()),
                 ("name".to_string(), name.clone()),
@@ -259,45 +340,10 @@ impl AlarmProvider {
         }
     }
 
-    async fn put(&self, d: &Desired, tags_on_create: bool) -> Result<()> {
-        let a = &d.attrs;
-        let cw = self.aws.cloudwatch(&self.region_of(a)).await;
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array().map(|x| x.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
-        };
-        let dims: Vec<Dimension> = a["dimensions"]
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| Dimension::builder().name(k).value(v.as_str().unwrap_or("")).build()).collect())
-            .unwrap_or_default();
-        let mut req = cw
-            .put_metric_alarm()
-            .alarm_name(a["name"].as_str().unwrap_or_default())
-            .alarm_description(a["description"].as_str().unwrap_or_default())
-            .namespace(a["namespace"].as_str().unwrap_or_default())
-            .metric_name(a["metric"].as_str().unwrap_or_default())
-            .set_dimensions(Some(dims))
-            .period(a["period"].as_i64().unwrap_or(300) as i32)
-            .threshold(a["threshold"].as_f64().unwrap_or(0.0))
-            .comparison_operator(ComparisonOperator::from(a["comparison"].as_str().unwrap_or("GreaterThanThreshold")))
-            .evaluation_periods(a["evaluation_periods"].as_i64().unwrap_or(1) as i32)
-            .datapoints_to_alarm(a["datapoints"].as_i64().unwrap_or(1) as i32)
-            .treat_missing_data(a["treat_missing_data"].as_str().unwrap_or("missing"))
-            .actions_enabled(a["actions_enabled"].as_bool().unwrap_or(true))
-            .set_alarm_actions(Some(strings(&a["alarm_actions"])))
-            .set_ok_actions(Some(strings(&a["ok_actions"])));
-        req = match (a["statistic"].as_str(), a["extended_statistic"].as_str()) {
-            (Some(s), _) => req.statistic(Statistic::from(s)),
-            (None, Some(e)) => req.extended_statistic(e),
-            _ => req.statistic(Statistic::Average),
-        };
-        if tags_on_create {
-            let tags: Vec<Tag> = a["tags"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or("")).build()).collect())
-                .unwrap_or_default();
-            req = req.set_tags(Some(tags));
-        }
-        req.send().await.map_err(|e| sdk_error(&format!("PutMetricAlarm {}", a["name"].as_str().unwrap_or_default()), e))?;
+    async fn put(&self, alarm: &AlarmAttrs, tags_on_create: bool) -> Result<()> {
+        let cw = self.aws.cloudwatch(&alarm.region).await;
+        let req = alarm.request(cw.put_metric_alarm(), tags_on_create)?;
+        req.send().await.map_err(|e| sdk_error(&format!("PutMetricAlarm {}", alarm.name), e))?;
         Ok(())
     }
 
@@ -329,10 +375,9 @@ impl Provider for AlarmProvider {
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
-        let name = d.attrs["name"].as_str().unwrap_or_default();
-        let region = self.region_of(&d.attrs);
+        let AlarmAttrs { name, region, .. } = AlarmAttrs::of(d)?;
         let listed = self.listed(ctx, &region).await?;
-        let Some((a, indexed)) = listed.iter().find(|(a, _)| a.alarm_name() == Some(name) && self.mine(ctx.env, a)) else {
+        let Some((a, indexed)) = listed.iter().find(|(a, _)| a.alarm_name() == Some(name.as_str()) && self.mine(ctx.env, a)) else {
             return Ok(None);
         };
         let tags = self.tags_of(ctx, &region, a, indexed, Some(&d.attrs["tags"])).await?;
@@ -376,19 +421,20 @@ impl Provider for AlarmProvider {
     }
 
     async fn create(&self, _ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
-        self.put(d, true).await?;
-        let name = d.attrs["name"].as_str().unwrap_or_default().to_string();
-        Ok(Outputs::from([("arn".to_string(), self.arn_of(&name, &self.region_of(&d.attrs)).await?), ("name".to_string(), name)]))
+        let alarm = AlarmAttrs::of(d)?;
+        self.put(&alarm, true).await?;
+        Ok(Outputs::from([("arn".to_string(), self.arn_of(&alarm.name, &alarm.region).await?), ("name".to_string(), alarm.name)]))
     }
 
     async fn update(&self, _ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
+        let alarm = AlarmAttrs::of(d)?;
         if changes.iter().any(|c| !c.path.starts_with("tags")) {
-            self.put(d, false).await?;
+            self.put(&alarm, false).await?;
         }
         if changes.iter().any(|c| c.path.starts_with("tags")) {
             let cw = self.aws.cloudwatch(&self.region_of(&o.attrs)).await;
             let arn = o.outputs.get("arn").cloned().unwrap_or_default();
-            let want: BTreeMap<String, String> = crate::providers::string_map(&d.attrs["tags"]);
+            let want = &alarm.tags;
             let have: BTreeMap<String, String> = crate::providers::string_map(&o.attrs["tags"]);
             let stale: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
             if !stale.is_empty() {
@@ -404,5 +450,120 @@ impl Provider for AlarmProvider {
         let cw = self.aws.cloudwatch(&self.region_of(&o.attrs)).await;
         cw.delete_alarms().alarm_names(&o.id).send().await.map_err(|e| sdk_error(&format!("DeleteAlarms {}", o.id), e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmInputBuilder;
+    use aws_sdk_cloudwatch::types::MetricAlarm;
+
+    use super::*;
+
+    /// A check on the request a spec produces.
+    type RequestSays = fn(&PutMetricAlarmInputBuilder) -> bool;
+
+    fn loaded(yaml: &str) -> LoadedSpec {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("test.yaml"), yaml).unwrap();
+        crate::spec::load(dir.path(), "test", &|_| None).unwrap()
+    }
+
+    /// What CloudWatch stores from a PutMetricAlarm and DescribeAlarms then reports: the
+    /// request's fields as they were sent (CloudWatch API reference, MetricAlarm). Fields the
+    /// request leaves out stay out, so `from_api` must supply CloudWatch's defaults.
+    fn stored(req: &PutMetricAlarmFluentBuilder) -> MetricAlarm {
+        let i = req.as_input();
+        MetricAlarm::builder()
+            .set_alarm_name(i.get_alarm_name().clone())
+            .set_alarm_description(i.get_alarm_description().clone())
+            .set_namespace(i.get_namespace().clone())
+            .set_metric_name(i.get_metric_name().clone())
+            .set_dimensions(i.get_dimensions().clone())
+            .set_statistic(i.get_statistic().clone())
+            .set_extended_statistic(i.get_extended_statistic().clone())
+            .set_period(*i.get_period())
+            .set_threshold(*i.get_threshold())
+            .set_comparison_operator(i.get_comparison_operator().clone())
+            .set_evaluation_periods(*i.get_evaluation_periods())
+            .set_datapoints_to_alarm(*i.get_datapoints_to_alarm())
+            .set_treat_missing_data(i.get_treat_missing_data().clone())
+            .set_actions_enabled(*i.get_actions_enabled())
+            .set_alarm_actions(i.get_alarm_actions().clone())
+            .set_ok_actions(i.get_ok_actions().clone())
+            .build()
+    }
+
+    fn client() -> aws_sdk_cloudwatch::Client {
+        let conf = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_cloudwatch::config::Region::new("eu-west-1"))
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(conf)
+    }
+
+    /// The spec's alarm, sent as PutMetricAlarm and read back, is the spec's alarm: the three
+    /// conversions agree, so a second plan finds nothing to change.
+    #[test]
+    fn an_alarm_reads_back_as_it_was_asked() {
+        // (alarm YAML, what the request must say)
+        let table: [(&str, RequestSays); 4] = [
+            ("{ name: cpu, metric: { namespace: AWS/EC2, name: CPUUtilization }, above: 80 }", |i| {
+                i.get_statistic() == &Some(Statistic::Average)
+                    && i.get_period() == &Some(300)
+                    && i.get_treat_missing_data().as_deref() == Some("missing")
+            }),
+            (
+                "{ name: p99, metric: { namespace: AWS/ApiGateway, name: Latency, dimensions: { ApiName: a } }, statistic: p99, below: 1.5, for: 5, datapoints: 3 }",
+                |i| {
+                    i.get_statistic().is_none()
+                        && i.get_extended_statistic().as_deref() == Some("p99")
+                        && i.get_comparison_operator() == &Some(ComparisonOperator::LessThanThreshold)
+                        && i.get_datapoints_to_alarm() == &Some(3)
+                        && i.get_evaluation_periods() == &Some(5)
+                },
+            ),
+            (
+                "{ name: big, metric: { namespace: AWS/S3, name: BucketSizeBytes }, period: 1d, above: 5e11, treat_missing_data: notBreaching, notify: [arn:b, arn:a], ok_notify: [arn:c] }",
+                |i| {
+                    i.get_period() == &Some(86_400)
+                        && i.get_threshold() == &Some(5e11)
+                        && i.get_alarm_actions() == &Some(vec!["arn:a".to_string(), "arn:b".to_string()])
+                        && i.get_ok_actions() == &Some(vec!["arn:c".to_string()])
+                },
+            ),
+            ("{ name: doc, metric: { namespace: X, name: Y }, above: 1, description: \"what to do\" }", |i| {
+                i.get_alarm_description().as_deref() == Some("what to do")
+                    && i.get_tags().as_ref().is_some_and(|t| t.iter().any(|t| t.key() == Some("poactl-env")))
+            }),
+        ];
+        for (alarm, request_says) in table {
+            let loaded = loaded(&format!("environment: test\naws: {{ region: eu-west-1 }}\nmonitoring:\n  alarms:\n    - {alarm}\n"));
+            let spec = &loaded.spec.monitoring.as_ref().unwrap().alarms[0];
+            let desired = desired_alarm(&loaded, spec);
+            let asked = AlarmAttrs::of(&desired).unwrap();
+            let req = asked.request(client().put_metric_alarm(), true).unwrap();
+            assert!(request_says(req.as_input()), "{alarm}: {:?}", req.as_input());
+            let read = AlarmAttrs::from_api(&stored(&req), &asked.tags, &asked.region);
+            assert_eq!(read, asked, "{alarm}");
+        }
+    }
+
+    #[test]
+    fn a_billing_alert_reads_back_as_it_was_asked() {
+        let loaded = loaded("environment: test\nbilling:\n  alerts:\n    - { above_usd: 100, notify: [arn:aws:sns:us-east-1:1:b] }\n");
+        let desired = desired_billing(&loaded, &loaded.spec.billing.as_ref().unwrap().alerts[0]);
+        let asked = AlarmAttrs::of(&desired).unwrap();
+        assert_eq!((asked.region.as_str(), asked.namespace.as_str(), asked.period), (BILLING_REGION, "AWS/Billing", 21_600));
+        let req = asked.request(client().put_metric_alarm(), false).unwrap();
+        assert!(req.as_input().get_tags().is_none(), "tags go through TagResource on an update");
+        assert_eq!(AlarmAttrs::from_api(&stored(&req), &asked.tags, &asked.region), asked);
+    }
+
+    #[test]
+    fn cloudwatch_defaults_fill_what_it_leaves_out() {
+        let bare = MetricAlarm::builder().alarm_name("test-x").evaluation_periods(4).build();
+        let read = AlarmAttrs::from_api(&bare, &BTreeMap::new(), "eu-west-1");
+        assert_eq!((read.datapoints, read.treat_missing_data.as_str(), read.actions_enabled), (4, "missing", true));
     }
 }

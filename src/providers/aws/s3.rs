@@ -34,9 +34,15 @@ const LANE: Lane = Lane { service: "s3", limit: 24 };
 
 pub struct BucketProvider(pub Arc<Aws>);
 
-/// How long S3 may take to show a new bucket everywhere, and how often to look again.
+/// How long S3 may take to show a new bucket everywhere, and how often to look again
+/// (terraform-provider-aws retries each bucket settings call on NoSuchBucket for
+/// `bucketPropagationTimeout`, 2 minutes, `internal/service/s3`). These are
+/// bounded retries of a write S3 refused for now, not `providers::wait_for`: nothing is in
+/// progress on the service to look at, there is no state to show on a spinner, and the write
+/// itself is what must be sent again.
 const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(120);
 const PROPAGATION_STEP: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct BucketPolicyProvider(pub Arc<Aws>);
 
 pub fn bucket_region(loaded: &LoadedSpec, b: &BucketSpec) -> String {
