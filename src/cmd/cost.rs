@@ -2,8 +2,8 @@
 
 use super::{format, load_env};
 use crate::cli::{CostArgs, Global, OutputFormat};
+use crate::view::CostView;
 use anyhow::{Result, bail};
-use serde_json::json;
 
 /// `poactl cost`.
 pub(super) fn cost_cmd(g: &Global, a: CostArgs) -> Result<u8> {
@@ -32,35 +32,20 @@ pub(super) fn cost_cmd(g: &Global, a: CostArgs) -> Result<u8> {
         estimates.push(crate::cost::estimate(spec, &usage, &catalog, name));
     }
     let budget = a.budget.or_else(|| spec.billing.as_ref().and_then(|b| b.budget_usd));
-    let over: Vec<&crate::cost::Estimate> =
-        budget.map(|b| estimates.iter().filter(|e| e.total_monthly_usd > b + 1e-9).collect()).unwrap_or_default();
-
+    let (base, scenarios) = estimates.split_first().ok_or_else(|| anyhow::anyhow!("no estimate was made"))?;
+    let view = CostView { env: &loaded.env, catalog: &catalog, base, scenarios, budget };
     match format(g) {
-        OutputFormat::Json => {
-            let base = &estimates[0];
-            let v = json!({
-                "environment": loaded.env,
-                "currency": catalog.currency,
-                "catalog_as_of": catalog.as_of(),
-                "hours_per_month": catalog.hours_per_month,
-                "total_monthly_usd": base.total_monthly_usd,
-                "resources": base.lines,
-                "not_in_catalog": base.not_in_catalog,
-                "scenarios": estimates[1..].iter().map(|e| json!({"name": e.scenario, "total_monthly_usd": e.total_monthly_usd, "resources": e.lines})).collect::<Vec<_>>(),
-                "budget_usd": budget,
-                "over_budget": !over.is_empty(),
-            });
-            println!("{}", serde_json::to_string_pretty(&v)?);
-        }
-        OutputFormat::Markdown => print!("{}", crate::view::cost_markdown(&loaded.env, &catalog, &estimates, budget)?),
-        OutputFormat::Text => print!("{}", crate::cost::cost_text(&loaded.env, &catalog, &estimates, budget)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&crate::view::cost_json(&view))?),
+        OutputFormat::Markdown => print!("{}", crate::view::cost_markdown(&view)?),
+        OutputFormat::Text => print!("{}", crate::view::cost_text(&view)),
     }
-    if let Some(b) = budget
-        && !over.is_empty()
-    {
-        let names: Vec<String> = over.iter().map(|e| format!("{} ${:.2}", e.scenario, e.total_monthly_usd)).collect();
-        eprintln!("over budget: {} > ${b:.2} a month", names.join(", "));
-        return Ok(crate::exit::CHANGES);
+    if let Some(b) = budget {
+        let over: Vec<String> =
+            estimates.iter().filter(|e| e.over_budget(b)).map(|e| format!("{} ${:.2}", e.scenario, e.total_monthly_usd)).collect();
+        if !over.is_empty() {
+            eprintln!("over budget: {} > ${b:.2} a month", over.join(", "));
+            return Ok(crate::exit::CHANGES);
+        }
     }
     Ok(crate::exit::OK)
 }

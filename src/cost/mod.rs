@@ -1,10 +1,8 @@
 //! Monthly cost estimates from a dated price catalog: pure functions, no network.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Action, CostDelta, Plan};
@@ -55,21 +53,20 @@ impl Catalog {
         serde_yaml::from_str(BUILTIN_CATALOG).unwrap_or_else(|e| panic!("the built-in price catalog is invalid: {e}"))
     }
 
-    pub fn load(path: &Path) -> Result<Catalog> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the price catalog {}", path.display()))?;
-        let cat: Catalog = serde_yaml::from_str(&text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("{}:{}:{}: ", path.display(), l.line(), l.column()))
-                .unwrap_or_else(|| format!("{}: ", path.display()));
-            anyhow::anyhow!("{at}invalid price catalog: {e}")
+    pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read { file: file.clone(), source })?;
+        let cat: Catalog = serde_yaml::from_str(&text).map_err(|source| CatalogError::Parse {
+            at: source.location().map(|l| format!("{file}:{}:{}", l.line(), l.column())).unwrap_or_else(|| file.clone()),
+            source,
         })?;
+        let invalid = |reason: String| CatalogError::Invalid { file: file.clone(), reason };
         if cat.hours_per_month <= 0.0 {
-            bail!("{}: hours_per_month must be positive", path.display());
+            return Err(invalid("hours_per_month must be positive".to_string()));
         }
         for (id, p) in &cat.prices {
             if p.usd < 0.0 || p.unit <= 0.0 {
-                bail!("{}: price {id}: usd must be >= 0 and unit > 0", path.display());
+                return Err(invalid(format!("price {id}: usd must be >= 0 and unit > 0")));
             }
         }
         Ok(cat)
@@ -79,6 +76,25 @@ impl Catalog {
     pub fn as_of(&self) -> String {
         self.prices.values().map(|p| p.as_of.clone()).max().unwrap_or_default()
     }
+}
+
+/// A price catalog given with `--catalog` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read the price catalog {file}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{at}: invalid price catalog")]
+    Parse {
+        at: String,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("{file}: {reason}")]
+    Invalid { file: String, reason: String },
 }
 
 /// One priced line of an estimate.
@@ -111,6 +127,13 @@ pub struct Estimate {
     pub total_monthly_usd: f64,
     /// Lines whose price the catalog does not have (not counted in the total).
     pub not_in_catalog: Vec<String>,
+}
+
+impl Estimate {
+    /// Whether the estimate is above a monthly budget (a cent's float noise is not "over").
+    pub fn over_budget(&self, budget: f64) -> bool {
+        self.total_monthly_usd > budget + 1e-9
+    }
 }
 
 /// Usage inputs after a scenario's multipliers.
@@ -351,77 +374,6 @@ pub(crate) fn plan_delta(loaded: &crate::spec::LoadedSpec, plan: &Plan) -> Optio
     }
     let before = estimate(&live, &usage, &catalog, "live").total_monthly_usd;
     Some(CostDelta { before_usd: before, after_usd: after, delta_usd: round2(after - before) })
-}
-
-fn money(v: Option<f64>) -> String {
-    match v {
-        Some(v) => format!("{v:.2}"),
-        None => "n/a".to_string(),
-    }
-}
-
-fn quantity(l: &Line) -> String {
-    let q = if l.quantity.fract() == 0.0 { format!("{}", l.quantity as i64) } else { format!("{:.2}", l.quantity) };
-    let mut s = format!("{q} {}", l.unit);
-    if let Some(f) = l.free {
-        let f = if f.fract() == 0.0 { format!("{}", f as i64) } else { format!("{f:.2}") };
-        s.push_str(&format!(" ({f} free)"));
-    }
-    s
-}
-
-pub(crate) fn cost_text(env: &str, catalog: &Catalog, estimates: &[Estimate], budget: Option<f64>) -> String {
-    let mut out = String::new();
-    let base = &estimates[0];
-    let _ = writeln!(
-        out,
-        "Monthly cost estimate for environment \"{env}\" ({}, catalog as of {}, {} hours a month)\n",
-        catalog.currency,
-        catalog.as_of(),
-        catalog.hours_per_month
-    );
-    let w_res = base.lines.iter().map(|l| l.resource.len()).max().unwrap_or(8).max(8);
-    let w_item = base.lines.iter().map(|l| l.item.len()).max().unwrap_or(4).max(4);
-    let w_q = base.lines.iter().map(|l| quantity(l).len()).max().unwrap_or(8).max(8);
-    let mut header = format!("{:<w_res$}  {:<w_item$}  {:<w_q$}  {:>10}", "RESOURCE", "ITEM", "QUANTITY", "BASE");
-    for e in &estimates[1..] {
-        header.push_str(&format!("  {:>10}", e.scenario.to_uppercase()));
-    }
-    let _ = writeln!(out, "{header}");
-    for (i, l) in base.lines.iter().enumerate() {
-        let mut row = format!("{:<w_res$}  {:<w_item$}  {:<w_q$}  {:>10}", l.resource, l.item, quantity(l), money(l.monthly_usd));
-        for e in &estimates[1..] {
-            row.push_str(&format!("  {:>10}", money(e.lines.get(i).and_then(|l| l.monthly_usd))));
-        }
-        let _ = writeln!(out, "{row}");
-        for n in &l.notes {
-            let _ = writeln!(out, "{:<w_res$}    - {n}", "");
-        }
-    }
-    let mut total = format!("{:<w_res$}  {:<w_item$}  {:<w_q$}  {:>10}", "TOTAL", "", "", format!("{:.2}", base.total_monthly_usd));
-    for e in &estimates[1..] {
-        total.push_str(&format!("  {:>10}", format!("{:.2}", e.total_monthly_usd)));
-    }
-    let _ = writeln!(out, "{total}");
-    if !base.not_in_catalog.is_empty() {
-        let _ = writeln!(out, "\nNot in catalog (not counted): {}", base.not_in_catalog.join("; "));
-    }
-    if let Some(b) = budget {
-        for e in estimates {
-            let verdict = if e.total_monthly_usd > b + 1e-9 { "OVER budget" } else { "within budget" };
-            let _ = writeln!(
-                out,
-                "{}: ${:.2} of ${b:.2} budget: {verdict}",
-                if e.scenario == "base" { "Estimate" } else { &e.scenario },
-                e.total_monthly_usd
-            );
-        }
-    }
-    let sources: std::collections::BTreeSet<String> = base.lines.iter().filter_map(|l| l.source.clone()).collect();
-    if !sources.is_empty() {
-        let _ = writeln!(out, "\nSources: {}", sources.into_iter().collect::<Vec<_>>().join(", "));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -102,3 +102,38 @@ fn scenarios_multiply_usage_and_change_tiers() {
     assert_eq!(double.total_monthly_usd, 58.40 + 4.60);
     assert!(Usage::scenario(u, "nope").is_none());
 }
+
+#[test]
+fn a_catalog_that_cannot_be_used_says_where_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let price = "prices:\n  x: { usd: 1, per: hour, source: https://example.com, as_of: 2026-01-01 }\n";
+    let cases: [(&str, Option<String>, &str); 4] = [
+        ("missing file", None, "cannot read the price catalog"),
+        ("not YAML", Some("currency: USD\nprices: [\n".into()), "invalid price catalog"),
+        ("no hours", Some(format!("currency: USD\nhours_per_month: 0\n{price}")), "hours_per_month must be positive"),
+        (
+            "negative price",
+            Some(format!("currency: USD\nhours_per_month: 730\n{}", price.replace("usd: 1", "usd: -1"))),
+            "price x: usd must be >= 0",
+        ),
+    ];
+    for (name, text, says) in cases {
+        let path = dir.path().join(format!("{}.yaml", name.replace(' ', "-")));
+        if let Some(text) = &text {
+            std::fs::write(&path, text).unwrap();
+        }
+        let err = Catalog::load(&path).expect_err(name);
+        let chain: Vec<String> =
+            std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect();
+        let chain = chain.join(": ");
+        assert!(chain.contains(says) && chain.contains(&path.display().to_string()), "{name}: {chain}");
+    }
+}
+
+#[test]
+fn over_budget_is_strictly_above_it() {
+    let at = |usd: f64| Estimate { scenario: "base".into(), lines: vec![], total_monthly_usd: usd, not_in_catalog: vec![] };
+    for (total, budget, over) in [(50.0, 50.0, false), (50.0 + 1e-12, 50.0, false), (50.01, 50.0, true), (0.0, 0.0, false)] {
+        assert_eq!(at(total).over_budget(budget), over, "{total} against {budget}");
+    }
+}

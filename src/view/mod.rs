@@ -12,7 +12,7 @@ mod output;
 mod plan;
 mod report;
 
-pub use cost::cost_markdown;
+pub use cost::{CostView, cost_json, cost_markdown, cost_text};
 pub use drift::{drift_json, drift_markdown, drift_text};
 pub use output::{APP_ENV, output_context, redacted};
 pub use plan::{plan_json, plan_markdown, plan_text};
