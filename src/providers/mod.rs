@@ -139,11 +139,11 @@ pub struct Lane {
 pub enum ProviderError {
     #[error("{0}")]
     Api(String),
-    /// An AWS call that failed: the SDK's error is kept whole as the cause (`-v` shows its
-    /// chain), and the message says what was asked and what the service answered.
     /// An Atlas Admin API call that failed, its typed error whole (status, error code, detail).
     #[error(transparent)]
     Atlas(atlas::client::AtlasError),
+    /// An AWS call that failed: the SDK's error is kept whole as the cause (`-v` shows its
+    /// chain), and the message says what was asked and what the service answered.
     #[error("{what}: {detail}")]
     Service {
         what: String,
@@ -329,7 +329,7 @@ impl Registry {
         loaded: &LoadedSpec,
         conn: &Connections,
         kinds: Option<&std::collections::BTreeSet<Kind>>,
-    ) -> anyhow::Result<Registry> {
+    ) -> Result<Registry> {
         let mut reg = Registry::empty();
         let spec = &loaded.spec;
         let wanted = |prefix: &str| kinds.is_none_or(|ks| ks.iter().any(|k| k.as_str().starts_with(prefix)));
@@ -344,7 +344,7 @@ impl Registry {
             if spec.has_aws() && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.")) {
                 aws::register(&mut reg, loaded, conn).await?;
             }
-            Ok::<_, anyhow::Error>(())
+            Ok::<_, ProviderError>(())
         };
         let ((), aws) = tokio::join!(warm_up, aws);
         aws?;

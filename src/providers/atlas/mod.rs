@@ -92,8 +92,8 @@ impl Atlas {
     }
 }
 
-pub fn register(reg: &mut Registry, _conn: &Connections) -> anyhow::Result<Arc<Atlas>> {
-    let client = AtlasClient::from_env()?;
+pub fn register(reg: &mut Registry, _conn: &Connections) -> Result<Arc<Atlas>, ProviderError> {
+    let client = AtlasClient::from_env().map_err(ProviderError::Atlas)?;
     let atlas = Arc::new(Atlas::new(client));
     let shared = atlas.clone();
     reg.insert(Arc::new(project::ProjectProvider(atlas.clone())));

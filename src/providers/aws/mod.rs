@@ -168,7 +168,7 @@ where
 /// permission). Without it, missing credentials surface as one "failed to construct request"
 /// dump per resource; with it, one sentence. Its ARN also gives the partition: poactl writes
 /// `arn:aws:` ARNs, so other partitions are refused here.
-async fn preflight(base: &SdkConfig) -> anyhow::Result<()> {
+async fn preflight(base: &SdkConfig) -> Result<(), ProviderError> {
     let sts = aws_sdk_sts::Client::new(base);
     let me = match sts.get_caller_identity().send().await {
         Ok(me) => me,
@@ -181,21 +181,23 @@ async fn preflight(base: &SdkConfig) -> anyhow::Result<()> {
                 SdkError::ServiceError(s) => s.err().meta().message().unwrap_or("the credentials were refused").to_string(),
                 _ => text.lines().next().unwrap_or_default().to_string(),
             };
-            anyhow::bail!(
+            return Err(ProviderError::Config(format!(
                 "AWS: {cause}. Set AWS_PROFILE (a profile from `aws configure`, `aws sso login` or `aws login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on CI, use the runner's role"
-            );
+            )));
         }
     };
     let arn = me.arn().unwrap_or_default();
     if let Some(partition) = arn.strip_prefix("arn:").and_then(|r| r.split(':').next())
         && partition != "aws"
     {
-        anyhow::bail!("AWS: these credentials are in the {partition} partition ({arn}); poactl supports the standard aws partition only");
+        return Err(ProviderError::Config(format!(
+            "AWS: these credentials are in the {partition} partition ({arn}); poactl supports the standard aws partition only"
+        )));
     }
     Ok(())
 }
 
-pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connections) -> anyhow::Result<()> {
+pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connections) -> Result<(), ProviderError> {
     for secret in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
         if let Ok(v) = std::env::var(secret) {
             crate::secrets::register_value(&v);
