@@ -325,11 +325,7 @@ impl Registry {
     }
 
     /// Connects the providers the spec needs (only those of `kinds`, when given).
-    pub async fn for_spec(
-        loaded: &LoadedSpec,
-        conn: &Connections,
-        kinds: Option<&std::collections::BTreeSet<Kind>>,
-    ) -> Result<Registry> {
+    pub async fn for_spec(loaded: &LoadedSpec, conn: &Connections, kinds: Option<&std::collections::BTreeSet<Kind>>) -> Result<Registry> {
         let mut reg = Registry::empty();
         let spec = &loaded.spec;
         let wanted = |prefix: &str| kinds.is_none_or(|ks| ks.iter().any(|k| k.as_str().starts_with(prefix)));

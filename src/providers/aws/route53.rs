@@ -20,7 +20,7 @@
 //! - an alias to CloudFront names the hosted zone id `Z2FDTNDATAQYW2` ("Values for alias
 //!   records", AliasTarget HostedZoneId) and cannot live in a private zone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -286,6 +286,61 @@ pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec) -> Vec<
         .collect()
 }
 
+/// What lives at a name: its alias/CNAME sets (`sets`, read at the name) and its owner record
+/// (`owner`, read at the owner name), or `None` when neither is there.
+fn observed(
+    env: &str,
+    address: &Address,
+    zone_spec: &str,
+    zone: &Zone,
+    sets: &[ResourceRecordSet],
+    owner: &[ResourceRecordSet],
+) -> Option<Observed> {
+    let name = address.name.as_str();
+    let owner_set = owner.iter().find(|s| s.r#type() == &RrType::Txt);
+    let relevant: Vec<&ResourceRecordSet> =
+        sets.iter().filter(|s| matches!(s.r#type(), RrType::A | RrType::Aaaa | RrType::Cname)).collect();
+    if relevant.is_empty() && owner_set.is_none() {
+        return None;
+    }
+    let alias_of = |t: &RrType| {
+        relevant
+            .iter()
+            .find(|s| s.r#type() == t)
+            .and_then(|s| s.alias_target())
+            .map(|a| json!({"target": normalize_name(a.dns_name()), "zone_id": a.hosted_zone_id()}))
+    };
+    let alias = alias_of(&RrType::A).or_else(|| alias_of(&RrType::Aaaa)).unwrap_or(Value::Null);
+    let types: Vec<&str> = [(RrType::A, "A"), (RrType::Aaaa, "AAAA")]
+        .iter()
+        .filter(|(t, _)| alias_of(t).is_some_and(|a| a == alias))
+        .map(|(_, n)| *n)
+        .collect();
+    let cname = relevant
+        .iter()
+        .find(|s| s.r#type() == &RrType::Cname)
+        .and_then(|s| s.resource_records().first())
+        .map(|r| json!(normalize_name(r.value())))
+        .unwrap_or(Value::Null);
+    let tags =
+        owner_set.map(|s| s.resource_records().iter().flat_map(|r| parse_owner(r.value())).collect::<BTreeMap<_, _>>()).unwrap_or_default();
+    let ownership = ownership_from_tags(&tags, env, address);
+    let attrs = json!({"zone": zone_spec, "alias": alias, "types": types, "cname": cname, "tags": tags});
+    // Every live set at the name and its owner record, as read: what a DELETE must repeat.
+    let live: Vec<Value> = relevant.iter().map(|s| set_json(s)).chain(owner_set.map(set_json)).collect();
+    Some(Observed {
+        id: format!("{name} in {}", zone.name),
+        attrs,
+        outputs: Outputs::from([
+            ("name".to_string(), name.to_string()),
+            ("zone_id".to_string(), zone.id.clone()),
+            ("description".to_string(), format!("records of {name} in hosted zone {} ({})", zone.name, zone.id)),
+        ]),
+        ownership,
+        handle: json!({"zone_id": zone.id, "zone_name": zone.name, "live": live}),
+    })
+}
+
 pub struct DnsRecordProvider(pub Arc<Aws>);
 
 impl DnsRecordProvider {
@@ -295,49 +350,7 @@ impl DnsRecordProvider {
         let name = address.name.as_str();
         let owner_name = owner_name(name);
         let (sets, owner) = tokio::try_join!(self.0.record_sets(&zone.id, name), self.0.record_sets(&zone.id, &owner_name))?;
-        let owner_set = owner.iter().find(|s| s.r#type() == &RrType::Txt);
-        let relevant: Vec<&ResourceRecordSet> =
-            sets.iter().filter(|s| matches!(s.r#type(), RrType::A | RrType::Aaaa | RrType::Cname)).collect();
-        if relevant.is_empty() && owner_set.is_none() {
-            return Ok(None);
-        }
-        let alias_of = |t: &RrType| {
-            relevant
-                .iter()
-                .find(|s| s.r#type() == t)
-                .and_then(|s| s.alias_target())
-                .map(|a| json!({"target": normalize_name(a.dns_name()), "zone_id": a.hosted_zone_id()}))
-        };
-        let alias = alias_of(&RrType::A).or_else(|| alias_of(&RrType::Aaaa)).unwrap_or(Value::Null);
-        let types: Vec<&str> = [(RrType::A, "A"), (RrType::Aaaa, "AAAA")]
-            .iter()
-            .filter(|(t, _)| alias_of(t).is_some_and(|a| a == alias))
-            .map(|(_, n)| *n)
-            .collect();
-        let cname = relevant
-            .iter()
-            .find(|s| s.r#type() == &RrType::Cname)
-            .and_then(|s| s.resource_records().first())
-            .map(|r| json!(normalize_name(r.value())))
-            .unwrap_or(Value::Null);
-        let tags = owner_set
-            .map(|s| s.resource_records().iter().flat_map(|r| parse_owner(r.value())).collect::<BTreeMap<_, _>>())
-            .unwrap_or_default();
-        let ownership = ownership_from_tags(&tags, env, address);
-        let attrs = json!({"zone": zone_spec, "alias": alias, "types": types, "cname": cname, "tags": tags});
-        // Every live set at the name and its owner record, as read: what a DELETE must repeat.
-        let live: Vec<Value> = relevant.iter().map(|s| set_json(s)).chain(owner_set.map(set_json)).collect();
-        Ok(Some(Observed {
-            id: format!("{name} in {}", zone.name),
-            attrs,
-            outputs: Outputs::from([
-                ("name".to_string(), name.to_string()),
-                ("zone_id".to_string(), zone.id.clone()),
-                ("description".to_string(), format!("records of {name} in hosted zone {} ({})", zone.name, zone.id)),
-            ]),
-            ownership,
-            handle: json!({"zone_id": zone.id, "zone_name": zone.name, "live": live}),
-        }))
+        Ok(observed(env, address, zone_spec, zone, &sets, &owner))
     }
 
     /// Writes the alias records and the owner record of `name` (and drops a CNAME in their way),
@@ -442,8 +455,10 @@ impl Provider for DnsRecordProvider {
         let mut out = Vec::new();
         for zone_spec in zones {
             let zone = self.0.zone(zone_spec).await?;
+            // The whole zone is listed once to find the owner records; the same listing holds
+            // every owned name's records, so no name is read again.
+            let mut by_name: BTreeMap<String, Vec<ResourceRecordSet>> = BTreeMap::new();
             let mut start: Option<(String, Option<RrType>)> = None;
-            let mut owners = Vec::new();
             loop {
                 let page = self
                     .0
@@ -455,22 +470,28 @@ impl Provider for DnsRecordProvider {
                     .send()
                     .await
                     .map_err(|e| sdk_error(&format!("ListResourceRecordSets {}", zone.name), e))?;
-                for set in page.resource_record_sets().iter().filter(|s| s.r#type() == &RrType::Txt) {
-                    let tags: BTreeMap<String, String> = set.resource_records().iter().flat_map(|r| parse_owner(r.value())).collect();
-                    if crate::providers::managed_in_env(&tags, ctx.env)
-                        && let Some(name) = crate::providers::ownership_tag(&tags, "id").and_then(|i| i.strip_prefix("cdn.dns_records."))
-                    {
-                        owners.push(name.to_string());
-                    }
+                for set in page.resource_record_sets() {
+                    by_name.entry(normalize_name(set.name())).or_default().push(set.clone());
                 }
                 match (page.is_truncated(), page.next_record_name()) {
                     (true, Some(next)) => start = Some((next.to_string(), page.next_record_type().cloned())),
                     _ => break,
                 }
             }
+            let mut owners = BTreeSet::new();
+            for set in by_name.values().flatten().filter(|s| s.r#type() == &RrType::Txt) {
+                let tags: BTreeMap<String, String> = set.resource_records().iter().flat_map(|r| parse_owner(r.value())).collect();
+                if crate::providers::managed_in_env(&tags, ctx.env)
+                    && let Some(name) = crate::providers::ownership_tag(&tags, "id").and_then(|i| i.strip_prefix("cdn.dns_records."))
+                {
+                    owners.insert(name.to_string());
+                }
+            }
+            let none = Vec::new();
             for name in owners {
                 let address = Address::new(Kind::DnsRecord, &name);
-                if let Some(o) = self.read(ctx.env, &address, zone_spec, &zone).await? {
+                let at = |n: &str| by_name.get(n).unwrap_or(&none);
+                if let Some(o) = observed(ctx.env, &address, zone_spec, &zone, at(&name), at(&owner_name(&name))) {
                     out.push((address, o));
                 }
             }
