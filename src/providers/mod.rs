@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::plan::{FieldChange, diff};
 use crate::progress::Progress;
 use crate::resource::{Address, Kind};
-use crate::spec::LoadedSpec;
+use crate::spec::{Declared, Item, LoadedSpec};
 
 /// Outputs of a resource, usable in `${kind.name.field}` references and templates.
 pub type Outputs = BTreeMap<String, String>;
@@ -44,10 +44,10 @@ impl Desired {
         Desired { address, attrs, write_only: Value::Null, parent: None, depends_on: Vec::new(), notes: Vec::new() }
     }
 
+    /// The parent comes first among the dependencies, whenever it is set.
     pub fn with_parent(mut self, parent: Address) -> Self {
-        if !self.depends_on.contains(&parent) {
-            self.depends_on.push(parent.clone());
-        }
+        self.depends_on.retain(|a| *a != parent);
+        self.depends_on.insert(0, parent.clone());
         self.parent = Some(parent);
         self
     }
@@ -357,14 +357,40 @@ pub struct Connections {
     pub mongodb_uri: Option<String>,
 }
 
-/// Every desired resource of a spec, in spec order.
+/// Every desired resource of a spec, in spec order: one for each resource the spec declares
+/// (`spec::declared`, the one list of them), built by its kind's provider, under the resource
+/// the spec nests it in.
 pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
-    let mut out = Vec::new();
-    out.extend(atlas::desired(loaded));
-    out.extend(aws::desired(loaded));
-    out.extend(mongo_index::desired(loaded));
+    let mut out: Vec<Desired> = crate::spec::declared(&loaded.spec).into_iter().map(|d| build(loaded, d)).collect();
     add_reference_edges(&mut out);
     out
+}
+
+fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
+    use atlas::{access_list, alerts, backup, cluster, project, users};
+    use aws::{acm, cloudfront, cloudwatch, route53, s3};
+    let Declared { address, item, parent } = declared;
+    let built = match item {
+        Item::AtlasProject(a) => project::desired(loaded, a, address),
+        Item::AtlasCluster(c) => cluster::desired(loaded, c, address),
+        Item::AtlasBackupSchedule(c) => backup::desired(c, address),
+        Item::AtlasAccessList(e) => access_list::desired(e, address),
+        Item::AtlasUser(u) => users::desired(u, address),
+        Item::AtlasAlert(a) => alerts::desired_alert(a, address),
+        Item::AtlasBillingAlert(b) => alerts::desired_billing(b, address),
+        Item::Bucket(b) => s3::desired_bucket(loaded, b, address),
+        Item::BucketPolicy(b, readers) => s3::desired_policy(b, &readers, address),
+        Item::Certificate(cdn, d) => acm::desired(loaded, cdn, d, address),
+        Item::Distribution(cdn, d) => cloudfront::desired(loaded, cdn, d, address),
+        Item::DnsRecord { distribution, zone } => route53::desired(loaded, distribution, zone, address),
+        Item::Alarm(a) => cloudwatch::desired_alarm(loaded, a, address),
+        Item::BillingAlarm(b) => cloudwatch::desired_billing(loaded, b, address),
+        Item::Index { collection, index } => mongo_index::desired(loaded, collection, index, address),
+    };
+    match parent {
+        Some(p) => built.with_parent(p),
+        None => built,
+    }
 }
 
 /// References in attributes become dependencies.

@@ -13,62 +13,117 @@ pub use model::Spec;
 
 use crate::resource::{Address, Kind};
 
-/// Every resource address a spec declares, in spec order. The engine's desired set and the
-/// reference checks both come from here, so they cannot disagree.
-pub fn addresses(spec: &Spec) -> Vec<Address> {
+/// One resource the spec declares: its address, the part of the spec it comes from, and the
+/// resource the spec nests it under (an Atlas cluster under its project, a backup schedule
+/// under its cluster).
+#[derive(Debug, Clone)]
+pub struct Declared<'s> {
+    pub address: Address,
+    pub item: Item<'s>,
+    pub parent: Option<Address>,
+}
+
+/// The part of the spec a declared resource is built from.
+#[derive(Debug, Clone)]
+pub enum Item<'s> {
+    AtlasProject(&'s model::AtlasSpec),
+    AtlasCluster(&'s model::ClusterSpec),
+    AtlasBackupSchedule(&'s model::ClusterSpec),
+    AtlasAccessList(&'s model::AccessListSpec),
+    AtlasUser(&'s model::DatabaseUserSpec),
+    AtlasAlert(&'s model::AtlasAlertSpec),
+    /// A `billing.alerts` entry as Atlas's invoice alert.
+    AtlasBillingAlert(&'s model::BillingAlertSpec),
+    Bucket(&'s model::BucketSpec),
+    /// The policy letting the bucket's distributions read it (through Origin Access Control).
+    BucketPolicy(&'s model::BucketSpec, Vec<&'s model::DistributionSpec>),
+    Certificate(&'s model::CdnSpec, &'s model::DistributionSpec),
+    Distribution(&'s model::CdnSpec, &'s model::DistributionSpec),
+    /// One of a distribution's names, in its hosted zone.
+    DnsRecord {
+        distribution: &'s model::DistributionSpec,
+        zone: &'s str,
+    },
+    Alarm(&'s model::AlarmSpec),
+    /// A `billing.alerts` entry as a CloudWatch billing alarm.
+    BillingAlarm(&'s model::BillingAlertSpec),
+    Index {
+        collection: &'s str,
+        index: &'s model::IndexSpec,
+    },
+}
+
+/// Every resource a spec declares, in spec order: the one list of them. The providers build
+/// their desired resources from it, and the reference checks and `validate` read its
+/// addresses, so they cannot disagree on what a spec declares or on its addresses.
+pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
     let mut out = Vec::new();
+    let mut push =
+        |address: Address, item: Item<'s>, parent: Option<&Address>| out.push(Declared { address, item, parent: parent.cloned() });
     if let Some(atlas) = &spec.atlas {
-        out.push(Address::new(Kind::AtlasProject, &atlas.project));
+        let project = Address::new(Kind::AtlasProject, &atlas.project);
+        push(project.clone(), Item::AtlasProject(atlas), None);
         for c in &atlas.clusters {
-            out.push(Address::new(Kind::AtlasCluster, &c.name));
+            let cluster = Address::new(Kind::AtlasCluster, &c.name);
+            push(cluster.clone(), Item::AtlasCluster(c), Some(&project));
             if has_backup_schedule(c) {
-                out.push(Address::new(Kind::AtlasBackupSchedule, &c.name));
+                push(Address::new(Kind::AtlasBackupSchedule, &c.name), Item::AtlasBackupSchedule(c), Some(&cluster));
             }
         }
         for e in &atlas.access_list {
-            out.push(Address::new(Kind::AtlasAccessList, e.key()));
+            push(Address::new(Kind::AtlasAccessList, e.key()), Item::AtlasAccessList(e), Some(&project));
         }
         for u in &atlas.database_users {
-            out.push(Address::new(Kind::AtlasUser, u.key()));
+            push(Address::new(Kind::AtlasUser, u.key()), Item::AtlasUser(u), Some(&project));
         }
         for a in &atlas.alerts {
-            out.push(Address::new(Kind::AtlasAlert, validate::alert_identity(a)));
+            push(Address::new(Kind::AtlasAlert, validate::alert_identity(a)), Item::AtlasAlert(a), Some(&project));
         }
         for b in spec.billing.iter().flat_map(|b| b.alerts.iter()) {
-            out.push(Address::new(Kind::AtlasAlert, billing_alert_identity(b.above_usd)));
+            push(Address::new(Kind::AtlasAlert, billing_alert_identity(b.above_usd)), Item::AtlasBillingAlert(b), Some(&project));
         }
     }
     for b in spec.storage.iter().flat_map(|s| s.buckets.iter()) {
-        out.push(Address::new(Kind::Bucket, &b.name));
-        if !distributions_of(spec, &b.name).is_empty() {
-            out.push(Address::new(Kind::BucketPolicy, &b.name));
+        let bucket = Address::new(Kind::Bucket, &b.name);
+        push(bucket.clone(), Item::Bucket(b), None);
+        let readers = distributions_of(spec, &b.name);
+        if !readers.is_empty() {
+            push(Address::new(Kind::BucketPolicy, &b.name), Item::BucketPolicy(b, readers), Some(&bucket));
         }
     }
     if let Some(c) = &spec.cdn {
         for d in &c.distributions {
             if d.manages_certificate() {
-                out.push(Address::new(Kind::Certificate, &d.name));
+                push(Address::new(Kind::Certificate, &d.name), Item::Certificate(c, d), None);
             }
-            out.push(Address::new(Kind::Distribution, &d.name));
-            if d.zone(c).is_some() {
-                out.extend(d.domain_names().iter().map(|n| Address::new(Kind::DnsRecord, n)));
+            push(Address::new(Kind::Distribution, &d.name), Item::Distribution(c, d), None);
+            if let Some(zone) = d.zone(c) {
+                for name in d.domain_names() {
+                    push(Address::new(Kind::DnsRecord, &name), Item::DnsRecord { distribution: d, zone }, None);
+                }
             }
         }
     }
     for a in spec.monitoring.iter().flat_map(|m| m.alarms.iter()) {
-        out.push(Address::new(Kind::Alarm, &a.name));
+        push(Address::new(Kind::Alarm, &a.name), Item::Alarm(a), None);
     }
     for b in spec.billing.iter().flat_map(|b| b.alerts.iter()) {
-        out.push(Address::new(Kind::BillingAlarm, billing_alarm_name(b.above_usd)));
+        push(Address::new(Kind::BillingAlarm, billing_alarm_name(b.above_usd)), Item::BillingAlarm(b), None);
     }
     if let Some(db) = &spec.database {
-        for (coll, c) in &db.collections.0 {
-            for ix in &c.indexes {
-                out.push(Address::new(Kind::Index, format!("{coll}.{}", validate::index_name(ix))));
+        for (collection, c) in &db.collections.0 {
+            for index in &c.indexes {
+                let address = Address::new(Kind::Index, format!("{collection}.{}", validate::index_name(index)));
+                push(address, Item::Index { collection, index }, None);
             }
         }
     }
     out
+}
+
+/// Every resource address a spec declares, in spec order.
+pub fn addresses(spec: &Spec) -> Vec<Address> {
+    declared(spec).into_iter().map(|d| d.address).collect()
 }
 
 /// The distributions of the spec that read a bucket (through Origin Access Control).

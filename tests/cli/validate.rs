@@ -97,6 +97,9 @@ fn missing_environment_file_lists_the_known_ones() {
 /// providers' desired resources (what plan and apply work on) are written apart, since the spec
 /// layer may not see the providers; this keeps them one set for every shipped environment and
 /// every spec of the test corpus that loads.
+/// The providers build one desired resource for each resource `spec::declared` lists, under
+/// the address it gives (a builder that names its resource itself would break the reference
+/// checks and `--target`).
 #[test]
 fn the_spec_and_the_providers_name_the_same_resources() {
     let vars: std::collections::HashMap<String, String> = SPEC_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -15,12 +15,12 @@ use crate::spec::model::AccessListSpec;
 
 pub struct AccessListProvider(pub Arc<Atlas>);
 
-pub fn desired(e: &AccessListSpec, project: &Address) -> Desired {
+pub fn desired(e: &AccessListSpec, address: Address) -> Desired {
     let mut a = Map::new();
     if let Some(c) = &e.comment {
         a.insert("comment".into(), json!(c));
     }
-    let mut d = Desired::new(Address::new(Kind::AtlasAccessList, e.key()), Value::Object(a)).with_parent(project.clone());
+    let mut d = Desired::new(address, Value::Object(a));
     let mut entry = Map::new();
     if let Some(c) = &e.cidr {
         entry.insert("cidrBlock".into(), json!(c));

@@ -92,19 +92,15 @@ fn attrs(
     Value::Object(a)
 }
 
-pub fn desired_alert(a: &AtlasAlertSpec, project: &Address) -> Desired {
+pub fn desired_alert(a: &AtlasAlertSpec, address: Address) -> Desired {
     let matchers = sorted(a.matchers.iter().map(|m| json!({"field": m.field, "operator": m.operator, "value": m.value})).collect());
-    let address = Address::new(Kind::AtlasAlert, crate::spec::validate::alert_identity(a));
     Desired::new(address, attrs(&a.event, a.metric.as_deref(), a.above, a.below, a.units.as_deref(), matchers, &a.notify.0, a.enabled))
-        .with_parent(project.clone())
 }
 
-pub fn desired_billing(b: &BillingAlertSpec, project: &Address) -> Desired {
+pub fn desired_billing(b: &BillingAlertSpec, address: Address) -> Desired {
     let owners = [NotifySpec { roles: vec!["GROUP_OWNER".into()], ..Default::default() }];
     let notify: &[NotifySpec] = b.atlas_notify.as_ref().map_or(&owners, |n| &n.0);
-    let address = Address::new(Kind::AtlasAlert, crate::spec::billing_alert_identity(b.above_usd));
     Desired::new(address, attrs("PENDING_INVOICE_OVER_THRESHOLD", None, Some(b.above_usd), None, Some("RAW"), json!([]), notify, true))
-        .with_parent(project.clone())
 }
 
 /// A live alert configuration in the shape of the desired attributes.

@@ -95,7 +95,7 @@ fn sort_items(items: &mut [Value]) {
     items.sort_by_key(|i| (frequency_rank(i["every"].as_str().unwrap_or("")), i["interval"].as_i64().unwrap_or(0), i["keep"].to_string()));
 }
 
-pub fn desired(c: &ClusterSpec, cluster: &Address) -> Desired {
+pub fn desired(c: &ClusterSpec, address: Address) -> Desired {
     let backup = c.backup.clone().unwrap_or_default();
     let mut a = Map::new();
     if !backup.schedule.is_empty() {
@@ -110,7 +110,7 @@ pub fn desired(c: &ClusterSpec, cluster: &Address) -> Desired {
     if let Some(w) = backup.restore_window.as_ref().and_then(|w| w.whole_days()) {
         a.insert("restore_window_days".into(), json!(w));
     }
-    Desired::new(Address::new(Kind::AtlasBackupSchedule, &c.name), Value::Object(a)).with_parent(cluster.clone())
+    Desired::new(address, Value::Object(a))
 }
 
 fn normalize(doc: &Value) -> Value {

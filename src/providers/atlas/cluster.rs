@@ -24,8 +24,7 @@ pub struct ClusterProvider(pub Arc<Atlas>);
 pub(super) const CLUSTERS: &str = "clusters";
 pub(super) const FLEX: &str = "flexClusters";
 
-pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, project: &Address) -> Desired {
-    let address = Address::new(Kind::AtlasCluster, &c.name);
+pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, address: Address) -> Desired {
     let tags = all_tags(loaded, &c.tags, &address);
     let mut a = Map::new();
     a.insert("tier".into(), json!(c.tier));
@@ -62,7 +61,7 @@ pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, project: &Address) -> Desir
         // poactl keeps them there unless the spec says otherwise.
         a.insert("min_tls".into(), json!(c.min_tls.as_deref().unwrap_or("1.2")));
     }
-    Desired::new(address, Value::Object(a)).with_parent(project.clone())
+    Desired::new(address, Value::Object(a))
 }
 
 /// Which API a live cluster lives in.

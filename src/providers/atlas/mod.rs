@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use self::client::{AtlasClient, AtlasError};
-use super::{Connections, Ctx, Desired, Lane, ProviderError, Registry};
+use super::{Connections, Ctx, Lane, ProviderError, Registry};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 
@@ -162,32 +162,4 @@ pub fn tags_update(desired: &Value, live_doc: &Value, loaded: &LoadedSpec) -> Va
         }
     }
     tags_to_live(&json!(tags))
-}
-
-/// Every Atlas resource the spec declares.
-pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
-    let Some(atlas) = &loaded.spec.atlas else { return Vec::new() };
-    let project_addr = Address::new(Kind::AtlasProject, &atlas.project);
-    let mut out = vec![project::desired(loaded, atlas, &project_addr)];
-    for c in &atlas.clusters {
-        let cluster = cluster::desired(loaded, c, &project_addr);
-        let cluster_addr = cluster.address.clone();
-        out.push(cluster);
-        if crate::spec::has_backup_schedule(c) {
-            out.push(backup::desired(c, &cluster_addr));
-        }
-    }
-    for e in &atlas.access_list {
-        out.push(access_list::desired(e, &project_addr));
-    }
-    for u in &atlas.database_users {
-        out.push(users::desired(u, &project_addr));
-    }
-    for a in &atlas.alerts {
-        out.push(alerts::desired_alert(a, &project_addr));
-    }
-    for b in loaded.spec.billing.iter().flat_map(|b| b.alerts.iter()) {
-        out.push(alerts::desired_billing(b, &project_addr));
-    }
-    out
 }

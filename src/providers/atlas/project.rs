@@ -15,9 +15,9 @@ use crate::spec::model::AtlasSpec;
 
 pub struct ProjectProvider(pub Arc<Atlas>);
 
-pub fn desired(loaded: &LoadedSpec, atlas: &AtlasSpec, address: &Address) -> Desired {
-    let tags = all_tags(loaded, &Default::default(), address);
-    Desired::new(address.clone(), json!({"name": atlas.project, "org_id": atlas.org_id, "tags": tags}))
+pub fn desired(loaded: &LoadedSpec, atlas: &AtlasSpec, address: Address) -> Desired {
+    let tags = all_tags(loaded, &Default::default(), &address);
+    Desired::new(address, json!({"name": atlas.project, "org_id": atlas.org_id, "tags": tags}))
 }
 
 fn observed(env: &str, address: &Address, doc: Value) -> Observed {

@@ -26,7 +26,7 @@ fn sorted(mut v: Vec<Value>) -> Value {
     Value::Array(v)
 }
 
-pub fn desired(u: &DatabaseUserSpec, project: &Address) -> Desired {
+pub fn desired(u: &DatabaseUserSpec, address: Address) -> Desired {
     let roles = sorted(
         u.roles
             .iter()
@@ -49,7 +49,7 @@ pub fn desired(u: &DatabaseUserSpec, project: &Address) -> Desired {
     if let Some(desc) = &u.description {
         a.insert("description".into(), json!(desc));
     }
-    let mut d = Desired::new(Address::new(Kind::AtlasUser, u.key()), Value::Object(a)).with_parent(project.clone());
+    let mut d = Desired::new(address, Value::Object(a));
     d.write_only = json!({"username": u.username});
     if let Some(pw) = &u.password {
         d.write_only["password"] = json!(pw);

@@ -39,8 +39,8 @@ use super::{Aws, error_code, sdk_error};
 use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Lane, Look, Observed, Outputs, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
-use crate::spec::LoadedSpec;
 use crate::spec::model::{CdnSpec, DistributionSpec};
+use crate::spec::{Item, LoadedSpec};
 
 /// ACM allows 10 RequestCertificate and DescribeCertificate calls a second per account.
 const LANE: Lane = Lane { service: "acm", limit: 4 };
@@ -58,8 +58,7 @@ const RENEWAL_GRACE_DAYS: i64 = 30;
 const DEAD: &[&str] = &["VALIDATION_TIMED_OUT", "FAILED", "REVOKED", "EXPIRED", "INACTIVE"];
 
 /// The certificate of a distribution whose spec names its `domain` and no `certificate_arn`.
-pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec) -> Desired {
-    let address = Address::new(Kind::Certificate, &d.name);
+pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec, address: Address) -> Desired {
     let domain = d.domain.clone().unwrap_or_default();
     let mut alternative: Vec<String> = d.aliases.iter().filter(|a| **a != domain).cloned().collect();
     alternative.sort();
@@ -480,12 +479,12 @@ impl Provider for CertificateProvider {
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let listed = self.listed(ctx.env).await?;
         // The spec's certificates, made as `desired` makes them (not the whole desired set).
-        let declared: Vec<Desired> = ctx
-            .loaded
-            .spec
-            .cdn
-            .iter()
-            .flat_map(|c| c.distributions.iter().filter(|d| d.manages_certificate()).map(move |d| desired(ctx.loaded, c, d)))
+        let declared: Vec<Desired> = crate::spec::declared(&ctx.loaded.spec)
+            .into_iter()
+            .filter_map(|d| match d.item {
+                Item::Certificate(cdn, dist) => Some(desired(ctx.loaded, cdn, dist, d.address)),
+                _ => None,
+            })
             .collect();
         let in_use: Vec<&str> = declared.iter().filter_map(|d| self.pick(listed, d, ctx.env)).map(|l| l.arn.as_str()).collect();
         let mut out = Vec::new();

@@ -68,8 +68,7 @@ pub fn oac_name(env: &str, name: &str) -> String {
     format!("poactl-{env}-{name}")
 }
 
-pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec) -> Desired {
-    let address = Address::new(Kind::Distribution, &d.name);
+pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec, address: Address) -> Desired {
     let default_ttl = d.default_ttl.as_ref().map_or(86_400, |t| t.seconds as i64);
     let behaviors: Vec<Value> = d
         .cache

@@ -238,12 +238,11 @@ impl AlarmAttrs {
     }
 }
 
-pub fn desired_alarm(loaded: &LoadedSpec, a: &AlarmSpec) -> Desired {
-    Desired::new(Address::new(Kind::Alarm, &a.name), AlarmAttrs::from_spec(loaded, a).to_value())
+pub fn desired_alarm(loaded: &LoadedSpec, a: &AlarmSpec, address: Address) -> Desired {
+    Desired::new(address, AlarmAttrs::from_spec(loaded, a).to_value())
 }
 
-pub fn desired_billing(loaded: &LoadedSpec, b: &BillingAlertSpec) -> Desired {
-    let address = Address::new(Kind::BillingAlarm, crate::spec::billing_alarm_name(b.above_usd));
+pub fn desired_billing(loaded: &LoadedSpec, b: &BillingAlertSpec, address: Address) -> Desired {
     let attrs = AlarmAttrs::billing(loaded, b, &address).to_value();
     Desired::new(address, attrs)
 }
@@ -539,8 +538,7 @@ mod tests {
         ];
         for (alarm, request_says) in table {
             let loaded = loaded(&format!("environment: test\naws: {{ region: eu-west-1 }}\nmonitoring:\n  alarms:\n    - {alarm}\n"));
-            let spec = &loaded.spec.monitoring.as_ref().unwrap().alarms[0];
-            let desired = desired_alarm(&loaded, spec);
+            let desired = crate::providers::desired(&loaded).remove(0);
             let asked = AlarmAttrs::of(&desired).unwrap();
             let req = asked.request(client().put_metric_alarm(), true).unwrap();
             assert!(request_says(req.as_input()), "{alarm}: {:?}", req.as_input());
@@ -552,7 +550,7 @@ mod tests {
     #[test]
     fn a_billing_alert_reads_back_as_it_was_asked() {
         let loaded = loaded("environment: test\nbilling:\n  alerts:\n    - { above_usd: 100, notify: [arn:aws:sns:us-east-1:1:b] }\n");
-        let desired = desired_billing(&loaded, &loaded.spec.billing.as_ref().unwrap().alerts[0]);
+        let desired = crate::providers::desired(&loaded).remove(0);
         let asked = AlarmAttrs::of(&desired).unwrap();
         assert_eq!((asked.region.as_str(), asked.namespace.as_str(), asked.period), (BILLING_REGION, "AWS/Billing", 21_600));
         let req = asked.request(client().put_metric_alarm(), false).unwrap();

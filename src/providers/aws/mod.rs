@@ -16,7 +16,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tokio::sync::Mutex;
 
-use super::{Connections, Desired, ProviderError, Registry};
+use super::{Connections, ProviderError, Registry};
 use crate::spec::LoadedSpec;
 
 /// Shared AWS configuration, with clients per region built on first use.
@@ -214,34 +214,6 @@ pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connectio
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm, alarm_lists.clone())));
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws, crate::resource::Kind::BillingAlarm, alarm_lists)));
     Ok(())
-}
-
-/// Every AWS resource the spec declares.
-pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
-    let mut out = Vec::new();
-    let spec = &loaded.spec;
-    for b in spec.storage.iter().flat_map(|s| s.buckets.iter()) {
-        out.push(s3::desired_bucket(loaded, b));
-        if let Some(p) = s3::desired_policy(loaded, b) {
-            out.push(p);
-        }
-    }
-    if let Some(c) = &spec.cdn {
-        for d in &c.distributions {
-            if d.manages_certificate() {
-                out.push(acm::desired(loaded, c, d));
-            }
-            out.push(cloudfront::desired(loaded, c, d));
-            out.extend(route53::desired(loaded, c, d));
-        }
-    }
-    for a in spec.monitoring.iter().flat_map(|m| m.alarms.iter()) {
-        out.push(cloudwatch::desired_alarm(loaded, a));
-    }
-    for b in spec.billing.iter().flat_map(|b| b.alerts.iter()) {
-        out.push(cloudwatch::desired_billing(loaded, b));
-    }
-    out
 }
 
 #[cfg(test)]

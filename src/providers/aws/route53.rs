@@ -34,7 +34,7 @@ use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Lane, Look, Observed, Outputs, Provider, ProviderError, Result, ownership_from_tags, ownership_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
-use crate::spec::model::{CdnSpec, DistributionSpec};
+use crate::spec::model::DistributionSpec;
 
 /// The hosted zone id of every CloudFront distribution, for alias targets.
 pub const CLOUDFRONT_ZONE_ID: &str = "Z2FDTNDATAQYW2";
@@ -266,24 +266,17 @@ pub fn change(action: ChangeAction, set: ResourceRecordSet) -> Result<Change> {
 }
 
 /// The alias records of a distribution's names, in its hosted zone.
-pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec) -> Vec<Desired> {
-    let Some(zone) = d.zone(cdn) else { return Vec::new() };
-    d.domain_names()
-        .into_iter()
-        .map(|name| {
-            let address = Address::new(Kind::DnsRecord, &name);
-            let attrs = json!({
-                "zone": zone,
-                "alias": {"target": format!("${{cdn.distributions.{}.domain}}", d.name), "zone_id": CLOUDFRONT_ZONE_ID},
-                "types": ["A", "AAAA"],
-                // What the name held before poactl (a CNAME made by hand) goes, in the same
-                // batch that writes the aliases.
-                "cname": null,
-                "tags": ownership_tags(&loaded.env, &address),
-            });
-            Desired::new(address, attrs)
-        })
-        .collect()
+pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec, zone: &str, address: Address) -> Desired {
+    let attrs = json!({
+        "zone": zone,
+        "alias": {"target": format!("${{cdn.distributions.{}.domain}}", d.name), "zone_id": CLOUDFRONT_ZONE_ID},
+        "types": ["A", "AAAA"],
+        // What the name held before poactl (a CNAME made by hand) goes, in the same batch that
+        // writes the aliases.
+        "cname": null,
+        "tags": ownership_tags(&loaded.env, &address),
+    });
+    Desired::new(address, attrs)
 }
 
 /// What lives at a name: its alias/CNAME sets (`sets`, read at the name) and its owner record

@@ -26,7 +26,7 @@ use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, ProviderError, Result, all_tags, ownership_from_tags};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
-use crate::spec::model::BucketSpec;
+use crate::spec::model::{BucketSpec, DistributionSpec};
 use crate::spec::validate::lifecycle_rule_id;
 
 /// S3 serves thousands of requests a second per prefix, and a bucket is read with seven requests at once.
@@ -53,8 +53,7 @@ fn days(d: &Option<crate::spec::model::Duration>) -> Value {
     d.as_ref().and_then(|d| d.whole_days()).map(|n| json!(n)).unwrap_or(Value::Null)
 }
 
-pub fn desired_bucket(loaded: &LoadedSpec, b: &BucketSpec) -> Desired {
-    let address = Address::new(Kind::Bucket, &b.name);
+pub fn desired_bucket(loaded: &LoadedSpec, b: &BucketSpec, address: Address) -> Desired {
     let mut rules: Vec<Value> = b
         .lifecycle
         .iter()
@@ -122,20 +121,15 @@ fn oac_statement(bucket: &str, distribution: &str, distribution_arn: &str) -> Va
 
 /// The bucket policy for the distributions that use the bucket as origin; none when no
 /// distribution reads it.
-pub fn desired_policy(_loaded: &LoadedSpec, b: &BucketSpec) -> Option<Desired> {
-    let dists = crate::spec::distributions_of(&_loaded.spec, &b.name);
-    if dists.is_empty() {
-        return None;
-    }
+pub fn desired_policy(b: &BucketSpec, readers: &[&DistributionSpec], address: Address) -> Desired {
     let mut statements: Vec<Value> =
-        dists.iter().map(|d| oac_statement(&b.name, &d.name, &format!("${{cdn.distributions.{}.arn}}", d.name))).collect();
+        readers.iter().map(|d| oac_statement(&b.name, &d.name, &format!("${{cdn.distributions.{}.arn}}", d.name))).collect();
     statements.sort_by_key(|s| s["Sid"].as_str().unwrap_or("").to_string());
-    let mut d = Desired::new(Address::new(Kind::BucketPolicy, &b.name), json!({"statements": statements}))
-        .with_parent(Address::new(Kind::Bucket, &b.name));
-    for dist in dists {
+    let mut d = Desired::new(address, json!({"statements": statements}));
+    for dist in readers {
         d = d.depends(Address::new(Kind::Distribution, &dist.name));
     }
-    Some(d)
+    d
 }
 
 /// Policy statements in a comparable form (AWS may reorder keys or wrap single values).

@@ -19,6 +19,7 @@ use super::{Connections, Ctx, Desired, Lane, Observed, Outputs, Ownership, Provi
 use crate::plan::FieldChange;
 use crate::resource::{Address, Kind, Reference};
 use crate::spec::LoadedSpec;
+use crate::spec::model::IndexSpec;
 use crate::spec::validate::index_name;
 
 /// One connection pool to the cluster; index builds are heavy on the server.
@@ -88,38 +89,35 @@ fn uri_references(loaded: &LoadedSpec) -> Vec<Address> {
     refs.into_iter().map(|r: Reference| r.target).collect()
 }
 
-pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
-    let Some(db) = &loaded.spec.database else { return Vec::new() };
+pub fn desired(loaded: &LoadedSpec, collection: &str, ix: &IndexSpec, address: Address) -> Desired {
     let parent = uri_reference(loaded);
+    let mut d = Desired::new(address, normalize::desired_attrs(collection, &index_name(ix), ix));
+    // The key pattern in spec order (serde_json keeps insertion order).
+    d.write_only = json!({"keys": ix.keys.0.iter().map(|(f, k)| json!([f, normalize::key_value(*k)])).collect::<Vec<_>>()});
+    if let Some(p) = &parent {
+        d = d.with_parent(p.clone());
+    }
+    for r in uri_references(loaded).into_iter().skip(1) {
+        d = d.depends(r);
+    }
     // The reads and writes connect as `database.user`: after the user (created or changed in the
     // same apply, which waits until the change reached the clusters).
-    let user = db.user.as_ref().and_then(|u| loaded.spec.atlas.as_ref()?.database_users.iter().find(|x| &x.username == u));
-    let mut out = Vec::new();
-    for (coll, c) in &db.collections.0 {
-        for ix in &c.indexes {
-            let name = index_name(ix);
-            let mut d = Desired::new(Address::new(Kind::Index, format!("{coll}.{name}")), normalize::desired_attrs(coll, &name, ix));
-            // The key pattern in spec order (serde_json keeps insertion order).
-            d.write_only = json!({"keys": ix.keys.0.iter().map(|(f, k)| json!([f, normalize::key_value(*k)])).collect::<Vec<_>>()});
-            if let Some(p) = &parent {
-                d = d.with_parent(p.clone());
-            }
-            for r in uri_references(loaded).into_iter().skip(1) {
-                d = d.depends(r);
-            }
-            if let Some(u) = user {
-                d = d.depends(Address::new(Kind::AtlasUser, u.key()));
-            }
-            // The runner reaches the cluster through one of the access-list entries.
-            if parent.is_some() {
-                for e in loaded.spec.atlas.iter().flat_map(|a| a.access_list.iter()) {
-                    d = d.depends(Address::new(Kind::AtlasAccessList, e.key()));
-                }
-            }
-            out.push(d);
+    let user = loaded
+        .spec
+        .database
+        .as_ref()
+        .and_then(|db| db.user.as_ref())
+        .and_then(|u| loaded.spec.atlas.as_ref()?.database_users.iter().find(|x| &x.username == u));
+    if let Some(u) = user {
+        d = d.depends(Address::new(Kind::AtlasUser, u.key()));
+    }
+    // The runner reaches the cluster through one of the access-list entries.
+    if parent.is_some() {
+        for e in loaded.spec.atlas.iter().flat_map(|a| a.access_list.iter()) {
+            d = d.depends(Address::new(Kind::AtlasAccessList, e.key()));
         }
     }
-    out
+    d
 }
 
 fn mongo_err(what: &str, e: mongodb::error::Error) -> ProviderError {
