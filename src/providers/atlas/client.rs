@@ -101,7 +101,49 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Why an attempt gave no answer to hand back.
+#[derive(Debug, Clone, Copy)]
+enum Setback<'a> {
+    /// The service answered with this status (a retry honours its `Retry-After`).
+    Status(StatusCode, &'a HeaderMap),
+    /// The connection dropped while the answer came in.
+    BodyCut,
+    /// The request did not complete; `connect` when it never reached the service.
+    Transport { transient: bool, connect: bool },
+}
+
+impl Setback<'_> {
+    fn transport(e: &reqwest::Error) -> Self {
+        Setback::Transport { transient: e.is_connect() || e.is_timeout() || e.is_request(), connect: e.is_connect() }
+    }
+}
+
 impl RetryPolicy {
+    /// The pause before the next attempt after a setback, or `None` to give up: the one retry
+    /// rule of every Atlas request, the token's included. Attempts are bounded, and so is the
+    /// whole call: no retry starts after [`CALL_DEADLINE`]. A call that is not idempotent
+    /// repeats only where it cannot have taken effect: 429 and 503 (turned away), a connection
+    /// that never opened. A reset after sending may have applied a POST.
+    fn pause(&self, attempt: u32, started: Instant, idempotent: bool, setback: Setback<'_>) -> Option<Duration> {
+        if attempt + 1 >= self.max_attempts || started.elapsed() >= CALL_DEADLINE {
+            return None;
+        }
+        match setback {
+            Setback::Status(status, headers) => {
+                let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::SERVICE_UNAVAILABLE
+                    || (idempotent && status.is_server_error());
+                retryable.then(|| {
+                    retry_after(headers)
+                        .map(|d| d.min(self.max_delay.max(Duration::from_secs(120))))
+                        .unwrap_or_else(|| self.backoff(attempt))
+                })
+            }
+            Setback::BodyCut => idempotent.then(|| self.backoff(attempt)),
+            Setback::Transport { transient, connect } => (transient && (idempotent || connect)).then(|| self.backoff(attempt)),
+        }
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16));
         let capped = exp.min(self.max_delay);
@@ -225,9 +267,12 @@ impl AtlasClient {
         fn hour() -> u64 {
             3600
         }
+        // Minting another token costs nothing but quota: the token request is as good as
+        // idempotent.
+        let idempotent = true;
+        let started = Instant::now();
         let mut attempt = 0;
         let t: Token = loop {
-            let last = attempt + 1 >= self.retry.max_attempts;
             let r = self
                 .http
                 .post(&url)
@@ -236,31 +281,42 @@ impl AtlasClient {
                 .form(&[("grant_type", "client_credentials")])
                 .send()
                 .await;
-            match r {
-                Ok(resp) if (resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error()) && !last => {
-                    tokio::time::sleep(retry_after(resp.headers()).unwrap_or_else(|| self.retry.backoff(attempt))).await;
-                }
+            let (pause, error) = match r {
                 Ok(resp) if resp.status().is_success() => match resp.json::<Token>().await {
                     Ok(t) => break t,
-                    // The answer was cut: minting another token costs nothing but quota.
-                    Err(_) if !last => tokio::time::sleep(self.retry.backoff(attempt)).await,
-                    Err(e) => return Err(AtlasError::Auth(format!("unreadable token answer from /api/oauth/token: {e}"))),
+                    Err(e) => (
+                        self.retry.pause(attempt, started, idempotent, Setback::BodyCut),
+                        AtlasError::Auth(format!("unreadable token answer from /api/oauth/token: {e}")),
+                    ),
                 },
                 Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    return Err(AtlasError::Auth(format!(
-                        "Atlas refused the service account credentials (HTTP {status} from /api/oauth/token): check MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET"
-                    )));
+                    let status = resp.status();
+                    let pause = self.retry.pause(attempt, started, idempotent, Setback::Status(status, resp.headers()));
+                    let status = status.as_u16();
+                    let error = if status == 429 || status >= 500 {
+                        AtlasError::Auth(format!(
+                            "the Atlas token endpoint kept answering HTTP {status} (/api/oauth/token): try again later"
+                        ))
+                    } else {
+                        AtlasError::Auth(format!(
+                            "Atlas refused the service account credentials (HTTP {status} from /api/oauth/token): check MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET"
+                        ))
+                    };
+                    (pause, error)
                 }
-                Err(_) if !last => tokio::time::sleep(self.retry.backoff(attempt)).await,
-                Err(e) => {
-                    return Err(AtlasError::Transport {
+                Err(e) => (
+                    self.retry.pause(attempt, started, idempotent, Setback::transport(&e)),
+                    AtlasError::Transport {
                         base: self.base.clone(),
                         reason: crate::secrets::error_chain(&e),
                         method: "POST".into(),
                         path: "/api/oauth/token".into(),
-                    });
-                }
+                    },
+                ),
+            };
+            match pause {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(error),
             }
             attempt += 1;
         };
@@ -310,31 +366,22 @@ impl AtlasClient {
                     req.send_digest_auth(session).await.map_err(SendError::Digest)
                 }
             };
-            // Attempts are bounded, and so is the whole call: no retry starts after the deadline.
-            let last = attempt + 1 >= self.retry.max_attempts || started.elapsed() >= CALL_DEADLINE;
             match sent {
                 Ok(resp) => {
                     let status = resp.status();
-                    let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                        || status == StatusCode::SERVICE_UNAVAILABLE
-                        || (idempotent && status.is_server_error());
-                    if retryable && !last {
-                        let wait = retry_after(resp.headers())
-                            .map(|d| d.min(self.retry.max_delay.max(Duration::from_secs(120))))
-                            .unwrap_or_else(|| self.retry.backoff(attempt));
+                    if let Some(wait) = self.retry.pause(attempt, started, idempotent, Setback::Status(status, resp.headers())) {
                         tokio::time::sleep(wait).await;
                         attempt += 1;
                         continue;
                     }
                     let text = match resp.text().await {
                         Ok(t) => t,
-                        // The connection dropped while the answer came in.
-                        Err(_) if idempotent && !last => {
-                            tokio::time::sleep(self.retry.backoff(attempt)).await;
-                            attempt += 1;
-                            continue;
-                        }
                         Err(e) => {
+                            if let Some(wait) = self.retry.pause(attempt, started, idempotent, Setback::BodyCut) {
+                                tokio::time::sleep(wait).await;
+                                attempt += 1;
+                                continue;
+                            }
                             return Err(AtlasError::Transport {
                                 base: self.base.clone(),
                                 reason: crate::secrets::error_chain(&e),
@@ -393,13 +440,12 @@ impl AtlasClient {
                     });
                 }
                 Err(e) => {
-                    let transient = match &e {
-                        SendError::Http(h) => h.is_connect() || h.is_timeout() || h.is_request(),
-                        SendError::Digest(_) => true,
+                    let setback = match &e {
+                        SendError::Http(h) => Setback::transport(h),
+                        SendError::Digest(_) => Setback::Transport { transient: true, connect: false },
                     };
-                    // A reset after sending may have applied a POST: only idempotent calls repeat.
-                    if transient && (idempotent || matches!(&e, SendError::Http(h) if h.is_connect())) && !last {
-                        tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    if let Some(wait) = self.retry.pause(attempt, started, idempotent, setback) {
+                        tokio::time::sleep(wait).await;
                         attempt += 1;
                         continue;
                     }
@@ -658,6 +704,45 @@ mod tests {
         assert_eq!(httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    /// The one retry rule, for every request and the token's.
+    #[test]
+    fn what_a_setback_allows() {
+        let p = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(10) };
+        let none = HeaderMap::new();
+        let mut wait_7 = HeaderMap::new();
+        wait_7.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        let mut wait_a_day = HeaderMap::new();
+        wait_a_day.insert(RETRY_AFTER, HeaderValue::from_static("86400"));
+        let now = Instant::now();
+        let past_deadline = now.checked_sub(CALL_DEADLINE).unwrap_or(now);
+        fn status(code: u16, h: &HeaderMap) -> Setback<'_> {
+            Setback::Status(StatusCode::from_u16(code).unwrap(), h)
+        }
+        let reset = Setback::Transport { transient: true, connect: false };
+        let refused_connect = Setback::Transport { transient: true, connect: true };
+        let table = [
+            ("429 with Retry-After", 0, now, false, status(429, &wait_7), Some(Duration::from_secs(7))),
+            ("Retry-After capped at 2 minutes", 0, now, true, status(503, &wait_a_day), Some(Duration::from_secs(120))),
+            ("503 even for a POST", 0, now, false, status(503, &none), Some(Duration::ZERO)),
+            ("500 for a GET", 1, now, true, status(500, &none), Some(Duration::ZERO)),
+            ("500 for a POST may have applied", 0, now, false, status(500, &none), None),
+            ("400 is an answer", 0, now, true, status(400, &none), None),
+            ("200 is an answer", 0, now, true, status(200, &none), None),
+            ("attempts spent", 2, now, true, status(429, &wait_7), None),
+            ("deadline passed", 0, past_deadline, true, status(429, &wait_7), None),
+            ("cut body of a GET", 0, now, true, Setback::BodyCut, Some(Duration::ZERO)),
+            ("cut body of a POST", 0, now, false, Setback::BodyCut, None),
+            ("reset after a POST was sent", 0, now, false, reset, None),
+            ("connect refused before a POST", 0, now, false, refused_connect, Some(Duration::ZERO)),
+            ("not transient", 0, now, true, Setback::Transport { transient: false, connect: false }, None),
+        ];
+        for (case, attempt, started, idempotent, setback, expected) in table {
+            // Backoff pauses are jittered: any pause up to the policy's ceiling counts as one.
+            let got = p.pause(attempt, started, idempotent, setback).map(|d| if d <= p.max_delay { Duration::ZERO } else { d });
+            assert_eq!(got, expected, "{case}");
+        }
     }
 
     #[test]
