@@ -114,6 +114,20 @@ impl Kind {
         matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket)
     }
 
+    /// Kinds whose replacement is a rebuild the resource is missing during (an index dropped
+    /// and built again: slow on big collections, and queries lose it meanwhile): replacing one
+    /// needs `--allow-rebuild`.
+    pub fn rebuilt_on_replace(self) -> bool {
+        matches!(self, Kind::Index)
+    }
+
+    /// Kinds that live in the database, read and written through a MongoDB connection rather
+    /// than a cloud API: the commands that read the cloud only (output, check, audit) leave
+    /// them out, and `destroy` leaves them with the data they index.
+    pub fn in_database(self) -> bool {
+        matches!(self, Kind::Index)
+    }
+
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }

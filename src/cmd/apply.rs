@@ -5,7 +5,6 @@ use crate::cli::{ApplyArgs, DestroyArgs, Global, OutputFormat, PlanArgs};
 use crate::engine::Observation;
 use crate::plan::{self, Action, Plan, PlanOptions};
 use crate::providers::RunOptions;
-use crate::resource::Kind;
 use crate::view;
 use crate::{exit, secrets};
 use anyhow::{Context, Result, bail};
@@ -174,7 +173,7 @@ pub(super) async fn run_apply(g: &Global, s: &Session, plan: Plan, obs: &Observa
     let rebuilds: Vec<String> = plan
         .resources
         .iter()
-        .filter(|r| r.action == Action::Replace && r.address.kind == Kind::Index)
+        .filter(|r| r.action == Action::Replace && r.address.kind.rebuilt_on_replace())
         .map(|r| r.address.to_string())
         .collect();
     if !rebuilds.is_empty() && !flags.run.allow_rebuild {
@@ -255,9 +254,7 @@ pub(super) async fn destroy_cmd(g: &Global, a: DestroyArgs) -> Result<u8> {
 pub(super) async fn destroy_locked(g: &Global, s: &Session, a: &DestroyArgs) -> Result<u8> {
     let obs = s.observe(true).await?;
     let mut plan = s.plan(&obs, PlanOptions { destroy: true, ..PlanOptions::default() });
-    // Indexes go with their collections' data only by choice: destroy leaves MongoDB alone
-    // unless it is the only thing in the spec.
-    plan.resources.retain(|r| r.action == Action::Delete && r.address.kind != Kind::Index);
+    plan.resources.retain(|r| r.action == Action::Delete && !r.address.kind.in_database());
     run_apply(
         g,
         s,

@@ -15,7 +15,7 @@ use crate::{exit, secrets};
 /// `poactl audit`.
 pub(super) async fn run(g: &Global, a: AuditArgs) -> Result<u8> {
     let loaded = load_env(g)?;
-    let desired: Vec<_> = providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
+    let desired: Vec<_> = providers::desired(&loaded).into_iter().filter(|d| !d.address.kind.in_database()).collect();
     let mut resources: Vec<Resource> = Vec::new();
     if a.offline {
         resources.extend(desired.iter().map(|d| Resource { address: d.address.clone(), attrs: d.attrs.clone(), source: Source::Spec }));

@@ -47,7 +47,7 @@ pub(super) async fn run(g: &Global, a: CheckArgs) -> Result<u8> {
     }
     let want = |group: &str| a.only.is_empty() || a.only.iter().any(|o| o == group);
     let loaded = load_env(g)?;
-    let desired: Vec<Desired> = providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
+    let desired: Vec<Desired> = providers::desired(&loaded).into_iter().filter(|d| !d.address.kind.in_database()).collect();
     let kinds: std::collections::BTreeSet<Kind> = desired.iter().map(|d| d.address.kind).collect();
     let progress = Progress::for_terminal(g.quiet || format(g) != OutputFormat::Text);
     let obs = observe_declared(g, &loaded, &Connections::default(), desired, Default::default(), &progress).await?;

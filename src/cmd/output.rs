@@ -3,7 +3,6 @@
 use super::{format, load_env, observe_declared};
 use crate::cli::{Global, OutputArgs, OutputFormat};
 use crate::providers::Connections;
-use crate::resource::Kind;
 use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
 
@@ -21,7 +20,7 @@ pub(super) async fn output_cmd(g: &Global, a: OutputArgs) -> Result<u8> {
     let loaded = load_env(g)?;
     let progress = crate::progress::Progress::for_terminal(g.quiet);
     // Outputs need the declared resources only: no listing of unmanaged ones.
-    let desired: Vec<_> = crate::providers::desired(&loaded).into_iter().filter(|d| d.address.kind != Kind::Index).collect();
+    let desired: Vec<_> = crate::providers::desired(&loaded).into_iter().filter(|d| !d.address.kind.in_database()).collect();
     let conn = Connections { mongodb_uri: a.connect.mongodb_uri.clone() };
     let obs = observe_declared(g, &loaded, &conn, desired, Default::default(), &progress).await?;
     let ctx = crate::view::output_context(&loaded, &obs.outputs, a.show_secrets);
