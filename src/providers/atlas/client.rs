@@ -124,8 +124,8 @@ impl RetryPolicy {
     /// whole call: no retry starts after [`CALL_DEADLINE`]. A call that is not idempotent
     /// repeats only where it cannot have taken effect: 429 and 503 (turned away), a connection
     /// that never opened. A reset after sending may have applied a POST.
-    fn pause(&self, attempt: u32, started: Instant, idempotent: bool, setback: Setback<'_>) -> Option<Duration> {
-        if attempt + 1 >= self.max_attempts || started.elapsed() >= CALL_DEADLINE {
+    fn pause(&self, attempt: u32, elapsed: Duration, idempotent: bool, setback: Setback<'_>) -> Option<Duration> {
+        if attempt + 1 >= self.max_attempts || elapsed >= CALL_DEADLINE {
             return None;
         }
         match setback {
@@ -285,13 +285,13 @@ impl AtlasClient {
                 Ok(resp) if resp.status().is_success() => match resp.json::<Token>().await {
                     Ok(t) => break t,
                     Err(e) => (
-                        self.retry.pause(attempt, started, idempotent, Setback::BodyCut),
+                        self.retry.pause(attempt, started.elapsed(), idempotent, Setback::BodyCut),
                         AtlasError::Auth(format!("unreadable token answer from /api/oauth/token: {e}")),
                     ),
                 },
                 Ok(resp) => {
                     let status = resp.status();
-                    let pause = self.retry.pause(attempt, started, idempotent, Setback::Status(status, resp.headers()));
+                    let pause = self.retry.pause(attempt, started.elapsed(), idempotent, Setback::Status(status, resp.headers()));
                     let status = status.as_u16();
                     let error = if status == 429 || status >= 500 {
                         AtlasError::Auth(format!(
@@ -305,7 +305,7 @@ impl AtlasClient {
                     (pause, error)
                 }
                 Err(e) => (
-                    self.retry.pause(attempt, started, idempotent, Setback::transport(&e)),
+                    self.retry.pause(attempt, started.elapsed(), idempotent, Setback::transport(&e)),
                     AtlasError::Transport {
                         base: self.base.clone(),
                         reason: crate::secrets::error_chain(&e),
@@ -369,7 +369,7 @@ impl AtlasClient {
             match sent {
                 Ok(resp) => {
                     let status = resp.status();
-                    if let Some(wait) = self.retry.pause(attempt, started, idempotent, Setback::Status(status, resp.headers())) {
+                    if let Some(wait) = self.retry.pause(attempt, started.elapsed(), idempotent, Setback::Status(status, resp.headers())) {
                         tokio::time::sleep(wait).await;
                         attempt += 1;
                         continue;
@@ -377,7 +377,7 @@ impl AtlasClient {
                     let text = match resp.text().await {
                         Ok(t) => t,
                         Err(e) => {
-                            if let Some(wait) = self.retry.pause(attempt, started, idempotent, Setback::BodyCut) {
+                            if let Some(wait) = self.retry.pause(attempt, started.elapsed(), idempotent, Setback::BodyCut) {
                                 tokio::time::sleep(wait).await;
                                 attempt += 1;
                                 continue;
@@ -444,7 +444,7 @@ impl AtlasClient {
                         SendError::Http(h) => Setback::transport(h),
                         SendError::Digest(_) => Setback::Transport { transient: true, connect: false },
                     };
-                    if let Some(wait) = self.retry.pause(attempt, started, idempotent, setback) {
+                    if let Some(wait) = self.retry.pause(attempt, started.elapsed(), idempotent, setback) {
                         tokio::time::sleep(wait).await;
                         attempt += 1;
                         continue;
@@ -715,32 +715,31 @@ mod tests {
         wait_7.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         let mut wait_a_day = HeaderMap::new();
         wait_a_day.insert(RETRY_AFTER, HeaderValue::from_static("86400"));
-        let now = Instant::now();
-        let past_deadline = now.checked_sub(CALL_DEADLINE).unwrap_or(now);
+        let (fresh, past_deadline) = (Duration::ZERO, CALL_DEADLINE);
         fn status(code: u16, h: &HeaderMap) -> Setback<'_> {
             Setback::Status(StatusCode::from_u16(code).unwrap(), h)
         }
         let reset = Setback::Transport { transient: true, connect: false };
         let refused_connect = Setback::Transport { transient: true, connect: true };
         let table = [
-            ("429 with Retry-After", 0, now, false, status(429, &wait_7), Some(Duration::from_secs(7))),
-            ("Retry-After capped at 2 minutes", 0, now, true, status(503, &wait_a_day), Some(Duration::from_secs(120))),
-            ("503 even for a POST", 0, now, false, status(503, &none), Some(Duration::ZERO)),
-            ("500 for a GET", 1, now, true, status(500, &none), Some(Duration::ZERO)),
-            ("500 for a POST may have applied", 0, now, false, status(500, &none), None),
-            ("400 is an answer", 0, now, true, status(400, &none), None),
-            ("200 is an answer", 0, now, true, status(200, &none), None),
-            ("attempts spent", 2, now, true, status(429, &wait_7), None),
+            ("429 with Retry-After", 0, fresh, false, status(429, &wait_7), Some(Duration::from_secs(7))),
+            ("Retry-After capped at 2 minutes", 0, fresh, true, status(503, &wait_a_day), Some(Duration::from_secs(120))),
+            ("503 even for a POST", 0, fresh, false, status(503, &none), Some(Duration::ZERO)),
+            ("500 for a GET", 1, fresh, true, status(500, &none), Some(Duration::ZERO)),
+            ("500 for a POST may have applied", 0, fresh, false, status(500, &none), None),
+            ("400 is an answer", 0, fresh, true, status(400, &none), None),
+            ("200 is an answer", 0, fresh, true, status(200, &none), None),
+            ("attempts spent", 2, fresh, true, status(429, &wait_7), None),
             ("deadline passed", 0, past_deadline, true, status(429, &wait_7), None),
-            ("cut body of a GET", 0, now, true, Setback::BodyCut, Some(Duration::ZERO)),
-            ("cut body of a POST", 0, now, false, Setback::BodyCut, None),
-            ("reset after a POST was sent", 0, now, false, reset, None),
-            ("connect refused before a POST", 0, now, false, refused_connect, Some(Duration::ZERO)),
-            ("not transient", 0, now, true, Setback::Transport { transient: false, connect: false }, None),
+            ("cut body of a GET", 0, fresh, true, Setback::BodyCut, Some(Duration::ZERO)),
+            ("cut body of a POST", 0, fresh, false, Setback::BodyCut, None),
+            ("reset after a POST was sent", 0, fresh, false, reset, None),
+            ("connect refused before a POST", 0, fresh, false, refused_connect, Some(Duration::ZERO)),
+            ("not transient", 0, fresh, true, Setback::Transport { transient: false, connect: false }, None),
         ];
-        for (case, attempt, started, idempotent, setback, expected) in table {
+        for (case, attempt, elapsed, idempotent, setback, expected) in table {
             // Backoff pauses are jittered: any pause up to the policy's ceiling counts as one.
-            let got = p.pause(attempt, started, idempotent, setback).map(|d| if d <= p.max_delay { Duration::ZERO } else { d });
+            let got = p.pause(attempt, elapsed, idempotent, setback).map(|d| if d <= p.max_delay { Duration::ZERO } else { d });
             assert_eq!(got, expected, "{case}");
         }
     }
