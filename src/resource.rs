@@ -150,6 +150,15 @@ impl Address {
     pub fn new(kind: Kind, name: impl Into<String>) -> Self {
         Address { kind, name: name.into() }
     }
+
+    /// `atlas.access_list.203.0.113.0/24` as the plan prints it. Names may contain dots, so the
+    /// kind is matched as a prefix (no kind is another's prefix).
+    pub fn parse(text: &str) -> Option<Address> {
+        Kind::ALL.into_iter().find_map(|kind| {
+            let name = text.strip_prefix(kind.as_str())?.strip_prefix('.')?;
+            (!name.is_empty()).then(|| Address::new(kind, name))
+        })
+    }
 }
 
 impl fmt::Display for Address {
@@ -285,6 +294,27 @@ impl fmt::Display for Targets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_parse_as_the_plan_prints_them() {
+        let table = [
+            ("atlas.access_list.203.0.113.0/24", Some((Kind::AtlasAccessList, "203.0.113.0/24"))),
+            ("storage.buckets.poafix.uploads", Some((Kind::Bucket, "poafix.uploads"))),
+            ("storage.bucket_policies.b", Some((Kind::BucketPolicy, "b"))),
+            ("database.indexes.jobs.status_1", Some((Kind::Index, "jobs.status_1"))),
+            ("atlas.project.", None),
+            ("atlas.projects.x", None),
+            ("203.0.113.0/24", None),
+            ("cdn.assets", None),
+        ];
+        for (text, expected) in table {
+            let want = expected.map(|(k, n)| Address::new(k, n));
+            assert_eq!(Address::parse(text), want, "{text}");
+            if let Some(a) = want {
+                assert_eq!(a.to_string(), text, "round trip");
+            }
+        }
+    }
 
     #[test]
     fn strings_cut_into_text_and_references() {

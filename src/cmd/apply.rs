@@ -5,6 +5,7 @@ use crate::cli::{ApplyArgs, DestroyArgs, Global, OutputFormat, PlanArgs};
 use crate::engine::Observation;
 use crate::plan::{self, Action, Plan, PlanOptions};
 use crate::providers::RunOptions;
+use crate::resource::Address;
 use crate::view;
 use crate::{exit, secrets};
 use anyhow::{Context, Result, bail};
@@ -39,7 +40,19 @@ pub(super) fn conflict_error(plan: &Plan) -> String {
     groups.into_iter().map(|(what, list)| format!("{} resource(s) {what}: {}", list.len(), list.join(", "))).collect::<Vec<_>>().join("; ")
 }
 
+/// `--delete` takes an address as the plan's unmanaged list prints it: anything else is refused
+/// before anything is read.
+fn check_delete_addresses(names: &[String]) -> Result<()> {
+    if let Some(bad) = names.iter().find(|n| Address::parse(n).is_none()) {
+        bail!(
+            "--delete {bad}: not a resource address; use one from the plan's unmanaged list (KIND.NAME, such as atlas.access_list.203.0.113.0/24)"
+        );
+    }
+    Ok(())
+}
+
 pub(super) async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
+    check_delete_addresses(&a.delete)?;
     let s = Session::open(g, &a.connect).await?;
     let obs = s.observe(a.prune || !a.delete.is_empty()).await?;
     let plan = s.plan(
@@ -90,6 +103,8 @@ pub(super) async fn apply_cmd(g: &Global, mut a: ApplyArgs) -> Result<u8> {
     if let Some(p) = &saved {
         a.connect.targets = p.options.targets.clone();
     }
+    // A saved plan is applied with its own options, `--delete` included.
+    check_delete_addresses(saved.as_ref().map_or(&a.delete, |p| &p.options.delete))?;
     let s = Session::open(g, &a.connect).await?;
     let options = PlanOptions {
         prune: a.prune,

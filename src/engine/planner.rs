@@ -161,9 +161,8 @@ pub(crate) fn make_plan(
     let mut unmanaged = Vec::new();
     for name in &options.delete {
         if !obs.unmanaged.iter().any(|(a, _)| a.to_string() == *name) {
-            let address = crate::resource::Reference::parse(&format!("{name}.x"))
-                .map(|r| r.target)
-                .unwrap_or_else(|| Address::new(Kind::AtlasAlert, name.clone()));
+            // The commands refuse a name that is not an address before planning.
+            let address = Address::parse(name).unwrap_or_else(|| Address::new(Kind::AtlasAlert, name.clone()));
             conflicts.push(Conflict {
                 address,
                 message: format!("--delete {name} names no unmanaged live resource; see the plan's unmanaged list for addresses"),

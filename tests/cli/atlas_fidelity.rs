@@ -259,6 +259,12 @@ async fn users_alerts_prune_and_destroy_behave_as_on_atlas() {
     let run = poactl(&sbx, &["plan", "-e", &path, "--delete", "atlas.access_list.198.51.100.0/24"]);
     run.expect_code(1);
     assert!(run.stdout.contains("names no unmanaged live resource"), "{}", run.stdout);
+    // A name that is not an address is refused before anything is read.
+    let before = sbx.log().await.len();
+    let run = poactl(&sbx, &["apply", "-e", &path, "--auto-approve", "--delete", "203.0.113.0/24"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("--delete 203.0.113.0/24: not a resource address"), "{}", run.stderr);
+    assert_eq!(sbx.log().await.len(), before, "no request for a malformed --delete");
 
     // Destroy: Atlas refuses to close the project for a while after its last cluster is gone.
     let before = sbx.log().await.len();
