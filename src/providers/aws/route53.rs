@@ -265,7 +265,7 @@ pub fn change(action: ChangeAction, set: ResourceRecordSet) -> Result<Change> {
     Change::builder().action(action).resource_record_set(set).build().map_err(|e| ProviderError::Api(format!("change: {e}")))
 }
 
-/// The alias records of a distribution's names, in its hosted zone.
+/// The alias records of one of a distribution's names, in its hosted zone.
 pub fn desired(loaded: &LoadedSpec, d: &DistributionSpec, zone: &str, address: Address) -> Desired {
     let attrs = json!({
         "zone": zone,
