@@ -119,8 +119,8 @@ fn oac_statement(bucket: &str, distribution: &str, distribution_arn: &str) -> Va
     })
 }
 
-/// The bucket policy for the distributions that use the bucket as origin; none when no
-/// distribution reads it.
+/// The bucket policy for the distributions that use the bucket as origin (`spec::declared`
+/// declares one only when a distribution reads it).
 pub fn desired_policy(b: &BucketSpec, readers: &[&DistributionSpec], address: Address) -> Desired {
     let mut statements: Vec<Value> =
         readers.iter().map(|d| oac_statement(&b.name, &d.name, &format!("${{cdn.distributions.{}.arn}}", d.name))).collect();
