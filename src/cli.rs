@@ -264,6 +264,14 @@ pub(crate) struct MigrateDataArgs {
     /// Only these collections (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub collections: Vec<String>,
+    /// The database of a dump that holds several (default: the spec's `database.name`, else
+    /// the only one that is not admin, config or local).
+    #[arg(long, value_name = "NAME")]
+    pub db: Option<String>,
+    /// Insert with `bypassDocumentValidation`, for a target collection whose validator
+    /// refuses older documents (needs the bypassDocumentValidation right: dbAdmin or restore).
+    #[arg(long)]
+    pub bypass_document_validation: bool,
     /// Leave the indexes alone after the load (build them later with `poactl apply`).
     #[arg(long)]
     pub no_indexes: bool,

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -13,9 +12,12 @@ use serde_json::json;
 
 use super::{format, load_env};
 use crate::cli::{Global, MigrateCommand, MigrateDataArgs, MigrateGuard, MigrateUploadsArgs, MigrateUrlsArgs, OutputFormat};
-use crate::migrate::data::{self, CopyReport, Source, Verification};
+use crate::migrate::copy::CopyOptions;
+use crate::migrate::data::Source;
+use crate::migrate::run;
+use crate::migrate::select::Selection;
 use crate::migrate::uploads::{self, CdnRules, Entry, Manifest, Outcome};
-use crate::migrate::{CollectionInfo, CollectionKind, urls};
+use crate::migrate::{CollectionInfo, urls};
 use crate::progress::{Progress, Task};
 use crate::providers::{self, Connections, Outputs, Registry};
 use crate::resource::{Address, Kind};
@@ -90,16 +92,6 @@ async fn target_database(
     Ok((database, hosts))
 }
 
-struct Bar(Task, AtomicU64, u64, String);
-
-impl data::Tally for Bar {
-    fn advance(&self, docs: u64, bytes: u64) {
-        let done = self.1.fetch_add(docs, Ordering::Relaxed) + docs;
-        self.0.inc(bytes);
-        self.0.set_message(format!("{} {done}/{} docs", self.3, self.2));
-    }
-}
-
 impl uploads::Tally for Task {
     fn advance(&self, bytes: u64) {
         self.inc(bytes);
@@ -124,8 +116,6 @@ fn gb(bytes: u64) -> f64 {
     bytes as f64 / 1_000_000_000.0
 }
 
-type CollectionResult = Result<(CopyReport, Verification), crate::migrate::MigrateError>;
-
 /// `poactl migrate data`.
 async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
     let loaded = load_env(g)?;
@@ -135,71 +125,15 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
         .database
         .as_ref()
         .context("the spec has no `database` section: add `database: { name: ..., uri: ... }` to say where the data goes")?;
-    let source = Source::open(&a.from, &db_spec.name).await?;
+    let source = Source::open(&a.from, &db_spec.name, a.db.as_deref()).await?;
     let all = source.collections().await?;
-    for want in &a.collections {
-        match all.iter().find(|c| &c.name == want) {
-            None => bail!(
-                "--collections names {want}, which {} does not have (it has: {})",
-                source.describe(),
-                all.iter().filter(|c| c.kind == CollectionKind::Collection).map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-            Some(c) if c.kind != CollectionKind::Collection => bail!(
-                "--collections names {want}, which is a {}: poactl copies collections only ({})",
-                if c.kind == CollectionKind::View { "view" } else { "system collection" },
-                if c.kind == CollectionKind::View {
-                    "recreate the view with db.createView after the migration"
-                } else {
-                    "system collections belong to the server"
-                }
-            ),
-            Some(_) => {}
+    let Selection { chosen, mut notes, refused } = crate::migrate::select::select(all, &a.collections, db_spec, &source.describe())?;
+    notes.splice(0..0, source.notes().iter().cloned());
+    if !refused.is_empty() {
+        for n in &notes {
+            eprintln!("note: {n}");
         }
-    }
-    let mut skipped = Vec::new();
-    let chosen: Vec<CollectionInfo> = all
-        .into_iter()
-        .filter(|c| a.collections.is_empty() || a.collections.contains(&c.name))
-        .filter(|c| match c.kind {
-            CollectionKind::Collection => true,
-            CollectionKind::View => {
-                skipped.push(format!("{} is a view: not copied; recreate it with db.createView on the target", c.name));
-                false
-            }
-            CollectionKind::System => {
-                skipped.push(format!("{} is a system collection: not copied (the server keeps its own)", c.name));
-                false
-            }
-        })
-        .collect();
-    let spec_indexes: BTreeSet<(String, String)> = db_spec
-        .collections
-        .0
-        .iter()
-        .flat_map(|(c, s)| {
-            s.indexes.iter().map(move |ix| {
-                (c.clone(), serde_json::to_string(&ix.keys.0.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>()).unwrap_or_default())
-            })
-        })
-        .collect();
-    let mut notes = skipped;
-    for c in &chosen {
-        let (_, dropped) = data::create_options(&c.options);
-        if !dropped.is_empty() {
-            notes.push(format!("{}: options not sent to the target: {}", c.name, dropped.join(", ")));
-        }
-        for ix in &c.indexes {
-            let name = ix.get_str("name").unwrap_or("");
-            let fields: Vec<String> = ix.get_document("key").map(|k| k.keys().cloned().collect()).unwrap_or_default();
-            if name != "_id_" && !spec_indexes.contains(&(c.name.clone(), serde_json::to_string(&fields).unwrap_or_default())) {
-                notes.push(format!(
-                    "{}: the source has index {name} on ({}), which the spec does not declare: add it to database.collections.{}.indexes to keep it",
-                    c.name,
-                    fields.join(", "),
-                    c.name
-                ));
-            }
-        }
+        bail!("{}", refused.join("; "));
     }
     let total_bytes: u64 = chosen.iter().filter_map(|c| c.bytes).sum();
     if a.guard.dry_run {
@@ -226,60 +160,44 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
     }
     let started = Instant::now();
     let lanes = g.parallelism.map_or(4, usize::from);
-    let results: Vec<(String, CollectionResult)> = futures::stream::iter(chosen.iter().map(|c| {
-        let (source, target, progress) = (&source, &target, &progress);
-        async move {
-            let bar = Bar(progress.bytes(c.bytes.unwrap_or(0), c.name.clone()), AtomicU64::new(0), c.count.unwrap_or(0), c.name.clone());
-            let copied = data::copy(source, c, target, &bar).await;
-            bar.0.set_message(format!("{} verifying", c.name));
-            let out = match copied {
-                Ok(r) => data::verify(source, c, target).await.map(|v| (r, v)),
-                Err(e) => Err(e),
-            };
-            bar.0.finish();
-            (c.name.clone(), out)
-        }
-    }))
-    .buffer_unordered(lanes)
-    .collect()
-    .await;
+    let opts = CopyOptions { bypass_document_validation: a.bypass_document_validation };
+    let runs = run::copy_collections(&source, &chosen, &target, opts, lanes, &progress).await;
     let seconds = started.elapsed().as_secs_f64();
-    let mut results = results;
-    results.sort_by(|x, y| x.0.cmp(&y.0));
-
-    let mut failed = Vec::new();
-    let mut rows = Vec::new();
+    let failed: Vec<String> = runs.iter().flat_map(|r| r.failures()).collect();
     let (mut docs, mut bytes) = (0u64, 0u64);
-    for (name, r) in &results {
-        match r {
-            Ok((copy, v)) => {
-                docs += copy.inserted + copy.already_there;
-                bytes += copy.bytes;
-                if !v.matches {
-                    failed.push(format!(
-                        "collection {name} differs after the copy: source {} documents (hash {}), target {} (hash {}); first differing _id: {}",
-                        v.source_count,
-                        v.source_hash,
-                        v.target_count,
-                        v.target_hash,
-                        v.first_difference.as_deref().unwrap_or("(none found)")
-                    ));
-                }
-                if copy.derived_ids > 0 {
-                    notes.push(format!("{name}: {} document(s) had no _id and were given one derived from their place in the dump and their bytes (a rerun finds them again)", copy.derived_ids));
-                }
-                rows.push(json!({"collection": name, "created": copy.created, "inserted": copy.inserted, "already_there": copy.already_there, "derived_ids": copy.derived_ids, "bytes": copy.bytes, "seconds": copy.seconds, "verified": v.matches, "source_count": v.source_count, "target_count": v.target_count, "hash": v.target_hash, "first_difference": v.first_difference}));
-            }
-            Err(e) => {
-                let why = crate::secrets::error_chain(e);
-                failed.push(if why.starts_with(&format!("collection {name}")) { why.clone() } else { format!("collection {name}: {why}") });
-                rows.push(json!({"collection": name, "error": crate::secrets::error_chain(e)}));
-            }
+    for r in &runs {
+        let Some(copy) = &r.copy else { continue };
+        docs += copy.inserted + copy.already_there;
+        bytes += copy.bytes;
+        if copy.derived_ids > 0 {
+            notes.push(format!("{}: {} document(s) had no _id and were given one derived from their bytes (a rerun, or a fresh dump of the same data, finds them again)", r.collection, copy.derived_ids));
+        }
+        if copy.empty_timestamps > 0 {
+            notes.push(format!(
+                "{}: {} document(s) hold an empty Timestamp(0, 0) at the top level, sent so that the server keeps it",
+                r.collection, copy.empty_timestamps
+            ));
+        }
+        if copy.validator_restored {
+            notes.push(format!(
+                "{}: loaded without its validator, which collMod put back afterwards with its level and action",
+                r.collection
+            ));
         }
     }
+    let rows: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| match (&r.copy, &r.verification, &r.error) {
+            (Some(copy), Some(v), None) => json!({"collection": r.collection, "created": copy.created, "inserted": copy.inserted, "already_there": copy.already_there,
+                "derived_ids": copy.derived_ids, "empty_timestamps": copy.empty_timestamps, "refused": copy.refused, "refusals": copy.refusals,
+                "validator_restored": copy.validator_restored, "bytes": copy.bytes, "seconds": copy.seconds, "verified": v.matches && copy.refused == 0,
+                "source_count": v.source_count, "target_count": v.target_count, "hash": v.target_hash, "first_difference": v.first_difference}),
+            _ => json!({"collection": r.collection, "error": r.failures().join("; ")}),
+        })
+        .collect();
     // The indexes of the collections that arrived, built after the load (one build over the
     // data instead of index upkeep on every insert).
-    let ok_names: Vec<String> = results.iter().filter(|(_, r)| r.as_ref().is_ok_and(|(_, v)| v.matches)).map(|(n, _)| n.clone()).collect();
+    let ok_names: Vec<String> = runs.iter().filter(|r| r.ok()).map(|r| r.collection.clone()).collect();
     let index_report = if a.no_indexes || ok_names.is_empty() || db_spec.collections.0.is_empty() {
         None
     } else {
@@ -311,6 +229,8 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
                     human(r["bytes"].as_u64().unwrap_or(0)),
                     if r["verified"] == json!(true) {
                         format!("verified ({} documents, hash {})", r["target_count"], r["hash"].as_str().unwrap_or(""))
+                    } else if r["refused"].as_u64().unwrap_or(0) > 0 {
+                        format!("{} REFUSED", r["refused"])
                     } else {
                         "DIFFERS".into()
                     }

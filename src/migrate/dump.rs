@@ -1,32 +1,95 @@
-//! Reading a `mongodump --out DIR` directory: `DB/COLL.bson` (BSON documents back to back,
-//! each starting with its int32 length) and `DB/COLL.metadata.json` (canonical extended
-//! JSON v2: `options`, `indexes`, and in newer dumps `uuid`, `collectionName`, `type`).
-//! `--gzip` dumps (`.bson.gz`, `.metadata.json.gz`) are read too. Documents are kept as the
-//! raw bytes the dump holds, so every BSON type arrives exactly as it left.
+//! Reading a `mongodump --out DIR` directory as mongorestore reads it (mongo-tools
+//! `mongorestore/filepath.go`: `CreateAllIntents`, `CreateIntentsForDB`, `getInfoFromFile`):
+//! - The dump root holds one directory per database. Files at the root are not collections:
+//!   `oplog.bson` is what `mongodump --oplog` recorded during the dump (replayed only by
+//!   `mongorestore --oplogReplay`), `prelude.json` describes the dump; anything else there
+//!   mongorestore skips ("don't know what to do with file").
+//! - A database directory holds `COLL.bson` (BSON documents back to back, each starting with
+//!   its int32 length; `.bin` in old dumps) and `COLL.metadata.json` (canonical extended JSON
+//!   v2: `options`, `indexes`, and in newer dumps `uuid`, `collectionName`, `type`). `--gzip`
+//!   dumps (`.bson.gz`, `.metadata.json.gz`) are read too. Subdirectories are skipped.
+//! - A collection's name is the metadata's `collectionName` when it has one, else the file
+//!   stem unescaped: mongodump writes `url.PathEscape(name)` (mongo-tools `common/util`,
+//!   `EscapeCollectionName`) and truncates long names with a `%24` and a hash, which only
+//!   `collectionName` undoes.
+//! - A time-series collection `X` is `system.buckets.X.bson` beside `X.metadata.json`.
+//!
+//! Documents are kept as the raw bytes the dump holds, so every BSON type arrives exactly as it
+//! left.
 
+use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use mongodb::bson::{Bson, Document, RawDocumentBuf};
 
-use super::{CollectionInfo, CollectionKind, MigrateError};
+use super::{CollectionInfo, MigrateError, classify};
 
 /// The largest document a server stores (16 MiB, docs "BSON Document Size") plus the slack
 /// mongodump allows for internal documents (16 KiB).
 const MAX_DOCUMENT: usize = 16 * 1024 * 1024 + 16 * 1024;
 
-/// A dump directory of one database.
+/// The databases a whole-server dump holds beside the app's, which are never the one to copy
+/// (mongodump writes `admin/system.version.bson` in every full dump).
+const SERVER_DATABASES: &[&str] = &["admin", "config", "local"];
+
+/// A dump directory of one database, and what the run should say about the rest of the dump.
 #[derive(Debug, Clone)]
 pub(crate) struct DumpDir {
     pub dir: PathBuf,
+    /// The other databases, the oplog, and files that are not collections.
+    pub notes: Vec<String>,
+}
+
+/// What a directory entry is to a dump.
+enum DumpFile {
+    Bson(String),
+    Metadata(String),
+    /// `oplog.bson` / `oplog.bson.gz` at the dump root.
+    Oplog,
+    /// `prelude.json` / `prelude.json.gz` at the dump root.
+    Prelude,
+    Other,
+}
+
+fn dump_file(p: &Path, at_root: bool) -> DumpFile {
+    let Some(name) = p.file_name().and_then(|n| n.to_str()) else { return DumpFile::Other };
+    if at_root && (name == "oplog.bson" || name == "oplog.bson.gz") {
+        return DumpFile::Oplog;
+    }
+    if at_root && (name == "prelude.json" || name == "prelude.json.gz") {
+        return DumpFile::Prelude;
+    }
+    for suffix in [".bson", ".bson.gz", ".bin"] {
+        if let Some(stem) = name.strip_suffix(suffix) {
+            return DumpFile::Bson(stem.to_string());
+        }
+    }
+    for suffix in [".metadata.json", ".metadata.json.gz"] {
+        if let Some(stem) = name.strip_suffix(suffix) {
+            return DumpFile::Metadata(stem.to_string());
+        }
+    }
+    DumpFile::Other
+}
+
+/// Whether a directory holds collection files (a database directory).
+fn holds_collections(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .is_ok_and(|mut it| it.any(|e| e.is_ok_and(|e| matches!(dump_file(&e.path(), false), DumpFile::Bson(_) | DumpFile::Metadata(_)))))
+}
+
+fn names(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter().filter_map(|d| d.file_name()).map(|n| n.to_string_lossy().to_string()).collect()
 }
 
 impl DumpDir {
-    /// `path` is the database's directory (it holds `.bson` files), or a `mongodump --out`
-    /// directory holding exactly one database directory, or `want_db` among several.
-    pub(crate) fn open(path: &Path, want_db: &str) -> Result<DumpDir, MigrateError> {
+    /// `path` is a database's directory (it holds collection files), or a `mongodump --out`
+    /// directory: then the database is `db` (`--db`), else the one named `want_db` (the
+    /// spec's `database.name`), else the only one that is not the server's own.
+    pub(crate) fn open(path: &Path, want_db: &str, db: Option<&str>) -> Result<DumpDir, MigrateError> {
         let bad = |why: String| MigrateError::Source { source_name: path.display().to_string(), why };
-        if path.is_file() && is_bson_file(path) {
+        if path.is_file() && matches!(dump_file(path, false), DumpFile::Bson(_)) {
             let coll = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -40,32 +103,82 @@ impl DumpDir {
         }
         let entries = std::fs::read_dir(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
         let mut subdirs = Vec::new();
-        let mut has_bson = false;
+        let (mut collection_files, mut oplog, mut stray) = (false, false, Vec::new());
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
-                subdirs.push(p);
-            } else if is_bson_file(&p) {
-                has_bson = true;
+                if holds_collections(&p) {
+                    subdirs.push(p);
+                }
+                continue;
+            }
+            match dump_file(&p, true) {
+                DumpFile::Bson(_) | DumpFile::Metadata(_) => collection_files = true,
+                DumpFile::Oplog => oplog = true,
+                DumpFile::Prelude => {}
+                DumpFile::Other => stray.push(p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()),
             }
         }
-        if has_bson {
-            return Ok(DumpDir { dir: path.to_path_buf() });
-        }
-        subdirs.retain(|d| std::fs::read_dir(d).is_ok_and(|mut it| it.any(|e| e.is_ok_and(|e| is_bson_file(&e.path())))));
         subdirs.sort();
-        if let Some(d) = subdirs.iter().find(|d| d.file_name().is_some_and(|n| n == want_db)) {
-            return Ok(DumpDir { dir: d.clone() });
+        stray.sort();
+        // A directory with collection files is a database directory, as mongorestore takes
+        // `--db NAME DIR`; an oplog.bson among them is then a collection named oplog.
+        if collection_files && (!oplog || subdirs.is_empty()) {
+            let mut notes = Vec::new();
+            if !subdirs.is_empty() {
+                notes.push(format!(
+                    "{}: subdirectories {} skipped: a database directory holds collection files only",
+                    path.display(),
+                    names(&subdirs).join(", ")
+                ));
+            }
+            return Ok(DumpDir { dir: path.to_path_buf(), notes });
         }
-        match subdirs.as_slice() {
-            [one] => Ok(DumpDir { dir: one.clone() }),
-            [] => Err(bad("holds no .bson file and no database directory with one: is it a `mongodump --out` directory?".into())),
-            many => Err(bad(format!(
-                "holds several databases ({}): name one, e.g. --from {}",
-                many.iter().filter_map(|d| d.file_name()).map(|n| n.to_string_lossy().to_string()).collect::<Vec<_>>().join(", "),
-                many[0].display()
-            ))),
+        let user_dbs: Vec<PathBuf> =
+            subdirs.iter().filter(|d| d.file_name().is_some_and(|n| !SERVER_DATABASES.iter().any(|s| n == *s))).cloned().collect();
+        let chosen = match db {
+            Some(name) => subdirs
+                .iter()
+                .find(|d| d.file_name().is_some_and(|n| n == name))
+                .cloned()
+                .ok_or_else(|| bad(format!("has no database directory {name} (--db); it has: {}", names(&subdirs).join(", "))))?,
+            None => match subdirs.iter().find(|d| d.file_name().is_some_and(|n| n == want_db)) {
+                Some(d) => d.clone(),
+                None => match user_dbs.as_slice() {
+                    [one] => one.clone(),
+                    [] if subdirs.is_empty() => {
+                        return Err(bad(
+                            "holds no collection files and no database directory with some: is it a `mongodump --out` directory?".into(),
+                        ));
+                    }
+                    [] => {
+                        return Err(bad(format!("holds only the server's databases ({}): name one with --db", names(&subdirs).join(", "))));
+                    }
+                    many => {
+                        return Err(bad(format!(
+                            "holds several databases ({}): name the one to copy with --db NAME",
+                            names(many).join(", ")
+                        )));
+                    }
+                },
+            },
+        };
+        let mut notes = Vec::new();
+        let others: Vec<PathBuf> = subdirs.iter().filter(|d| **d != chosen).cloned().collect();
+        if !others.is_empty() {
+            notes.push(format!(
+                "the dump also holds database(s) {}: not copied (this run copies {}; run again with --db NAME for another)",
+                names(&others).join(", "),
+                chosen.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+            ));
         }
+        if oplog {
+            notes.push("oplog.bson (a `mongodump --oplog` dump) is not replayed: the collections are copied as dumped, without the writes made while the dump ran; stop the app's writes before dumping, or restore with `mongorestore --oplogReplay`".into());
+        }
+        if !stray.is_empty() {
+            notes.push(format!("{}: files that are not part of a dump skipped: {}", path.display(), stray.join(", ")));
+        }
+        Ok(DumpDir { dir: chosen, notes })
     }
 
     /// The database name the dump was taken from (its directory's name).
@@ -75,75 +188,99 @@ impl DumpDir {
 
     /// Every collection of the dump, with its metadata, sorted by name.
     pub(crate) fn collections(&self) -> Result<Vec<CollectionInfo>, MigrateError> {
-        let mut out = Vec::new();
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| MigrateError::Source { source_name: self.dir.display().to_string(), why: format!("cannot be read: {e}") })?;
-        let mut names: Vec<(String, PathBuf)> = Vec::new();
+        // File stem -> (data file, metadata file).
+        let mut stems: BTreeMap<String, (Option<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
         for e in entries.flatten() {
             let p = e.path();
-            let Some(file) = p.file_name().and_then(|n| n.to_str()) else { continue };
-            if let Some(name) = file.strip_suffix(".bson").or_else(|| file.strip_suffix(".bson.gz")) {
-                names.push((name.to_string(), p.clone()));
-            } else if let Some(name) = file.strip_suffix(".metadata.json").or_else(|| file.strip_suffix(".metadata.json.gz")) {
-                // A view has metadata and no .bson (mongodump writes its definition only).
-                let bson = self.dir.join(format!("{name}.bson"));
-                if !bson.exists() && !self.dir.join(format!("{name}.bson.gz")).exists() {
-                    names.push((name.to_string(), PathBuf::new()));
+            if p.is_dir() {
+                continue;
+            }
+            match dump_file(&p, false) {
+                DumpFile::Bson(stem) => stems.entry(stem).or_default().0 = Some(p),
+                DumpFile::Metadata(stem) => stems.entry(stem).or_default().1 = Some(p),
+                _ => {}
+            }
+        }
+        // A time-series collection's buckets file joins its metadata (mongorestore
+        // `CreateIntentForCollection`: the metadata name is the buckets name without the prefix).
+        let bucket_stems: Vec<String> = stems.keys().filter(|s| s.starts_with("system.buckets.")).cloned().collect();
+        for b in bucket_stems {
+            let of = b.trim_start_matches("system.buckets.").to_string();
+            if stems.get(&of).is_some_and(|(data, meta)| data.is_none() && meta.is_some()) {
+                let data = stems.remove(&b).and_then(|(d, _)| d);
+                if let Some(entry) = stems.get_mut(&of) {
+                    entry.0 = data;
                 }
             }
         }
-        names.sort();
-        for (name, bson) in names {
-            let meta = self.metadata(&name)?;
+        let mut out = Vec::new();
+        for (stem, (bson, meta_file)) in stems {
+            let meta = match &meta_file {
+                Some(f) => read_metadata(f)?,
+                None => Document::new(),
+            };
+            let name = match meta.get_str("collectionName") {
+                Ok(n) if !n.is_empty() => n.to_string(),
+                _ => collection_name(&stem).map_err(|why| MigrateError::Dump {
+                    file: bson.as_ref().or(meta_file.as_ref()).map(|p| p.display().to_string()).unwrap_or_default(),
+                    offset: None,
+                    why,
+                })?,
+            };
             let options = meta.get_document("options").cloned().unwrap_or_default();
             let indexes = meta.get_array("indexes").map(|a| a.iter().filter_map(Bson::as_document).cloned().collect()).unwrap_or_default();
-            let kind = if name.starts_with("system.") {
-                CollectionKind::System
-            } else if meta.get_str("type") == Ok("view") || options.contains_key("viewOn") {
-                CollectionKind::View
-            } else {
-                CollectionKind::Collection
-            };
+            let (kind, reason) = classify(&name, meta.get_str("type").ok(), &options);
             // A damaged file is reported when its collection is copied (with the offset), not
             // here: the other collections of the dump still go.
-            let (count, bytes) = if bson.as_os_str().is_empty() {
-                (Some(0), Some(0))
-            } else {
-                match scan(&bson) {
+            let (count, bytes) = match &bson {
+                None => (Some(0), Some(0)),
+                Some(f) => match scan(f) {
                     Ok((n, b)) => (Some(n), Some(b)),
-                    Err(_) => (None, std::fs::metadata(&bson).ok().map(|m| m.len())),
-                }
+                    Err(_) => (None, std::fs::metadata(f).ok().map(|m| m.len())),
+                },
             };
-            out.push(CollectionInfo { name, kind, options, indexes, count, bytes, file: Some(bson) });
+            out.push(CollectionInfo { name, kind, reason, options, indexes, count, bytes, file: bson });
         }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
-    }
-
-    fn metadata(&self, name: &str) -> Result<Document, MigrateError> {
-        let plain = self.dir.join(format!("{name}.metadata.json"));
-        let gz = self.dir.join(format!("{name}.metadata.json.gz"));
-        let (path, text) = if plain.exists() {
-            (plain.clone(), std::fs::read(&plain).map_err(|e| read_error(&plain, e))?)
-        } else if gz.exists() {
-            let mut buf = Vec::new();
-            open(&gz)?.read_to_end(&mut buf).map_err(|e| read_error(&gz, e))?;
-            (gz, buf)
-        } else {
-            // mongodump always writes one; a hand-made dump without it has no options.
-            return Ok(Document::new());
-        };
-        let bad = |why: String| MigrateError::Dump { file: path.display().to_string(), offset: None, why };
-        let json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("is not JSON: {e}")))?;
-        match Bson::try_from(json) {
-            Ok(Bson::Document(d)) => Ok(d),
-            Ok(_) => Err(bad("is not a JSON object".into())),
-            Err(e) => Err(bad(format!("is not extended JSON: {e}"))),
-        }
     }
 }
 
-fn is_bson_file(p: &Path) -> bool {
-    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".bson") || n.ends_with(".bson.gz"))
+/// A collection name from a dump file stem: mongodump's `url.PathEscape` undone. A truncated
+/// long name (`%24` and a hash, 238 characters) is only in the metadata's `collectionName`.
+pub(crate) fn collection_name(stem: &str) -> Result<String, String> {
+    if stem.contains("%24") && stem.len() == 238 {
+        return Err("has a truncated long collection name and no `collectionName` in its metadata, so its real name is unknown: dump it again with a current mongodump".into());
+    }
+    let b = stem.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+            let Some(byte) = hex else { return Err(format!("has a file name that is not an escaped collection name ({stem})")) };
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("has a file name that does not unescape to UTF-8 ({stem})"))
+}
+
+fn read_metadata(path: &Path) -> Result<Document, MigrateError> {
+    let mut text = Vec::new();
+    open(path)?.read_to_end(&mut text).map_err(|e| read_error(path, e))?;
+    let bad = |why: String| MigrateError::Dump { file: path.display().to_string(), offset: None, why };
+    let json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    match Bson::try_from(json) {
+        Ok(Bson::Document(d)) => Ok(d),
+        Ok(_) => Err(bad("is not a JSON object".into())),
+        Err(e) => Err(bad(format!("is not extended JSON: {e}"))),
+    }
 }
 
 fn read_error(p: &Path, e: std::io::Error) -> MigrateError {

@@ -28,6 +28,9 @@ pub(crate) struct Hashed {
     /// The `_id` element's type byte and value bytes.
     pub id: Vec<u8>,
     pub bucket: usize,
+    /// SHA-256 of the `_id`: its first byte is the bucket, the next ones narrow a search for
+    /// a differing document (`super::verify`).
+    pub key: [u8; 32],
     pub digest: u128,
 }
 
@@ -69,10 +72,10 @@ pub(crate) fn hash(doc: &RawDocument) -> Option<Hashed> {
     }
     let id = id?;
     let digest = if id_first { Sha256::digest(doc.as_bytes()) } else { Sha256::digest(id_first_bytes(doc)?.as_bytes()) };
-    let bucket = Sha256::digest(&id)[0] as usize;
+    let key: [u8; 32] = Sha256::digest(&id).into();
     let mut low = [0u8; 16];
     low.copy_from_slice(&digest[..16]);
-    Some(Hashed { id, bucket, digest: u128::from_le_bytes(low) })
+    Some(Hashed { id, bucket: key[0] as usize, key, digest: u128::from_le_bytes(low) })
 }
 
 /// The `_id` element's bytes, the key documents are matched by across sides.

@@ -3,22 +3,31 @@
 //! verified, and none deletes anything from its source. The commands in `commands` decide
 //! what runs and print; this module does the work and reports it as data.
 
+pub(crate) mod copy;
 pub(crate) mod data;
 pub(crate) mod dump;
 pub(crate) mod hash;
+pub(crate) mod run;
+pub(crate) mod select;
 pub(crate) mod uploads;
 pub(crate) mod urls;
+pub(crate) mod verify;
 
 use std::path::PathBuf;
 
 use mongodb::bson::Document;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum CollectionKind {
+    /// Documents to copy.
     Collection,
+    /// A view: its definition only, left to the operator (`db.createView`).
     View,
-    System,
+    /// A time-series collection: refused before anything is written (see `classify`).
+    TimeSeries,
+    /// Not data of the app's: server-owned, the profiler's, users and roles.
+    Skipped,
 }
 
 /// A source collection: its `create` options and indexes as the source has them, and its
@@ -27,12 +36,55 @@ pub(crate) enum CollectionKind {
 pub(crate) struct CollectionInfo {
     pub name: String,
     pub kind: CollectionKind,
+    /// Why a collection that is not `Collection` is not copied, for the report.
+    pub reason: Option<String>,
     pub options: Document,
     pub indexes: Vec<Document>,
     pub count: Option<u64>,
     pub bytes: Option<u64>,
     /// The `.bson` file of a dump.
     pub file: Option<PathBuf>,
+}
+
+/// What a source collection is, from its name and its type (`listCollections`' `type`, or a
+/// dump's metadata `type`), as mongorestore and the server decide it:
+/// - `system.buckets.X` holds the buckets of the time-series collection `X` (mongorestore
+///   `filepath.go` strips `common.TimeseriesBucketPrefix` and restores through the view).
+///   poactl refuses time series up front: their buckets are not documents to insert one by
+///   one, and the verification would compare buckets, not measurements.
+/// - `system.js` is data (server `namespace_string.cpp`, `isLegalClientSystemNS`, lets a
+///   client write it; mongorestore restores it like any collection).
+/// - `system.profile` is the profiler's (mongorestore skips it, TOOLS-717); `system.indexes`
+///   is the index list of pre-3.0 dumps (mongorestore skips it when metadata files exist;
+///   poactl builds indexes from the spec); `system.users` and the `$admin.system.*` files of
+///   `--dumpDbUsersAndRoles` are users and roles, which come from `database.user` and Atlas.
+/// - `system.views` is view definitions: views are left to `db.createView`.
+/// - any other `system.*` is refused by the server for client writes (`isLegalClientSystemNS`
+///   is false: InvalidNamespace, "Invalid system namespace").
+pub(crate) fn classify(name: &str, kind: Option<&str>, options: &Document) -> (CollectionKind, Option<String>) {
+    let users = "users and roles of the source: not copied; the app's user is `database.user`, and Atlas manages database users";
+    let skipped = |why: &str| (CollectionKind::Skipped, Some(why.to_string()));
+    if let Some(of) = name.strip_prefix("system.buckets.") {
+        return (CollectionKind::TimeSeries, Some(format!("holds the buckets of time-series collection {of}, which poactl does not copy")));
+    }
+    if kind == Some("timeseries") || options.contains_key("timeseries") {
+        return (CollectionKind::TimeSeries, Some("is a time-series collection, which poactl does not copy".into()));
+    }
+    if kind == Some("view") || options.contains_key("viewOn") {
+        return (CollectionKind::View, Some("is a view: not copied; recreate it with db.createView on the target".into()));
+    }
+    if name.starts_with('$') {
+        return skipped(users);
+    }
+    match name {
+        "system.js" => (CollectionKind::Collection, None),
+        "system.profile" => skipped("is the profiler's output: not copied (mongorestore skips it too)"),
+        "system.indexes" => skipped("is the index list of a pre-3.0 dump: not copied; poactl builds the spec's indexes"),
+        "system.users" | "system.roles" | "system.version" => skipped(users),
+        "system.views" => skipped("holds view definitions: not copied; recreate each view with db.createView on the target"),
+        n if n.starts_with("system.") => skipped("is a collection the server owns: clients cannot write it (Invalid system namespace)"),
+        _ => (CollectionKind::Collection, None),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +105,10 @@ pub(crate) enum MigrateError {
         #[source]
         source: mongodb::error::Error,
     },
-    #[error("collection {collection}: the target refused the document with _id {id} (code {code}): {why}")]
-    Refused { collection: String, id: String, code: i32, why: String },
     #[error("collection {collection}: {why}")]
     Verify { collection: String, why: String },
+    #[error("collection {collection} exists on the target with other options than the source's ({differences}): {fix}")]
+    Options { collection: String, differences: String, fix: String },
     #[error("{what} failed")]
     S3 {
         what: String,

@@ -577,6 +577,50 @@ fn depth(d: &mongodb::bson::RawDocument, at: usize) -> usize {
     deepest
 }
 
+/// The largest document a client may store (BSONObjMaxUserSize, src/mongo/bson/bsonobj.h).
+const MAX_USER_SIZE: usize = 16 * 1024 * 1024;
+
+/// A collection name clients cannot write (server src/mongo/db/namespace_string.cpp:
+/// `validCollectionName` refuses an empty name, `$` and NUL; `isLegalClientSystemNS` allows
+/// only these `system.*` collections outside admin, config and local; both InvalidNamespace).
+fn invalid_namespace(db: &str, coll: &str) -> Option<Document> {
+    if coll.is_empty() || coll.contains('$') || coll.contains('\0') || coll.starts_with('.') {
+        return Some(error(73, "InvalidNamespace", &format!("Invalid collection name: {coll}")));
+    }
+    let legal = ["system.users", "system.js", "system.views"].contains(&coll)
+        || coll.strip_prefix("system.buckets.").is_some_and(|rest| !rest.is_empty())
+        || (db == "admin" && ["system.roles", "system.version", "system.keys", "system.backup_users"].contains(&coll));
+    (coll.starts_with("system.") && !legal).then(|| error(73, "InvalidNamespace", &format!("Invalid system namespace: {db}.{coll}")))
+}
+
+/// An insert replaces every top-level `Timestamp(0, 0)` with the current time, nested ones
+/// stay (server src/mongo/db/ops/insert.cpp, `fixDocumentForInsert`: "we replace
+/// Timestamp(0,0) at the top level"; jstests/core/write/empty_ts/empty_ts.js).
+fn replace_empty_timestamps(d: &mut Document) {
+    let now = mongodb::bson::Timestamp { time: mongodb::bson::DateTime::now().timestamp_millis().max(1000) as u32 / 1000, increment: 1 };
+    for (_, v) in d.iter_mut() {
+        if matches!(v, Bson::Timestamp(t) if t.time == 0 && t.increment == 0) {
+            *v = Bson::Timestamp(now);
+        }
+    }
+}
+
+/// A collection's validator on insert (docs "Schema Validation": `validationAction: warn`
+/// accepts and logs; `bypassDocumentValidation` skips it; a refused document is
+/// DocumentValidationFailure, 121). The mock evaluates the query subset of `matches` only;
+/// any other operator is refused as the mock's limit, never guessed.
+fn validate(c: &Collection, d: &Document, bypass: bool) -> Result<(), (i32, &'static str, String)> {
+    let Ok(validator) = c.options.get_document("validator") else { return Ok(()) };
+    if bypass || c.options.get_str("validationAction") == Ok("warn") || c.options.get_str("validationLevel") == Ok("off") {
+        return Ok(());
+    }
+    match matches(d, validator) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err((121, "DocumentValidationFailure", "Document failed validation".into())),
+        Err(e) => Err((2, "BadValue", format!("the mock cannot evaluate this validator: {e}"))),
+    }
+}
+
 fn error(code: i32, name: &str, msg: &str) -> Document {
     doc! {"ok": 0.0, "code": code, "codeName": name, "errmsg": msg}
 }
@@ -694,13 +738,26 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                 .collections
                 .iter()
                 .filter_map(|(k, c)| Some((k.strip_prefix(&prefix)?, c)))
-                .map(|(n, c)| doc! {"name": n, "type": "collection", "options": c.options.clone(), "info": {"readOnly": false}})
+                .map(|(n, c)| {
+                    // docs "listCollections": `type` is collection, view or timeseries.
+                    let kind = if c.options.contains_key("timeseries") {
+                        "timeseries"
+                    } else if c.options.contains_key("viewOn") {
+                        "view"
+                    } else {
+                        "collection"
+                    };
+                    doc! {"name": n, "type": kind, "options": c.options.clone(), "info": {"readOnly": false}}
+                })
                 .filter(|d| matches(d, &filter).unwrap_or(false))
                 .collect();
             let ns = format!("{db}.$cmd.listCollections");
             cursor_reply(&mut st, &ns, list, &cmd, "firstBatch")
         }
         "create" => {
+            if let Some(e) = invalid_namespace(&db, &coll) {
+                return e;
+            }
             if st.collections.contains_key(&ns) {
                 // server: src/mongo/db/catalog/create_collection.cpp, NamespaceExists (48).
                 return error(48, "NamespaceExists", &format!("Collection {ns} already exists."));
@@ -717,18 +774,46 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
             None => error(26, "NamespaceNotFound", "ns not found"),
         },
         "insert" => {
+            if let Some(e) = invalid_namespace(&db, &coll) {
+                return e;
+            }
+            // `bypassEmptyTsReplacement` is a field of insert since 5.0 (jstests/core/write/
+            // empty_ts/bypass_empty_ts_replacement.js, `requires_fcv_50`); an older server's IDL
+            // parser refuses it as unknown (40415, the code mongo-tools `common/db/
+            // empty_timestamp.go` probes for).
+            let bypass_ts = cmd.get_bool("bypassEmptyTsReplacement").unwrap_or(false);
+            if cmd.contains_key("bypassEmptyTsReplacement") && st.version.unwrap_or((7, 0)) < (5, 0) {
+                return error(40415, "Location40415", "BSON field 'insert.bypassEmptyTsReplacement' is an unknown field.");
+            }
+            let bypass_validation = cmd.get_bool("bypassDocumentValidation").unwrap_or(false);
             let c = st.collections.entry(ns.clone()).or_default();
             let ordered = cmd.get_bool("ordered").unwrap_or(true);
             let mut n = 0;
             let mut write_errors = Vec::new();
             for (i, d) in cmd.get_array("documents").cloned().unwrap_or_default().into_iter().enumerate() {
-                let Bson::Document(d) = d else { continue };
-                if d.contains_key(TOO_DEEP) {
-                    write_errors.push(Bson::Document(doc! {"index": i as i32, "code": 15, "codeName": "Overflow", "errmsg": format!("cannot insert document because it exceeds {MAX_USER_DEPTH} levels of nesting")}));
+                let Bson::Document(mut d) = d else { continue };
+                let refused = if d.contains_key(TOO_DEEP) {
+                    Some((15, "Overflow", format!("cannot insert document because it exceeds {MAX_USER_DEPTH} levels of nesting")))
+                } else if let Some(size) = mongodb::bson::to_vec(&d).ok().map(|b| b.len()).filter(|n| *n > MAX_USER_SIZE) {
+                    // server src/mongo/db/ops/insert.cpp, fixDocumentForInsert: a document over
+                    // BSONObjMaxUserSize (16 MiB) is BSONObjectTooLarge (10).
+                    Some((
+                        10,
+                        "BSONObjectTooLarge",
+                        format!("object to insert too large. size in bytes: {size}, max size: {MAX_USER_SIZE}"),
+                    ))
+                } else {
+                    validate(c, &d, bypass_validation).err()
+                };
+                if let Some((code, name, msg)) = refused {
+                    write_errors.push(Bson::Document(doc! {"index": i as i32, "code": code, "codeName": name, "errmsg": msg}));
                     if ordered {
                         break;
                     }
                     continue;
+                }
+                if !bypass_ts {
+                    replace_empty_timestamps(&mut d);
                 }
                 match insert_one(c, d) {
                     Ok(()) => n += 1,
@@ -944,6 +1029,21 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
         }
         "collMod" => {
             let st_version = st.version.unwrap_or((7, 0));
+            // collMod sets a collection's validator, its level and its action (docs "collMod":
+            // validator, validationLevel, validationAction), as `create` does.
+            let validation: Vec<(String, Bson)> = ["validator", "validationLevel", "validationAction"]
+                .iter()
+                .filter_map(|k| cmd.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect();
+            if !validation.is_empty() {
+                let Some(c) = st.collections.get_mut(&ns) else {
+                    return error(26, "NamespaceNotFound", &format!("ns does not exist: {ns}"));
+                };
+                for (k, v) in validation {
+                    c.options.insert(k, v);
+                }
+                return doc! {"ok": 1.0};
+            }
             let Ok(spec) = cmd.get_document("index") else { return doc! {"ok": 1.0} };
             let name = spec.get_str("name").unwrap_or("").to_string();
             let dry_run = cmd.get_bool("dryRun").unwrap_or(false);

@@ -24,7 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("engine", &["interrupt", "plan", "progress", "providers", "resource", "secrets", "spec"]),
     ("view", &["cost", "plan", "resource", "secrets", "spec"]),
     ("lock", &["clock", "spec"]),
-    ("migrate", &["secrets"]),
+    ("migrate", &["progress", "providers", "resource", "secrets", "spec"]),
     ("audit", &["resource", "spec"]),
     (
         "cmd",
