@@ -440,7 +440,7 @@ mod tests {
                 &[],
             ),
             ("capped size raised to 256", doc! {"capped": true, "size": 5000}, doc! {"capped": true, "size": 5120.0}, false, &[]),
-            ("not capped on the target", doc! {"capped": true, "size": 5000}, doc! {}, false, &["capped"]),
+            ("not capped on the target", doc! {"capped": true, "size": 5000}, doc! {}, false, &["capped", "size"]),
             (
                 "default validation level",
                 doc! {"validator": {"a": 1}},
