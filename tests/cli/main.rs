@@ -17,6 +17,7 @@ mod domain;
 mod fuzz;
 mod layering;
 mod migrate;
+mod migrate_dump;
 mod mongo;
 mod openapi;
 mod reliability;

@@ -1,0 +1,253 @@
+//! `poactl migrate data` on the dump layouts mongodump writes and on the documents a server
+//! changes or refuses, through the CLI against the scripted wire MOCK (`poactl::sandbox::mongo`),
+//! whose rules (empty timestamps, validators, namespaces, 16 MiB) each cite their server source.
+//! Layouts follow mongo-tools `mongorestore/filepath.go`; the metadata of long and escaped names is
+//! mongo-tools' own test data (tests/fixtures/mongodump/README.md).
+
+use std::path::Path;
+
+use mongodb::bson::{Bson, Document, Timestamp, doc};
+use poactl::sandbox::mongo::{Collection, MongoMock};
+
+use crate::support::{Poactl, Run, spec_file};
+
+async fn poactl(args: Vec<String>, env: Vec<(&'static str, String)>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        Poactl::new(&args).envs_owned(&env).run()
+    })
+    .await
+    .unwrap()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn fixture(path: &str) -> std::path::PathBuf {
+    crate::support::repo().join("tests/fixtures/mongodump").join(path)
+}
+
+fn write_bson(path: &Path, docs: &[Document]) {
+    let mut bytes = Vec::new();
+    for d in docs {
+        d.to_writer(&mut bytes).unwrap();
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+const SPEC: &str =
+    "environment: mig\ndatabase:\n  name: home_service_db\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 } }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_dump_layouts_are_read_as_mongorestore_reads_them() {
+    let mock = MongoMock::start().await;
+    let (_dir, spec) = spec_file("mig", SPEC);
+    let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
+
+    // A `mongodump --oplog` of a whole server: oplog.bson and prelude.json at the root, the
+    // server's admin database beside the app's.
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    copy_dir(&fixture("testdirs/db1"), &r.join("db1"));
+    std::fs::create_dir(r.join("admin")).unwrap();
+    write_bson(&r.join("admin/system.version.bson"), &[doc! {"_id": "featureCompatibilityVersion", "version": "7.0"}]);
+    write_bson(&r.join("oplog.bson"), &[doc! {"ts": Timestamp { time: 1, increment: 1 }, "op": "i", "ns": "db1.c1", "o": {"_id": 1}}]);
+    std::fs::write(r.join("prelude.json"), r#"{"server":{"version":"7.0.0"}}"#).unwrap();
+    let from = r.to_string_lossy().to_string();
+    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("oplog.bson (a `mongodump --oplog` dump) is not replayed"), "{}", run.stdout);
+    assert!(run.stdout.contains("also holds database(s) admin"), "{}", run.stdout);
+    assert!(mock.collection("home_service_db.oplog").is_none(), "the oplog is not a collection");
+    assert_eq!(mock.collection("home_service_db.c1").unwrap().documents().count(), 100);
+    assert!(mock.collection("home_service_db.system.version").is_none());
+
+    // Two databases of the app's kind: a name is needed, and nothing is read or sent first.
+    copy_dir(&fixture("testdirs/db1"), &r.join("other"));
+    let before = mock.received();
+    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await;
+    run.expect_code(1);
+    assert!(run.stderr.contains("holds several databases (db1, other): name the one to copy with --db NAME"), "{}", run.stderr);
+    assert_eq!(mock.received(), before);
+    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from, "--db", "other", "--dry-run"]), env.clone()).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("(database other)") && run.stdout.contains("admin, db1: not copied"), "{}", run.stdout);
+
+    // Names: a long one truncated by mongodump comes from collectionName; an escaped one is
+    // unescaped; users and roles, the profiler and server-owned collections are named, not copied.
+    let db = tempfile::tempdir().unwrap();
+    let d = db.path().join("home_service_db");
+    copy_dir(&fixture("longcollectionname/db1"), &d);
+    copy_dir(&fixture("specialcharacter/db1"), &d);
+    let long_stem = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".metadata.json").map(str::to_string))
+        .find(|n| n.starts_with("aVery"))
+        .unwrap();
+    write_bson(&d.join(format!("{long_stem}.bson")), &[doc! {"_id": 1}, doc! {"_id": 2}]);
+    write_bson(&d.join("caf%C3%A9s.bson"), &[doc! {"_id": "espresso"}]);
+    write_bson(&d.join("%24admin.system.users.bson"), &[doc! {"_id": "home_service_db.app", "user": "app"}]);
+    write_bson(&d.join("system.profile.bson"), &[doc! {"op": "query"}]);
+    write_bson(&d.join("system.sessions.bson"), &[doc! {"_id": 1}]);
+    let (_d2, db1_spec) = spec_file("mig", "environment: mig\ndatabase:\n  name: db1\n");
+    let from = d.to_string_lossy().to_string();
+    let run = poactl(args(&["migrate", "data", "-e", &db1_spec, "--from", &from, "-o", "json"]), env.clone()).await;
+    run.expect_code(0);
+    let long = "aVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryLongCollectionNameConsistingOfExactlyTwoHundredAndFortySevenCharacters";
+    assert_eq!(mock.collection(&format!("db1.{long}")).unwrap().documents().count(), 2);
+    assert_eq!(mock.collection("db1.cafés").unwrap().documents().count(), 1);
+    let notes = run.json()["notes"].to_string();
+    for (what, text) in [
+        ("users and roles", "$admin.system.users users and roles of the source: not copied"),
+        ("the profiler", "system.profile is the profiler's output"),
+        ("server-owned", "system.sessions is a collection the server owns"),
+    ] {
+        assert!(notes.contains(text), "{what}: {notes}");
+    }
+    for ns in ["db1.$admin.system.users", "db1.system.profile", "db1.system.sessions"] {
+        assert!(mock.collection(ns).is_none(), "{ns} is not copied");
+    }
+
+    // A time-series collection: refused before anything is written, with the way out.
+    write_bson(&d.join("system.buckets.weather.bson"), &[doc! {"_id": 1, "control": {"version": 1}}]);
+    std::fs::write(
+        d.join("weather.metadata.json"),
+        r#"{"options":{"timeseries":{"timeField":"t","metaField":"m","granularity":"seconds"}},"indexes":[],"type":"timeseries","collectionName":"weather"}"#,
+    )
+    .unwrap();
+    let inserts = mock.sent(&["insert", "create"]).len();
+    let run = poactl(args(&["migrate", "data", "-e", &db1_spec, "--from", &from]), env.clone()).await;
+    run.expect_code(1);
+    assert!(run.stderr.contains("weather is a time-series collection") && run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert_eq!(mock.sent(&["insert", "create"]).len(), inserts, "nothing was written");
+    let run = poactl(args(&["migrate", "data", "-e", &db1_spec, "--from", &from, "--collections", "cafés"]), env.clone()).await;
+    run.expect_code(0);
+}
+
+fn dump_of(collections: &[(&str, &[Document], &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("home_service_db");
+    std::fs::create_dir(&db).unwrap();
+    for (name, docs, metadata) in collections {
+        write_bson(&db.join(format!("{name}.bson")), docs);
+        std::fs::write(db.join(format!("{name}.metadata.json")), metadata).unwrap();
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_documents_arrive_exactly_and_refusals_do_not_stop_the_rest() {
+    let (_dir, spec) = spec_file("mig", SPEC);
+    let zero = Timestamp { time: 0, increment: 0 };
+    let events = vec![
+        doc! {"_id": 1, "at": zero, "nested": {"at": zero}},
+        doc! {"_id": 2, "at": Timestamp { time: 5, increment: 1 }},
+        doc! {"at": zero, "_id": 3},
+    ];
+    let dump = dump_of(&[("events", &events, r#"{"options":{},"indexes":[]}"#)]);
+    let from = dump.path().to_string_lossy().to_string();
+
+    // Empty timestamps stay as they were: on a current server through bypassEmptyTsReplacement,
+    // on a 4.4 server (which refuses that field) put back with $set after the insert.
+    for version in [None, Some((4, 4))] {
+        let mock = MongoMock::start().await;
+        mock.state.lock().unwrap().version = version;
+        let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
+        let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from, "-o", "json"]), env).await;
+        run.expect_code(0);
+        let row = &run.json()["collections"][0];
+        assert_eq!((row["verified"].as_bool(), row["empty_timestamps"].as_u64()), (Some(true), Some(2)), "{version:?}: {row}");
+        let stored: Vec<Document> = mock.collection("home_service_db.events").unwrap().documents().cloned().collect();
+        for (got, want) in stored.iter().zip(&events) {
+            assert_eq!(got.get("at"), want.get("at"), "{version:?}: {got}");
+        }
+    }
+
+    // A target whose collection has a validator the older documents fail: they are named with
+    // the fix, the others go in, and the run exits 1; --bypass-document-validation loads them.
+    let users = vec![doc! {"_id": 1, "email": "a@x"}, doc! {"_id": 2, "name": "no email"}, doc! {"_id": 3, "email": "c@x"}];
+    let places = vec![doc! {"_id": 1, "name": "Café"}];
+    let dump = dump_of(&[
+        (
+            "users",
+            &users,
+            r#"{"options":{"validator":{"email":{"$exists":true}}},"indexes":[{"v":2,"key":{"_id":1},"name":"_id_"},{"v":2,"key":{"email":1},"name":"email_1","unique":true}]}"#,
+        ),
+        ("places", &places, r#"{"options":{"collation":{"locale":"fr","strength":3,"version":"57.1"}},"indexes":[]}"#),
+    ]);
+    let from = dump.path().to_string_lossy().to_string();
+    let mock = MongoMock::start().await;
+    let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
+    {
+        let mut st = mock.state.lock().unwrap();
+        let mut validated = Collection::default();
+        validated.options = doc! {"validator": {"email": {"$exists": true}}, "validationLevel": "strict", "validationAction": "error"};
+        st.collections.insert("home_service_db.users".into(), validated);
+        // `poactl apply` built an index first: the collection exists without the dump's collation.
+        st.collections.insert("home_service_db.places".into(), Collection::default());
+    }
+    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from, "--no-indexes"]), env.clone()).await;
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("collection users: the target refused 1 document(s): _id 2 (code 121: DocumentValidationFailure")
+            && run.stderr.contains("--bypass-document-validation"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(mock.collection("home_service_db.users").unwrap().documents().count(), 2, "the others went in");
+    assert!(
+        run.stderr.contains("collection places exists on the target with other options than the source's (collation: source")
+            && run.stderr.contains("drop it with `db.getCollection(\"places\").drop()`"),
+        "{}",
+        run.stderr
+    );
+    assert!(mock.collection("home_service_db.places").unwrap().documents().next().is_none(), "nothing written into places");
+    // The spec declares users' email index without its uniqueness: named.
+    assert!(run.stdout.contains("the source's index email_1 on (email) has unique: true"), "{}", run.stdout);
+
+    let run = poactl(
+        args(&["migrate", "data", "-e", &spec, "--from", &from, "--collections", "users", "--bypass-document-validation", "--no-indexes"]),
+        env.clone(),
+    )
+    .await;
+    run.expect_code(0);
+    let sent = mock.sent(&["insert"]);
+    assert_eq!(sent.last().unwrap().get_bool("bypassDocumentValidation"), Ok(true));
+    assert_eq!(mock.collection("home_service_db.users").unwrap().documents().count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_collection_that_differs_everywhere_is_narrowed_to_one_id() {
+    let docs: Vec<Document> = (0..5000).map(|i| doc! {"_id": i, "n": i}).collect();
+    let dump = dump_of(&[("bookings", &docs, r#"{"options":{},"indexes":[]}"#)]);
+    let from = dump.path().to_string_lossy().to_string();
+    let (_dir, spec) = spec_file("mig", SPEC);
+    let mock = MongoMock::start().await;
+    let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
+    poactl(args(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await.expect_code(0);
+    {
+        let mut st = mock.state.lock().unwrap();
+        for d in st.collections.get_mut("home_service_db.bookings").unwrap().docs.values_mut() {
+            d.insert("n", Bson::Int64(-1));
+        }
+    }
+    let finds = mock.sent(&["find"]).len();
+    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from, "-o", "json"]), env).await;
+    run.expect_code(1);
+    let row = &run.json()["collections"][0];
+    let id = row["first_difference"].as_str().unwrap_or("").to_string();
+    assert!(id.parse::<i32>().is_ok_and(|n| (0..5000).contains(&n)), "{row}");
+    // The full read, then 256-fold narrowing (5,000 differing documents: one more read), then
+    // the read that keeps at most 2,000: each read of the target is one find.
+    let reads = mock.sent(&["find"])[finds..].iter().filter(|c| c.get_document("filter").is_ok_and(|f| f.is_empty())).count();
+    assert!((3..=4).contains(&reads), "{reads} reads of the target");
+}
