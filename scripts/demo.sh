@@ -133,7 +133,7 @@ step "migrate uploads: the local uploads into the private bucket (SHA-256 checke
 expect 0 migrate uploads -e local --from "$WORK/old/uploads" --manifest "$WORK/uploads-manifest.json"
 
 step "migrate urls: the stored file URLs become CDN URLs (a dry run, then the change; --revert undoes it)"
-URL_FIELDS=(--field users.avatar --field serviceproviders.portfolio.url --field serviceproviders.licenseDocument)
+URL_FIELDS=(--field users.avatar --field serviceproviders.portfolio.url --field serviceproviders.licenseDocument --old-base http://localhost:5000/uploads/ --old-base /uploads/)
 expect 0 migrate urls -e local --manifest "$WORK/uploads-manifest.json" "${URL_FIELDS[@]}" --dry-run
 expect 0 migrate urls -e local --manifest "$WORK/uploads-manifest.json" "${URL_FIELDS[@]}" --auto-approve
 

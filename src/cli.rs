@@ -300,6 +300,10 @@ pub(crate) struct MigrateUploadsArgs {
     /// serving the bucket.
     #[arg(long)]
     pub cdn_url: Option<String>,
+    /// Upload files reached through links that resolve outside --from (skipped by default,
+    /// so that a link to a secret never reaches the bucket the CDN serves).
+    #[arg(long)]
+    pub follow_links_outside: bool,
     #[command(flatten)]
     pub guard: MigrateGuard,
 }
@@ -312,6 +316,11 @@ pub(crate) struct MigrateUrlsArgs {
     /// A field holding file URLs, as COLLECTION.PATH (repeatable; arrays are walked).
     #[arg(long = "field", value_name = "COLL.PATH", required_unless_present = "revert")]
     pub fields: Vec<String>,
+    /// Where the old uploads were served (repeatable): a URL base such as
+    /// http://localhost:5000/uploads/, or a path such as /uploads/ for relative values. Only
+    /// values under one of them are rewritten; other hosts are counted and left alone.
+    #[arg(long = "old-base", value_name = "URL_OR_PATH", required_unless_present = "revert")]
+    pub old_bases: Vec<String>,
     /// Put back the values recorded by earlier runs (of the given fields, or all).
     #[arg(long)]
     pub revert: bool,

@@ -421,11 +421,11 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     guard(&loaded, &a.guard)?;
     let bucket = pick_bucket(&loaded, a.bucket.as_deref())?;
     let dist = loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|d| d.origin.bucket == bucket.name);
-    let files = {
-        let dir = a.from.clone();
-        tokio::task::spawn_blocking(move || uploads::scan(&dir)).await??
+    let uploads::Scan { files, skipped } = {
+        let (dir, outside) = (a.from.clone(), a.follow_links_outside);
+        tokio::task::spawn_blocking(move || uploads::scan(&dir, outside)).await??
     };
-    let prefix = a.prefix.trim_start_matches('/').to_string();
+    let prefix = uploads::key_prefix(&a.prefix);
     let progress = progress(g);
     let base_url = match (&a.cdn_url, dist) {
         (Some(u), _) => Some(u.trim_end_matches('/').to_string()),
@@ -464,6 +464,8 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
             content_type: uploads::content_type(&f.rel).to_string(),
             cache_control: rules.cache_control(&key),
             key,
+            status: uploads::FileStatus::Unverified,
+            reason: None,
         };
         entries.push((f, entry, parts));
     }
@@ -515,7 +517,7 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     let region = bucket.region.clone().unwrap_or_else(|| aws.region.clone());
     let client = aws.s3(&region).await;
     let keys: HashSet<String> = entries.iter().map(|(_, e, _)| e.key.clone()).collect();
-    let aborted = uploads::abort_unfinished(&client, &bucket.name, &prefix, &keys).await?;
+    let unfinished = uploads::unfinished(&client, &bucket.name, &prefix, &keys).await?;
     let listed = uploads::listed_sizes(&client, &bucket.name, &prefix).await?;
     let started = Instant::now();
     let bar = Arc::new(progress.bytes(total, format!("uploading to s3://{}", bucket.name)));
@@ -524,46 +526,56 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
         futures::stream::iter(entries.iter().map(|(f, e, parts)| {
             let (client, bucket, bar) = (&client, &bucket.name, bar.clone());
             let size = listed.get(&e.key).copied();
-            async move { (e.key.clone(), uploads::put(client, bucket, f, e, parts, size, bar.as_ref()).await) }
+            let open = unfinished.get(&e.key).cloned().unwrap_or_default();
+            async move { (e.key.clone(), uploads::put(client, bucket, f, e, parts, size, &open, bar.as_ref()).await) }
         }))
         .buffer_unordered(lanes)
         .collect()
         .await;
     let seconds = started.elapsed().as_secs_f64();
     drop(bar);
+    let is = |o: &Result<Outcome, _>| matches!(o, Ok(Outcome::Uploaded | Outcome::Resumed { .. }));
     let uploaded_bytes: u64 = outcomes
         .iter()
-        .filter(|(_, o)| matches!(o, Ok(Outcome::Uploaded)))
+        .filter(|(_, o)| is(o))
         .filter_map(|(k, _)| entries.iter().find(|(_, e, _)| &e.key == k))
         .map(|(_, e, _)| e.size)
         .sum();
-    let uploaded = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::Uploaded))).count();
+    let uploaded = outcomes.iter().filter(|(_, o)| is(o)).count();
+    let resumed = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::Resumed { .. }))).count();
     let already = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::AlreadyThere))).count();
+    let failed_keys: HashSet<&String> = outcomes.iter().filter(|(_, o)| o.is_err()).map(|(k, _)| k).collect();
     let errors: Vec<String> =
         outcomes.iter().filter_map(|(k, o)| o.as_ref().err().map(|e| format!("{k}: {}", crate::secrets::error_chain(e)))).collect();
+    let mut files: Vec<Entry> = entries.iter().map(|(_, e, _)| e.clone()).collect();
+    for e in files.iter_mut().filter(|e| failed_keys.contains(&e.key)) {
+        e.status = uploads::FileStatus::Failed;
+        e.reason = Some("the upload failed".into());
+    }
+    // Read back before the manifest is written: it records what the bucket really holds.
+    let verification = uploads::verify(&client, &bucket.name, &mut files, lanes).await?;
     let manifest = Manifest {
-        format_version: 1,
+        format_version: uploads::MANIFEST_VERSION,
         environment: loaded.env.clone(),
         bucket: bucket.name.clone(),
         prefix: prefix.clone(),
         cdn_base_url: rules.base_url.clone(),
-        files: entries.iter().map(|(_, e, _)| e.clone()).collect(),
+        files,
     };
     std::fs::write(&a.manifest, serde_json::to_string_pretty(&manifest)?)
         .with_context(|| format!("cannot write the manifest {}", a.manifest.display()))?;
-    let verification = uploads::verify(&client, &bucket.name, &manifest.files, lanes).await?;
     let rate = mb(uploaded_bytes) / seconds.max(1e-9);
     if text {
         if !g.quiet {
             println!(
                 "Uploaded {uploaded} file(s) ({:.1} MB in {seconds:.1} s, {rate:.1} MB/s), {already} already there{}; manifest: {}",
                 mb(uploaded_bytes),
-                if aborted > 0 { format!(", {aborted} unfinished upload(s) of an earlier run aborted") } else { String::new() },
+                if resumed > 0 { format!(", {resumed} resumed from the parts of an earlier run") } else { String::new() },
                 a.manifest.display()
             );
         }
         println!(
-            "Verified {}/{} object(s), {:.1} MB, in s3://{}/{prefix}: size and SHA-256 as uploaded{}",
+            "Verified {}/{} object(s), {:.1} MB, in s3://{}/{prefix}: size and SHA-256 as uploaded{}{}",
             verification.verified,
             verification.files,
             mb(verification.bytes),
@@ -572,20 +584,34 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
                 String::new()
             } else {
                 format!("; DIFFERENT OR MISSING: {}", verification.mismatched.join(", "))
+            },
+            if verification.no_checksum.is_empty() {
+                String::new()
+            } else {
+                format!("; NO CHECKSUM RETURNED (not verified): {}", verification.no_checksum.join(", "))
             }
         );
     } else {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"environment": loaded.env, "bucket": bucket.name, "uploaded": uploaded, "already_there": already, "aborted_unfinished": aborted, "bytes_uploaded": uploaded_bytes, "seconds": seconds, "mb_per_second": rate, "manifest": a.manifest, "verification": verification, "errors": errors})
+                &json!({"environment": loaded.env, "bucket": bucket.name, "uploaded": uploaded, "resumed": resumed, "already_there": already, "bytes_uploaded": uploaded_bytes, "seconds": seconds, "mb_per_second": rate, "manifest": a.manifest, "verification": verification, "skipped": skipped, "errors": errors})
             )?
         );
     }
     for e in &errors {
         eprintln!("error: {e}");
     }
-    if !errors.is_empty() || !verification.mismatched.is_empty() {
+    for s in &skipped {
+        eprintln!("error: not uploaded: {s}");
+    }
+    if !verification.no_checksum.is_empty() {
+        eprintln!(
+            "error: S3 returned no SHA-256 for {} object(s), so they are not verified (the manifest says so, and `migrate urls` leaves their URLs alone); see docs/migration.md, SSE-KMS buckets",
+            verification.no_checksum.len()
+        );
+    }
+    if !errors.is_empty() || !verification.mismatched.is_empty() || !skipped.is_empty() || !verification.no_checksum.is_empty() {
         eprintln!("error: run the same command again to resume: files already there with the same checksum are skipped");
         return Ok(exit::ERROR);
     }
@@ -628,7 +654,7 @@ async fn urls_cmd(g: &Global, a: MigrateUrlsArgs) -> Result<u8> {
     if manifest.environment != loaded.env {
         bail!("{} was written for environment \"{}\", not \"{}\"", manifest_path.display(), manifest.environment, loaded.env);
     }
-    let rw = urls::Rewriter::new(&manifest)?;
+    let rw = urls::Rewriter::new(&manifest, &a.old_bases)?;
     let run = crate::clock::now_iso();
     let mut previews = Vec::new();
     for f in &fields {
@@ -638,7 +664,7 @@ async fn urls_cmd(g: &Global, a: MigrateUrlsArgs) -> Result<u8> {
     let print = |reports: &[urls::FieldReport], done: bool| {
         for p in reports {
             println!(
-                "  {}: {} document(s), {} value(s): {} {}, {} already CDN URLs, {} matching no uploaded file{}",
+                "  {}: {} document(s), {} value(s): {} {}, {} already CDN URLs, {} matching no uploaded file, {} whose upload did not verify, {} under no old base (left alone){}",
                 p.field,
                 p.documents,
                 p.values,
@@ -646,6 +672,8 @@ async fn urls_cmd(g: &Global, a: MigrateUrlsArgs) -> Result<u8> {
                 if done { "rewritten" } else { "to rewrite" },
                 p.already,
                 p.unmatched,
+                p.not_verified,
+                p.other_origin,
                 if p.changed_meanwhile > 0 {
                     format!(", {} changed by someone else meanwhile (left alone)", p.changed_meanwhile)
                 } else {

@@ -46,43 +46,111 @@ pub(crate) struct LocalFile {
     pub size: u64,
 }
 
-/// Every regular file under `dir`, sorted by path. Symlinked directories are not followed
-/// (no loops); a name that is not UTF-8 cannot be a key and is an error naming it.
-pub(crate) fn scan(dir: &Path) -> Result<Vec<LocalFile>, MigrateError> {
-    let meta =
-        std::fs::metadata(dir).map_err(|e| MigrateError::File { path: dir.display().to_string(), why: format!("cannot be read: {e}") })?;
+/// What a scan of the uploads directory found: the files to upload, and every entry left out
+/// with the reason (each one makes the run exit 1, after the rest went up).
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub files: Vec<LocalFile>,
+    pub skipped: Vec<String>,
+}
+
+/// Every regular file under `dir`, sorted by key. Directory links are followed, each
+/// directory once (a link back up is a loop, named and skipped); a file link that resolves
+/// outside `dir` is skipped unless `links_outside` (a link to a `.env` must not go to the
+/// bucket the CDN serves). A broken link, an unreadable entry, something that is not a file
+/// or a name that is not UTF-8 (no S3 key) is named and skipped. The key is the path's
+/// components joined by `/`: on Unix `\` is part of a name, so `a\b.jpg` and `a/b.jpg` stay
+/// two keys.
+pub(crate) fn scan(dir: &Path, links_outside: bool) -> Result<Scan, MigrateError> {
+    let bad = |p: &Path, why: String| MigrateError::File { path: p.display().to_string(), why };
+    let meta = std::fs::metadata(dir).map_err(|e| bad(dir, format!("cannot be read: {e}")))?;
     if !meta.is_dir() {
-        return Err(MigrateError::File { path: dir.display().to_string(), why: "is not a directory".into() });
+        return Err(bad(dir, "is not a directory".into()));
     }
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&d).map_err(|e| MigrateError::File { path: d.display().to_string(), why: format!("cannot be read: {e}") })?;
+    let root = std::fs::canonicalize(dir).map_err(|e| bad(dir, format!("cannot be read: {e}")))?;
+    let mut out = Scan::default();
+    let mut visited = std::collections::HashSet::new();
+    visited.insert(dir_id(&meta));
+    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(dir.to_path_buf(), Vec::new())];
+    while let Some((d, rel)) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) => {
+                out.skipped.push(format!("{}: cannot be read: {e}", d.display()));
+                continue;
+            }
+        };
         for e in entries {
-            let e = e.map_err(|e| MigrateError::File { path: d.display().to_string(), why: format!("cannot be read: {e}") })?;
-            let p = e.path();
-            let ft = e.file_type().map_err(|err| MigrateError::File { path: p.display().to_string(), why: err.to_string() })?;
-            if ft.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let Ok(m) = std::fs::metadata(&p) else { continue };
-            if !m.is_file() {
-                continue;
-            }
-            let rel = p.strip_prefix(dir).unwrap_or(&p);
-            let Some(rel) = rel.to_str() else {
-                return Err(MigrateError::File {
-                    path: p.display().to_string(),
-                    why: "has a name that is not UTF-8, so it cannot be an S3 key: rename it".into(),
-                });
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    out.skipped.push(format!("{}: an entry cannot be read: {err}", d.display()));
+                    continue;
+                }
             };
-            out.push(LocalFile { path: p.clone(), rel: rel.replace('\\', "/"), size: m.len() });
+            let p = e.path();
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                out.skipped.push(format!("{}: the name is not UTF-8, so it cannot be an S3 key: rename it", p.display()));
+                continue;
+            };
+            let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+            let m = match std::fs::metadata(&p) {
+                Ok(m) => m,
+                Err(err) if link => {
+                    out.skipped.push(format!("{}: a broken link ({err})", p.display()));
+                    continue;
+                }
+                Err(err) => {
+                    out.skipped.push(format!("{}: cannot be read: {err}", p.display()));
+                    continue;
+                }
+            };
+            let mut key = rel.clone();
+            key.push(name);
+            if m.is_dir() {
+                if visited.insert(dir_id(&m)) {
+                    stack.push((p, key));
+                } else {
+                    out.skipped.push(format!("{}: a directory already scanned (a link loop, or a second link to it)", p.display()));
+                }
+            } else if m.is_file() {
+                if link && !links_outside {
+                    let target = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+                    if !target.starts_with(&root) {
+                        out.skipped.push(format!(
+                            "{}: a link to {}, outside --from: not uploaded (pass --follow-links-outside to upload it)",
+                            p.display(),
+                            target.display()
+                        ));
+                        continue;
+                    }
+                }
+                out.files.push(LocalFile { path: p, rel: key.join("/"), size: m.len() });
+            } else {
+                out.skipped.push(format!("{}: not a regular file", p.display()));
+            }
         }
     }
-    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    out.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    out.skipped.sort();
     Ok(out)
+}
+
+#[cfg(unix)]
+fn dir_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
+#[cfg(not(unix))]
+fn dir_id(m: &std::fs::Metadata) -> (u64, u64) {
+    (m.len(), m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64))
+}
+
+/// `--prefix` as a key prefix: `uploads`, `/uploads` and `uploads/` all mean `uploads/`.
+pub(crate) fn key_prefix(prefix: &str) -> String {
+    let p = prefix.trim_matches('/');
+    if p.is_empty() { String::new() } else { format!("{p}/") }
 }
 
 /// The Content-Type of a file by its extension (IANA media types), else binary.
@@ -273,7 +341,28 @@ pub(crate) struct Entry {
     pub sha256: String,
     pub content_type: String,
     pub cache_control: String,
+    /// Whether the bucket holds this file, read back after the upload (`migrate urls`
+    /// rewrites only to verified files).
+    #[serde(default)]
+    pub status: FileStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FileStatus {
+    /// Size and SHA-256 read back as uploaded.
+    Verified,
+    /// The upload failed, or the object read back differs or is missing.
+    Failed,
+    /// S3 returned no checksum to compare (see `verify`).
+    #[default]
+    Unverified,
+}
+
+/// The manifest format: 2 adds each file's `status`.
+pub(crate) const MANIFEST_VERSION: u32 = 2;
 
 /// The manifest `migrate uploads` writes and `migrate urls` reads.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -292,19 +381,26 @@ impl Manifest {
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
         let m: Manifest =
             serde_json::from_str(&text).map_err(|e| bad(format!("is not a manifest written by `poactl migrate uploads`: {e}")))?;
-        if m.format_version != 1 {
-            return Err(bad(format!("has format_version {}, this poactl reads 1", m.format_version)));
+        match m.format_version {
+            MANIFEST_VERSION => {}
+            1 => {
+                return Err(bad("was written by an older poactl, whose manifests also listed files that did not upload: run `poactl migrate uploads` again to rewrite it (files already there are skipped)".into()));
+            }
+            v => return Err(bad(format!("has format_version {v}, this poactl reads {MANIFEST_VERSION}"))),
         }
         Ok(m)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Uploaded,
     /// Same size and SHA-256 (and headers) already in the bucket.
     AlreadyThere,
+    /// A multipart upload an earlier run left, completed from the parts it kept.
+    Resumed {
+        parts_kept: usize,
+    },
 }
 
 pub(crate) trait Tally: Send + Sync {
@@ -340,7 +436,7 @@ where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let why = match e.as_service_error() {
+    let why = match e.as_service_error().filter(|s| s.code().is_some()) {
         Some(s) => {
             let code = s.code().unwrap_or("error");
             let hint = match code {
@@ -400,6 +496,7 @@ pub(crate) async fn put(
     entry: &Entry,
     parts: &[String],
     listed: Option<u64>,
+    unfinished: &[String],
     tally: &dyn Tally,
 ) -> Result<Outcome, MigrateError> {
     if listed == Some(file.size)
@@ -419,6 +516,17 @@ pub(crate) async fn put(
         why: format!("cannot be read: {e}"),
     };
     if parts.is_empty() {
+        // An unfinished multipart upload of a file that is now small: its parts are billed.
+        for id in unfinished {
+            client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(id)
+                .send()
+                .await
+                .map_err(|e| s3_fail(what("AbortMultipartUpload"), e))?;
+        }
         let body = ByteStream::from_path(&file.path).await.map_err(body_error)?;
         client
             .put_object()
@@ -435,21 +543,49 @@ pub(crate) async fn put(
         tally.advance(file.size);
         return Ok(Outcome::Uploaded);
     }
-    let created = client
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .content_type(&entry.content_type)
-        .cache_control(&entry.cache_control)
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .send()
-        .await
-        .map_err(|e| s3_fail(what("CreateMultipartUpload"), e))?;
-    let upload_id = created.upload_id().unwrap_or_default().to_string();
-    let result = async {
-        let part = part_size(file.size);
-        let mut done = Vec::new();
-        for (i, sum) in parts.iter().enumerate() {
+    let part = part_size(file.size);
+    // The newest unfinished upload of this key resumes; the others are aborted (their parts
+    // are billed until then).
+    let (resume, stale) = match unfinished.split_last() {
+        Some((newest, older)) => (Some(newest.clone()), older.to_vec()),
+        None => (None, Vec::new()),
+    };
+    for id in stale {
+        client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .send()
+            .await
+            .map_err(|e| s3_fail(what("AbortMultipartUpload"), e))?;
+    }
+    let mut kept: std::collections::BTreeMap<i32, CompletedPart> = std::collections::BTreeMap::new();
+    let upload_id = match resume {
+        Some(id) => {
+            kept = uploaded_parts(client, bucket, key, &id, parts, part, file.size).await?;
+            id
+        }
+        None => client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .content_type(&entry.content_type)
+            .cache_control(&entry.cache_control)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .map_err(|e| s3_fail(what("CreateMultipartUpload"), e))?
+            .upload_id()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let resumed = kept.len();
+    tally.advance(kept.keys().map(|n| part.min(file.size - (*n as u64 - 1) * part)).sum());
+    let missing: Vec<(usize, &String)> = parts.iter().enumerate().filter(|(i, _)| !kept.contains_key(&(*i as i32 + 1))).collect();
+    let mut uploads = futures::stream::iter(missing.into_iter().map(|(i, sum)| {
+        let upload_id = &upload_id;
+        async move {
             let offset = i as u64 * part;
             let len = part.min(file.size - offset);
             let body = ByteStream::read_from()
@@ -464,7 +600,7 @@ pub(crate) async fn put(
                 .upload_part()
                 .bucket(bucket)
                 .key(key)
-                .upload_id(&upload_id)
+                .upload_id(upload_id)
                 .part_number(number)
                 .body(body)
                 .checksum_algorithm(ChecksumAlgorithm::Sha256)
@@ -472,37 +608,92 @@ pub(crate) async fn put(
                 .send()
                 .await
                 .map_err(|e| s3_fail(what(&format!("UploadPart {number}")), e))?;
-            done.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).checksum_sha256(sum).build());
             tally.advance(len);
+            Ok::<_, MigrateError>(
+                CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).checksum_sha256(sum).build(),
+            )
         }
-        client
-            .complete_multipart_upload()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(&upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
-            .send()
-            .await
-            .map_err(|e| s3_fail(what("CompleteMultipartUpload"), e))?;
-        Ok(())
+    }))
+    .buffer_unordered(PART_LANES);
+    while let Some(done) = uploads.next().await {
+        // A part that failed leaves the upload for a rerun to resume from the parts that
+        // arrived (checked against their SHA-256 then).
+        let done = done.map_err(|e| MigrateError::File {
+            path: file.path.display().to_string(),
+            why: format!(
+                "{}; the parts that arrived are kept for a rerun to resume (billed until it completes or aborts them)",
+                crate::secrets::error_chain(&e)
+            ),
+        })?;
+        kept.insert(done.part_number().unwrap_or(0), done);
     }
-    .await;
-    if let Err(e) = result {
-        // Parts left behind are billed: abort, and report the first error.
-        let _ = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await;
-        return Err(e);
-    }
-    Ok(Outcome::Uploaded)
+    drop(uploads);
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(kept.into_values().collect())).build())
+        .send()
+        .await
+        .map_err(|e| s3_fail(what("CompleteMultipartUpload"), e))?;
+    Ok(if resumed > 0 { Outcome::Resumed { parts_kept: resumed } } else { Outcome::Uploaded })
 }
 
-/// Aborts unfinished multipart uploads of the given keys (a run that was cut short).
-pub(crate) async fn abort_unfinished(
+/// Parts of one file uploaded at once.
+const PART_LANES: usize = 4;
+
+/// The parts of an unfinished upload that can stay: numbered within the file's parts, of
+/// the size the file's part size gives, with the SHA-256 of the local part (ListParts returns
+/// each part's checksum when the upload was created with one: S3 API reference, ListParts,
+/// Part.ChecksumSHA256). A part without a checksum to compare goes up again.
+async fn uploaded_parts(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: &[String],
+    part: u64,
+    size: u64,
+) -> Result<std::collections::BTreeMap<i32, CompletedPart>, MigrateError> {
+    let mut kept = std::collections::BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .list_parts()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .set_part_number_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| s3_fail(format!("ListParts s3://{bucket}/{key}"), e))?;
+        for p in page.parts() {
+            let Some(number) = p.part_number() else { continue };
+            let Some(local) = usize::try_from(number - 1).ok().and_then(|i| parts.get(i)) else { continue };
+            let want = part.min(size - (number as u64 - 1) * part);
+            if p.size() == Some(want as i64) && p.checksum_sha256() == Some(local.as_str()) {
+                kept.insert(
+                    number,
+                    CompletedPart::builder().part_number(number).set_e_tag(p.e_tag().map(str::to_string)).checksum_sha256(local).build(),
+                );
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(kept);
+        }
+        marker = page.next_part_number_marker().map(str::to_string);
+    }
+}
+
+/// Unfinished multipart uploads of the given keys (a run that was cut short), oldest first.
+pub(crate) async fn unfinished(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
     keys: &std::collections::HashSet<String>,
-) -> Result<usize, MigrateError> {
-    let mut aborted = 0;
+) -> Result<std::collections::HashMap<String, Vec<String>>, MigrateError> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     let mut key_marker: Option<String> = None;
     let mut id_marker: Option<String> = None;
     loop {
@@ -518,19 +709,11 @@ pub(crate) async fn abort_unfinished(
         for u in page.uploads() {
             let (Some(key), Some(id)) = (u.key(), u.upload_id()) else { continue };
             if keys.contains(key) {
-                client
-                    .abort_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| s3_fail(format!("AbortMultipartUpload s3://{bucket}/{key}"), e))?;
-                aborted += 1;
+                out.entry(key.to_string()).or_default().push(id.to_string());
             }
         }
         if page.is_truncated() != Some(true) {
-            return Ok(aborted);
+            return Ok(out);
         }
         key_marker = page.next_key_marker().map(str::to_string);
         id_marker = page.next_upload_id_marker().map(str::to_string);
@@ -544,25 +727,64 @@ pub(crate) struct Verification {
     pub verified: u64,
     /// Keys missing, or with another size or SHA-256 than the local file.
     pub mismatched: Vec<String>,
+    /// Keys whose HeadObject returned no SHA-256: nothing to compare, so not verified (an
+    /// object written without a checksum, e.g. by another tool, or a read not allowed to
+    /// return it: see docs/migration.md on SSE-KMS buckets).
+    pub no_checksum: Vec<String>,
 }
 
-/// Reads every key of the manifest back: size and SHA-256 as uploaded.
+/// Reads every key back (size and SHA-256 as uploaded) and sets each entry's status; entries
+/// already `Failed` (their upload failed) are not read.
 pub(crate) async fn verify(
     client: &aws_sdk_s3::Client,
     bucket: &str,
-    files: &[Entry],
+    files: &mut [Entry],
     parallelism: usize,
 ) -> Result<Verification, MigrateError> {
     let mut v = Verification { files: files.len() as u64, bytes: files.iter().map(|f| f.size).sum(), ..Default::default() };
-    let mut checks =
-        futures::stream::iter(files.iter().map(|e| async move { (e, head(client, bucket, &e.key).await) })).buffer_unordered(parallelism);
-    while let Some((e, got)) = checks.next().await {
+    let checks: Vec<(usize, Result<_, MigrateError>)> = futures::stream::iter(
+        files
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.status != FileStatus::Failed)
+            .map(|(i, e)| async move { (i, head(client, bucket, &e.key).await) }),
+    )
+    .buffer_unordered(parallelism.max(1))
+    .collect()
+    .await;
+    for (i, got) in checks {
+        let e = &mut files[i];
         match got? {
-            Some((size, sum, _, _)) if size == e.size && same_checksum(sum.as_deref(), &e.sha256) => v.verified += 1,
-            _ => v.mismatched.push(e.key.clone()),
+            Some((size, Some(sum), _, _)) if size == e.size && same_checksum(Some(&sum), &e.sha256) => {
+                e.status = FileStatus::Verified;
+                v.verified += 1;
+            }
+            Some((size, None, _, _)) if size == e.size => {
+                e.status = FileStatus::Unverified;
+                e.reason = Some("S3 returned no SHA-256 for the object".into());
+                v.no_checksum.push(e.key.clone());
+            }
+            Some((size, sum, _, _)) => {
+                e.status = FileStatus::Failed;
+                e.reason = Some(format!("the bucket holds {size} bytes with SHA-256 {}", sum.as_deref().unwrap_or("(none)")));
+                v.mismatched.push(e.key.clone());
+            }
+            None => {
+                e.status = FileStatus::Failed;
+                e.reason = Some("not in the bucket".into());
+                v.mismatched.push(e.key.clone());
+            }
         }
     }
+    v.mismatched.extend(
+        files
+            .iter()
+            .filter(|e| e.status == FileStatus::Failed && !v.mismatched.contains(&e.key))
+            .map(|e| e.key.clone())
+            .collect::<Vec<_>>(),
+    );
     v.mismatched.sort();
+    v.no_checksum.sort();
     Ok(v)
 }
 

@@ -14,7 +14,7 @@ use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 
 use super::MigrateError;
-use super::uploads::Manifest;
+use super::uploads::{FileStatus, Manifest};
 
 /// The side collection holding the reversible record.
 pub(crate) const RECORD_COLLECTION: &str = "poactl_url_rewrites";
@@ -44,65 +44,118 @@ impl Field {
     }
 }
 
-/// Old values to CDN URLs, from the manifest.
+/// Old values to CDN URLs, from the manifest's verified files, for values under one of the
+/// old bases.
 pub(crate) struct Rewriter {
     by_path: HashMap<String, String>,
+    /// Paths of files the manifest lists without a verified upload.
+    unverified: std::collections::HashSet<String>,
     urls: std::collections::HashSet<String>,
+    bases: Vec<OldBase>,
+}
+
+/// Where the old uploads were served: an origin and a path (`http://localhost:5000/uploads/`),
+/// or a path alone for values stored relative (`/uploads/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OldBase {
+    /// `host[:port]`, lowercase; `None` for a relative base.
+    host: Option<String>,
+    /// The path, without its leading `/`, with a trailing `/` unless empty.
+    path: String,
+}
+
+/// A value split as an old base is: its host if it is an http(s) URL, its path normalised
+/// (query and fragment off, `\` as `/`, `%XX` decoded, leading `./` and `/` off).
+fn split(value: &str) -> (Option<String>, String) {
+    let v = value.trim();
+    let (host, rest) = match v.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            let (h, p) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+            (Some(h.to_ascii_lowercase()), p)
+        }
+        _ => (None, v),
+    };
+    let path = rest.split(['?', '#']).next().unwrap_or("");
+    let normalized = decode(&path.replace('\\', "/"));
+    (host, normalized.trim_start_matches("./").trim_start_matches('/').to_string())
+}
+
+impl OldBase {
+    fn parse(s: &str) -> Result<OldBase, MigrateError> {
+        let (host, path) = split(s);
+        if host.as_deref() == Some("") || s.contains("://") && host.is_none() {
+            return Err(MigrateError::Usage(format!(
+                "--old-base {s}: expected an http(s) URL or a path, e.g. http://localhost:5000/uploads/ or /uploads/"
+            )));
+        }
+        let path = if path.is_empty() || path.ends_with('/') { path } else { format!("{path}/") };
+        Ok(OldBase { host, path })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rewrite {
     To(String),
     AlreadyCdn,
+    /// Under an old base, but no file of the manifest has that path.
     Unmatched,
+    /// The manifest's file for it did not verify: left alone.
+    NotVerified,
+    /// Not under any old base (another host, such as an avatar from an identity provider).
+    OtherOrigin,
 }
 
 impl Rewriter {
-    pub(crate) fn new(m: &Manifest) -> Result<Rewriter, MigrateError> {
+    pub(crate) fn new(m: &Manifest, old_bases: &[String]) -> Result<Rewriter, MigrateError> {
         if m.cdn_base_url.is_none() {
             return Err(MigrateError::Usage(format!(
                 "the manifest has no CDN URL (no distribution served bucket {} when it was written): run `poactl apply` for the CDN, then `poactl migrate uploads` again to rewrite the manifest",
                 m.bucket
             )));
         }
+        if old_bases.is_empty() {
+            return Err(MigrateError::Usage(
+                "--old-base is needed: where the old uploads were served, as a URL and/or a path (e.g. --old-base http://localhost:5000/uploads/ --old-base /uploads/); values under no old base are left alone".into(),
+            ));
+        }
+        let bases = old_bases.iter().map(|b| OldBase::parse(b)).collect::<Result<Vec<_>, _>>()?;
         let mut by_path = HashMap::new();
+        let mut unverified = std::collections::HashSet::new();
         let mut urls = std::collections::HashSet::new();
         for f in &m.files {
             let Some(url) = &f.url else { continue };
+            if f.status != FileStatus::Verified {
+                unverified.insert(f.path.clone());
+                continue;
+            }
             by_path.insert(f.path.clone(), url.clone());
-            by_path.insert(f.key.clone(), url.clone());
             urls.insert(url.clone());
         }
-        Ok(Rewriter { by_path, urls })
+        Ok(Rewriter { by_path, unverified, urls, bases })
     }
 
-    /// A stored value's new URL: the manifest file whose path is the longest `/`-bounded
-    /// suffix of the value, once any scheme and host, query and fragment are taken off,
-    /// `\` made `/` and `%XX` decoded (`http://localhost:5000/uploads/images/a.png`,
-    /// `/uploads/images/a.png` and `uploads\images\a.png` all match `images/a.png`).
+    /// A stored value's new URL: the value must lie under an old base (same host for a URL,
+    /// a relative value for a path base), and what follows the base must be a verified file's
+    /// path in the manifest (`http://localhost:5000/uploads/images/a.png` under
+    /// `http://localhost:5000/uploads/`, and `uploads\\images\\a.png` under `/uploads/`, are
+    /// `images/a.png`).
     pub(crate) fn rewrite(&self, value: &str) -> Rewrite {
         if self.urls.contains(value) {
             return Rewrite::AlreadyCdn;
         }
-        let mut v = value.trim();
-        if let Some((scheme, rest)) = v.split_once("://")
-            && (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
-        {
-            v = rest.find('/').map_or("", |i| &rest[i..]);
-        }
-        let v = v.split(['?', '#']).next().unwrap_or("");
-        let normalized = decode(&v.replace('\\', "/"));
-        let trimmed = normalized.trim_start_matches("./").trim_start_matches('/');
-        let mut rest = trimmed;
-        loop {
+        let (host, path) = split(value);
+        let mut under_a_base = false;
+        for b in self.bases.iter().filter(|b| b.host == host) {
+            let Some(rest) = path.strip_prefix(&b.path) else { continue };
+            under_a_base = true;
             if let Some(url) = self.by_path.get(rest) {
                 return Rewrite::To(url.clone());
             }
-            match rest.find('/') {
-                Some(i) => rest = &rest[i + 1..],
-                None => return Rewrite::Unmatched,
+            if self.unverified.contains(rest) {
+                return Rewrite::NotVerified;
             }
         }
+        if under_a_base { Rewrite::Unmatched } else { Rewrite::OtherOrigin }
     }
 }
 
@@ -134,6 +187,10 @@ pub(crate) struct FieldReport {
     pub changed: u64,
     pub already: u64,
     pub unmatched: u64,
+    /// Values whose file did not verify in the manifest (left alone).
+    pub not_verified: u64,
+    /// Values under none of the old bases: other hosts, other paths (left alone).
+    pub other_origin: u64,
     /// Documents changed by someone else between the read and the write (left alone).
     pub changed_meanwhile: u64,
     pub samples: Vec<(String, String)>,
@@ -155,6 +212,14 @@ fn rewrite_at(v: &Bson, path: &[&str], rw: &Rewriter, r: &mut FieldReport) -> Op
                 }
                 Rewrite::To(_) | Rewrite::AlreadyCdn => {
                     r.already += 1;
+                    None
+                }
+                Rewrite::NotVerified => {
+                    r.not_verified += 1;
+                    None
+                }
+                Rewrite::OtherOrigin => {
+                    r.other_origin += 1;
                     None
                 }
                 Rewrite::Unmatched => {
@@ -326,7 +391,7 @@ mod tests {
     use crate::migrate::uploads::Entry;
 
     fn manifest() -> Manifest {
-        let entry = |path: &str| Entry {
+        let entry = |path: &str, status: FileStatus| Entry {
             path: path.into(),
             key: path.into(),
             url: Some(format!("https://cdn.example/{path}")),
@@ -334,41 +399,59 @@ mod tests {
             sha256: String::new(),
             content_type: String::new(),
             cache_control: String::new(),
+            status,
+            reason: None,
         };
         Manifest {
-            format_version: 1,
+            format_version: crate::migrate::uploads::MANIFEST_VERSION,
             environment: "t".into(),
             bucket: "b".into(),
             prefix: String::new(),
             cdn_base_url: Some("https://cdn.example".into()),
-            files: vec![entry("images/a.png"), entry("a.png"), entry("documents/id card.pdf")],
+            files: vec![
+                entry("images/a.png", FileStatus::Verified),
+                entry("a.png", FileStatus::Verified),
+                entry("documents/id card.pdf", FileStatus::Verified),
+                entry("images/failed.png", FileStatus::Failed),
+            ],
         }
     }
 
+    fn rewriter() -> Rewriter {
+        Rewriter::new(&manifest(), &["http://localhost:5000/uploads/".into(), "/uploads".into()]).unwrap()
+    }
+
     #[test]
-    fn old_urls_and_paths_find_their_file_by_the_longest_suffix() {
-        let rw = Rewriter::new(&manifest()).unwrap();
+    fn only_values_under_an_old_base_find_their_verified_file() {
+        let rw = rewriter();
+        let cdn = |p: &str| Rewrite::To(format!("https://cdn.example/{p}"));
         let cases = [
-            ("http://localhost:5000/uploads/images/a.png", Rewrite::To("https://cdn.example/images/a.png".into())),
-            ("/uploads/images/a.png?v=3", Rewrite::To("https://cdn.example/images/a.png".into())),
-            ("uploads\\images\\a.png", Rewrite::To("https://cdn.example/images/a.png".into())),
-            ("images/a.png", Rewrite::To("https://cdn.example/images/a.png".into())),
-            ("/uploads/a.png", Rewrite::To("https://cdn.example/a.png".into())),
-            ("/uploads/documents/id%20card.pdf", Rewrite::To("https://cdn.example/documents/id card.pdf".into())),
+            ("http://localhost:5000/uploads/images/a.png", cdn("images/a.png")),
+            ("HTTP://LOCALHOST:5000/uploads/images/a.png", cdn("images/a.png")),
+            ("/uploads/images/a.png?v=3", cdn("images/a.png")),
+            ("uploads\\images\\a.png", cdn("images/a.png")),
+            ("/uploads/a.png", cdn("a.png")),
+            ("/uploads/documents/id%20card.pdf", cdn("documents/id card.pdf")),
             ("https://cdn.example/images/a.png", Rewrite::AlreadyCdn),
             ("/uploads/images/b.png", Rewrite::Unmatched),
-            ("/uploads/images/missing.png", Rewrite::Unmatched),
-            ("xa.png", Rewrite::Unmatched),
+            ("/uploads/images/failed.png", Rewrite::NotVerified),
+            // Another host whose path ends like an uploaded file: a Gravatar, an OAuth avatar.
+            ("https://www.gravatar.com/avatar/images/a.png", Rewrite::OtherOrigin),
+            ("https://lh3.googleusercontent.com/uploads/images/a.png", Rewrite::OtherOrigin),
+            // A relative value outside the old prefix is not guessed at.
+            ("images/a.png", Rewrite::OtherOrigin),
+            ("/static/a.png", Rewrite::OtherOrigin),
         ];
         for (value, want) in cases {
             assert_eq!(rw.rewrite(value), want, "{value}");
         }
+        assert!(Rewriter::new(&manifest(), &[]).is_err(), "an old base is needed");
     }
 
     #[test]
     fn paths_walk_nested_documents_and_arrays() {
-        let rw = Rewriter::new(&manifest()).unwrap();
-        let d = doc! {"_id": 1, "photos": [{"url": "/uploads/images/a.png", "w": 3}, {"url": "https://cdn.example/a.png"}, {"url": "/nope.png"}], "avatar": "/a.png"};
+        let rw = rewriter();
+        let d = doc! {"_id": 1, "photos": [{"url": "/uploads/images/a.png", "w": 3}, {"url": "https://cdn.example/a.png"}, {"url": "/uploads/nope.png"}], "avatar": "/a.png"};
         let mut r = FieldReport::default();
         let (_, after) = rewrite_document(&d, &Field::parse("users.photos.url").unwrap(), &rw, &mut r).unwrap();
         assert_eq!(
@@ -376,7 +459,7 @@ mod tests {
             Bson::Array(vec![
                 doc! {"url": "https://cdn.example/images/a.png", "w": 3}.into(),
                 doc! {"url": "https://cdn.example/a.png"}.into(),
-                doc! {"url": "/nope.png"}.into()
+                doc! {"url": "/uploads/nope.png"}.into()
             ])
         );
         assert_eq!((r.values, r.changed, r.already, r.unmatched), (3, 1, 1, 1));

@@ -310,9 +310,9 @@ async fn moto_uploads_resume_after_a_kill_skip_what_is_there_and_verify() {
 }
 
 fn manifest_file(dir: &Path) -> String {
-    let entry = |path: &str| serde_json::json!({"path": path, "key": path, "url": format!("https://d1.cloudfront.net/{}", path.replace(' ', "%20")), "size": 1, "sha256": "x", "content_type": "image/jpeg", "cache_control": "public, max-age=1"});
-    let m = serde_json::json!({"format_version": 1, "environment": "mig", "bucket": "b", "prefix": "", "cdn_base_url": "https://d1.cloudfront.net",
-        "files": [entry("avatars/u1.jpg"), entry("avatars/u2.jpg"), entry("jobs/b1/photo 1.jpg")]});
+    let entry = |path: &str, status: &str| serde_json::json!({"path": path, "key": path, "url": format!("https://d1.cloudfront.net/{}", path.replace(' ', "%20")), "size": 1, "sha256": "x", "content_type": "image/jpeg", "cache_control": "public, max-age=1", "status": status});
+    let m = serde_json::json!({"format_version": 2, "environment": "mig", "bucket": "b", "prefix": "", "cdn_base_url": "https://d1.cloudfront.net",
+        "files": [entry("avatars/u1.jpg", "verified"), entry("avatars/u2.jpg", "verified"), entry("jobs/b1/photo 1.jpg", "verified"), entry("avatars/u5.jpg", "failed")]});
     let p = dir.join("manifest.json");
     std::fs::write(&p, m.to_string()).unwrap();
     p.to_string_lossy().to_string()
@@ -326,6 +326,9 @@ async fn mock_file_urls_are_rewritten_after_a_dry_run_idempotently_and_reverted(
         doc! {"_id": 2, "name": "b", "avatar": "/uploads/avatars/u2.jpg"},
         doc! {"_id": 3, "name": "c", "avatar": "/uploads/avatars/gone.jpg"},
         doc! {"_id": 4, "name": "d"},
+        // A Gravatar whose path ends like an uploaded file, and a file whose upload failed.
+        doc! {"_id": 5, "name": "e", "avatar": "https://www.gravatar.com/uploads/avatars/u1.jpg"},
+        doc! {"_id": 6, "name": "f", "avatar": "/uploads/avatars/u5.jpg"},
     ];
     mock.insert("home_service_db.users", users.clone());
     let bookings =
@@ -334,14 +337,28 @@ async fn mock_file_urls_are_rewritten_after_a_dry_run_idempotently_and_reverted(
     let (dir, spec) = spec_file("mig", DATA_SPEC);
     let manifest = manifest_file(dir.path());
     let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
-    let base =
-        strings(&["migrate", "urls", "-e", &spec, "--manifest", &manifest, "--field", "users.avatar", "--field", "bookings.photos.url"]);
+    let base = strings(&[
+        "migrate",
+        "urls",
+        "-e",
+        &spec,
+        "--manifest",
+        &manifest,
+        "--field",
+        "users.avatar",
+        "--field",
+        "bookings.photos.url",
+        "--old-base",
+        "http://localhost:5000/uploads/",
+        "--old-base",
+        "/uploads/",
+    ]);
     let with = |extra: &[&str]| base.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect::<Vec<_>>();
 
     let dry = poactl(with(&["--dry-run"]), env.clone()).await;
     dry.expect_code(0);
     assert!(
-        dry.stdout.contains("users.avatar: 3 document(s), 3 value(s): 2 to rewrite, 0 already CDN URLs, 1 matching no uploaded file"),
+        dry.stdout.contains("users.avatar: 5 document(s), 5 value(s): 2 to rewrite, 0 already CDN URLs, 1 matching no uploaded file, 1 whose upload did not verify, 1 under no old base (left alone)"),
         "{}",
         dry.stdout
     );
@@ -369,6 +386,8 @@ async fn mock_file_urls_are_rewritten_after_a_dry_run_idempotently_and_reverted(
     assert_eq!(avatar(1), "https://d1.cloudfront.net/avatars/u1.jpg");
     assert_eq!(avatar(2), "https://d1.cloudfront.net/avatars/u2.jpg");
     assert_eq!(avatar(3), "/uploads/avatars/gone.jpg");
+    assert_eq!(avatar(5), "https://www.gravatar.com/uploads/avatars/u1.jpg", "another host is left alone");
+    assert_eq!(avatar(6), "/uploads/avatars/u5.jpg", "a file whose upload failed is not pointed at");
     let b = mock.collection("home_service_db.bookings").unwrap().documents().next().unwrap().clone();
     assert_eq!(
         b.get_array("photos").unwrap(),
@@ -419,9 +438,24 @@ async fn real_mongodb_migrates_between_two_databases_when_mongodb_test_uri_is_se
     poactl(strings(&["migrate", "data", "-e", &spec, "--from", &source_uri]), env.clone()).await.expect_code(0);
     poactl(strings(&["migrate", "data", "-e", &spec, "--from", &source_uri]), env.clone()).await.expect_code(0);
     let manifest = manifest_file(dir.path());
-    poactl(strings(&["migrate", "urls", "-e", &spec, "--manifest", &manifest, "--field", "users.avatar", "--auto-approve"]), env.clone())
-        .await
-        .expect_code(0);
+    poactl(
+        strings(&[
+            "migrate",
+            "urls",
+            "-e",
+            &spec,
+            "--manifest",
+            &manifest,
+            "--field",
+            "users.avatar",
+            "--old-base",
+            "/uploads/",
+            "--auto-approve",
+        ]),
+        env.clone(),
+    )
+    .await
+    .expect_code(0);
     let one = client.database(&target_db).collection::<Document>("users").find_one(doc! {"_id": 0}).await.unwrap().unwrap();
     assert_eq!(one.get_str("avatar"), Ok("https://d1.cloudfront.net/avatars/u1.jpg"));
     poactl(strings(&["migrate", "urls", "-e", &spec, "--revert", "--auto-approve"]), env).await.expect_code(0);

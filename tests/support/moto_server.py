@@ -1,11 +1,13 @@
-"""Starts moto's server for the tests (and `make demo`), with five documented fixes.
+"""Starts moto's server for the tests (and `make demo`), with six documented fixes.
 
 1. moto 5.2.5 drops `Origin.OriginAccessControlId` from created distributions (it reads back
    empty); real CloudFront keeps it. poactl compares the OAC id like any other field, so moto
    keeps that one attribute.
-2. moto 5.2.5 answers GetBucketVersioning with a `<GetBucketVersioningResponse>` root element;
-   real S3 (and the S3 model the Rust SDK is generated from) uses `<VersioningConfiguration>`,
-   and the SDK rejects anything else. moto's answer gets the real root name.
+2. moto 5.2.5 answers GetBucketVersioning with a `<GetBucketVersioningResponse>` root element,
+   and ListParts with `<ListPartsResponse>`; real S3 (and the S3 model the Rust SDK is
+   generated from) uses `<VersioningConfiguration>` and `<ListPartsResult>` (S3 API reference,
+   ListParts, "Response Syntax"), and the SDK rejects anything else. moto's answers get the
+   real root names.
 3. moto 5.2.5 ignores `CreateBucketConfiguration.Tags`; real S3 tags the bucket as it creates
    it (S3 API reference, CreateBucket: "Tags: An array of tags that you can apply to the bucket
    that you're creating"; the field is in the S3 model the Rust SDK is generated from). poactl
@@ -26,10 +28,19 @@
    that stays private). moto's check keeps only the statements whose
    principal is everyone (`"*"` or `{"AWS": "*"}`).
 
+6. moto 5.2.5 leaves each part's `ChecksumSHA256` out of ListParts, though the upload was
+   created with `x-amz-checksum-algorithm: SHA256`; real S3 returns it (S3 API reference,
+   ListParts, Part.ChecksumSHA256: "The Base64 encoded, 256-bit SHA256 checksum of the part";
+   the field is in the S3 model the Rust SDK is generated from). poactl resumes a multipart
+   upload only from parts whose checksum it can compare; moto adds the part's SHA-256, computed
+   from the part it stored, for uploads created with that algorithm.
+
 Nothing else is changed.
 
 Usage: python moto_server.py HOST PORT
 """
+import base64
+import hashlib
 import sys
 
 from moto.cloudfront import models
@@ -53,6 +64,8 @@ def _s3_result_with_real_roots(self, resp, result, shape, serialized_result):
     resp = _original_s3_result(self, resp, result, shape, serialized_result)
     if self.operation_model.name == "GetBucketVersioning":
         resp["body"] = resp["body"].replace("GetBucketVersioningResponse", "VersioningConfiguration")
+    if self.operation_model.name == "ListParts":
+        resp["body"] = resp["body"].replace("ListPartsResponse", "ListPartsResult")
     return resp
 
 
@@ -82,7 +95,25 @@ s3_responses.S3Response._bucket_response_put = _bucket_put_with_create_tags
 _original_serialized = s3_responses.S3Response.serialized
 
 
+def _serialized_with_part_checksums(self, action_result):
+    result = action_result.result if isinstance(action_result.result, dict) else None
+    if self.data.get("Action") != "ListParts" or not result:
+        return None
+    try:
+        upload = self.backend.get_bucket(result["Bucket"]).multiparts[result["UploadId"]]
+    except Exception:  # gone meanwhile: leave it as moto answered
+        return None
+    if (upload.metadata.get("x-amz-checksum-algorithm") or "").upper() != "SHA256":
+        return None
+    for part in result.get("Parts") or []:
+        stored = upload.parts.get(int(part["PartNumber"]))
+        if stored is not None:
+            part["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(stored.value).digest()).decode()
+    return None
+
+
 def _serialized_with_bucket_regions(self, action_result):
+    _serialized_with_part_checksums(self, action_result)
     if self.data.get("Action") == "ListBuckets" and any(
         self._get_param(p) is not None for p in ("prefix", "bucket-region", "max-buckets", "continuation-token")
     ):
