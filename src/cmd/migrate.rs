@@ -525,9 +525,9 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     let outcomes: Vec<(String, Result<Outcome, crate::migrate::MigrateError>)> =
         futures::stream::iter(entries.iter().map(|(f, e, parts)| {
             let (client, bucket, bar) = (&client, &bucket.name, bar.clone());
-            let size = listed.get(&e.key).copied();
-            let open = unfinished.get(&e.key).cloned().unwrap_or_default();
-            async move { (e.key.clone(), uploads::put(client, bucket, f, e, parts, size, &open, bar.as_ref()).await) }
+            let there =
+                uploads::InBucket { size: listed.get(&e.key).copied(), unfinished: unfinished.get(&e.key).cloned().unwrap_or_default() };
+            async move { (e.key.clone(), uploads::put(client, bucket, f, e, parts, &there, bar.as_ref()).await) }
         }))
         .buffer_unordered(lanes)
         .collect()

@@ -495,10 +495,10 @@ pub(crate) async fn put(
     file: &LocalFile,
     entry: &Entry,
     parts: &[String],
-    listed: Option<u64>,
-    unfinished: &[String],
+    there: &InBucket,
     tally: &dyn Tally,
 ) -> Result<Outcome, MigrateError> {
+    let (listed, unfinished) = (there.size, there.unfinished.as_slice());
     if listed == Some(file.size)
         && let Some((size, sum, ct, cc)) = head(client, bucket, &entry.key).await?
         && size == file.size
@@ -638,6 +638,14 @@ pub(crate) async fn put(
         .await
         .map_err(|e| s3_fail(what("CompleteMultipartUpload"), e))?;
     Ok(if resumed > 0 { Outcome::Resumed { parts_kept: resumed } } else { Outcome::Uploaded })
+}
+
+/// What the bucket showed for a key before the upload: the size its listing gave (None:
+/// not there), and the unfinished multipart uploads of the key, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct InBucket {
+    pub size: Option<u64>,
+    pub unfinished: Vec<String>,
 }
 
 /// Parts of one file uploaded at once.

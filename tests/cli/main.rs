@@ -18,6 +18,7 @@ mod fuzz;
 mod layering;
 mod migrate;
 mod migrate_dump;
+mod migrate_uploads;
 mod mongo;
 mod openapi;
 mod reliability;

@@ -426,6 +426,7 @@ impl Recorder {
                         Some(Fault::DropBefore) => drop_connection(),
                         _ => {}
                     }
+                    let method_name = method.to_string();
                     let mut req = client.request(method, format!("{target}{path_q}")).body(body.to_vec());
                     for (k, v) in headers.iter() {
                         if k != "host" && k != "content-length" {
@@ -446,8 +447,11 @@ impl Recorder {
                     }
                     let status = resp.status();
                     let mut out = axum::http::Response::builder().status(status.as_u16());
+                    // A HEAD answer has no body but the object's length (S3 HeadObject's
+                    // Content-Length): kept as the service sent it.
+                    let head = method_name == "HEAD";
                     for (k, v) in resp.headers().iter() {
-                        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+                        if (k != "content-length" || head) && k != "transfer-encoding" && k != "connection" {
                             out = out.header(k, v);
                         }
                     }
@@ -461,7 +465,7 @@ impl Recorder {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move { axum::serve(listener, app.layer(axum::extract::DefaultBodyLimit::disable())).await.unwrap() });
         Recorder { url, seen }
     }
 
