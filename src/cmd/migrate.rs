@@ -137,7 +137,18 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
     }
     let total_bytes: u64 = chosen.iter().filter_map(|c| c.bytes).sum();
     if a.guard.dry_run {
-        return data_dry_run(g, &loaded, &source, &chosen, &notes, total_bytes);
+        let mut damaged = false;
+        for c in &chosen {
+            match crate::migrate::copy::survey(&source, c).await {
+                Ok(s) => notes.extend(survey_notes(&c.name, &s)),
+                Err(e) => {
+                    damaged = true;
+                    notes.push(format!("{}: will fail: {}", c.name, secrets::error_chain(&e)));
+                }
+            }
+        }
+        let code = data_dry_run(g, &loaded, &source, &chosen, &notes, total_bytes)?;
+        return Ok(if damaged { exit::ERROR } else { code });
     }
 
     let progress = progress(g);
@@ -257,6 +268,27 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
         return Ok(exit::ERROR);
     }
     Ok(if index_report.is_some_and(|r| r.is_err()) { exit::ERROR } else { exit::OK })
+}
+
+/// What the dry run says about a collection's special documents.
+fn survey_notes(name: &str, s: &crate::migrate::copy::Survey) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.empty_timestamps > 0 {
+        out.push(format!(
+            "{name}: {} document(s) hold an empty Timestamp(0, 0) at the top level, which a server replaces on insert: sent with bypassEmptyTsReplacement (on servers before 5.0, put back with $set right after), so they arrive unchanged",
+            s.empty_timestamps
+        ));
+    }
+    if s.without_id > 0 {
+        out.push(format!(
+            "{name}: {} document(s) have no _id: each gets an ObjectId derived from its bytes (and which copy of those bytes it is), so a rerun or a fresh dump of the same data finds it again; a document changed at the source between two dumps gets a new id, and its old copy stays on the target",
+            s.without_id
+        ));
+    }
+    if s.too_large > 0 {
+        out.push(format!("{name}: {} document(s) are over 16 MiB, which no server stores: they will be refused and named", s.too_large));
+    }
+    out
 }
 
 fn data_dry_run(

@@ -410,6 +410,32 @@ async fn insert(
     Ok(())
 }
 
+/// What the dry run finds in a collection's documents that the copy treats specially.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub(crate) struct Survey {
+    /// Documents with an empty top-level `Timestamp(0, 0)` (sent so that the server keeps it).
+    pub empty_timestamps: u64,
+    /// Documents without `_id` (given a derived one).
+    pub without_id: u64,
+    /// Documents over 16 MiB, which no server stores.
+    pub too_large: u64,
+}
+
+/// Reads the collection once, as the copy would, and counts what it treats specially.
+pub(crate) async fn survey(source: &Source, info: &CollectionInfo) -> Result<Survey, MigrateError> {
+    let mut out = Survey::default();
+    let mut rx = source.stream(info);
+    while let Some(batch) = rx.recv().await {
+        let batch = batch?;
+        out.without_id += batch.derived_ids as u64;
+        for d in &batch.docs {
+            out.empty_timestamps += u64::from(!empty_timestamps(d).is_empty());
+            out.too_large += u64::from(d.as_bytes().len() > MAX_USER_DOCUMENT);
+        }
+    }
+    Ok(out)
+}
+
 fn code(e: &mongodb::error::Error) -> Option<i32> {
     match e.kind.as_ref() {
         ErrorKind::Command(c) => Some(c.code),

@@ -303,3 +303,28 @@ async fn pump(
         let _ = tx.send(Ok(batch)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::rawdoc;
+
+    use super::*;
+
+    #[test]
+    fn derived_ids_follow_the_bytes_not_the_order_and_equal_documents_stay_two() {
+        let ids = |docs: &[RawDocumentBuf]| -> Vec<String> {
+            let mut derived = DerivedIds::default();
+            let mut out: Vec<String> =
+                docs.iter().map(|d| derived.apply(d.clone(), "logs").0.get_object_id("_id").map(|o| o.to_hex()).unwrap_or_default()).collect();
+            out.sort();
+            out
+        };
+        let (a, b) = (rawdoc! {"line": "a"}, rawdoc! {"line": "b"});
+        let first = ids(&[a.clone(), b.clone(), a.clone()]);
+        assert_eq!(first, ids(&[b.clone(), a.clone(), a.clone()]), "a fresh dump in another order gives the same ids");
+        assert_eq!(first.iter().collect::<std::collections::HashSet<_>>().len(), 3, "two equal documents stay two");
+        let mut derived = DerivedIds::default();
+        let with = rawdoc! {"_id": 7, "line": "a"};
+        assert_eq!(derived.apply(with.clone(), "logs"), (with, false), "an _id of its own is kept");
+    }
+}

@@ -156,6 +156,25 @@ async fn mock_documents_arrive_exactly_and_refusals_do_not_stop_the_rest() {
     let dump = dump_of(&[("events", &events, r#"{"options":{},"indexes":[]}"#)]);
     let from = dump.path().to_string_lossy().to_string();
 
+    // The dry run finds them, and the documents without _id, reading the dump only.
+    let no_id = dump_of(&[
+        ("events", &events, r#"{"options":{},"indexes":[]}"#),
+        ("logs", &[doc! {"line": "a"}, doc! {"line": "a"}], r#"{"options":{}}"#),
+    ]);
+    let dry_from = no_id.path().to_string_lossy().to_string();
+    let dry = poactl(
+        args(&["migrate", "data", "-e", &spec, "--from", &dry_from, "--dry-run"]),
+        vec![("POACTL_MONGODB_URI", "mongodb://127.0.0.1:1/".into())],
+    )
+    .await;
+    dry.expect_code(0);
+    assert!(dry.stdout.contains("events: 2 document(s) hold an empty Timestamp(0, 0) at the top level"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("logs: 2 document(s) have no _id") && dry.stdout.contains("a fresh dump of the same data"),
+        "{}",
+        dry.stdout
+    );
+
     // Empty timestamps stay as they were: on a current server through bypassEmptyTsReplacement,
     // on a 4.4 server (which refuses that field) put back with $set after the insert.
     for version in [None, Some((4, 4))] {
