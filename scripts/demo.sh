@@ -78,7 +78,7 @@ echo "    the cluster's hosts: the sandbox's MongoDB wire MOCK (in memory, not a
 
 export MONGODB_ATLAS_BASE_URL="$ATLAS_URL" MONGODB_ATLAS_CLIENT_ID=demo MONGODB_ATLAS_CLIENT_SECRET=demo
 export AWS_ENDPOINT_URL="$MOTO_URL" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-export MONGODB_ATLAS_ORG_ID=5f0123456789abcdef012345 POAFIX_DB_PASSWORD=demo-password-not-a-secret
+export MONGODB_ATLAS_ORG_ID=5f0123456789abcdef012345 POAFIX_DB_PASSWORD=demo-password-not-a-secret POAFIX_MIGRATIONS_PASSWORD=demo-migrations-password-not-a-secret
 
 step "validate: check environments/local.yaml (no network)"
 expect 0 validate -e local

@@ -22,8 +22,10 @@
 //! - A validator refuses documents written before it (DocumentValidationFailure, 121, docs
 //!   "Schema Validation"). A collection poactl creates gets its validator after the load,
 //!   with its level and action, through `collMod` (docs "collMod": validator,
-//!   validationLevel, validationAction); `bypassDocumentValidation` (the action of the same
-//!   name, in the dbAdmin and restore roles) is the other way, for a target that has one.
+//!   validationLevel, validationAction), when the user may run collMod (dbAdmin; not an app's
+//!   readWrite); else at once, as mongorestore does. `bypassDocumentValidation` (the action of
+//!   the same name, in the dbAdmin and restore roles) is the other way, for a target that has
+//!   one.
 //! - A document over 16 MiB (BSONObjMaxUserSize) is refused as BSONObjectTooLarge (10) by
 //!   `fixDocumentForInsert`; poactl refuses it itself, since the command carrying it could
 //!   not be sent.
@@ -142,9 +144,17 @@ pub(crate) async fn copy(
     let held_back: Document =
         wanted.iter().filter(|(k, _)| VALIDATION.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut existing = listed_options(target, name).await.map_err(write)?;
+    // Holding the validator back needs the collMod right (dbAdmin), which an app's readWrite
+    // user lacks: asked first, on the name that does not exist yet (the server checks a
+    // command's rights before its namespace: Unauthorized, 13, else NamespaceNotFound, 26).
+    // Without it the collection gets its validator at once, as mongorestore does, and older
+    // documents are refused and named with the fix.
+    let hold_back = !held_back.is_empty()
+        && existing.is_none()
+        && !matches!(target.run_command(doc! {"collMod": name}).await, Err(e) if code(&e) == Some(13));
     if existing.is_none() {
         let mut cmd = doc! {"create": name};
-        cmd.extend(wanted.iter().filter(|(k, _)| !VALIDATION.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())));
+        cmd.extend(wanted.iter().filter(|(k, _)| !(hold_back && VALIDATION.contains(&k.as_str()))).map(|(k, v)| (k.clone(), v.clone())));
         match target.run_command(cmd).await {
             Ok(_) => report.created = true,
             // Another run created it meanwhile (NamespaceExists, server create_collection.cpp).
@@ -156,9 +166,18 @@ pub(crate) async fn copy(
     // A collection without the source's validator is one poactl made and has not finished
     // loading (the validator comes last), or one made without options: either way the
     // validator is put back after the load. One with another validator is someone else's.
-    let mut restore_validator = report.created && !held_back.is_empty();
+    let mut restore_validator = report.created && hold_back;
     if let Some(have) = &existing {
         let lacks_validator = !have.contains_key("validator") && held_back.contains_key("validator");
+        // Only collMod adds the validator to a collection that exists: without that right the
+        // load would leave the collection without it, silently.
+        if lacks_validator && matches!(target.run_command(doc! {"collMod": name}).await, Err(e) if code(&e) == Some(13)) {
+            return Err(MigrateError::Options {
+                collection: name.clone(),
+                differences: "validator: the source has one, the target none".into(),
+                fix: "only collMod adds a validator to an existing collection, and this user may not run it: migrate as a user with dbAdmin on the database (--mongodb-uri), as `database.user` needs for `poactl apply` too".into(),
+            });
+        }
         let differences = option_differences(&wanted, have, lacks_validator);
         if !differences.is_empty() {
             let empty = coll.estimated_document_count().await.map_err(write)? == 0;

@@ -314,8 +314,10 @@ mod tests {
     fn derived_ids_follow_the_bytes_not_the_order_and_equal_documents_stay_two() {
         let ids = |docs: &[RawDocumentBuf]| -> Vec<String> {
             let mut derived = DerivedIds::default();
-            let mut out: Vec<String> =
-                docs.iter().map(|d| derived.apply(d.clone(), "logs").0.get_object_id("_id").map(|o| o.to_hex()).unwrap_or_default()).collect();
+            let mut out: Vec<String> = docs
+                .iter()
+                .map(|d| derived.apply(d.clone(), "logs").0.get_object_id("_id").map(|o| o.to_hex()).unwrap_or_default())
+                .collect();
             out.sort();
             out
         };

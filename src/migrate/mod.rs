@@ -8,6 +8,7 @@ pub(crate) mod data;
 pub(crate) mod dump;
 pub(crate) mod hash;
 pub(crate) mod run;
+pub(crate) mod scan;
 pub(crate) mod select;
 pub(crate) mod uploads;
 pub(crate) mod urls;

@@ -614,11 +614,32 @@ fn validate(c: &Collection, d: &Document, bypass: bool) -> Result<(), (i32, &'st
     if bypass || c.options.get_str("validationAction") == Ok("warn") || c.options.get_str("validationLevel") == Ok("off") {
         return Ok(());
     }
+    if let Ok(schema) = validator.get_document("$jsonSchema") {
+        return json_schema(d, schema);
+    }
     match matches(d, validator) {
         Ok(true) => Ok(()),
         Ok(false) => Err((121, "DocumentValidationFailure", "Document failed validation".into())),
         Err(e) => Err((2, "BadValue", format!("the mock cannot evaluate this validator: {e}"))),
     }
+}
+
+/// The `$jsonSchema` keywords the mock evaluates (docs "$jsonSchema": `bsonType: "object"`
+/// holds for every document, `required` lists fields that must be present); any other
+/// keyword is refused as the mock's limit, never guessed.
+fn json_schema(d: &Document, schema: &Document) -> Result<(), (i32, &'static str, String)> {
+    for (k, v) in schema {
+        match (k.as_str(), v) {
+            ("bsonType", Bson::String(t)) if t == "object" => {}
+            ("required", Bson::Array(fields)) => {
+                if fields.iter().filter_map(Bson::as_str).any(|f| !d.contains_key(f)) {
+                    return Err((121, "DocumentValidationFailure", "Document failed validation".into()));
+                }
+            }
+            (other, _) => return Err((2, "BadValue", format!("the mock cannot evaluate $jsonSchema keyword {other}"))),
+        }
+    }
+    Ok(())
 }
 
 fn error(code: i32, name: &str, msg: &str) -> Document {
@@ -1044,7 +1065,15 @@ fn answer(state: &Arc<Mutex<MockState>>, cmd: Document) -> Document {
                 }
                 return doc! {"ok": 1.0};
             }
-            let Ok(spec) = cmd.get_document("index") else { return doc! {"ok": 1.0} };
+            let Ok(spec) = cmd.get_document("index") else {
+                // A collMod of a collection that does not exist is NamespaceNotFound (server
+                // src/mongo/db/catalog/coll_mod.cpp, "ns does not exist"), after the rights
+                // check (`access` runs first, as the server checks authorization before running).
+                if !st.collections.contains_key(&ns) {
+                    return error(26, "NamespaceNotFound", &format!("ns does not exist: {ns}"));
+                }
+                return doc! {"ok": 1.0};
+            };
             let name = spec.get_str("name").unwrap_or("").to_string();
             let dry_run = cmd.get_bool("dryRun").unwrap_or(false);
             let Some(c) = st.collections.get_mut(&ns) else { return error(26, "NamespaceNotFound", &format!("ns does not exist: {ns}")) };
