@@ -270,3 +270,30 @@ async fn mock_a_collection_that_differs_everywhere_is_narrowed_to_one_id() {
     let reads = mock.sent(&["find"])[finds..].iter().filter(|c| c.get_document("filter").is_ok_and(|f| f.is_empty())).count();
     assert!((3..=4).contains(&reads), "{reads} reads of the target");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_user_without_collmod_gets_the_validator_at_once_and_never_loses_it() {
+    let users = vec![doc! {"_id": 1, "email": "a@x"}, doc! {"_id": 2, "name": "no email"}];
+    let meta = r#"{"options":{"validator":{"email":{"$exists":true}},"validationLevel":"moderate"},"indexes":[]}"#;
+    let dump = dump_of(&[("users", &users, meta), ("members", &users, meta)]);
+    let from = dump.path().to_string_lossy().to_string();
+    let (_dir, spec) = spec_file("mig", "environment: mig\ndatabase:\n  name: home_service_db\n");
+    let mock = MongoMock::start().await;
+    mock.set_users(vec![poactl::sandbox::mongo::MockUser::new("admin", "app", "app-pass-1", &[("readWrite", "home_service_db")])]);
+    // `apply` made `members` empty, without options.
+    mock.state.lock().unwrap().collections.insert("home_service_db.members".into(), Collection::default());
+    let env = vec![("POACTL_MONGODB_URI", mock.uri.replacen("mongodb://", "mongodb://app:app-pass-1@", 1))];
+    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from]), env).await;
+    run.expect_code(1);
+    // readWrite may not collMod: users is created with its validator, as mongorestore does.
+    let created: Vec<Document> = mock.sent(&["create"]).into_iter().filter(|c| c.get_str("create") == Ok("users")).collect();
+    assert_eq!(created[0].get_document("validator").ok(), Some(&doc! {"email": {"$exists": true}}), "{created:?}");
+    assert!(run.stderr.contains("collection users: the target refused 1 document(s): _id 2 (code 121"), "{}", run.stderr);
+    // members would have lost its validator: stopped before any write, with the fix.
+    assert!(
+        run.stderr.contains("collection members exists on the target") && run.stderr.contains("only collMod adds a validator"),
+        "{}",
+        run.stderr
+    );
+    assert!(mock.collection("home_service_db.members").unwrap().documents().next().is_none());
+}
