@@ -24,7 +24,7 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
     for want in [
         "[17/17]",
         "Check of \"local\":",
-        "Apply complete! Resources: 17 added",
+        "Apply complete! Resources: 18 added",
         "No changes.",
         "versioning: live false, spec true",
         "No drift",

@@ -9,20 +9,7 @@ use std::path::Path;
 use mongodb::bson::{Bson, Document, Timestamp, doc};
 use poactl::sandbox::mongo::{Collection, MongoMock};
 
-use crate::support::{Poactl, Run, spec_file};
-
-async fn poactl(args: Vec<String>, env: Vec<(&'static str, String)>) -> Run {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        Poactl::new(&args).envs_owned(&env).run()
-    })
-    .await
-    .unwrap()
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
+use crate::support::{poactl_blocking, spec_file, strings};
 
 fn fixture(path: &str) -> std::path::PathBuf {
     crate::support::repo().join("tests/fixtures/mongodump").join(path)
@@ -63,7 +50,7 @@ async fn mock_dump_layouts_are_read_as_mongorestore_reads_them() {
     write_bson(&r.join("oplog.bson"), &[doc! {"ts": Timestamp { time: 1, increment: 1 }, "op": "i", "ns": "db1.c1", "o": {"_id": 1}}]);
     std::fs::write(r.join("prelude.json"), r#"{"server":{"version":"7.0.0"}}"#).unwrap();
     let from = r.to_string_lossy().to_string();
-    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await;
     run.expect_code(0);
     assert!(run.stdout.contains("oplog.bson (a `mongodump --oplog` dump) is not replayed"), "{}", run.stdout);
     assert!(run.stdout.contains("also holds database(s) admin"), "{}", run.stdout);
@@ -74,11 +61,11 @@ async fn mock_dump_layouts_are_read_as_mongorestore_reads_them() {
     // Two databases of the app's kind: a name is needed, and nothing is read or sent first.
     copy_dir(&fixture("testdirs/db1"), &r.join("other"));
     let before = mock.received();
-    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await;
     run.expect_code(1);
     assert!(run.stderr.contains("holds several databases (db1, other): name the one to copy with --db NAME"), "{}", run.stderr);
     assert_eq!(mock.received(), before);
-    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from, "--db", "other", "--dry-run"]), env.clone()).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from, "--db", "other", "--dry-run"]), env.clone()).await;
     run.expect_code(0);
     assert!(run.stdout.contains("(database other)") && run.stdout.contains("admin, db1: not copied"), "{}", run.stdout);
 
@@ -100,7 +87,7 @@ async fn mock_dump_layouts_are_read_as_mongorestore_reads_them() {
     write_bson(&d.join("system.sessions.bson"), &[doc! {"_id": 1}]);
     let (_d2, db1_spec) = spec_file("mig", "environment: mig\ndatabase:\n  name: db1\n");
     let from = d.to_string_lossy().to_string();
-    let run = poactl(args(&["migrate", "data", "-e", &db1_spec, "--from", &from, "-o", "json"]), env.clone()).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &db1_spec, "--from", &from, "-o", "json"]), env.clone()).await;
     run.expect_code(0);
     let long = "aVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryVeryLongCollectionNameConsistingOfExactlyTwoHundredAndFortySevenCharacters";
     assert_eq!(mock.collection(&format!("db1.{long}")).unwrap().documents().count(), 2);
@@ -125,11 +112,11 @@ async fn mock_dump_layouts_are_read_as_mongorestore_reads_them() {
     )
     .unwrap();
     let inserts = mock.sent(&["insert", "create"]).len();
-    let run = poactl(args(&["migrate", "data", "-e", &db1_spec, "--from", &from]), env.clone()).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &db1_spec, "--from", &from]), env.clone()).await;
     run.expect_code(1);
     assert!(run.stderr.contains("weather is a time-series collection") && run.stderr.contains("nothing was written"), "{}", run.stderr);
     assert_eq!(mock.sent(&["insert", "create"]).len(), inserts, "nothing was written");
-    let run = poactl(args(&["migrate", "data", "-e", &db1_spec, "--from", &from, "--collections", "cafés"]), env.clone()).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &db1_spec, "--from", &from, "--collections", "cafés"]), env.clone()).await;
     run.expect_code(0);
 }
 
@@ -162,8 +149,8 @@ async fn mock_documents_arrive_exactly_and_refusals_do_not_stop_the_rest() {
         ("logs", &[doc! {"line": "a"}, doc! {"line": "a"}], r#"{"options":{}}"#),
     ]);
     let dry_from = no_id.path().to_string_lossy().to_string();
-    let dry = poactl(
-        args(&["migrate", "data", "-e", &spec, "--from", &dry_from, "--dry-run"]),
+    let dry = poactl_blocking(
+        strings(&["migrate", "data", "-e", &spec, "--from", &dry_from, "--dry-run"]),
         vec![("POACTL_MONGODB_URI", "mongodb://127.0.0.1:1/".into())],
     )
     .await;
@@ -181,7 +168,7 @@ async fn mock_documents_arrive_exactly_and_refusals_do_not_stop_the_rest() {
         let mock = MongoMock::start().await;
         mock.state.lock().unwrap().version = version;
         let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
-        let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from, "-o", "json"]), env).await;
+        let run = poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from, "-o", "json"]), env).await;
         run.expect_code(0);
         let row = &run.json()["collections"][0];
         assert_eq!((row["verified"].as_bool(), row["empty_timestamps"].as_u64()), (Some(true), Some(2)), "{version:?}: {row}");
@@ -214,7 +201,7 @@ async fn mock_documents_arrive_exactly_and_refusals_do_not_stop_the_rest() {
         // `poactl apply` built an index first: the collection exists without the dump's collation.
         st.collections.insert("home_service_db.places".into(), Collection::default());
     }
-    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from, "--no-indexes"]), env.clone()).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from, "--no-indexes"]), env.clone()).await;
     run.expect_code(1);
     assert!(
         run.stderr.contains("collection users: the target refused 1 document(s): _id 2 (code 121: DocumentValidationFailure")
@@ -233,8 +220,19 @@ async fn mock_documents_arrive_exactly_and_refusals_do_not_stop_the_rest() {
     // The spec declares users' email index without its uniqueness: named.
     assert!(run.stdout.contains("the source's index email_1 on (email) has unique: true"), "{}", run.stdout);
 
-    let run = poactl(
-        args(&["migrate", "data", "-e", &spec, "--from", &from, "--collections", "users", "--bypass-document-validation", "--no-indexes"]),
+    let run = poactl_blocking(
+        strings(&[
+            "migrate",
+            "data",
+            "-e",
+            &spec,
+            "--from",
+            &from,
+            "--collections",
+            "users",
+            "--bypass-document-validation",
+            "--no-indexes",
+        ]),
         env.clone(),
     )
     .await;
@@ -252,7 +250,7 @@ async fn mock_a_collection_that_differs_everywhere_is_narrowed_to_one_id() {
     let (_dir, spec) = spec_file("mig", SPEC);
     let mock = MongoMock::start().await;
     let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
-    poactl(args(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await.expect_code(0);
+    poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from]), env.clone()).await.expect_code(0);
     {
         let mut st = mock.state.lock().unwrap();
         for d in st.collections.get_mut("home_service_db.bookings").unwrap().docs.values_mut() {
@@ -260,7 +258,7 @@ async fn mock_a_collection_that_differs_everywhere_is_narrowed_to_one_id() {
         }
     }
     let finds = mock.sent(&["find"]).len();
-    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from, "-o", "json"]), env).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from, "-o", "json"]), env).await;
     run.expect_code(1);
     let row = &run.json()["collections"][0];
     let id = row["first_difference"].as_str().unwrap_or("").to_string();
@@ -283,7 +281,7 @@ async fn mock_a_user_without_collmod_gets_the_validator_at_once_and_never_loses_
     // `apply` made `members` empty, without options.
     mock.state.lock().unwrap().collections.insert("home_service_db.members".into(), Collection::default());
     let env = vec![("POACTL_MONGODB_URI", mock.uri.replacen("mongodb://", "mongodb://app:app-pass-1@", 1))];
-    let run = poactl(args(&["migrate", "data", "-e", &spec, "--from", &from]), env).await;
+    let run = poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from]), env).await;
     run.expect_code(1);
     // readWrite may not collMod: users is created with its validator, as mongorestore does.
     let created: Vec<Document> = mock.sent(&["create"]).into_iter().filter(|c| c.get_str("create") == Ok("users")).collect();

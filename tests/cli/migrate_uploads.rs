@@ -7,20 +7,7 @@ use std::path::Path;
 use base64::Engine as _;
 use sha2::Digest;
 
-use crate::support::{Moto, Poactl, Recorder, Run, aws_env, spec_file};
-
-async fn poactl(args: Vec<String>, env: Vec<(&'static str, String)>) -> Run {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        Poactl::new(&args).envs_owned(&env).run()
-    })
-    .await
-    .unwrap()
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
+use crate::support::{Moto, Recorder, aws_env, poactl_blocking, spec_file, strings};
 
 const SPEC: &str = "environment: up\nstorage:\n  buckets:\n    - { name: up-files, region: us-east-1 }\ncdn:\n  distributions:\n    - name: assets\n      origin: { bucket: up-files }\n";
 
@@ -42,7 +29,7 @@ async fn moto_links_names_and_skipped_entries_are_handled_as_a_user_expects() {
     let moto = Moto::start();
     let env = aws_env(&moto.url);
     let (dir, spec) = spec_file("up", SPEC);
-    poactl(args(&["apply", "-e", &spec, "--auto-approve", "-q"]), env.clone()).await.expect_code(0);
+    poactl_blocking(strings(&["apply", "-e", &spec, "--auto-approve", "-q"]), env.clone()).await.expect_code(0);
     let up = dir.path().join("uploads");
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir_all(up.join("a")).unwrap();
@@ -62,8 +49,8 @@ async fn moto_links_names_and_skipped_entries_are_handled_as_a_user_expects() {
     }
     let from = up.to_string_lossy().to_string();
     let manifest = dir.path().join("m.json").to_string_lossy().to_string();
-    let run = poactl(
-        args(&["migrate", "uploads", "-e", &spec, "--from", &from, "--prefix", "uploads", "--manifest", &manifest, "-o", "json"]),
+    let run = poactl_blocking(
+        strings(&["migrate", "uploads", "-e", &spec, "--from", &from, "--prefix", "uploads", "--manifest", &manifest, "-o", "json"]),
         env.clone(),
     )
     .await;
@@ -95,7 +82,7 @@ async fn moto_an_interrupted_big_file_resumes_from_its_checked_parts() {
     let moto = Moto::start();
     let env = aws_env(&moto.url);
     let (dir, spec) = spec_file("up", SPEC);
-    poactl(args(&["apply", "-e", &spec, "--auto-approve", "-q"]), env.clone()).await.expect_code(0);
+    poactl_blocking(strings(&["apply", "-e", &spec, "--auto-approve", "-q"]), env.clone()).await.expect_code(0);
     let up = dir.path().join("uploads");
     std::fs::create_dir_all(&up).unwrap();
     // 4 parts of 8 MiB (the last one shorter).
@@ -131,9 +118,11 @@ async fn moto_an_interrupted_big_file_resumes_from_its_checked_parts() {
     let proxy = Recorder::start(&moto.url).await;
     let from = up.to_string_lossy().to_string();
     let manifest = dir.path().join("m.json").to_string_lossy().to_string();
-    let run =
-        poactl(args(&["migrate", "uploads", "-e", &spec, "--from", &from, "--manifest", &manifest, "-o", "json"]), aws_env(&proxy.url))
-            .await;
+    let run = poactl_blocking(
+        strings(&["migrate", "uploads", "-e", &spec, "--from", &from, "--manifest", &manifest, "-o", "json"]),
+        aws_env(&proxy.url),
+    )
+    .await;
     let m = std::fs::read_to_string(&manifest).unwrap_or_default();
     assert_eq!(run.code, 0, "{m}\n{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.json()["resumed"], 1, "{}", run.stdout);

@@ -201,6 +201,21 @@ impl Poactl {
 }
 
 /// Writes a spec into a temp dir and returns (dir, path).
+/// Runs poactl off the async runtime (a test that also serves a peer in-process).
+pub async fn poactl_blocking(args: Vec<String>, env: Vec<(&'static str, String)>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        Poactl::new(&args).envs_owned(&env).run()
+    })
+    .await
+    .unwrap()
+}
+
+/// Owned arguments.
+pub fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 pub fn spec_file(name: &str, yaml: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.yaml"));
