@@ -521,6 +521,9 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
             if entries.len() > 20 {
                 println!("  ... and {} more", entries.len() - 20);
             }
+            for s in &skipped {
+                println!("  would not upload: {s}");
+            }
             match monthly {
                 Some(m) => println!(
                     "Cost: S3 Standard storage {:.3} GB: ${m:.2}/month (catalog price ${}/GB-month).",
@@ -533,11 +536,11 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(
-                    &json!({"environment": loaded.env, "bucket": bucket.name, "dry_run": true, "files": entries.iter().map(|(_, e, _)| e).collect::<Vec<_>>(), "bytes": total, "storage_monthly_usd": monthly})
+                    &json!({"environment": loaded.env, "bucket": bucket.name, "dry_run": true, "files": entries.iter().map(|(_, e, _)| e).collect::<Vec<_>>(), "skipped": skipped, "bytes": total, "storage_monthly_usd": monthly})
                 )?
             );
         }
-        return Ok(exit::OK);
+        return Ok(if skipped.is_empty() { exit::OK } else { exit::ERROR });
     }
     if rules.base_url.is_none() {
         eprintln!(
@@ -567,12 +570,8 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     let seconds = started.elapsed().as_secs_f64();
     drop(bar);
     let is = |o: &Result<Outcome, _>| matches!(o, Ok(Outcome::Uploaded | Outcome::Resumed { .. }));
-    let uploaded_bytes: u64 = outcomes
-        .iter()
-        .filter(|(_, o)| is(o))
-        .filter_map(|(k, _)| entries.iter().find(|(_, e, _)| &e.key == k))
-        .map(|(_, e, _)| e.size)
-        .sum();
+    let sizes: std::collections::HashMap<&String, u64> = entries.iter().map(|(_, e, _)| (&e.key, e.size)).collect();
+    let uploaded_bytes: u64 = outcomes.iter().filter(|(_, o)| is(o)).filter_map(|(k, _)| sizes.get(k)).sum();
     let uploaded = outcomes.iter().filter(|(_, o)| is(o)).count();
     let resumed = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::Resumed { .. }))).count();
     let already = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::AlreadyThere))).count();

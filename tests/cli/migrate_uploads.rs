@@ -49,6 +49,9 @@ async fn moto_links_names_and_skipped_entries_are_handled_as_a_user_expects() {
     }
     let from = up.to_string_lossy().to_string();
     let manifest = dir.path().join("m.json").to_string_lossy().to_string();
+    let dry = poactl_blocking(strings(&["migrate", "uploads", "-e", &spec, "--from", &from, "--dry-run"]), env.clone()).await;
+    dry.expect_code(1);
+    assert!(dry.stdout.contains("would not upload:") && dry.stdout.contains("broken.jpg: a broken link"), "{}", dry.stdout);
     let run = poactl_blocking(
         strings(&["migrate", "uploads", "-e", &spec, "--from", &from, "--prefix", "uploads", "--manifest", &manifest, "-o", "json"]),
         env.clone(),
