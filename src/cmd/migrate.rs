@@ -1,13 +1,11 @@
 //! `poactl migrate data | uploads | urls`: finds the target from the spec and live state,
 //! runs `crate::migrate`, shows progress, prints the report and picks the exit code.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use futures::StreamExt;
 use serde_json::json;
 
 use super::{format, load_env};
@@ -16,9 +14,9 @@ use crate::migrate::copy::CopyOptions;
 use crate::migrate::data::Source;
 use crate::migrate::run;
 use crate::migrate::select::Selection;
-use crate::migrate::uploads::{self, CdnRules, Entry, Manifest, Outcome};
-use crate::migrate::{CollectionInfo, urls};
-use crate::progress::{Progress, Task};
+use crate::migrate::uploads::{self, CdnRules, Manifest};
+use crate::migrate::{CollectionInfo, upload_run, urls};
+use crate::progress::Progress;
 use crate::providers::{self, Connections, Outputs, Registry};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
@@ -90,12 +88,6 @@ async fn target_database(
     let database = client.database(&db.name);
     database.run_command(mongodb::bson::doc! {"ping": 1}).await.with_context(|| format!("cannot reach the target database {}", db.name))?;
     Ok((database, hosts))
-}
-
-impl uploads::Tally for Task {
-    fn advance(&self, bytes: u64) {
-        self.inc(bytes);
-    }
 }
 
 /// A size for people: B, kB, MB, GB (powers of 1000).
@@ -478,30 +470,7 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
         default_ttl: dist.and_then(|d| d.default_ttl.as_ref()).map_or(86_400, |t| t.seconds),
     };
     let total: u64 = files.iter().map(|f| f.size).sum();
-    // Checksums are computed before anything is sent: they decide what is skipped.
-    let hashing = progress.bytes(total, "checksums");
-    let mut entries: Vec<(uploads::LocalFile, Entry, Vec<String>)> = Vec::new();
-    for f in files {
-        let (sum, parts) = {
-            let (p, size) = (f.path.clone(), f.size);
-            tokio::task::spawn_blocking(move || uploads::checksum(&p, size)).await??
-        };
-        hashing.inc(f.size);
-        let key = format!("{prefix}{}", f.rel);
-        let entry = Entry {
-            path: f.rel.clone(),
-            url: rules.url(&key),
-            size: f.size,
-            sha256: sum,
-            content_type: uploads::content_type(&f.rel).to_string(),
-            cache_control: rules.cache_control(&key),
-            key,
-            status: uploads::FileStatus::Unverified,
-            reason: None,
-        };
-        entries.push((f, entry, parts));
-    }
-    hashing.finish();
+    let entries = upload_run::prepare(files, &prefix, &rules, &progress).await?;
     let text = format(g) == OutputFormat::Text;
     if a.guard.dry_run {
         let catalog = crate::cost::Catalog::builtin();
@@ -515,7 +484,7 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
                 mb(total),
                 bucket.name
             );
-            for (_, e, _) in entries.iter().take(20) {
+            for e in entries.iter().take(20).map(|p| &p.entry) {
                 println!("  {:<40} {:>10} B  {}  {}", e.key, e.size, e.content_type, e.cache_control);
             }
             if entries.len() > 20 {
@@ -536,7 +505,7 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(
-                    &json!({"environment": loaded.env, "bucket": bucket.name, "dry_run": true, "files": entries.iter().map(|(_, e, _)| e).collect::<Vec<_>>(), "skipped": skipped, "bytes": total, "storage_monthly_usd": monthly})
+                    &json!({"environment": loaded.env, "bucket": bucket.name, "dry_run": true, "files": entries.iter().map(|p| &p.entry).collect::<Vec<_>>(), "skipped": skipped, "bytes": total, "storage_monthly_usd": monthly})
                 )?
             );
         }
@@ -551,50 +520,13 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     let aws = providers::aws::Aws::new(loaded.spec.aws_region()).await;
     let region = bucket.region.clone().unwrap_or_else(|| aws.region.clone());
     let client = aws.s3(&region).await;
-    let keys: HashSet<String> = entries.iter().map(|(_, e, _)| e.key.clone()).collect();
-    let unfinished = uploads::unfinished(&client, &bucket.name, &prefix, &keys).await?;
-    let listed = uploads::listed_sizes(&client, &bucket.name, &prefix).await?;
-    let started = Instant::now();
-    let bar = Arc::new(progress.bytes(total, format!("uploading to s3://{}", bucket.name)));
     let lanes = g.parallelism.map_or(16, usize::from);
-    let outcomes: Vec<(String, Result<Outcome, crate::migrate::MigrateError>)> =
-        futures::stream::iter(entries.iter().map(|(f, e, parts)| {
-            let (client, bucket, bar) = (&client, &bucket.name, bar.clone());
-            let there =
-                uploads::InBucket { size: listed.get(&e.key).copied(), unfinished: unfinished.get(&e.key).cloned().unwrap_or_default() };
-            async move { (e.key.clone(), uploads::put(client, bucket, f, e, parts, &there, bar.as_ref()).await) }
-        }))
-        .buffer_unordered(lanes)
-        .collect()
-        .await;
-    let seconds = started.elapsed().as_secs_f64();
-    drop(bar);
-    let is = |o: &Result<Outcome, _>| matches!(o, Ok(Outcome::Uploaded | Outcome::Resumed { .. }));
-    let sizes: std::collections::HashMap<&String, u64> = entries.iter().map(|(_, e, _)| (&e.key, e.size)).collect();
-    let uploaded_bytes: u64 = outcomes.iter().filter(|(_, o)| is(o)).filter_map(|(k, _)| sizes.get(k)).sum();
-    let uploaded = outcomes.iter().filter(|(_, o)| is(o)).count();
-    let resumed = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::Resumed { .. }))).count();
-    let already = outcomes.iter().filter(|(_, o)| matches!(o, Ok(Outcome::AlreadyThere))).count();
-    let failed_keys: HashSet<&String> = outcomes.iter().filter(|(_, o)| o.is_err()).map(|(k, _)| k).collect();
-    let errors: Vec<String> =
-        outcomes.iter().filter_map(|(k, o)| o.as_ref().err().map(|e| format!("{k}: {}", crate::secrets::error_chain(e)))).collect();
-    let mut files: Vec<Entry> = entries.iter().map(|(_, e, _)| e.clone()).collect();
-    for e in files.iter_mut().filter(|e| failed_keys.contains(&e.key)) {
-        e.status = uploads::FileStatus::Failed;
-        e.reason = Some("the upload failed".into());
-    }
-    // Read back before the manifest is written: it records what the bucket really holds.
-    let verification = uploads::verify(&client, &bucket.name, &mut files, lanes).await?;
-    let manifest = Manifest {
-        format_version: uploads::MANIFEST_VERSION,
-        environment: loaded.env.clone(),
-        bucket: bucket.name.clone(),
-        prefix: prefix.clone(),
-        cdn_base_url: rules.base_url.clone(),
-        files,
-    };
-    std::fs::write(&a.manifest, serde_json::to_string_pretty(&manifest)?)
+    let done = upload_run::upload_all(&client, &bucket.name, &prefix, &entries, lanes, &progress).await?;
+    std::fs::write(&a.manifest, serde_json::to_string_pretty(&done.manifest(&loaded.env, &bucket.name, &prefix, rules.base_url.clone()))?)
         .with_context(|| format!("cannot write the manifest {}", a.manifest.display()))?;
+    let (uploaded, resumed, already, uploaded_bytes, seconds) =
+        (done.uploaded, done.resumed, done.already_there, done.bytes_uploaded, done.seconds);
+    let (errors, verification) = (&done.errors, &done.verification);
     let rate = mb(uploaded_bytes) / seconds.max(1e-9);
     if text {
         if !g.quiet {
@@ -630,7 +562,7 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
             )?
         );
     }
-    for e in &errors {
+    for e in errors {
         eprintln!("error: {e}");
     }
     for s in &skipped {

@@ -10,6 +10,7 @@ pub(crate) mod hash;
 pub(crate) mod run;
 pub(crate) mod scan;
 pub(crate) mod select;
+pub(crate) mod upload_run;
 pub(crate) mod uploads;
 pub(crate) mod urls;
 pub(crate) mod verify;
