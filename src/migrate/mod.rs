@@ -64,7 +64,7 @@ pub(crate) struct CollectionInfo {
 /// - any other `system.*` is refused by the server for client writes (`isLegalClientSystemNS`
 ///   is false: InvalidNamespace, "Invalid system namespace").
 pub(crate) fn classify(name: &str, kind: Option<&str>, options: &Document) -> (CollectionKind, Option<String>) {
-    let users = "users and roles of the source: not copied; the app's user is `database.user`, and Atlas manages database users";
+    let users = "holds users and roles of the source: not copied; the app's user is `database.user`, and Atlas manages database users";
     let skipped = |why: &str| (CollectionKind::Skipped, Some(why.to_string()));
     if let Some(of) = name.strip_prefix("system.buckets.") {
         return (CollectionKind::TimeSeries, Some(format!("holds the buckets of time-series collection {of}, which poactl does not copy")));

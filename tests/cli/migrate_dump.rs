@@ -94,7 +94,7 @@ async fn mock_dump_layouts_are_read_as_mongorestore_reads_them() {
     assert_eq!(mock.collection("db1.cafés").unwrap().documents().count(), 1);
     let notes = run.json()["notes"].to_string();
     for (what, text) in [
-        ("users and roles", "$admin.system.users users and roles of the source: not copied"),
+        ("users and roles", "$admin.system.users holds users and roles of the source: not copied"),
         ("the profiler", "system.profile is the profiler's output"),
         ("server-owned", "system.sessions is a collection the server owns"),
     ] {
