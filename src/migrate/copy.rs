@@ -35,11 +35,11 @@ use std::time::Instant;
 
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, Timestamp, doc};
-use mongodb::error::ErrorKind;
 
 use super::data::{BATCH_DOCS, Source};
 use super::hash;
 use super::{CollectionInfo, MigrateError};
+use crate::providers::mongo_index::error_code as code;
 use crate::providers::mongo_index::normalize::normalize_number;
 
 /// `create` options mongodump writes that a server takes back (docs: "create" command).
@@ -145,13 +145,9 @@ pub(crate) async fn copy(
         wanted.iter().filter(|(k, _)| VALIDATION.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut existing = listed_options(target, name).await.map_err(write)?;
     // Holding the validator back needs the collMod right (dbAdmin), which an app's readWrite
-    // user lacks: asked first, on the name that does not exist yet (the server checks a
-    // command's rights before its namespace: Unauthorized, 13, else NamespaceNotFound, 26).
-    // Without it the collection gets its validator at once, as mongorestore does, and older
+    // user lacks: asked first (`may_coll_mod`), on the name that does not exist yet. Without it the collection gets its validator at once, as mongorestore does, and older
     // documents are refused and named with the fix.
-    let hold_back = !held_back.is_empty()
-        && existing.is_none()
-        && !matches!(target.run_command(doc! {"collMod": name}).await, Err(e) if code(&e) == Some(13));
+    let hold_back = !held_back.is_empty() && existing.is_none() && may_coll_mod(target, name).await;
     if existing.is_none() {
         let mut cmd = doc! {"create": name};
         cmd.extend(wanted.iter().filter(|(k, _)| !(hold_back && VALIDATION.contains(&k.as_str()))).map(|(k, v)| (k.clone(), v.clone())));
@@ -167,11 +163,12 @@ pub(crate) async fn copy(
     // loading (the validator comes last), or one made without options: either way the
     // validator is put back after the load. One with another validator is someone else's.
     let mut restore_validator = report.created && hold_back;
+    let holds_documents = !report.created && coll.estimated_document_count().await.map_err(write)? > 0;
     if let Some(have) = &existing {
         let lacks_validator = !have.contains_key("validator") && held_back.contains_key("validator");
         // Only collMod adds the validator to a collection that exists: without that right the
         // load would leave the collection without it, silently.
-        if lacks_validator && matches!(target.run_command(doc! {"collMod": name}).await, Err(e) if code(&e) == Some(13)) {
+        if lacks_validator && !may_coll_mod(target, name).await {
             return Err(MigrateError::Options {
                 collection: name.clone(),
                 differences: "validator: the source has one, the target none".into(),
@@ -189,14 +186,13 @@ pub(crate) async fn copy(
         }
         restore_validator = lacks_validator;
     }
-    let resume = !report.created && coll.estimated_document_count().await.map_err(write)? > 0;
     let mut rx = source.stream(info);
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
         report.derived_ids += batch.derived_ids as u64;
         let mut docs = batch.docs;
         let total = docs.len() as u64;
-        if resume {
+        if holds_documents {
             let ids: Vec<Bson> =
                 docs.iter().filter_map(|d| d.get("_id").ok().flatten().map(|v| v.to_raw_bson().try_into().unwrap_or(Bson::Null))).collect();
             let there: Vec<RawDocumentBuf> = coll
@@ -455,11 +451,11 @@ pub(crate) async fn survey(source: &Source, info: &CollectionInfo) -> Result<Sur
     Ok(out)
 }
 
-fn code(e: &mongodb::error::Error) -> Option<i32> {
-    match e.kind.as_ref() {
-        ErrorKind::Command(c) => Some(c.code),
-        _ => None,
-    }
+/// Whether the user may run collMod on the collection: the server checks a command's rights
+/// before its namespace, so a bare collMod answers Unauthorized (13) without the right, and
+/// otherwise succeeds or finds no such collection (26), changing nothing either way.
+async fn may_coll_mod(target: &mongodb::Database, name: &str) -> bool {
+    !matches!(target.run_command(doc! {"collMod": name}).await, Err(e) if code(&e) == Some(13))
 }
 
 #[cfg(test)]
