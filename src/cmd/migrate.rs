@@ -168,6 +168,7 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
     let seconds = started.elapsed().as_secs_f64();
     let failed: Vec<String> = runs.iter().flat_map(|r| r.failures()).collect();
     let (mut docs, mut bytes) = (0u64, 0u64);
+    let mut warnings = Vec::new();
     for r in &runs {
         let Some(copy) = &r.copy else { continue };
         docs += copy.inserted + copy.already_there;
@@ -181,6 +182,9 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
                 r.collection, copy.empty_timestamps
             ));
         }
+        if copy.not_utf8 > 0 {
+            warnings.push(not_utf8_warning(&r.collection, copy.not_utf8, copy.first_not_utf8.as_deref()));
+        }
         if copy.validator_restored {
             notes.push(format!(
                 "{}: loaded without its validator, which collMod put back afterwards with its level and action",
@@ -192,7 +196,7 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
         .iter()
         .map(|r| match (&r.copy, &r.verification, &r.error) {
             (Some(copy), Some(v), None) => json!({"collection": r.collection, "created": copy.created, "inserted": copy.inserted, "already_there": copy.already_there,
-                "derived_ids": copy.derived_ids, "empty_timestamps": copy.empty_timestamps, "refused": copy.refused, "refusals": copy.refusals,
+                "derived_ids": copy.derived_ids, "empty_timestamps": copy.empty_timestamps, "not_utf8": copy.not_utf8, "refused": copy.refused, "refusals": copy.refusals,
                 "validator_restored": copy.validator_restored, "bytes": copy.bytes, "seconds": copy.seconds, "verified": v.matches && copy.refused == 0,
                 "source_count": v.source_count, "target_count": v.target_count, "hash": v.target_hash, "first_difference": v.first_difference}),
             _ => json!({"collection": r.collection, "error": r.failures().join("; ")}),
@@ -213,7 +217,7 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
         OutputFormat::Json => println!(
             "{}",
             secrets::redact(&serde_json::to_string_pretty(&json!({
-                "environment": loaded.env, "source": source.describe(), "database": target.name(), "collections": rows, "notes": notes,
+                "environment": loaded.env, "source": source.describe(), "database": target.name(), "collections": rows, "notes": notes, "warnings": warnings,
                 "documents": docs, "bytes": bytes, "seconds": seconds, "documents_per_second": rate_docs, "mb_per_second": rate_mb,
                 "indexes": index_report.as_ref().map(|r| match r { Ok(v) => v.clone(), Err(e) => json!({"error": format!("{e:#}")}) }),
                 "ok": failed.is_empty() && !index_report.as_ref().is_some_and(|r| r.is_err()),
@@ -250,6 +254,9 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
             println!("Moved {docs} documents, {}, in {seconds:.1} s ({rate_docs:.0} documents/s, {rate_mb:.1} MB/s).", human(bytes));
         }
     }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     for f in &failed {
         eprintln!("error: {}", secrets::redact(f));
     }
@@ -280,7 +287,18 @@ fn survey_notes(name: &str, s: &crate::migrate::copy::Survey) -> Vec<String> {
     if s.too_large > 0 {
         out.push(format!("{name}: {} document(s) are over 16 MiB, which no server stores: they will be refused and named", s.too_large));
     }
+    if s.not_utf8 > 0 {
+        out.push(format!("warning: {}", not_utf8_warning(name, s.not_utf8, s.first_not_utf8.as_deref())));
+    }
     out
+}
+
+/// Data that is not UTF-8 arrives as it was; the app's driver is what will trip on it.
+fn not_utf8_warning(name: &str, n: u64, first: Option<&str>) -> String {
+    format!(
+        "{name}: {n} document(s) hold a key or string that is not valid UTF-8 (first: {}): copied byte for byte, as mongorestore does; most drivers refuse such a string when they read it (the Rust and Node drivers by default), so fix it at the source or read with UTF-8 validation off",
+        first.unwrap_or("?")
+    )
 }
 
 fn data_dry_run(

@@ -34,11 +34,11 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use futures::TryStreamExt;
-use mongodb::bson::{Bson, Document, RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, Timestamp, doc};
+use mongodb::bson::{Bson, Document, RawArrayBuf, RawDocument, RawDocumentBuf, doc};
 
 use super::data::{BATCH_DOCS, Source};
-use super::hash;
 use super::{CollectionInfo, MigrateError};
+use super::{hash, raw};
 use crate::providers::mongo_index::error_code as code;
 use crate::providers::mongo_index::normalize::normalize_number;
 
@@ -109,6 +109,10 @@ pub(crate) struct CopyReport {
     pub derived_ids: u64,
     /// Documents with an empty top-level `Timestamp(0, 0)`, sent so that it stays.
     pub empty_timestamps: u64,
+    /// Documents holding a key or string that is not UTF-8, copied byte for byte, and the
+    /// first one's `_id` and field.
+    pub not_utf8: u64,
+    pub first_not_utf8: Option<String>,
     /// Documents the target refused (the first `REFUSALS_NAMED` are named).
     pub refused: u64,
     pub refusals: Vec<Refusal>,
@@ -190,11 +194,17 @@ pub(crate) async fn copy(
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
         report.derived_ids += batch.derived_ids as u64;
+        report.not_utf8 += batch.not_utf8 as u64;
+        if report.first_not_utf8.is_none() {
+            report.first_not_utf8 = batch.first_not_utf8.clone();
+        }
         let mut docs = batch.docs;
         let total = docs.len() as u64;
         if holds_documents {
+            // An `_id` the bson crate cannot read (not UTF-8) is not asked for: its insert
+            // then meets the duplicate-key error, counted as already there.
             let ids: Vec<Bson> =
-                docs.iter().filter_map(|d| d.get("_id").ok().flatten().map(|v| v.to_raw_bson().try_into().unwrap_or(Bson::Null))).collect();
+                docs.iter().filter_map(|d| raw::parsed(&raw::find(d.as_bytes(), "_id")?)).filter_map(|v| Bson::try_from(v).ok()).collect();
             let there: Vec<RawDocumentBuf> = coll
                 .find(doc! {"_id": {"$in": ids}})
                 .projection(doc! {"_id": 1})
@@ -309,17 +319,22 @@ pub(crate) fn option_differences(source: &Document, target: &Document, skip_vali
 }
 
 /// The top-level fields holding `Timestamp(0, 0)`, which an insert would replace.
-fn empty_timestamps(d: &RawDocument) -> Vec<String> {
-    d.iter()
+/// The walk is byte-level, so a string that is not UTF-8 before them does not hide them.
+fn empty_timestamps(d: &RawDocument) -> Vec<Vec<u8>> {
+    raw::elements(d.as_bytes())
         .map_while(Result::ok)
-        .filter(|(_, v)| matches!(v, RawBsonRef::Timestamp(t) if t.time == 0 && t.increment == 0))
-        .map(|(k, _)| k.to_string())
+        .filter(|e| e.kind == raw::TIMESTAMP && e.value == [0u8; 8])
+        .map(|e| e.key.to_vec())
         .collect()
 }
 
 /// The `_id` of a document, for messages.
 pub(crate) fn id_of(d: &RawDocument) -> String {
-    d.get("_id").ok().flatten().map(|v| display(&v.to_raw_bson())).unwrap_or_else(|| "(none)".into())
+    let Some(id) = raw::find(d.as_bytes(), "_id") else { return "(none)".into() };
+    match raw::parsed(&id) {
+        Some(v) => display(&v),
+        None => format!("(an _id that is not UTF-8: {})", String::from_utf8_lossy(id.value)),
+    }
 }
 
 pub(crate) fn display(v: &mongodb::bson::RawBson) -> String {
@@ -358,7 +373,7 @@ async fn insert(
     if sent.is_empty() {
         return Ok(());
     }
-    let fix_ups: Vec<(usize, Vec<String>)> =
+    let fix_ups: Vec<(usize, Vec<Vec<u8>>)> =
         sent.iter().enumerate().map(|(i, d)| (i, empty_timestamps(d))).filter(|(_, f)| !f.is_empty()).collect();
     report.empty_timestamps += fix_ups.len() as u64;
     let command = |bypass_ts: bool| {
@@ -408,18 +423,31 @@ async fn insert(
     }
     report.inserted += (sent.len() - failed.len()) as u64;
     if put_back {
-        // An older server replaced the empty timestamps: put each back with $set.
-        let updates: Vec<Document> = fix_ups
+        // An older server replaced the empty timestamps: put each back with $set. The
+        // update is built from the document's own bytes, so an `_id` or a field name that is
+        // not UTF-8 is matched as it is.
+        let updates: Vec<RawDocumentBuf> = fix_ups
             .iter()
             .filter(|(i, _)| !failed.contains(&(*i as i32)))
             .filter_map(|(i, fields)| {
-                let id: Bson = sent[*i].get("_id").ok().flatten()?.to_raw_bson().try_into().ok()?;
-                let set: Document = fields.iter().map(|f| (f.clone(), Bson::Timestamp(Timestamp { time: 0, increment: 0 }))).collect();
-                Some(doc! {"q": {"_id": id}, "u": {"$set": set}})
+                let id = raw::find(sent[*i].as_bytes(), "_id")?;
+                let stamps: Vec<Vec<u8>> = fields.iter().map(|f| raw::element(raw::TIMESTAMP, f, &[0; 8])).collect();
+                let set = raw::document(stamps.iter().map(Vec::as_slice));
+                let q = raw::element(raw::DOCUMENT, b"q", &raw::document([id.whole]));
+                let u = raw::element(raw::DOCUMENT, b"u", &raw::document([raw::element(raw::DOCUMENT, b"$set", &set).as_slice()]));
+                RawDocumentBuf::from_bytes(raw::document([q.as_slice(), u.as_slice()])).ok()
             })
             .collect();
         for chunk in updates.chunks(BATCH_DOCS) {
-            target.run_command(doc! {"update": name, "updates": chunk.to_vec(), "ordered": false}).await.map_err(write)?;
+            let mut list = RawArrayBuf::new();
+            for u in chunk {
+                list.push(u.clone());
+            }
+            let mut cmd = RawDocumentBuf::new();
+            cmd.append("update", name);
+            cmd.append("updates", list);
+            cmd.append("ordered", false);
+            target.run_raw_command(cmd).await.map_err(write)?;
         }
     }
     Ok(())
@@ -434,6 +462,9 @@ pub(crate) struct Survey {
     pub without_id: u64,
     /// Documents over 16 MiB, which no server stores.
     pub too_large: u64,
+    /// Documents holding a key or string that is not UTF-8 (copied byte for byte).
+    pub not_utf8: u64,
+    pub first_not_utf8: Option<String>,
 }
 
 /// Reads the collection once, as the copy would, and counts what it treats specially.
@@ -443,6 +474,10 @@ pub(crate) async fn survey(source: &Source, info: &CollectionInfo) -> Result<Sur
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
         out.without_id += batch.derived_ids as u64;
+        out.not_utf8 += batch.not_utf8 as u64;
+        if out.first_not_utf8.is_none() {
+            out.first_not_utf8 = batch.first_not_utf8.clone();
+        }
         for d in &batch.docs {
             out.empty_timestamps += u64::from(!empty_timestamps(d).is_empty());
             out.too_large += u64::from(d.as_bytes().len() > MAX_USER_DOCUMENT);
@@ -517,8 +552,9 @@ mod tests {
 
     #[test]
     fn only_top_level_empty_timestamps_are_found() {
+        use mongodb::bson::Timestamp;
         let zero = Timestamp { time: 0, increment: 0 };
         let d = mongodb::bson::rawdoc! {"_id": 1, "a": zero, "b": {"c": zero}, "d": Timestamp { time: 1, increment: 0 }, "e": zero};
-        assert_eq!(empty_timestamps(&d), vec!["a", "e"]);
+        assert_eq!(empty_timestamps(&d), vec![b"a".to_vec(), b"e".to_vec()]);
     }
 }

@@ -16,7 +16,7 @@ use mongodb::bson::{Bson, Document, RawDocumentBuf, doc};
 use tokio::sync::mpsc;
 
 use super::dump::{DocReader, DumpDir};
-use super::{CollectionInfo, CollectionKind, MigrateError};
+use super::{CollectionInfo, CollectionKind, MigrateError, raw};
 
 /// A batch is at most this many documents, or this many bytes of documents (one `insert`
 /// command is a BSON document of at most 16 MiB + 16 KiB, BSONObjMaxInternalSize in
@@ -36,12 +36,23 @@ pub(crate) struct Batch {
     pub bytes: usize,
     /// Documents that came without `_id` and were given a derived one.
     pub derived_ids: usize,
+    /// Documents holding a key or string that is not UTF-8 (copied as bytes), and the first
+    /// one's `_id` and field, for the warning.
+    pub not_utf8: usize,
+    pub first_not_utf8: Option<String>,
 }
 
 impl Batch {
     /// Adds a document; the batches this completes, in order: the one before it when the
     /// document would not fit beside it, and this one when it is full.
-    fn push(&mut self, d: RawDocumentBuf) -> Vec<Batch> {
+    fn push(&mut self, d: RawDocumentBuf, checked: &raw::Checked) -> Vec<Batch> {
+        if checked.not_utf8 > 0 {
+            self.not_utf8 += 1;
+            if self.first_not_utf8.is_none() {
+                let field = checked.first_path.as_deref().unwrap_or("");
+                self.first_not_utf8 = Some(format!("_id {}, field {field}", super::copy::id_of(&d)));
+            }
+        }
         let mut done = Vec::new();
         let len = d.as_bytes().len();
         if !self.docs.is_empty() && self.bytes + len > BATCH_BYTES {
@@ -65,7 +76,7 @@ struct DerivedIds {
 
 impl DerivedIds {
     fn apply(&mut self, d: RawDocumentBuf, collection: &str) -> (RawDocumentBuf, bool) {
-        if d.get("_id").ok().flatten().is_some() {
+        if raw::find(d.as_bytes(), "_id").is_some() {
             return (d, false);
         }
         use sha2::Digest;
@@ -194,10 +205,10 @@ impl Source {
                     let mut ids = DerivedIds::default();
                     loop {
                         match reader.next_document() {
-                            Ok(Some(d)) => {
+                            Ok(Some((d, checked))) => {
                                 let (d, derived) = ids.apply(d, &name);
                                 batch.derived_ids += usize::from(derived);
-                                for full in batch.push(d) {
+                                for full in batch.push(d, &checked) {
                                     if tx.blocking_send(Ok(full)).is_err() {
                                         return;
                                     }
@@ -232,7 +243,7 @@ impl Source {
 /// verifiable, a fresh dump of the same data gives the same ids in any order, and two equal
 /// documents stay two.
 pub(crate) fn with_id(d: RawDocumentBuf, collection: &str, copy: u64) -> RawDocumentBuf {
-    if d.get("_id").ok().flatten().is_some() {
+    if raw::find(d.as_bytes(), "_id").is_some() {
         return d;
     }
     use sha2::Digest;
@@ -241,14 +252,14 @@ pub(crate) fn with_id(d: RawDocumentBuf, collection: &str, copy: u64) -> RawDocu
     h.update(copy.to_le_bytes());
     h.update(d.as_bytes());
     let digest = h.finalize();
-    let mut id = [0u8; 12];
-    id.copy_from_slice(&digest[..12]);
-    let mut out = RawDocumentBuf::new();
-    out.append("_id", mongodb::bson::oid::ObjectId::from_bytes(id));
-    for (k, v) in d.iter().flatten() {
-        out.append(k, v.to_raw_bson());
-    }
-    out
+    // `_id` (type ObjectId, 0x07) first, then the document's own elements byte for byte:
+    // nothing is parsed, so strings that are not UTF-8 stay as they were.
+    let mut id = vec![0x07];
+    id.extend_from_slice(b"_id\0");
+    id.extend_from_slice(&digest[..12]);
+    let bytes = d.as_bytes();
+    let out = raw::document([&id[..], &bytes[4..bytes.len() - 1]]);
+    RawDocumentBuf::from_bytes(out).expect("a well-formed document with one more element is well-formed")
 }
 
 fn number(v: &Bson) -> Option<f64> {
@@ -286,7 +297,9 @@ async fn pump(
     loop {
         match cursor.try_next().await {
             Ok(Some(d)) => {
-                for full in batch.push(d) {
+                // A server's document is well-formed; the walk only counts what is not UTF-8.
+                let checked = raw::check(d.as_bytes()).unwrap_or_default();
+                for full in batch.push(d, &checked) {
                     if tx.send(Ok(full)).await.is_err() {
                         return;
                     }

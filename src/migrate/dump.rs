@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use mongodb::bson::{Bson, Document, RawDocumentBuf};
 
-use super::{CollectionInfo, MigrateError, classify};
+use super::{CollectionInfo, MigrateError, classify, raw};
 
 /// The largest document a server stores (16 MiB, docs "BSON Document Size") plus the slack
 /// mongodump allows for internal documents (16 KiB).
@@ -353,52 +353,19 @@ impl DocReader {
         Ok(Some(len))
     }
 
-    /// The next document, checked to be well-formed BSON.
-    pub(crate) fn next_document(&mut self) -> Result<Option<RawDocumentBuf>, MigrateError> {
+    /// The next document, checked to be well-formed BSON, with what it holds that is not
+    /// UTF-8 (copied as bytes, see `raw`).
+    pub(crate) fn next_document(&mut self) -> Result<Option<(RawDocumentBuf, raw::Checked)>, MigrateError> {
         let Some(len) = self.length()? else { return Ok(None) };
         let mut buf = vec![0u8; len];
         buf[..4].copy_from_slice(&(len as i32).to_le_bytes());
         self.reader.read_exact(&mut buf[4..]).map_err(|_| self.error("ends inside a document: the file is truncated".into()))?;
-        let doc = RawDocumentBuf::from_bytes(buf).map_err(|e| self.error(format!("holds a document that is not valid BSON: {e}")))?;
         // Walk every element once, nested ones too: a damaged document fails here, with its
         // offset, not later on the server.
-        check(&doc).map_err(|e| self.error(format!("holds a document that cannot be copied: {e}")))?;
+        let checked = raw::check(&buf).map_err(|e| self.error(format!("holds a document that cannot be copied: {e}")))?;
+        let doc = RawDocumentBuf::from_bytes(buf).map_err(|e| self.error(format!("holds a document that is not valid BSON: {e}")))?;
         self.offset += len as u64;
-        Ok(Some(doc))
-    }
-}
-
-/// No server accepts a document nested deeper than this (src/mongo/bson/bson_depth.h,
-/// `kDefaultMaxAllowableDepth`); the walk stops there instead of recursing without bound.
-const MAX_DEPTH: usize = 200;
-
-fn check(doc: &mongodb::bson::RawDocument) -> Result<(), String> {
-    check_doc(doc, 1)
-}
-
-fn check_doc(doc: &mongodb::bson::RawDocument, depth: usize) -> Result<(), String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("it nests documents deeper than {MAX_DEPTH} levels, which no MongoDB server accepts (maxBSONDepth)"));
-    }
-    for el in doc.iter() {
-        check_value(el.map_err(|e| format!("it is not valid BSON: {e}"))?.1, depth)?;
-    }
-    Ok(())
-}
-
-fn check_value(v: mongodb::bson::RawBsonRef<'_>, depth: usize) -> Result<(), String> {
-    match v {
-        mongodb::bson::RawBsonRef::Document(d) => check_doc(d, depth + 1),
-        mongodb::bson::RawBsonRef::Array(a) => {
-            if depth + 1 > MAX_DEPTH {
-                return Err(format!("it nests documents deeper than {MAX_DEPTH} levels, which no MongoDB server accepts (maxBSONDepth)"));
-            }
-            for item in a {
-                check_value(item.map_err(|e| format!("it is not valid BSON: {e}"))?, depth + 1)?;
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+        Ok(Some((doc, checked)))
     }
 }
 

@@ -5,8 +5,10 @@
 //! that became an int64 differs); a differing bucket narrows the search for the first
 //! differing `_id` to 1/256 of the collection.
 
-use mongodb::bson::{RawBsonRef, RawDocument, RawDocumentBuf};
+use mongodb::bson::RawDocument;
 use sha2::{Digest, Sha256};
+
+use super::raw;
 
 pub(crate) const BUCKETS: usize = 256;
 
@@ -57,55 +59,47 @@ impl Fingerprint {
 }
 
 /// Hashes one document; `None` when it has no `_id` (it cannot be matched across sides).
+/// The walk is byte-level (`raw`), so strings that are not UTF-8 hash as their bytes.
 pub(crate) fn hash(doc: &RawDocument) -> Option<Hashed> {
-    let mut id = None;
-    let mut first = true;
-    let mut id_first = false;
-    for el in doc.iter() {
-        let Ok((k, v)) = el else { return None };
-        if k == "_id" {
-            id_first = first;
-            id = Some(value_bytes(v));
+    let bytes = doc.as_bytes();
+    let mut position = None;
+    for (i, e) in raw::elements(bytes).enumerate() {
+        let e = e.ok()?;
+        if e.key == b"_id" {
+            position = Some((i, e));
             break;
         }
-        first = false;
     }
-    let id = id?;
-    let digest = if id_first { Sha256::digest(doc.as_bytes()) } else { Sha256::digest(id_first_bytes(doc)?.as_bytes()) };
+    let (at, id_element) = position?;
+    let id = raw::value_document(&id_element);
+    let digest = if at == 0 { Sha256::digest(bytes) } else { Sha256::digest(id_first_bytes(bytes, &id_element)?) };
     let key: [u8; 32] = Sha256::digest(&id).into();
     let mut low = [0u8; 16];
     low.copy_from_slice(&digest[..16]);
     Some(Hashed { id, bucket: key[0] as usize, key, digest: u128::from_le_bytes(low) })
 }
 
-/// The `_id` element's bytes, the key documents are matched by across sides.
+/// The `_id` value as bytes (its type, then its BSON encoding, in a one-field document): the
+/// key documents are matched by across sides.
 pub(crate) fn id_bytes(doc: &RawDocument) -> Option<Vec<u8>> {
-    doc.get("_id").ok()?.map(value_bytes)
-}
-
-/// The `_id` value as bytes: its type, then its BSON encoding (in a one-field document).
-fn value_bytes(v: RawBsonRef<'_>) -> Vec<u8> {
-    let mut d = RawDocumentBuf::new();
-    d.append("", v.to_raw_bson());
-    d.into_bytes()
+    raw::find(doc.as_bytes(), "_id").map(|e| raw::value_document(&e))
 }
 
 /// The document with `_id` moved first, the other fields in their order.
-fn id_first_bytes(doc: &RawDocument) -> Option<RawDocumentBuf> {
-    let mut out = RawDocumentBuf::new();
-    out.append("_id", doc.get("_id").ok()??.to_raw_bson());
-    for el in doc.iter() {
-        let (k, v) = el.ok()?;
-        if k != "_id" {
-            out.append(k, v.to_raw_bson());
+fn id_first_bytes(doc: &[u8], id: &raw::Element<'_>) -> Option<Vec<u8>> {
+    let mut parts = vec![id.whole];
+    for e in raw::elements(doc) {
+        let e = e.ok()?;
+        if e.key != b"_id" {
+            parts.push(e.whole);
         }
     }
-    Some(out)
+    Some(raw::document(parts))
 }
 
 #[cfg(test)]
 mod tests {
-    use mongodb::bson::{doc, rawdoc};
+    use mongodb::bson::{RawDocumentBuf, doc, rawdoc};
 
     use super::*;
 

@@ -7,6 +7,7 @@ pub(crate) mod copy;
 pub(crate) mod data;
 pub(crate) mod dump;
 pub(crate) mod hash;
+pub(crate) mod raw;
 pub(crate) mod run;
 pub(crate) mod scan;
 pub(crate) mod select;

@@ -22,6 +22,7 @@
 //! a mature client's file, or a documentation page. docs/design.md lists them.
 
 pub mod mongo;
+mod mongo_bytes;
 mod mongo_writes;
 pub mod state;
 

@@ -368,6 +368,13 @@ impl MongoMock {
     }
 
     /// A copy of `db.collection`, if it exists.
+    /// A collection's documents as a client reads them back (strings that are not UTF-8 as
+    /// the bytes they were sent as).
+    pub fn stored_bytes(&self, ns: &str) -> Vec<Vec<u8>> {
+        let docs: Vec<Document> = self.collection(ns).map(|c| c.documents().cloned().collect()).unwrap_or_default();
+        docs.iter().map(|d| super::mongo_bytes::unmarked(&mongodb::bson::to_vec(d).unwrap_or_default())).collect()
+    }
+
     pub fn collection(&self, ns: &str) -> Option<Collection> {
         lock(&self.state).collections.get(ns).cloned()
     }
@@ -420,6 +427,7 @@ async fn serve(mut sock: tokio::net::TcpStream, state: Arc<Mutex<MockState>>) ->
 async fn write_reply(sock: &mut tokio::net::TcpStream, request_id: i32, reply: &Document) -> std::io::Result<()> {
     let mut reply_bytes = Vec::new();
     reply.to_writer(&mut reply_bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let reply_bytes = super::mongo_bytes::unmarked(&reply_bytes);
     let total = 16 + 4 + 1 + reply_bytes.len();
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(&(total as i32).to_le_bytes());
@@ -525,7 +533,7 @@ fn parse_op_msg(body: &[u8]) -> Option<Document> {
         pos += 1;
         let size = int(pos)?;
         if kind == 0 {
-            command = Document::from_reader(body.get(pos..pos + size)?).ok()?;
+            command = Document::from_reader(super::mongo_bytes::marked(body.get(pos..pos + size)?)?.as_slice()).ok()?;
             pos += size;
         } else {
             let end = pos + size;
@@ -536,7 +544,8 @@ fn parse_op_msg(body: &[u8]) -> Option<Document> {
             let mut docs = Vec::new();
             while p < end {
                 let dsize = int(p)?;
-                let raw = mongodb::bson::RawDocument::from_bytes(body.get(p..p + dsize)?).ok()?;
+                let marked = super::mongo_bytes::marked(body.get(p..p + dsize)?)?;
+                let raw = mongodb::bson::RawDocument::from_bytes(&marked).ok()?;
                 // Too deep to store: kept as a marker the insert refuses (parsing it whole
                 // would recurse as deep as the document goes).
                 docs.push(Bson::Document(if depth(raw, 1) > MAX_USER_DEPTH {

@@ -295,3 +295,80 @@ async fn mock_a_user_without_collmod_gets_the_validator_at_once_and_never_loses_
     );
     assert!(mock.collection("home_service_db.members").unwrap().documents().next().is_none());
 }
+
+/// `doc`'s bytes with every `PLACEHOLDER` string's contents replaced by bytes that are not
+/// UTF-8 (same length, so every length prefix stays right).
+fn not_utf8(doc: &Document) -> Vec<u8> {
+    let mut bytes = mongodb::bson::to_vec(doc).unwrap();
+    while let Some(at) = bytes.windows(11).position(|w| w == b"PLACEHOLDER") {
+        bytes[at..at + 11].copy_from_slice(b"caf\xe9 \xff\xfe bad");
+    }
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_strings_that_are_not_utf8_are_copied_as_bytes_with_a_warning() {
+    let (_dir, spec) = spec_file("mig", SPEC);
+    let zero = Timestamp { time: 0, increment: 0 };
+    // One with _id, one without (its derived _id is written around the bytes) whose empty
+    // timestamp comes after the bad string, one nested in an array, and a clean one.
+    let source = [
+        not_utf8(&doc! {"_id": 1, "name": "PLACEHOLDER"}),
+        not_utf8(&doc! {"name": "PLACEHOLDER", "at": zero}),
+        not_utf8(&doc! {"_id": 3, "tags": ["ok", {"label": "PLACEHOLDER"}]}),
+        mongodb::bson::to_vec(&doc! {"_id": 4, "name": "fine"}).unwrap(),
+    ];
+    let dump = dump_of(&[("places", &[], r#"{"options":{},"indexes":[]}"#)]);
+    std::fs::write(dump.path().join("home_service_db/places.bson"), source.concat()).unwrap();
+    let from = dump.path().to_string_lossy().to_string();
+
+    let dry = poactl_blocking(
+        strings(&["migrate", "data", "-e", &spec, "--from", &from, "--dry-run"]),
+        vec![("POACTL_MONGODB_URI", "mongodb://127.0.0.1:1/".into())],
+    )
+    .await;
+    dry.expect_code(0);
+    assert!(
+        dry.stdout.contains(
+            "places: 3 document(s) hold a key or string that is not valid UTF-8 (first: _id 1, field name): copied byte for byte"
+        ),
+        "{}",
+        dry.stdout
+    );
+
+    for version in [None, Some((4, 4))] {
+        let mock = MongoMock::start().await;
+        mock.state.lock().unwrap().version = version;
+        let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
+        let run =
+            poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from, "--no-indexes", "-o", "json"]), env.clone()).await;
+        run.expect_code(0);
+        let report = run.json();
+        let row = &report["collections"][0];
+        assert_eq!(
+            (row["verified"].as_bool(), row["inserted"].as_u64(), row["not_utf8"].as_u64(), row["empty_timestamps"].as_u64()),
+            (Some(true), Some(4), Some(3), Some(1)),
+            "{version:?}: {row}"
+        );
+        assert!(report["warnings"][0].as_str().unwrap_or("").contains("field name"), "{report}");
+        let stored = mock.stored_bytes("home_service_db.places");
+        for want in [&source[0], &source[2], &source[3]] {
+            assert!(stored.contains(want), "{version:?}: a document with _id arrives byte for byte");
+        }
+        let derived = stored.iter().find(|d| !source.contains(d)).expect("the document without _id");
+        let (bad, stamp) = (b"caf\xe9 \xff\xfe bad", [0x11u8, b'a', b't', 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(derived.windows(bad.len()).any(|w| w == bad), "{version:?}: its string keeps its bytes");
+        assert!(derived.windows(stamp.len()).any(|w| w == stamp), "{version:?}: its empty timestamp stays empty");
+
+        // A rerun finds every document again, the derived _id too.
+        let again = poactl_blocking(strings(&["migrate", "data", "-e", &spec, "--from", &from, "--no-indexes", "-o", "json"]), env).await;
+        again.expect_code(0);
+        let row = &again.json()["collections"][0];
+        assert_eq!(
+            (row["inserted"].as_u64(), row["already_there"].as_u64(), row["verified"].as_bool()),
+            (Some(0), Some(4), Some(true)),
+            "{row}"
+        );
+        assert!(again.stderr.contains("warning: places: 3 document(s) hold a key or string that is not valid UTF-8"), "{}", again.stderr);
+    }
+}
