@@ -37,6 +37,11 @@ pub(crate) struct Global {
     /// own bound (S3 24, CloudWatch 16, Atlas 16, MongoDB 8, CloudFront 4).
     #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: Option<u16>,
+    /// How long one request to MongoDB, Atlas or AWS may go unanswered, in seconds (default
+    /// 30). A read is asked again within three times that; a write unanswered in time is
+    /// reported as "outcome unknown". Never past apply's --timeout.
+    #[arg(long, global = true, env = "POACTL_REQUEST_TIMEOUT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,8 @@
-//! Ctrl-C and SIGTERM during `apply` and `destroy`: the first signal stops starting new work
-//! (calls in flight finish, and waits give up at their next poll), the run prints what is done
-//! and what is not, and exits 130; a second signal exits at once.
+//! Ctrl-C and SIGTERM during `plan`, `drift`, `apply` and `destroy`: the first signal stops
+//! starting new work; a request still waiting for its answer ends at once (`deadline`: a
+//! write's outcome is then unknown, and the report says so), and waits give up at their next
+//! poll. The run prints what is done and what is not, and exits 130; a second signal exits at
+//! once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -8,6 +10,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(crate) const EXIT: u8 = 130;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+static NOTIFY: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Resolves once an interruption is asked for: a wait on an unanswered request ends then,
+/// instead of at its deadline.
+pub(crate) async fn wait() {
+    loop {
+        let notified = NOTIFY.notified();
+        if requested() {
+            return;
+        }
+        notified.await;
+    }
+}
 
 /// Whether an interruption was asked for.
 pub(crate) fn requested() -> bool {
@@ -34,7 +49,10 @@ pub(crate) fn install() {
                 eprintln!("\ninterrupted again: stopping now (calls in flight may still complete on the service's side)");
                 std::process::exit(i32::from(EXIT));
             }
-            eprintln!("\ninterrupted: finishing the calls in flight, starting nothing new (interrupt again to stop at once)");
+            NOTIFY.notify_waiters();
+            eprintln!(
+                "\ninterrupted: starting nothing new; calls still waiting for an answer end now (interrupt again to stop at once)"
+            );
         }
     });
 }

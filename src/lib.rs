@@ -12,6 +12,7 @@ mod cli;
 mod clock;
 mod cmd;
 mod cost;
+pub mod deadline;
 mod engine;
 mod interrupt;
 mod lock;

@@ -78,6 +78,13 @@ async fn run(cli: Cli) -> Result<u8> {
 
 async fn run_command(cli: Cli) -> Result<u8> {
     let g = cli.global;
+    let attempt = g.request_timeout.map_or(crate::deadline::DEFAULT_ATTEMPT, std::time::Duration::from_secs);
+    let run_timeout = match &cli.command {
+        Command::Apply(a) => Some(a.timeout),
+        Command::Destroy(a) => Some(a.timeout),
+        _ => None,
+    };
+    crate::deadline::set(crate::deadline::Deadlines::from_attempt(attempt).within(run_timeout.map(std::time::Duration::from_secs)));
     match cli.command {
         Command::Validate => validate(&g),
         Command::Plan(a) => plan_cmd(&g, a).await,

@@ -154,6 +154,10 @@ pub enum ProviderError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A request the service did not answer within its deadline (`--request-timeout`), or a
+    /// wait Ctrl-C ended: TIMED OUT with the endpoint, the operation and the time waited.
+    #[error(transparent)]
+    Unanswered(#[from] crate::deadline::Unanswered),
     #[error(
         "{what} did not become ready within {seconds}s (last state: {state}); it keeps going on the service's side: rerun `poactl apply` to wait again"
     )]
@@ -166,6 +170,24 @@ pub enum ProviderError {
     /// CreateBucket): worth asking again shortly.
     #[error("{0}")]
     Propagating(String),
+}
+
+impl ProviderError {
+    /// The request may have been carried out though no answer says so: a create looks for
+    /// its result before it is tried again, and the report says the outcome is unknown.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            ProviderError::Service { outcome_unknown, .. } => *outcome_unknown,
+            ProviderError::Atlas(e) => e.outcome_unknown(),
+            ProviderError::Unanswered(u) => u.outcome_unknown(),
+            _ => false,
+        }
+    }
+
+    /// A request that went unanswered within its deadline (not Ctrl-C).
+    pub fn timed_out(&self) -> bool {
+        matches!(self, ProviderError::Unanswered(crate::deadline::Unanswered::TimedOut { .. }))
+    }
 }
 
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;

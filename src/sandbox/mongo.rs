@@ -84,6 +84,11 @@ pub struct MockState {
     /// `accesses.ops` that `$indexStats` reports per `db.collection` and index name (0 else):
     /// the operations this member served.
     pub index_ops: HashMap<(String, String), i64>,
+    /// A command the mock reads and never answers, keeping the connection open: a peer
+    /// behind a firewall that drops packets mid-connection, or a half-open connection.
+    /// `hello` also holds its legacy spellings (`isMaster`, `ismaster`), which drivers send
+    /// for the first handshake (the MongoDB handshake spec, "legacy hello").
+    pub hold: Option<String>,
 }
 
 /// A database user with SCRAM-SHA-256 credentials, stored as a server stores them: a salt
@@ -359,6 +364,11 @@ impl MongoMock {
         lock(&self.state).users = Some(users);
     }
 
+    /// From now on, `command` is read and never answered (see `MockState::hold`).
+    pub fn hold(&self, command: &str) {
+        lock(&self.state).hold = Some(command.to_string());
+    }
+
     pub fn fail_next(&self, command: &str, code: i32, code_name: &str) {
         lock(&self.state).fail_next.insert(command.to_string(), (code, code_name.to_string()));
     }
@@ -395,6 +405,12 @@ async fn serve(mut sock: tokio::net::TcpStream, state: Arc<Mutex<MockState>>) ->
         let mut body = vec![0u8; len - 16];
         sock.read_exact(&mut body).await?;
         let command = parse_op_msg(&body).ok_or_else(|| bad("malformed OP_MSG"))?;
+        if held(&lock(&state), &command) {
+            // Never answered: what else comes is read and dropped until the client leaves.
+            let mut sink = [0u8; 4096];
+            while matches!(sock.read(&mut sink).await, Ok(n) if n > 0) {}
+            return Ok(());
+        }
         if let Some(reply) = access(&state, &mut session, &command) {
             write_reply(&mut sock, request_id, &reply).await?;
             continue;
@@ -438,6 +454,12 @@ async fn write_reply(sock: &mut tokio::net::TcpStream, request_id: i32, reply: &
     out.push(0);
     out.extend_from_slice(&reply_bytes);
     sock.write_all(&out).await
+}
+
+fn held(st: &MockState, cmd: &Document) -> bool {
+    let Some(hold) = st.hold.as_deref() else { return false };
+    let name = cmd.keys().next().map(String::as_str).unwrap_or("");
+    name == hold || (hold == "hello" && name.eq_ignore_ascii_case("ismaster"))
 }
 
 /// Access control, when the mock has users: the SCRAM-SHA-256 conversation (RFC 5802, RFC

@@ -187,7 +187,7 @@ where
 }
 
 fn is_unknown_outcome(e: &ProviderError) -> bool {
-    matches!(e, ProviderError::Service { outcome_unknown: true, .. })
+    e.outcome_unknown()
 }
 
 fn build_err(e: aws_sdk_cloudfront::error::BuildError) -> ProviderError {

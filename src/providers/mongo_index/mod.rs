@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::{Connections, Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, ProviderError, Registry, Result};
 use crate::plan::FieldChange;
+use crate::deadline;
 use crate::resource::{Address, Kind, Reference};
 use crate::spec::LoadedSpec;
 use crate::spec::model::IndexSpec;
@@ -118,6 +119,22 @@ pub fn desired(loaded: &LoadedSpec, collection: &str, ix: &IndexSpec, address: A
         }
     }
     d
+}
+
+/// The driver's own timeouts bounded by the run's deadlines: connecting
+/// (TCP, TLS and the handshake) and finding a server each within one attempt. An operation
+/// sent and never answered has no driver timeout (socketTimeoutMS is not supported), so
+/// every call is also wrapped in `deadline`.
+pub(crate) fn bound_client_options(opts: &mut mongodb::options::ClientOptions) {
+    let attempt = deadline::current().attempt;
+    // A URI may ask for less, never for more: one attempt bounds every wait.
+    opts.connect_timeout = Some(opts.connect_timeout.map_or(attempt, |t| t.min(attempt)));
+    opts.server_selection_timeout = Some(opts.server_selection_timeout.map_or(attempt, |t| t.min(attempt)));
+}
+
+/// The hosts a client connects to, for messages.
+pub(crate) fn endpoint_of(opts: &mongodb::options::ClientOptions) -> String {
+    opts.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",")
 }
 
 fn mongo_err(what: &str, e: mongodb::error::Error) -> ProviderError {
@@ -309,10 +326,15 @@ impl IndexProvider {
     async fn hide_records(&self, ctx: &Ctx<'_>) -> HashMap<String, bson::DateTime> {
         let Ok(client) = self.client(ctx).await else { return HashMap::new() };
         let coll = client.database(&Self::db_name(ctx)).collection::<Document>(HIDE_RECORDS);
-        let Ok(mut cursor) = coll.find(doc! {}).await else { return HashMap::new() };
+        let endpoint = self.endpoint();
+        let req = deadline::Request { service: "MongoDB", endpoint: &endpoint, operation: "find poactl_hidden_indexes" };
+        let read = || async {
+            use futures::TryStreamExt;
+            coll.find(doc! {}).await?.try_collect::<Vec<Document>>().await
+        };
+        let Ok(Ok(docs)) = deadline::read(req, read).await else { return HashMap::new() };
         let mut out = HashMap::new();
-        use futures::StreamExt;
-        while let Some(Ok(d)) = cursor.next().await {
+        for d in docs {
             if let (Ok(id), Ok(at)) = (d.get_str("_id"), d.get_datetime("hidden_at")) {
                 out.insert(id.to_string(), *at);
             }
@@ -335,9 +357,7 @@ impl IndexProvider {
                         "warning: the MongoDB URI's option {option} is not one the Rust driver knows: connecting without it"
                     ));
                 }
-                if opts.server_selection_timeout.is_none() {
-                    opts.server_selection_timeout = Some(Duration::from_secs(15));
-                }
+                bound_client_options(&mut opts);
                 opts.app_name = Some("poactl".into());
                 let _ = self.options.set(opts.clone());
                 mongodb::Client::with_options(opts).map_err(|e| ProviderError::Config(format!("cannot set up the MongoDB client: {e}")))
@@ -351,7 +371,12 @@ impl IndexProvider {
         self.members
             .get_or_init(|| async {
                 let Ok(client) = self.client(ctx).await else { return Vec::new() };
-                let Ok(hello) = client.database("admin").run_command(doc! {"hello": 1}).await else { return Vec::new() };
+                let endpoint = self.endpoint();
+                let req = deadline::Request { service: "MongoDB", endpoint: &endpoint, operation: "hello (the replica set's members)" };
+                let admin = client.database("admin");
+                let Ok(Ok(hello)) = deadline::read(req, || admin.run_command(doc! {"hello": 1})).await else {
+                    return Vec::new();
+                };
                 let me = hello.get_str("me").unwrap_or("").to_string();
                 let Some(base) = self.options.get() else { return Vec::new() };
                 let mut out = Vec::new();
@@ -409,16 +434,38 @@ impl IndexProvider {
         ctx.loaded.spec.database.as_ref().map(|d| d.name.clone()).unwrap_or_default()
     }
 
+    /// Where the client connects, for messages.
+    fn endpoint(&self) -> String {
+        self.options.get().map(endpoint_of).unwrap_or_else(|| "the cluster".into())
+    }
+
     /// The collection's indexes (as extended JSON) with their `$indexStats`, once per run.
+    /// The reads are idempotent: unanswered, they are asked again within the call's deadline.
     async fn indexes(&self, ctx: &Ctx<'_>, coll: &str) -> Result<Vec<LiveIndex>> {
+        self.client(ctx).await?;
+        let operation = format!("listIndexes {coll} (with $indexStats and currentOp)");
+        let endpoint = self.endpoint();
+        let req = deadline::Request { service: "MongoDB", endpoint: &endpoint, operation: &operation };
+        deadline::read(req, || self.read_indexes(ctx, coll)).await?
+    }
+
+    async fn read_indexes(&self, ctx: &Ctx<'_>, coll: &str) -> Result<Vec<LiveIndex>> {
         let cell = self.lists.lock().await.entry(coll.to_string()).or_default().clone();
         cell.get_or_try_init(|| async {
             let client = self.client(ctx).await?;
             let db = client.database(&Self::db_name(ctx));
+            let endpoint = self.endpoint();
             let reachable = self
                 .reachable
                 .get_or_init(|| async {
                     db.run_command(doc! {"ping": 1}).await.map(|_| ()).map_err(|e| match e.kind.as_ref() {
+                        // No server answered the handshake (hello) within server selection's
+                        // deadline, which is one attempt's (`bound_client_options`).
+                        mongodb::error::ErrorKind::ServerSelection { .. } => format!(
+                            "TIMED OUT: MongoDB at {endpoint} did not answer hello (the handshake) within {}: {}",
+                            deadline::seconds(self.options.get().and_then(|o| o.server_selection_timeout).unwrap_or_default()),
+                            crate::secrets::redact(&e.to_string())
+                        ),
                         // The server says only "Authentication failed." (18), whatever was wrong.
                         mongodb::error::ErrorKind::Authentication { .. } => format!(
                             "MongoDB refused the login (AuthenticationFailed, 18): check database.user's name, password and auth database; a user or password made a moment ago can take a minute to reach the cluster ({})",
@@ -553,9 +600,13 @@ impl IndexProvider {
     }
 
     /// A command whose error the caller reads itself (its code decides what happens next).
+    /// Sent once: unanswered within the attempt's deadline, its outcome is unknown.
     async fn run(&self, ctx: &Ctx<'_>, cmd: Document) -> Result<std::result::Result<Document, mongodb::error::Error>> {
         let client = self.client(ctx).await?;
-        Ok(client.database(&Self::db_name(ctx)).run_command(cmd).await)
+        let operation = cmd.keys().next().cloned().unwrap_or_default();
+        let endpoint = self.endpoint();
+        let req = deadline::Request { service: "MongoDB", endpoint: &endpoint, operation: &operation };
+        Ok(deadline::write(req, client.database(&Self::db_name(ctx)).run_command(cmd)).await?)
     }
 
     /// Makes an index unique in place (MongoDB 6.0+; docs "collMod",
@@ -620,9 +671,25 @@ impl IndexProvider {
         Ok(())
     }
 
+    /// A write sent once and bounded by the attempt's deadline (see `run`).
     async fn command(&self, ctx: &Ctx<'_>, what: &str, cmd: Document) -> Result<Document> {
         let client = self.client(ctx).await?;
-        client.database(&Self::db_name(ctx)).run_command(cmd).await.map_err(|e| match error_code(&e) {
+        let endpoint = self.endpoint();
+        let req = deadline::Request { service: "MongoDB", endpoint: &endpoint, operation: what };
+        let answer = deadline::write(req, client.database(&Self::db_name(ctx)).run_command(cmd)).await?;
+        Self::command_error(what, answer)
+    }
+
+    /// createIndexes: its answer comes when the build is done, which may take longer than
+    /// any request deadline; `build_docs` bounds it by `--timeout` and watches its progress.
+    async fn command_unbounded(&self, ctx: &Ctx<'_>, what: &str, cmd: Document) -> Result<Document> {
+        let client = self.client(ctx).await?;
+        let answer = client.database(&Self::db_name(ctx)).run_command(cmd).await;
+        Self::command_error(what, answer)
+    }
+
+    fn command_error(what: &str, answer: mongodb::error::Result<Document>) -> Result<Document> {
+        answer.map_err(|e| match error_code(&e) {
             Some(85) => ProviderError::Refused(format!(
                 "{what}: an index with the same keys already exists under another name or options (IndexOptionsConflict): {e}"
             )),
@@ -722,12 +789,15 @@ impl IndexProvider {
             }
         };
         let what = format!("createIndexes {address}");
-        let run = self.command(ctx, &what, doc! {"createIndexes": coll, "indexes": indexes});
+        let run = self.command_unbounded(ctx, &what, doc! {"createIndexes": coll, "indexes": indexes});
         tokio::pin!(run);
         let limit = ctx.options.timeout;
         let result = tokio::select! {
             r = &mut run => r,
             _ = watch => unreachable_loop(),
+            () = crate::interrupt::wait() => Err(ProviderError::Refused(format!(
+                "{address}: interrupted while the server builds it; the build goes on there (poactl never aborts one), and `poactl plan` shows it as building until it finishes"
+            ))),
             _ = tokio::time::sleep(limit) => Err(ProviderError::Timeout {
                 what: address.clone(),
                 seconds: limit.as_secs(),

@@ -1,0 +1,37 @@
+//! Every request has a deadline (`--request-timeout`): a peer that accepts the connection and
+//! never answers ends the command within it, with TIMED OUT, the endpoint, the operation and
+//! the time waited. Peers: the wire MOCK's hold mode (`MongoMock::hold`), the Atlas
+//! sandbox's `response_delay_secs`, and a TCP blackhole in front of moto's address.
+
+use std::time::{Duration, Instant};
+
+use poactl::sandbox::mongo::MongoMock;
+
+use crate::support::{poactl_blocking, spec_file, strings};
+
+const INDEX_SPEC: &str = "environment: dl\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_mongodb_that_never_answers_one_command_ends_the_plan_within_its_deadline() {
+    let (_dir, spec) = spec_file("dl", INDEX_SPEC);
+    // (held command, what the message names)
+    let cases = [("listIndexes", "did not answer listIndexes users"), ("hello", "did not answer hello")];
+    for (held, names) in cases {
+        let mock = MongoMock::start().await;
+        mock.hold(held);
+        let started = Instant::now();
+        let run = poactl_blocking(
+            strings(&["plan", "-e", &spec, "--mongodb-uri", &mock.uri, "--request-timeout", "1"]),
+            vec![],
+        )
+        .await;
+        let took = started.elapsed();
+        run.expect_code(1);
+        let out = format!("{}{}", run.stdout, run.stderr);
+        let host = mock.uri.trim_start_matches("mongodb://").split('/').next().unwrap();
+        assert!(out.contains(&format!("TIMED OUT: MongoDB at {host}")) && out.contains(names), "{held}: {out}");
+        assert!(out.contains("the rest of the plan stands"), "{held}: {out}");
+        // Three attempts of one second, plus start-up: far below any hang.
+        assert!(took < Duration::from_secs(20), "{held}: took {took:?}");
+    }
+}
