@@ -128,6 +128,15 @@ where
     once(&req, current().attempt, call, true).await
 }
 
+/// One bounded attempt that changes nothing and cannot be asked again as it was (a cursor's
+/// next batch): unanswered, it ends with TIMED OUT.
+pub(crate) async fn step<T, E, Fut>(req: Request<'_>, call: Fut) -> Bounded<T, E>
+where
+    Fut: IntoFuture<Output = Result<T, E>>,
+{
+    once(&req, current().attempt, call, false).await
+}
+
 async fn once<T, E, Fut>(req: &Request<'_>, limit: Duration, call: Fut, outcome_unknown: bool) -> Bounded<T, E>
 where
     Fut: IntoFuture<Output = Result<T, E>>,

@@ -145,7 +145,7 @@ async fn database(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outcome> {
         };
         let client = match providers::mongo_index::parse_waiting_for_dns(&uri).await {
             Ok((mut opts, _)) => {
-                opts.server_selection_timeout.get_or_insert(std::time::Duration::from_secs(10));
+                providers::mongo_index::bound_client_options(&mut opts);
                 opts.app_name = Some("poactl-check".into());
                 mongodb::Client::with_options(opts)
             }

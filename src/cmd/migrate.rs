@@ -61,7 +61,7 @@ async fn target_database(
     loaded: &LoadedSpec,
     cli_uri: Option<&str>,
     progress: &Progress,
-) -> Result<(mongodb::Database, Vec<String>)> {
+) -> Result<(crate::migrate::Target, Vec<String>)> {
     let db = loaded
         .spec
         .database
@@ -79,15 +79,16 @@ async fn target_database(
     for option in dropped {
         eprintln!("warning: the MongoDB URI's option {option} is not one the Rust driver knows: connecting without it");
     }
-    if opts.server_selection_timeout.is_none() {
-        opts.server_selection_timeout = Some(std::time::Duration::from_secs(15));
-    }
+    providers::mongo_index::bound_client_options(&mut opts);
     opts.app_name = Some("poactl-migrate".into());
-    let hosts = opts.hosts.iter().map(|h| h.to_string()).collect();
+    let hosts: Vec<String> = opts.hosts.iter().map(|h| h.to_string()).collect();
     let client = mongodb::Client::with_options(opts).context("cannot set up the MongoDB client")?;
-    let database = client.database(&db.name);
-    database.run_command(mongodb::bson::doc! {"ping": 1}).await.with_context(|| format!("cannot reach the target database {}", db.name))?;
-    Ok((database, hosts))
+    let target = crate::migrate::Target { db: client.database(&db.name), endpoint: hosts.join(",") };
+    target
+        .read("ping", || target.db.run_command(mongodb::bson::doc! {"ping": 1}))
+        .await?
+        .with_context(|| format!("cannot reach the target database {}", db.name))?;
+    Ok((target, hosts))
 }
 
 /// A size for people: B, kB, MB, GB (powers of 1000).
@@ -146,7 +147,7 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
     let progress = progress(g);
     let (target, target_hosts) = target_database(g, &loaded, a.mongodb_uri.as_deref(), &progress).await?;
     if let Some((hosts, db)) = source.hosts()
-        && db == target.name()
+        && db == target.db.name()
         && hosts.iter().any(|h| target_hosts.contains(h))
     {
         bail!("the source {} is the target database itself: nothing to copy", source.describe());
@@ -158,7 +159,7 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
             chosen.len(),
             human(total_bytes),
             source.describe(),
-            target.name()
+            target.db.name()
         );
     }
     let started = Instant::now();
@@ -217,7 +218,7 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
         OutputFormat::Json => println!(
             "{}",
             secrets::redact(&serde_json::to_string_pretty(&json!({
-                "environment": loaded.env, "source": source.describe(), "database": target.name(), "collections": rows, "notes": notes, "warnings": warnings,
+                "environment": loaded.env, "source": source.describe(), "database": target.db.name(), "collections": rows, "notes": notes, "warnings": warnings,
                 "documents": docs, "bytes": bytes, "seconds": seconds, "documents_per_second": rate_docs, "mb_per_second": rate_mb,
                 "indexes": index_report.as_ref().map(|r| match r { Ok(v) => v.clone(), Err(e) => json!({"error": format!("{e:#}")}) }),
                 "ok": failed.is_empty() && !index_report.as_ref().is_some_and(|r| r.is_err()),
@@ -605,14 +606,15 @@ async fn urls_cmd(g: &Global, a: MigrateUrlsArgs) -> Result<u8> {
     guard(&loaded, &a.guard)?;
     let fields = a.fields.iter().map(|f| urls::Field::parse(f)).collect::<Result<Vec<_>, _>>()?;
     let progress = progress(g);
-    let (db, _) = target_database(g, &loaded, a.mongodb_uri.as_deref(), &progress).await?;
+    let (target, _) = target_database(g, &loaded, a.mongodb_uri.as_deref(), &progress).await?;
+    let db = &target.db;
     let text = format(g) == OutputFormat::Text;
     if a.revert {
-        let preview = urls::revert(&db, &fields, true).await?;
+        let preview = urls::revert(&target, &fields, true).await?;
         if !a.guard.dry_run && preview.restored > 0 {
             confirm_or_bail(&a, &format!("\nPut back {} recorded value(s) in database {}?", preview.restored, db.name()))?;
         }
-        let r = if a.guard.dry_run { preview } else { urls::revert(&db, &fields, false).await? };
+        let r = if a.guard.dry_run { preview } else { urls::revert(&target, &fields, false).await? };
         if text {
             println!(
                 "{} {} value(s){}{}",
@@ -639,7 +641,7 @@ async fn urls_cmd(g: &Global, a: MigrateUrlsArgs) -> Result<u8> {
     let run = crate::clock::now_iso();
     let mut previews = Vec::new();
     for f in &fields {
-        previews.push(urls::rewrite(&db, f, &rw, &run, true).await?);
+        previews.push(urls::rewrite(&target, f, &rw, &run, true).await?);
     }
     let changes: u64 = previews.iter().map(|p| p.changed).sum();
     let print = |reports: &[urls::FieldReport], done: bool| {
@@ -701,7 +703,7 @@ async fn urls_cmd(g: &Global, a: MigrateUrlsArgs) -> Result<u8> {
     )?;
     let mut reports = Vec::new();
     for f in &fields {
-        reports.push(urls::rewrite(&db, f, &rw, &run, false).await?);
+        reports.push(urls::rewrite(&target, f, &rw, &run, false).await?);
     }
     if text {
         println!("Rewritten (run {run}; `poactl migrate urls --revert` undoes it):");

@@ -37,7 +37,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, RawArrayBuf, RawDocument, RawDocumentBuf, doc};
 
 use super::data::{BATCH_DOCS, Source};
-use super::{CollectionInfo, MigrateError};
+use super::{CollectionInfo, MigrateError, Target};
 use super::{hash, raw};
 use crate::providers::mongo_index::error_code as code;
 use crate::providers::mongo_index::normalize::normalize_number;
@@ -136,7 +136,7 @@ pub(crate) trait Tally: Send + Sync {
 pub(crate) async fn copy(
     source: &Source,
     info: &CollectionInfo,
-    target: &mongodb::Database,
+    target: &Target,
     opts: CopyOptions,
     tally: &dyn Tally,
 ) -> Result<CopyReport, MigrateError> {
@@ -147,32 +147,36 @@ pub(crate) async fn copy(
     let (wanted, _) = create_options(&info.options);
     let held_back: Document =
         wanted.iter().filter(|(k, _)| VALIDATION.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let mut existing = listed_options(target, name).await.map_err(write)?;
+    let db = &target.db;
+    let mut existing = target.read(&format!("listCollections {name}"), || listed_options(db, name)).await?.map_err(write)?;
     // Holding the validator back needs the collMod right (dbAdmin), which an app's readWrite
     // user lacks: asked first (`may_coll_mod`), on the name that does not exist yet. Without it the collection gets its validator at once, as mongorestore does, and older
     // documents are refused and named with the fix.
-    let hold_back = !held_back.is_empty() && existing.is_none() && may_coll_mod(target, name).await;
+    let hold_back = !held_back.is_empty() && existing.is_none() && may_coll_mod(target, name).await?;
     if existing.is_none() {
         let mut cmd = doc! {"create": name};
         cmd.extend(wanted.iter().filter(|(k, _)| !(hold_back && VALIDATION.contains(&k.as_str()))).map(|(k, v)| (k.clone(), v.clone())));
-        match target.run_command(cmd).await {
+        match target.write(&format!("create {name}"), db.run_command(cmd)).await? {
             Ok(_) => report.created = true,
             // Another run created it meanwhile (NamespaceExists, server create_collection.cpp).
-            Err(e) if code(&e) == Some(48) => existing = listed_options(target, name).await.map_err(write)?,
+            Err(e) if code(&e) == Some(48) => {
+                existing = target.read(&format!("listCollections {name}"), || listed_options(db, name)).await?.map_err(write)?
+            }
             Err(e) => return Err(write(e)),
         }
     }
-    let coll = target.collection::<RawDocumentBuf>(name);
+    let coll = db.collection::<RawDocumentBuf>(name);
+    let count = format!("count {name}");
     // A collection without the source's validator is one poactl made and has not finished
     // loading (the validator comes last), or one made without options: either way the
     // validator is put back after the load. One with another validator is someone else's.
     let mut restore_validator = report.created && hold_back;
-    let holds_documents = !report.created && coll.estimated_document_count().await.map_err(write)? > 0;
+    let holds_documents = !report.created && target.read(&count, || coll.estimated_document_count()).await?.map_err(write)? > 0;
     if let Some(have) = &existing {
         let lacks_validator = !have.contains_key("validator") && held_back.contains_key("validator");
         // Only collMod adds the validator to a collection that exists: without that right the
         // load would leave the collection without it, silently.
-        if lacks_validator && !may_coll_mod(target, name).await {
+        if lacks_validator && !may_coll_mod(target, name).await? {
             return Err(MigrateError::Options {
                 collection: name.clone(),
                 differences: "validator: the source has one, the target none".into(),
@@ -181,7 +185,7 @@ pub(crate) async fn copy(
         }
         let differences = option_differences(&wanted, have, lacks_validator);
         if !differences.is_empty() {
-            let empty = coll.estimated_document_count().await.map_err(write)? == 0;
+            let empty = target.read(&count, || coll.estimated_document_count()).await?.map_err(write)? == 0;
             return Err(MigrateError::Options {
                 collection: name.clone(),
                 differences: differences.join("; "),
@@ -205,15 +209,10 @@ pub(crate) async fn copy(
             // then meets the duplicate-key error, counted as already there.
             let ids: Vec<Bson> =
                 docs.iter().filter_map(|d| raw::parsed(&raw::find(d.as_bytes(), "_id")?)).filter_map(|v| Bson::try_from(v).ok()).collect();
-            let there: Vec<RawDocumentBuf> = coll
-                .find(doc! {"_id": {"$in": ids}})
-                .projection(doc! {"_id": 1})
-                .batch_size(BATCH_DOCS as u32)
-                .await
-                .map_err(write)?
-                .try_collect()
-                .await
-                .map_err(write)?;
+            let ask = || async {
+                coll.find(doc! {"_id": {"$in": ids.clone()}}).projection(doc! {"_id": 1}).batch_size(BATCH_DOCS as u32).await?.try_collect().await
+            };
+            let there: Vec<RawDocumentBuf> = target.read(&format!("find {name} (the _ids already there)"), ask).await?.map_err(write)?;
             let there: HashSet<Vec<u8>> = there.iter().filter_map(|d| hash::id_bytes(d)).collect();
             docs.retain(|d| hash::id_bytes(d).is_none_or(|id| !there.contains(&id)));
         }
@@ -225,7 +224,7 @@ pub(crate) async fn copy(
     if restore_validator {
         let mut cmd = doc! {"collMod": name};
         cmd.extend(held_back);
-        target.run_command(cmd).await.map_err(write)?;
+        target.write(&format!("collMod {name} (its validator)"), db.run_command(cmd)).await?.map_err(write)?;
         report.validator_restored = true;
     }
     report.seconds = started.elapsed().as_secs_f64();
@@ -350,7 +349,7 @@ fn refuse(report: &mut CopyReport, id: String, code: i32, why: String) {
 
 /// Inserts one batch as one unordered `insert` command.
 async fn insert(
-    target: &mongodb::Database,
+    target: &Target,
     name: &str,
     docs: &[RawDocumentBuf],
     opts: CopyOptions,
@@ -394,10 +393,11 @@ async fn insert(
         cmd
     };
     let mut put_back = false;
-    let reply = match target.run_raw_command(command(!fix_ups.is_empty())).await {
+    let operation = format!("insert {name} ({} documents)", sent.len());
+    let reply = match target.write(&operation, target.db.run_raw_command(command(!fix_ups.is_empty()))).await? {
         Err(e) if code(&e) == Some(40415) => {
             put_back = true;
-            target.run_raw_command(command(false)).await.map_err(write)?
+            target.write(&operation, target.db.run_raw_command(command(false))).await?.map_err(write)?
         }
         other => other.map_err(write)?,
     };
@@ -447,7 +447,7 @@ async fn insert(
             cmd.append("update", name);
             cmd.append("updates", list);
             cmd.append("ordered", false);
-            target.run_raw_command(cmd).await.map_err(write)?;
+            target.write(&format!("update {name} (empty timestamps put back)"), target.db.run_raw_command(cmd)).await?.map_err(write)?;
         }
     }
     Ok(())
@@ -489,8 +489,9 @@ pub(crate) async fn survey(source: &Source, info: &CollectionInfo) -> Result<Sur
 /// Whether the user may run collMod on the collection: the server checks a command's rights
 /// before its namespace, so a bare collMod answers Unauthorized (13) without the right, and
 /// otherwise succeeds or finds no such collection (26), changing nothing either way.
-async fn may_coll_mod(target: &mongodb::Database, name: &str) -> bool {
-    !matches!(target.run_command(doc! {"collMod": name}).await, Err(e) if code(&e) == Some(13))
+async fn may_coll_mod(target: &Target, name: &str) -> Result<bool, MigrateError> {
+    let answer = target.write(&format!("collMod {name} (may this user run it?)"), target.db.run_command(doc! {"collMod": name})).await?;
+    Ok(!matches!(answer, Err(e) if code(&e) == Some(13)))
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, RawDocumentBuf, doc};
@@ -100,9 +99,7 @@ impl Source {
                 .clone()
                 .ok_or_else(|| bad("names no database: put it in the path, e.g. mongodb://127.0.0.1:27017/home_service_db".into()))?;
             opts.app_name = Some("poactl-migrate".into());
-            if opts.server_selection_timeout.is_none() {
-                opts.server_selection_timeout = Some(Duration::from_secs(15));
-            }
+            crate::providers::mongo_index::bound_client_options(&mut opts);
             let hosts = opts.hosts.iter().map(|h| h.to_string()).collect();
             let client = mongodb::Client::with_options(opts).map_err(|e| bad(format!("cannot be used: {e}")))?;
             Ok(Source::Mongo { client, db, hosts })
@@ -146,8 +143,11 @@ impl Source {
                 let source_name = self.describe();
                 let read = |e: mongodb::error::Error| MigrateError::SourceRead { source_name: source_name.clone(), source: e };
                 let database = client.database(db);
-                let specs: Vec<Document> =
-                    database.run_cursor_command(doc! {"listCollections": 1}).await.map_err(read)?.try_collect().await.map_err(read)?;
+                let endpoint = self.hosts().map(|(h, _)| h.join(",")).unwrap_or_default();
+                let req = |operation: &'static str| crate::deadline::Request { service: "MongoDB", endpoint: &endpoint, operation };
+                // Every read here is idempotent: asked again within the call's deadline.
+                let listed = || async { database.run_cursor_command(doc! {"listCollections": 1}).await?.try_collect::<Vec<Document>>().await };
+                let specs: Vec<Document> = crate::deadline::read(req("listCollections"), listed).await?.map_err(read)?;
                 let mut out = Vec::new();
                 for s in specs {
                     let name = s.get_str("name").unwrap_or_default().to_string();
@@ -155,26 +155,19 @@ impl Source {
                     let (kind, reason) = super::classify(&name, s.get_str("type").ok(), &options);
                     let (mut indexes, mut count, mut bytes) = (Vec::new(), None, None);
                     if kind == CollectionKind::Collection {
-                        indexes = database
-                            .run_cursor_command(doc! {"listIndexes": &name})
-                            .await
-                            .map_err(read)?
-                            .try_collect()
-                            .await
-                            .map_err(read)?;
+                        let listed = || async { database.run_cursor_command(doc! {"listIndexes": &name}).await?.try_collect::<Vec<Document>>().await };
+                        indexes = crate::deadline::read(req("listIndexes"), listed).await?.map_err(read)?;
                         // Sizes are for the dry run and the progress bars only: a server or
                         // role that refuses $collStats (it needs collStats rights) leaves
                         // them unknown, with the count from the collection's metadata.
                         let coll = database.collection::<Document>(&name);
-                        let stats: Vec<Document> = match coll.aggregate([doc! {"$collStats": {"storageStats": {}}}]).await {
-                            Ok(c) => c.try_collect().await.unwrap_or_default(),
-                            Err(_) => Vec::new(),
-                        };
+                        let stats_of = || async { coll.aggregate([doc! {"$collStats": {"storageStats": {}}}]).await?.try_collect::<Vec<Document>>().await };
+                        let stats: Vec<Document> = crate::deadline::read(req("aggregate $collStats"), stats_of).await?.unwrap_or_default();
                         let st = stats.first().and_then(|s| s.get_document("storageStats").ok());
                         count = st.and_then(|s| s.get("count")).and_then(number).map(|n| n as u64);
                         bytes = st.and_then(|s| s.get("size")).and_then(number).map(|n| n as u64);
                         if count.is_none() {
-                            count = coll.estimated_document_count().await.ok();
+                            count = crate::deadline::read(req("count"), || coll.estimated_document_count()).await?.ok();
                         }
                     }
                     out.push(CollectionInfo { name, kind, reason, options, indexes, count, bytes, file: None });
@@ -229,7 +222,8 @@ impl Source {
             Source::Mongo { client, db, .. } => {
                 let coll = client.database(db).collection::<RawDocumentBuf>(&info.name);
                 let source_name = self.describe();
-                tokio::spawn(async move { pump(coll.find(doc! {}).batch_size(BATCH_DOCS as u32).await, tx, &source_name).await });
+                let endpoint = self.hosts().map(|(h, _)| h.join(",")).unwrap_or_default();
+                tokio::spawn(async move { pump(coll, tx, &source_name, &endpoint).await });
             }
         }
         rx
@@ -280,23 +274,28 @@ fn redact_uri(uri: &str) -> String {
 }
 
 /// Feeds a cursor's documents to the channel in batches.
-async fn pump(
-    cursor: mongodb::error::Result<mongodb::Cursor<RawDocumentBuf>>,
-    tx: mpsc::Sender<Result<Batch, MigrateError>>,
-    source_name: &str,
-) {
+/// Reads one collection of a live source into batches. Each request (the find, each next
+/// batch) is bounded by one attempt's deadline: a source that stops answering ends the copy
+/// of that collection with TIMED OUT, and a rerun resumes it.
+async fn pump(coll: mongodb::Collection<RawDocumentBuf>, tx: mpsc::Sender<Result<Batch, MigrateError>>, source_name: &str, endpoint: &str) {
     let read = |e: mongodb::error::Error| MigrateError::SourceRead { source_name: source_name.to_string(), source: e };
-    let mut cursor = match cursor {
-        Ok(c) => c,
-        Err(e) => {
+    let operation = format!("find {}", coll.name());
+    let req = || crate::deadline::Request { service: "MongoDB", endpoint, operation: &operation };
+    let mut cursor = match crate::deadline::step(req(), coll.find(doc! {}).batch_size(BATCH_DOCS as u32)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
             let _ = tx.send(Err(read(e))).await;
+            return;
+        }
+        Err(u) => {
+            let _ = tx.send(Err(u.into())).await;
             return;
         }
     };
     let mut batch = Batch::default();
     loop {
-        match cursor.try_next().await {
-            Ok(Some(d)) => {
+        match crate::deadline::step(req(), cursor.try_next()).await {
+            Ok(Ok(Some(d))) => {
                 // A server's document is well-formed; the walk only counts what is not UTF-8.
                 let checked = raw::check(d.as_bytes()).unwrap_or_default();
                 for full in batch.push(d, &checked) {
@@ -305,9 +304,13 @@ async fn pump(
                     }
                 }
             }
-            Ok(None) => break,
-            Err(e) => {
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => {
                 let _ = tx.send(Err(read(e))).await;
+                return;
+            }
+            Err(u) => {
+                let _ = tx.send(Err(u.into())).await;
                 return;
             }
         }

@@ -92,6 +92,9 @@ pub(crate) fn classify(name: &str, kind: Option<&str>, options: &Document) -> (C
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MigrateError {
+    /// A request to the source or the target went unanswered within its deadline.
+    #[error(transparent)]
+    Unanswered(#[from] crate::deadline::Unanswered),
     #[error("the source {source_name} {why}")]
     Source { source_name: String, why: String },
     #[error("cannot read the source {source_name}")]
@@ -122,4 +125,42 @@ pub(crate) enum MigrateError {
     File { path: String, why: String },
     #[error("{0}")]
     Usage(String),
+}
+
+/// The database the data goes to, and where it is (its hosts, for messages). Every request
+/// to it is bounded (`deadline`): reads are asked again within the call's deadline, writes
+/// unanswered in time end the collection as "outcome unknown" (a rerun resumes by `_id`), and
+/// a cursor's next batch is one bounded attempt.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub db: mongodb::Database,
+    pub endpoint: String,
+}
+
+impl Target {
+    fn request<'a>(&'a self, operation: &'a str) -> crate::deadline::Request<'a> {
+        crate::deadline::Request { service: "MongoDB", endpoint: &self.endpoint, operation }
+    }
+
+    pub(crate) async fn read<T, F, Fut>(&self, operation: &str, f: F) -> crate::deadline::Bounded<T, mongodb::error::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::IntoFuture<Output = mongodb::error::Result<T>>,
+    {
+        crate::deadline::read(self.request(operation), f).await
+    }
+
+    pub(crate) async fn write<T, Fut>(&self, operation: &str, call: Fut) -> crate::deadline::Bounded<T, mongodb::error::Error>
+    where
+        Fut: std::future::IntoFuture<Output = mongodb::error::Result<T>>,
+    {
+        crate::deadline::write(self.request(operation), call).await
+    }
+
+    pub(crate) async fn step<T, Fut>(&self, operation: &str, call: Fut) -> crate::deadline::Bounded<T, mongodb::error::Error>
+    where
+        Fut: std::future::IntoFuture<Output = mongodb::error::Result<T>>,
+    {
+        crate::deadline::step(self.request(operation), call).await
+    }
 }

@@ -84,7 +84,7 @@ impl Tally for Bar {
 pub(crate) async fn copy_collections(
     source: &Source,
     chosen: &[CollectionInfo],
-    target: &mongodb::Database,
+    target: &super::Target,
     opts: CopyOptions,
     lanes: usize,
     progress: &Progress,

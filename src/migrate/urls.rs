@@ -274,21 +274,27 @@ pub(crate) fn rewrite_document(d: &Document, field: &Field, rw: &Rewriter, r: &m
 
 /// Scans a field's documents and (unless `dry_run`) rewrites them, recording each change.
 pub(crate) async fn rewrite(
-    db: &mongodb::Database,
+    target: &super::Target,
     field: &Field,
     rw: &Rewriter,
     run: &str,
     dry_run: bool,
 ) -> Result<FieldReport, MigrateError> {
     let fail = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: field.collection.clone(), source: e };
+    let db = &target.db;
     let coll = db.collection::<Document>(&field.collection);
+    let scan = format!("find {} (the URLs in {})", field.collection, field.top());
+    let update = format!("update {} (the URLs in {})", field.collection, field.top());
+    let record = format!("insert {RECORD_COLLECTION}");
     let records = db.collection::<Document>(RECORD_COLLECTION);
     let mut r = FieldReport { field: format!("{}.{}", field.collection, field.path), ..Default::default() };
-    let mut cursor =
-        coll.find(doc! {field.top(): {"$exists": true}}).projection(doc! {field.top(): 1}).batch_size(BATCH as u32).await.map_err(fail)?;
+    let mut cursor = target
+        .step(&scan, coll.find(doc! {field.top(): {"$exists": true}}).projection(doc! {field.top(): 1}).batch_size(BATCH as u32))
+        .await?
+        .map_err(fail)?;
     let mut pending: Vec<(Bson, Bson, Bson)> = Vec::new();
     loop {
-        let next = cursor.try_next().await.map_err(fail)?;
+        let next = target.step(&scan, cursor.try_next()).await?.map_err(fail)?;
         if let Some(d) = &next {
             r.documents += 1;
             if let Some((before, after)) = rewrite_document(d, field, rw, &mut r) {
@@ -302,15 +308,21 @@ pub(crate) async fn rewrite(
                 .iter()
                 .map(|(id, before, after)| doc! {"_id": ObjectId::new(), "run": run, "collection": &field.collection, "field": field.top(), "doc_id": id.clone(), "before": before.clone(), "after": after.clone(), "at": now})
                 .collect();
-            records.insert_many(&docs).await.map_err(|e| MigrateError::TargetWrite { collection: RECORD_COLLECTION.into(), source: e })?;
+            target
+                .write(&record, records.insert_many(&docs))
+                .await?
+                .map_err(|e| MigrateError::TargetWrite { collection: RECORD_COLLECTION.into(), source: e })?;
             let top = field.top().to_string();
-            let results: Vec<(mongodb::error::Result<mongodb::results::UpdateResult>, Bson)> =
+            // Each update is conditional on the value it replaces, so one whose answer never
+            // came is found again by the next run (or by --revert) from the record.
+            let results: Vec<(crate::deadline::Bounded<mongodb::results::UpdateResult, mongodb::error::Error>, Bson)> =
                 futures::stream::iter(batch.into_iter().zip(docs).map(|((id, before, after), rec)| {
                     let coll = coll.clone();
                     let top = top.clone();
+                    let update = &update;
                     async move {
                         (
-                            coll.update_one(doc! {"_id": id, &top: {"$eq": before}}, doc! {"$set": {&top: after}}).await,
+                            target.write(update, coll.update_one(doc! {"_id": id, &top: {"$eq": before}}, doc! {"$set": {&top: after}})).await,
                             rec.get("_id").cloned().unwrap_or(Bson::Null),
                         )
                     }
@@ -319,12 +331,12 @@ pub(crate) async fn rewrite(
                 .collect()
                 .await;
             for (res, rec_id) in results {
-                if res.map_err(fail)?.matched_count == 0 {
+                if res?.map_err(fail)?.matched_count == 0 {
                     r.changed_meanwhile += 1;
                     r.changed = r.changed.saturating_sub(1);
-                    records
-                        .delete_one(doc! {"_id": rec_id})
-                        .await
+                    target
+                        .write(&record, records.delete_one(doc! {"_id": rec_id}))
+                        .await?
                         .map_err(|e| MigrateError::TargetWrite { collection: RECORD_COLLECTION.into(), source: e })?;
                 }
             }
@@ -345,11 +357,13 @@ pub(crate) struct RevertReport {
 }
 
 /// Puts recorded values back, newest first, for the given fields (all when empty).
-pub(crate) async fn revert(db: &mongodb::Database, fields: &[Field], dry_run: bool) -> Result<RevertReport, MigrateError> {
+pub(crate) async fn revert(target: &super::Target, fields: &[Field], dry_run: bool) -> Result<RevertReport, MigrateError> {
     let rec_err = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: RECORD_COLLECTION.into(), source: e };
+    let db = &target.db;
     let records = db.collection::<Document>(RECORD_COLLECTION);
     let mut out = RevertReport::default();
-    let list: Vec<Document> = records.find(doc! {}).sort(doc! {"_id": -1}).await.map_err(rec_err)?.try_collect().await.map_err(rec_err)?;
+    let listed = || async { records.find(doc! {}).sort(doc! {"_id": -1}).await?.try_collect::<Vec<Document>>().await };
+    let list: Vec<Document> = target.read(&format!("find {RECORD_COLLECTION}"), listed).await?.map_err(rec_err)?;
     for rec in list {
         let (Ok(coll), Ok(top)) = (rec.get_str("collection"), rec.get_str("field")) else { continue };
         if !fields.is_empty() && !fields.iter().any(|f| f.collection == coll && f.top() == top) {
@@ -358,14 +372,12 @@ pub(crate) async fn revert(db: &mongodb::Database, fields: &[Field], dry_run: bo
         let (Some(id), Some(before), Some(after)) = (rec.get("doc_id"), rec.get("before"), rec.get("after")) else { continue };
         let c = db.collection::<Document>(coll);
         let fail = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: coll.to_string(), source: e };
-        let current = c.find_one(doc! {"_id": id.clone()}).projection(doc! {top: 1}).await.map_err(fail)?;
+        let current = target.read(&format!("find {coll}"), || c.find_one(doc! {"_id": id.clone()}).projection(doc! {top: 1})).await?.map_err(fail)?;
         let now = current.as_ref().and_then(|d| d.get(top));
         if now == Some(after) {
             if !dry_run {
-                let res = c
-                    .update_one(doc! {"_id": id.clone(), top: {"$eq": after.clone()}}, doc! {"$set": {top: before.clone()}})
-                    .await
-                    .map_err(fail)?;
+                let put_back = c.update_one(doc! {"_id": id.clone(), top: {"$eq": after.clone()}}, doc! {"$set": {top: before.clone()}});
+                let res = target.write(&format!("update {coll}"), put_back).await?.map_err(fail)?;
                 if res.matched_count == 0 {
                     out.conflicts.push(format!("{coll} _id {id}"));
                     continue;
@@ -379,7 +391,8 @@ pub(crate) async fn revert(db: &mongodb::Database, fields: &[Field], dry_run: bo
             continue;
         }
         if !dry_run {
-            records.delete_one(doc! {"_id": rec.get("_id").cloned().unwrap_or(Bson::Null)}).await.map_err(rec_err)?;
+            let done = records.delete_one(doc! {"_id": rec.get("_id").cloned().unwrap_or(Bson::Null)});
+            target.write(&format!("delete {RECORD_COLLECTION}"), done).await?.map_err(rec_err)?;
         }
     }
     Ok(out)

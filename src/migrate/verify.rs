@@ -68,8 +68,8 @@ impl Read {
 }
 
 /// Both sides' fingerprints; on a mismatch, the narrowing search for a differing `_id`.
-pub(crate) async fn verify(source: &Source, info: &CollectionInfo, target: &mongodb::Database) -> Result<Verification, MigrateError> {
-    let coll = target.collection::<RawDocumentBuf>(&info.name);
+pub(crate) async fn verify(source: &Source, info: &CollectionInfo, target: &super::Target) -> Result<Verification, MigrateError> {
+    let coll = (target, target.db.collection::<RawDocumentBuf>(&info.name));
     let (s, t) = read_both(source, info, &coll, &Keep::All).await?;
     let mut v = Verification {
         collection: info.name.clone(),
@@ -107,7 +107,7 @@ pub(crate) async fn verify(source: &Source, info: &CollectionInfo, target: &mong
 async fn read_both(
     source: &Source,
     info: &CollectionInfo,
-    coll: &mongodb::Collection<RawDocumentBuf>,
+    coll: &(&super::Target, mongodb::Collection<RawDocumentBuf>),
     keep: &Keep<'_>,
 ) -> Result<(Read, Read), MigrateError> {
     tokio::try_join!(read_source(source, info, keep), read_target(coll, &info.name, keep))
@@ -147,11 +147,18 @@ async fn read_source(source: &Source, info: &CollectionInfo, keep: &Keep<'_>) ->
     Ok(read)
 }
 
-async fn read_target(coll: &mongodb::Collection<RawDocumentBuf>, name: &str, keep: &Keep<'_>) -> Result<Read, MigrateError> {
+/// Each batch of the cursor is one bounded request: a target that stops answering midway
+/// ends the comparison with TIMED OUT, not a hang.
+async fn read_target(
+    (target, coll): &(&super::Target, mongodb::Collection<RawDocumentBuf>),
+    name: &str,
+    keep: &Keep<'_>,
+) -> Result<Read, MigrateError> {
     let fail = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: name.to_string(), source: e };
     let mut read = Read::default();
-    let mut cursor = coll.find(doc! {}).batch_size(BATCH_DOCS as u32).await.map_err(fail)?;
-    while let Some(d) = cursor.try_next().await.map_err(fail)? {
+    let operation = format!("find {name} (to compare)");
+    let mut cursor = target.step(&operation, coll.find(doc! {}).batch_size(BATCH_DOCS as u32)).await?.map_err(fail)?;
+    while let Some(d) = target.step(&operation, cursor.try_next()).await?.map_err(fail)? {
         add(&mut read, keep, &d, name)?;
     }
     Ok(read)

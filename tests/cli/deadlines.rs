@@ -35,3 +35,38 @@ async fn mock_a_mongodb_that_never_answers_one_command_ends_the_plan_within_its_
         assert!(took < Duration::from_secs(20), "{held}: took {took:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_an_insert_that_is_never_answered_is_outcome_unknown_and_a_rerun_resumes() {
+    let (_dir, spec) = spec_file("dl", INDEX_SPEC);
+    let dump = tempfile::tempdir().unwrap();
+    let db = dump.path().join("app");
+    std::fs::create_dir(&db).unwrap();
+    let mut bytes = Vec::new();
+    for i in 0..50 {
+        mongodb::bson::doc! {"_id": i, "email": format!("u{i}@x")}.to_writer(&mut bytes).unwrap();
+    }
+    std::fs::write(db.join("users.bson"), bytes).unwrap();
+    std::fs::write(db.join("users.metadata.json"), r#"{"options":{},"indexes":[]}"#).unwrap();
+    let from = dump.path().to_string_lossy().to_string();
+    let mock = MongoMock::start().await;
+    mock.hold("insert");
+    let env = vec![("POACTL_MONGODB_URI", mock.uri.clone())];
+    let args = strings(&["migrate", "data", "-e", &spec, "--from", &from, "--no-indexes", "--request-timeout", "1"]);
+    let started = Instant::now();
+    let run = poactl_blocking(args.clone(), env.clone()).await;
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("TIMED OUT: MongoDB at 127.0.0.1:")
+            && run.stderr.contains("did not answer insert users (50 documents) within 1 s; the outcome is unknown"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("run the same command again to resume"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+
+    mock.state.lock().unwrap().hold = None;
+    let again = poactl_blocking(args, env).await;
+    again.expect_code(0);
+    assert_eq!(mock.collection("app.users").unwrap().documents().count(), 50);
+}
