@@ -10,7 +10,8 @@
 //! Besides Atlas' paths it serves its own under `/__sandbox/` (no auth): `log` (every request
 //! and response, for checking against MongoDB's OpenAPI spec), `log/clear`, `faults`
 //! (`{"status": 429, "count": 2, "retry_after": 1}`), `config` (`{"cluster_delay_secs": 5,
-//! "resume_window_secs": 3600, "close_delay_secs": 2, "user_delay_secs": 1, "token_ttl_secs":
+//! "resume_window_secs": 3600, "close_delay_secs": 2, "user_delay_secs": 1, "response_delay_secs":
+//! 600 (every Admin API answer held that long: a peer that never answers), "token_ttl_secs":
 //! 3600, "token_requests_per_minute": 10, "active_tokens_per_client": 100}`), `tokens` (the
 //! active tokens per client), `clusters/{group}/{name}/stuck` (`{"state": "UPDATING"}` holds
 //! a cluster in a state) and `snapshots/{group}/{name}` (POST `{"age_hours": 30}` adds a
@@ -266,6 +267,10 @@ async fn handle(AxState(state): AxState<Shared>, method: Method, uri: Uri, heade
     if path == "/api/oauth/revoke" {
         return revoke(&state, &method, &headers, &body);
     }
+    let delay = state.lock().unwrap_or_else(|e| e.into_inner()).response_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     st.advance();
     st.requests += 1;
@@ -485,6 +490,9 @@ fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Respons
             }
             if let Some(d) = secs("user_delay_secs") {
                 st.user_delay = d;
+            }
+            if let Some(d) = secs("response_delay_secs") {
+                st.response_delay = d;
             }
             if let Some(d) = secs("token_ttl_secs") {
                 st.token_ttl = d;

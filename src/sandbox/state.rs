@@ -80,6 +80,9 @@ pub struct State {
     pub close_delay: Duration,
     /// How long a database-user change takes to reach the clusters.
     pub user_delay: Duration,
+    /// How long every Admin API answer is held back (a fault, not a rule of the service: a
+    /// proxy or a network that holds requests); the token endpoints are not delayed.
+    pub response_delay: Duration,
     /// How long an access token lives.
     pub token_ttl: Duration,
     /// Token requests allowed per client and minute, and active tokens per client.
@@ -112,6 +115,7 @@ impl State {
             resume_window: Duration::from_secs(3600),
             close_delay: cluster_delay,
             user_delay: cluster_delay,
+            response_delay: Duration::ZERO,
             token_ttl: Duration::from_secs(3600),
             token_requests_per_minute: 10,
             active_tokens_per_client: 100,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use poactl::sandbox::mongo::MongoMock;
 
-use crate::support::{poactl_blocking, spec_file, strings};
+use crate::support::{Sandbox, poactl_blocking, spec_file, strings};
 
 const INDEX_SPEC: &str = "environment: dl\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true }\n";
 
@@ -69,4 +69,24 @@ async fn mock_an_insert_that_is_never_answered_is_outcome_unknown_and_a_rerun_re
     let again = poactl_blocking(args, env).await;
     again.expect_code(0);
     assert_eq!(mock.collection("app.users").unwrap().documents().count(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_an_atlas_that_holds_every_answer_ends_the_plan_within_its_deadline() {
+    let sbx = Sandbox::start(0.0);
+    let spec = "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: held\n  clusters:\n    - { name: main, tier: M0, region: US_EAST_1 }\n";
+    let (_dir, path) = spec_file("t", spec);
+    sbx.control("config", serde_json::json!({"response_delay_secs": 600})).await;
+    let started = Instant::now();
+    let run = poactl_blocking(strings(&["plan", "-e", &path, "--request-timeout", "1"]), sbx.env()).await;
+    let took = started.elapsed();
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(&format!("atlas.project.held: TIMED OUT: Atlas at {} did not answer GET /api/atlas/v2/", sbx.url))
+            && run.stderr.contains(" within 3 s"),
+        "{}",
+        run.stderr
+    );
+    // One attempt is 1 s and a call three; the reads of one plan run side by side.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
 }

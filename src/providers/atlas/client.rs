@@ -21,8 +21,6 @@ pub mod version {
 
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
 const PAGE_SIZE: usize = 500;
-/// The longest one call may take, retries included.
-const CALL_DEADLINE: Duration = Duration::from_secs(300);
 
 /// An error answer from Atlas (`ApiError`), or a transport failure.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -35,6 +33,9 @@ pub enum AtlasError {
     Auth(String),
     #[error("unexpected answer from Atlas to {method} {path}: {reason}")]
     Decode { method: String, path: String, reason: String },
+    /// No answer within the request's deadline (`--request-timeout`), or Ctrl-C.
+    #[error(transparent)]
+    Unanswered(#[from] crate::deadline::Unanswered),
 }
 
 impl AtlasError {
@@ -62,6 +63,7 @@ impl AtlasError {
         match self {
             AtlasError::Api { status, .. } => *status >= 500 || *status == 429,
             AtlasError::Transport { .. } => true,
+            AtlasError::Unanswered(u) => u.outcome_unknown(),
             _ => false,
         }
     }
@@ -121,11 +123,11 @@ impl Setback<'_> {
 impl RetryPolicy {
     /// The pause before the next attempt after a setback, or `None` to give up: the one retry
     /// rule of every Atlas request, the token's included. Attempts are bounded, and so is the
-    /// whole call: no retry starts after [`CALL_DEADLINE`]. A call that is not idempotent
+    /// whole call: no retry starts after the call's deadline (`deadline`, `--request-timeout`). A call that is not idempotent
     /// repeats only where it cannot have taken effect: 429 and 503 (turned away), a connection
     /// that never opened. A reset after sending may have applied a POST.
     fn pause(&self, attempt: u32, elapsed: Duration, idempotent: bool, setback: Setback<'_>) -> Option<Duration> {
-        if attempt + 1 >= self.max_attempts || elapsed >= CALL_DEADLINE {
+        if attempt + 1 >= self.max_attempts || elapsed >= crate::deadline::current().call {
             return None;
         }
         match setback {
@@ -235,8 +237,9 @@ impl AtlasClient {
     fn new(base: String, auth: Auth, retry: RetryPolicy) -> Result<AtlasClient> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("poactl/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(120))
+            // One attempt, connecting and the whole answer included (`deadline`).
+            .connect_timeout(crate::deadline::current().attempt.min(Duration::from_secs(15)))
+            .timeout(crate::deadline::current().attempt)
             .build()
             .map_err(|e| AtlasError::Auth(format!("cannot build the HTTP client: {e}")))?;
         Ok(AtlasClient { http, base: base.trim_end_matches('/').to_string(), auth: Arc::new(auth), retry })
@@ -353,18 +356,44 @@ impl AtlasClient {
             if let Some(bytes) = &body_bytes {
                 req = req.header(CONTENT_TYPE, &media).body(bytes.clone());
             }
-            let sent = match self.auth.as_ref() {
-                Auth::ServiceAccount { .. } => {
-                    let token = self.bearer(false).await?;
-                    if let Some(t) = token {
-                        req = req.bearer_auth(t);
+            let operation = format!("{} {}", call.method, call.path);
+            let interrupted = || {
+                AtlasError::Unanswered(crate::deadline::Unanswered::Interrupted {
+                    service: "Atlas",
+                    endpoint: self.base.clone(),
+                    operation: operation.clone(),
+                    outcome_unknown: !idempotent,
+                })
+            };
+            let timed_out = |waited: Duration| {
+                AtlasError::Unanswered(crate::deadline::Unanswered::TimedOut {
+                    service: "Atlas",
+                    endpoint: self.base.clone(),
+                    operation: operation.clone(),
+                    waited,
+                    outcome_unknown: !idempotent,
+                })
+            };
+            let sending = async {
+                let sent: std::result::Result<_, SendError> = match self.auth.as_ref() {
+                    Auth::ServiceAccount { .. } => {
+                        let token = self.bearer(false).await?;
+                        if let Some(t) = token {
+                            req = req.bearer_auth(t);
+                        }
+                        req.send().await.map_err(SendError::Http)
                     }
-                    req.send().await.map_err(SendError::Http)
-                }
-                Auth::Digest(session) => {
-                    use diqwest::WithDigestAuth;
-                    req.send_digest_auth(session).await.map_err(SendError::Digest)
-                }
+                    Auth::Digest(session) => {
+                        use diqwest::WithDigestAuth;
+                        req.send_digest_auth(session).await.map_err(SendError::Digest)
+                    }
+                };
+                Ok::<_, AtlasError>(sent)
+            };
+            // Ctrl-C ends a wait for an answer at once (`interrupt`).
+            let sent = tokio::select! {
+                s = sending => s?,
+                () = crate::interrupt::wait() => return Err(interrupted()),
             };
             match sent {
                 Ok(resp) => {
@@ -374,13 +403,20 @@ impl AtlasClient {
                         attempt += 1;
                         continue;
                     }
-                    let text = match resp.text().await {
+                    let text = tokio::select! {
+                        t = resp.text() => t,
+                        () = crate::interrupt::wait() => return Err(interrupted()),
+                    };
+                    let text = match text {
                         Ok(t) => t,
                         Err(e) => {
                             if let Some(wait) = self.retry.pause(attempt, started.elapsed(), idempotent, Setback::BodyCut) {
                                 tokio::time::sleep(wait).await;
                                 attempt += 1;
                                 continue;
+                            }
+                            if e.is_timeout() {
+                                return Err(timed_out(started.elapsed()));
                             }
                             return Err(AtlasError::Transport {
                                 base: self.base.clone(),
@@ -448,6 +484,9 @@ impl AtlasClient {
                         tokio::time::sleep(wait).await;
                         attempt += 1;
                         continue;
+                    }
+                    if matches!(&e, SendError::Http(h) if h.is_timeout()) {
+                        return Err(timed_out(started.elapsed()));
                     }
                     let reason = match e {
                         SendError::Http(h) => crate::secrets::error_chain(&h),
@@ -715,7 +754,7 @@ mod tests {
         wait_7.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         let mut wait_a_day = HeaderMap::new();
         wait_a_day.insert(RETRY_AFTER, HeaderValue::from_static("86400"));
-        let (fresh, past_deadline) = (Duration::ZERO, CALL_DEADLINE);
+        let (fresh, past_deadline) = (Duration::ZERO, crate::deadline::current().call);
         fn status(code: u16, h: &HeaderMap) -> Setback<'_> {
             Setback::Status(StatusCode::from_u16(code).unwrap(), h)
         }
