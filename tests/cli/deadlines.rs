@@ -3,11 +3,12 @@
 //! the time waited. Peers: the wire MOCK's hold mode (`MongoMock::hold`), the Atlas
 //! sandbox's `response_delay_secs`, and a TCP blackhole in front of moto's address.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use poactl::sandbox::mongo::MongoMock;
 
-use crate::support::{Sandbox, poactl_blocking, spec_file, strings};
+use crate::support::{Fault, Inject, Moto, Recorder, Sandbox, Seen, aws_env, poactl_blocking, spec_file, strings};
 
 const INDEX_SPEC: &str = "environment: dl\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true }\n";
 
@@ -89,4 +90,32 @@ async fn sandbox_an_atlas_that_holds_every_answer_ends_the_plan_within_its_deadl
     );
     // One attempt is 1 s and a call three; the reads of one plan run side by side.
     assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_behind_a_blackhole_ends_the_plan_within_its_deadline() {
+    let moto = Moto::start();
+    let spec = "environment: t\nstorage:\n  buckets:\n    - { name: held-uploads }\n";
+    let (_dir, path) = spec_file("t", spec);
+    // (what the blackhole holds, the operation the message names)
+    let cases: [(&str, Inject, &str); 2] = [
+        ("every request", Arc::new(|_: &Seen, _: usize| Some(Fault::Hold)), "GetCallerIdentity"),
+        // STS answers; S3 (REST, no Action) never does.
+        ("S3 only", Arc::new(|s: &Seen, _: usize| s.action.is_none().then_some(Fault::Hold)), "ListBuckets"),
+    ];
+    for (what, inject, operation) in cases {
+        let proxy = Recorder::start_with(&moto.url, inject).await;
+        let mut env = aws_env(&proxy.url);
+        env.push(("POACTL_REQUEST_TIMEOUT", "1".into()));
+        let started = Instant::now();
+        let run = poactl_blocking(strings(&["plan", "-e", &path]), env).await;
+        let took = started.elapsed();
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains(&format!("TIMED OUT: AWS at {} did not answer {operation}", proxy.url)) && run.stderr.contains("within 3 s"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(took < Duration::from_secs(20), "{what}: took {took:?}");
+    }
 }

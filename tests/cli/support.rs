@@ -348,6 +348,9 @@ pub enum Fault {
     AnswerAfter(Injected),
     /// Forwards, then closes the connection: the client never learns the outcome.
     DropAfter,
+    /// Never answers and never forwards, holding the connection open: a blackhole (a firewall
+    /// that drops packets mid-connection, a proxy that holds requests).
+    Hold,
 }
 
 /// Decides, for each request (and how many came before), whether to disturb it. Every rule a
@@ -437,6 +440,7 @@ impl Recorder {
                             .unwrap()
                     };
                     match fault.clone() {
+                        Some(Fault::Hold) => std::future::pending::<()>().await,
                         Some(Fault::Answer(i)) => return injected(i),
                         Some(Fault::DropBefore) => drop_connection(),
                         _ => {}

@@ -56,11 +56,14 @@ impl Aws {
         let base = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.clone()))
             .retry_config(retry_config(RetryConfig::standard()))
-            // Each attempt, and each call with its retries, is bounded in time.
+            // Each attempt, and each call with its retries, is bounded in time (`deadline`,
+            // `--request-timeout`): the SDK retries an attempt that timed out (its standard
+            // retry classifier treats timeouts as transient) until the call's deadline.
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
-                    .operation_timeout(std::time::Duration::from_secs(300))
+                    .connect_timeout(crate::deadline::current().attempt)
+                    .operation_attempt_timeout(crate::deadline::current().attempt)
+                    .operation_timeout(crate::deadline::current().call)
                     .build(),
             )
             .load()
@@ -142,6 +145,9 @@ where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    if let SdkError::TimeoutError(_) = &e {
+        return timed_out(what);
+    }
     let detail = match &e {
         SdkError::ServiceError(s) => match (s.err().code(), s.err().message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
@@ -151,6 +157,22 @@ where
         _ => DisplayErrorContext(&e).to_string(),
     };
     ProviderError::Service { what: what.to_string(), detail, outcome_unknown: false, source: Box::new(e) }
+}
+
+/// An AWS call the SDK gave up on at the call's deadline (its attempts timed out): TIMED OUT,
+/// with the endpoint (`AWS_ENDPOINT_URL` when set, else the service's regional one). A call
+/// that is not a read may have been carried out: its outcome is unknown.
+fn timed_out(what: &str) -> ProviderError {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "its regional endpoint".into());
+    let operation = what.split_whitespace().next().unwrap_or(what);
+    let read = ["Get", "List", "Describe", "Head"].iter().any(|p| operation.starts_with(p));
+    ProviderError::Unanswered(crate::deadline::Unanswered::TimedOut {
+        service: "AWS",
+        endpoint,
+        operation: what.to_string(),
+        waited: crate::deadline::current().call,
+        outcome_unknown: !read,
+    })
 }
 
 /// The service's error code (`NoSuchBucket`, `NoSuchTagSet`...), if any.
@@ -172,6 +194,7 @@ async fn preflight(base: &SdkConfig) -> Result<(), ProviderError> {
     let sts = aws_sdk_sts::Client::new(base);
     let me = match sts.get_caller_identity().send().await {
         Ok(me) => me,
+        Err(SdkError::TimeoutError(_)) => return Err(timed_out("GetCallerIdentity (who the run is)")),
         Err(e) => {
             let text = DisplayErrorContext(&e).to_string();
             let cause = match &e {
