@@ -29,8 +29,13 @@ pub(crate) fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
-/// Listens for SIGINT and SIGTERM for the rest of the process.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Listens for SIGINT and SIGTERM for the rest of the process (once, however often asked).
 pub(crate) fn install() {
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     tokio::spawn(async {
         #[cfg(unix)]
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -50,9 +55,7 @@ pub(crate) fn install() {
                 std::process::exit(i32::from(EXIT));
             }
             NOTIFY.notify_waiters();
-            eprintln!(
-                "\ninterrupted: starting nothing new; calls still waiting for an answer end now (interrupt again to stop at once)"
-            );
+            eprintln!("\ninterrupted: starting nothing new; calls still waiting for an answer end now (interrupt again to stop at once)");
         }
     });
 }

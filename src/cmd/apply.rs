@@ -54,7 +54,10 @@ fn check_delete_addresses(names: &[String]) -> Result<()> {
 pub(super) async fn plan_cmd(g: &Global, a: PlanArgs) -> Result<u8> {
     check_delete_addresses(&a.delete)?;
     let s = Session::open(g, &a.connect).await?;
-    let obs = s.observe(a.prune || !a.delete.is_empty()).await?;
+    let obs = match s.observe(a.prune || !a.delete.is_empty()).await {
+        Ok(o) => o,
+        Err(e) => return super::session::interrupted(e),
+    };
     let plan = s.plan(
         &obs,
         PlanOptions {

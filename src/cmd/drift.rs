@@ -8,7 +8,10 @@ use anyhow::Result;
 
 pub(super) async fn drift_cmd(g: &Global, a: DriftArgs) -> Result<u8> {
     let s = Session::open(g, &a.connect).await?;
-    let obs = s.observe(false).await?;
+    let obs = match s.observe(false).await {
+        Ok(o) => o,
+        Err(e) => return super::session::interrupted(e),
+    };
     let plan = s.plan(&obs, PlanOptions::default());
     let drifted = plan.has_drift() || (a.strict && !plan.unmanaged.is_empty());
     match format(g) {

@@ -46,6 +46,8 @@ impl Session {
     /// unless `every_kind` (`--prune`, `destroy`): a bucket-only spec then needs an S3-only role,
     /// not CloudFront and CloudWatch read rights.
     pub(super) async fn observe(&self, every_kind: bool) -> Result<Observation> {
+        // Ctrl-C from here on ends the reads at once, with the report (`interrupt`).
+        crate::interrupt::install();
         let all = providers::desired(&self.loaded);
         if !self.targets.is_empty() && !all.iter().any(|d| self.targeted(&d.address)) {
             bail!("--target {} matches no resource of environment \"{}\"", self.targets, self.loaded.env);
@@ -103,4 +105,13 @@ pub(super) async fn unlock_cmd(g: &Global, a: crate::cli::UnlockArgs) -> Result<
         }
     }
     Ok(if holder.is_some() && !broken { exit::CHANGES } else { exit::OK })
+}
+
+/// A read cut short by Ctrl-C exits 130 with its error; any other error goes up.
+pub(super) fn interrupted(e: anyhow::Error) -> Result<u8> {
+    if crate::interrupt::requested() {
+        eprintln!("error: {}", crate::secrets::redact(&format!("{e:#}")));
+        return Ok(crate::interrupt::EXIT);
+    }
+    Err(e)
 }

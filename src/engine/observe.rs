@@ -176,9 +176,16 @@ impl Engine<'_> {
                     bar.inc(1);
                     return Ok(());
                 }
-                let mut o = match provider.observe(&ctx, d).await {
+                // Ctrl-C ends a read at once: nothing is planned from what was not read.
+                let read = tokio::select! {
+                    r = provider.observe(&ctx, d) => r,
+                    () = crate::interrupt::wait() => return Err(ReadError::Interrupted),
+                };
+                let mut o = match read {
                     Ok(o) => o,
-                    Err(e) if provider.read_failure_is_local() => {
+                    // A read that went unanswered within its deadline stays with its
+                    // resource too: the rest of the plan stands.
+                    Err(e) if provider.read_failure_is_local() || e.timed_out() => {
                         unreadable.lock().map_err(poisoned)?.insert(addr.clone(), crate::secrets::redact(&e.to_string()));
                         bar.inc(1);
                         return Ok(());
@@ -225,7 +232,32 @@ impl Engine<'_> {
             return Err(ObserveError(errors));
         }
         let deferred = deferred.into_inner().unwrap_or_default();
-        let unreadable = unreadable.into_inner().unwrap_or_default();
+        let mut unreadable = unreadable.into_inner().unwrap_or_default();
+        let mut observed = observed;
+        unread_dependents(&desired, &mut observed, &mut unreadable);
         Ok(Observation { desired, observed, outputs, unmanaged, deferred, unreadable })
+    }
+}
+
+/// What is built on a resource whose live state could not be read is not read either: a
+/// child read as "absent" because its parent's read failed would be planned as a create, and
+/// a resource that references it would be planned against outputs nobody saw. Each is left
+/// untouched with the reason, transitively.
+fn unread_dependents(desired: &[Desired], observed: &mut BTreeMap<Address, Option<Observed>>, unreadable: &mut BTreeMap<Address, String>) {
+    loop {
+        let mut changed = false;
+        for d in desired {
+            if unreadable.contains_key(&d.address) {
+                continue;
+            }
+            if let Some(on) = d.parent.iter().chain(d.depends_on.iter()).find(|a| unreadable.contains_key(*a)) {
+                observed.remove(&d.address);
+                unreadable.insert(d.address.clone(), format!("it depends on {on}, whose live state could not be read"));
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
     }
 }

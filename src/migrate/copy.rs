@@ -210,7 +210,12 @@ pub(crate) async fn copy(
             let ids: Vec<Bson> =
                 docs.iter().filter_map(|d| raw::parsed(&raw::find(d.as_bytes(), "_id")?)).filter_map(|v| Bson::try_from(v).ok()).collect();
             let ask = || async {
-                coll.find(doc! {"_id": {"$in": ids.clone()}}).projection(doc! {"_id": 1}).batch_size(BATCH_DOCS as u32).await?.try_collect().await
+                coll.find(doc! {"_id": {"$in": ids.clone()}})
+                    .projection(doc! {"_id": 1})
+                    .batch_size(BATCH_DOCS as u32)
+                    .await?
+                    .try_collect()
+                    .await
             };
             let there: Vec<RawDocumentBuf> = target.read(&format!("find {name} (the _ids already there)"), ask).await?.map_err(write)?;
             let there: HashSet<Vec<u8>> = there.iter().filter_map(|d| hash::id_bytes(d)).collect();

@@ -146,7 +146,8 @@ impl Source {
                 let endpoint = self.hosts().map(|(h, _)| h.join(",")).unwrap_or_default();
                 let req = |operation: &'static str| crate::deadline::Request { service: "MongoDB", endpoint: &endpoint, operation };
                 // Every read here is idempotent: asked again within the call's deadline.
-                let listed = || async { database.run_cursor_command(doc! {"listCollections": 1}).await?.try_collect::<Vec<Document>>().await };
+                let listed =
+                    || async { database.run_cursor_command(doc! {"listCollections": 1}).await?.try_collect::<Vec<Document>>().await };
                 let specs: Vec<Document> = crate::deadline::read(req("listCollections"), listed).await?.map_err(read)?;
                 let mut out = Vec::new();
                 for s in specs {
@@ -155,13 +156,17 @@ impl Source {
                     let (kind, reason) = super::classify(&name, s.get_str("type").ok(), &options);
                     let (mut indexes, mut count, mut bytes) = (Vec::new(), None, None);
                     if kind == CollectionKind::Collection {
-                        let listed = || async { database.run_cursor_command(doc! {"listIndexes": &name}).await?.try_collect::<Vec<Document>>().await };
+                        let listed = || async {
+                            database.run_cursor_command(doc! {"listIndexes": &name}).await?.try_collect::<Vec<Document>>().await
+                        };
                         indexes = crate::deadline::read(req("listIndexes"), listed).await?.map_err(read)?;
                         // Sizes are for the dry run and the progress bars only: a server or
                         // role that refuses $collStats (it needs collStats rights) leaves
                         // them unknown, with the count from the collection's metadata.
                         let coll = database.collection::<Document>(&name);
-                        let stats_of = || async { coll.aggregate([doc! {"$collStats": {"storageStats": {}}}]).await?.try_collect::<Vec<Document>>().await };
+                        let stats_of = || async {
+                            coll.aggregate([doc! {"$collStats": {"storageStats": {}}}]).await?.try_collect::<Vec<Document>>().await
+                        };
                         let stats: Vec<Document> = crate::deadline::read(req("aggregate $collStats"), stats_of).await?.unwrap_or_default();
                         let st = stats.first().and_then(|s| s.get_document("storageStats").ok());
                         count = st.and_then(|s| s.get("count")).and_then(number).map(|n| n as u64);

@@ -322,7 +322,9 @@ pub(crate) async fn rewrite(
                     let update = &update;
                     async move {
                         (
-                            target.write(update, coll.update_one(doc! {"_id": id, &top: {"$eq": before}}, doc! {"$set": {&top: after}})).await,
+                            target
+                                .write(update, coll.update_one(doc! {"_id": id, &top: {"$eq": before}}, doc! {"$set": {&top: after}}))
+                                .await,
                             rec.get("_id").cloned().unwrap_or(Bson::Null),
                         )
                     }
@@ -372,7 +374,8 @@ pub(crate) async fn revert(target: &super::Target, fields: &[Field], dry_run: bo
         let (Some(id), Some(before), Some(after)) = (rec.get("doc_id"), rec.get("before"), rec.get("after")) else { continue };
         let c = db.collection::<Document>(coll);
         let fail = |e: mongodb::error::Error| MigrateError::TargetWrite { collection: coll.to_string(), source: e };
-        let current = target.read(&format!("find {coll}"), || c.find_one(doc! {"_id": id.clone()}).projection(doc! {top: 1})).await?.map_err(fail)?;
+        let current =
+            target.read(&format!("find {coll}"), || c.find_one(doc! {"_id": id.clone()}).projection(doc! {top: 1})).await?.map_err(fail)?;
         let now = current.as_ref().and_then(|d| d.get(top));
         if now == Some(after) {
             if !dry_run {

@@ -10,7 +10,8 @@ use poactl::sandbox::mongo::MongoMock;
 
 use crate::support::{Fault, Inject, Moto, Recorder, Sandbox, Seen, aws_env, poactl_blocking, spec_file, strings};
 
-const INDEX_SPEC: &str = "environment: dl\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true }\n";
+const INDEX_SPEC: &str =
+    "environment: dl\ndatabase:\n  name: app\n  collections:\n    users:\n      indexes:\n        - { keys: { email: 1 }, unique: true }\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_a_mongodb_that_never_answers_one_command_ends_the_plan_within_its_deadline() {
@@ -21,11 +22,7 @@ async fn mock_a_mongodb_that_never_answers_one_command_ends_the_plan_within_its_
         let mock = MongoMock::start().await;
         mock.hold(held);
         let started = Instant::now();
-        let run = poactl_blocking(
-            strings(&["plan", "-e", &spec, "--mongodb-uri", &mock.uri, "--request-timeout", "1"]),
-            vec![],
-        )
-        .await;
+        let run = poactl_blocking(strings(&["plan", "-e", &spec, "--mongodb-uri", &mock.uri, "--request-timeout", "1"]), vec![]).await;
         let took = started.elapsed();
         run.expect_code(1);
         let out = format!("{}{}", run.stdout, run.stderr);
@@ -112,10 +109,30 @@ async fn moto_behind_a_blackhole_ends_the_plan_within_its_deadline() {
         let took = started.elapsed();
         run.expect_code(1);
         assert!(
-            run.stderr.contains(&format!("TIMED OUT: AWS at {} did not answer {operation}", proxy.url)) && run.stderr.contains("within 3 s"),
+            run.stderr.contains(&format!("TIMED OUT: AWS at {} did not answer {operation}", proxy.url))
+                && run.stderr.contains("within 3 s"),
             "{what}: {}",
             run.stderr
         );
         assert!(took < Duration::from_secs(20), "{what}: took {took:?}");
     }
+}
+
+/// Ctrl-C while a request waits for its answer ends the run at once (exit 130, the reads that
+/// did not finish named), not when the deadline passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_ctrl_c_during_an_unanswered_request_ends_the_plan_at_once() {
+    let (_dir, spec) = spec_file("dl", INDEX_SPEC);
+    let mock = MongoMock::start().await;
+    mock.hold("listIndexes");
+    let child = crate::support::Poactl::new(&["plan", "-e", &spec, "--mongodb-uri", &mock.uri, "--request-timeout", "600"]).spawn_piped();
+    // Long enough for the plan to connect and send listIndexes, which the mock holds.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let signalled = Instant::now();
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(signalled.elapsed() < Duration::from_secs(5), "took {:?} after Ctrl-C", signalled.elapsed());
+    assert!(stderr.contains("interrupted while reading the live state; nothing was changed"), "{stderr}");
 }

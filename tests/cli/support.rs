@@ -49,6 +49,11 @@ impl Poactl {
         self.cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("start poactl")
     }
 
+    /// Starts it without waiting, keeping what it prints (read with `wait_with_output`).
+    pub fn spawn_piped(mut self) -> std::process::Child {
+        self.cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("start poactl")
+    }
+
     pub fn run(mut self) -> Run {
         let out: Output = self.cmd.output().expect("run poactl");
         Run {

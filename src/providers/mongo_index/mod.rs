@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::{Connections, Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, ProviderError, Registry, Result};
-use crate::plan::FieldChange;
 use crate::deadline;
+use crate::plan::FieldChange;
 use crate::resource::{Address, Kind, Reference};
 use crate::spec::LoadedSpec;
 use crate::spec::model::IndexSpec;
