@@ -8,6 +8,7 @@
 #![warn(unreachable_pub)]
 
 mod audit;
+mod check;
 mod cli;
 mod clock;
 mod cmd;

@@ -27,10 +27,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("lock", &["clock", "spec"]),
     ("migrate", &["deadline", "progress", "providers", "resource", "secrets", "spec"]),
     ("audit", &["resource", "spec"]),
+    ("check", &["deadline", "engine", "progress", "providers", "resource", "secrets", "spec"]),
     (
         "cmd",
         &[
             "audit",
+            "check",
             "cli",
             "clock",
             "cost",
