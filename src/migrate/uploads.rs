@@ -165,6 +165,22 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|c| *c == b'*')
 }
 
+/// The slowest link a transfer is given time for: an upload's attempt may take the request
+/// deadline plus the time its bytes take at this rate (an 8 MiB part: 30 s + 32 s), so a slow
+/// uplink is not cut off while a peer that stopped answering still is.
+const SLOWEST_BYTES_PER_SECOND: u64 = 256 * 1024;
+
+/// The SDK's timeouts for one request that sends `bytes` (PutObject, UploadPart).
+pub(crate) fn transfer_timeouts(bytes: u64) -> aws_sdk_s3::config::Builder {
+    let d = crate::deadline::current();
+    let moving = std::time::Duration::from_secs(bytes.div_ceil(SLOWEST_BYTES_PER_SECOND));
+    let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(d.attempt + moving)
+        .operation_timeout(d.call + moving * 3)
+        .build();
+    aws_sdk_s3::config::Builder::default().timeout_config(timeouts)
+}
+
 /// The part size for a file: 8 MiB, larger when 10,000 parts would not hold it (rounded up
 /// to a MiB). A function of the size only, so a rerun computes the same composite checksum.
 pub(crate) fn part_size(size: u64) -> u64 {
@@ -423,6 +439,8 @@ pub(crate) async fn put(
             .cache_control(&entry.cache_control)
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(&entry.sha256)
+            .customize()
+            .config_override(transfer_timeouts(file.size))
             .send()
             .await
             .map_err(|e| s3_fail(what("PutObject"), e))?;
@@ -491,6 +509,8 @@ pub(crate) async fn put(
                 .body(body)
                 .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .checksum_sha256(sum)
+                .customize()
+                .config_override(transfer_timeouts(len))
                 .send()
                 .await
                 .map_err(|e| s3_fail(what(&format!("UploadPart {number}")), e))?;

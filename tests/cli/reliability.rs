@@ -111,8 +111,8 @@ fn without_a_lock_section_runs_on_one_machine_take_turns() {
     Poactl::new(&["plan", "-e", &path, "--detailed-exitcode"]).envs(SPEC_ENV).envs_owned(&env).run().expect_code(0);
 }
 
-/// Ctrl-C during apply: nothing new starts, what runs finishes, the report says what is done,
-/// exit 130; the next apply finishes the rest.
+/// Ctrl-C during apply: nothing new starts, a request still waiting for its answer ends (its
+/// outcome unknown), the report says what is done, exit 130; the next apply finishes the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_apply_reports_and_the_next_one_converges() {
     let sbx = Sandbox::start(1.0);
@@ -132,7 +132,7 @@ async fn an_interrupted_apply_reports_and_the_next_one_converges() {
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
     let run = tokio::task::spawn_blocking(move || finish(child)).await.unwrap();
     run.expect_code(130);
-    assert!(run.stderr.contains("interrupted: finishing the calls in flight"), "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted: starting nothing new; calls still waiting for an answer end now"), "{}", run.stderr);
     assert!(run.stdout.contains("not applied: interrupted before it started"), "{}", run.stdout);
     assert!(run.stdout.contains("created"), "what was done is reported: {}", run.stdout);
     let (p1, e1) = (path.clone(), env.clone());
