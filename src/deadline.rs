@@ -120,6 +120,24 @@ where
     }
 }
 
+/// The slowest link a transfer is given time for: a request that carries `bytes` may take one
+/// attempt plus the time they take at this rate (8 MiB: 30 s + 32 s), so a slow uplink is not
+/// cut off while a peer that stopped answering still is.
+pub(crate) const SLOWEST_BYTES_PER_SECOND: u64 = 256 * 1024;
+
+/// The time `bytes` take at the slowest rate allowed.
+pub(crate) fn moving(bytes: u64) -> Duration {
+    Duration::from_millis(bytes.saturating_mul(1000) / SLOWEST_BYTES_PER_SECOND)
+}
+
+/// A write carrying `bytes`, sent once: its attempt has time for them (`moving`).
+pub(crate) async fn write_sized<T, E, Fut>(req: Request<'_>, bytes: u64, call: Fut) -> Bounded<T, E>
+where
+    Fut: IntoFuture<Output = Result<T, E>>,
+{
+    once(&req, current().attempt + moving(bytes), call, true).await
+}
+
 /// A write, sent once: unanswered within one attempt's deadline, its outcome is unknown.
 pub(crate) async fn write<T, E, Fut>(req: Request<'_>, call: Fut) -> Bounded<T, E>
 where

@@ -399,10 +399,11 @@ async fn insert(
     };
     let mut put_back = false;
     let operation = format!("insert {name} ({} documents)", sent.len());
-    let reply = match target.write(&operation, target.db.run_raw_command(command(!fix_ups.is_empty()))).await? {
+    let bytes: u64 = sent.iter().map(|d| d.as_bytes().len() as u64).sum();
+    let reply = match target.write_sized(&operation, bytes, target.db.run_raw_command(command(!fix_ups.is_empty()))).await? {
         Err(e) if code(&e) == Some(40415) => {
             put_back = true;
-            target.write(&operation, target.db.run_raw_command(command(false))).await?.map_err(write)?
+            target.write_sized(&operation, bytes, target.db.run_raw_command(command(false))).await?.map_err(write)?
         }
         other => other.map_err(write)?,
     };

@@ -157,6 +157,18 @@ impl Target {
         crate::deadline::write(self.request(operation), call).await
     }
 
+    pub(crate) async fn write_sized<T, Fut>(
+        &self,
+        operation: &str,
+        bytes: u64,
+        call: Fut,
+    ) -> crate::deadline::Bounded<T, mongodb::error::Error>
+    where
+        Fut: std::future::IntoFuture<Output = mongodb::error::Result<T>>,
+    {
+        crate::deadline::write_sized(self.request(operation), bytes, call).await
+    }
+
     pub(crate) async fn step<T, Fut>(&self, operation: &str, call: Fut) -> crate::deadline::Bounded<T, mongodb::error::Error>
     where
         Fut: std::future::IntoFuture<Output = mongodb::error::Result<T>>,

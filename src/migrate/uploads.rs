@@ -165,15 +165,11 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|c| *c == b'*')
 }
 
-/// The slowest link a transfer is given time for: an upload's attempt may take the request
-/// deadline plus the time its bytes take at this rate (an 8 MiB part: 30 s + 32 s), so a slow
-/// uplink is not cut off while a peer that stopped answering still is.
-const SLOWEST_BYTES_PER_SECOND: u64 = 256 * 1024;
-
-/// The SDK's timeouts for one request that sends `bytes` (PutObject, UploadPart).
+/// The SDK's timeouts for one request that sends `bytes` (PutObject, UploadPart): time for
+/// the bytes at the slowest rate allowed (`deadline::moving`) on top of the request deadline.
 pub(crate) fn transfer_timeouts(bytes: u64) -> aws_sdk_s3::config::Builder {
     let d = crate::deadline::current();
-    let moving = std::time::Duration::from_secs(bytes.div_ceil(SLOWEST_BYTES_PER_SECOND));
+    let moving = crate::deadline::moving(bytes);
     let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
         .operation_attempt_timeout(d.attempt + moving)
         .operation_timeout(d.call + moving * 3)
