@@ -11,7 +11,8 @@
 //! and response, for checking against MongoDB's OpenAPI spec), `log/clear`, `faults`
 //! (`{"status": 429, "count": 2, "retry_after": 1}`), `config` (`{"cluster_delay_secs": 5,
 //! "resume_window_secs": 3600, "close_delay_secs": 2, "user_delay_secs": 1, "response_delay_secs":
-//! 600 (every Admin API answer held that long: a peer that never answers), "token_ttl_secs":
+//! 600 (every Admin API answer held that long after the work is done: a peer that never
+//! answers; `"response_delay_methods": ["POST"]` holds only those), "token_ttl_secs":
 //! 3600, "token_requests_per_minute": 10, "active_tokens_per_client": 100}`), `tokens` (the
 //! active tokens per client), `clusters/{group}/{name}/stuck` (`{"state": "UPDATING"}` holds
 //! a cluster in a state) and `snapshots/{group}/{name}` (POST `{"age_hours": 30}` adds a
@@ -252,7 +253,24 @@ fn version_of(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-async fn handle(AxState(state): AxState<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+/// Answers one request; with `response_delay` set (for all methods, or those of
+/// `response_delay_methods`), the work is done at once and the answer held back that long: a
+/// write whose answer is lost, or a read that never comes back.
+async fn handle(state: AxState<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let api = !uri.path().starts_with("/__sandbox/") && !uri.path().starts_with("/api/oauth/");
+    let (delay, methods) = {
+        let st = state.0.lock().unwrap_or_else(|e| e.into_inner());
+        (st.response_delay, st.response_delay_methods.clone())
+    };
+    let held = api && !delay.is_zero() && (methods.is_empty() || methods.iter().any(|m| m == method.as_str()));
+    let resp = answer(state, method, uri, headers, body).await;
+    if held {
+        tokio::time::sleep(delay).await;
+    }
+    resp
+}
+
+async fn answer(AxState(state): AxState<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let query: Vec<(String, String)> = uri
         .query()
@@ -266,10 +284,6 @@ async fn handle(AxState(state): AxState<Shared>, method: Method, uri: Uri, heade
     }
     if path == "/api/oauth/revoke" {
         return revoke(&state, &method, &headers, &body);
-    }
-    let delay = state.lock().unwrap_or_else(|e| e.into_inner()).response_delay;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
     }
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     st.advance();
@@ -493,6 +507,9 @@ fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Respons
             }
             if let Some(d) = secs("response_delay_secs") {
                 st.response_delay = d;
+            }
+            if let Some(m) = input.get("response_delay_methods").and_then(|v| v.as_array()) {
+                st.response_delay_methods = m.iter().filter_map(|v| v.as_str().map(String::from)).collect();
             }
             if let Some(d) = secs("token_ttl_secs") {
                 st.token_ttl = d;

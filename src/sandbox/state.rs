@@ -83,6 +83,8 @@ pub struct State {
     /// How long every Admin API answer is held back (a fault, not a rule of the service: a
     /// proxy or a network that holds requests); the token endpoints are not delayed.
     pub response_delay: Duration,
+    /// The methods `response_delay` holds (empty: all).
+    pub response_delay_methods: Vec<String>,
     /// How long an access token lives.
     pub token_ttl: Duration,
     /// Token requests allowed per client and minute, and active tokens per client.
@@ -116,6 +118,7 @@ impl State {
             close_delay: cluster_delay,
             user_delay: cluster_delay,
             response_delay: Duration::ZERO,
+            response_delay_methods: Vec::new(),
             token_ttl: Duration::from_secs(3600),
             token_requests_per_minute: 10,
             active_tokens_per_client: 100,

@@ -136,3 +136,24 @@ async fn mock_ctrl_c_during_an_unanswered_request_ends_the_plan_at_once() {
     assert!(signalled.elapsed() < Duration::from_secs(5), "took {:?} after Ctrl-C", signalled.elapsed());
     assert!(stderr.contains("interrupted while reading the live state; nothing was changed"), "{stderr}");
 }
+
+/// Atlas does the work of a POST whose answer never comes back (the sandbox holds the answers
+/// of POSTs only): each create is outcome unknown, poactl looks for what it would have made
+/// before sending again, and one apply converges without a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_creates_whose_answers_never_come_are_found_not_sent_twice() {
+    let sbx = Sandbox::start(0.0);
+    let spec = "environment: t\natlas:\n  org_id: 0123456789abcdef01234567\n  project: lost-answers\n  clusters:\n    - { name: main, tier: M0, region: US_EAST_1 }\n";
+    let (_dir, path) = spec_file("t", spec);
+    sbx.control("config", serde_json::json!({"response_delay_secs": 600, "response_delay_methods": ["POST"]})).await;
+    let started = Instant::now();
+    let run = poactl_blocking(strings(&["apply", "-e", &path, "--auto-approve", "--request-timeout", "1"]), sbx.env()).await;
+    run.expect_code(0);
+    assert!(started.elapsed() >= Duration::from_secs(2), "each of the two creates waited out its deadline");
+    let posts: Vec<String> =
+        sbx.log().await.iter().filter(|e| e["method"] == "POST").map(|e| e["operation"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(posts.iter().filter(|p| p.as_str() == "/api/atlas/v2/groups").count(), 1, "one project create: {posts:?}");
+    assert_eq!(posts.iter().filter(|p| p.ends_with("/clusters")).count(), 1, "one cluster create: {posts:?}");
+    sbx.control("config", serde_json::json!({"response_delay_secs": 0})).await;
+    poactl_blocking(strings(&["plan", "-e", &path, "--detailed-exitcode"]), sbx.env()).await.expect_code(0);
+}
