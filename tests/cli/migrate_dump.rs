@@ -120,6 +120,17 @@ async fn mock_dump_layouts_are_read_as_mongorestore_reads_them() {
     run.expect_code(0);
 }
 
+/// `migrate data --dry-run`, which reads the dump only (the target's address goes nowhere).
+async fn dry_run(spec: &str, from: &str) -> crate::support::Run {
+    let dry = poactl_blocking(
+        strings(&["migrate", "data", "-e", spec, "--from", from, "--dry-run"]),
+        vec![("POACTL_MONGODB_URI", "mongodb://127.0.0.1:1/".into())],
+    )
+    .await;
+    dry.expect_code(0);
+    dry
+}
+
 fn dump_of(collections: &[(&str, &[Document], &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("home_service_db");
@@ -149,12 +160,7 @@ async fn mock_documents_arrive_exactly_and_refusals_do_not_stop_the_rest() {
         ("logs", &[doc! {"line": "a"}, doc! {"line": "a"}], r#"{"options":{}}"#),
     ]);
     let dry_from = no_id.path().to_string_lossy().to_string();
-    let dry = poactl_blocking(
-        strings(&["migrate", "data", "-e", &spec, "--from", &dry_from, "--dry-run"]),
-        vec![("POACTL_MONGODB_URI", "mongodb://127.0.0.1:1/".into())],
-    )
-    .await;
-    dry.expect_code(0);
+    let dry = dry_run(&spec, &dry_from).await;
     assert!(dry.stdout.contains("events: 2 document(s) hold an empty Timestamp(0, 0) at the top level"), "{}", dry.stdout);
     assert!(
         dry.stdout.contains("logs: 2 document(s) have no _id") && dry.stdout.contains("a fresh dump of the same data"),
@@ -322,12 +328,7 @@ async fn mock_strings_that_are_not_utf8_are_copied_as_bytes_with_a_warning() {
     std::fs::write(dump.path().join("home_service_db/places.bson"), source.concat()).unwrap();
     let from = dump.path().to_string_lossy().to_string();
 
-    let dry = poactl_blocking(
-        strings(&["migrate", "data", "-e", &spec, "--from", &from, "--dry-run"]),
-        vec![("POACTL_MONGODB_URI", "mongodb://127.0.0.1:1/".into())],
-    )
-    .await;
-    dry.expect_code(0);
+    let dry = dry_run(&spec, &from).await;
     assert!(
         dry.stdout.contains(
             "places: 3 document(s) hold a key or string that is not valid UTF-8 (first: _id 1, field name): copied byte for byte"
