@@ -17,7 +17,7 @@ use crate::migrate::select::Selection;
 use crate::migrate::uploads::{self, CdnRules, Manifest};
 use crate::migrate::{CollectionInfo, upload_run, urls};
 use crate::progress::Progress;
-use crate::providers::{self, Connections, Outputs, Registry};
+use crate::providers::{self, Connections, Outputs};
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::{exit, secrets};
@@ -209,7 +209,10 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
     let index_report = if a.no_indexes || ok_names.is_empty() || db_spec.collections.0.is_empty() {
         None
     } else {
-        Some(build_indexes(g, &loaded, a.mongodb_uri.as_deref(), &ok_names, &progress).await)
+        Some(
+            crate::migrate::indexes::build_indexes(&loaded, a.mongodb_uri.as_deref(), g.parallelism.map(usize::from), &ok_names, &progress)
+                .await,
+        )
     };
 
     let rate_docs = docs as f64 / seconds.max(1e-9);
@@ -220,7 +223,7 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
             secrets::redact(&serde_json::to_string_pretty(&json!({
                 "environment": loaded.env, "source": source.describe(), "database": target.db.name(), "collections": rows, "notes": notes, "warnings": warnings,
                 "documents": docs, "bytes": bytes, "seconds": seconds, "documents_per_second": rate_docs, "mb_per_second": rate_mb,
-                "indexes": index_report.as_ref().map(|r| match r { Ok(v) => v.clone(), Err(e) => json!({"error": format!("{e:#}")}) }),
+                "indexes": index_report.as_ref().map(|r| match r { Ok(v) => json!(v), Err(e) => json!({"error": secrets::error_chain(e)}) }),
                 "ok": failed.is_empty() && !index_report.as_ref().is_some_and(|r| r.is_err()),
             }))?)
         ),
@@ -248,8 +251,8 @@ async fn data_cmd(g: &Global, a: MigrateDataArgs) -> Result<u8> {
                 println!("note: {n}");
             }
             match &index_report {
-                Some(Ok(v)) => println!("Indexes: {}", v["summary"].as_str().unwrap_or("")),
-                Some(Err(e)) => eprintln!("error: the indexes were not built: {e:#}"),
+                Some(Ok(v)) => println!("Indexes: {}", v.summary),
+                Some(Err(e)) => eprintln!("error: the indexes were not built: {}", secrets::error_chain(e)),
                 None => {}
             }
             println!("Moved {docs} documents, {}, in {seconds:.1} s ({rate_docs:.0} documents/s, {rate_mb:.1} MB/s).", human(bytes));
@@ -310,19 +313,7 @@ fn data_dry_run(
     notes: &[String],
     total_bytes: u64,
 ) -> Result<u8> {
-    let catalog = crate::cost::Catalog::builtin();
-    let cluster = loaded.spec.atlas.as_ref().and_then(|at| {
-        let uri = loaded.spec.database.as_ref()?.uri.as_deref().unwrap_or("");
-        at.clusters.iter().find(|c| uri.contains(&format!("atlas.clusters.{}.", c.name))).or(at.clusters.first())
-    });
-    let need_gb = gb(total_bytes);
-    let storage = cluster.map(|c| {
-        let has = crate::cost::cluster_storage_gb(c, &catalog);
-        let fits = has.is_none_or(|h| need_gb <= h);
-        let upgrade = if fits { None } else { crate::cost::smallest_tier_for(c, need_gb, &catalog) };
-        json!({"cluster": c.name, "tier": c.tier, "storage_gb": has, "data_gb": need_gb, "fits": fits,
-               "smallest_tier_that_fits": upgrade.as_ref().map(|(t, usd)| json!({"tier": t, "monthly_usd": usd}))})
-    });
+    let storage = crate::migrate::fit::storage_fit(loaded, total_bytes);
     match format(g) {
         OutputFormat::Json => println!(
             "{}",
@@ -353,22 +344,21 @@ fn data_dry_run(
                 println!("note: {n}");
             }
             if let Some(s) = &storage {
-                let tier = s["tier"].as_str().unwrap_or("");
-                match (s["fits"].as_bool(), s["storage_gb"].as_f64()) {
-                    (Some(true), Some(has)) => println!(
+                let tier = &s.tier;
+                match (s.fits, s.storage_gb) {
+                    (true, Some(has)) => println!(
                         "Cost: the data ({} before compression) fits cluster {} ({tier}, {has} GB): no change.",
                         human(total_bytes),
-                        s["cluster"].as_str().unwrap_or("")
+                        s.cluster
                     ),
-                    (Some(false), Some(has)) => println!(
+                    (false, Some(has)) => println!(
                         "Cost: the data ({}) does not fit cluster {} ({tier} stores {has} GB). {}",
                         human(total_bytes),
-                        s["cluster"].as_str().unwrap_or(""),
-                        match s["smallest_tier_that_fits"].as_object() {
+                        s.cluster,
+                        match &s.smallest_tier_that_fits {
                             Some(t) => format!(
                                 "The smallest tier that holds it is {} (${:.2}/month): set its tier in the spec, or disk_size_gb.",
-                                t["tier"].as_str().unwrap_or(""),
-                                t["monthly_usd"].as_f64().unwrap_or(0.0)
+                                t.tier, t.monthly_usd
                             ),
                             None => "No tier of the price catalog holds it: set disk_size_gb.".into(),
                         }
@@ -381,88 +371,11 @@ fn data_dry_run(
     Ok(exit::OK)
 }
 
-/// Plans the indexes of the migrated collections and creates the missing ones (changes to
-/// existing indexes are left to `poactl apply`, which asks for them).
-async fn build_indexes(
-    g: &Global,
-    loaded: &LoadedSpec,
-    cli_uri: Option<&str>,
-    collections: &[String],
-    progress: &Progress,
-) -> Result<serde_json::Value> {
-    let kinds: BTreeSet<Kind> =
-        [Kind::Index].into_iter().chain(Kind::ALL.into_iter().filter(|k| k.as_str().starts_with("atlas."))).collect();
-    let conn = Connections { mongodb_uri: cli_uri.map(str::to_string) };
-    let registry = Registry::for_spec(loaded, &conn, Some(&kinds)).await?;
-    let engine = crate::engine::Engine::new(loaded, &registry, progress, g.parallelism.map(usize::from));
-    let in_scope = |a: &Address| a.kind == Kind::Index && collections.iter().any(|c| a.name.starts_with(&format!("{c}.")));
-    let desired: Vec<_> = providers::desired(loaded)
-        .into_iter()
-        .filter(|d| in_scope(&d.address) || (d.address.kind != Kind::Index && kinds.contains(&d.address.kind)))
-        .collect();
-    if !desired.iter().any(|d| in_scope(&d.address)) {
-        return Ok(json!({"built": [], "left_to_apply": [], "summary": "the spec declares no index on these collections"}));
-    }
-    let obs = engine.observe(desired).await?;
-    let mut plan = engine.plan(&obs, crate::plan::PlanOptions::default());
-    let others: Vec<String> = plan
-        .resources
-        .iter()
-        .filter(|r| in_scope(&r.address) && !matches!(r.action, crate::plan::Action::Create | crate::plan::Action::NoOp))
-        .map(|r| r.address.to_string())
-        .collect();
-    plan.resources.retain(|r| in_scope(&r.address) && r.action == crate::plan::Action::Create);
-    let built: Vec<String> = plan.resources.iter().map(|r| r.address.to_string()).collect();
-    if plan.resources.is_empty() {
-        return Ok(
-            json!({"built": [], "left_to_apply": others, "summary": if others.is_empty() { "all declared indexes already there".to_string() } else { format!("{} change(s) left to `poactl apply`: {}", others.len(), others.join(", ")) }}),
-        );
-    }
-    let report = engine.apply(&plan, &obs).await;
-    if !report.ok() {
-        bail!("{}", crate::view::report_text(&report).trim());
-    }
-    let mut summary = format!("built {} after the load: {}", built.len(), built.join(", "));
-    if !others.is_empty() {
-        summary.push_str(&format!("; {} change(s) left to `poactl apply`: {}", others.len(), others.join(", ")));
-    }
-    Ok(json!({"built": built, "left_to_apply": others, "summary": summary}))
-}
-
-/// The bucket uploads go to, and how the CDN serves it.
-fn pick_bucket<'s>(loaded: &'s LoadedSpec, wanted: Option<&str>) -> Result<&'s crate::spec::model::BucketSpec> {
-    let buckets: Vec<_> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).collect();
-    match wanted {
-        Some(name) => buckets
-            .into_iter()
-            .find(|b| b.name == name)
-            .with_context(|| format!("--bucket {name} is not a bucket of environment \"{}\" (storage.buckets)", loaded.env)),
-        None => match buckets.as_slice() {
-            [one] => Ok(one),
-            [] => bail!("environment \"{}\" declares no bucket (storage.buckets)", loaded.env),
-            many => {
-                let served: Vec<_> = many
-                    .iter()
-                    .filter(|b| loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).any(|d| d.origin.bucket == b.name))
-                    .collect();
-                match served.as_slice() {
-                    [one] => Ok(one),
-                    _ => bail!(
-                        "environment \"{}\" has several buckets ({}): name one with --bucket",
-                        loaded.env,
-                        many.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                }
-            }
-        },
-    }
-}
-
 /// `poactl migrate uploads`.
 async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     let loaded = load_env(g)?;
     guard(&loaded, &a.guard)?;
-    let bucket = pick_bucket(&loaded, a.bucket.as_deref())?;
+    let bucket = crate::migrate::upload_run::pick_bucket(&loaded, a.bucket.as_deref())?;
     let dist = loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|d| d.origin.bucket == bucket.name);
     let uploads::Scan { files, skipped } = {
         let (dir, outside) = (a.from.clone(), a.follow_links_outside);

@@ -8,7 +8,7 @@ mod planner;
 #[cfg(test)]
 pub(crate) use dag::run_dag;
 pub(crate) use dag::{Cycle, Outcome, run_dag_in_lanes};
-pub(crate) use observe::Observation;
+pub(crate) use observe::{Observation, ObserveError};
 pub(crate) use planner::check_saved_plan;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -6,7 +6,9 @@
 pub(crate) mod copy;
 pub(crate) mod data;
 pub(crate) mod dump;
+pub(crate) mod fit;
 pub(crate) mod hash;
+pub(crate) mod indexes;
 pub(crate) mod raw;
 pub(crate) mod run;
 pub(crate) mod scan;

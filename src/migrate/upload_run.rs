@@ -11,6 +11,7 @@ use super::MigrateError;
 use super::scan::LocalFile;
 use super::uploads::{self, CdnRules, Entry, FileStatus, InBucket, Manifest, Outcome, Verification};
 use crate::progress::Progress;
+use crate::spec::LoadedSpec;
 
 impl uploads::Tally for crate::progress::Task {
     fn advance(&self, bytes: u64) {
@@ -134,5 +135,33 @@ impl UploadRun {
             cdn_base_url,
             files: self.files.clone(),
         }
+    }
+}
+
+/// The bucket uploads go to, and how the CDN serves it.
+pub(crate) fn pick_bucket<'s>(loaded: &'s LoadedSpec, wanted: Option<&str>) -> Result<&'s crate::spec::model::BucketSpec, MigrateError> {
+    let buckets: Vec<_> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).collect();
+    match wanted {
+        Some(name) => buckets.into_iter().find(|b| b.name == name).ok_or_else(|| {
+            MigrateError::Usage(format!("--bucket {name} is not a bucket of environment \"{}\" (storage.buckets)", loaded.env))
+        }),
+        None => match buckets.as_slice() {
+            [one] => Ok(one),
+            [] => Err(MigrateError::Usage(format!("environment \"{}\" declares no bucket (storage.buckets)", loaded.env))),
+            many => {
+                let served: Vec<_> = many
+                    .iter()
+                    .filter(|b| loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).any(|d| d.origin.bucket == b.name))
+                    .collect();
+                match served.as_slice() {
+                    [one] => Ok(one),
+                    _ => Err(MigrateError::Usage(format!(
+                        "environment \"{}\" has several buckets ({}): name one with --bucket",
+                        loaded.env,
+                        many.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))),
+                }
+            }
+        },
     }
 }

@@ -25,7 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("engine", &["interrupt", "plan", "progress", "providers", "resource", "secrets", "spec"]),
     ("view", &["cost", "plan", "resource", "secrets", "spec"]),
     ("lock", &["clock", "spec"]),
-    ("migrate", &["deadline", "progress", "providers", "resource", "secrets", "spec"]),
+    ("migrate", &["cost", "deadline", "engine", "progress", "plan", "providers", "resource", "secrets", "spec", "view"]),
     ("audit", &["resource", "spec"]),
     ("check", &["deadline", "engine", "progress", "providers", "resource", "secrets", "spec"]),
     (
