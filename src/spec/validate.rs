@@ -1347,6 +1347,9 @@ fn check_zone(c: &mut Checker, at: Vec<PathSeg>, zone: &str) {
     }
 }
 
+/// ACM's default quota of names on one certificate.
+const ACM_NAMES_PER_CERTIFICATE: usize = 10;
+
 /// A distribution's domain, aliases and hosted zone: names CloudFront and Route 53 accept,
 /// each used once across the environment (CloudFront refuses an alias another distribution
 /// has, CNAMEAlreadyExists), inside the zone that holds their records.
@@ -1380,6 +1383,23 @@ fn check_domains(c: &mut Checker, cdn: &CdnSpec, i: usize, d: &DistributionSpec,
                 "use a name under the zone, or name this distribution's own `hosted_zone`",
             );
         }
+    }
+    // One certificate holds the domain and every alias; ACM's default quota is 10 names per
+    // certificate (ACM User Guide, "Quotas": "Domain names per ACM certificate: 10",
+    // adjustable). Past it RequestCertificate fails with LimitExceededException, after the
+    // plan looked fine.
+    let mut all: Vec<&str> = d.domain.iter().map(String::as_str).chain(d.aliases.iter().map(String::as_str)).collect();
+    all.sort();
+    all.dedup();
+    if d.manages_certificate() && all.len() > ACM_NAMES_PER_CERTIFICATE {
+        c.err(
+            path!("cdn", "distributions", i, "aliases"),
+            format!(
+                "the certificate would hold {} names (the domain and its aliases); ACM allows {ACM_NAMES_PER_CERTIFICATE} per certificate unless AWS raised this account's quota",
+                all.len()
+            ),
+            "drop aliases (a wildcard such as `*.poafix.example` covers many), or bring a certificate of your own with `certificate_arn`",
+        );
     }
     // ACM puts the first name in the certificate's subject: "The first domain name you enter
     // cannot exceed 64 octets, including periods" (ACM API reference, RequestCertificate).

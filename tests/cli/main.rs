@@ -16,6 +16,7 @@ mod deadlines;
 mod demo;
 mod domain;
 mod fuzz;
+mod golive;
 mod layering;
 mod migrate;
 mod migrate_dump;

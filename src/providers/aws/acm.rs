@@ -116,6 +116,34 @@ fn validation_records(cert: &CertificateDetail) -> Vec<ValidationRecord> {
 }
 
 /// Whether ACM has given a record for every name yet.
+/// How long a certificate just requested may stay unknown to DescribeCertificate
+/// (terraform-provider-aws, acm/certificate.go: certificateDNSValidationAssignmentTimeout).
+const NEW_CERTIFICATE_VISIBLE: Duration = Duration::from_secs(300);
+
+/// Why a certificate will never be issued, with ACM's reason, when its status says so: FAILED
+/// (a reserved or disallowed name, a CAA record: `FailureReason`, ACM API reference
+/// "CertificateDetail"), VALIDATION_TIMED_OUT (72 hours without the records) or REVOKED. No
+/// wait outlasts these.
+fn dead(cert: &CertificateDetail) -> Option<String> {
+    let status = cert.status().map(|s| s.as_str()).unwrap_or("");
+    if !matches!(status, "FAILED" | "VALIDATION_TIMED_OUT" | "REVOKED") {
+        return None;
+    }
+    let reason = cert.failure_reason().map(|r| r.as_str().to_string());
+    let hint = match reason.as_deref() {
+        Some("DOMAIN_NOT_ALLOWED") => {
+            ": ACM does not issue certificates for this name (reserved names such as example.com or .example are refused): use a domain you own"
+        }
+        Some("CAA_ERROR") => ": a CAA record of the domain does not allow Amazon to issue for it: add `0 issue \"amazon.com\"`",
+        Some("NO_AVAILABLE_CONTACTS") | Some("ADDITIONAL_VERIFICATION_REQUIRED") => ": see the certificate in the ACM console",
+        _ if status == "VALIDATION_TIMED_OUT" => {
+            ": the validation records were not in DNS within 72 hours; apply again to request a new certificate"
+        }
+        _ => "",
+    };
+    Some(format!("{status}{}{hint}", reason.map(|r| format!(" ({r})")).unwrap_or_default()))
+}
+
 fn records_ready(cert: &CertificateDetail) -> bool {
     let options = cert.domain_validation_options();
     !options.is_empty()
@@ -324,11 +352,25 @@ impl CertificateProvider {
     /// printed, then the wait for ISSUED.
     async fn settle(&self, ctx: &Ctx<'_>, d: &Desired, arn: &str) -> Result<Outputs> {
         let what = d.address.to_string();
+        let requested = std::time::Instant::now();
         let cert = crate::providers::wait_for(ctx, &what, "waiting for ACM's validation records", Duration::from_secs(2), || async {
             match self.describe(arn).await? {
-                Some(c) if records_ready(&c) => Ok(Look::Ready(c)),
-                Some(_) => Ok(Look::NotYet("PENDING_VALIDATION, no validation records yet".to_string())),
-                None => Err(ProviderError::Api(format!("{what}: certificate {arn} is gone"))),
+                Some(c) => match dead(&c) {
+                    Some(why) => Err(ProviderError::Refused(format!("{what}: ACM did not issue certificate {arn}: {why}"))),
+                    None if records_ready(&c) => Ok(Look::Ready(c)),
+                    None => Ok(Look::NotYet("PENDING_VALIDATION, no validation records yet".to_string())),
+                },
+                // A certificate just requested can be unknown to DescribeCertificate for a
+                // while: terraform-provider-aws (acm/certificate.go,
+                // statusCertificateDomainValidationsAvailable) reads not-found as "not yet"
+                // for up to certificateDNSValidationAssignmentTimeout, 5 minutes.
+                None if requested.elapsed() < NEW_CERTIFICATE_VISIBLE => {
+                    Ok(Look::NotYet("just requested, not readable yet (ACM shows a new certificate after a few seconds)".to_string()))
+                }
+                None => Err(ProviderError::Api(format!(
+                    "{what}: certificate {arn} was still not readable {} s after it was requested",
+                    NEW_CERTIFICATE_VISIBLE.as_secs()
+                ))),
             }
         })
         .await?;
@@ -354,8 +396,8 @@ impl CertificateProvider {
                 "ISSUED" => Ok(Look::Ready(c)),
                 "PENDING_VALIDATION" => Ok(Look::NotYet(format!("PENDING_VALIDATION until DNS has {}", shown.join("; ")))),
                 _ => Err(ProviderError::Refused(format!(
-                    "{what}: ACM did not issue certificate {arn}: {status}{}",
-                    c.failure_reason().map(|r| format!(" ({})", r.as_str())).unwrap_or_default()
+                    "{what}: ACM did not issue certificate {arn}: {}",
+                    dead(&c).unwrap_or_else(|| status.clone())
                 ))),
             }
         })

@@ -1,0 +1,77 @@
+//! Go-live as real ACM, CloudFront and Route 53 behave at the moments moto never reproduces,
+//! through the CLI against moto behind a fault layer (`Recorder::start_with`). Each rule a
+//! fault layer copies cites where the real behaviour is documented.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::{Fault, Inject, Injected, Moto, Recorder, Seen, poactl_aws as poactl, spec_file};
+
+fn site(domain: &str) -> String {
+    format!(
+        "environment: web\nstorage:\n  buckets:\n    - {{ name: web-assets-7f3a }}\ncdn:\n  distributions:\n    - name: site\n      origin: {{ bucket: web-assets-7f3a }}\n      domain: {domain}\n"
+    )
+}
+
+fn acm_error(code: &str, message: &str) -> Fault {
+    Fault::Answer(Injected {
+        status: 400,
+        content_type: "application/x-amz-json-1.1",
+        body: serde_json::json!({"__type": code, "message": message}).to_string(),
+    })
+}
+
+/// The certificate ARN a DescribeCertificate asks about.
+fn asked_arn(s: &Seen) -> String {
+    serde_json::from_str::<serde_json::Value>(&s.body).ok().and_then(|v| v["CertificateArn"].as_str().map(String::from)).unwrap_or_default()
+}
+
+/// Right after RequestCertificate, DescribeCertificate may not know the certificate yet
+/// (terraform-provider-aws acm/certificate.go reads not-found as "not yet" for 5 minutes):
+/// the apply waits. A certificate ACM refuses outright (FAILED, with its FailureReason: ACM
+/// API reference, CertificateDetail) ends the wait at once, with the reason and the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_a_new_certificate_is_waited_for_and_a_failed_one_ends_the_wait_with_acms_reason() {
+    let moto = Moto::start();
+    let unknown = Arc::new(AtomicUsize::new(0));
+    let seen = unknown.clone();
+    let not_yet: Inject = Arc::new(move |s: &Seen, _: usize| {
+        (s.action.as_deref() == Some("DescribeCertificate") && seen.fetch_add(1, Ordering::SeqCst) < 2)
+            .then(|| acm_error("ResourceNotFoundException", &format!("Could not find certificate {}.", asked_arn(s))))
+    });
+    let proxy = Recorder::start_with(&moto.url, not_yet).await;
+    let (_dir, path) = spec_file("web", &site("www.example.org"));
+    let run = poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve"]).await;
+    run.expect_code(0);
+    assert!(unknown.load(Ordering::SeqCst) >= 3, "the fault layer answered twice, then moto");
+
+    let moto = Moto::start();
+    let failed: Inject = Arc::new(|s: &Seen, _: usize| {
+        (s.action.as_deref() == Some("DescribeCertificate")).then(|| {
+            Fault::Answer(Injected {
+                status: 200,
+                content_type: "application/x-amz-json-1.1",
+                body: serde_json::json!({"Certificate": {
+                    "CertificateArn": asked_arn(s), "DomainName": "www.poafix.example", "SubjectAlternativeNames": ["www.poafix.example"],
+                    "Status": "FAILED", "FailureReason": "DOMAIN_NOT_ALLOWED", "Type": "AMAZON_ISSUED", "KeyAlgorithm": "RSA-2048",
+                    "DomainValidationOptions": [{"DomainName": "www.poafix.example", "ValidationStatus": "FAILED", "ValidationMethod": "DNS"}],
+                }})
+                .to_string(),
+            })
+        })
+    });
+    let proxy = Recorder::start_with(&moto.url, failed).await;
+    let (_dir, path) = spec_file("web", &site("www.poafix.example"));
+    let started = Instant::now();
+    let run = poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve", "--timeout", "120"]).await;
+    run.expect_code(1);
+    let out = run.all();
+    assert!(
+        out.contains("ACM did not issue certificate")
+            && out.contains("FAILED (DOMAIN_NOT_ALLOWED)")
+            && out.contains("use a domain you own"),
+        "{out}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "the wait ended on FAILED, not at --timeout: {:?}", started.elapsed());
+}
