@@ -75,3 +75,65 @@ async fn moto_a_new_certificate_is_waited_for_and_a_failed_one_ends_the_wait_wit
     );
     assert!(started.elapsed() < Duration::from_secs(60), "the wait ended on FAILED, not at --timeout: {:?}", started.elapsed());
 }
+
+fn cloudfront_error(status: u16, code: &str, message: &str) -> Fault {
+    Fault::Answer(Injected {
+        status,
+        content_type: "text/xml",
+        body: format!(
+            "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>f00d</RequestId></ErrorResponse>"
+        ),
+    })
+}
+
+fn is_create_distribution(s: &Seen) -> bool {
+    s.method == "POST" && s.path.ends_with("/distribution") && s.query.contains("WithTags")
+}
+
+/// CloudFront can refuse a certificate ACM issued seconds ago (InvalidViewerCertificate:
+/// terraform-provider-aws cloudfront/distribution.go retries it for a minute, "ACM and IAM
+/// certificate eventual consistency"): the create is asked again. An alias another
+/// distribution holds (CNAMEAlreadyExists, CloudFront API reference, CreateDistribution)
+/// fails with AWS's way to move it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_cloudfront_is_asked_again_for_a_fresh_certificate_and_a_taken_alias_names_the_move() {
+    let moto = Moto::start();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let count = refused.clone();
+    let not_yet: Inject = Arc::new(move |s: &Seen, _: usize| {
+        (is_create_distribution(s) && count.fetch_add(1, Ordering::SeqCst) < 2).then(|| {
+            cloudfront_error(
+                400,
+                "InvalidViewerCertificate",
+                "The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, or doesn't include a valid certificate chain.",
+            )
+        })
+    });
+    let proxy = Recorder::start_with(&moto.url, not_yet).await;
+    let (_dir, path) = spec_file("web", &site("www.example.org"));
+    let run = poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve"]).await;
+    run.expect_code(0);
+    assert_eq!(refused.load(Ordering::SeqCst), 3, "refused twice, then accepted");
+
+    let moto = Moto::start();
+    let taken: Inject = Arc::new(|s: &Seen, _: usize| {
+        is_create_distribution(s).then(|| {
+            cloudfront_error(
+                409,
+                "CNAMEAlreadyExists",
+                "One or more of the CNAMEs you provided are already associated with a different resource.",
+            )
+        })
+    });
+    let proxy = Recorder::start_with(&moto.url, taken).await;
+    let (_dir, path) = spec_file("web", &site("www.example.org"));
+    let run = poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve"]).await;
+    run.expect_code(1);
+    let out = run.all();
+    assert!(
+        out.contains("another distribution, perhaps in another AWS account, already holds one")
+            && out.contains("create the TXT record `_www.example.org`")
+            && out.contains("aws cloudfront associate-alias"),
+        "{out}"
+    );
+}

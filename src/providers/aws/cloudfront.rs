@@ -155,6 +155,39 @@ fn bucket_of(domain: &str) -> String {
 }
 
 /// A client config that makes one attempt: for creates poactl guards itself.
+/// How long CloudFront may refuse a certificate ACM just issued: terraform-provider-aws
+/// (cloudfront/distribution.go, "ACM and IAM certificate eventual consistency") retries
+/// InvalidViewerCertificate for one minute on create and on update.
+const NEW_CERTIFICATE_ACCEPTED: Duration = Duration::from_secs(60);
+
+/// Whether to ask again after CloudFront refused the viewer certificate, and after how long:
+/// only within `NEW_CERTIFICATE_ACCEPTED` of the first try, doubling from 1 s to 10 s.
+fn certificate_not_yet(code: Option<&str>, started: std::time::Instant, attempt: &mut u32) -> Option<Duration> {
+    if code != Some("InvalidViewerCertificate") || started.elapsed() >= NEW_CERTIFICATE_ACCEPTED {
+        return None;
+    }
+    *attempt += 1;
+    Some(Duration::from_secs(1u64 << (*attempt - 1).min(3)).min(Duration::from_secs(10)))
+}
+
+/// CNAMEAlreadyExists: another distribution, in this account or another, holds one of the
+/// aliases. CloudFront never shares an alias; moving one is AWS's procedure "Moving an
+/// alternate domain name to a different distribution" (CloudFront Developer Guide): a TXT
+/// record `_<alias>` whose value is the target distribution's domain name, then
+/// AssociateAlias, which moves it without downtime.
+fn alias_taken(what: &str, aliases: &Value, target: Option<&str>, detail: &str) -> ProviderError {
+    let names: Vec<&str> = aliases.as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+    let first = names.first().copied().unwrap_or("ALIAS");
+    let txt_value = target.unwrap_or("<this distribution's domain, dxxxx.cloudfront.net>");
+    ProviderError::Refused(format!(
+        "{what}: CloudFront refuses the aliases ({}): another distribution, perhaps in another AWS account, already holds one ({detail}). \
+         To move an alias here: create the TXT record `_{first}` with the value `{txt_value}` in its DNS, then run \
+         `aws cloudfront associate-alias --target-distribution-id <this distribution's id> --alias {first}` \
+         (CloudFront Developer Guide, \"Moving an alternate domain name to a different distribution\"); or remove it from the other distribution first",
+        names.join(", ")
+    ))
+}
+
 fn no_retries() -> aws_sdk_cloudfront::config::Builder {
     aws_sdk_cloudfront::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
 }
@@ -801,8 +834,9 @@ impl Provider for DistributionProvider {
         let with_tags =
             DistributionConfigWithTags::builder().distribution_config(config).tags(Tags::builder().set_items(Some(tags)).build()).build();
         let mut attempt = 0;
+        let (started, mut refused) = (std::time::Instant::now(), 0u32);
         let (id, arn, domain) = loop {
-            let out = self
+            let sent = self
                 .aws
                 .cloudfront
                 .create_distribution_with_tags()
@@ -810,8 +844,17 @@ impl Provider for DistributionProvider {
                 .customize()
                 .config_override(no_retries())
                 .send()
-                .await
-                .map_err(|e| unknown_or(e, &format!("CreateDistribution {}", d.address)));
+                .await;
+            let code = sent.as_ref().err().and_then(error_code);
+            if let Some(pause) = certificate_not_yet(code.as_deref(), started, &mut refused) {
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            if code.as_deref() == Some("CNAMEAlreadyExists") {
+                let detail = sent.err().map(|e| aws_sdk_cloudfront::error::DisplayErrorContext(e).to_string()).unwrap_or_default();
+                return Err(alias_taken(&format!("CreateDistribution {}", d.address), &d.attrs["aliases"], None, &detail));
+            }
+            let out = sent.map_err(|e| unknown_or(e, &format!("CreateDistribution {}", d.address)));
             match out {
                 Ok(out) => {
                     let dist = out.distribution().ok_or_else(|| ProviderError::Api("CreateDistribution: empty answer".into()))?;
@@ -853,6 +896,7 @@ impl Provider for DistributionProvider {
             // then answers 412 PreconditionFailed for the stale ETag (API reference,
             // UpdateDistribution). Read again and overlay again, a few times.
             let mut attempt = 0;
+            let (started, mut refused) = (std::time::Instant::now(), 0u32);
             loop {
                 let current = cf
                     .get_distribution_config()
@@ -868,7 +912,19 @@ impl Provider for DistributionProvider {
                 match cf.update_distribution().id(&o.id).if_match(etag).distribution_config(config).send().await {
                     Ok(_) => break,
                     Err(e) if error_code(&e).as_deref() == Some("PreconditionFailed") && attempt < 4 => attempt += 1,
-                    Err(e) => return Err(sdk_error(&format!("UpdateDistribution {}", o.id), e)),
+                    Err(e) => {
+                        let code = error_code(&e);
+                        if let Some(pause) = certificate_not_yet(code.as_deref(), started, &mut refused) {
+                            tokio::time::sleep(pause).await;
+                            continue;
+                        }
+                        if code.as_deref() == Some("CNAMEAlreadyExists") {
+                            let detail = aws_sdk_cloudfront::error::DisplayErrorContext(&e).to_string();
+                            let domain = o.outputs.get("domain").map(String::as_str);
+                            return Err(alias_taken(&format!("UpdateDistribution {}", o.id), &d.attrs["aliases"], domain, &detail));
+                        }
+                        return Err(sdk_error(&format!("UpdateDistribution {}", o.id), e));
+                    }
                 }
             }
         }
