@@ -137,3 +137,50 @@ async fn moto_cloudfront_is_asked_again_for_a_fresh_certificate_and_a_taken_alia
         "{out}"
     );
 }
+
+/// A page of ListResourceRecordSets as Route 53 writes it (API reference, the response's
+/// elements), with weighted A records `www.example.org` w{from}..w{to}.
+fn weighted_page(from: usize, to: usize, next: Option<usize>) -> Fault {
+    let sets: String = (from..to)
+        .map(|i| format!("<ResourceRecordSet><Name>www.example.org.</Name><Type>A</Type><SetIdentifier>w{i:02}</SetIdentifier><Weight>1</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.{i}</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"))
+        .collect();
+    let tail = match next {
+        Some(n) => format!(
+            "<IsTruncated>true</IsTruncated><NextRecordName>www.example.org.</NextRecordName><NextRecordType>A</NextRecordType><NextRecordIdentifier>w{n:02}</NextRecordIdentifier>"
+        ),
+        None => "<IsTruncated>false</IsTruncated>".to_string(),
+    };
+    Fault::Answer(Injected {
+        status: 200,
+        content_type: "text/xml",
+        body: format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ResourceRecordSets>{sets}</ResourceRecordSets>{tail}<MaxItems>20</MaxItems></ListResourceRecordSetsResponse>"
+        ),
+    })
+}
+
+/// More than one page of weighted records of one name and type: the next page is asked for
+/// from NextRecordIdentifier (Route 53 API reference, ListResourceRecordSets), so the plan
+/// ends and sees all 25. The fault layer pages as Route 53 does; moto pages by name and type
+/// only, which would repeat the first page without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_weighted_records_past_one_page_are_all_read_and_the_listing_ends() {
+    let moto = Moto::start();
+    let conf = crate::support::aws_config(&moto.url).await;
+    let r53 = aws_sdk_route53::Client::new(&conf);
+    r53.create_hosted_zone().name("example.org").caller_reference("t").send().await.unwrap();
+    let pages: Inject = Arc::new(|s: &Seen, _: usize| {
+        (s.method == "GET" && s.path.ends_with("/rrset"))
+            .then(|| if s.query.contains("identifier=w20") { weighted_page(20, 25, None) } else { weighted_page(0, 20, Some(20)) })
+    });
+    let proxy = Recorder::start_with(&moto.url, pages).await;
+    let spec = "environment: web\nstorage:\n  buckets:\n    - { name: web-assets-7f3a }\ncdn:\n  hosted_zone: example.org\n  distributions:\n    - name: site\n      origin: { bucket: web-assets-7f3a }\n      domain: www.example.org\n";
+    let (_dir, path) = spec_file("web", spec);
+    let run = tokio::time::timeout(Duration::from_secs(120), poactl(&proxy.url, &["plan", "-e", &path])).await.expect("the plan ended");
+    let asked: Vec<String> = proxy.all().iter().filter(|s| s.path.ends_with("/rrset")).map(|s| s.query.clone()).collect();
+    assert!(asked.iter().any(|q| q.contains("identifier=w20")), "the second page was asked for by identifier: {asked:?}");
+    assert!(asked.len() < 10, "no page asked for twice without end: {asked:?}");
+    // 25 weighted records nobody tagged hold the name: poactl will not touch them.
+    run.expect_code(1);
+    assert!(run.stdout.contains("cdn.dns_records.www.example.org") && run.stdout.contains("no poactl ownership tags"), "{}", run.all());
+}

@@ -166,17 +166,22 @@ impl Aws {
         }
     }
 
-    /// The record sets named exactly `name` in the zone.
+    /// The record sets named exactly `name` in the zone. Weighted, latency, geo and other
+    /// routed records share a name and type, so a page can end among them: the next page
+    /// starts at `NextRecordIdentifier` too (Route 53 API reference, ListResourceRecordSets:
+    /// "If results were truncated for a given DNS name and type, the value of SetIdentifier
+    /// for the next resource record set").
     pub async fn record_sets(&self, zone_id: &str, name: &str) -> Result<Vec<ResourceRecordSet>> {
         let mut out = Vec::new();
-        let mut start: (String, Option<RrType>) = (format!("{name}."), None);
+        let mut start = Start { name: format!("{name}."), kind: None, identifier: None };
         loop {
             let page = self
                 .route53
                 .list_resource_record_sets()
                 .hosted_zone_id(zone_id)
-                .start_record_name(&start.0)
-                .set_start_record_type(start.1.clone())
+                .start_record_name(&start.name)
+                .set_start_record_type(start.kind.clone())
+                .set_start_record_identifier(start.identifier.clone())
                 .max_items(20)
                 .send()
                 .await
@@ -191,9 +196,7 @@ impl Aws {
             }
             // Records come in name order: once past the name, or at the end, stop.
             match (page.is_truncated(), page.next_record_name(), past) {
-                (true, Some(next), false) if normalize_name(next) == name => {
-                    start = (next.to_string(), page.next_record_type().cloned());
-                }
+                (true, Some(next), false) if normalize_name(next) == name => start = start.next(&page, name)?,
                 _ => return Ok(out),
             }
         }
@@ -451,24 +454,26 @@ impl Provider for DnsRecordProvider {
             // The whole zone is listed once to find the owner records; the same listing holds
             // every owned name's records, so no name is read again.
             let mut by_name: BTreeMap<String, Vec<ResourceRecordSet>> = BTreeMap::new();
-            let mut start: Option<(String, Option<RrType>)> = None;
+            let mut start: Option<Start> = None;
             loop {
                 let page = self
                     .0
                     .route53
                     .list_resource_record_sets()
                     .hosted_zone_id(&zone.id)
-                    .set_start_record_name(start.as_ref().map(|s| s.0.clone()))
-                    .set_start_record_type(start.as_ref().and_then(|s| s.1.clone()))
+                    .set_start_record_name(start.as_ref().map(|s| s.name.clone()))
+                    .set_start_record_type(start.as_ref().and_then(|s| s.kind.clone()))
+                    .set_start_record_identifier(start.as_ref().and_then(|s| s.identifier.clone()))
                     .send()
                     .await
                     .map_err(|e| sdk_error(&format!("ListResourceRecordSets {}", zone.name), e))?;
                 for set in page.resource_record_sets() {
                     by_name.entry(normalize_name(set.name())).or_default().push(set.clone());
                 }
-                match (page.is_truncated(), page.next_record_name()) {
-                    (true, Some(next)) => start = Some((next.to_string(), page.next_record_type().cloned())),
-                    _ => break,
+                match (page.is_truncated(), &start) {
+                    (true, Some(s)) => start = Some(s.next(&page, &zone.name)?),
+                    (true, None) => start = Some(Start::default().next(&page, &zone.name)?),
+                    (false, _) => break,
                 }
             }
             let mut owners = BTreeSet::new();
@@ -522,6 +527,38 @@ impl Provider for DnsRecordProvider {
             }
             other => other,
         }
+    }
+}
+
+/// Where the next page of ListResourceRecordSets starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Start {
+    name: String,
+    kind: Option<RrType>,
+    identifier: Option<String>,
+}
+
+impl Start {
+    /// The start of the page after `page`. A truncated page whose next start is this one's
+    /// would be asked for again without end (a service, or an emulator, that ignores
+    /// StartRecordIdentifier): that is an error, not a loop.
+    fn next(
+        &self,
+        page: &aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput,
+        what: &str,
+    ) -> Result<Start> {
+        let next = Start {
+            name: page.next_record_name().unwrap_or_default().to_string(),
+            kind: page.next_record_type().cloned(),
+            identifier: page.next_record_identifier().map(String::from),
+        };
+        if next.name.is_empty() || next == *self {
+            return Err(ProviderError::Api(format!(
+                "ListResourceRecordSets {what}: the page after ({} {:?} {:?}) starts where it did; Route 53 did not move on",
+                self.name, self.kind, self.identifier
+            )));
+        }
+        Ok(next)
     }
 }
 
