@@ -88,8 +88,16 @@ fn hit(r: &Resource, detail: impl Into<String>) -> Hit {
 
 /// Roles that reach every database of the project (Atlas built-in roles: "Built-in Roles and
 /// Privileges", atlasAdmin and the *AnyDatabase roles).
-const WIDE_ROLES: &[&str] =
-    &["atlasAdmin", "readWriteAnyDatabase", "dbAdminAnyDatabase", "userAdminAnyDatabase", "clusterMonitor", "backup", "restore"];
+const WIDE_ROLES: &[&str] = &[
+    "atlasAdmin",
+    "readAnyDatabase",
+    "readWriteAnyDatabase",
+    "dbAdminAnyDatabase",
+    "userAdminAnyDatabase",
+    "clusterMonitor",
+    "backup",
+    "restore",
+];
 
 fn is_production(loaded: &LoadedSpec) -> bool {
     loaded.spec.protect || ["prod", "production"].contains(&loaded.env.as_str())
@@ -408,20 +416,69 @@ pub(crate) fn run(input: &Input<'_>) -> Vec<Finding> {
     out
 }
 
-/// The IAM policy the app needs for its uploads, scoped to the environment's buckets: read,
-/// write and delete objects, list the bucket. Nothing else (no bucket settings, no other
-/// service), so the app never runs with admin keys.
+/// The IAM policy the app needs for its uploads, scoped to the buckets it uses (every bucket
+/// but those with `app_access: false`): read, write and delete objects, abort a multipart
+/// upload it started (S3 User Guide, "Multipart upload API and permissions": AbortMultipartUpload
+/// needs `s3:AbortMultipartUpload`, the others `s3:PutObject`), list the bucket. Nothing else
+/// (no bucket settings, no other service), so the app never runs with admin keys.
+///
+/// KMS keys: an IAM policy names a key by its key ARN; an alias in `Resource` matches nothing
+/// (AWS KMS Developer Guide, "Using aliases in IAM policies"). A key ARN is used as it is; a
+/// bare key id becomes a key ARN in the bucket's region (the account left as `*`: key ids are
+/// unique); an alias is granted through the `kms:ResourceAliases` condition key ("Use aliases
+/// to control access to KMS keys"), which matches whatever key the alias points at.
 pub(crate) fn app_policy(loaded: &LoadedSpec) -> Value {
-    let buckets: BTreeSet<&str> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).map(|b| b.name.as_str()).collect();
-    let kms: BTreeSet<&str> = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).filter_map(|b| b.kms_key.as_deref()).collect();
+    let used: Vec<&crate::spec::model::BucketSpec> =
+        loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).filter(|b| b.app_access).collect();
+    let buckets: BTreeSet<&str> = used.iter().map(|b| b.name.as_str()).collect();
+    let mut key_arns: BTreeSet<String> = BTreeSet::new();
+    let mut aliases: BTreeSet<String> = BTreeSet::new();
+    for b in &used {
+        let Some(key) = b.kms_key.as_deref() else { continue };
+        let region = b.region.clone().unwrap_or_else(|| loaded.spec.aws_region());
+        match kms_key_form(key) {
+            KmsKey::Arn => {
+                key_arns.insert(key.to_string());
+            }
+            KmsKey::Id => {
+                key_arns.insert(format!("arn:aws:kms:{region}:*:key/{key}"));
+            }
+            KmsKey::Alias(name) => {
+                aliases.insert(name);
+            }
+        }
+    }
     let mut statements = vec![
-        json!({"Sid": "AppObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": buckets.iter().map(|b| format!("arn:aws:s3:::{b}/*")).collect::<Vec<_>>()}),
+        json!({"Sid": "AppObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], "Resource": buckets.iter().map(|b| format!("arn:aws:s3:::{b}/*")).collect::<Vec<_>>()}),
         json!({"Sid": "AppList", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": buckets.iter().map(|b| format!("arn:aws:s3:::{b}")).collect::<Vec<_>>()}),
     ];
-    if !kms.is_empty() {
-        statements.push(json!({"Sid": "AppKms", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": kms.iter().collect::<Vec<_>>()}));
+    if !key_arns.is_empty() {
+        statements
+            .push(json!({"Sid": "AppKms", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key_arns}));
+    }
+    if !aliases.is_empty() {
+        statements.push(json!({"Sid": "AppKmsByAlias", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "arn:aws:kms:*:*:key/*",
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases}}}));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// How a spec names a KMS key.
+enum KmsKey {
+    Arn,
+    Id,
+    /// `alias/NAME`, from `alias/NAME` or an alias ARN.
+    Alias(String),
+}
+
+fn kms_key_form(key: &str) -> KmsKey {
+    if let Some(rest) = key.strip_prefix("arn:") {
+        return match rest.split_once(":alias/") {
+            Some((_, name)) => KmsKey::Alias(format!("alias/{name}")),
+            None => KmsKey::Arn,
+        };
+    }
+    if key.starts_with("alias/") { KmsKey::Alias(key.to_string()) } else { KmsKey::Id }
 }
 
 /// docs/audit.md: the rules table (generated; `tests` keep it in step with [`RULES`]).
@@ -433,7 +490,7 @@ fn rules_markdown() -> String {
     for r in RULES {
         s.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", r.id, r.severity.as_str(), r.title, r.why, r.fix.replace('|', "\\|")));
     }
-    s.push_str("\nThe report also prints the least-privilege IAM policy for the app's own AWS keys (the seed's `AWS_ACCESS_KEY_ID`): object read, write and delete, and bucket listing, on the environment's buckets only, plus `kms:Decrypt`/`kms:GenerateDataKey` on their KMS keys.\n");
+    s.push_str("\nThe report also prints the least-privilege IAM policy for the app's own AWS keys (the seed's `AWS_ACCESS_KEY_ID`): object read, write and delete, and bucket listing, on the environment's buckets only, plus `kms:Decrypt`/`kms:GenerateDataKey` on their KMS keys (by key ARN, or for an alias through the `kms:ResourceAliases` condition). A bucket with `app_access: false` (backups, logs) is left out.\n");
     s
 }
 
@@ -474,6 +531,18 @@ mod tests {
                     Kind::AtlasUser,
                     "admin/app",
                     json!({"roles": [{"role": "readWriteAnyDatabase", "database": "admin"}]}),
+                    Source::Live,
+                )],
+                0.0,
+                1,
+            ),
+            (
+                "atlas-user-wide-role",
+                BASE,
+                vec![res(
+                    Kind::AtlasUser,
+                    "admin/reader",
+                    json!({"roles": [{"role": "readAnyDatabase", "database": "admin"}]}),
                     Source::Live,
                 )],
                 0.0,
@@ -603,14 +672,24 @@ mod tests {
     #[test]
     fn the_app_policy_reaches_the_environments_buckets_only() {
         let l = loaded(
-            "environment: t\nstorage:\n  buckets:\n    - { name: t-uploads }\n    - { name: t-docs, encryption: aws:kms, kms_key: arn:aws:kms:us-east-1:123456789012:key/abc }\n",
+            "environment: t\nstorage:\n  buckets:\n    - { name: t-uploads }\n    - { name: t-docs, encryption: aws:kms, kms_key: arn:aws:kms:us-east-1:123456789012:key/abc }\n    - { name: t-backups, app_access: false, encryption: aws:kms, kms_key: arn:aws:kms:us-east-1:123456789012:key/bak }\n    - { name: t-logs, encryption: aws:kms, kms_key: alias/logs }\n    - { name: t-raw, region: eu-west-1, encryption: aws:kms, kms_key: 1234abcd-12ab-34cd-56ef-1234567890ab }\n",
             &[],
         );
         let p = app_policy(&l);
-        assert_eq!(p["Statement"][0]["Resource"], json!(["arn:aws:s3:::t-docs/*", "arn:aws:s3:::t-uploads/*"]));
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            json!(["arn:aws:s3:::t-docs/*", "arn:aws:s3:::t-logs/*", "arn:aws:s3:::t-raw/*", "arn:aws:s3:::t-uploads/*"]),
+            "app_access: false leaves the backups out"
+        );
+        assert!(p["Statement"][0]["Action"].as_array().unwrap().contains(&json!("s3:AbortMultipartUpload")));
         assert_eq!(p["Statement"][1]["Action"], json!(["s3:ListBucket"]));
-        assert_eq!(p["Statement"][2]["Resource"], json!(["arn:aws:kms:us-east-1:123456789012:key/abc"]));
-        assert!(!p.to_string().contains("\"*\""), "no wildcard resource or action");
+        assert_eq!(
+            p["Statement"][2]["Resource"],
+            json!(["arn:aws:kms:eu-west-1:*:key/1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:us-east-1:123456789012:key/abc"]),
+            "a bare key id becomes a key ARN in its bucket's region; the backups' key is left out"
+        );
+        assert_eq!(p["Statement"][3]["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"], json!(["alias/logs"]));
+        assert!(!p["Statement"][0].to_string().contains("\"*\""), "no wildcard resource or action for objects");
     }
 
     #[test]

@@ -400,6 +400,14 @@ pub struct BucketSpec {
     pub cors: Vec<CorsRuleSpec>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Whether the app's IAM policy (`poactl audit`) reaches this bucket: `false` for one
+    /// the app never touches (backups, logs), so its keys cannot read or delete it.
+    #[serde(default = "default_true")]
+    pub app_access: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_encryption() -> String {

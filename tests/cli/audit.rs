@@ -213,3 +213,22 @@ async fn moto_a_distribution_on_its_own_certificate_keeps_tls_1_2_and_one_talked
     drift.expect_code(2);
     assert!(drift.stdout.contains("does not cover img.cdn.tl.example (it holds *.tl.example)"), "{}", drift.stdout);
 }
+
+/// The printed app policy is one that works when attached: multipart aborts allowed, KMS keys
+/// named as IAM matches them (a key ARN, or an alias through `kms:ResourceAliases`), and only
+/// the buckets the app uses (`app_access: false` leaves the backups out).
+#[test]
+fn the_app_policy_names_keys_as_iam_matches_them_and_only_the_buckets_the_app_uses() {
+    let (_dir, spec) = spec_file(
+        "au",
+        "environment: au\nstorage:\n  buckets:\n    - { name: au-uploads, encryption: aws:kms, kms_key: alias/au-uploads }\n    - { name: au-backups, app_access: false, encryption: aws:kms, kms_key: arn:aws:kms:us-east-1:123456789012:key/bak }\n",
+    );
+    let run = Poactl::new(&["audit", "-e", &spec, "--offline", "-o", "json"]).envs(SPEC_ENV).run();
+    let policy = &run.json()["app_iam_policy"];
+    let text = policy.to_string();
+    assert!(!text.contains("au-backups") && !text.contains("key/bak"), "{policy}");
+    assert!(policy["Statement"][0]["Action"].as_array().unwrap().contains(&json!("s3:AbortMultipartUpload")), "{policy}");
+    let by_alias = policy["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "AppKmsByAlias").expect("a statement for the alias");
+    assert_eq!(by_alias["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"], json!(["alias/au-uploads"]));
+    assert!(!text.contains("\"Resource\":[\"alias/"), "an alias is never a Resource: {policy}");
+}
