@@ -123,7 +123,7 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
             let t = Instant::now();
             let key = if origin_path.is_empty() { path.clone() } else { format!("{origin_path}/{path}") };
             let body = format!("poactl check probe {key}");
-            if let Err(e) = s3
+            let version = match s3
                 .put_object()
                 .bucket(&bucket_name)
                 .key(&key)
@@ -132,15 +132,18 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
                 .send()
                 .await
             {
-                out.push(outcome(
-                    G,
-                    served.clone(),
-                    Status::Fail,
-                    t,
-                    format!("the probe could not be written to {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
-                ));
-                break;
-            }
+                Ok(put) => put.version_id().map(String::from),
+                Err(e) => {
+                    out.push(outcome(
+                        G,
+                        served.clone(),
+                        Status::Fail,
+                        t,
+                        format!("the probe could not be written to {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+                    ));
+                    break;
+                }
+            };
             let fetched = get(&path).await;
             let second = get(&path).await;
             let mut through_aliases = Vec::new();
@@ -150,7 +153,7 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
                 }
             }
             let direct = http.get(aws.s3_object_url(&bucket_name, &region, &key)).send().await;
-            let deleted = s3.delete_object().bucket(&bucket_name).key(&key).send().await;
+            let deleted = super::remove_probe(&s3, &bucket_name, &key, version.as_deref()).await;
             if first {
                 first = false;
                 let verdict = match fetched {
@@ -256,7 +259,7 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
                     format!("delete the probe {key}"),
                     Status::Fail,
                     t,
-                    format!("{}: delete it by hand", aws_sdk_s3::error::DisplayErrorContext(&e)),
+                    format!("{e}: delete it by hand, every version of it"),
                 ));
             }
         }

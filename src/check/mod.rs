@@ -87,3 +87,43 @@ pub(super) fn probe_token(env: &str) -> String {
 pub(super) fn bucket_region(loaded: &LoadedSpec, bucket: &Desired) -> String {
     bucket.attrs.get("region").and_then(|r| r.as_str()).map(String::from).unwrap_or_else(|| loaded.spec.aws_region())
 }
+
+/// Removes a probe object and leaves nothing of it behind. In a versioned bucket a plain
+/// DELETE only adds a delete marker and keeps the version (S3 User Guide, "Deleting object
+/// versions from a versioning-enabled bucket": a permanent delete names the version id), so
+/// the probe is deleted by the version PutObject returned, and any version or delete marker
+/// still under its key (a suspended bucket's `null` version, an earlier run's marker) goes
+/// too: `destroy` later finds the bucket empty.
+async fn remove_probe(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version: Option<&str>) -> Result<(), String> {
+    let mut delete = s3.delete_object().bucket(bucket).key(key);
+    if let Some(v) = version {
+        delete = delete.version_id(v);
+    }
+    delete.send().await.map_err(|e| aws_sdk_s3::error::DisplayErrorContext(&e).to_string())?;
+    if version.is_none() {
+        return Ok(());
+    }
+    let listed = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(&e).to_string())?;
+    let left = listed
+        .versions()
+        .iter()
+        .filter(|v| v.key() == Some(key))
+        .filter_map(|v| v.version_id())
+        .chain(listed.delete_markers().iter().filter(|m| m.key() == Some(key)).filter_map(|m| m.version_id()));
+    for v in left.map(String::from).collect::<Vec<_>>() {
+        s3.delete_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(&v)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(&e).to_string())?;
+    }
+    Ok(())
+}

@@ -23,12 +23,20 @@ pub(super) async fn storage(loaded: &LoadedSpec, obs: &Observation, aws: &provid
         let s3 = aws.s3(&region).await;
         let key = format!("poactl-check/{}.txt", probe_token(&loaded.env));
         let body = format!("poactl check probe {key}");
-        if let Err(e) =
-            s3.put_object().bucket(&o.id).key(&key).body(body.clone().into_bytes().into()).content_type("text/plain").send().await
-        {
-            out.push(outcome(G, name, Status::Fail, t, format!("PutObject refused: {}", aws_sdk_s3::error::DisplayErrorContext(&e))));
-            continue;
-        }
+        let version =
+            match s3.put_object().bucket(&o.id).key(&key).body(body.clone().into_bytes().into()).content_type("text/plain").send().await {
+                Ok(put) => put.version_id().map(String::from),
+                Err(e) => {
+                    out.push(outcome(
+                        G,
+                        name,
+                        Status::Fail,
+                        t,
+                        format!("PutObject refused: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+                    ));
+                    continue;
+                }
+            };
         let read = match s3.get_object().bucket(&o.id).key(&key).send().await {
             Ok(got) => match got.body.collect().await.map(|b| b.into_bytes()) {
                 Ok(bytes) if bytes.as_ref() == body.as_bytes() => Ok(()),
@@ -37,7 +45,7 @@ pub(super) async fn storage(loaded: &LoadedSpec, obs: &Observation, aws: &provid
             },
             Err(e) => Err(format!("GetObject refused: {}", aws_sdk_s3::error::DisplayErrorContext(&e))),
         };
-        let deleted = s3.delete_object().bucket(&o.id).key(&key).send().await;
+        let deleted = super::remove_probe(&s3, &o.id, &key, version.as_deref()).await;
         match (read, deleted) {
             (Ok(()), Ok(_)) => out.push(outcome(G, name, Status::Pass, t, "")),
             (Err(e), _) => out.push(outcome(G, name, Status::Fail, t, e)),
@@ -46,7 +54,7 @@ pub(super) async fn storage(loaded: &LoadedSpec, obs: &Observation, aws: &provid
                 name,
                 Status::Fail,
                 t,
-                format!("the probe {key} could not be deleted ({}): delete it by hand", aws_sdk_s3::error::DisplayErrorContext(&e)),
+                format!("the probe {key} could not be deleted ({e}): delete it by hand, every version of it"),
             )),
         }
     }

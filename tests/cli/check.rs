@@ -29,11 +29,18 @@ async fn moto_buckets_take_a_probe_and_alarms_report_until_one_is_gone() {
     ] {
         assert!(got.iter().any(|g| g == want), "missing {want:?} in {got:?}");
     }
-    // The probe is gone again (versioned bucket: the delete leaves a marker, no object).
+    // Nothing of the probe is left: in a versioned bucket a plain DELETE only adds a delete
+    // marker and keeps the version (S3 User Guide, "Deleting object versions"), which a later
+    // `destroy` would find; the probe is deleted by its version id.
     let conf = crate::support::aws_config(&moto.url).await;
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
-    let listed = s3.list_objects_v2().bucket("ck-uploads").send().await.unwrap();
-    assert!(listed.contents.unwrap_or_default().is_empty(), "the probe object is deleted");
+    let listed = s3.list_object_versions().bucket("ck-uploads").send().await.unwrap();
+    assert!(
+        listed.versions().is_empty() && listed.delete_markers().is_empty(),
+        "no version and no delete marker left: {:?} {:?}",
+        listed.versions(),
+        listed.delete_markers()
+    );
 
     // Someone deletes the alarm: the check fails and says what to do.
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
