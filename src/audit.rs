@@ -297,24 +297,32 @@ pub(crate) const RULES: &[Rule] = &[
         title: "CDN serves plain HTTP",
         why: "Viewers on HTTP can be read and altered in transit.",
         fix: "poactl sets `redirect-to-https` on every behavior; run `poactl apply` to put it back.",
+        // Every cache behaviour, not only the default one: a path pattern's behaviour is what
+        // a viewer of that path reaches (CloudFront Developer Guide, "Cache behavior settings",
+        // Viewer protocol policy is per behaviour).
         check: |i| {
-            of_kind(i, Kind::Distribution)
-                .filter(|r| {
-                    !matches!(
-                        r.attrs.pointer("/default_behavior/viewer_protocol").and_then(Value::as_str),
-                        Some("redirect-to-https" | "https-only")
-                    )
-                })
-                .map(|r| {
-                    hit(
-                        r,
-                        format!(
-                            "viewer protocol: {}",
-                            r.attrs.pointer("/default_behavior/viewer_protocol").and_then(Value::as_str).unwrap_or("allow-all")
-                        ),
-                    )
-                })
-                .collect()
+            let mut out = Vec::new();
+            for r in of_kind(i, Kind::Distribution) {
+                let default = std::iter::once(("default".to_string(), r.attrs.pointer("/default_behavior/viewer_protocol")));
+                let others = r
+                    .attrs
+                    .get("behaviors")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|b| (b.get("path").and_then(Value::as_str).unwrap_or("?").to_string(), b.get("viewer_protocol")));
+                let plain: Vec<String> = default
+                    .chain(others)
+                    // A behaviour read without the field (the spec's own, offline) is poactl's: it sets redirect-to-https.
+                    .filter(|(path, v)| !(path != "default" && v.is_none()))
+                    .filter(|(_, v)| !matches!(v.and_then(Value::as_str), Some("redirect-to-https" | "https-only")))
+                    .map(|(path, v)| format!("{path}: {}", v.and_then(Value::as_str).unwrap_or("allow-all")))
+                    .collect();
+                if !plain.is_empty() {
+                    out.push(hit(r, format!("viewer protocol {}", plain.join(", "))));
+                }
+            }
+            out
         },
     },
     Rule {
@@ -610,6 +618,18 @@ mod tests {
                 1,
             ),
             ("cdn-https", BASE, vec![res(Kind::Distribution, "a", good_cdn.clone(), Source::Live)], 0.0, 0),
+            (
+                "cdn-https",
+                BASE,
+                vec![res(
+                    Kind::Distribution,
+                    "a",
+                    json!({"default_behavior": {"viewer_protocol": "redirect-to-https"}, "behaviors": [{"path": "images/*", "viewer_protocol": "redirect-to-https"}, {"path": "api/*", "viewer_protocol": "allow-all"}]}),
+                    Source::Live,
+                )],
+                0.0,
+                1,
+            ),
             (
                 "cdn-alias-without-certificate",
                 BASE,

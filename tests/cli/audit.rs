@@ -232,3 +232,40 @@ fn the_app_policy_names_keys_as_iam_matches_them_and_only_the_buckets_the_app_us
     assert_eq!(by_alias["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"], json!(["alias/au-uploads"]));
     assert!(!text.contains("\"Resource\":[\"alias/"), "an alias is never a Resource: {policy}");
 }
+
+/// Every cache behaviour counts: a path pattern's behaviour set to serve plain HTTP by hand is
+/// drift and a `cdn-https` finding, and apply puts `redirect-to-https` back on it.
+#[tokio::test]
+async fn moto_a_path_behaviour_talked_down_to_http_is_drift_and_an_audit_finding() {
+    let moto = Moto::start();
+    let env = aws_env(&moto.url);
+    let conf = crate::support::aws_config(&moto.url).await;
+    let (_dir, spec) = spec_file(
+        "hb",
+        "environment: hb\nstorage:\n  buckets:\n    - { name: hb-uploads }\ncdn:\n  distributions:\n    - name: assets\n      origin: { bucket: hb-uploads }\n      cache:\n        - { path: \"api/*\", ttl: 0s }\n",
+    );
+    let run = |args: &[&str]| Poactl::new(args).envs_owned(&env).run();
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    run(&["drift", "-e", &spec]).expect_code(0);
+
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    let id = cf.list_distributions().send().await.unwrap().distribution_list.unwrap().items.unwrap()[0].id.clone();
+    let got = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut cfg = got.distribution_config.unwrap();
+    let mut behaviors = cfg.cache_behaviors.clone().unwrap();
+    let mut items = behaviors.items.clone().unwrap();
+    items[0].viewer_protocol_policy = aws_sdk_cloudfront::types::ViewerProtocolPolicy::AllowAll;
+    behaviors.items = Some(items);
+    cfg.cache_behaviors = Some(behaviors);
+    cf.update_distribution().id(&id).if_match(got.e_tag.unwrap()).distribution_config(cfg).send().await.unwrap();
+
+    let drift = run(&["drift", "-e", &spec]);
+    drift.expect_code(2);
+    assert!(drift.stdout.contains("viewer_protocol") && drift.stdout.contains("allow-all"), "{}", drift.stdout);
+    let audit = run(&["audit", "-e", &spec, "--fail-on", "high", "-o", "json"]);
+    audit.expect_code(2);
+    let hit = audit.json()["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "cdn-https").cloned().expect("cdn-https");
+    assert!(hit.to_string().contains("api/*: allow-all"), "{hit}");
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).expect_code(0);
+    run(&["drift", "-e", &spec]).expect_code(0);
+}

@@ -75,7 +75,9 @@ pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec, address
         .iter()
         .map(|c| {
             let ttl = c.ttl.seconds as i64;
-            json!({"path": c.path.trim_start_matches('/'), "min_ttl": 0, "default_ttl": ttl, "max_ttl": ttl, "compress": c.compress.unwrap_or(d.compress)})
+            // Every behaviour redirects HTTP to HTTPS, not only the default one: a viewer
+            // reaches a path pattern's behaviour on plain HTTP otherwise.
+            json!({"path": c.path.trim_start_matches('/'), "min_ttl": 0, "default_ttl": ttl, "max_ttl": ttl, "compress": c.compress.unwrap_or(d.compress), "viewer_protocol": "redirect-to-https"})
         })
         .collect();
     let mut aliases = d.domain_names();
@@ -499,6 +501,7 @@ impl DistributionProvider {
                     .map(|b| {
                         let mut v = behavior_json(b.min_ttl(), b.default_ttl(), b.max_ttl(), b.compress());
                         v["path"] = json!(b.path_pattern().trim_start_matches('/'));
+                        v["viewer_protocol"] = json!(b.viewer_protocol_policy().as_str());
                         v
                     })
                     .collect()
