@@ -330,7 +330,7 @@ pub(crate) const RULES: &[Rule] = &[
         severity: Severity::High,
         title: "CDN accepts TLS below 1.2 on its own certificate",
         why: "TLS 1.0 and 1.1 are deprecated (RFC 8996); a viewer can be talked down to them.",
-        fix: "poactl sets the TLSv1.2_2021 security policy with `certificate_arn`; run `poactl apply` to put it back.",
+        fix: "poactl sets the TLSv1.2_2021 security policy (or the distribution's `min_tls`) with a certificate of its own, and never lowers a stricter one; run `poactl apply` to put it back.",
         check: |i| {
             of_kind(i, Kind::Distribution)
                 .filter(|r| r.attrs.get("certificate_arn").is_some_and(|c| !c.is_null()))

@@ -489,6 +489,10 @@ pub struct DistributionSpec {
     pub enabled: bool,
     #[serde(default)]
     pub comment: Option<String>,
+    /// The viewer TLS security policy with a certificate of one's own (default TLSv1.2_2021):
+    /// any CloudFront policy. A live policy stricter than this one is kept, never lowered.
+    #[serde(default)]
+    pub min_tls: Option<String>,
     /// The distribution's own domain (`cdn.poafix.example`). Without `certificate_arn`, poactl
     /// requests an ACM certificate for it and the aliases, validated through DNS.
     #[serde(default)]

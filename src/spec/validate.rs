@@ -1384,6 +1384,21 @@ fn check_domains(c: &mut Checker, cdn: &CdnSpec, i: usize, d: &DistributionSpec,
             );
         }
     }
+    if let Some(policy) = &d.min_tls {
+        if !super::names::CLOUDFRONT_TLS_POLICIES.contains(&policy.as_str()) {
+            c.err(
+                path!("cdn", "distributions", i, "min_tls"),
+                format!("`{policy}` is not a CloudFront security policy"),
+                format!("one of {}", super::names::CLOUDFRONT_TLS_POLICIES[4..].join(", ")),
+            );
+        } else if d.certificate_arn.is_none() && d.domain.is_none() {
+            c.err(
+                path!("cdn", "distributions", i, "min_tls"),
+                "with CloudFront's default certificate (*.cloudfront.net) the policy is fixed at TLSv1 whatever is asked",
+                "give the distribution a `domain:` or a `certificate_arn`, or remove min_tls",
+            );
+        }
+    }
     // One certificate holds the domain and every alias; ACM's default quota is 10 names per
     // certificate (ACM User Guide, "Quotas": "Domain names per ACM certificate: 10",
     // adjustable). Past it RequestCertificate fails with LimitExceededException, after the

@@ -184,3 +184,70 @@ async fn moto_weighted_records_past_one_page_are_all_read_and_the_listing_ends()
     run.expect_code(1);
     assert!(run.stdout.contains("cdn.dns_records.www.example.org") && run.stdout.contains("no poactl ownership tags"), "{}", run.all());
 }
+
+/// The spec can name any current CloudFront security policy; a live one stricter than the
+/// spec's (raised by hand, or a newer AWS default) is kept, never lowered, even when another
+/// field changes; one weaker than the spec's is drift that says it is a downgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_a_stricter_live_tls_policy_is_never_lowered_and_a_weaker_one_is_a_downgrade() {
+    let moto = Moto::start();
+    let conf = crate::support::aws_config(&moto.url).await;
+    let acm = aws_sdk_acm::Client::new(&conf);
+    let requested = acm
+        .request_certificate()
+        .domain_name("*.tl.example")
+        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+        .send()
+        .await
+        .unwrap();
+    let arn = requested.certificate_arn().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let yaml = |extra: &str| {
+        format!(
+            "environment: tl\nstorage:\n  buckets:\n    - {{ name: tl-uploads }}\ncdn:\n  distributions:\n    - name: assets\n      origin: {{ bucket: tl-uploads }}\n      aliases: [cdn.tl.example]\n      certificate_arn: {arn}\n{extra}"
+        )
+    };
+    let (_dir, spec) = spec_file("tl", &yaml(""));
+    poactl(&moto.url, &["apply", "-e", &spec, "--auto-approve", "-q"]).await.expect_code(0);
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    let id = cf.list_distributions().send().await.unwrap().distribution_list.unwrap().items.unwrap()[0].id.clone();
+    let set_policy = |policy: &'static str| {
+        let (cf, id) = (cf.clone(), id.clone());
+        async move {
+            let got = cf.get_distribution_config().id(&id).send().await.unwrap();
+            let mut cfg = got.distribution_config.unwrap();
+            let mut vc = cfg.viewer_certificate.clone().unwrap();
+            vc.minimum_protocol_version = Some(aws_sdk_cloudfront::types::MinimumProtocolVersion::from(policy));
+            cfg.viewer_certificate = Some(vc);
+            cf.update_distribution().id(&id).if_match(got.e_tag.unwrap()).distribution_config(cfg).send().await.unwrap();
+        }
+    };
+    let live_policy = || {
+        let (cf, id) = (cf.clone(), id.clone());
+        async move {
+            let got = cf.get_distribution_config().id(&id).send().await.unwrap();
+            got.distribution_config.unwrap().viewer_certificate.unwrap().minimum_protocol_version.unwrap().as_str().to_string()
+        }
+    };
+
+    // Raised by hand: no change in the plan, and an apply of another change keeps it.
+    set_policy("TLSv1.2_2025").await;
+    poactl(&moto.url, &["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);
+    std::fs::write(&spec, yaml("      comment: assets for the app\n")).unwrap();
+    poactl(&moto.url, &["apply", "-e", &spec, "--auto-approve", "-q"]).await.expect_code(0);
+    assert_eq!(live_policy().await, "TLSv1.2_2025", "never lowered");
+
+    // Lowered by hand: drift, named as a downgrade; apply raises it to the spec's.
+    set_policy("TLSv1_2016").await;
+    let drift = poactl(&moto.url, &["drift", "-e", &spec]).await;
+    drift.expect_code(2);
+    assert!(drift.stdout.contains("TLSv1_2016 is weaker than the spec's TLSv1.2_2021"), "{}", drift.stdout);
+    poactl(&moto.url, &["apply", "-e", &spec, "--auto-approve", "-q"]).await.expect_code(0);
+    assert_eq!(live_policy().await, "TLSv1.2_2021");
+
+    // The spec names the newest policy: it is sent as it is.
+    std::fs::write(&spec, yaml("      min_tls: TLSv1.3_2025\n")).unwrap();
+    poactl(&moto.url, &["apply", "-e", &spec, "--auto-approve", "-q"]).await.expect_code(0);
+    assert_eq!(live_policy().await, "TLSv1.3_2025");
+    poactl(&moto.url, &["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);
+}

@@ -46,6 +46,21 @@ struct Listed {
 /// CloudFront"; TLSv1.2_2021 is the console's recommended policy).
 const MIN_TLS_POLICY: &str = "TLSv1.2_2021";
 
+/// How strict a policy is (its place in `CLOUDFRONT_TLS_POLICIES`, weakest first); unknown
+/// policies are not ranked.
+fn tls_rank(policy: &str) -> Option<usize> {
+    crate::spec::names::CLOUDFRONT_TLS_POLICIES.iter().position(|p| *p == policy)
+}
+
+/// The policy to send: the spec's, unless the live one is stricter (someone raised it, or
+/// AWS's newer default): a distribution's TLS is never lowered by poactl.
+fn effective_tls<'a>(wanted: &'a str, live: Option<&'a str>) -> &'a str {
+    match (live, live.and_then(tls_rank), tls_rank(wanted)) {
+        (Some(l), Some(lr), Some(wr)) if lr > wr => l,
+        _ => wanted,
+    }
+}
+
 pub struct DistributionProvider {
     aws: Arc<Aws>,
     /// Every distribution of the account with its tags, read once per run.
@@ -103,7 +118,7 @@ pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec, address
         // The security policy poactl sets with a certificate of the spec's; with the default
         // *.cloudfront.net certificate CloudFront fixes it at TLSv1 whatever is sent
         // (CloudFront API reference, ViewerCertificate MinimumProtocolVersion).
-        "min_tls": certificate_arn.as_ref().map(|_| MIN_TLS_POLICY),
+        "min_tls": certificate_arn.as_ref().map(|_| d.min_tls.clone().unwrap_or_else(|| MIN_TLS_POLICY.to_string())),
         // AAAA alias records need it, and viewers on IPv6 get there directly.
         "ipv6": true,
         "default_behavior": {"min_ttl": 0, "default_ttl": default_ttl, "max_ttl": default_ttl.max(ONE_YEAR), "compress": d.compress, "viewer_protocol": "redirect-to-https"},
@@ -327,6 +342,14 @@ fn overlay_config(live: &DistributionConfig, a: &Value, oac_id: &str) -> Result<
     out.price_class = want.price_class;
     out.aliases = want.aliases;
     out.viewer_certificate = want.viewer_certificate;
+    // Never lower the live policy (`effective_tls`).
+    if let (Some(w), Some(l)) = (out.viewer_certificate.as_mut(), live.viewer_certificate.as_ref())
+        && let (Some(wp), Some(lp)) = (w.minimum_protocol_version.as_ref(), l.minimum_protocol_version.as_ref())
+        && w.acm_certificate_arn.is_some()
+    {
+        let keep = effective_tls(wp.as_str(), Some(lp.as_str())).to_string();
+        w.minimum_protocol_version = Some(MinimumProtocolVersion::from(keep.as_str()));
+    }
     out.is_ipv6_enabled = want.is_ipv6_enabled;
 
     // poactl's S3 origin replaces its live counterpart (by id); other origins stay.
@@ -729,7 +752,26 @@ impl Provider for DistributionProvider {
 
     /// A certificate of one's own that does not cover every alias (CloudFront serves the
     /// names it covers only), or that is not issued, expiring unrenewed or gone.
-    fn unhealthy(&self, _d: &Desired, o: &Observed) -> Option<String> {
+    /// A live TLS policy stricter than the spec's is not a change: poactl never lowers it
+    /// (`effective_tls`). One weaker than the spec's is, and `unhealthy` says it is a downgrade.
+    fn diff(&self, desired: &Desired, observed: &Observed) -> Vec<FieldChange> {
+        let mut changes = crate::plan::diff::diff_closed(&desired.attrs, &observed.attrs, self.replace_paths(), self.closed_maps());
+        changes.retain(|c| {
+            let (live, wanted) = (c.before.as_ref().and_then(|v| v.as_str()), c.after.as_ref().and_then(|v| v.as_str()));
+            !(c.path == "min_tls" && wanted.is_some_and(|w| effective_tls(w, live) != w))
+        });
+        changes
+    }
+
+    fn unhealthy(&self, d: &Desired, o: &Observed) -> Option<String> {
+        if let (Some(live), Some(wanted)) = (o.attrs["min_tls"].as_str(), d.attrs["min_tls"].as_str())
+            && let (Some(lr), Some(wr)) = (tls_rank(live), tls_rank(wanted))
+            && lr < wr
+        {
+            return Some(format!(
+                "its viewer TLS policy {live} is weaker than the spec's {wanted} (lowered since, by hand or by another tool): apply raises it"
+            ));
+        }
         let cert = &o.handle["certificate"];
         let arn = o.attrs["certificate_arn"].as_str()?;
         if cert["missing"] == true {
