@@ -143,6 +143,12 @@ pub fn bucket_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// CloudFront's viewer security policies, weakest first (CloudFront Developer Guide,
+/// "Supported protocols and ciphers between viewers and CloudFront"; API reference,
+/// ViewerCertificate MinimumProtocolVersion). A policy's place here is its strictness.
+pub const CLOUDFRONT_TLS_POLICIES: &[&str] =
+    &["SSLv3", "TLSv1", "TLSv1_2016", "TLSv1.1_2016", "TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,9 +206,3 @@ mod tests {
         }
     }
 }
-
-/// CloudFront's viewer security policies, weakest first (CloudFront Developer Guide,
-/// "Supported protocols and ciphers between viewers and CloudFront"; API reference,
-/// ViewerCertificate MinimumProtocolVersion). A policy's place here is its strictness.
-pub const CLOUDFRONT_TLS_POLICIES: &[&str] =
-    &["SSLv3", "TLSv1", "TLSv1_2016", "TLSv1.1_2016", "TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025"];
