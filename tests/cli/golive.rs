@@ -251,3 +251,73 @@ async fn moto_a_stricter_live_tls_policy_is_never_lowered_and_a_weaker_one_is_a_
     assert_eq!(live_policy().await, "TLSv1.3_2025");
     poactl(&moto.url, &["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);
 }
+
+/// Route 53 deletes a record set only when the DELETE repeats it whole, its routing fields
+/// included (API reference, ChangeResourceRecordSets: "you must specify all the same values
+/// that you specified when you created it"; InvalidChangeBatch otherwise). moto deletes by
+/// name and type alone, so the fault layer refuses a DELETE of a weighted set that lacks its
+/// SetIdentifier or Weight, as Route 53 does. Weighted CNAMEs made by hand at an adopted name
+/// are then removed, not left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_weighted_records_an_adopted_name_held_are_deleted_whole() {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+    let moto = Moto::start();
+    let conf = crate::support::aws_config(&moto.url).await;
+    let r53 = aws_sdk_route53::Client::new(&conf);
+    let zone = r53.create_hosted_zone().name("example.org").caller_reference("t").send().await.unwrap();
+    let zone_id = zone.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
+    let weighted = |id: &str, weight: i64, host: &str| {
+        let set = ResourceRecordSet::builder()
+            .name("www.example.org")
+            .r#type(RrType::Cname)
+            .set_identifier(id)
+            .weight(weight)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(host).build().unwrap())
+            .build()
+            .unwrap();
+        Change::builder().action(ChangeAction::Create).resource_record_set(set).build().unwrap()
+    };
+    r53.change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(weighted("blue", 1, "blue.example.net"))
+                .changes(weighted("green", 0, "green.example.net"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let strict: Inject = Arc::new(|s: &Seen, _: usize| {
+        let deletes_weighted_cname = s.method == "POST"
+            && s.path.contains("/rrset")
+            && s.body.split("<Change>").any(|c| c.contains("<Action>DELETE</Action>") && c.contains("<Type>CNAME</Type>"));
+        let whole = s
+            .body
+            .split("<Change>")
+            .filter(|c| c.contains("<Action>DELETE</Action>"))
+            .all(|c| c.contains("<SetIdentifier>") && c.contains("<Weight>"));
+        (deletes_weighted_cname && !whole).then(|| {
+            Fault::Answer(Injected {
+                status: 400,
+                content_type: "text/xml",
+                body: "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[Tried to delete resource record set [name='www.example.org.', type='CNAME'] but it was not found]</Message></Error><RequestId>r</RequestId></ErrorResponse>".into(),
+            })
+        })
+    });
+    let proxy = Recorder::start_with(&moto.url, strict).await;
+    let spec = "environment: web\nstorage:\n  buckets:\n    - { name: web-assets-7f3a }\ncdn:\n  hosted_zone: example.org\n  distributions:\n    - name: site\n      origin: { bucket: web-assets-7f3a }\n      domain: www.example.org\n";
+    let (_dir, path) = spec_file("web", spec);
+    poactl(&proxy.url, &["apply", "-e", &path, "--adopt", "--auto-approve"]).await.expect_code(0);
+    let live = r53.list_resource_record_sets().hosted_zone_id(&zone_id).send().await.unwrap();
+    let at_name: Vec<String> = live
+        .resource_record_sets()
+        .iter()
+        .filter(|s| s.name().trim_end_matches('.') == "www.example.org")
+        .map(|s| format!("{} {}", s.r#type().as_str(), s.set_identifier().unwrap_or("")))
+        .collect();
+    assert!(!at_name.iter().any(|s| s.starts_with("CNAME")), "the weighted CNAMEs are gone: {at_name:?}");
+    assert!(at_name.iter().any(|s| s.starts_with("A ")) && at_name.iter().any(|s| s.starts_with("AAAA ")), "{at_name:?}");
+}

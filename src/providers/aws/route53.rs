@@ -388,6 +388,11 @@ impl DnsRecordProvider {
 }
 
 /// A record set as JSON, to keep in a handle.
+/// A live record set as the handle keeps it: everything a DELETE must repeat. Route 53
+/// deletes a set only when the request names it whole, its routing fields included ("To
+/// delete a resource record set, you must specify all the same values that you specified
+/// when you created it", API reference, ChangeResourceRecordSets): the set identifier,
+/// weight, region, failover, geolocation, multivalue answer, health check and CIDR routing.
 fn set_json(s: &ResourceRecordSet) -> Value {
     json!({
         "name": s.name(),
@@ -395,7 +400,46 @@ fn set_json(s: &ResourceRecordSet) -> Value {
         "ttl": s.ttl(),
         "values": s.resource_records().iter().map(|r| r.value()).collect::<Vec<_>>(),
         "alias": s.alias_target().map(|a| json!({"zone_id": a.hosted_zone_id(), "dns_name": a.dns_name(), "evaluate": a.evaluate_target_health()})),
+        "set_identifier": s.set_identifier(),
+        "weight": s.weight(),
+        "region": s.region().map(|r| r.as_str()),
+        "failover": s.failover().map(|f| f.as_str()),
+        "multi_value_answer": s.multi_value_answer(),
+        "health_check_id": s.health_check_id(),
+        "geo": s.geo_location().map(|g| json!({"continent": g.continent_code(), "country": g.country_code(), "subdivision": g.subdivision_code()})),
+        "cidr": s.cidr_routing_config().map(|c| json!({"collection": c.collection_id(), "location": c.location_name()})),
     })
+}
+
+/// The routing fields `set_json` kept, put back on a set being rebuilt for a DELETE.
+fn with_routing(
+    mut b: aws_sdk_route53::types::builders::ResourceRecordSetBuilder,
+    s: &Value,
+) -> aws_sdk_route53::types::builders::ResourceRecordSetBuilder {
+    use aws_sdk_route53::types::{CidrRoutingConfig, GeoLocation, ResourceRecordSetFailover, ResourceRecordSetRegion};
+    let text = |k: &str| s[k].as_str().map(String::from);
+    b = b.set_set_identifier(text("set_identifier")).set_weight(s["weight"].as_i64()).set_health_check_id(text("health_check_id"));
+    b = b.set_multi_value_answer(s["multi_value_answer"].as_bool());
+    b = b.set_region(text("region").map(|r| ResourceRecordSetRegion::from(r.as_str())));
+    b = b.set_failover(text("failover").map(|f| ResourceRecordSetFailover::from(f.as_str())));
+    if let Some(g) = s["geo"].as_object() {
+        let part = |k: &str| g.get(k).and_then(|v| v.as_str()).map(String::from);
+        b = b.geo_location(
+            GeoLocation::builder()
+                .set_continent_code(part("continent"))
+                .set_country_code(part("country"))
+                .set_subdivision_code(part("subdivision"))
+                .build(),
+        );
+    }
+    if let Some(c) = s["cidr"].as_object()
+        && let (Some(collection), Some(location)) =
+            (c.get("collection").and_then(|v| v.as_str()), c.get("location").and_then(|v| v.as_str()))
+        && let Ok(config) = CidrRoutingConfig::builder().collection_id(collection).location_name(location).build()
+    {
+        b = b.cidr_routing_config(config);
+    }
+    b
 }
 
 /// The record sets kept in a handle, as the API wants them back for a DELETE.
@@ -405,7 +449,7 @@ fn live_sets(handle: &Value) -> Vec<ResourceRecordSet> {
         .into_iter()
         .flatten()
         .filter_map(|s| {
-            let mut b = ResourceRecordSet::builder().name(s["name"].as_str()?).r#type(RrType::from(s["type"].as_str()?));
+            let mut b = with_routing(ResourceRecordSet::builder().name(s["name"].as_str()?).r#type(RrType::from(s["type"].as_str()?)), s);
             if let Some(a) = s["alias"].as_object() {
                 b = b.alias_target(
                     AliasTarget::builder()
