@@ -1374,6 +1374,21 @@ fn check_domains(c: &mut Checker, cdn: &CdnSpec, i: usize, d: &DistributionSpec,
             c.err(at, format!("`{name}` is listed {what}"), "CloudFront serves each domain name from one distribution: keep one");
             continue;
         }
+        // Each name in a hosted zone gets an owner TXT record beside it (`_poactl.NAME`,
+        // providers/aws/route53.rs), and a DNS name is at most 253 characters (RFC 1035 2.3.4,
+        // as Route 53 counts it without the final dot).
+        let owner = match name.strip_prefix("*.") {
+            Some(rest) => format!("_poactl-wildcard.{rest}"),
+            None => format!("_poactl.{name}"),
+        };
+        if zone.is_some() && owner.len() > 253 {
+            c.err(
+                at.clone(),
+                format!("`{name}` leaves no room for its owner record `{owner}` ({} characters; DNS allows 253)", owner.len()),
+                "use a shorter name",
+            );
+            continue;
+        }
         if let Some(zone) = zone
             && !super::names::in_zone(name, zone)
         {

@@ -321,3 +321,40 @@ async fn moto_weighted_records_an_adopted_name_held_are_deleted_whole() {
     assert!(!at_name.iter().any(|s| s.starts_with("CNAME")), "the weighted CNAMEs are gone: {at_name:?}");
     assert!(at_name.iter().any(|s| s.starts_with("A ")) && at_name.iter().any(|s| s.starts_with("AAAA ")), "{at_name:?}");
 }
+
+/// A TXT character-string holds at most 255 characters (RFC 1035 3.3.14; Route 53 Developer
+/// Guide, "TXT record type"), and Route 53 refuses a longer one (InvalidChangeBatch); moto
+/// takes it, so the fault layer refuses it as Route 53 does. The owner record of a long name
+/// is split into several strings, read back joined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_the_owner_record_of_a_long_name_stays_within_txt_limits() {
+    let moto = Moto::start();
+    let conf = crate::support::aws_config(&moto.url).await;
+    let r53 = aws_sdk_route53::Client::new(&conf);
+    r53.create_hosted_zone().name("example.org").caller_reference("t").send().await.unwrap();
+    let strict: Inject = Arc::new(|s: &Seen, _: usize| {
+        let body = s.body.replace("&quot;", "\"");
+        let too_long = s.method == "POST"
+            && s.path.contains("/rrset")
+            && body
+                .split("<Value>")
+                .skip(1)
+                .filter_map(|v| v.split("</Value>").next())
+                .any(|v| v.split('"').skip(1).step_by(2).any(|part| part.chars().count() > 255));
+        too_long.then(|| {
+            Fault::Answer(Injected {
+                status: 400,
+                content_type: "text/xml",
+                body: "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[Invalid Resource Record: 'FATAL problem: TXTRDATATooLong (Value is too long) encountered']</Message></Error><RequestId>r</RequestId></ErrorResponse>".into(),
+            })
+        })
+    });
+    let proxy = Recorder::start_with(&moto.url, strict).await;
+    let long = format!("{}.example.org", ["a".repeat(63), "b".repeat(63), "c".repeat(63)].join("."));
+    let spec = format!(
+        "environment: web\nstorage:\n  buckets:\n    - {{ name: web-assets-7f3a }}\ncdn:\n  hosted_zone: example.org\n  distributions:\n    - name: site\n      origin: {{ bucket: web-assets-7f3a }}\n      domain: www.example.org\n      aliases: [{long}]\n"
+    );
+    let (_dir, path) = spec_file("web", &spec);
+    poactl(&proxy.url, &["apply", "-e", &path, "--auto-approve"]).await.expect_code(0);
+    poactl(&proxy.url, &["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
+}

@@ -91,16 +91,43 @@ pub fn owner_name(name: &str) -> String {
     }
 }
 
-/// The owner TXT value: the ownership marks as `key=value` pairs, quoted as TXT wants.
+/// The longest character-string a TXT record holds (RFC 1035 3.3.14, a length octet; Route 53
+/// Developer Guide, "TXT record type": "each string can be up to 255 characters"). A longer
+/// value is several quoted strings in one record, which readers join.
+const TXT_STRING_MAX: usize = 255;
+
+/// The owner TXT value: the ownership marks as `key=value` pairs, as quoted strings of at
+/// most 255 characters each (a long name's `poactl-id` would not fit one).
 fn owner_value(tags: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("\"{}\"", pairs.join(","))
+    let text = pairs.join(",");
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(TXT_STRING_MAX).map(|c| format!("\"{}\"", c.iter().collect::<String>())).collect::<Vec<_>>().join(" ")
+}
+
+/// The text of a TXT value: its quoted strings joined, as resolvers hand them to readers.
+fn txt_text(value: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        match (inside, escaped, c) {
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => inside = false,
+            (true, _, c) => {
+                out.push(c);
+                escaped = false;
+            }
+            (false, _, '"') => inside = true,
+            (false, _, _) => {}
+        }
+    }
+    if out.is_empty() && !value.contains('"') { value.to_string() } else { out }
 }
 
 /// The marks an owner TXT value holds.
 fn parse_owner(value: &str) -> BTreeMap<String, String> {
-    value
-        .trim_matches('"')
+    txt_text(value)
         .split(',')
         .filter_map(|pair| pair.split_once('='))
         .filter(|(k, _)| crate::resource::is_ownership_key(k))
@@ -634,5 +661,12 @@ mod tests {
         assert!(value.starts_with('"') && value.ends_with('"') && value.len() <= 255, "{value}");
         assert_eq!(parse_owner(&value), marks);
         assert!(parse_owner("\"v=spf1 -all\"").is_empty());
+        // A name near DNS's 253 characters: its id does not fit one TXT string.
+        let long = format!("{}.poafix.example", ["a".repeat(63), "b".repeat(63), "c".repeat(63)].join("."));
+        let marks = ownership_tags("prod", &Address::new(Kind::DnsRecord, &long));
+        let value = owner_value(&marks);
+        let strings: Vec<&str> = value.split("\" \"").collect();
+        assert!(strings.len() > 1 && strings.iter().all(|s| s.trim_matches('"').chars().count() <= TXT_STRING_MAX), "{value}");
+        assert_eq!(parse_owner(&value), marks, "the strings are joined back");
     }
 }
