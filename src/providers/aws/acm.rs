@@ -256,7 +256,12 @@ impl CertificateProvider {
                 None => Ok(None),
             }
         });
-        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
+        // A bounded number at a time: ACM allows 10 requests a second to each of these per
+        // account (ACM quotas, "API rate quotas"), and an account can hold thousands of
+        // certificates; an unbounded burst is throttled and retried for nothing.
+        use futures::{StreamExt, TryStreamExt};
+        let read: Vec<Option<Listed>> = futures::stream::iter(reads).buffer_unordered(LANE.limit).try_collect().await?;
+        Ok(read.into_iter().flatten().collect())
     }
 
     async fn describe(&self, arn: &str) -> Result<Option<CertificateDetail>> {
