@@ -163,15 +163,14 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
                         Ok(_) => (Status::Fail, format!("https://{domain}/{path} answered other bytes than the probe")),
                         Err(e) => (Status::Fail, format!("reading https://{domain}/{path}: {e}")),
                     },
-                    // A 403 from the edge is S3 refusing CloudFront: no OAC on the origin, or a
-                    // bucket policy without the distribution (CloudFront Developer Guide,
-                    // "Restrict access to an Amazon S3 origin").
-                    Ok(r) if r.status() == reqwest::StatusCode::FORBIDDEN => (
-                        Status::Fail,
-                        format!(
-                            "https://{domain}/{path} answered 403: the bucket refuses CloudFront; run `poactl apply` to put back the OAC and {bucket}'s policy"
-                        ),
-                    ),
+                    Ok(r) if r.status() == reqwest::StatusCode::FORBIDDEN => {
+                        let enabled = o.attrs.get("enabled").and_then(|v| v.as_bool()).unwrap_or(true);
+                        let answer = r.text().await.unwrap_or_default();
+                        (
+                            Status::Fail,
+                            format!("https://{domain}/{path} answered 403: {}", why_forbidden(enabled, &answer, &bucket.to_string())),
+                        )
+                    }
                     Ok(r) => (Status::Fail, format!("https://{domain}/{path} answered {}", r.status())),
                 };
                 out.push(outcome(G, served.clone(), verdict.0, t, verdict.1));
@@ -267,11 +266,49 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
     out
 }
 
+/// Why the edge answered 403, where the answer tells:
+/// - the distribution is disabled (its live `enabled`): CloudFront serves nothing for it;
+/// - S3 could not decrypt an SSE-KMS object for CloudFront: S3's AccessDenied then speaks of
+///   the KMS key ("kms:Decrypt", "The ciphertext refers to a customer master key ..."), and
+///   the key policy must allow `cloudfront.amazonaws.com` (CloudFront Developer Guide,
+///   "Restrict access to an Amazon S3 origin", SSE-KMS);
+/// - otherwise S3 refused CloudFront itself: no OAC on the origin, or a bucket policy without
+///   the distribution (same page).
+fn why_forbidden(enabled: bool, answer: &str, bucket: &str) -> String {
+    if !enabled {
+        return "the distribution is disabled (`enabled: false`), so CloudFront serves nothing for it; enable it in the spec and `poactl apply`".into();
+    }
+    let lower = answer.to_ascii_lowercase();
+    if lower.contains("kms:") || lower.contains("ciphertext") || lower.contains("kms key") || lower.contains("customer master key") {
+        return format!(
+            "S3 could not decrypt the object for CloudFront: {bucket}'s KMS key policy must allow kms:Decrypt to the service principal cloudfront.amazonaws.com, with AWS:SourceArn this distribution (poactl does not manage key policies)"
+        );
+    }
+    format!("the bucket refuses CloudFront; run `poactl apply` to put back the OAC and {bucket}'s policy")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_403_says_which_refusal_it_is_where_the_answer_tells() {
+        let kms = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.</Message></Error>";
+        let denied = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+        // (enabled, S3's answer through the edge, what the message names)
+        let cases = [
+            (false, denied, "disabled"),
+            (true, kms, "KMS key policy"),
+            (true, denied, "put back the OAC"),
+            (true, "", "put back the OAC"),
+        ];
+        for (enabled, answer, want) in cases {
+            let got = why_forbidden(enabled, answer, "storage.buckets.b");
+            assert!(got.contains(want), "{enabled} {answer}: {got}");
+        }
+    }
 
     #[test]
     fn path_patterns_match_as_cloudfront_reads_them() {

@@ -146,16 +146,7 @@ async fn moto_a_distribution_on_its_own_certificate_keeps_tls_1_2_and_one_talked
     // A certificate of the team's own, issued in us-east-1 before poactl runs (moto issues it
     // after a second): a wildcard, which covers the alias.
     let conf = crate::support::aws_config(&moto.url).await;
-    let acm = aws_sdk_acm::Client::new(&conf);
-    let requested = acm
-        .request_certificate()
-        .domain_name("*.tl.example")
-        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
-        .send()
-        .await
-        .unwrap();
-    let arn = requested.certificate_arn().unwrap().to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let arn = crate::support::issued_certificate(&conf, "*.tl.example").await;
     let yaml = |alias: &str| {
         format!(
             "environment: tl\nstorage:\n  buckets:\n    - {{ name: tl-uploads }}\ncdn:\n  distributions:\n    - name: assets\n      origin: {{ bucket: tl-uploads }}\n      aliases: [{alias}]\n      certificate_arn: {arn}\n"

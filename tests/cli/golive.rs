@@ -140,6 +140,18 @@ async fn moto_cloudfront_is_asked_again_for_a_fresh_certificate_and_a_taken_alia
 
 /// A page of ListResourceRecordSets as Route 53 writes it (API reference, the response's
 /// elements), with weighted A records `www.example.org` w{from}..w{to}.
+/// Route 53's answer to a change batch it refuses (API reference, ChangeResourceRecordSets,
+/// InvalidChangeBatch), in the ErrorResponse shape the SDK reads.
+fn invalid_change_batch(message: &str) -> Fault {
+    Fault::Answer(Injected {
+        status: 400,
+        content_type: "text/xml",
+        body: format!(
+            "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+        ),
+    })
+}
+
 fn weighted_page(from: usize, to: usize, next: Option<usize>) -> Fault {
     let sets: String = (from..to)
         .map(|i| format!("<ResourceRecordSet><Name>www.example.org.</Name><Type>A</Type><SetIdentifier>w{i:02}</SetIdentifier><Weight>1</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.{i}</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"))
@@ -192,16 +204,7 @@ async fn moto_weighted_records_past_one_page_are_all_read_and_the_listing_ends()
 async fn moto_a_stricter_live_tls_policy_is_never_lowered_and_a_weaker_one_is_a_downgrade() {
     let moto = Moto::start();
     let conf = crate::support::aws_config(&moto.url).await;
-    let acm = aws_sdk_acm::Client::new(&conf);
-    let requested = acm
-        .request_certificate()
-        .domain_name("*.tl.example")
-        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
-        .send()
-        .await
-        .unwrap();
-    let arn = requested.certificate_arn().unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let arn = crate::support::issued_certificate(&conf, "*.tl.example").await;
     let yaml = |extra: &str| {
         format!(
             "environment: tl\nstorage:\n  buckets:\n    - {{ name: tl-uploads }}\ncdn:\n  distributions:\n    - name: assets\n      origin: {{ bucket: tl-uploads }}\n      aliases: [cdn.tl.example]\n      certificate_arn: {arn}\n{extra}"
@@ -300,11 +303,7 @@ async fn moto_weighted_records_an_adopted_name_held_are_deleted_whole() {
             .filter(|c| c.contains("<Action>DELETE</Action>"))
             .all(|c| c.contains("<SetIdentifier>") && c.contains("<Weight>"));
         (deletes_weighted_cname && !whole).then(|| {
-            Fault::Answer(Injected {
-                status: 400,
-                content_type: "text/xml",
-                body: "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[Tried to delete resource record set [name='www.example.org.', type='CNAME'] but it was not found]</Message></Error><RequestId>r</RequestId></ErrorResponse>".into(),
-            })
+            invalid_change_batch("[Tried to delete resource record set [name='www.example.org.', type='CNAME'] but it was not found]")
         })
     });
     let proxy = Recorder::start_with(&moto.url, strict).await;
@@ -341,13 +340,8 @@ async fn moto_the_owner_record_of_a_long_name_stays_within_txt_limits() {
                 .skip(1)
                 .filter_map(|v| v.split("</Value>").next())
                 .any(|v| v.split('"').skip(1).step_by(2).any(|part| part.chars().count() > 255));
-        too_long.then(|| {
-            Fault::Answer(Injected {
-                status: 400,
-                content_type: "text/xml",
-                body: "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[Invalid Resource Record: 'FATAL problem: TXTRDATATooLong (Value is too long) encountered']</Message></Error><RequestId>r</RequestId></ErrorResponse>".into(),
-            })
-        })
+        too_long
+            .then(|| invalid_change_batch("[Invalid Resource Record: 'FATAL problem: TXTRDATATooLong (Value is too long) encountered']"))
     });
     let proxy = Recorder::start_with(&moto.url, strict).await;
     let long = format!("{}.example.org", ["a".repeat(63), "b".repeat(63), "c".repeat(63)].join("."));

@@ -513,3 +513,14 @@ pub async fn poactl_aws(endpoint: &str, args: &[&str]) -> Run {
     .await
     .unwrap()
 }
+
+/// A certificate of the team's own, requested in moto's us-east-1 before poactl runs and
+/// waited for until moto issues it (`MOTO_ACM_VALIDATION_WAIT`, 1 s): its ARN.
+pub async fn issued_certificate(conf: &aws_config::SdkConfig, domain: &str) -> String {
+    let acm = aws_sdk_acm::Client::new(conf);
+    let requested =
+        acm.request_certificate().domain_name(domain).validation_method(aws_sdk_acm::types::ValidationMethod::Dns).send().await.unwrap();
+    let arn = requested.certificate_arn().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    arn
+}
