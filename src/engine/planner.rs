@@ -33,6 +33,34 @@ pub(crate) fn make_plan(
     let mut unused = Vec::new();
     let progress = Progress::hidden();
     let run_options = RunOptions { rotate_passwords: options.rotate_passwords, ..RunOptions::default() };
+    // Creates the service would refuse, and, transitively, what depends on them: nothing of
+    // them is created, so nothing is half made.
+    let mut cannot_create: BTreeMap<Address, String> = BTreeMap::new();
+    if !options.destroy {
+        for d in &obs.desired {
+            let missing = obs.observed.get(&d.address).is_some_and(|o| o.is_none());
+            if let (true, Some(p)) = (missing, provider(d.address.kind))
+                && let Some(why) = p.create_blocked(d)
+            {
+                cannot_create.insert(d.address.clone(), why);
+            }
+        }
+        loop {
+            let more: Vec<(Address, String)> = obs
+                .desired
+                .iter()
+                .filter(|d| !cannot_create.contains_key(&d.address))
+                .filter_map(|d| {
+                    let on = d.parent.iter().chain(d.depends_on.iter()).find(|a| cannot_create.contains_key(*a))?;
+                    Some((d.address.clone(), format!("it needs {on}, which cannot be created: see its conflict")))
+                })
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            cannot_create.extend(more);
+        }
+    }
     for d in &obs.desired {
         let resolved = Desired { attrs: providers::resolve_refs(&d.attrs, &obs.outputs), ..d.clone() };
         let observed = obs.observed.get(&d.address).cloned().flatten();
@@ -90,6 +118,10 @@ pub(crate) fn make_plan(
                     message: format!("{relation} {on}, which poactl does not own; it is left untouched"),
                 });
                 (Action::NoOp, Reason::NotOwned, Vec::new(), observed.as_ref().map(|o| o.id.clone()))
+            }
+            (None, Some(_)) if cannot_create.contains_key(&d.address) => {
+                conflicts.push(Conflict { address: d.address.clone(), message: cannot_create[&d.address].clone() });
+                (Action::NoOp, Reason::Blocked, Vec::new(), None)
             }
             (None, Some(_)) => {
                 let changes = plan::diff::diff(&resolved.attrs, &Value::Object(Default::default()), &[]);

@@ -265,6 +265,13 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Why creating this resource (not found by `observe`) would be refused, when `observe`
+    /// found out (a name another owner holds): the plan shows a conflict, and what depends on
+    /// it is not created either.
+    fn create_blocked(&self, _desired: &Desired) -> Option<String> {
+        None
+    }
+
     /// Why `--prune` alone must not delete this unmanaged live resource, if it must not: a kind
     /// that carries no ownership mark, so nothing proves poactl made it. Such a resource is
     /// deleted only when named with `--delete ADDRESS`.

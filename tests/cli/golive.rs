@@ -382,3 +382,40 @@ async fn moto_certificate_tags_are_read_a_few_at_a_time() {
     let most = reads.iter().map(|(start, _)| reads.iter().filter(|(a, b)| a <= start && start < b).count()).max().unwrap_or(0);
     assert!(most <= 4, "at most 4 tag reads at once, saw {most}");
 }
+
+/// An alias another distribution of the account holds is a conflict in the plan, found before
+/// any certificate is requested (CloudFront refuses a shared alias, CNAMEAlreadyExists): the
+/// certificate, the distribution and its records are not created, and the message names the
+/// holder and the way to move the alias.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_an_alias_another_distribution_holds_is_a_conflict_before_any_certificate() {
+    let moto = Moto::start();
+    let conf = crate::support::aws_config(&moto.url).await;
+    let arn = crate::support::issued_certificate(&conf, "*.example.org").await;
+    let other = format!(
+        "environment: old\nstorage:\n  buckets:\n    - {{ name: old-assets-7f3a }}\ncdn:\n  distributions:\n    - name: site\n      origin: {{ bucket: old-assets-7f3a }}\n      aliases: [www.example.org]\n      certificate_arn: {arn}\n"
+    );
+    let (_old, old_path) = spec_file("old", &other);
+    poactl(&moto.url, &["apply", "-e", &old_path, "--auto-approve", "-q"]).await.expect_code(0);
+
+    let (_dir, path) = spec_file("web", &site("www.example.org"));
+    let plan = poactl(&moto.url, &["plan", "-e", &path]).await;
+    plan.expect_code(1);
+    assert!(
+        plan.stdout.contains("cdn.certificates.site")
+            && plan.stdout.contains("www.example.org is already an alias of distribution")
+            && plan.stdout.contains("environment \"old\"")
+            && plan.stdout.contains("associate-alias"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("cdn.distributions.site: it needs cdn.certificates.site"), "{}", plan.stdout);
+    let run = poactl(&moto.url, &["apply", "-e", &path, "--auto-approve"]).await;
+    run.expect_code(1);
+    let acm = aws_sdk_acm::Client::new(&conf);
+    let certs = acm.list_certificates().send().await.unwrap();
+    assert_eq!(certs.certificate_summary_list().len(), 1, "no certificate requested for the taken name");
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    let dists = cf.list_distributions().send().await.unwrap();
+    assert_eq!(dists.distribution_list().unwrap().items().len(), 1, "no second distribution");
+}

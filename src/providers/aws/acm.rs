@@ -211,11 +211,13 @@ pub struct CertificateProvider {
     aws: Arc<Aws>,
     /// The environment's certificates (tagged with its ownership marks), read once per run.
     listed: OnceCell<Vec<Listed>>,
+    /// Certificates not to request, and why: a name another distribution holds.
+    refused: std::sync::Mutex<BTreeMap<Address, String>>,
 }
 
 impl CertificateProvider {
     pub fn new(aws: Arc<Aws>) -> Self {
-        CertificateProvider { aws, listed: OnceCell::new() }
+        CertificateProvider { aws, listed: OnceCell::new(), refused: Default::default() }
     }
 
     async fn listed(&self, env: &str) -> Result<&Vec<Listed>> {
@@ -262,6 +264,60 @@ impl CertificateProvider {
         use futures::{StreamExt, TryStreamExt};
         let read: Vec<Option<Listed>> = futures::stream::iter(reads).buffer_unordered(LANE.limit).try_collect().await?;
         Ok(read.into_iter().flatten().collect())
+    }
+
+    /// Whether a distribution of this account other than this certificate's own holds one of
+    /// its names as an alias (CloudFront never lets two share one: CNAMEAlreadyExists,
+    /// CloudFront API reference, CreateDistribution), and which. Only the distributions that
+    /// hold a name have their tags read. Another account's distribution cannot be seen here;
+    /// its CNAMEAlreadyExists comes at apply, with the way to move the alias.
+    async fn names_held_elsewhere(&self, env: &str, d: &Desired) -> Result<Option<String>> {
+        let names: Vec<String> = std::iter::once(d.attrs["domain"].as_str().unwrap_or_default().to_string())
+            .chain(d.attrs["alternative_names"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)))
+            .filter(|n| !n.is_empty())
+            .collect();
+        let own = format!("cdn.distributions.{}", d.address.name);
+        let cf = &self.aws.cloudfront;
+        let mut marker: Option<String> = None;
+        loop {
+            let out = cf.list_distributions().set_marker(marker.clone()).send().await.map_err(|e| sdk_error("ListDistributions", e))?;
+            let Some(list) = out.distribution_list() else { return Ok(None) };
+            for s in list.items() {
+                let held: Vec<&String> = s.aliases().map(|a| a.items().iter().filter(|n| names.contains(n)).collect()).unwrap_or_default();
+                if held.is_empty() {
+                    continue;
+                }
+                let tags = cf
+                    .list_tags_for_resource()
+                    .resource(s.arn())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&format!("ListTagsForResource {}", s.id()), e))?;
+                let tags: BTreeMap<String, String> = tags
+                    .tags()
+                    .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect())
+                    .unwrap_or_default();
+                let ours =
+                    crate::providers::managed_in_env(&tags, env) && crate::providers::ownership_tag(&tags, "id") == Some(own.as_str());
+                if !ours {
+                    let names = held.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+                    let first = held[0];
+                    return Ok(Some(format!(
+                        "{names} {} already an alias of distribution {} ({}), and CloudFront never lets two distributions share one (CNAMEAlreadyExists): no certificate is requested. Remove it from that distribution first, or move it: a TXT record `_{first}` with this distribution's domain, then `aws cloudfront associate-alias` (CloudFront Developer Guide, \"Moving an alternate domain name to a different distribution\")",
+                        if held.len() == 1 { "is" } else { "are" },
+                        s.id(),
+                        match crate::providers::ownership_tag(&tags, "env") {
+                            Some(other) => format!("poactl's, environment \"{other}\""),
+                            None => "not poactl's".to_string(),
+                        }
+                    )));
+                }
+            }
+            match list.next_marker() {
+                Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+                _ => return Ok(None),
+            }
+        }
     }
 
     async fn describe(&self, arn: &str) -> Result<Option<CertificateDetail>> {
@@ -516,8 +572,20 @@ impl Provider for CertificateProvider {
         let listed = self.listed(ctx.env).await?;
         match self.pick(listed, d, ctx.env) {
             Some(l) => Ok(Some(self.read(ctx.env, &d.address, l, d.attrs["zone"].as_str()).await?)),
-            None => Ok(None),
+            None => {
+                // Before a certificate is requested: a name another distribution holds would
+                // fail the distribution afterwards (CNAMEAlreadyExists), with the certificate
+                // issued for nothing.
+                if let Some(why) = self.names_held_elsewhere(ctx.env, d).await? {
+                    self.refused.lock().unwrap_or_else(|e| e.into_inner()).insert(d.address.clone(), why);
+                }
+                Ok(None)
+            }
         }
+    }
+
+    fn create_blocked(&self, d: &Desired) -> Option<String> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).get(&d.address).cloned()
     }
 
     /// The environment's certificates no declared address uses: those of a distribution taken
