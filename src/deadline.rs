@@ -138,6 +138,15 @@ where
     once(&req, current().attempt + moving(bytes), call, true).await
 }
 
+/// A write that works through data on the server (an index conversion), sent once and given
+/// `limit` (the run's `--timeout`) instead of one attempt.
+pub(crate) async fn write_for<T, E, Fut>(req: Request<'_>, limit: Duration, call: Fut) -> Bounded<T, E>
+where
+    Fut: IntoFuture<Output = Result<T, E>>,
+{
+    once(&req, limit, call, true).await
+}
+
 /// A write, sent once: unanswered within one attempt's deadline, its outcome is unknown.
 pub(crate) async fn write<T, E, Fut>(req: Request<'_>, call: Fut) -> Bounded<T, E>
 where

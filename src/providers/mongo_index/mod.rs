@@ -600,6 +600,16 @@ impl IndexProvider {
     }
 
     /// A command whose error the caller reads itself (its code decides what happens next).
+    /// A command that scans data (converting an index to unique): sent once, and given the
+    /// run's `--timeout` rather than one request's deadline.
+    async fn run_long(&self, ctx: &Ctx<'_>, cmd: Document) -> Result<std::result::Result<Document, mongodb::error::Error>> {
+        let client = self.client(ctx).await?;
+        let operation = cmd.keys().next().cloned().unwrap_or_default();
+        let endpoint = self.endpoint();
+        let req = deadline::Request { service: "MongoDB", endpoint: &endpoint, operation: &operation };
+        Ok(deadline::write_for(req, ctx.options.timeout, client.database(&Self::db_name(ctx)).run_command(cmd)).await?)
+    }
+
     /// Sent once: unanswered within the attempt's deadline, its outcome is unknown.
     async fn run(&self, ctx: &Ctx<'_>, cmd: Document) -> Result<std::result::Result<Document, mongodb::error::Error>> {
         let client = self.client(ctx).await?;
@@ -657,7 +667,10 @@ impl IndexProvider {
         }
         steps.push(doc! {"collMod": coll, "index": {"name": name, "unique": true}});
         for step in steps {
-            if let Err(e) = self.run(ctx, step).await? {
+            // The dry run and the conversion scan the index for duplicates: on a large
+            // collection that takes longer than one request's deadline, so these two may take
+            // up to the run's `--timeout`.
+            if let Err(e) = self.run_long(ctx, step).await? {
                 let reverted = self.run(ctx, doc! {"collMod": coll, "index": {"name": name, "prepareUnique": false}}).await?.is_ok();
                 let mut err = cause(&e);
                 err.push_str(if reverted {
