@@ -332,19 +332,6 @@ fn empty_timestamps(d: &RawDocument) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The `_id` of a document, for messages.
-pub(crate) fn id_of(d: &RawDocument) -> String {
-    let Some(id) = raw::find(d.as_bytes(), "_id") else { return "(none)".into() };
-    match raw::parsed(&id) {
-        Some(v) => display(&v),
-        None => format!("(an _id that is not UTF-8: {})", String::from_utf8_lossy(id.value)),
-    }
-}
-
-pub(crate) fn display(v: &mongodb::bson::RawBson) -> String {
-    Bson::try_from(v.clone()).map(|b| b.to_string()).unwrap_or_else(|_| format!("{v:?}"))
-}
-
 fn refuse(report: &mut CopyReport, id: String, code: i32, why: String) {
     report.refused += 1;
     if report.refusals.len() < REFUSALS_NAMED {
@@ -366,7 +353,7 @@ async fn insert(
         if d.as_bytes().len() > MAX_USER_DOCUMENT {
             refuse(
                 report,
-                id_of(d),
+                raw::id_of(d),
                 10,
                 format!("BSONObjectTooLarge: the document is {} bytes, over the 16 MiB a server stores", d.as_bytes().len()),
             );
@@ -422,7 +409,7 @@ async fn insert(
         if code == 11000 && message.contains("index: _id_ ") {
             report.already_there += 1;
         } else {
-            let id = usize::try_from(index).ok().and_then(|i| sent.get(i)).map(|d| id_of(d)).unwrap_or_default();
+            let id = usize::try_from(index).ok().and_then(|i| sent.get(i)).map(|d| raw::id_of(d)).unwrap_or_default();
             let code_name = w.get_str("codeName").unwrap_or("");
             refuse(report, id, code, if code_name.is_empty() { message } else { format!("{code_name}: {message}") });
         }

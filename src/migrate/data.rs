@@ -49,7 +49,7 @@ impl Batch {
             self.not_utf8 += 1;
             if self.first_not_utf8.is_none() {
                 let field = checked.first_path.as_deref().unwrap_or("");
-                self.first_not_utf8 = Some(format!("_id {}, field {field}", super::copy::id_of(&d)));
+                self.first_not_utf8 = Some(format!("_id {}, field {field}", raw::id_of(&d)));
             }
         }
         let mut done = Vec::new();

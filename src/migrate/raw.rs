@@ -177,6 +177,21 @@ pub(crate) fn parsed(e: &Element<'_>) -> Option<mongodb::bson::RawBson> {
     mongodb::bson::RawDocument::from_bytes(&one).ok()?.get("").ok().flatten().map(|v| v.to_raw_bson())
 }
 
+/// The `_id` of a document, for messages (read from the bytes, so any document has one to
+/// show).
+pub(crate) fn id_of(d: &mongodb::bson::RawDocument) -> String {
+    let Some(id) = find(d.as_bytes(), "_id") else { return "(none)".into() };
+    match parsed(&id) {
+        Some(v) => display(&v),
+        None => format!("(an _id that is not UTF-8: {})", String::from_utf8_lossy(id.value)),
+    }
+}
+
+/// A value as the shell shows it.
+pub(crate) fn display(v: &mongodb::bson::RawBson) -> String {
+    mongodb::bson::Bson::try_from(v.clone()).map(|b| b.to_string()).unwrap_or_else(|_| format!("{v:?}"))
+}
+
 /// What a well-formed document holds that the bson crate would refuse.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Checked {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use futures::TryStreamExt;
 use mongodb::bson::{RawDocumentBuf, doc};
 
-use super::copy::display;
+use super::raw::display;
 use super::data::{BATCH_DOCS, Source};
 use super::hash::{self, Fingerprint, Hashed};
 use super::{CollectionInfo, MigrateError};
