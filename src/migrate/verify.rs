@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use futures::TryStreamExt;
 use mongodb::bson::{RawDocumentBuf, doc};
 
-use super::raw::display;
 use super::data::{BATCH_DOCS, Source};
 use super::hash::{self, Fingerprint, Hashed};
+use super::raw::display;
 use super::{CollectionInfo, MigrateError};
 
 /// The documents (both sides together) the last read keeps to name the differing `_id`.

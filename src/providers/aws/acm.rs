@@ -278,46 +278,37 @@ impl CertificateProvider {
             .collect();
         let own = format!("cdn.distributions.{}", d.address.name);
         let cf = &self.aws.cloudfront;
-        let mut marker: Option<String> = None;
-        loop {
-            let out = cf.list_distributions().set_marker(marker.clone()).send().await.map_err(|e| sdk_error("ListDistributions", e))?;
-            let Some(list) = out.distribution_list() else { return Ok(None) };
-            for s in list.items() {
-                let held: Vec<&String> = s.aliases().map(|a| a.items().iter().filter(|n| names.contains(n)).collect()).unwrap_or_default();
-                if held.is_empty() {
-                    continue;
-                }
-                let tags = cf
-                    .list_tags_for_resource()
-                    .resource(s.arn())
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(&format!("ListTagsForResource {}", s.id()), e))?;
-                let tags: BTreeMap<String, String> = tags
-                    .tags()
-                    .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect())
-                    .unwrap_or_default();
-                let ours =
-                    crate::providers::managed_in_env(&tags, env) && crate::providers::ownership_tag(&tags, "id") == Some(own.as_str());
-                if !ours {
-                    let names = held.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
-                    let first = held[0];
-                    return Ok(Some(format!(
-                        "{names} {} already an alias of distribution {} ({}), and CloudFront never lets two distributions share one (CNAMEAlreadyExists): no certificate is requested. Remove it from that distribution first, or move it: a TXT record `_{first}` with this distribution's domain, then `aws cloudfront associate-alias` (CloudFront Developer Guide, \"Moving an alternate domain name to a different distribution\")",
-                        if held.len() == 1 { "is" } else { "are" },
-                        s.id(),
-                        match crate::providers::ownership_tag(&tags, "env") {
-                            Some(other) => format!("poactl's, environment \"{other}\""),
-                            None => "not poactl's".to_string(),
-                        }
-                    )));
-                }
+        for s in self.aws.distributions().await? {
+            let held: Vec<&String> = s.aliases.iter().filter(|n| names.contains(n)).collect();
+            if held.is_empty() {
+                continue;
             }
-            match list.next_marker() {
-                Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
-                _ => return Ok(None),
+            let tags = cf
+                .list_tags_for_resource()
+                .resource(&s.arn)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("ListTagsForResource {}", s.id), e))?;
+            let tags: BTreeMap<String, String> = tags
+                .tags()
+                .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect())
+                .unwrap_or_default();
+            let ours = crate::providers::managed_in_env(&tags, env) && crate::providers::ownership_tag(&tags, "id") == Some(own.as_str());
+            if !ours {
+                let names = held.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+                let first = held[0];
+                return Ok(Some(format!(
+                    "{names} {} already an alias of distribution {} ({}), and CloudFront never lets two distributions share one (CNAMEAlreadyExists): no certificate is requested. Remove it from that distribution first, or move it: a TXT record `_{first}` with this distribution's domain, then `aws cloudfront associate-alias` (CloudFront Developer Guide, \"Moving an alternate domain name to a different distribution\")",
+                    if held.len() == 1 { "is" } else { "are" },
+                    s.id,
+                    match crate::providers::ownership_tag(&tags, "env") {
+                        Some(other) => format!("poactl's, environment \"{other}\""),
+                        None => "not poactl's".to_string(),
+                    }
+                )));
             }
         }
+        Ok(None)
     }
 
     async fn describe(&self, arn: &str) -> Result<Option<CertificateDetail>> {

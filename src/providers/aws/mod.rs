@@ -40,9 +40,65 @@ pub struct Aws {
     indexes: tagging::Indexes,
     /// ListBuckets, once per run: which buckets are the account's, and their regions.
     pub buckets: tokio::sync::OnceCell<Vec<(String, Option<String>)>>,
+    /// ListDistributions, once per run: the distributions and the certificates read it.
+    distributions: tokio::sync::OnceCell<Vec<DistributionSummary>>,
+}
+
+/// A distribution as ListDistributions summarizes it.
+#[derive(Debug, Clone)]
+pub(crate) struct DistributionSummary {
+    pub id: String,
+    pub arn: String,
+    pub aliases: Vec<String>,
+    /// The OACs its origins use.
+    pub oac_ids: Vec<String>,
 }
 
 impl Aws {
+    /// The account's distributions, listed once per run.
+    pub(crate) async fn distributions(&self) -> Result<&Vec<DistributionSummary>, ProviderError> {
+        self.distributions.get_or_try_init(|| self.list_distributions_now()).await
+    }
+
+    /// The account's distributions, listed now (to find one a lost answer may have made).
+    pub(crate) async fn list_distributions_now(&self) -> Result<Vec<DistributionSummary>, ProviderError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .cloudfront
+                .list_distributions()
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListDistributions", e))?;
+            let Some(list) = page.distribution_list() else { break };
+            out.extend(list.items().iter().map(|s| {
+                DistributionSummary {
+                    id: s.id().to_string(),
+                    arn: s.arn().to_string(),
+                    aliases: s.aliases().map(|a| a.items().to_vec()).unwrap_or_default(),
+                    oac_ids: s
+                        .origins()
+                        .map(|o| {
+                            o.items()
+                                .iter()
+                                .filter_map(|o| o.origin_access_control_id())
+                                .filter(|i| !i.is_empty())
+                                .map(String::from)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            }));
+            match list.next_marker() {
+                Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// The URL of an object as an anonymous client reaches it: virtual-hosted on real S3, or
     /// path-style on the configured endpoint.
     pub(crate) fn s3_object_url(&self, bucket: &str, region: &str, key: &str) -> String {
@@ -91,6 +147,7 @@ impl Aws {
             s3_endpoint,
             indexes: Default::default(),
             buckets: Default::default(),
+            distributions: Default::default(),
         }
     }
 

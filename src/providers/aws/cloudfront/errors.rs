@@ -41,6 +41,7 @@ pub(super) fn alias_taken(what: &str, aliases: &Value, target: Option<&str>, det
     ))
 }
 
+/// A client config that makes one attempt: for creates poactl guards itself.
 pub(super) fn no_retries() -> aws_sdk_cloudfront::config::Builder {
     aws_sdk_cloudfront::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
 }

@@ -154,12 +154,11 @@ fn bucket_of(domain: &str) -> String {
     domain.split(".s3").next().unwrap_or(domain).to_string()
 }
 
-/// A client config that makes one attempt: for creates poactl guards itself.
 impl DistributionProvider {
     /// The account's distributions with their tags; the OAC list goes out beside the first
     /// page, since every read of a distribution names its OAC.
     async fn listed(&self) -> Result<&Vec<Listed>> {
-        let (listed, _) = tokio::join!(self.listed.get_or_try_init(|| self.list_all()), self.oac_names());
+        let (listed, _) = tokio::join!(self.listed.get_or_try_init(|| self.list_cached()), self.oac_names());
         listed
     }
 
@@ -170,50 +169,32 @@ impl DistributionProvider {
 
     /// Every distribution of the account with its tags, read now.
     async fn list_all(&self) -> Result<Vec<Listed>> {
-        {
-            {
-                let cf = &self.aws.cloudfront;
-                let mut summaries = Vec::new();
-                let mut marker: Option<String> = None;
-                loop {
-                    let out =
-                        cf.list_distributions().set_marker(marker.clone()).send().await.map_err(|e| sdk_error("ListDistributions", e))?;
-                    let Some(list) = out.distribution_list() else { break };
-                    summaries.extend(list.items().iter().map(|s| {
-                        let oac_ids: Vec<String> = s
-                            .origins()
-                            .map(|o| {
-                                o.items()
-                                    .iter()
-                                    .filter_map(|o| o.origin_access_control_id())
-                                    .filter(|i| !i.is_empty())
-                                    .map(String::from)
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        (s.id().to_string(), s.arn().to_string(), oac_ids)
-                    }));
-                    match list.next_marker() {
-                        Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
-                        _ => break,
-                    }
-                }
-                let lookups = summaries.into_iter().map(|(id, arn, oac_ids)| async move {
-                    let tags = cf
-                        .list_tags_for_resource()
-                        .resource(&arn)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(&format!("ListTagsForResource {id}"), e))?;
-                    let tags: BTreeMap<String, String> = tags
-                        .tags()
-                        .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect())
-                        .unwrap_or_default();
-                    Ok::<_, ProviderError>(Listed { id, arn, tags, oac_ids })
-                });
-                futures::future::try_join_all(lookups).await
-            }
-        }
+        let summaries = self.aws.list_distributions_now().await?;
+        self.with_tags(&summaries).await
+    }
+
+    /// The run's listing (shared with the certificate provider, which looks for aliases in it)
+    /// with each distribution's tags.
+    async fn list_cached(&self) -> Result<Vec<Listed>> {
+        self.with_tags(self.aws.distributions().await?).await
+    }
+
+    async fn with_tags(&self, summaries: &[super::DistributionSummary]) -> Result<Vec<Listed>> {
+        let cf = &self.aws.cloudfront;
+        let lookups = summaries.iter().map(|s| async move {
+            let tags = cf
+                .list_tags_for_resource()
+                .resource(&s.arn)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("ListTagsForResource {}", s.id), e))?;
+            let tags: BTreeMap<String, String> = tags
+                .tags()
+                .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect())
+                .unwrap_or_default();
+            Ok::<_, ProviderError>(Listed { id: s.id.clone(), arn: s.arn.clone(), tags, oac_ids: s.oac_ids.clone() })
+        });
+        futures::future::try_join_all(lookups).await
     }
 
     /// A live distribution in the shape of the desired attributes.
