@@ -44,7 +44,8 @@ impl Session {
 
     /// Reads the live state. Unmanaged resources are listed only for the kinds the spec uses,
     /// unless `every_kind` (`--prune`, `destroy`): a bucket-only spec then needs an S3-only role,
-    /// not CloudFront and CloudWatch read rights.
+    /// not CloudFront and CloudWatch read rights. Kinds whose listing reads the whole account
+    /// one resource at a time are listed only for `every_kind` too.
     pub(super) async fn observe(&self, every_kind: bool) -> Result<Observation> {
         // Ctrl-C from here on ends the reads at once, with the report (`interrupt`).
         crate::interrupt::install();
@@ -57,7 +58,8 @@ impl Session {
         let mut engine = self.engine(RunOptions::default());
         if !every_kind {
             let scope = engine.discover_kinds.take().unwrap_or_else(|| Kind::ALL.into_iter().collect());
-            engine.discover_kinds = Some(scope.intersection(&used).copied().collect());
+            let on_demand = |k: &Kind| self.registry.get(*k).is_some_and(|p| p.discover_on_demand());
+            engine.discover_kinds = Some(scope.intersection(&used).filter(|k| !on_demand(k)).copied().collect());
         }
         let mut obs = engine.observe(desired).await?;
         obs.unmanaged.retain(|(a, _)| self.targeted(a));

@@ -208,6 +208,13 @@ pub trait Provider: Send + Sync {
         &[]
     }
 
+    /// Whether listing this kind's unmanaged resources costs a call per resource of the whole
+    /// account (ACM: one tag read per certificate), so that only `--prune` and `destroy`,
+    /// which act on what it finds, run it; a plain plan does not list them.
+    fn discover_on_demand(&self) -> bool {
+        false
+    }
+
     /// Whether this kind's read waits for what it refers to (`depends_on`), not only its
     /// parent, so that [`Provider::defer_read`] can see them.
     fn reads_after_references(&self) -> bool {

@@ -353,32 +353,29 @@ async fn moto_the_owner_record_of_a_long_name_stays_within_txt_limits() {
     poactl(&proxy.url, &["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
 }
 
-/// An account can hold many certificates; their tags are read a bounded number at a time
-/// (ACM allows 10 requests a second per account, ACM quotas), not in one burst. The proxy
-/// holds each request 200 ms so that reads in flight overlap visibly.
+/// An account can hold many certificates. A plain plan reads the tags of the certificates
+/// with the spec's names only; `--prune`, which deletes what it finds, reads every one, a
+/// bounded number at a time (ACM allows 10 requests a second per account, ACM quotas), not in
+/// one burst. The proxy holds each request 200 ms so that reads in flight overlap visibly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn moto_certificate_tags_are_read_a_few_at_a_time() {
+async fn moto_certificate_tags_are_read_for_the_specs_names_and_all_only_for_prune() {
     let moto = Moto::start();
     let conf = crate::support::aws_config(&moto.url).await;
     let acm = aws_sdk_acm::Client::new(&conf);
-    for i in 0..12 {
-        acm.request_certificate()
-            .domain_name(format!("other{i}.example.net"))
-            .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
-            .send()
-            .await
-            .unwrap();
+    for domain in (0..11).map(|i| format!("other{i}.example.net")).chain(["www.example.org".to_string()]) {
+        acm.request_certificate().domain_name(domain).validation_method(aws_sdk_acm::types::ValidationMethod::Dns).send().await.unwrap();
     }
     let proxy = Recorder::start_slow(&moto.url, Duration::from_millis(200)).await;
     let (_dir, path) = spec_file("web", &site("www.example.org"));
+    let tag_reads = |proxy: &Recorder| -> Vec<(Instant, Instant)> {
+        proxy.all().iter().filter(|s| s.action.as_deref() == Some("ListTagsForCertificate")).filter_map(|s| Some((s.at, s.done?))).collect()
+    };
     poactl(&proxy.url, &["plan", "-e", &path]).await.expect_code(0);
-    let reads: Vec<(Instant, Instant)> = proxy
-        .all()
-        .iter()
-        .filter(|s| s.action.as_deref() == Some("ListTagsForCertificate"))
-        .filter_map(|s| Some((s.at, s.done?)))
-        .collect();
-    assert_eq!(reads.len(), 12, "each certificate's tags read once");
+    assert_eq!(tag_reads(&proxy).len(), 1, "a plain plan reads the tags of www.example.org's certificate only");
+    proxy.clear();
+    poactl(&proxy.url, &["plan", "-e", &path, "--prune"]).await.expect_code(0);
+    let reads = tag_reads(&proxy);
+    assert_eq!(reads.len(), 12, "--prune reads each certificate's tags, once");
     let most = reads.iter().map(|(start, _)| reads.iter().filter(|(a, b)| a <= start && start < b).count()).max().unwrap_or(0);
     assert!(most <= 4, "at most 4 tag reads at once, saw {most}");
 }

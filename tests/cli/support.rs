@@ -497,6 +497,11 @@ impl Recorder {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Forgets what was seen so far (a second run's requests alone).
+    pub fn clear(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+
     pub fn mutating(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().iter().filter(|s| s.mutating()).cloned().collect()
     }

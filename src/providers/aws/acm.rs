@@ -207,63 +207,113 @@ struct Listed {
     detail: CertificateDetail,
 }
 
+/// A certificate of the account as ListCertificates names it, before any tag is read.
+#[derive(Debug, Clone)]
+struct Summary {
+    arn: String,
+    domain: String,
+}
+
+/// One certificate's tags and details, read at most once per run whoever asks first (an
+/// observe, or discovery).
+type Reading = Arc<OnceCell<Option<Listed>>>;
+
 pub struct CertificateProvider {
     aws: Arc<Aws>,
-    /// The environment's certificates (tagged with its ownership marks), read once per run.
-    listed: OnceCell<Vec<Listed>>,
+    /// Every certificate of the account in us-east-1, listed once per run.
+    summaries: OnceCell<Vec<Summary>>,
+    /// Certificates whose tags were read, by ARN: `None` for one of another environment or
+    /// owner, or deleted since the list.
+    read: std::sync::Mutex<BTreeMap<String, Reading>>,
     /// Certificates not to request, and why: a name another distribution holds.
     refused: std::sync::Mutex<BTreeMap<Address, String>>,
+    /// Tag reads in flight, across observes and discovery: ACM allows 10 requests a second
+    /// to each of these per account (ACM quotas, "API rate quotas"), and an account can hold
+    /// thousands of certificates; an unbounded burst is throttled and retried for nothing.
+    reading: tokio::sync::Semaphore,
 }
 
 impl CertificateProvider {
     pub fn new(aws: Arc<Aws>) -> Self {
-        CertificateProvider { aws, listed: OnceCell::new(), refused: Default::default() }
-    }
-
-    async fn listed(&self, env: &str) -> Result<&Vec<Listed>> {
-        self.listed.get_or_try_init(|| self.list_all(env)).await
-    }
-
-    /// Every certificate in us-east-1 with its tags; those of this environment described.
-    async fn list_all(&self, env: &str) -> Result<Vec<Listed>> {
-        let acm = &self.aws.acm;
-        let mut arns = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = acm
-                .list_certificates()
-                .set_next_token(token.clone())
-                .max_items(1000)
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListCertificates", e))?;
-            arns.extend(page.certificate_summary_list().iter().filter_map(|c| c.certificate_arn().map(String::from)));
-            match page.next_token() {
-                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
-                _ => break,
-            }
+        CertificateProvider {
+            aws,
+            summaries: OnceCell::new(),
+            read: Default::default(),
+            refused: Default::default(),
+            reading: tokio::sync::Semaphore::new(LANE.limit),
         }
+    }
+
+    /// Every certificate in us-east-1, by name. ListCertificates returns only RSA_1024 and
+    /// RSA_2048 certificates unless `Includes.keyTypes` widens it (ACM API reference,
+    /// Filters): poactl requests RSA_2048 only (`KEY_ALGORITHM`), so the default list holds
+    /// every certificate it can have made.
+    async fn summaries(&self) -> Result<&Vec<Summary>> {
+        self.summaries
+            .get_or_try_init(|| async {
+                let mut out = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let page = self
+                        .aws
+                        .acm
+                        .list_certificates()
+                        .set_next_token(token.clone())
+                        .max_items(1000)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("ListCertificates", e))?;
+                    out.extend(page.certificate_summary_list().iter().filter_map(|c| {
+                        Some(Summary { arn: c.certificate_arn()?.to_string(), domain: c.domain_name().unwrap_or_default().to_string() })
+                    }));
+                    match page.next_token() {
+                        Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                        _ => break,
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// The environment's certificates among `arns`: their tags read (once per run each, a
+    /// bounded number at a time), and those carrying this environment's marks described.
+    async fn listed_among(&self, env: &str, arns: Vec<String>) -> Result<Vec<Listed>> {
         let reads = arns.into_iter().map(|arn| async move {
-            let tags = match acm.list_tags_for_certificate().certificate_arn(&arn).send().await {
-                Ok(t) => t.tags().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect(),
-                // Deleted between the list and this read.
-                Err(e) if error_code(&e).as_deref() == Some("ResourceNotFoundException") => return Ok(None),
-                Err(e) => return Err(sdk_error(&format!("ListTagsForCertificate {arn}"), e)),
-            };
-            if !crate::providers::managed_in_env(&tags, env) {
-                return Ok(None);
-            }
-            match self.describe(&arn).await? {
-                Some(detail) => Ok(Some(Listed { arn, tags, detail })),
-                None => Ok(None),
-            }
+            let cell = self.read.lock().unwrap_or_else(|e| e.into_inner()).entry(arn.clone()).or_default().clone();
+            cell.get_or_try_init(|| self.read_one(env, arn)).await.cloned()
         });
-        // A bounded number at a time: ACM allows 10 requests a second to each of these per
-        // account (ACM quotas, "API rate quotas"), and an account can hold thousands of
-        // certificates; an unbounded burst is throttled and retried for nothing.
         use futures::{StreamExt, TryStreamExt};
         let read: Vec<Option<Listed>> = futures::stream::iter(reads).buffer_unordered(LANE.limit).try_collect().await?;
         Ok(read.into_iter().flatten().collect())
+    }
+
+    async fn read_one(&self, env: &str, arn: String) -> Result<Option<Listed>> {
+        let _turn = self.reading.acquire().await.map_err(|_| ProviderError::Api("certificate reads ended".to_string()))?;
+        let tags = match self.aws.acm.list_tags_for_certificate().certificate_arn(&arn).send().await {
+            Ok(t) => t.tags().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())).collect(),
+            // Deleted between the list and this read.
+            Err(e) if error_code(&e).as_deref() == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(sdk_error(&format!("ListTagsForCertificate {arn}"), e)),
+        };
+        if !crate::providers::managed_in_env(&tags, env) {
+            return Ok(None);
+        }
+        Ok(self.describe(&arn).await?.map(|detail| Listed { arn, tags, detail }))
+    }
+
+    /// The environment's certificates for `domain`, the only ones an observe can pick: a plan
+    /// reads the tags of the certificates with its own names, not of the whole account.
+    async fn listed_for(&self, env: &str, domain: &str) -> Result<Vec<Listed>> {
+        let arns = self.summaries().await?.iter().filter(|s| s.domain == domain).map(|s| s.arn.clone()).collect();
+        self.listed_among(env, arns).await
+    }
+
+    /// Every certificate of the environment: each certificate's tags read, which only
+    /// `--prune` and `destroy` need ([`Provider::discover_on_demand`]).
+    async fn listed_all(&self, env: &str) -> Result<Vec<Listed>> {
+        let arns = self.summaries().await?.iter().map(|s| s.arn.clone()).collect();
+        self.listed_among(env, arns).await
     }
 
     /// Whether a distribution of this account other than this certificate's own holds one of
@@ -560,8 +610,8 @@ impl Provider for CertificateProvider {
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {
-        let listed = self.listed(ctx.env).await?;
-        match self.pick(listed, d, ctx.env) {
+        let listed = self.listed_for(ctx.env, d.attrs["domain"].as_str().unwrap_or_default()).await?;
+        match self.pick(&listed, d, ctx.env) {
             Some(l) => Ok(Some(self.read(ctx.env, &d.address, l, d.attrs["zone"].as_str()).await?)),
             None => {
                 // Before a certificate is requested: a name another distribution holds would
@@ -575,6 +625,12 @@ impl Provider for CertificateProvider {
         }
     }
 
+    /// Telling the environment's certificates from the account's others takes one tag read
+    /// per certificate of the account.
+    fn discover_on_demand(&self) -> bool {
+        true
+    }
+
     fn create_blocked(&self, d: &Desired) -> Option<String> {
         self.refused.lock().unwrap_or_else(|e| e.into_inner()).get(&d.address).cloned()
     }
@@ -583,7 +639,7 @@ impl Provider for CertificateProvider {
     /// out of the spec, one left behind by a change of names, and dead ones. Each goes with
     /// `--prune`.
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
-        let listed = self.listed(ctx.env).await?;
+        let listed = self.listed_all(ctx.env).await?;
         // The spec's certificates, made as `desired` makes them (not the whole desired set).
         let declared: Vec<Desired> = crate::spec::declared(&ctx.loaded.spec)
             .into_iter()
@@ -592,7 +648,7 @@ impl Provider for CertificateProvider {
                 _ => None,
             })
             .collect();
-        let in_use: Vec<&str> = declared.iter().filter_map(|d| self.pick(listed, d, ctx.env)).map(|l| l.arn.as_str()).collect();
+        let in_use: Vec<&str> = declared.iter().filter_map(|d| self.pick(&listed, d, ctx.env)).map(|l| l.arn.as_str()).collect();
         let mut out = Vec::new();
         for l in listed.iter().filter(|l| !in_use.contains(&l.arn.as_str())) {
             let name = crate::providers::ownership_tag(&l.tags, "id")
