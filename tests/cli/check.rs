@@ -290,3 +290,76 @@ async fn moto_the_cdn_serves_through_oac_refuses_direct_reads_and_caches_as_the_
     refused.expect_code(1);
     assert!(refused.stdout.contains("answered 403: the bucket refuses CloudFront"), "{}", refused.stdout);
 }
+
+/// Calls moto's KMS as any client would (it checks no signature), for the test's own setup.
+async fn kms(moto: &str, action: &str, body: serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(moto)
+        .header("x-amz-target", format!("TrentService.{action}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A 403 through the CDN says which refusal it is: S3 unable to decrypt for CloudFront (the
+/// bucket's KMS key policy lets no CloudFront in; the test edge copies S3's KMS AccessDenied),
+/// then, the key policy mended, a pass; then a disabled distribution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_a_403_through_the_cdn_names_the_kms_key_policy_or_the_disabled_distribution() {
+    let moto = Moto::start();
+    let edge = crate::edge::Edge::start(&moto.url).await;
+    let key = kms(&moto.url, "CreateKey", serde_json::json!({"Description": "uploads"})).await;
+    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    let mut env = aws_env(&moto.url);
+    env.push(("POACTL_CDN_EDGE_URL", edge.url.clone()));
+    let spec_text = |enabled: bool| {
+        format!(
+            "environment: kd\nstorage:\n  buckets:\n    - {{ name: kd-uploads, encryption: aws:kms, kms_key: {key_arn} }}\ncdn:\n  distributions:\n    - name: assets\n      origin: {{ bucket: kd-uploads }}\n      enabled: {enabled}\n"
+        )
+    };
+    let (dir, spec) = spec_file("kd", &spec_text(true));
+    let run = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let envs = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Poactl::new(&args).envs_owned(&envs).run()
+        })
+    };
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).await.unwrap().expect_code(0);
+    let served = "cdn.distributions.assets serves a probe over HTTPS through its OAC";
+
+    let refused = run(&["check", "-e", &spec, "--only", "cdn"]).await.unwrap();
+    refused.expect_code(1);
+    assert!(
+        refused.stdout.contains(&format!("FAIL  cdn      {served}"))
+            && refused.stdout.contains("S3 could not decrypt the object for CloudFront")
+            && refused.stdout.contains("KMS key policy must allow kms:Decrypt"),
+        "{}",
+        refused.stdout
+    );
+
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "CloudFront", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": ["kms:Decrypt"], "Resource": "*"}
+    ]});
+    kms(&moto.url, "PutKeyPolicy", serde_json::json!({"KeyId": key_arn, "PolicyName": "default", "Policy": policy.to_string()})).await;
+    let mended = run(&["check", "-e", &spec, "--only", "cdn"]).await.unwrap();
+    assert!(mended.stdout.contains(&format!("pass  cdn      {served}")), "{}", mended.stdout);
+
+    std::fs::write(dir.path().join("kd.yaml"), spec_text(false)).unwrap();
+    run(&["apply", "-e", &spec, "--auto-approve", "-q"]).await.unwrap().expect_code(0);
+    let disabled = run(&["check", "-e", &spec, "--only", "cdn"]).await.unwrap();
+    disabled.expect_code(1);
+    assert!(
+        disabled.stdout.contains(&format!("FAIL  cdn      {served}")) && disabled.stdout.contains("the distribution is disabled"),
+        "{}",
+        disabled.stdout
+    );
+}

@@ -12,7 +12,13 @@
 //!   is kept within `MinTTL`..`MaxTTL` ("Manage how long content stays in the cache");
 //! - `X-Cache: Hit from cloudfront` or `Miss from cloudfront`, and `Age` on a hit ("Standard
 //!   logging", x-edge-result-type; "Adding, removing, or replacing headers", Age);
-//! - an unknown `Host` answers 403 ("The request could not be satisfied", Bad request).
+//! - an unknown `Host` answers 403 ("The request could not be satisfied", Bad request);
+//! - a disabled distribution accepts no requests (Developer Guide, "Distribution settings
+//!   reference", Distribution state): 403, as for an unknown `Host`;
+//! - an object encrypted with SSE-KMS reaches CloudFront only if the key's policy lets the
+//!   service principal `cloudfront.amazonaws.com` use `kms:Decrypt` ("Restrict access to an
+//!   Amazon S3 origin", SSE-KMS); otherwise S3 refuses with its KMS AccessDenied, which the
+//!   edge passes on.
 
 // The legacy TTL fields are what CloudFront reads when no cache policy is attached.
 #![allow(deprecated)]
@@ -27,6 +33,9 @@ use axum::http::{HeaderMap, Response, Uri};
 pub struct Edge {
     pub url: String,
 }
+
+/// An answer other than the object: its status and body.
+type Refusal = (u16, Vec<u8>);
 
 type Cache = Arc<Mutex<HashMap<(String, String), (Instant, Duration, Vec<u8>)>>>;
 
@@ -46,6 +55,35 @@ fn answer(status: u16, headers: &[(&str, String)], body: Vec<u8>) -> Response<Bo
         r = r.header(*k, v);
     }
     r.body(Body::from(body)).unwrap()
+}
+
+/// S3's answer when the caller may not use the object's KMS key (S3 error responses,
+/// AccessDenied with KMS's message), as CloudFront passes it on.
+const KMS_DENIED: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.</Message></Error>";
+
+/// Whether the key's policy (moto's KMS, asked as any client would: GetKeyPolicy, policy
+/// "default") lets `cloudfront.amazonaws.com` use `kms:Decrypt`.
+async fn kms_lets_cloudfront_decrypt(http: &reqwest::Client, moto: &str, key: &str) -> bool {
+    let answer = http
+        .post(moto)
+        .header("x-amz-target", "TrentService.GetKeyPolicy")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
+        .body(serde_json::json!({"KeyId": key, "PolicyName": "default"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = answer.json().await.unwrap_or_default();
+    let policy: serde_json::Value = body["Policy"].as_str().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+    let listed = |v: &serde_json::Value| match v {
+        serde_json::Value::String(a) => vec![a.clone()],
+        v => v.as_array().into_iter().flatten().filter_map(|a| a.as_str().map(String::from)).collect(),
+    };
+    policy["Statement"].as_array().into_iter().flatten().any(|s| {
+        s["Effect"] == "Allow"
+            && listed(&s["Principal"]["Service"]).iter().any(|p| p == "cloudfront.amazonaws.com")
+            && listed(&s["Action"]).iter().any(|a| a == "kms:Decrypt" || a == "kms:*")
+    })
 }
 
 impl Edge {
@@ -72,6 +110,9 @@ impl Edge {
                 let Some(dist) = items.into_iter().find(|d| d.domain_name == host || is_alias(d)) else {
                     return answer(403, &[("x-cache", "Error from cloudfront".into())], b"The request could not be satisfied.".to_vec());
                 };
+                if !dist.enabled {
+                    return answer(403, &[("x-cache", "Error from cloudfront".into())], b"The request could not be satisfied.".to_vec());
+                }
                 let cfg = cf.get_distribution_config().id(&dist.id).send().await.unwrap().distribution_config.unwrap();
                 let origin = cfg.origins.as_ref().and_then(|o| o.items.first().cloned()).unwrap();
                 let bucket = origin.domain_name.split(".s3.").next().unwrap_or_default().to_string();
@@ -96,13 +137,13 @@ impl Edge {
                     return answer(200, &[("x-cache", "Hit from cloudfront".into()), ("age", at.elapsed().as_secs().to_string())], body);
                 }
                 let oac = origin.origin_access_control_id.as_deref().unwrap_or("");
-                let fetched: Result<(Vec<u8>, Option<String>), u16> = if oac.is_empty() {
+                let fetched: Result<(Vec<u8>, Option<String>), Refusal> = if oac.is_empty() {
                     let r = http.get(format!("{moto}/{bucket}/{key}")).send().await.unwrap();
                     if r.status().is_success() {
                         let cc = r.headers().get("cache-control").and_then(|v| v.to_str().ok()).map(String::from);
                         Ok((r.bytes().await.unwrap().to_vec(), cc))
                     } else {
-                        Err(r.status().as_u16())
+                        Err((r.status().as_u16(), Vec::new()))
                     }
                 } else {
                     let policy = s3.get_bucket_policy().bucket(&bucket).send().await.ok().and_then(|p| p.policy);
@@ -120,19 +161,24 @@ impl Edge {
                         })
                     });
                     if !lets_in {
-                        Err(403)
+                        Err((403, Vec::new()))
                     } else {
                         match s3.get_object().bucket(&bucket).key(&key).send().await {
-                            Ok(o) => {
-                                let cc = o.cache_control.clone();
-                                Ok((o.body.collect().await.unwrap().into_bytes().to_vec(), cc))
-                            }
-                            Err(_) => Err(404),
+                            Ok(o) => match o.ssekms_key_id.clone() {
+                                Some(k) if !kms_lets_cloudfront_decrypt(&http, &moto, &k).await => {
+                                    Err((403, KMS_DENIED.as_bytes().to_vec()))
+                                }
+                                _ => {
+                                    let cc = o.cache_control.clone();
+                                    Ok((o.body.collect().await.unwrap().into_bytes().to_vec(), cc))
+                                }
+                            },
+                            Err(_) => Err((404, Vec::new())),
                         }
                     }
                 };
                 match fetched {
-                    Err(status) => answer(status, &[("x-cache", "Error from cloudfront".into())], Vec::new()),
+                    Err((status, body)) => answer(status, &[("x-cache", "Error from cloudfront".into())], body),
                     Ok((body, cache_control)) => {
                         let max_age = cache_control
                             .as_deref()
