@@ -4,6 +4,7 @@
 pub mod acm;
 pub mod cloudfront;
 pub mod cloudwatch;
+pub mod ec2;
 pub mod route53;
 pub mod s3;
 pub mod tagging;
