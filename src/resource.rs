@@ -30,6 +30,8 @@ pub enum Kind {
     AtlasBackupSchedule,
     #[serde(rename = "atlas.access_list")]
     AtlasAccessList,
+    #[serde(rename = "atlas.private_endpoints")]
+    AtlasPrivateEndpoint,
     #[serde(rename = "atlas.database_users")]
     AtlasUser,
     #[serde(rename = "atlas.alerts")]
@@ -53,11 +55,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
         Kind::AtlasAccessList,
+        Kind::AtlasPrivateEndpoint,
         Kind::AtlasUser,
         Kind::AtlasAlert,
         Kind::Bucket,
@@ -76,6 +79,7 @@ impl Kind {
             Kind::AtlasCluster => "atlas.clusters",
             Kind::AtlasBackupSchedule => "atlas.backup_schedules",
             Kind::AtlasAccessList => "atlas.access_list",
+            Kind::AtlasPrivateEndpoint => "atlas.private_endpoints",
             Kind::AtlasUser => "atlas.database_users",
             Kind::AtlasAlert => "atlas.alerts",
             Kind::Bucket => "storage.buckets",
@@ -94,9 +98,10 @@ impl Kind {
     pub fn outputs(self) -> &'static [&'static str] {
         match self {
             Kind::AtlasProject => &["id", "name", "created"],
-            Kind::AtlasCluster => &["id", "srv", "standard", "state", "mongodb_version", "name", "tier", "backup"],
+            Kind::AtlasCluster => &["id", "srv", "standard", "private_srv", "state", "mongodb_version", "name", "tier", "backup"],
             Kind::AtlasBackupSchedule => &["cluster"],
             Kind::AtlasAccessList => &["cidr"],
+            Kind::AtlasPrivateEndpoint => &["endpoint_id", "service_id", "service_name", "security_group", "status"],
             Kind::AtlasUser => &["username"],
             Kind::AtlasAlert => &["id"],
             Kind::Bucket => &["name", "arn", "region", "domain"],

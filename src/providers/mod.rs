@@ -7,6 +7,7 @@
 pub mod atlas;
 pub mod aws;
 pub mod mongo_index;
+pub mod private_link;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -372,14 +373,21 @@ impl Registry {
                 atlas.client.warm_up().await;
             }
         };
+        let private_endpoints = spec.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty()) && wanted("atlas.");
         let aws = async {
-            if spec.has_aws() && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.")) {
-                aws::register(&mut reg, loaded, conn).await?;
+            if spec.has_aws() && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.") || private_endpoints)
+            {
+                return aws::register(&mut reg, loaded, conn).await.map(Some);
             }
-            Ok::<_, ProviderError>(())
+            Ok::<_, ProviderError>(None)
         };
         let ((), aws) = tokio::join!(warm_up, aws);
-        aws?;
+        // PrivateLink needs both clouds.
+        if let (Some(atlas), Some(aws)) = (&atlas, aws?)
+            && private_endpoints
+        {
+            reg.insert(Arc::new(private_link::PrivateEndpointProvider::new(atlas.clone(), aws)));
+        }
         if spec.database.as_ref().is_some_and(|d| !d.collections.0.is_empty()) && wanted("database.") {
             mongo_index::register(&mut reg, conn);
         }
@@ -399,7 +407,22 @@ pub struct Connections {
 pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
     let mut out: Vec<Desired> = crate::spec::declared(&loaded.spec).into_iter().map(|d| build(loaded, d)).collect();
     add_reference_edges(&mut out);
+    add_private_endpoint_edges(&mut out);
     out
+}
+
+/// Clusters come after the project's PrivateLink endpoints: the endpoint's create waits for
+/// the clusters there are to take it, a new cluster is made with it, and a cluster's private
+/// string is picked by the endpoint's id (and goes before it, when both are deleted).
+fn add_private_endpoint_edges(all: &mut [Desired]) {
+    let endpoints: Vec<Address> = all.iter().filter(|d| d.address.kind == Kind::AtlasPrivateEndpoint).map(|d| d.address.clone()).collect();
+    for d in all.iter_mut().filter(|d| d.address.kind == Kind::AtlasCluster) {
+        for e in &endpoints {
+            if !d.depends_on.contains(e) {
+                d.depends_on.push(e.clone());
+            }
+        }
+    }
 }
 
 fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
@@ -411,6 +434,7 @@ fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
         Item::AtlasCluster(c) => cluster::desired(loaded, c, address),
         Item::AtlasBackupSchedule(c) => backup::desired(c, address),
         Item::AtlasAccessList(e) => access_list::desired(e, address),
+        Item::AtlasPrivateEndpoint(a, e) => private_link::desired(loaded, a, e, address),
         Item::AtlasUser(u) => users::desired(u, address),
         Item::AtlasAlert(a) => alerts::desired_alert(a, address),
         Item::AtlasBillingAlert(b) => alerts::desired_billing(b, address),

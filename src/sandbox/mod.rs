@@ -26,6 +26,7 @@
 pub mod mongo;
 mod mongo_bytes;
 mod mongo_writes;
+mod private_endpoint;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,25 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/atlas/v2/groups/{groupId}/alertConfigs/{alertConfigId}", &["2023-01-01"]),
     ("PUT", "/api/atlas/v2/groups/{groupId}/alertConfigs/{alertConfigId}", &["2023-01-01"]),
     ("DELETE", "/api/atlas/v2/groups/{groupId}/alertConfigs/{alertConfigId}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/privateEndpoint/{cloudProvider}/endpointService", &["2023-01-01"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/privateEndpoint/endpointService", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/privateEndpoint/{cloudProvider}/endpointService/{endpointServiceId}", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/privateEndpoint/{cloudProvider}/endpointService/{endpointServiceId}", &["2023-01-01"]),
+    (
+        "POST",
+        "/api/atlas/v2/groups/{groupId}/privateEndpoint/{cloudProvider}/endpointService/{endpointServiceId}/endpoint",
+        &["2023-01-01"],
+    ),
+    (
+        "GET",
+        "/api/atlas/v2/groups/{groupId}/privateEndpoint/{cloudProvider}/endpointService/{endpointServiceId}/endpoint/{endpointId}",
+        &["2023-01-01"],
+    ),
+    (
+        "DELETE",
+        "/api/atlas/v2/groups/{groupId}/privateEndpoint/{cloudProvider}/endpointService/{endpointServiceId}/endpoint/{endpointId}",
+        &["2023-01-01"],
+    ),
 ];
 
 /// Matches a request path against a template; returns the decoded parameters.
@@ -542,6 +562,15 @@ fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Respons
                 }
                 return json_response(200, Some(&json!({"ok": true})), "application/json");
             }
+            // private-endpoints/{group}/{vpce}/refuse: {"status": "REJECTED", "error": "..."}
+            if method == Method::POST && parts.len() == 4 && parts[0] == "private-endpoints" && parts[3] == "refuse" {
+                let status = input.get("status").and_then(|v| v.as_str()).unwrap_or("REJECTED");
+                let message = input.get("error").and_then(|v| v.as_str()).unwrap_or("");
+                if private_endpoint::refuse(&mut st, parts[1], parts[2], status, message) {
+                    return json_response(200, Some(&json!({"ok": true})), "application/json");
+                }
+                return json_response(404, Some(&json!({"error": "no such endpoint"})), "application/json");
+            }
             if method == Method::POST && parts.len() == 4 && parts[0] == "clusters" && parts[3] == "stuck" {
                 let want = input.get("state").and_then(|v| v.as_str()).map(String::from);
                 if let Some(c) = st.projects.get_mut(parts[1]).and_then(|p| p.clusters.get_mut(parts[2])) {
@@ -613,6 +642,9 @@ fn project<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Project, ApiErr> {
 fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
     let group = req.param("groupId").to_string();
     let base = "/api/atlas/v2/groups";
+    if let Some(answer) = private_endpoint::route(st, method, template.trim_start_matches(base), req) {
+        return answer;
+    }
     if (method, template) == ("GET", "/api/atlas/v2/orgs/{orgId}/groups") {
         // `name` filters "case-insensitive ... prefixed by the specified name"
         // (openapi-v2.yaml, getOrgGroups, query parameter `name`).

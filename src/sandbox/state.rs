@@ -44,6 +44,8 @@ pub struct Project {
     /// When a database user last changed: the clusters report `changeStatus: PENDING` until
     /// the change has reached them.
     pub users_changed_at: Option<Instant>,
+    /// PrivateLink endpoint services, with their registered interface endpoints.
+    pub endpoint_services: Vec<super::private_endpoint::ServiceRec>,
 }
 
 /// An access token the sandbox issued.
@@ -143,7 +145,9 @@ impl State {
     pub fn advance(&mut self) {
         let now = Instant::now();
         let mongo_host = self.mongo_host.clone();
+        let delay = self.cluster_delay;
         for p in self.projects.values_mut() {
+            super::private_endpoint::advance(p, delay, now);
             let mut gone = Vec::new();
             for (name, c) in p.clusters.iter_mut() {
                 if c.stuck || now < c.until {
@@ -172,6 +176,7 @@ impl State {
                     p.clusters_gone_at = Some(now);
                 }
             }
+            super::private_endpoint::private_strings(p, delay, now);
         }
     }
 

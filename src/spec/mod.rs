@@ -30,6 +30,9 @@ pub enum Item<'s> {
     AtlasCluster(&'s model::ClusterSpec),
     AtlasBackupSchedule(&'s model::ClusterSpec),
     AtlasAccessList(&'s model::AccessListSpec),
+    /// A PrivateLink endpoint: Atlas' endpoint service in a region, the AWS interface
+    /// endpoint with its security group, and the registration joining them.
+    AtlasPrivateEndpoint(&'s model::AtlasSpec, &'s model::PrivateEndpointSpec),
     AtlasUser(&'s model::DatabaseUserSpec),
     AtlasAlert(&'s model::AtlasAlertSpec),
     /// A `billing.alerts` entry as Atlas's invoice alert.
@@ -72,6 +75,9 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
         }
         for e in &atlas.access_list {
             push(Address::new(Kind::AtlasAccessList, e.key()), Item::AtlasAccessList(e), Some(&project));
+        }
+        for e in atlas.private_endpoints() {
+            push(Address::new(Kind::AtlasPrivateEndpoint, &e.region), Item::AtlasPrivateEndpoint(atlas, e), Some(&project));
         }
         for u in &atlas.database_users {
             push(Address::new(Kind::AtlasUser, u.key()), Item::AtlasUser(u), Some(&project));
@@ -193,6 +199,7 @@ impl Spec {
             || self.cdn.as_ref().is_some_and(|c| !c.distributions.is_empty())
             || self.monitoring.as_ref().is_some_and(|m| !m.alarms.is_empty())
             || self.billing.as_ref().is_some_and(|b| !b.alerts.is_empty())
+            || self.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty())
     }
 
     /// A one-line summary of what the environment holds, for `validate`.

@@ -74,6 +74,55 @@ pub struct AtlasSpec {
     pub database_users: Vec<DatabaseUserSpec>,
     #[serde(default)]
     pub alerts: Vec<AtlasAlertSpec>,
+    /// How the clusters are reached: the public access list, or private endpoints.
+    #[serde(default)]
+    pub network: Option<NetworkSpec>,
+}
+
+impl AtlasSpec {
+    /// Whether the clusters accept connections from the public internet (through the access
+    /// list). `network.public_access: false` makes the environment VPC-only.
+    pub fn public_access(&self) -> bool {
+        self.network.as_ref().is_none_or(|n| n.public_access)
+    }
+
+    pub fn private_endpoints(&self) -> &[PrivateEndpointSpec] {
+        self.network.as_ref().map(|n| n.private_endpoints.as_slice()).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// `false`: VPC-only. No access-list entries; live ones are removed.
+    #[serde(default = "default_true")]
+    pub public_access: bool,
+    #[serde(default)]
+    pub private_endpoints: Vec<PrivateEndpointSpec>,
+}
+
+/// An AWS PrivateLink endpoint to the project's clusters in one Atlas region.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivateEndpointSpec {
+    /// The Atlas region (`US_EAST_1`) whose cluster nodes the endpoint reaches.
+    pub region: String,
+    /// The app's VPC (`vpc-...`), in the same AWS region; poactl never creates VPCs.
+    pub vpc: String,
+    /// The subnets the endpoint's interfaces go in, one per availability zone.
+    pub subnets: Vec<String>,
+    /// Who may connect: security groups (`sg-...`) and CIDR blocks, the ingress of the
+    /// endpoint's security group.
+    pub allow_from: Vec<String>,
+}
+
+impl PrivateEndpointSpec {
+    /// The AWS name of the Atlas region: Atlas writes AWS regions upper-case with
+    /// underscores (`US_EAST_1` for us-east-1; openapi-v2.yaml, AWSRegionConfig20240805
+    /// regionName).
+    pub fn aws_region(&self) -> String {
+        self.region.to_ascii_lowercase().replace('_', "-")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -34,6 +34,7 @@ pub fn output_context(loaded: &LoadedSpec, outputs: &BTreeMap<Address, BTreeMap<
     json!({
         "environment": loaded.env,
         "aws_region": spec.aws_region(),
+        "vpc_only": spec.atlas.as_ref().is_some_and(|a| !a.public_access()),
         "database": spec.database.as_ref().map(|d| json!({"name": d.name})),
         "outputs": outputs.iter().map(|(a, o)| (a.to_string(), json!(o))).collect::<serde_json::Map<_, _>>(),
         "project": spec.atlas.as_ref().and_then(|a| outputs.get(&Address::new(Kind::AtlasProject, &a.project))),

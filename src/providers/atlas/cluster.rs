@@ -177,6 +177,21 @@ fn outputs(doc: &Value) -> Outputs {
     o
 }
 
+/// The private connection string through the environment's own PrivateLink endpoints: the
+/// `connectionStrings.privateEndpoint[]` element whose `endpoints[].endpointId` is one of
+/// them (../shared/atlas/PRIVATE-NETWORKING.md §1.1 step 7, after Terraform's example
+/// `examples/mongodbatlas_privatelink_endpoint/aws/cluster/output.tf`). Another environment's
+/// endpoint in the same project has its own element; none is taken by position.
+fn private_srv(doc: &Value, ctx: &Ctx<'_>) -> Option<String> {
+    let ours: Vec<&String> =
+        ctx.outputs.iter().filter(|(a, _)| a.kind == Kind::AtlasPrivateEndpoint).filter_map(|(_, o)| o.get("endpoint_id")).collect();
+    doc.pointer("/connectionStrings/privateEndpoint")?.as_array()?.iter().find_map(|e| {
+        let serves_ours =
+            e["endpoints"].as_array()?.iter().any(|ep| ep["endpointId"].as_str().is_some_and(|id| ours.iter().any(|o| *o == id)));
+        serves_ours.then(|| e["srvConnectionString"].as_str().map(String::from)).flatten()
+    })
+}
+
 /// The region config (one electable region) the spec describes.
 fn region_config(attrs: &Value, instance_size: &str, live_disk: Option<f64>) -> Value {
     let tier = attrs["tier"].as_str().unwrap_or_default();
@@ -317,7 +332,12 @@ impl ClusterProvider {
             "/api/atlas/v2/groups/{}/{api}",
             doc.as_ref().and_then(|d| d.get("groupId")).and_then(|v| v.as_str()).unwrap_or_default()
         ));
-        doc.map(|d| normalize(ctx.env, address, &d, api).outputs).unwrap_or_default()
+        let Some(doc) = doc else { return Outputs::new() };
+        let mut outputs = normalize(ctx.env, address, &doc, api).outputs;
+        if let Some(srv) = private_srv(&doc, ctx) {
+            outputs.insert("private_srv".into(), srv);
+        }
+        outputs
     }
 }
 
@@ -359,6 +379,12 @@ impl Provider for ClusterProvider {
         LANE
     }
 
+    /// A cluster's read waits for the environment's PrivateLink endpoints (its references):
+    /// its private connection string is picked by their endpoint ids.
+    fn reads_after_references(&self) -> bool {
+        true
+    }
+
     /// Its list is the project's.
     fn discover_after(&self) -> &'static [Kind] {
         &[Kind::AtlasProject]
@@ -372,7 +398,11 @@ impl Provider for ClusterProvider {
             // Flex clusters may also show in the clusters list on some API versions.
             let provider = doc.pointer("/replicationSpecs/0/regionConfigs/0/providerName").and_then(|v| v.as_str());
             if provider != Some("FLEX") {
-                return Ok(Some(normalize(ctx.env, &d.address, doc, CLUSTERS)));
+                let mut o = normalize(ctx.env, &d.address, doc, CLUSTERS);
+                if let Some(srv) = private_srv(doc, ctx) {
+                    o.outputs.insert("private_srv".into(), srv);
+                }
+                return Ok(Some(o));
             }
         }
         let flex = self.0.cached_list(&format!("/api/atlas/v2/groups/{group}/{FLEX}"), V2024_11_13).await?;

@@ -126,6 +126,10 @@ impl Params {
         Params::default()
     }
 
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn set(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.0.push((name.into(), value.into()));
         self
@@ -189,12 +193,15 @@ impl Ec2 {
     /// write is asked again only when `idempotent` (a client token, or a call whose repeat is
     /// refused rather than doubled).
     pub async fn call(&self, action: &str, params: Params, idempotent: bool) -> Result<Node, ProviderError> {
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        body.append_pair("Action", action).append_pair("Version", VERSION);
-        for (k, v) in &params.0 {
-            body.append_pair(k, v);
-        }
-        let body = body.finish();
+        // Built in a block: the serializer is not Send, and must not live across an await.
+        let body = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", action).append_pair("Version", VERSION);
+            for (k, v) in &params.0 {
+                form.append_pair(k, v);
+            }
+            form.finish()
+        };
         let deadline = std::time::Instant::now() + crate::deadline::current().call;
         let mut delay = Duration::from_millis(200);
         loop {

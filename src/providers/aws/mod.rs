@@ -43,6 +43,8 @@ pub struct Aws {
     pub buckets: tokio::sync::OnceCell<Vec<(String, Option<String>)>>,
     /// ListDistributions, once per run: the distributions and the certificates read it.
     distributions: tokio::sync::OnceCell<Vec<DistributionSummary>>,
+    /// EC2 Query clients per region (PrivateLink endpoints).
+    ec2: std::sync::Mutex<HashMap<String, ec2::Ec2>>,
 }
 
 /// A distribution as ListDistributions summarizes it.
@@ -149,7 +151,14 @@ impl Aws {
             indexes: Default::default(),
             buckets: Default::default(),
             distributions: Default::default(),
+            ec2: Default::default(),
         }
+    }
+
+    /// The EC2 client for a region, built on first use.
+    pub fn ec2(&self, region: &str) -> ec2::Ec2 {
+        let mut map = self.ec2.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(region.to_string()).or_insert_with(|| ec2::Ec2::new(&self.base, region)).clone()
     }
 
     /// A tagging API client for one region (built once per index read).
@@ -278,7 +287,7 @@ async fn preflight(base: &SdkConfig) -> Result<(), ProviderError> {
     Ok(())
 }
 
-pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connections) -> Result<(), ProviderError> {
+pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connections) -> Result<Arc<Aws>, ProviderError> {
     for secret in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
         if let Ok(v) = std::env::var(secret) {
             crate::secrets::register_value(&v);
@@ -293,8 +302,8 @@ pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connectio
     reg.insert(Arc::new(route53::DnsRecordProvider(aws.clone())));
     let alarm_lists = Arc::new(cloudwatch::AlarmLists::default());
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm, alarm_lists.clone())));
-    reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws, crate::resource::Kind::BillingAlarm, alarm_lists)));
-    Ok(())
+    reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::BillingAlarm, alarm_lists)));
+    Ok(aws)
 }
 
 #[cfg(test)]
