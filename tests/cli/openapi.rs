@@ -61,6 +61,18 @@ fn to_json_schema(v: &Value, dir: Direction) -> Value {
                     }
                 }
             }
+            // A discriminator without `oneOf` (EndpointService, PrivateLinkEndpoint) names its
+            // alternatives only in `mapping`: the one the property picks describes the object too.
+            if let Some(d) = out.remove("discriminator") {
+                let prop = d["propertyName"].as_str().unwrap_or("").to_string();
+                let picks: Vec<Value> = d["mapping"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, r)| json!({"if": {"properties": {prop.clone(): {"const": k}}, "required": [prop.clone()]}, "then": {"$ref": r}})).collect())
+                    .unwrap_or_default();
+                let mut all = out.remove("allOf").and_then(|a| a.as_array().cloned()).unwrap_or_default();
+                all.extend(picks);
+                out.insert("allOf".into(), Value::Array(all));
+            }
             let string_alts = out
                 .get("anyOf")
                 .and_then(|a| a.as_array())
@@ -97,6 +109,11 @@ fn to_json_schema(v: &Value, dir: Direction) -> Value {
 fn real_traffic_patches(components: &mut Value) {
     let schemas = &mut components["schemas"];
     schemas["ApiError"]["properties"]["parameters"]["items"] = json!({});
+    // An AWS service's `interfaceEndpoints` are the registered vpce ids, not the 24-hex ids
+    // the spec's items say: the Atlas operator passes each as the `{endpointId}` (pattern
+    // `^vpce-…`) of GET …/endpoint/{endpointId} (internal/translation/privateendpoint), and
+    // Terraform calls them "interface endpoints in your VPC" (PRIVATE-NETWORKING.md §1.2).
+    schemas["AWSPrivateLinkConnection"]["properties"]["interfaceEndpoints"]["items"] = json!({"type": "string"});
     let t = &mut schemas["AlertsThresholdInteger"]["properties"];
     t["operator"] = json!({"enum": ["<", ">", "GREATER_THAN", "LESS_THAN"], "type": "string"});
     if let Some(units) = t["units"]["enum"].as_array_mut() {
