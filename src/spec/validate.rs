@@ -273,6 +273,9 @@ macro_rules! path {
     ($($seg:expr),* $(,)?) => { vec![$(PathSeg::from($seg)),*] };
 }
 
+// After `path!`, which it uses.
+mod network;
+
 impl From<&str> for PathSeg {
     fn from(s: &str) -> Self {
         PathSeg::Key(s.to_string())
@@ -465,6 +468,7 @@ fn check_atlas(c: &mut Checker, atlas: &AtlasSpec) {
         }
     }
 
+    network::check_network(c, atlas);
     c.unique(atlas.access_list.iter().enumerate().map(|(i, e)| (path!("atlas", "access_list", i), e.key())), "access-list entry");
     for (i, e) in atlas.access_list.iter().enumerate() {
         let set = [e.cidr.is_some(), e.ip.is_some(), e.security_group.is_some()].iter().filter(|b| **b).count();
