@@ -59,7 +59,8 @@ impl Session {
         if !every_kind {
             let scope = engine.discover_kinds.take().unwrap_or_else(|| Kind::ALL.into_iter().collect());
             let on_demand = |k: &Kind| self.registry.get(*k).is_some_and(|p| p.discover_on_demand());
-            engine.discover_kinds = Some(scope.intersection(&used).filter(|k| !on_demand(k)).copied().collect());
+            let policed = |k: &Kind| self.registry.get(*k).is_some_and(|p| p.polices(&self.loaded));
+            engine.discover_kinds = Some(scope.iter().filter(|k| (used.contains(k) || policed(k)) && !on_demand(k)).copied().collect());
         }
         let mut obs = engine.observe(desired).await?;
         obs.unmanaged.retain(|(a, _)| self.targeted(a));

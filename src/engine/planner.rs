@@ -206,6 +206,18 @@ pub(crate) fn make_plan(
         let prunable = matches!(o.ownership, Ownership::Owned | Ownership::NaturalKey);
         let mut description = o.outputs.get("description").cloned().unwrap_or_else(|| o.id.clone());
         let named = options.delete.iter().any(|n| *n == addr.to_string());
+        if let Some(why) = provider(addr.kind).and_then(|p| p.forbidden(o, loaded)).filter(|_| prunable) {
+            resources.push(ResourceChange {
+                address: addr.clone(),
+                action: Action::Delete,
+                reason: if options.destroy { Reason::Destroy } else { Reason::Drifted },
+                id: Some(o.id.clone()),
+                changes: Vec::new(),
+                depends_on: Vec::new(),
+                notes: vec![why],
+            });
+            continue;
+        }
         let guard = provider(addr.kind).and_then(|p| p.prune_guard(o));
         let pruned = options.prune && guard.is_none();
         if options.prune

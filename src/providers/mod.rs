@@ -287,6 +287,19 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Why the spec forbids this live resource it does not declare, if it does: a public
+    /// access-list entry in a VPC-only environment. Every plan deletes it, not only `--prune`,
+    /// and `drift` counts it.
+    fn forbidden(&self, _observed: &Observed, _loaded: &LoadedSpec) -> Option<String> {
+        None
+    }
+
+    /// Whether a plain plan lists this kind's live resources though the spec declares none of
+    /// them: the spec forbids some ([`Provider::forbidden`]).
+    fn polices(&self, _loaded: &LoadedSpec) -> bool {
+        false
+    }
+
     /// Changes the service cannot show but the run asks for: Atlas never returns a database
     /// user's password, so `--rotate-passwords` is a change the users provider asserts.
     fn asserted_changes(&self, _desired: &Desired, _observed: &Observed, _options: &crate::plan::PlanOptions) -> Vec<FieldChange> {

@@ -54,7 +54,8 @@ async fn app_network(moto: &str) -> ((String, Vec<String>), String) {
         let answer = ec2(moto, &[("Action", "CreateSubnet"), ("VpcId", &vpc), ("CidrBlock", cidr), ("AvailabilityZone", az)]).await;
         subnets.push(all_of(&answer, "subnetId").remove(0));
     }
-    let app = ec2(moto, &[("Action", "CreateSecurityGroup"), ("GroupName", "app"), ("GroupDescription", "app servers"), ("VpcId", &vpc)]).await;
+    let app =
+        ec2(moto, &[("Action", "CreateSecurityGroup"), ("GroupName", "app"), ("GroupDescription", "app servers"), ("VpcId", &vpc)]).await;
     let app = all_of(&app, "groupId").remove(0);
     ((vpc, subnets), app)
 }
@@ -155,7 +156,8 @@ async fn privatelink_one_apply_runs_the_chain_and_destroy_undoes_it() {
         "{ingress:?}"
     );
     assert!(
-        ingress.iter().any(|b| b.contains("CidrIp=10.0.0.0%2F16")) && ingress.iter().any(|b| b.contains(&format!("Groups.1.GroupId={app}")))
+        ingress.iter().any(|b| b.contains("CidrIp=10.0.0.0%2F16"))
+            && ingress.iter().any(|b| b.contains(&format!("Groups.1.GroupId={app}")))
     );
     let group = w.ec2_calls("CreateSecurityGroup");
     assert!(group.len() == 1 && group[0].contains("TagSpecification.1.ResourceType=security-group"), "{group:?}");
@@ -227,6 +229,20 @@ async fn privatelink_one_apply_runs_the_chain_and_destroy_undoes_it() {
     drift.expect_code(2);
     assert!(drift.stdout.contains("subnets") && drift.stdout.contains("0.0.0.0/0 tcp 27017-27017"), "{}", drift.stdout);
     w.run(&["apply", "-e", &spec, "--auto-approve", "-q"]).await.expect_code(0);
+    w.run(&["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);
+
+    // Drift in a VPC-only environment: a public access-list entry added by hand.
+    let entry = json!([{"cidrBlock": "203.0.113.0/24", "comment": "a laptop"}]);
+    let (status, _) = w.sandbox.api("POST", &format!("/api/atlas/v2/groups/{group_id}/accessList"), "2023-01-01", Some(entry)).await;
+    assert_eq!(status, 201);
+    let drift = w.run(&["drift", "-e", &spec]).await;
+    drift.expect_code(2);
+    assert!(drift.stdout.contains("atlas.access_list.203.0.113.0/24"), "{}", drift.stdout);
+    let plan = w.run(&["plan", "-e", &spec]).await;
+    assert!(plan.stdout.contains("VPC-only") && plan.stdout.contains("- atlas.access_list.203.0.113.0/24"), "{}", plan.stdout);
+    w.run(&["apply", "-e", &spec, "--auto-approve", "-q"]).await.expect_code(0);
+    let (_, entries) = w.sandbox.api("GET", &format!("/api/atlas/v2/groups/{group_id}/accessList"), "2023-01-01", None).await;
+    assert_eq!(entries["results"], json!([]), "{entries}");
     w.run(&["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);
 
     // Destroy: registration, AWS endpoint, security group, service.

@@ -11,6 +11,7 @@ use super::{Atlas, LANE, group_id, group_of, scope_group_id};
 use crate::plan::FieldChange;
 use crate::providers::{Ctx, Desired, Lane, Observed, Outputs, Ownership, Provider, Result};
 use crate::resource::{Address, Kind};
+use crate::spec::LoadedSpec;
 use crate::spec::model::AccessListSpec;
 
 pub struct AccessListProvider(pub Arc<Atlas>);
@@ -109,6 +110,19 @@ impl Provider for AccessListProvider {
     /// Atlas keeps no tags on access-list entries: nothing proves poactl made one, so `--prune` alone keeps them.
     fn prune_guard(&self, _o: &Observed) -> Option<String> {
         Some("Atlas keeps no ownership mark on access-list entries, so poactl cannot prove it made this one".to_string())
+    }
+
+    /// A VPC-only environment has no public entries: one added by hand (or left from before) is
+    /// drift, and apply removes it. PrivateLink does not switch public access off by itself
+    /// (../shared/atlas/PRIVATE-NETWORKING.md, "How the plan maps": clusters stay reachable
+    /// "using other methods, such as public IP access list").
+    fn forbidden(&self, o: &Observed, loaded: &LoadedSpec) -> Option<String> {
+        let vpc_only = loaded.spec.atlas.as_ref().is_some_and(|a| !a.public_access());
+        vpc_only.then(|| format!("the environment is VPC-only (`network.public_access: false`): the public entry {} goes", o.id))
+    }
+
+    fn polices(&self, loaded: &LoadedSpec) -> bool {
+        loaded.spec.atlas.as_ref().is_some_and(|a| !a.public_access())
     }
 
     async fn observe(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Option<Observed>> {

@@ -19,9 +19,9 @@ use crate::spec::yaml::PathSeg;
 
 /// An AWS resource id: the prefix, a dash, and 8 or 17 lower-case hex digits.
 fn aws_id(id: &str, prefix: &str) -> bool {
-    id.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).is_some_and(|hex| {
-        (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-    })
+    id.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
 }
 
 /// One region in either form (`US_EAST_1`, `us-east-1`): a misspelt form gets its own error.
@@ -60,7 +60,10 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
     if endpoints.is_empty() {
         return;
     }
-    c.unique(endpoints.iter().enumerate().map(|(i, e)| (path!("atlas", "network", "private_endpoints", i, "region"), e.region.as_str())), "private endpoint region");
+    c.unique(
+        endpoints.iter().enumerate().map(|(i, e)| (path!("atlas", "network", "private_endpoints", i, "region"), e.region.as_str())),
+        "private endpoint region",
+    );
     for (i, cl) in atlas.clusters.iter().enumerate() {
         if !is_dedicated(&cl.tier) {
             c.err(
@@ -77,7 +80,10 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
         } else if !endpoints.iter().any(|e| same_region(&e.region, &cl.region)) {
             c.err(
                 path!("atlas", "clusters", i, "region"),
-                format!("cluster `{}` has nodes in {} but no private endpoint there: Atlas gives it no private connection string", cl.name, cl.region),
+                format!(
+                    "cluster `{}` has nodes in {} but no private endpoint there: Atlas gives it no private connection string",
+                    cl.name, cl.region
+                ),
                 format!("add a `network.private_endpoints` entry with `region: {}`", cl.region),
             );
         }
@@ -85,7 +91,11 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
     for (i, e) in endpoints.iter().enumerate() {
         let at = |f: &str| path!("atlas", "network", "private_endpoints", i, f);
         if !atlas_region(&e.region) {
-            c.err(at("region"), format!("`{}` is not an Atlas AWS region", e.region), "write it as Atlas does, e.g. US_EAST_1 for us-east-1");
+            c.err(
+                at("region"),
+                format!("`{}` is not an Atlas AWS region", e.region),
+                "write it as Atlas does, e.g. US_EAST_1 for us-east-1",
+            );
         } else if !atlas.clusters.iter().any(|cl| same_region(&cl.region, &e.region)) {
             c.err(
                 at("region"),
@@ -94,15 +104,26 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
             );
         }
         if !aws_id(&e.vpc, "vpc") {
-            c.err(at("vpc"), format!("`{}` is not a VPC id", e.vpc), "e.g. vpc-0123456789abcdef0 (poactl never creates VPCs: use the app's)");
+            c.err(
+                at("vpc"),
+                format!("`{}` is not a VPC id", e.vpc),
+                "e.g. vpc-0123456789abcdef0 (poactl never creates VPCs: use the app's)",
+            );
         }
         if e.subnets.is_empty() {
             c.err(at("subnets"), "the endpoint needs at least one subnet", "list one subnet per availability zone the app runs in");
         }
-        c.unique(e.subnets.iter().enumerate().map(|(j, s)| (path!("atlas", "network", "private_endpoints", i, "subnets", j), s.as_str())), "subnet");
+        c.unique(
+            e.subnets.iter().enumerate().map(|(j, s)| (path!("atlas", "network", "private_endpoints", i, "subnets", j), s.as_str())),
+            "subnet",
+        );
         for (j, s) in e.subnets.iter().enumerate() {
             if !aws_id(s, "subnet") {
-                c.err(path!("atlas", "network", "private_endpoints", i, "subnets", j), format!("`{s}` is not a subnet id"), "e.g. subnet-0aaaaaaaaaaaaaaaa");
+                c.err(
+                    path!("atlas", "network", "private_endpoints", i, "subnets", j),
+                    format!("`{s}` is not a subnet id"),
+                    "e.g. subnet-0aaaaaaaaaaaaaaaa",
+                );
             }
         }
         if e.allow_from.is_empty() {
