@@ -215,7 +215,14 @@ impl Spec {
                 if tiers.is_empty() { String::new() } else { format!(": {}", tiers.join(", ")) }
             ));
             parts.push(plural(a.database_users.len(), "database user", "database users"));
-            parts.push(plural(a.access_list.len(), "access-list entry", "access-list entries"));
+            if a.public_access() {
+                parts.push(plural(a.access_list.len(), "access-list entry", "access-list entries"));
+            } else {
+                parts.push("VPC-only".to_string());
+            }
+            if !a.private_endpoints().is_empty() {
+                parts.push(plural(a.private_endpoints().len(), "private endpoint", "private endpoints"));
+            }
             if !a.alerts.is_empty() {
                 parts.push(plural(a.alerts.len(), "Atlas alert", "Atlas alerts"));
             }
