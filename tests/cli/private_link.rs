@@ -274,25 +274,11 @@ async fn privatelink_adopts_the_regions_existing_service() {
     let (_bare_dir, bare_spec) = spec_file("ad", bare);
     w.run(&["apply", "-e", &bare_spec, "--auto-approve", "-q"]).await.expect_code(0);
     let group = w.sandbox.group_id("ad-project").await;
-    let (status, made) = w
-        .sandbox
-        .api(
-            "POST",
-            &format!("/api/atlas/v2/groups/{group}/privateEndpoint/endpointService"),
-            "2023-01-01",
-            Some(json!({"providerName": "AWS", "region": "US_EAST_1"})),
-        )
-        .await;
+    let path = format!("/api/atlas/v2/groups/{group}/privateEndpoint/endpointService");
+    let body = json!({"providerName": "AWS", "region": "US_EAST_1"});
+    let (status, made) = w.sandbox.api("POST", &path, "2023-01-01", Some(body.clone())).await;
     assert_eq!(status, 200, "{made}");
-    let (second, refused) = w
-        .sandbox
-        .api(
-            "POST",
-            &format!("/api/atlas/v2/groups/{group}/privateEndpoint/endpointService"),
-            "2023-01-01",
-            Some(json!({"providerName": "AWS", "region": "US_EAST_1"})),
-        )
-        .await;
+    let (second, refused) = w.sandbox.api("POST", &path, "2023-01-01", Some(body)).await;
     assert_eq!((second, refused["errorCode"].as_str()), (409, Some("PRIVATE_ENDPOINT_SERVICE_ALREADY_EXISTS_FOR_REGION")));
     w.sandbox.control("log/clear", json!({})).await;
 

@@ -110,8 +110,8 @@ pub(super) async fn find_endpoint(ec2: &Ec2, env: &str, id: &str) -> Result<Opti
     Ok(list_endpoints(ec2, owned_by(env, id)).await?.into_iter().find(|e| !e.gone()))
 }
 
-/// The endpoints matching `filter`, every page.
-pub(super) async fn list_endpoints(ec2: &Ec2, filter: Params) -> Result<Vec<Endpoint>> {
+/// Every page of a Describe call: the `item`s of `set` in each answer, read by `read`.
+async fn paged<T>(ec2: &Ec2, action: &str, set: &str, filter: Params, read: fn(&Node) -> T) -> Result<Vec<T>> {
     let mut out = Vec::new();
     let mut token = String::new();
     loop {
@@ -119,13 +119,18 @@ pub(super) async fn list_endpoints(ec2: &Ec2, filter: Params) -> Result<Vec<Endp
         if !token.is_empty() {
             p = p.set("NextToken", token.clone());
         }
-        let answer = ec2.call("DescribeVpcEndpoints", p, true).await?;
-        out.extend(answer.items("vpcEndpointSet").map(Endpoint::from));
+        let answer = ec2.call(action, p, true).await?;
+        out.extend(answer.items(set).map(read));
         token = answer.text_of("nextToken").to_string();
         if token.is_empty() {
             return Ok(out);
         }
     }
+}
+
+/// The endpoints matching `filter`.
+pub(super) async fn list_endpoints(ec2: &Ec2, filter: Params) -> Result<Vec<Endpoint>> {
+    paged(ec2, "DescribeVpcEndpoints", "vpcEndpointSet", filter, Endpoint::from).await
 }
 
 /// The environment's endpoints and groups (for discovery).
@@ -140,20 +145,7 @@ pub(super) async fn find_group(ec2: &Ec2, env: &str, id: &str) -> Result<Option<
 }
 
 async fn list_groups(ec2: &Ec2, filter: Params) -> Result<Vec<Group>> {
-    let mut out = Vec::new();
-    let mut token = String::new();
-    loop {
-        let mut p = filter.clone();
-        if !token.is_empty() {
-            p = p.set("NextToken", token.clone());
-        }
-        let answer = ec2.call("DescribeSecurityGroups", p, true).await?;
-        out.extend(answer.items("securityGroupInfo").map(Group::from));
-        token = answer.text_of("nextToken").to_string();
-        if token.is_empty() {
-            return Ok(out);
-        }
-    }
+    paged(ec2, "DescribeSecurityGroups", "securityGroupInfo", filter, Group::from).await
 }
 
 /// The endpoint's security group: poactl's, made now if a killed run did not leave it.
@@ -187,6 +179,11 @@ pub(super) async fn ensure_group(ec2: &Ec2, env: &str, id: &str, vpc: &str, name
 
 fn permission(p: Params, source: &str) -> Params {
     let p = p.set("IpPermissions.1.IpProtocol", "tcp").set("IpPermissions.1.FromPort", FROM_PORT).set("IpPermissions.1.ToPort", TO_PORT);
+    with_source(p, source)
+}
+
+/// A permission's source: a security group, an IPv6 or an IPv4 block.
+fn with_source(p: Params, source: &str) -> Params {
     if source.starts_with("sg-") {
         p.set("IpPermissions.1.Groups.1.GroupId", source)
     } else if source.contains(':') {
@@ -218,14 +215,7 @@ pub(super) async fn sync_ingress(ec2: &Ec2, group: &Group, want: &[String]) -> R
             let (from, to) = range.split_once('-').unwrap_or((range, range));
             p = p.set("IpPermissions.1.IpProtocol", proto).set("IpPermissions.1.FromPort", from).set("IpPermissions.1.ToPort", to);
         }
-        p = if source.starts_with("sg-") {
-            p.set("IpPermissions.1.Groups.1.GroupId", source)
-        } else if source.contains(':') {
-            p.set("IpPermissions.1.Ipv6Ranges.1.CidrIpv6", source)
-        } else {
-            p.set("IpPermissions.1.IpRanges.1.CidrIp", source)
-        };
-        revoke(ec2, &group.id, p).await?;
+        revoke(ec2, &group.id, with_source(p, source)).await?;
     }
     Ok(())
 }
