@@ -121,8 +121,18 @@ impl PrivateEndpointSpec {
     /// underscores (`US_EAST_1` for us-east-1; openapi-v2.yaml, AWSRegionConfig20240805
     /// regionName).
     pub fn aws_region(&self) -> String {
-        self.region.to_ascii_lowercase().replace('_', "-")
+        aws_region_name(&self.region)
     }
+}
+
+/// `us-east-1` for Atlas' `US_EAST_1` (and for `us-east-1` itself).
+pub fn aws_region_name(atlas_region: &str) -> String {
+    atlas_region.to_ascii_lowercase().replace('_', "-")
+}
+
+/// One AWS region in either form (`US_EAST_1`, `us-east-1`): Atlas writes both.
+pub fn same_region(a: &str, b: &str) -> bool {
+    aws_region_name(a) == aws_region_name(b)
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -43,7 +43,7 @@ use crate::providers::{
 };
 use crate::resource::{Address, Kind, TAG_ID};
 use crate::spec::LoadedSpec;
-use crate::spec::model::{AtlasSpec, PrivateEndpointSpec};
+use crate::spec::model::{AtlasSpec, PrivateEndpointSpec, aws_region_name, same_region};
 
 pub struct PrivateEndpointProvider {
     atlas: Arc<Atlas>,
@@ -89,18 +89,8 @@ fn services_path(group: &str) -> String {
     format!("/api/atlas/v2/groups/{group}/privateEndpoint/AWS/endpointService")
 }
 
-fn same_region(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.to_ascii_lowercase().replace('_', "-");
-    norm(a) == norm(b)
-}
-
 fn str_of<'v>(v: &'v Value, k: &str) -> &'v str {
     v.get(k).and_then(|x| x.as_str()).unwrap_or_default()
-}
-
-/// The Atlas region of an address (`atlas.private_endpoints.US_EAST_1`).
-fn aws_region_of(region: &str) -> String {
-    region.to_ascii_lowercase().replace('_', "-")
 }
 
 /// What observe found, kept in the handle for update and delete.
@@ -190,7 +180,7 @@ impl PrivateEndpointProvider {
 
     async fn find(&self, ctx: &Ctx<'_>, group: &str, address: &Address) -> Result<Found> {
         let region = address.name.clone();
-        let ec2 = self.aws.ec2(&aws_region_of(&region));
+        let ec2 = self.aws.ec2(&aws_region_name(&region));
         let id = address.to_string();
         let (service, endpoint, security_group) = tokio::try_join!(
             self.service_in(group, &region),
@@ -292,18 +282,29 @@ impl PrivateEndpointProvider {
         Ok(())
     }
 
-    fn security_group_name(env: &str, region: &str) -> String {
-        format!("poactl-{env}-atlas-{}", aws_region_of(region))
+    /// Waits until Atlas answers 404 for `path` (through DELETING), showing its `state_field`.
+    async fn atlas_gone(&self, ctx: &Ctx<'_>, path: &str, what: &str, state_field: &str) -> Result<()> {
+        wait_for(ctx, what, "waiting for Atlas to remove it", Duration::from_secs(10), || async {
+            Ok(match self.atlas.client.get_opt(path, V2023_01_01).await? {
+                None => Look::Ready(()),
+                Some(r) => Look::NotYet(str_of(&r, state_field).to_string()),
+            })
+        })
+        .await
     }
 
-    fn outputs(found: &Found, e: &Endpoint, group: &Group, service: &Value, status: &str) -> Outputs {
+    fn security_group_name(env: &str, region: &str) -> String {
+        format!("poactl-{env}-atlas-{}", aws_region_name(region))
+    }
+
+    fn outputs(region: &str, e: &Endpoint, group: &Group, service: &Value, status: &str) -> Outputs {
         Outputs::from([
             ("endpoint_id".to_string(), e.id.clone()),
             ("service_id".to_string(), str_of(service, "id").to_string()),
             ("service_name".to_string(), str_of(service, "endpointServiceName").to_string()),
             ("security_group".to_string(), group.id.clone()),
             ("status".to_string(), status.to_string()),
-            ("description".to_string(), format!("PrivateLink endpoint {} in {}", e.id, found.region)),
+            ("description".to_string(), format!("PrivateLink endpoint {} in {region}", e.id)),
         ])
     }
 
@@ -317,7 +318,7 @@ impl PrivateEndpointProvider {
     async fn converge(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
         let group = group_id(ctx)?;
         let region = d.address.name.clone();
-        let ec2 = self.aws.ec2(&aws_region_of(&region));
+        let ec2 = self.aws.ec2(&aws_region_name(&region));
         let id = d.address.to_string();
         let (vpc, subnets, allow_from, tags) = Self::wanted(d);
         let service = self.ready_service(ctx, &group, &region).await?;
@@ -333,8 +334,7 @@ impl PrivateEndpointProvider {
             }
         };
         let registration = self.register(ctx, &group, str_of(&service, "id"), &endpoint.id).await?;
-        let found = Found { group, region, ..Default::default() };
-        Ok(Self::outputs(&found, &endpoint, &sg, &service, str_of(&registration, "connectionStatus")))
+        Ok(Self::outputs(&region, &endpoint, &sg, &service, str_of(&registration, "connectionStatus")))
     }
 }
 
@@ -417,17 +417,17 @@ impl Provider for PrivateEndpointProvider {
         regions.push(ctx.loaded.spec.aws_region());
         regions.sort();
         regions.dedup();
-        let mut ids: BTreeMap<String, ()> = BTreeMap::new();
+        let mut ids = std::collections::BTreeSet::new();
         for region in &regions {
             let (endpoints, groups) = aws_side::list_env(&self.aws.ec2(region), ctx.env).await?;
             for tags in endpoints.iter().map(|e| &e.tags).chain(groups.iter().map(|g| &g.tags)) {
                 if let Some(id) = tags.get(TAG_ID).filter(|i| i.starts_with(Kind::AtlasPrivateEndpoint.as_str())) {
-                    ids.insert(id.clone(), ());
+                    ids.insert(id.clone());
                 }
             }
         }
         let mut out = Vec::new();
-        for id in ids.keys() {
+        for id in &ids {
             let Some(address) = Address::parse(id) else { continue };
             let found = self.find(ctx, &group, &address).await?;
             out.push((address.clone(), found.observed(ctx, &address)));
@@ -441,7 +441,7 @@ impl Provider for PrivateEndpointProvider {
 
     async fn update(&self, ctx: &Ctx<'_>, d: &Desired, o: &Observed, changes: &[FieldChange]) -> Result<Outputs> {
         let region = d.address.name.clone();
-        let ec2 = self.aws.ec2(&aws_region_of(&region));
+        let ec2 = self.aws.ec2(&aws_region_name(&region));
         let vpce = str_of(&o.handle, "vpce").to_string();
         let (_, subnets, _, tags) = Self::wanted(d);
         let touched = |attr: &str| crate::plan::touches(changes, attr);
@@ -472,7 +472,7 @@ impl Provider for PrivateEndpointProvider {
             g => g.to_string(),
         };
         let region = address.name.clone();
-        let ec2 = self.aws.ec2(&aws_region_of(&region));
+        let ec2 = self.aws.ec2(&aws_region_name(&region));
         let found = self.find(ctx, &group, address).await?;
         let service = found.service_id();
         // 1. The registration, until Atlas no longer lists it, and the clusters settle.
@@ -481,19 +481,7 @@ impl Provider for PrivateEndpointProvider {
         {
             let path = format!("{}/{sid}/endpoint/{}", services_path(&group), e.id);
             self.atlas.client.delete_if_exists(&path, V2023_01_01).await?;
-            wait_for(
-                ctx,
-                &format!("the PrivateLink connection {}", e.id),
-                "waiting for Atlas to remove it",
-                Duration::from_secs(10),
-                || async {
-                    Ok(match self.atlas.client.get_opt(&path, V2023_01_01).await? {
-                        None => Look::Ready(()),
-                        Some(r) => Look::NotYet(str_of(&r, "connectionStatus").to_string()),
-                    })
-                },
-            )
-            .await?;
+            self.atlas_gone(ctx, &path, &format!("the PrivateLink connection {}", e.id), "connectionStatus").await?;
             self.clusters_idle(ctx, &group).await?;
         }
         // 2. The AWS endpoint.
@@ -526,19 +514,7 @@ impl Provider for PrivateEndpointProvider {
                 self.atlas.client.delete_if_exists(&path, V2023_01_01).await?;
             }
             if !in_use {
-                wait_for(
-                    ctx,
-                    &format!("Atlas' endpoint service in {region}"),
-                    "waiting for Atlas to delete it",
-                    Duration::from_secs(15),
-                    || async {
-                        Ok(match self.atlas.client.get_opt(&path, V2023_01_01).await? {
-                            None => Look::Ready(()),
-                            Some(s) => Look::NotYet(str_of(&s, "status").to_string()),
-                        })
-                    },
-                )
-                .await?;
+                self.atlas_gone(ctx, &path, &format!("Atlas' endpoint service in {region}"), "status").await?;
             }
         }
         Ok(())

@@ -14,7 +14,8 @@
 //!   access-list entries, and an environment that is VPC-only needs a way in.
 
 use super::{Checker, is_dedicated, parse_cidr};
-use crate::spec::model::AtlasSpec;
+// Regions compare in either form, so a misspelt form gets its own error.
+use crate::spec::model::{AtlasSpec, same_region};
 use crate::spec::yaml::PathSeg;
 
 /// An AWS resource id: the prefix, a dash, and 8 or 17 lower-case hex digits.
@@ -22,11 +23,6 @@ fn aws_id(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix)
         .and_then(|r| r.strip_prefix('-'))
         .is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
-}
-
-/// One region in either form (`US_EAST_1`, `us-east-1`): a misspelt form gets its own error.
-fn same_region(a: &str, b: &str) -> bool {
-    a.to_ascii_lowercase().replace('_', "-") == b.to_ascii_lowercase().replace('_', "-")
 }
 
 /// `US_EAST_1`: Atlas' form of an AWS region.
