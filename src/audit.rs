@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
+use crate::spec::cidr::Cidr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,6 +120,89 @@ pub(crate) const RULES: &[Rule] = &[
                         || r.attrs.get("cidr").and_then(Value::as_str).is_some_and(|c| c == "0.0.0.0/0" || c == "::/0")
                 })
                 .map(|r| hit(r, "an entry allows every address"))
+                .collect()
+        },
+    },
+    Rule {
+        id: "atlas-public-access-production",
+        severity: Severity::High,
+        title: "Production database reachable through the public access list",
+        why: "A public entry lets that address reach the cluster over the internet, guarded by passwords alone; production should be VPC-only, reached through private endpoints.",
+        fix: "`atlas.network: { public_access: false, private_endpoints: [...] }` and remove `atlas.access_list`; apply removes the live entries (docs/spec.md, \"Private networking\").",
+        check: |i| {
+            if !is_production(i.loaded) {
+                return Vec::new();
+            }
+            of_kind(i, Kind::AtlasAccessList).map(|r| hit(r, "a public access-list entry in a production environment")).collect()
+        },
+    },
+    Rule {
+        id: "private-endpoint-open",
+        severity: Severity::High,
+        title: "Private endpoint open to every address",
+        why: "The endpoint's security group is the only thing that says who in the network may reach the database; 0.0.0.0/0 lets every host that routes to the VPC in, peered networks and VPNs included.",
+        fix: "`allow_from:` the app's security group (`sg-...`) or its subnets' CIDRs; poactl removes any other ingress on apply.",
+        check: |i| {
+            of_kind(i, Kind::AtlasPrivateEndpoint)
+                .filter_map(|r| {
+                    let open: Vec<&str> = ["allow_from", "other_ingress"]
+                        .into_iter()
+                        .flat_map(|k| r.attrs.get(k).and_then(Value::as_array).into_iter().flatten())
+                        .filter_map(Value::as_str)
+                        .filter(|rule| {
+                            // `other_ingress` reads `SOURCE PORTS`; `allow_from` is the source alone.
+                            let source = rule.split(' ').next().unwrap_or_default();
+                            Cidr::parse(source).is_ok_and(Cidr::is_everything)
+                        })
+                        .collect();
+                    (!open.is_empty()).then(|| hit(r, format!("ingress from {}", open.join(", "))))
+                })
+                .collect()
+        },
+    },
+    Rule {
+        id: "private-endpoint-wider-than-vpc",
+        severity: Severity::Medium,
+        title: "Private endpoint allows addresses outside its VPC",
+        why: "Only hosts inside the VPC (or networks routed to it) can use the endpoint; a wider allow_from grants whatever is peered or routed in later without anyone deciding it.",
+        fix: "Narrow `allow_from` to the app's security group or CIDRs inside the VPC.",
+        // The VPC's own blocks when they were read; offline, a VPC's IPv4 block is /16 to
+        // /28 and its IPv6 block /44 to /60 (Amazon VPC User Guide, "VPC CIDR blocks"), so
+        // anything wider cannot be inside it.
+        check: |i| {
+            of_kind(i, Kind::AtlasPrivateEndpoint)
+                .filter_map(|r| {
+                    let vpc: Vec<Cidr> = r
+                        .attrs
+                        .get("vpc_cidrs")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.as_str().and_then(|c| Cidr::parse(c).ok()))
+                        .collect();
+                    let wide: Vec<&str> = r
+                        .attrs
+                        .get("allow_from")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .filter(|s| match Cidr::parse(s) {
+                            // 0.0.0.0/0 is private-endpoint-open's.
+                            Ok(c) if c.is_everything() => false,
+                            Ok(c) if vpc.is_empty() => c.prefix < if c.v6 { 44 } else { 16 },
+                            Ok(c) => !vpc.iter().any(|v| c.within(*v)),
+                            Err(_) => false,
+                        })
+                        .collect();
+                    let against = match r.attrs.get("vpc_cidrs").and_then(Value::as_array) {
+                        Some(blocks) if !vpc.is_empty() => {
+                            format!("outside the VPC's {}", blocks.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                        }
+                        _ => "wider than any VPC can be".to_string(),
+                    };
+                    (!wide.is_empty()).then(|| hit(r, format!("allow_from {}: {against}", wide.join(", "))))
+                })
                 .collect()
         },
     },
@@ -670,6 +754,83 @@ mod tests {
                 "cdn-default-certificate-tls",
                 BASE,
                 vec![res(Kind::Distribution, "a", json!({"certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x"}), Source::Live)],
+                0.0,
+                0,
+            ),
+            ("atlas-public-access-production", sound, vec![res(Kind::AtlasAccessList, "203.0.113.7/32", json!({}), Source::Live)], 0.0, 1),
+            ("atlas-public-access-production", BASE, vec![res(Kind::AtlasAccessList, "203.0.113.7/32", json!({}), Source::Live)], 0.0, 0),
+            ("atlas-public-access-production", sound, vec![res(Kind::AtlasPrivateEndpoint, "US_EAST_1", json!({}), Source::Live)], 0.0, 0),
+            (
+                "private-endpoint-open",
+                BASE,
+                vec![res(Kind::AtlasPrivateEndpoint, "US_EAST_1", json!({"allow_from": ["0.0.0.0/0"]}), Source::Spec)],
+                0.0,
+                1,
+            ),
+            (
+                "private-endpoint-open",
+                BASE,
+                vec![res(
+                    Kind::AtlasPrivateEndpoint,
+                    "US_EAST_1",
+                    json!({"allow_from": ["sg-0123456789abcdef0"], "other_ingress": ["::/0 tcp 27017-27017"]}),
+                    Source::Live,
+                )],
+                0.0,
+                1,
+            ),
+            (
+                "private-endpoint-open",
+                BASE,
+                vec![res(
+                    Kind::AtlasPrivateEndpoint,
+                    "US_EAST_1",
+                    json!({"allow_from": ["sg-0123456789abcdef0", "10.0.0.0/16"]}),
+                    Source::Live,
+                )],
+                0.0,
+                0,
+            ),
+            (
+                "private-endpoint-wider-than-vpc",
+                BASE,
+                vec![res(
+                    Kind::AtlasPrivateEndpoint,
+                    "US_EAST_1",
+                    json!({"allow_from": ["10.0.0.0/8", "10.0.3.0/24"], "vpc_cidrs": ["10.0.0.0/16"]}),
+                    Source::Live,
+                )],
+                0.0,
+                1,
+            ),
+            (
+                "private-endpoint-wider-than-vpc",
+                BASE,
+                vec![res(
+                    Kind::AtlasPrivateEndpoint,
+                    "US_EAST_1",
+                    json!({"allow_from": ["10.1.0.0/24"], "vpc_cidrs": ["10.0.0.0/16", "10.1.0.0/16"]}),
+                    Source::Live,
+                )],
+                0.0,
+                0,
+            ),
+            (
+                "private-endpoint-wider-than-vpc",
+                BASE,
+                vec![res(Kind::AtlasPrivateEndpoint, "US_EAST_1", json!({"allow_from": ["172.16.0.0/12", "10.0.0.0/16"]}), Source::Spec)],
+                0.0,
+                1,
+            ),
+            (
+                "private-endpoint-wider-than-vpc",
+                BASE,
+                vec![res(
+                    Kind::AtlasPrivateEndpoint,
+                    "US_EAST_1",
+                    json!({"allow_from": ["0.0.0.0/0", "sg-0123456789abcdef0"]}),
+                    Source::Spec,
+                )],
                 0.0,
                 0,
             ),

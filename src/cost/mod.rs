@@ -144,6 +144,7 @@ pub(crate) struct Usage {
     pub cdn_requests: f64,
     pub s3_put_requests: f64,
     pub s3_get_requests: f64,
+    pub private_endpoint_gb: f64,
     pub cluster_tiers: BTreeMap<String, String>,
 }
 
@@ -156,6 +157,7 @@ impl Usage {
             cdn_requests: u.cdn_requests,
             s3_put_requests: u.s3_put_requests,
             s3_get_requests: u.s3_get_requests,
+            private_endpoint_gb: u.private_endpoint_gb,
             cluster_tiers: BTreeMap::new(),
         }
     }
@@ -169,6 +171,7 @@ impl Usage {
             cdn_requests: u.cdn_requests * m * s.cdn_requests.unwrap_or(1.0),
             s3_put_requests: u.s3_put_requests * m * s.s3_put_requests.unwrap_or(1.0),
             s3_get_requests: u.s3_get_requests * m * s.s3_get_requests.unwrap_or(1.0),
+            private_endpoint_gb: u.private_endpoint_gb * m * s.private_endpoint_gb.unwrap_or(1.0),
             cluster_tiers: s.cluster_tiers.clone(),
         })
     }
@@ -286,6 +289,9 @@ pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: 
             );
         }
     }
+    if let Some(atlas) = &spec.atlas {
+        private_endpoints(&mut p, atlas, usage, hours);
+    }
     let buckets: Vec<_> = spec.storage.iter().flat_map(|s| s.buckets.iter()).collect();
     if !buckets.is_empty() {
         let region = buckets[0].region.clone().unwrap_or_else(|| spec.aws_region());
@@ -338,6 +344,51 @@ pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: 
     let total = round2(p.lines.iter().filter_map(|l| l.monthly_usd).sum());
     let not_in_catalog = p.lines.iter().filter(|l| l.monthly_usd.is_none()).map(|l| format!("{}: {}", l.resource, l.item)).collect();
     Estimate { scenario: scenario.to_string(), lines: p.lines, total_monthly_usd: total, not_in_catalog }
+}
+
+/// PrivateLink costs on both sides (Atlas docs, "Additional Services" > Private Endpoints):
+/// AWS bills each interface endpoint per availability zone (one per subnet) per hour, and
+/// the data it processes; Atlas bills each region with a private endpoint per hour, and the
+/// traffic in "private endpoint capacity units". Atlas publishes those two prices per region
+/// in its price list only, so the built-in catalog leaves them out rather than guess: they are
+/// listed as not in catalog until a `--catalog` file gives them.
+fn private_endpoints(p: &mut Pricer<'_>, atlas: &crate::spec::model::AtlasSpec, usage: &Usage, hours: f64) {
+    let endpoints = atlas.private_endpoints();
+    for e in endpoints {
+        let resource = format!("atlas.private_endpoints.{}", e.region);
+        let region = e.aws_region();
+        let azs = e.subnets.len().max(1) as f64;
+        p.add(
+            &resource,
+            &format!("AWS interface endpoint in {region} ({} AZ)", e.subnets.len().max(1)),
+            &format!("privatelink/{region}/endpoint_az_hour"),
+            hours * azs,
+            "endpoint-AZ hours",
+            vec![],
+        );
+        p.add(
+            &resource,
+            &format!("Atlas private endpoint in {}", e.region),
+            &format!("atlas/AWS/{}/private_endpoint", e.region),
+            hours,
+            "hours",
+            vec![],
+        );
+    }
+    // Traffic is one figure for the environment; each endpoint carries its share.
+    let share = usage.private_endpoint_gb / endpoints.len().max(1) as f64;
+    for e in endpoints.iter().filter(|_| share > 0.0) {
+        let resource = format!("atlas.private_endpoints.{}", e.region);
+        p.add(&resource, "AWS PrivateLink data processed", &format!("privatelink/{}/data_processed", e.aws_region()), share, "GB", vec![]);
+        p.add(
+            &resource,
+            "Atlas private endpoint capacity units (traffic)",
+            &format!("atlas/AWS/{}/private_endpoint_traffic", e.region),
+            share,
+            "GB",
+            vec!["Atlas also counts new and active connections in its capacity units".to_string()],
+        );
+    }
 }
 
 /// Cost of the live state (as the plan saw it) against the cost of the spec.

@@ -137,3 +137,23 @@ fn over_budget_is_strictly_above_it() {
         assert_eq!(at(total).over_budget(budget), over, "{total} against {budget}");
     }
 }
+
+#[test]
+fn private_endpoints_are_priced_per_az_hour_and_gb_on_aws_and_listed_on_atlas() {
+    let yaml = "atlas:\n  org_id: ${env:ORG}\n  project: p\n  network:\n    public_access: false\n    private_endpoints:\n      - { region: US_EAST_1, vpc: vpc-0123456789abcdef0, subnets: [subnet-0aaaaaaaaaaaaaaaa, subnet-0bbbbbbbbbbbbbbbb], allow_from: [10.0.0.0/16] }\n  clusters:\n    - { name: main, tier: M10, region: US_EAST_1 }\nusage:\n  private_endpoint_gb: 300\n";
+    let e = total(yaml);
+    let line = |item: &str| e.lines.iter().find(|l| l.item.contains(item)).unwrap_or_else(|| panic!("{item}: {:?}", e.lines));
+    // Two subnets, two interfaces: 2 x 730 h x $0.01; 300 GB x $0.01.
+    assert_eq!(line("AWS interface endpoint").monthly_usd, Some(14.60));
+    assert_eq!(line("AWS interface endpoint").quantity, 1460.0);
+    assert_eq!(line("AWS PrivateLink data processed").monthly_usd, Some(3.0));
+    assert!(line("AWS interface endpoint").as_of.is_some(), "dated in the catalog");
+    // Atlas' side is not guessed: listed, not counted.
+    assert_eq!(line("Atlas private endpoint in").monthly_usd, None);
+    assert_eq!(line("Atlas private endpoint capacity").monthly_usd, None);
+    assert_eq!(e.not_in_catalog.len(), 2, "{:?}", e.not_in_catalog);
+    assert_eq!(e.total_monthly_usd, 58.40 + 14.60 + 3.0);
+    // Without traffic, only the hourly lines.
+    let idle = total(&yaml.replace("usage:\n  private_endpoint_gb: 300\n", ""));
+    assert!(!idle.lines.iter().any(|l| l.unit == "GB"));
+}

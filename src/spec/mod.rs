@@ -1,5 +1,6 @@
 //! The environment spec: model, loading (with `extends:` and interpolation) and checks.
 
+pub mod cidr;
 pub mod error;
 pub mod load;
 pub mod model;

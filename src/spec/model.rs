@@ -886,6 +886,9 @@ pub struct UsageSpec {
     pub s3_put_requests: f64,
     #[serde(default)]
     pub s3_get_requests: f64,
+    /// Traffic between the app and Atlas through the private endpoints (GB), both ways.
+    #[serde(default)]
+    pub private_endpoint_gb: f64,
     /// Growth scenarios: named multipliers over the usage above.
     #[serde(default)]
     pub scenarios: Vec<ScenarioSpec>,
@@ -911,6 +914,8 @@ pub struct ScenarioSpec {
     pub s3_put_requests: Option<f64>,
     #[serde(default)]
     pub s3_get_requests: Option<f64>,
+    #[serde(default)]
+    pub private_endpoint_gb: Option<f64>,
     /// Cluster tiers this scenario needs (cluster name → tier), e.g. `{ main: M30 }`.
     #[serde(default)]
     pub cluster_tiers: BTreeMap<String, String>,

@@ -1731,6 +1731,7 @@ fn check_usage(c: &mut Checker, u: &UsageSpec, spec: &Spec) {
         ("cdn_requests", u.cdn_requests),
         ("s3_put_requests", u.s3_put_requests),
         ("s3_get_requests", u.s3_get_requests),
+        ("private_endpoint_gb", u.private_endpoint_gb),
     ] {
         if !(v >= 0.0 && v.is_finite()) {
             c.err(path!("usage", f), "usage must be zero or positive", "per month, e.g. storage_gb: 50");
@@ -1739,7 +1740,15 @@ fn check_usage(c: &mut Checker, u: &UsageSpec, spec: &Spec) {
     c.unique(u.scenarios.iter().enumerate().map(|(i, s)| (path!("usage", "scenarios", i, "name"), s.name.as_str())), "scenario");
     let clusters: Vec<&str> = spec.atlas.iter().flat_map(|a| a.clusters.iter().map(|c| c.name.as_str())).collect();
     for (i, s) in u.scenarios.iter().enumerate() {
-        let all = [Some(s.multiplier), s.storage_gb, s.cdn_transfer_gb, s.cdn_requests, s.s3_put_requests, s.s3_get_requests];
+        let all = [
+            Some(s.multiplier),
+            s.storage_gb,
+            s.cdn_transfer_gb,
+            s.cdn_requests,
+            s.s3_put_requests,
+            s.s3_get_requests,
+            s.private_endpoint_gb,
+        ];
         if all.iter().flatten().any(|m| !(*m > 0.0 && m.is_finite())) {
             c.err(path!("usage", "scenarios", i), "scenario multipliers must be positive", "e.g. multiplier: 10");
         }
@@ -1789,14 +1798,5 @@ fn check_references(c: &mut Checker) {
 }
 
 fn parse_cidr(s: &str) -> Result<(), String> {
-    let Some((addr, len)) = s.split_once('/') else {
-        return Err("the `/prefix` part is missing".into());
-    };
-    let ip: IpAddr = addr.parse().map_err(|_| format!("`{addr}` is not an IP address"))?;
-    let len: u8 = len.parse().map_err(|_| format!("`{len}` is not a prefix length"))?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    if len > max {
-        return Err(format!("the prefix length must be at most {max}"));
-    }
-    Ok(())
+    crate::spec::cidr::Cidr::parse(s).map(|_| ())
 }

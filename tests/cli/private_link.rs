@@ -225,9 +225,33 @@ async fn privatelink_one_apply_runs_the_chain_and_destroy_undoes_it() {
         ],
     )
     .await;
+    // And a block outside the VPC (10.0.0.0/16) on the endpoint's own ports.
+    ec2(
+        &w.moto.url,
+        &[
+            ("Action", "AuthorizeSecurityGroupIngress"),
+            ("GroupId", &sg),
+            ("IpPermissions.1.IpProtocol", "tcp"),
+            ("IpPermissions.1.FromPort", "1024"),
+            ("IpPermissions.1.ToPort", "65535"),
+            ("IpPermissions.1.IpRanges.1.CidrIp", "10.1.0.0/24"),
+        ],
+    )
+    .await;
     let drift = w.run(&["drift", "-e", &spec]).await;
     drift.expect_code(2);
     assert!(drift.stdout.contains("subnets") && drift.stdout.contains("0.0.0.0/0 tcp 27017-27017"), "{}", drift.stdout);
+    // Item 8: audit reads the same live group, and the VPC's blocks from EC2.
+    let audit = w.run(&["audit", "-e", &spec, "--output", "json"]).await;
+    audit.expect_code(0);
+    let findings: Value = serde_json::from_str(&audit.stdout).unwrap();
+    let finding = |rule: &str| {
+        findings["findings"].as_array().unwrap().iter().find(|f| f["rule"] == rule).cloned().unwrap_or_else(|| panic!("no {rule}: {findings}"))
+    };
+    assert_eq!(finding("private-endpoint-open")["address"], "atlas.private_endpoints.US_EAST_1");
+    assert!(finding("private-endpoint-open")["detail"].as_str().unwrap().contains("0.0.0.0/0"), "{findings}");
+    let wider = finding("private-endpoint-wider-than-vpc")["detail"].as_str().unwrap().to_string();
+    assert!(wider.contains("10.1.0.0/24") && wider.contains("outside the VPC's 10.0.0.0/16"), "{wider}");
     w.run(&["apply", "-e", &spec, "--auto-approve", "-q"]).await.expect_code(0);
     w.run(&["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);
 

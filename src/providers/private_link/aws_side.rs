@@ -324,3 +324,36 @@ pub(super) async fn delete_group(ec2: &Ec2, id: &str) -> Result<bool> {
         Err(e) => Err(e),
     }
 }
+
+/// The VPC's IPv4 and IPv6 blocks (its primary and associated ones), for audit's "wider than
+/// the VPC" rule. A VPC that does not exist has none: the plan says so through the endpoint,
+/// not through this read (DescribeVpcs answers `InvalidVpcID.NotFound`).
+pub(super) async fn vpc_cidrs(ec2: &Ec2, vpc: &str) -> Result<Vec<String>> {
+    if vpc.is_empty() {
+        return Ok(Vec::new());
+    }
+    let vpcs = match paged(ec2, "DescribeVpcs", "vpcSet", Params::new().set("VpcId.1", vpc), vpc_blocks).await {
+        Err(e) if refusal_code(&e).is_some_and(|c| c.starts_with("InvalidVpcID.NotFound")) => return Ok(Vec::new()),
+        other => other?,
+    };
+    let mut blocks: BTreeSet<String> = vpcs.into_iter().flatten().collect();
+    blocks.retain(|b| !b.is_empty());
+    Ok(blocks.into_iter().collect())
+}
+
+/// A VPC's blocks: `cidrBlock`, the associated IPv4 ones and the IPv6 ones, leaving out those
+/// being disassociated (DescribeVpcs `cidrBlockState`/`ipv6CidrBlockState`).
+fn vpc_blocks(n: &Node) -> Vec<String> {
+    let live = |a: &Node, state: &str| {
+        let s = a.child(state).map(|s| s.text_of("state")).unwrap_or("associated");
+        matches!(s, "associated" | "associating")
+    };
+    std::iter::once(n.text_of("cidrBlock").to_string())
+        .chain(n.items("cidrBlockAssociationSet").filter(|a| live(a, "cidrBlockState")).map(|a| a.text_of("cidrBlock").to_string()))
+        .chain(
+            n.items("ipv6CidrBlockAssociationSet")
+                .filter(|a| live(a, "ipv6CidrBlockState"))
+                .map(|a| a.text_of("ipv6CidrBlock").to_string()),
+        )
+        .collect()
+}

@@ -102,6 +102,8 @@ struct Found {
     endpoint: Option<Endpoint>,
     security_group: Option<Group>,
     registration: Option<Value>,
+    /// The spec's VPC's blocks (not compared: audit reads them).
+    vpc_cidrs: Vec<String>,
 }
 
 impl Found {
@@ -144,6 +146,7 @@ impl Found {
             "other_security_groups": others,
             "status": self.status(),
             "tags": e.tags,
+            "vpc_cidrs": self.vpc_cidrs,
         });
         keep_owned_tags(&mut attrs, ctx.loaded);
         let raw_status = self.registration.as_ref().map(|r| str_of(r, "connectionStatus").to_string()).unwrap_or(NOT_REGISTERED.into());
@@ -182,16 +185,25 @@ impl PrivateEndpointProvider {
         let region = address.name.clone();
         let ec2 = self.aws.ec2(&aws_region_name(&region));
         let id = address.to_string();
-        let (service, endpoint, security_group) = tokio::try_join!(
+        let spec_vpc = ctx
+            .loaded
+            .spec
+            .atlas
+            .as_ref()
+            .and_then(|a| a.private_endpoints().iter().find(|e| same_region(&e.region, &region)))
+            .map(|e| e.vpc.clone())
+            .unwrap_or_default();
+        let (service, endpoint, security_group, vpc_cidrs) = tokio::try_join!(
             self.service_in(group, &region),
             aws_side::find_endpoint(&ec2, ctx.env, &id),
             aws_side::find_group(&ec2, ctx.env, &id),
+            aws_side::vpc_cidrs(&ec2, &spec_vpc),
         )?;
         let registration = match (service.as_ref().map(|s| str_of(s, "id")), &endpoint) {
             (Some(sid), Some(e)) if !sid.is_empty() => self.registration(group, sid, &e.id).await?,
             _ => None,
         };
-        Ok(Found { group: group.to_string(), region, service, endpoint, security_group, registration })
+        Ok(Found { group: group.to_string(), region, service, endpoint, security_group, registration, vpc_cidrs })
     }
 
     /// Step 1 and 2: the region's service, adopted or made, once Atlas has its AWS name.
