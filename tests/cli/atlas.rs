@@ -54,8 +54,16 @@ async fn dev_and_prod_apply_converge_and_detect_drift() {
     poactl(&sbx, &["plan", "-e", "dev", "--target", "atlas", "--detailed-exitcode"]).expect_code(0);
     assert_eq!(mutating(&sbx.log().await), before, "a second apply makes no mutating call");
 
-    // prod: M10 with backup, PIT, autoscaling, termination protection, alerts, schedule.
-    let run = poactl(&sbx, &["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]);
+    // prod: M10 with backup, PIT, autoscaling, termination protection, alerts, schedule,
+    // VPC-only through a PrivateLink endpoint in a VPC made in moto.
+    let moto = crate::support::Moto::start();
+    let (_prod_dir, prod) = crate::support::prod_in(&moto.url).await;
+    let aws = crate::support::aws_env(&moto.url);
+    let prod_run = |args: &[&str]| {
+        let args: Vec<&str> = args.iter().map(|a| if *a == "prod" { prod.as_str() } else { a }).collect();
+        Poactl::new(&args).envs(SPEC_ENV).envs_owned(&sbx.env()).envs_owned(&aws).run()
+    };
+    let run = prod_run(&["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]);
     run.expect_code(0);
     assert_no_secrets(&run);
     let g = sbx.group_id("poafix-prod").await;
@@ -96,15 +104,18 @@ async fn dev_and_prod_apply_converge_and_detect_drift() {
         );
     }
     let (_, access) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/accessList"), "2023-01-01", None).await;
-    assert_eq!(access["results"][0]["cidrBlock"], "10.0.0.0/16");
-    assert_eq!(access["results"][0]["comment"], "app VPC");
+    assert_eq!(access["results"], json!([]), "VPC-only: no public entry");
+    let (_, services) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/privateEndpoint/AWS/endpointService"), "2023-01-01", None).await;
+    assert_eq!(services[0]["interfaceEndpoints"].as_array().map(Vec::len), Some(1), "{services}");
+    let (_, c) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters/main"), "2024-08-05", None).await;
+    assert!(c.pointer("/connectionStrings/privateEndpoint/0/srvConnectionString").is_some(), "{c}");
 
     let before = mutating(&sbx.log().await);
-    let run = poactl(&sbx, &["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]);
+    let run = prod_run(&["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]);
     run.expect_code(0);
     assert!(run.stdout.contains("No changes."), "{}", run.stdout);
     assert!(run.stdout.contains("atlas.alerts: "), "Atlas' default alerts are listed as unmanaged: {}", run.stdout);
-    poactl(&sbx, &["drift", "-e", "prod", "--target", "atlas"]).expect_code(0);
+    prod_run(&["drift", "-e", "prod", "--target", "atlas"]).expect_code(0);
     assert_eq!(mutating(&sbx.log().await), before, "a second apply makes no mutating call");
 
     // Out-of-band changes through the Atlas API.
@@ -122,7 +133,7 @@ async fn dev_and_prod_apply_converge_and_detect_drift() {
     assert_eq!(s, 200, "{body}");
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
 
-    let drift = poactl(&sbx, &["drift", "-e", "prod", "--target", "atlas", "-o", "json"]);
+    let drift = prod_run(&["drift", "-e", "prod", "--target", "atlas", "-o", "json"]);
     drift.expect_code(2);
     let report = drift.json();
     let fields: Vec<(String, String)> = report["resources"]
@@ -144,12 +155,12 @@ async fn dev_and_prod_apply_converge_and_detect_drift() {
             ("atlas.alerts.OUTSIDE_METRIC_THRESHOLD.CONNECTIONS.above".to_string(), "metric.threshold".to_string())
         ]
     );
-    let text = poactl(&sbx, &["drift", "-e", "prod", "--target", "atlas"]);
+    let text = prod_run(&["drift", "-e", "prod", "--target", "atlas"]);
     text.expect_code(2);
     assert!(text.stdout.contains("point_in_time: live false, spec true"), "{}", text.stdout);
 
-    poactl(&sbx, &["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]).expect_code(0);
-    poactl(&sbx, &["drift", "-e", "prod", "--target", "atlas"]).expect_code(0);
+    prod_run(&["apply", "-e", "prod", "--target", "atlas", "--auto-approve"]).expect_code(0);
+    prod_run(&["drift", "-e", "prod", "--target", "atlas"]).expect_code(0);
     let (_, c) = sbx.api("GET", &format!("/api/atlas/v2/groups/{g}/clusters/main"), "2024-08-05", None).await;
     assert_eq!(c["pitEnabled"], true);
 

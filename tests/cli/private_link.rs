@@ -5,60 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Moto, Poactl, Recorder, Run, Sandbox, aws_env, spec_file};
+use crate::support::{Moto, Poactl, Recorder, Run, Sandbox, all_of, app_network, app_vpc, aws_env, ec2, spec_file};
 
 const ORG: &str = "0123456789abcdef01234567";
-
-/// One EC2 Query call to moto, as an out-of-band actor (the team making its VPC) would make it.
-async fn ec2(moto: &str, params: &[(&str, &str)]) -> String {
-    let mut form: Vec<(&str, &str)> = vec![("Version", "2016-11-15")];
-    form.extend_from_slice(params);
-    let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
-    reqwest::Client::new()
-        .post(format!("{moto}/"))
-        .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The text of every `<tag>` in an answer.
-fn all_of(xml: &str, tag: &str) -> Vec<String> {
-    xml.split(&format!("<{tag}>")).skip(1).filter_map(|s| s.split(&format!("</{tag}>")).next()).map(String::from).collect()
-}
-
-/// The app's VPC with two subnets, as the team has it before poactl runs.
-async fn app_vpc(moto: &str) -> (String, Vec<String>) {
-    app_network(moto).await.0
-}
-
-/// The app's VPC, its subnets, and the app servers' security group.
-async fn app_network(moto: &str) -> ((String, Vec<String>), String) {
-    let vpc = all_of(&ec2(moto, &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")]).await, "vpcId").remove(0);
-    let mut subnets = Vec::new();
-    for (cidr, az) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
-        let answer = ec2(moto, &[("Action", "CreateSubnet"), ("VpcId", &vpc), ("CidrBlock", cidr), ("AvailabilityZone", az)]).await;
-        subnets.push(all_of(&answer, "subnetId").remove(0));
-    }
-    let app =
-        ec2(moto, &[("Action", "CreateSecurityGroup"), ("GroupName", "app"), ("GroupDescription", "app servers"), ("VpcId", &vpc)]).await;
-    let app = all_of(&app, "groupId").remove(0);
-    ((vpc, subnets), app)
-}
 
 fn spec_text(env: &str, vpc: &str, subnets: &[String], allow_from: &str) -> String {
     format!(
@@ -246,7 +195,13 @@ async fn privatelink_one_apply_runs_the_chain_and_destroy_undoes_it() {
     audit.expect_code(0);
     let findings: Value = serde_json::from_str(&audit.stdout).unwrap();
     let finding = |rule: &str| {
-        findings["findings"].as_array().unwrap().iter().find(|f| f["rule"] == rule).cloned().unwrap_or_else(|| panic!("no {rule}: {findings}"))
+        findings["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == rule)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {rule}: {findings}"))
     };
     assert_eq!(finding("private-endpoint-open")["address"], "atlas.private_endpoints.US_EAST_1");
     assert!(finding("private-endpoint-open")["detail"].as_str().unwrap().contains("0.0.0.0/0"), "{findings}");

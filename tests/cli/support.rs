@@ -529,3 +529,75 @@ pub async fn issued_certificate(conf: &aws_config::SdkConfig, domain: &str) -> S
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     arn
 }
+
+/// One EC2 Query call to moto, as an out-of-band actor (the team making its VPC) would make it.
+pub async fn ec2(moto: &str, params: &[(&str, &str)]) -> String {
+    let mut form: Vec<(&str, &str)> = vec![("Version", "2016-11-15")];
+    form.extend_from_slice(params);
+    let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+    reqwest::Client::new()
+        .post(format!("{moto}/"))
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text of every `<tag>` in an answer.
+pub fn all_of(xml: &str, tag: &str) -> Vec<String> {
+    xml.split(&format!("<{tag}>")).skip(1).filter_map(|s| s.split(&format!("</{tag}>")).next()).map(String::from).collect()
+}
+
+/// The app's VPC with two subnets, as the team has it before poactl runs.
+pub async fn app_vpc(moto: &str) -> (String, Vec<String>) {
+    app_network(moto).await.0
+}
+
+/// The app's VPC, its subnets, and the app servers' security group.
+pub async fn app_network(moto: &str) -> ((String, Vec<String>), String) {
+    let vpc = all_of(&ec2(moto, &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")]).await, "vpcId").remove(0);
+    let mut subnets = Vec::new();
+    for (cidr, az) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
+        let answer = ec2(moto, &[("Action", "CreateSubnet"), ("VpcId", &vpc), ("CidrBlock", cidr), ("AvailabilityZone", az)]).await;
+        subnets.push(all_of(&answer, "subnetId").remove(0));
+    }
+    let app =
+        ec2(moto, &[("Action", "CreateSecurityGroup"), ("GroupName", "app"), ("GroupDescription", "app servers"), ("VpcId", &vpc)]).await;
+    let app = all_of(&app, "groupId").remove(0);
+    ((vpc, subnets), app)
+}
+
+/// `environments/prod.yaml` (and the base it extends) with its placeholder VPC, subnet and
+/// security-group ids replaced by a network made in moto, as the team fills in its own.
+pub async fn prod_in(moto: &str) -> (tempfile::TempDir, String) {
+    let ((vpc, subnets), app) = app_network(moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let envs = repo().join("environments");
+    std::fs::copy(envs.join("base.yaml"), dir.path().join("base.yaml")).unwrap();
+    let prod = std::fs::read_to_string(envs.join("prod.yaml")).unwrap();
+    let placeholders = ["vpc-0123456789abcdef0", "subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb", "sg-0cccccccccccccccc"];
+    assert!(placeholders.iter().all(|p| prod.contains(p)), "prod.yaml's placeholder ids changed");
+    let prod = prod
+        .replace(placeholders[0], &vpc)
+        .replace(placeholders[1], &subnets[0])
+        .replace(placeholders[2], &subnets[1])
+        .replace(placeholders[3], &app);
+    let path = dir.path().join("prod.yaml");
+    std::fs::write(&path, prod).unwrap();
+    let p = path.to_string_lossy().to_string();
+    (dir, p)
+}
