@@ -23,6 +23,7 @@
 //! spec (`../shared/atlas/openapi-v2.yaml`), a recorded real answer (`../shared/atlas/captures/`),
 //! a mature client's file, or a documentation page. docs/design.md lists them.
 
+mod access_list;
 pub mod mongo;
 mod mongo_bytes;
 mod mongo_writes;
@@ -75,6 +76,7 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/atlas/v2/groups/{groupId}/accessList", &["2023-01-01"]),
     ("GET", "/api/atlas/v2/groups/{groupId}/accessList/{entryValue}", &["2023-01-01"]),
     ("DELETE", "/api/atlas/v2/groups/{groupId}/accessList/{entryValue}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/accessList/{entryValue}/status", &["2023-01-01"]),
     ("GET", "/api/atlas/v2/groups/{groupId}/databaseUsers", &["2023-01-01"]),
     ("POST", "/api/atlas/v2/groups/{groupId}/databaseUsers", &["2023-01-01"]),
     ("GET", "/api/atlas/v2/groups/{groupId}/databaseUsers/{databaseName}/{username}", &["2023-01-01"]),
@@ -645,6 +647,9 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
     if let Some(answer) = private_endpoint::route(st, method, template.trim_start_matches(base), req) {
         return answer;
     }
+    if let Some(answer) = access_list::route(st, method, template.trim_start_matches(base), req) {
+        return answer;
+    }
     if (method, template) == ("GET", "/api/atlas/v2/orgs/{orgId}/groups") {
         // `name` filters "case-insensitive ... prefixed by the specified name"
         // (openapi-v2.yaml, getOrgGroups, query parameter `name`).
@@ -781,30 +786,6 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
             Ok((200, Some(c.doc.clone())))
         }
         ("DELETE", "/{groupId}/flexClusters/{name}") => delete_cluster(st, &group, req.param("name"), true),
-        ("GET", "/{groupId}/accessList") => {
-            let items = project(st, &group)?.access_list.clone();
-            paginate(req, &format!("{base}/{group}/accessList"), items)
-        }
-        ("POST", "/{groupId}/accessList") => add_access(st, req, &group),
-        ("GET", "/{groupId}/accessList/{entryValue}") => {
-            let entry = req.param("entryValue").to_string();
-            let p = project(st, &group)?;
-            p.access_list
-                .iter()
-                .find(|e| access_matches(e, &entry))
-                .map(|e| (200, Some(e.clone())))
-                .ok_or_else(|| access_missing(&entry, &group))
-        }
-        ("DELETE", "/{groupId}/accessList/{entryValue}") => {
-            let entry = req.param("entryValue").to_string();
-            let p = project(st, &group)?;
-            let before = p.access_list.len();
-            p.access_list.retain(|e| !access_matches(e, &entry));
-            if p.access_list.len() == before {
-                return Err(access_missing(&entry, &group));
-            }
-            Ok((204, None))
-        }
         ("GET", "/{groupId}/databaseUsers") => {
             let items = project(st, &group)?.users.clone();
             paginate(req, &format!("{base}/{group}/databaseUsers"), items)
@@ -1587,92 +1568,6 @@ fn update_schedule(st: &mut State, req: &Req, group: &str) -> Answer {
         }
     }
     Ok((200, Some(s.clone())))
-}
-
-fn access_key(e: &Value) -> String {
-    e.get("cidrBlock")
-        .or_else(|| e.get("awsSecurityGroup"))
-        .or_else(|| e.get("ipAddress"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
-fn access_matches(e: &Value, entry: &str) -> bool {
-    [e.get("cidrBlock"), e.get("ipAddress"), e.get("awsSecurityGroup")].iter().flatten().any(|v| v.as_str() == Some(entry))
-}
-
-fn access_missing(entry: &str, group: &str) -> ApiErr {
-    ApiErr::new(404, "ATLAS_NETWORK_PERMISSION_ENTRY_NOT_FOUND", format!("IP Address {entry} not on Atlas access list for group {group}."))
-        .params(&[entry, group])
-}
-
-fn add_access(st: &mut State, req: &Req, group: &str) -> Answer {
-    let entries = req
-        .body
-        .as_ref()
-        .and_then(|b| b.as_array())
-        .cloned()
-        .ok_or_else(|| ApiErr::new(400, "INVALID_JSON", "The request body must be a JSON array of entries."))?;
-    let mut normalized = Vec::new();
-    for e in entries {
-        let mut n = json!({"groupId": group});
-        let set: Vec<&str> = ["cidrBlock", "ipAddress", "awsSecurityGroup"].into_iter().filter(|k| e.get(*k).is_some()).collect();
-        if set.len() != 1 {
-            return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Each entry needs exactly one of cidrBlock, ipAddress or awsSecurityGroup.")
-                .params(&["cidrBlock"]));
-        }
-        if let Some(ip) = e.get("ipAddress").and_then(|v| v.as_str()) {
-            if ip.parse::<std::net::IpAddr>().is_err() {
-                return Err(ApiErr::new(
-                    400,
-                    "INVALID_IP_ADDRESS_OR_CIDR_NOTATION",
-                    format!("The address {ip} must be in valid IP address or CIDR notation."),
-                )
-                .params(&[ip]));
-            }
-            n["ipAddress"] = json!(ip);
-            n["cidrBlock"] = json!(if ip.contains(':') { format!("{ip}/128") } else { format!("{ip}/32") });
-        }
-        if let Some(c) = e.get("cidrBlock").and_then(|v| v.as_str()) {
-            let ok =
-                c.split_once('/').is_some_and(|(a, l)| a.parse::<std::net::IpAddr>().is_ok() && l.parse::<u8>().is_ok_and(|l| l <= 128));
-            if !ok {
-                return Err(ApiErr::new(
-                    400,
-                    "INVALID_IP_ADDRESS_OR_CIDR_NOTATION",
-                    format!("The address {c} must be in valid IP address or CIDR notation."),
-                )
-                .params(&[c]));
-            }
-            n["cidrBlock"] = json!(c);
-        }
-        if let Some(sg) = e.get("awsSecurityGroup") {
-            n["awsSecurityGroup"] = sg.clone();
-        }
-        if let Some(c) = e.get("comment") {
-            if c.as_str().is_some_and(|s| s.chars().count() > 80) {
-                return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute comment specified.").params(&["comment"]));
-            }
-            n["comment"] = c.clone();
-        }
-        if let Some(d) = e.get("deleteAfterDate") {
-            n["deleteAfterDate"] = d.clone();
-        }
-        let key = access_key(&n);
-        n["links"] = link(req, &format!("/api/atlas/v2/groups/{group}/accessList/{}", encode_segment(&key)));
-        normalized.push(n);
-    }
-    let p = project(st, group)?;
-    for n in normalized {
-        let key = access_key(&n);
-        match p.access_list.iter_mut().find(|e| access_key(e) == key) {
-            Some(existing) => *existing = n,
-            None => p.access_list.push(n),
-        }
-    }
-    let items = p.access_list.clone();
-    paginate(req, &format!("/api/atlas/v2/groups/{group}/accessList"), items).map(|(_, b)| (201, b))
 }
 
 fn user_missing(user: &str, group: &str) -> ApiErr {
