@@ -4,7 +4,9 @@
 # apply (converge) -> drift (exit 0) -> cost -> output (.env) -> week 2, the move: a generated
 # dump of the marketplace's 7 collections -> migrate data (verified) -> migrate uploads -> S3
 # -> migrate urls (stored file URLs rewritten to the CDN) -> audit (security rules, the app's
-# least-privilege IAM policy) -> check (logins and rights, a bucket probe, the alarms).
+# least-privilege IAM policy) -> check (logins and rights, a bucket probe, the alarms) ->
+# VPC-only: a VPC made in moto, environments/local-private.yaml filled in with its ids,
+# PrivateLink applied in one run, and the app's .env through the private endpoint.
 #
 # Environment: POACTL (the binary, default target/debug/poactl), MOTO_PYTHON (the Python
 # with moto, default .venv/bin/python). Every process it starts is stopped on exit, Ctrl-C
@@ -32,7 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 STEP=0
-TOTAL=17
+TOTAL=20
 step() {
     STEP=$((STEP + 1))
     printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$TOTAL" "$*"
@@ -144,5 +146,30 @@ expect 0 audit -e local --fail-on high
 # local emulators do not have; the tests run it against a fake of the edge (POACTL_CDN_EDGE_URL).
 step "check: log in as the database user and try its rights, a probe object in the bucket, the alarms, the backups (the CDN needs a real edge)"
 expect 0 check -e local --only database --only storage --only alarms --only backups
+
+# One EC2 Query call to moto, as the team's own network tooling would make it.
+ec2() {
+    curl -fsS "$MOTO_URL/" -H 'Content-Type: application/x-www-form-urlencoded' \
+        -H 'Authorization: AWS4-HMAC-SHA256 Credential=demo/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=demo' \
+        --data "Version=2016-11-15&$1"
+}
+first() { sed -n "s|.*<$1>\([^<]*\)</$1>.*|\1|p" | head -n1; }
+
+step "VPC-only: the app's VPC, two subnets and its security group, made in moto; environments/local-private.yaml filled in with their ids"
+VPC=$(ec2 "Action=CreateVpc&CidrBlock=10.0.0.0%2F16" | first vpcId)
+SUBNET_A=$(ec2 "Action=CreateSubnet&VpcId=$VPC&CidrBlock=10.0.1.0%2F24&AvailabilityZone=us-east-1a" | first subnetId)
+SUBNET_B=$(ec2 "Action=CreateSubnet&VpcId=$VPC&CidrBlock=10.0.2.0%2F24&AvailabilityZone=us-east-1b" | first subnetId)
+APP_SG=$(ec2 "Action=CreateSecurityGroup&GroupName=app&GroupDescription=app+servers&VpcId=$VPC" | first groupId)
+sed -e "s/vpc-0123456789abcdef0/$VPC/" -e "s/subnet-0aaaaaaaaaaaaaaaa/$SUBNET_A/" -e "s/subnet-0bbbbbbbbbbbbbbbb/$SUBNET_B/" \
+    -e "s/sg-0cccccccccccccccc/$APP_SG/" environments/local-private.yaml >"$WORK/local-private.yaml"
+echo "    VPC $VPC, subnets $SUBNET_A $SUBNET_B, app servers $APP_SG"
+expect 0 validate -e "$WORK/local-private.yaml"
+
+step "apply, VPC-only: Atlas' endpoint service, the AWS interface endpoint and its security group, the registration, the M10 cluster, in one run"
+expect 0 apply -e "$WORK/local-private.yaml" --auto-approve
+expect 0 plan -e "$WORK/local-private.yaml" --detailed-exitcode
+
+step "output: the VPC-only environment's .env connects through the private endpoint"
+expect 0 output -e "$WORK/local-private.yaml"
 
 printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

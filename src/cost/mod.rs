@@ -402,6 +402,9 @@ pub(crate) fn plan_delta(loaded: &crate::spec::LoadedSpec, plan: &Plan) -> Optio
     };
     if let Some(atlas) = &mut live.atlas {
         atlas.clusters.retain(|c| !creating(Kind::AtlasCluster, &c.name));
+        if let Some(n) = &mut atlas.network {
+            n.private_endpoints.retain(|e| !creating(Kind::AtlasPrivateEndpoint, &e.region));
+        }
         for c in &mut atlas.clusters {
             let change = plan.resources.iter().find(|r| r.address.kind == Kind::AtlasCluster && r.address.name == c.name);
             if let Some(before) =

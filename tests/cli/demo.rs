@@ -22,7 +22,11 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the demo failed:\n{stdout}\n{stderr}");
     for want in [
-        "[17/17]",
+        "[20/20]",
+        "VPC-only, 1 private endpoint",
+        "+ atlas.private_endpoints.US_EAST_1: created",
+        "MONGODB_ATLAS_URI=mongodb+srv://main-pl-0.",
+        "Monthly cost: $0.00 -> $73.00",
         "Check of \"local\":",
         "Apply complete! Resources: 18 added",
         "No changes.",
