@@ -1,6 +1,6 @@
 //! `poactl audit` through the CLI: rules over the live state of moto (S3) and the Atlas
 //! sandbox, including what someone changed or added by hand. One test per rule is in
-//! `src/audit.rs` (table-driven); these check that live state reaches the rules.
+//! `src/audit/tests.rs` (table-driven); these check that live state reaches the rules.
 
 use serde_json::json;
 
