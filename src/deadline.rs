@@ -155,6 +155,15 @@ where
     once(&req, current().attempt, call, true).await
 }
 
+/// A read that changes nothing, given `limit` once (a handshake bounded by the client itself,
+/// with time to spare for the one request after it).
+pub(crate) async fn step_for<T, E, Fut>(req: Request<'_>, limit: Duration, call: Fut) -> Bounded<T, E>
+where
+    Fut: IntoFuture<Output = Result<T, E>>,
+{
+    once(&req, limit, call, false).await
+}
+
 /// One bounded attempt that changes nothing and cannot be asked again as it was (a cursor's
 /// next batch): unanswered, it ends with TIMED OUT.
 pub(crate) async fn step<T, E, Fut>(req: Request<'_>, call: Fut) -> Bounded<T, E>

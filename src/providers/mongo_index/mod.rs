@@ -39,7 +39,7 @@ pub struct IndexProvider {
     members: OnceCell<Vec<(String, mongodb::Client)>>,
     /// Whether the server answered a first `ping`: one unreachable server fails every index
     /// at once instead of each after its own server-selection timeout.
-    reachable: OnceCell<std::result::Result<(), String>>,
+    reachable: OnceCell<Result<()>>,
     /// `listIndexes` (and `$indexStats`) per collection, read once per run.
     lists: Mutex<HashMap<String, Arc<OnceCell<Vec<LiveIndex>>>>>,
     /// Set when a read was put off or failed: the unmanaged indexes are not listed then (a
@@ -439,10 +439,51 @@ impl IndexProvider {
         self.options.get().map(endpoint_of).unwrap_or_else(|| "the cluster".into())
     }
 
+    /// Whether the server answers at all, asked once per run before the first listing. It is
+    /// not one of the listing's attempts: the driver bounds the handshake by server selection
+    /// (one attempt, `bound_client_options`) and names hello when that passes, so the ping gets
+    /// that attempt plus one of its own. Inside an attempt of the same length the two
+    /// deadlines raced, and a held handshake was reported as an unanswered listIndexes.
+    async fn reach(&self, ctx: &Ctx<'_>) -> Result<()> {
+        let client = self.client(ctx).await?;
+        let db = client.database(&Self::db_name(ctx));
+        let endpoint = self.endpoint();
+        let reachable = self
+            .reachable
+            .get_or_init(|| async {
+                let req = deadline::Request { service: "MongoDB", endpoint: &endpoint, operation: "ping" };
+                let answer = deadline::step_for(req, deadline::current().attempt * 2, db.run_command(doc! {"ping": 1})).await;
+                let answer = match answer {
+                    Ok(a) => a,
+                    Err(unanswered) => return Err(ProviderError::Unanswered(unanswered)),
+                };
+                answer.map(|_| ()).map_err(|e| ProviderError::Api(match e.kind.as_ref() {
+                    // No server answered the handshake (hello) within server selection's
+                    // deadline, which is one attempt's (`bound_client_options`).
+                    mongodb::error::ErrorKind::ServerSelection { .. } => format!(
+                        "TIMED OUT: MongoDB at {endpoint} did not answer hello (the handshake) within {}: {}",
+                        deadline::seconds(self.options.get().and_then(|o| o.server_selection_timeout).unwrap_or_default()),
+                        crate::secrets::redact(&e.to_string())
+                    ),
+                    // The server says only "Authentication failed." (18), whatever was wrong.
+                    mongodb::error::ErrorKind::Authentication { .. } => format!(
+                        "MongoDB refused the login (AuthenticationFailed, 18): check database.user's name, password and auth database; a user or password made a moment ago can take a minute to reach the cluster ({})",
+                        crate::secrets::redact(&e.to_string())
+                    ),
+                    _ => format!("cannot reach MongoDB (for the indexes): {}", crate::secrets::redact(&e.to_string())),
+                }))
+            })
+            .await;
+        reachable.as_ref().map(|_| ()).map_err(|e| match e {
+            ProviderError::Unanswered(u) => ProviderError::Unanswered(u.clone()),
+            other => ProviderError::Api(other.to_string()),
+        })
+    }
+
     /// The collection's indexes (as extended JSON) with their `$indexStats`, once per run.
     /// The reads are idempotent: unanswered, they are asked again within the call's deadline.
     async fn indexes(&self, ctx: &Ctx<'_>, coll: &str) -> Result<Vec<LiveIndex>> {
-        self.client(ctx).await?;
+        self.reach(ctx).await?;
         let operation = format!("listIndexes {coll} (with $indexStats and currentOp)");
         let endpoint = self.endpoint();
         let req = deadline::Request { service: "MongoDB", endpoint: &endpoint, operation: &operation };
@@ -454,30 +495,6 @@ impl IndexProvider {
         cell.get_or_try_init(|| async {
             let client = self.client(ctx).await?;
             let db = client.database(&Self::db_name(ctx));
-            let endpoint = self.endpoint();
-            let reachable = self
-                .reachable
-                .get_or_init(|| async {
-                    db.run_command(doc! {"ping": 1}).await.map(|_| ()).map_err(|e| match e.kind.as_ref() {
-                        // No server answered the handshake (hello) within server selection's
-                        // deadline, which is one attempt's (`bound_client_options`).
-                        mongodb::error::ErrorKind::ServerSelection { .. } => format!(
-                            "TIMED OUT: MongoDB at {endpoint} did not answer hello (the handshake) within {}: {}",
-                            deadline::seconds(self.options.get().and_then(|o| o.server_selection_timeout).unwrap_or_default()),
-                            crate::secrets::redact(&e.to_string())
-                        ),
-                        // The server says only "Authentication failed." (18), whatever was wrong.
-                        mongodb::error::ErrorKind::Authentication { .. } => format!(
-                            "MongoDB refused the login (AuthenticationFailed, 18): check database.user's name, password and auth database; a user or password made a moment ago can take a minute to reach the cluster ({})",
-                            crate::secrets::redact(&e.to_string())
-                        ),
-                        _ => format!("cannot reach MongoDB (for the indexes): {}", crate::secrets::redact(&e.to_string())),
-                    })
-                })
-                .await;
-            if let Err(e) = reachable {
-                return Err(ProviderError::Api(e.clone()));
-            }
             self.version
                 .get_or_init(|| async {
                     let info = db.run_command(doc! {"buildInfo": 1}).await.ok()?;
@@ -529,8 +546,10 @@ impl IndexProvider {
             let members = self.members(ctx).await;
             let mut read_from = 1;
             for (_, member) in members {
-                let Ok(mut cursor) =
-                    member.database(&Self::db_name(ctx)).run_cursor_command(doc! {"aggregate": coll, "pipeline": [{"$indexStats": {}}], "cursor": {}}).await
+                let Ok(mut cursor) = member
+                    .database(&Self::db_name(ctx))
+                    .run_cursor_command(doc! {"aggregate": coll, "pipeline": [{"$indexStats": {}}], "cursor": {}})
+                    .await
                 else {
                     continue;
                 };
@@ -538,7 +557,9 @@ impl IndexProvider {
                 use futures::StreamExt;
                 while let Some(Ok(d)) = cursor.next().await {
                     let v = Bson::Document(d).into_relaxed_extjson();
-                    let (Some(name), Some(ops)) = (v.get("name").and_then(|n| n.as_str()), v.pointer("/accesses/ops").and_then(|o| o.as_i64())) else {
+                    let (Some(name), Some(ops)) =
+                        (v.get("name").and_then(|n| n.as_str()), v.pointer("/accesses/ops").and_then(|o| o.as_i64()))
+                    else {
                         continue;
                     };
                     if let Some(Value::Object(a)) = stats.get_mut(name) {
