@@ -42,6 +42,12 @@ pub(crate) struct Global {
     /// reported as "outcome unknown". Never past apply's --timeout.
     #[arg(long, global = true, env = "POACTL_REQUEST_TIMEOUT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: Option<u64>,
+    /// Let this runner reach a VPC-only environment's clusters for this run: an Atlas temporary
+    /// access-list entry for ADDRESS (default: the address checkip.amazonaws.com sees), removed
+    /// when the command ends, also on Ctrl-C, and by Atlas itself within the hour (apply: its
+    /// --timeout) if poactl is killed. For plan, apply, drift, destroy, check and migrate data.
+    #[arg(long, global = true, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "auto")]
+    pub temporary_access: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

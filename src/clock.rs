@@ -4,7 +4,12 @@ use std::time::SystemTime;
 
 /// `2026-11-25T12:00:00Z` for now.
 pub(crate) fn now_iso() -> String {
-    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    iso_at(SystemTime::now())
+}
+
+/// `2026-11-25T12:00:00Z` for `at` (UTC, to the second).
+pub(crate) fn iso_at(at: SystemTime) -> String {
+    let secs = at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil from days (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;

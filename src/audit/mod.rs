@@ -12,6 +12,10 @@ use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::cidr::Cidr;
 
+/// How `--temporary-access` marks its entries (`providers::atlas::temporary_access`), as text:
+/// audit reads attributes, never providers.
+const TEMPORARY_COMMENT: &str = "poactl temporary access";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Severity {
@@ -83,6 +87,12 @@ fn of_kind<'a>(input: &'a Input<'_>, kind: Kind) -> impl Iterator<Item = &'a Res
     input.resources.iter().filter(move |r| r.address.kind == kind)
 }
 
+/// An access-list entry `--temporary-access` wrote: its comment's prefix and an expiry.
+fn is_temporary_entry(r: &Resource) -> bool {
+    r.attrs.get("comment").and_then(Value::as_str).is_some_and(|c| c.starts_with(TEMPORARY_COMMENT))
+        && r.attrs.get("delete_after").and_then(Value::as_str).is_some()
+}
+
 fn hit(r: &Resource, detail: impl Into<String>) -> Hit {
     (r.address.to_string(), Some(r.source), detail.into())
 }
@@ -133,7 +143,27 @@ pub(crate) const RULES: &[Rule] = &[
             if !is_production(i.loaded) {
                 return Vec::new();
             }
-            of_kind(i, Kind::AtlasAccessList).map(|r| hit(r, "a public access-list entry in a production environment")).collect()
+            // A runner's temporary entry has its own rule.
+            of_kind(i, Kind::AtlasAccessList)
+                .filter(|r| !is_temporary_entry(r))
+                .map(|r| hit(r, "a public access-list entry in a production environment"))
+                .collect()
+        },
+    },
+    Rule {
+        id: "temporary-access-left-over",
+        severity: Severity::Medium,
+        title: "A runner's temporary access is still open",
+        why: "`--temporary-access` lets one runner in through the public endpoint for one run and removes the entry when the run ends; one still listed belongs to a run that was killed outright (or is running now), and the address stays allowed until Atlas expires it.",
+        fix: "Remove it now with `poactl apply --delete 'atlas.access_list.ADDRESS/32'`, or let Atlas remove it at the time the finding names; run poactl inside the VPC to need none.",
+        check: |i| {
+            of_kind(i, Kind::AtlasAccessList)
+                .filter(|r| is_temporary_entry(r))
+                .map(|r| {
+                    let until = r.attrs.get("delete_after").and_then(Value::as_str).unwrap_or_default();
+                    hit(r, format!("open until {until} (Atlas removes it then)"))
+                })
+                .collect()
         },
     },
     Rule {

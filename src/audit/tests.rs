@@ -166,6 +166,34 @@ fn each_rule_finds_what_it_is_about_and_nothing_on_a_sound_environment() {
         ("atlas-public-access-production", BASE, vec![res(Kind::AtlasAccessList, "203.0.113.7/32", json!({}), Source::Live)], 0.0, 0),
         ("atlas-public-access-production", sound, vec![res(Kind::AtlasPrivateEndpoint, "US_EAST_1", json!({}), Source::Live)], 0.0, 0),
         (
+            "atlas-public-access-production",
+            sound,
+            vec![res(Kind::AtlasAccessList, "203.0.113.7/32", temporary(), Source::Unmanaged)],
+            0.0,
+            0,
+        ),
+        ("temporary-access-left-over", sound, vec![res(Kind::AtlasAccessList, "203.0.113.7/32", temporary(), Source::Unmanaged)], 0.0, 1),
+        ("temporary-access-left-over", BASE, vec![res(Kind::AtlasAccessList, "203.0.113.7/32", temporary(), Source::Unmanaged)], 0.0, 1),
+        (
+            "temporary-access-left-over",
+            BASE,
+            vec![res(Kind::AtlasAccessList, "203.0.113.7/32", json!({"comment": "poactl temporary access"}), Source::Unmanaged)],
+            0.0,
+            0,
+        ),
+        (
+            "temporary-access-left-over",
+            BASE,
+            vec![res(
+                Kind::AtlasAccessList,
+                "203.0.113.7/32",
+                json!({"comment": "office", "delete_after": "2026-12-07T13:00:00Z"}),
+                Source::Live,
+            )],
+            0.0,
+            0,
+        ),
+        (
             "private-endpoint-open",
             BASE,
             vec![res(Kind::AtlasPrivateEndpoint, "US_EAST_1", json!({"allow_from": ["0.0.0.0/0"]}), Source::Spec)],
@@ -248,6 +276,16 @@ fn each_rule_finds_what_it_is_about_and_nothing_on_a_sound_environment() {
     assert!(RULES.iter().all(|r| !r.why.is_empty() && !r.fix.is_empty()));
     let ids: BTreeSet<&str> = RULES.iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), RULES.len(), "rule ids are unique");
+}
+
+/// A `--temporary-access` entry as the access-list provider reads it.
+fn temporary() -> Value {
+    json!({"comment": "poactl temporary access: prod run", "delete_after": "2026-12-07T13:00:00Z"})
+}
+
+#[test]
+fn the_temporary_entries_mark_is_the_one_the_provider_writes() {
+    assert_eq!(TEMPORARY_COMMENT, crate::providers::atlas::temporary_access::COMMENT_PREFIX);
 }
 
 #[test]

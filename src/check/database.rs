@@ -67,7 +67,7 @@ pub(super) async fn database(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outc
         let pinged = match deadline::read(req("ping"), || admin.run_command(doc! {"ping": 1})).await {
             Ok(answer) => answer,
             Err(u) => {
-                out.push(outcome(G, name, Status::Fail, t, u.to_string()));
+                out.push(outcome(G, name, Status::Fail, t, with_way_out(u.to_string(), loaded)));
                 continue;
             }
         };
@@ -76,7 +76,10 @@ pub(super) async fn database(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outc
                 mongodb::error::ErrorKind::Authentication { .. } => {
                     "the server refused the login (AuthenticationFailed, 18): check the password in the environment and that the user has reached the cluster".to_string()
                 }
-                _ => format!("cannot reach the database ({e}): is this machine's IP in atlas.access_list?"),
+                _ => match providers::mongo_index::outside_the_vpc(loaded) {
+                    Some(way_out) => format!("cannot reach the database ({e}): {way_out}"),
+                    None => format!("cannot reach the database ({e}): is this machine's IP in atlas.access_list?"),
+                },
             };
             out.push(outcome(G, name, Status::Fail, t, why));
             continue;
@@ -132,4 +135,12 @@ pub(super) async fn database(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outc
         }
     }
     out
+}
+
+/// A connection failure with, for a VPC-only environment, the ways in.
+fn with_way_out(why: String, loaded: &LoadedSpec) -> String {
+    match providers::mongo_index::outside_the_vpc(loaded) {
+        Some(way_out) => format!("{why}; {way_out}"),
+        None => why,
+    }
 }

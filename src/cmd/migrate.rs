@@ -84,10 +84,10 @@ async fn target_database(
     let hosts: Vec<String> = opts.hosts.iter().map(|h| h.to_string()).collect();
     let client = mongodb::Client::with_options(opts).context("cannot set up the MongoDB client")?;
     let target = crate::migrate::Target { db: client.database(&db.name), endpoint: hosts.join(",") };
-    target
-        .read("ping", || target.db.run_command(mongodb::bson::doc! {"ping": 1}))
-        .await?
-        .with_context(|| format!("cannot reach the target database {}", db.name))?;
+    target.read("ping", || target.db.run_command(mongodb::bson::doc! {"ping": 1})).await?.with_context(|| {
+        let way_out = cli_uri.is_none().then(|| providers::mongo_index::outside_the_vpc(loaded)).flatten();
+        format!("cannot reach the target database {}{}", db.name, way_out.map(|w| format!(" ({w})")).unwrap_or_default())
+    })?;
     Ok((target, hosts))
 }
 

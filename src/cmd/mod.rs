@@ -24,6 +24,7 @@ mod drift;
 mod migrate;
 mod output;
 mod session;
+mod temporary_access;
 mod validate;
 
 use self::apply::{apply_cmd, destroy_cmd, plan_cmd};
@@ -85,18 +86,25 @@ async fn run_command(cli: Cli) -> Result<u8> {
         _ => None,
     };
     crate::deadline::set(crate::deadline::Deadlines::from_attempt(attempt).within(run_timeout.map(std::time::Duration::from_secs)));
-    match cli.command {
-        Command::Validate => validate(&g),
-        Command::Plan(a) => plan_cmd(&g, a).await,
-        Command::Apply(a) => apply_cmd(&g, a).await,
-        Command::Drift(a) => drift_cmd(&g, a).await,
-        Command::Destroy(a) => destroy_cmd(&g, a).await,
-        Command::Cost(a) => cost_cmd(&g, a),
-        Command::Output(a) => output_cmd(&g, a).await,
-        Command::Unlock(a) => unlock_cmd(&g, a).await,
-        Command::Migrate(m) => migrate::run(&g, m).await,
-        Command::Audit(a) => audit::run(&g, a).await,
-        Command::Check(a) => check::run(&g, a).await,
+    let Some(address) = g.temporary_access.clone() else { return dispatch(&g, cli.command).await };
+    let opened = temporary_access::open(&g, &cli.command, &address, run_timeout).await?;
+    let result = dispatch(&g, cli.command).await;
+    temporary_access::close(&g, opened, result).await
+}
+
+async fn dispatch(g: &Global, command: Command) -> Result<u8> {
+    match command {
+        Command::Validate => validate(g),
+        Command::Plan(a) => plan_cmd(g, a).await,
+        Command::Apply(a) => apply_cmd(g, a).await,
+        Command::Drift(a) => drift_cmd(g, a).await,
+        Command::Destroy(a) => destroy_cmd(g, a).await,
+        Command::Cost(a) => cost_cmd(g, a),
+        Command::Output(a) => output_cmd(g, a).await,
+        Command::Unlock(a) => unlock_cmd(g, a).await,
+        Command::Migrate(m) => migrate::run(g, m).await,
+        Command::Audit(a) => audit::run(g, a).await,
+        Command::Check(a) => check::run(g, a).await,
         Command::Sandbox(a) => {
             let settings = crate::sandbox::Settings {
                 listen: a.listen,

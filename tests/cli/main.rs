@@ -27,4 +27,5 @@ mod private_link;
 mod reliability;
 mod reports;
 mod spec_errors;
+mod temporary_access;
 mod validate;

@@ -55,19 +55,21 @@ fn key_of(entry: &Value) -> String {
 fn observed(entry: &Value) -> Observed {
     let key = key_of(entry);
     let comment = entry.get("comment").and_then(|v| v.as_str()).unwrap_or("");
-    Observed {
-        id: key.clone(),
-        attrs: json!({"comment": comment}),
-        outputs: Outputs::from([
-            ("cidr".to_string(), key.clone()),
-            (
-                "description".to_string(),
-                format!("access-list entry {key}{}", if comment.is_empty() { String::new() } else { format!(" ({comment})") }),
-            ),
-        ]),
-        ownership: Ownership::NaturalKey,
-        handle: entry.clone(),
+    let mut outputs = Outputs::from([
+        ("cidr".to_string(), key.clone()),
+        (
+            "description".to_string(),
+            format!("access-list entry {key}{}", if comment.is_empty() { String::new() } else { format!(" ({comment})") }),
+        ),
+    ]);
+    let mut attrs = json!({"comment": comment});
+    // When Atlas removes a temporary entry by itself (not compared: the spec never sets it);
+    // audit reads it.
+    if let Some(at) = entry.get("deleteAfterDate").and_then(|v| v.as_str()) {
+        attrs["delete_after"] = json!(at);
+        outputs.insert("delete_after".to_string(), at.to_string());
     }
+    Observed { id: key.clone(), attrs, outputs, ownership: Ownership::NaturalKey, handle: entry.clone() }
 }
 
 impl AccessListProvider {
@@ -116,7 +118,13 @@ impl Provider for AccessListProvider {
     /// drift, and apply removes it. PrivateLink does not switch public access off by itself
     /// (../shared/atlas/PRIVATE-NETWORKING.md, "How the plan maps": clusters stay reachable
     /// "using other methods, such as public IP access list").
+    /// `--temporary-access` entries are neither: they are the run's own (closed when it ends),
+    /// or left from a killed one, which Atlas removes at their `deleteAfterDate` and `audit`
+    /// reports.
     fn forbidden(&self, o: &Observed, loaded: &LoadedSpec) -> Option<String> {
+        if super::temporary_access::is_temporary(&o.handle) {
+            return None;
+        }
         let vpc_only = loaded.spec.atlas.as_ref().is_some_and(|a| !a.public_access());
         vpc_only.then(|| format!("the environment is VPC-only (`network.public_access: false`): the public entry {} goes", o.id))
     }
@@ -134,7 +142,12 @@ impl Provider for AccessListProvider {
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let Some(group) = scope_group_id(ctx) else { return Ok(Vec::new()) };
         let entries = self.0.cached_list(&Self::list_path(&group), V2023_01_01).await?;
-        Ok(entries.iter().map(|e| (Address::new(Kind::AtlasAccessList, key_of(e)), observed(e))).collect())
+        // The entry `--temporary-access` opened for this very run is not listed.
+        Ok(entries
+            .iter()
+            .filter(|e| !super::temporary_access::is_own(&key_of(e)))
+            .map(|e| (Address::new(Kind::AtlasAccessList, key_of(e)), observed(e)))
+            .collect())
     }
 
     async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {

@@ -171,11 +171,20 @@ pub struct Call<'a> {
     pub body: Option<Value>,
     pub query: Vec<(&'a str, String)>,
     pub headers: Vec<(&'static str, &'static str)>,
+    /// Whether Ctrl-C ends the wait for its answer (all calls but the clean-up after one).
+    pub interruptible: bool,
 }
 
 impl<'a> Call<'a> {
     pub fn new(method: Method, path: impl Into<String>, version: &'a str) -> Self {
-        Call { method, path: path.into(), version, body: None, query: Vec::new(), headers: Vec::new() }
+        Call { method, path: path.into(), version, body: None, query: Vec::new(), headers: Vec::new(), interruptible: true }
+    }
+
+    /// A clean-up that runs after Ctrl-C (removing `--temporary-access`'s entry): it is
+    /// bounded by its deadlines only.
+    pub fn finishing(mut self) -> Self {
+        self.interruptible = false;
+        self
     }
 
     pub fn body(mut self, body: Value) -> Self {
@@ -390,10 +399,12 @@ impl AtlasClient {
                 };
                 Ok::<_, AtlasError>(sent)
             };
-            // Ctrl-C ends a wait for an answer at once (`interrupt`).
+            // Ctrl-C ends a wait for an answer at once (`interrupt`), unless the call is the
+            // clean-up after one.
+            let stop = || async { if call.interruptible { crate::interrupt::wait().await } else { std::future::pending().await } };
             let sent = tokio::select! {
                 s = sending => s?,
-                () = crate::interrupt::wait() => return Err(interrupted()),
+                () = stop() => return Err(interrupted()),
             };
             match sent {
                 Ok(resp) => {
@@ -405,7 +416,7 @@ impl AtlasClient {
                     }
                     let text = tokio::select! {
                         t = resp.text() => t,
-                        () = crate::interrupt::wait() => return Err(interrupted()),
+                        () = stop() => return Err(interrupted()),
                     };
                     let text = match text {
                         Ok(t) => t,

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod client;
 pub mod cluster;
 pub mod project;
+pub mod temporary_access;
 pub mod users;
 
 use std::collections::{BTreeMap, HashMap};

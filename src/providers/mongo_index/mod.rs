@@ -282,7 +282,7 @@ pub fn connection_string(loaded: &LoadedSpec, outputs: &std::collections::BTreeM
         .uri
         .clone()
         .ok_or_else(|| ProviderError::Config("no MongoDB URI: set `database.uri` in the spec or pass --mongodb-uri".into()))?;
-    let resolved = super::resolve_refs(&Value::String(raw), outputs);
+    let resolved = super::resolve_refs(&Value::String(route(raw)), outputs);
     let uri = resolved.as_str().unwrap_or_default().to_string();
     if uri.contains("${") {
         return Err(ProviderError::Config(format!("the MongoDB URI {uri} refers to a resource that does not exist yet")));
@@ -291,6 +291,21 @@ pub fn connection_string(loaded: &LoadedSpec, outputs: &std::collections::BTreeM
         Some(u) => with_login(&uri, login_for(u).map_err(ProviderError::Config)?),
         None => uri,
     })
+}
+
+/// `database.uri` as poactl itself connects: through the clusters' public strings while
+/// `--temporary-access` has let this runner in.
+fn route(raw: String) -> String {
+    if super::atlas::temporary_access::in_effect() { super::atlas::temporary_access::public_route(&raw) } else { raw }
+}
+
+/// What to do when poactl cannot connect to a VPC-only environment's database: `None` when the
+/// environment is not VPC-only, or when this run already went through `--temporary-access`.
+pub fn outside_the_vpc(loaded: &LoadedSpec) -> Option<&'static str> {
+    let vpc_only = loaded.spec.atlas.as_ref().is_some_and(|a| !a.public_access());
+    (vpc_only && !super::atlas::temporary_access::in_effect()).then_some(
+        "the environment is VPC-only, so its clusters answer inside the VPC alone: run poactl there (docs/spec.md, \"Running poactl in production\"), or pass --temporary-access to let this runner in through the public endpoint for this run",
+    )
 }
 
 /// `database.uri` (references resolved) with the login of this database user instead of
@@ -302,7 +317,7 @@ pub fn connection_string_as(
 ) -> Result<Option<String>> {
     let db = loaded.spec.database.as_ref().ok_or_else(|| ProviderError::Config("no `database` section".into()))?;
     let raw = db.uri.clone().ok_or_else(|| ProviderError::Config("no MongoDB URI: set `database.uri` in the spec".into()))?;
-    let uri = super::resolve_refs(&Value::String(raw), outputs).as_str().unwrap_or_default().to_string();
+    let uri = super::resolve_refs(&Value::String(route(raw)), outputs).as_str().unwrap_or_default().to_string();
     if uri.contains("${") {
         return Err(ProviderError::Config(format!("the MongoDB URI {uri} refers to a resource that does not exist yet")));
     }
@@ -445,6 +460,15 @@ impl IndexProvider {
     /// that attempt plus one of its own. Inside an attempt of the same length the two
     /// deadlines raced, and a held handshake was reported as an unanswered listIndexes.
     async fn reach(&self, ctx: &Ctx<'_>) -> Result<()> {
+        let reached = self.reach_once(ctx).await;
+        // Outside the VPC a private endpoint never answers: say so, and name the ways out.
+        match (reached, outside_the_vpc(ctx.loaded).filter(|_| self.cli_uri.is_none())) {
+            (Err(e), Some(way_out)) if !crate::interrupt::requested() => Err(ProviderError::Api(format!("{e}; {way_out}"))),
+            (reached, _) => reached,
+        }
+    }
+
+    async fn reach_once(&self, ctx: &Ctx<'_>) -> Result<()> {
         let client = self.client(ctx).await?;
         let db = client.database(&Self::db_name(ctx));
         let endpoint = self.endpoint();
