@@ -55,7 +55,7 @@ pub(super) async fn database(loaded: &LoadedSpec, obs: &Observation) -> Vec<Outc
                 }
             }
             Err(e) => {
-                out.push(outcome(G, name, Status::Fail, t, e.to_string()));
+                out.push(outcome(G, name, Status::Fail, t, with_way_out(e.to_string(), loaded)));
                 continue;
             }
         };

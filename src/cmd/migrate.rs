@@ -75,7 +75,10 @@ async fn target_database(
             providers::mongo_index::connection_string(loaded, &outputs)?
         }
     };
-    let (mut opts, dropped) = providers::mongo_index::parse_waiting_for_dns(&uri).await?;
+    // Outside a VPC-only environment's VPC, nothing past this point can work: say why.
+    let way_out = cli_uri.is_none().then(|| providers::mongo_index::outside_the_vpc(loaded)).flatten();
+    let unreachable = || format!("cannot reach the target database {}{}", db.name, way_out.map(|w| format!(" ({w})")).unwrap_or_default());
+    let (mut opts, dropped) = providers::mongo_index::parse_waiting_for_dns(&uri).await.with_context(unreachable)?;
     for option in dropped {
         eprintln!("warning: the MongoDB URI's option {option} is not one the Rust driver knows: connecting without it");
     }
@@ -84,10 +87,7 @@ async fn target_database(
     let hosts: Vec<String> = opts.hosts.iter().map(|h| h.to_string()).collect();
     let client = mongodb::Client::with_options(opts).context("cannot set up the MongoDB client")?;
     let target = crate::migrate::Target { db: client.database(&db.name), endpoint: hosts.join(",") };
-    target.read("ping", || target.db.run_command(mongodb::bson::doc! {"ping": 1})).await?.with_context(|| {
-        let way_out = cli_uri.is_none().then(|| providers::mongo_index::outside_the_vpc(loaded)).flatten();
-        format!("cannot reach the target database {}{}", db.name, way_out.map(|w| format!(" ({w})")).unwrap_or_default())
-    })?;
+    target.read("ping", || target.db.run_command(mongodb::bson::doc! {"ping": 1})).await?.with_context(unreachable)?;
     Ok((target, hosts))
 }
 

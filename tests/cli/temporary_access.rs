@@ -16,7 +16,7 @@ const ORG: &str = "0123456789abcdef01234567";
 
 fn spec_text(vpc: &str, subnets: &[String], app: &str) -> String {
     format!(
-        "environment: ta\naws: {{ region: us-east-1 }}\natlas:\n  org_id: \"{ORG}\"\n  project: ta-project\n  clusters:\n    - {{ name: main, tier: M10, provider: AWS, region: US_EAST_1 }}\n  network:\n    public_access: false\n    private_endpoints:\n      - {{ region: US_EAST_1, vpc: {vpc}, subnets: [{}], allow_from: [{app}] }}\ndatabase:\n  name: app\n  uri: ${{atlas.clusters.main.private_srv}}\n  collections:\n    users:\n      indexes:\n        - {{ keys: {{ email: 1 }}, unique: true }}\n",
+        "environment: ta\naws: {{ region: us-east-1 }}\natlas:\n  org_id: \"{ORG}\"\n  project: ta-project\n  clusters:\n    - {{ name: main, tier: M10, provider: AWS, region: US_EAST_1 }}\n  database_users:\n    - {{ username: poafix-api, password: \"${{env:POAFIX_DB_PASSWORD}}\", roles: [{{ role: readWrite, database: app }}] }}\n  network:\n    public_access: false\n    private_endpoints:\n      - {{ region: US_EAST_1, vpc: {vpc}, subnets: [{}], allow_from: [{app}] }}\ndatabase:\n  name: app\n  uri: ${{atlas.clusters.main.private_srv}}\n  collections:\n    users:\n      indexes:\n        - {{ keys: {{ email: 1 }}, unique: true }}\n",
         subnets.join(", ")
     )
 }
@@ -64,6 +64,24 @@ async fn outside_the_vpc_the_reads_name_the_way_in_and_temporary_access_opens_an
     assert!(text.contains("main-pl-0."), "the private string is what the app and poactl use: {text}");
     assert!(text.contains("the environment is VPC-only") && text.contains("--temporary-access"), "{text}");
     assert!(text.contains("Running poactl in production"), "{text}");
+    // `check` and `migrate data` say the same.
+    let check = run(&["check", "-e", &spec, "--only", "database"], &env).await;
+    check.expect_code(1);
+    assert!(check.stdout.contains("FAIL  database log in as poafix-api") && check.stdout.contains("--temporary-access"), "{}", check.all());
+    let dump = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dump.path().join("app")).unwrap();
+    let mut bytes = Vec::new();
+    mongodb::bson::doc! {"_id": 1, "email": "a@x"}.to_writer(&mut bytes).unwrap();
+    std::fs::write(dump.path().join("app/users.bson"), bytes).unwrap();
+    std::fs::write(dump.path().join("app/users.metadata.json"), r#"{"options":{},"indexes":[]}"#).unwrap();
+    let from = dump.path().to_string_lossy().to_string();
+    let migrate = run(&["migrate", "data", "-e", &spec, "--from", &from], &env).await;
+    migrate.expect_code(1);
+    assert!(
+        migrate.stderr.contains("cannot reach the target database app") && migrate.stderr.contains("the environment is VPC-only"),
+        "{}",
+        migrate.all()
+    );
     assert!(calls(&sbx.log().await, "POST", "/api/atlas/v2/groups/{groupId}/accessList").is_empty(), "nothing is opened unasked");
 
     // With it: the runner's entry, temporary, ACTIVE before connecting, gone afterwards.
