@@ -20,7 +20,10 @@ KEEP = [r'^/api/atlas/v2$', r'^/api/atlas/v2/groups$', r'^/api/atlas/v2/groups/\
         r'^/api/atlas/v2/groups/\{groupId\}/clusters/\{clusterName\}/backup/snapshots$',
         # PrivateLink (issue 30): the endpoint services and their interface endpoints.
         r'^/api/atlas/v2/groups/\{groupId\}/privateEndpoint/endpointService$',
-        r'^/api/atlas/v2/groups/\{groupId\}/privateEndpoint/\{cloudProvider\}/endpointService(/\{endpointServiceId\}(/endpoint(/\{endpointId\})?)?)?$']
+        r'^/api/atlas/v2/groups/\{groupId\}/privateEndpoint/\{cloudProvider\}/endpointService(/\{endpointServiceId\}(/endpoint(/\{endpointId\})?)?)?$',
+        # Network peering (issue 30, item 5): the containers and the peering connections.
+        r'^/api/atlas/v2/groups/\{groupId\}/containers(/\{containerId\})?$',
+        r'^/api/atlas/v2/groups/\{groupId\}/peers(/\{peerId\})?$']
 paths = {p: v for p, v in d['paths'].items() if any(re.search(k, p) for k in KEEP)}
 VRE = re.compile(r'application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+')
 if a.version:

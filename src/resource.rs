@@ -32,6 +32,8 @@ pub enum Kind {
     AtlasAccessList,
     #[serde(rename = "atlas.private_endpoints")]
     AtlasPrivateEndpoint,
+    #[serde(rename = "atlas.peering")]
+    AtlasPeering,
     #[serde(rename = "atlas.database_users")]
     AtlasUser,
     #[serde(rename = "atlas.alerts")]
@@ -55,12 +57,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
         Kind::AtlasAccessList,
         Kind::AtlasPrivateEndpoint,
+        Kind::AtlasPeering,
         Kind::AtlasUser,
         Kind::AtlasAlert,
         Kind::Bucket,
@@ -80,6 +83,7 @@ impl Kind {
             Kind::AtlasBackupSchedule => "atlas.backup_schedules",
             Kind::AtlasAccessList => "atlas.access_list",
             Kind::AtlasPrivateEndpoint => "atlas.private_endpoints",
+            Kind::AtlasPeering => "atlas.peering",
             Kind::AtlasUser => "atlas.database_users",
             Kind::AtlasAlert => "atlas.alerts",
             Kind::Bucket => "storage.buckets",
@@ -102,6 +106,7 @@ impl Kind {
             Kind::AtlasBackupSchedule => &["cluster"],
             Kind::AtlasAccessList => &["cidr"],
             Kind::AtlasPrivateEndpoint => &["endpoint_id", "service_id", "service_name", "security_group", "status"],
+            Kind::AtlasPeering => &["container_id", "peer_id", "connection_id", "atlas_cidr", "status"],
             Kind::AtlasUser => &["username"],
             Kind::AtlasAlert => &["id"],
             Kind::Bucket => &["name", "arn", "region", "domain"],

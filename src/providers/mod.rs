@@ -7,6 +7,7 @@
 pub mod atlas;
 pub mod aws;
 pub mod mongo_index;
+pub mod peering;
 pub mod private_link;
 
 use std::collections::BTreeMap;
@@ -387,8 +388,10 @@ impl Registry {
             }
         };
         let private_endpoints = spec.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty()) && wanted("atlas.");
+        let peerings = spec.atlas.as_ref().is_some_and(|a| !a.peerings().is_empty()) && wanted("atlas.");
         let aws = async {
-            if spec.has_aws() && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.") || private_endpoints)
+            if spec.has_aws()
+                && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.") || private_endpoints || peerings)
             {
                 return aws::register(&mut reg, loaded, conn).await.map(Some);
             }
@@ -396,10 +399,13 @@ impl Registry {
         };
         let ((), aws) = tokio::join!(warm_up, aws);
         // PrivateLink needs both clouds.
-        if let (Some(atlas), Some(aws)) = (&atlas, aws?)
-            && private_endpoints
-        {
-            reg.insert(Arc::new(private_link::PrivateEndpointProvider::new(atlas.clone(), aws)));
+        if let (Some(atlas), Some(aws)) = (&atlas, aws?) {
+            if private_endpoints {
+                reg.insert(Arc::new(private_link::PrivateEndpointProvider::new(atlas.clone(), aws.clone())));
+            }
+            if peerings {
+                reg.insert(Arc::new(peering::PeeringProvider::new(atlas.clone(), aws)));
+            }
         }
         if spec.database.as_ref().is_some_and(|d| !d.collections.0.is_empty()) && wanted("database.") {
             mongo_index::register(&mut reg, conn);
@@ -426,9 +432,16 @@ pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
 
 /// Clusters come after the project's PrivateLink endpoints: the endpoint's create waits for
 /// the clusters there are to take it, a new cluster is made with it, and a cluster's private
-/// string is picked by the endpoint's id (and goes before it, when both are deleted).
+/// string is picked by the endpoint's id (and goes before it, when both are deleted). They
+/// come after its peerings too: the peering's container must exist before the first dedicated
+/// cluster, which would otherwise make one with Atlas' default block and lock it
+/// (../shared/atlas/PRIVATE-NETWORKING.md §1.8).
 fn add_private_endpoint_edges(all: &mut [Desired]) {
-    let endpoints: Vec<Address> = all.iter().filter(|d| d.address.kind == Kind::AtlasPrivateEndpoint).map(|d| d.address.clone()).collect();
+    let endpoints: Vec<Address> = all
+        .iter()
+        .filter(|d| matches!(d.address.kind, Kind::AtlasPrivateEndpoint | Kind::AtlasPeering))
+        .map(|d| d.address.clone())
+        .collect();
     for d in all.iter_mut().filter(|d| d.address.kind == Kind::AtlasCluster) {
         for e in &endpoints {
             if !d.depends_on.contains(e) {
@@ -448,6 +461,7 @@ fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
         Item::AtlasBackupSchedule(c) => backup::desired(c, address),
         Item::AtlasAccessList(e) => access_list::desired(e, address),
         Item::AtlasPrivateEndpoint(a, e) => private_link::desired(loaded, a, e, address),
+        Item::AtlasPeering(p) => peering::desired(loaded, p, address),
         Item::AtlasUser(u) => users::desired(u, address),
         Item::AtlasAlert(a) => alerts::desired_alert(a, address),
         Item::AtlasBillingAlert(b) => alerts::desired_billing(b, address),

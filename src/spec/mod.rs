@@ -34,6 +34,9 @@ pub enum Item<'s> {
     /// A PrivateLink endpoint: Atlas' endpoint service in a region, the AWS interface
     /// endpoint with its security group, and the registration joining them.
     AtlasPrivateEndpoint(&'s model::AtlasSpec, &'s model::PrivateEndpointSpec),
+    /// A VPC peering: Atlas' container in a region, the peering connection, its acceptance
+    /// and routes on the AWS side, and the access-list entry for the VPC.
+    AtlasPeering(&'s model::PeeringSpec),
     AtlasUser(&'s model::DatabaseUserSpec),
     AtlasAlert(&'s model::AtlasAlertSpec),
     /// A `billing.alerts` entry as Atlas's invoice alert.
@@ -79,6 +82,9 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
         }
         for e in atlas.private_endpoints() {
             push(Address::new(Kind::AtlasPrivateEndpoint, &e.region), Item::AtlasPrivateEndpoint(atlas, e), Some(&project));
+        }
+        for p in atlas.peerings() {
+            push(Address::new(Kind::AtlasPeering, &p.region), Item::AtlasPeering(p), Some(&project));
         }
         for u in &atlas.database_users {
             push(Address::new(Kind::AtlasUser, u.key()), Item::AtlasUser(u), Some(&project));

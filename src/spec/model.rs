@@ -89,6 +89,10 @@ impl AtlasSpec {
     pub fn private_endpoints(&self) -> &[PrivateEndpointSpec] {
         self.network.as_ref().map(|n| n.private_endpoints.as_slice()).unwrap_or_default()
     }
+
+    pub fn peerings(&self) -> &[PeeringSpec] {
+        self.network.as_ref().map(|n| n.peering.as_slice()).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +103,36 @@ pub struct NetworkSpec {
     pub public_access: bool,
     #[serde(default)]
     pub private_endpoints: Vec<PrivateEndpointSpec>,
+    /// VPC peering, the alternative for teams that want routes rather than endpoints.
+    #[serde(default)]
+    pub peering: Vec<PeeringSpec>,
+}
+
+/// A VPC peering connection between Atlas' network in one region and the app's VPC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeeringSpec {
+    /// The Atlas region (`US_EAST_1`) of the network container the clusters there live in.
+    pub region: String,
+    /// Atlas' own block in that region (RFC 1918, /21 to /24); locked once a dedicated
+    /// cluster or a peering exists.
+    pub atlas_cidr: String,
+    /// The app's VPC (`vpc-...`); poactl never creates VPCs.
+    pub vpc: String,
+    /// The VPC's block: Atlas routes it back, and the access list lets it in.
+    pub vpc_cidr: String,
+    /// The app's route tables that get a route to `atlas_cidr` through the peering.
+    pub route_tables: Vec<String>,
+    /// The VPC's region, when it is not the Atlas region's (cross-region peering).
+    #[serde(default)]
+    pub vpc_region: Option<String>,
+}
+
+impl PeeringSpec {
+    /// The AWS region the VPC is in, where the peering is accepted and routed.
+    pub fn vpc_region(&self) -> String {
+        self.vpc_region.clone().unwrap_or_else(|| aws_region_name(&self.region))
+    }
 }
 
 /// An AWS PrivateLink endpoint to the project's clusters in one Atlas region.

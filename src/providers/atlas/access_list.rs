@@ -142,10 +142,12 @@ impl Provider for AccessListProvider {
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
         let Some(group) = scope_group_id(ctx) else { return Ok(Vec::new()) };
         let entries = self.0.cached_list(&Self::list_path(&group), V2023_01_01).await?;
-        // The entry `--temporary-access` opened for this very run is not listed.
+        // The entry `--temporary-access` opened for this very run is not listed, nor those
+        // of the spec's peerings (the peering resource writes and removes them).
+        let peered: Vec<&str> = ctx.loaded.spec.atlas.iter().flat_map(|a| a.peerings()).map(|p| p.vpc_cidr.as_str()).collect();
         Ok(entries
             .iter()
-            .filter(|e| !super::temporary_access::is_own(&key_of(e)))
+            .filter(|e| !super::temporary_access::is_own(&key_of(e)) && !peered.contains(&key_of(e).as_str()))
             .map(|e| (Address::new(Kind::AtlasAccessList, key_of(e)), observed(e)))
             .collect())
     }

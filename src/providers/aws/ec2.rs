@@ -192,6 +192,24 @@ impl Ec2 {
     /// transport errors are asked again with backoff while the call's deadline allows; a
     /// write is asked again only when `idempotent` (a client token, or a call whose repeat is
     /// refused rather than doubled).
+    /// Every page of a Describe call: the `<item>`s of `set`, each read by `read`.
+    pub async fn paged<T>(&self, action: &str, set: &str, filter: Params, read: fn(&Node) -> T) -> Result<Vec<T>, ProviderError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut p = filter.clone();
+            if !token.is_empty() {
+                p = p.set("NextToken", token.clone());
+            }
+            let answer = self.call(action, p, true).await?;
+            out.extend(answer.items(set).map(read));
+            token = answer.text_of("nextToken").to_string();
+            if token.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+
     pub async fn call(&self, action: &str, params: Params, idempotent: bool) -> Result<Node, ProviderError> {
         // Built in a block: the serializer is not Send, and must not live across an await.
         let body = {

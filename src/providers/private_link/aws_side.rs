@@ -112,20 +112,7 @@ pub(super) async fn find_endpoint(ec2: &Ec2, env: &str, id: &str) -> Result<Opti
 
 /// Every page of a Describe call: the `item`s of `set` in each answer, read by `read`.
 async fn paged<T>(ec2: &Ec2, action: &str, set: &str, filter: Params, read: fn(&Node) -> T) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    let mut token = String::new();
-    loop {
-        let mut p = filter.clone();
-        if !token.is_empty() {
-            p = p.set("NextToken", token.clone());
-        }
-        let answer = ec2.call(action, p, true).await?;
-        out.extend(answer.items(set).map(read));
-        token = answer.text_of("nextToken").to_string();
-        if token.is_empty() {
-            return Ok(out);
-        }
-    }
+    ec2.paged(action, set, filter, read).await
 }
 
 /// The endpoints matching `filter`.

@@ -45,14 +45,15 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
                 "remove `atlas.access_list`: the app connects through `network.private_endpoints`",
             );
         }
-        if endpoints.is_empty() {
+        if endpoints.is_empty() && network.peering.is_empty() {
             c.err(
                 path!("atlas", "network", "public_access"),
                 "a VPC-only environment needs a private way in, and this one has none",
-                "add `network.private_endpoints` (one per cluster region), or set `public_access: true`",
+                "add `network.private_endpoints` (one per cluster region) or `network.peering`, or set `public_access: true`",
             );
         }
     }
+    check_peering(c, atlas);
     if endpoints.is_empty() {
         return;
     }
@@ -134,6 +135,115 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
                     "e.g. sg-0cccccccccccccccc or 10.0.0.0/16",
                 );
             }
+        }
+    }
+}
+
+/// `network.peering`, the rules and their sources:
+/// - Atlas' block is RFC 1918, /21 to /24 on AWS (openapi-v2.yaml,
+///   AWSCloudProviderContainer.atlasCidrBlock);
+/// - one container per AWS region in a project (openapi-v2.yaml, createGroupContainer: "AWS
+///   and Azure can have one container per cloud provider region"), so one entry per region;
+/// - the two blocks may not overlap (Amazon VPC Peering Guide, "VPC peering limitations":
+///   "You cannot create a VPC peering connection between VPCs that have matching or
+///   overlapping IPv4 CIDR blocks");
+/// - nodes use only the peering in their own region (openapi-v2.yaml,
+///   CloudRegionConfig20240805.regionName: "one VPC peering connection for each region"), and
+///   peering is for dedicated clusters (Atlas docs, "Set Up a Network Peering Connection":
+///   not available for M0 and Flex clusters);
+/// - ids: `vpc-`, `rtb-` and 8 or 17 hex digits; the VPC's region in AWS' form.
+fn check_peering(c: &mut Checker, atlas: &AtlasSpec) {
+    use crate::spec::cidr::Cidr;
+    let peerings = atlas.peerings();
+    if peerings.is_empty() {
+        return;
+    }
+    c.unique(
+        peerings.iter().enumerate().map(|(i, p)| (path!("atlas", "network", "peering", i, "region"), p.region.as_str())),
+        "peering region",
+    );
+    let private: [Cidr; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map(|b| Cidr::parse(b).expect("a fixed block"));
+    for (i, p) in peerings.iter().enumerate() {
+        let at = |f: &str| path!("atlas", "network", "peering", i, f);
+        if !atlas_region(&p.region) {
+            c.err(
+                at("region"),
+                format!("`{}` is not an Atlas AWS region", p.region),
+                "write it as Atlas does, e.g. US_EAST_1 for us-east-1",
+            );
+        } else if !atlas.clusters.iter().any(|cl| same_region(&cl.region, &p.region)) {
+            c.err(
+                at("region"),
+                format!("no cluster has nodes in {}: a peering there reaches nothing", p.region),
+                "use a region where the clusters are, or remove the entry",
+            );
+        }
+        let atlas_block = Cidr::parse(&p.atlas_cidr);
+        match &atlas_block {
+            Err(why) => c.err(at("atlas_cidr"), format!("`{}` is not a CIDR block: {why}", p.atlas_cidr), "e.g. 192.168.248.0/21"),
+            Ok(b) if b.v6 || !private.iter().any(|r| b.within(*r)) || !(21..=24).contains(&b.prefix) => c.err(
+                at("atlas_cidr"),
+                format!("`{}` is not a block Atlas takes on AWS: it must be private (RFC 1918) and /21 to /24", p.atlas_cidr),
+                "e.g. 192.168.248.0/21",
+            ),
+            Ok(_) => {}
+        }
+        match (Cidr::parse(&p.vpc_cidr), atlas_block.ok()) {
+            (Err(why), _) => {
+                c.err(at("vpc_cidr"), format!("`{}` is not a CIDR block: {why}", p.vpc_cidr), "the VPC's own block, e.g. 10.0.0.0/16")
+            }
+            (Ok(v), Some(a)) if v.within(a) || a.within(v) => c.err(
+                at("vpc_cidr"),
+                format!("the VPC's block {} overlaps Atlas' {}: AWS refuses to peer overlapping networks", p.vpc_cidr, p.atlas_cidr),
+                "pick an `atlas_cidr` outside the VPC's block",
+            ),
+            _ => {}
+        }
+        if !aws_id(&p.vpc, "vpc") {
+            c.err(
+                at("vpc"),
+                format!("`{}` is not a VPC id", p.vpc),
+                "e.g. vpc-0123456789abcdef0 (poactl never creates VPCs: use the app's)",
+            );
+        }
+        if p.route_tables.is_empty() {
+            c.err(at("route_tables"), "no route table would send traffic to Atlas", "list the route tables of the app's subnets (rtb-...)");
+        }
+        for (j, t) in p.route_tables.iter().enumerate() {
+            if !aws_id(t, "rtb") {
+                c.err(
+                    path!("atlas", "network", "peering", i, "route_tables", j),
+                    format!("`{t}` is not a route table id"),
+                    "e.g. rtb-0123456789abcdef0",
+                );
+            }
+        }
+        if let Some(r) = &p.vpc_region {
+            let parts: Vec<&str> = r.split('-').collect();
+            let aws_form = parts.len() >= 3
+                && parts.iter().all(|x| !x.is_empty() && x.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit()));
+            if !aws_form {
+                c.err(at("vpc_region"), format!("`{r}` is not an AWS region"), "write it as AWS does, e.g. us-east-1");
+            }
+        }
+    }
+    let endpoints = atlas.private_endpoints();
+    for (i, cl) in atlas.clusters.iter().enumerate() {
+        if !is_dedicated(&cl.tier) {
+            c.err(
+                path!("atlas", "clusters", i, "tier"),
+                format!("cluster `{}` is {}, and network peering needs a dedicated cluster (M10 or larger)", cl.name, cl.tier),
+                "use tier M10 or larger, or remove `network.peering`",
+            );
+        } else if endpoints.is_empty() && !atlas.public_access() && !peerings.iter().any(|p| same_region(&p.region, &cl.region)) {
+            c.err(
+                path!("atlas", "clusters", i, "region"),
+                format!(
+                    "cluster `{}` has nodes in {} but no peering there: nodes use only the peering of their own region",
+                    cl.name, cl.region
+                ),
+                format!("add a `network.peering` entry with `region: {}`", cl.region),
+            );
         }
     }
 }
