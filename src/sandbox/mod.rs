@@ -27,6 +27,7 @@ mod access_list;
 pub mod mongo;
 mod mongo_bytes;
 mod mongo_writes;
+mod peering;
 mod private_endpoint;
 pub mod state;
 
@@ -106,6 +107,15 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
         "/api/atlas/v2/groups/{groupId}/privateEndpoint/{cloudProvider}/endpointService/{endpointServiceId}/endpoint/{endpointId}",
         &["2023-01-01"],
     ),
+    ("GET", "/api/atlas/v2/groups/{groupId}/containers", &["2023-01-01"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/containers", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/containers/{containerId}", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/containers/{containerId}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/peers", &["2023-01-01"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/peers", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
 ];
 
 /// Matches a request path against a template; returns the decoded parameters.
@@ -309,6 +319,7 @@ async fn answer(AxState(state): AxState<Shared>, method: Method, uri: Uri, heade
     }
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     st.advance();
+    peering::advance(&mut st, std::time::Instant::now());
     st.requests += 1;
 
     // Authentication: a token from /api/oauth/token, or any Digest answer.
@@ -392,6 +403,13 @@ async fn answer(AxState(state): AxState<Shared>, method: Method, uri: Uri, heade
         status,
         response: resp_body.clone(),
     });
+    // Calls to moto (peering's AWS side) go once the lock is released.
+    let jobs = std::mem::take(&mut st.aws_jobs);
+    let endpoint = st.aws_endpoint.clone();
+    drop(st);
+    for job in jobs {
+        tokio::spawn(peering::run(state.clone(), endpoint.clone(), job));
+    }
     json_response(status, resp_body.as_ref(), &content_type)
 }
 
@@ -533,6 +551,9 @@ fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Respons
             if let Some(m) = input.get("response_delay_methods").and_then(|v| v.as_array()) {
                 st.response_delay_methods = m.iter().filter_map(|v| v.as_str().map(String::from)).collect();
             }
+            if let Some(url) = input.get("aws_endpoint").and_then(|v| v.as_str()) {
+                st.aws_endpoint = Some(url.to_string());
+            }
             if let Some(d) = secs("token_ttl_secs") {
                 st.token_ttl = d;
             }
@@ -644,6 +665,9 @@ fn project<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Project, ApiErr> {
 fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
     let group = req.param("groupId").to_string();
     let base = "/api/atlas/v2/groups";
+    if let Some(answer) = peering::route(st, method, template.trim_start_matches(base), req) {
+        return answer;
+    }
     if let Some(answer) = private_endpoint::route(st, method, template.trim_start_matches(base), req) {
         return answer;
     }
@@ -1145,6 +1169,7 @@ fn create_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
     p.clusters.insert(name, ClusterRec::new(doc.clone(), false, until));
     p.doc["clusterCount"] = json!(p.clusters.len());
     p.clusters_gone_at = None;
+    peering::cluster_made(st, group, &doc);
     Ok((201, Some(doc)))
 }
 

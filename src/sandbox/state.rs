@@ -46,6 +46,9 @@ pub struct Project {
     pub users_changed_at: Option<Instant>,
     /// PrivateLink endpoint services, with their registered interface endpoints.
     pub endpoint_services: Vec<super::private_endpoint::ServiceRec>,
+    /// Network peering containers (`AWSCloudProviderContainer` documents).
+    pub containers: Vec<Value>,
+    pub peers: Vec<super::peering::PeerRec>,
 }
 
 /// An access token the sandbox issued.
@@ -104,6 +107,10 @@ pub struct State {
     /// The wire mock's state, when the sandbox serves one: its users follow the projects'
     /// database users, as Atlas puts a project's users on its clusters.
     pub mongo: Option<std::sync::Arc<std::sync::Mutex<super::mongo::MockState>>>,
+    /// moto's address, where the sandbox plays Atlas' AWS account for peering.
+    pub aws_endpoint: Option<String>,
+    /// Calls to moto to make once the state lock is released.
+    pub aws_jobs: Vec<super::peering::AwsJob>,
     seed: u64,
 }
 
@@ -130,6 +137,8 @@ impl State {
             counter: 0,
             mongo_host: None,
             mongo: None,
+            aws_endpoint: None,
+            aws_jobs: Vec::new(),
             seed,
         }
     }

@@ -206,7 +206,7 @@ impl Spec {
             || self.cdn.as_ref().is_some_and(|c| !c.distributions.is_empty())
             || self.monitoring.as_ref().is_some_and(|m| !m.alarms.is_empty())
             || self.billing.as_ref().is_some_and(|b| !b.alerts.is_empty())
-            || self.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty())
+            || self.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty() || !a.peerings().is_empty())
     }
 
     /// A one-line summary of what the environment holds, for `validate`.
@@ -229,6 +229,9 @@ impl Spec {
             }
             if !a.private_endpoints().is_empty() {
                 parts.push(plural(a.private_endpoints().len(), "private endpoint", "private endpoints"));
+            }
+            if !a.peerings().is_empty() {
+                parts.push(plural(a.peerings().len(), "VPC peering", "VPC peerings"));
             }
             if !a.alerts.is_empty() {
                 parts.push(plural(a.alerts.len(), "Atlas alert", "Atlas alerts"));

@@ -23,6 +23,7 @@ mod migrate_dump;
 mod migrate_uploads;
 mod mongo;
 mod openapi;
+mod peering;
 mod private_link;
 mod reliability;
 mod reports;

@@ -114,6 +114,14 @@ fn real_traffic_patches(components: &mut Value) {
     // `^vpce-…`) of GET …/endpoint/{endpointId} (internal/translation/privateendpoint), and
     // Terraform calls them "interface endpoints in your VPC" (PRIVATE-NETWORKING.md §1.2).
     schemas["AWSPrivateLinkConnection"]["properties"]["interfaceEndpoints"]["items"] = json!({"type": "string"});
+    // A peer's `routeTableCidrBlock` is a CIDR block: the field's own description says "expressed
+    // in Classless Inter-Domain Routing (CIDR) notation", and Terraform's AWS example sends the
+    // VPC's `cidr_block` (examples/mongodbatlas_network_peering/aws, PRIVATE-NETWORKING.md
+    // §1.8), where the spec's pattern admits a bare address only. `accepterRegionName` is null
+    // for a same-region peer (terraform-provider-mongodbatlas #53).
+    let peer = &mut schemas["AwsNetworkPeeringConnectionSettings"]["properties"];
+    peer["routeTableCidrBlock"]["pattern"] = json!(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$");
+    peer["accepterRegionName"]["nullable"] = json!(true);
     let t = &mut schemas["AlertsThresholdInteger"]["properties"];
     t["operator"] = json!({"enum": ["<", ">", "GREATER_THAN", "LESS_THAN"], "type": "string"});
     if let Some(units) = t["units"]["enum"].as_array_mut() {
