@@ -442,6 +442,16 @@ fn add_private_endpoint_edges(all: &mut [Desired]) {
         .filter(|d| matches!(d.address.kind, Kind::AtlasPrivateEndpoint | Kind::AtlasPeering))
         .map(|d| d.address.clone())
         .collect();
+    // A security group in the access list needs the peering first (openapi-v2.yaml,
+    // NetworkPermissionEntry.awsSecurityGroup), and goes before it.
+    let peerings: Vec<Address> = endpoints.iter().filter(|a| a.kind == Kind::AtlasPeering).cloned().collect();
+    for d in all.iter_mut().filter(|d| d.address.kind == Kind::AtlasAccessList && d.write_only.get("awsSecurityGroup").is_some()) {
+        for p in &peerings {
+            if !d.depends_on.contains(p) {
+                d.depends_on.push(p.clone());
+            }
+        }
+    }
     for d in all.iter_mut().filter(|d| d.address.kind == Kind::AtlasCluster) {
         for e in &endpoints {
             if !d.depends_on.contains(e) {

@@ -153,6 +153,18 @@ fn add_access(st: &mut State, req: &Req, group: &str) -> Answer {
             n["cidrBlock"] = json!(c);
         }
         if let Some(sg) = e.get("awsSecurityGroup") {
+            // "You must configure … VPC peering for your project before you can add an AWS
+            // security group" (openapi-v2.yaml NetworkPermissionEntry.awsSecurityGroup); the
+            // error code is not recorded.
+            let peered = st.projects.get(group).is_some_and(|p| p.peers.iter().any(|r| r.gone_at.is_none() && r.accepted_at.is_some()));
+            if !peered {
+                return Err(ApiErr::new(
+                    400,
+                    "NO_VPC_PEERING_FOR_SECURITY_GROUP",
+                    "Cannot add an AWS security group without an active VPC peering connection.",
+                )
+                .params(&["awsSecurityGroup"]));
+            }
             n["awsSecurityGroup"] = sg.clone();
         }
         if let Some(c) = e.get("comment") {

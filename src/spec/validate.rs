@@ -505,6 +505,15 @@ fn check_atlas(c: &mut Checker, atlas: &AtlasSpec) {
                 format!("`{sg}` is not a security group id"),
                 "security group ids start with sg-",
             );
+        } else if e.security_group.is_some() && atlas.peerings().is_empty() {
+            // openapi-v2.yaml NetworkPermissionEntry.awsSecurityGroup: "You must configure
+            // Virtual Private Connection (VPC) peering for your project before you can add an
+            // AWS security group to an IP access list."
+            c.err(
+                path!("atlas", "access_list", i, "security_group"),
+                "a security group in the access list needs a VPC peering: Atlas refuses it without one",
+                "add `network.peering` for the VPC of this group, or list its CIDR block instead",
+            );
         }
         if e.comment.as_ref().is_some_and(|cm| cm.chars().count() > 80) {
             c.err(

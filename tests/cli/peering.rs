@@ -13,8 +13,12 @@ const ORG: &str = "0123456789abcdef01234567";
 const APP_ACCOUNT: &str = "123456789012";
 
 fn spec_text(project: &str, atlas_cidr: &str, vpc: &str, rtb: &str) -> String {
+    spec_with(project, atlas_cidr, vpc, rtb, "")
+}
+
+fn spec_with(project: &str, atlas_cidr: &str, vpc: &str, rtb: &str, access_list: &str) -> String {
     format!(
-        "environment: pr\naws: {{ region: us-east-1 }}\natlas:\n  org_id: \"{ORG}\"\n  project: {project}\n  clusters:\n    - {{ name: main, tier: M10, provider: AWS, region: US_EAST_1 }}\n  network:\n    public_access: false\n    peering:\n      - {{ region: US_EAST_1, atlas_cidr: {atlas_cidr}, vpc: {vpc}, vpc_cidr: 10.0.0.0/16, route_tables: [{rtb}] }}\n"
+        "environment: pr\naws: {{ region: us-east-1 }}\natlas:\n  org_id: \"{ORG}\"\n  project: {project}\n  clusters:\n    - {{ name: main, tier: M10, provider: AWS, region: US_EAST_1 }}\n{access_list}  network:\n    public_access: false\n    peering:\n      - {{ region: US_EAST_1, atlas_cidr: {atlas_cidr}, vpc: {vpc}, vpc_cidr: 10.0.0.0/16, route_tables: [{rtb}] }}\n"
     )
 }
 
@@ -90,8 +94,13 @@ fn position(log: &[Value], method: &str, operation: &str) -> usize {
 async fn peering_one_apply_runs_the_chain_drift_is_mended_and_destroy_undoes_it() {
     let w = World::start().await;
     let (vpc, rtb) = w.app_vpc().await;
+    let app =
+        ec2(&w.moto.url, &[("Action", "CreateSecurityGroup"), ("GroupName", "app"), ("GroupDescription", "app"), ("VpcId", &vpc)]).await;
+    let app = all_of(&app, "groupId").remove(0);
     let atlas_cidr = "192.168.240.0/21";
-    let (_dir, spec) = spec_file("pr", &spec_text("pr-project", atlas_cidr, &vpc, &rtb));
+    // A security group is a private way in, allowed VPC-only once the peering exists.
+    let sg_entry = format!("  access_list:\n    - {{ security_group: {app}, comment: app servers }}\n");
+    let (_dir, spec) = spec_file("pr", &spec_with("pr-project", atlas_cidr, &vpc, &rtb, &sg_entry));
     let applied = w.run(&["apply", "-e", &spec, "--auto-approve", "-q"]).await;
     applied.expect_code(0);
     let group = w.sandbox.group_id("pr-project").await;
@@ -126,12 +135,15 @@ async fn peering_one_apply_runs_the_chain_drift_is_mended_and_destroy_undoes_it(
     assert!(tagged.iter().any(|b| b.contains(&pcx) && b.contains("atlas.peering.US_EAST_1")), "{tagged:?}");
     assert_eq!(w.routes_to(&rtb, atlas_cidr).await, vec![pcx.clone()]);
     let entries = w.access_list(&group).await;
-    assert!(
-        entries.len() == 1
-            && entries[0]["cidrBlock"] == "10.0.0.0/16"
-            && entries[0]["comment"].as_str().is_some_and(|c| c.starts_with("poactl peering")),
-        "{entries:?}"
-    );
+    let vpc_entry = entries.iter().find(|e| e["cidrBlock"] == "10.0.0.0/16");
+    assert!(vpc_entry.is_some_and(|e| e["comment"].as_str().is_some_and(|c| c.starts_with("poactl peering"))), "{entries:?}");
+    assert!(entries.len() == 2 && entries.iter().any(|e| e["awsSecurityGroup"] == app.as_str()), "{entries:?}");
+    let peer_made = position(&log, "POST", "/api/atlas/v2/groups/{groupId}/peers");
+    let sg_sent = log
+        .iter()
+        .position(|e| e["method"] == "POST" && e["request"].to_string().contains(&app))
+        .expect("the security group entry was sent");
+    assert!(peer_made < sg_sent, "the security group goes in after the peering");
     // A VPC-only environment keeps the peering's own entry: it is not a public way in.
     w.run(&["plan", "-e", &spec, "--detailed-exitcode"]).await.expect_code(0);
 
@@ -155,6 +167,7 @@ async fn peering_one_apply_runs_the_chain_drift_is_mended_and_destroy_undoes_it(
             .any(|e| e["method"] == "DELETE" && e["operation"] == "/api/atlas/v2/groups/{groupId}/peers/{peerId}" && e["status"] == 202)
     );
     assert!(w.peers(&group).await.is_empty(), "waited through TERMINATING");
+    assert!(w.access_list(&group).await.is_empty(), "the VPC's entry and the security group are gone");
 }
 
 /// A project whose first dedicated cluster already made the region's container with Atlas'

@@ -122,7 +122,8 @@ impl Provider for AccessListProvider {
     /// or left from a killed one, which Atlas removes at their `deleteAfterDate` and `audit`
     /// reports.
     fn forbidden(&self, o: &Observed, loaded: &LoadedSpec) -> Option<String> {
-        if super::temporary_access::is_temporary(&o.handle) {
+        // A security group lets in hosts of a peered VPC only: not a public way in.
+        if super::temporary_access::is_temporary(&o.handle) || o.handle.get("awsSecurityGroup").is_some() {
             return None;
         }
         let vpc_only = loaded.spec.atlas.as_ref().is_some_and(|a| !a.public_access());

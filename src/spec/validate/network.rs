@@ -38,7 +38,8 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
     let Some(network) = &atlas.network else { return };
     let endpoints = &network.private_endpoints;
     if !network.public_access {
-        for (i, _) in atlas.access_list.iter().enumerate() {
+        // A security group is a private way in (through a peering), not a public one.
+        for (i, _) in atlas.access_list.iter().enumerate().filter(|(_, e)| e.security_group.is_none()) {
             c.err(
                 path!("atlas", "access_list", i),
                 "a VPC-only environment (`network.public_access: false`) has no access-list entries",
