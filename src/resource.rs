@@ -14,6 +14,9 @@ pub const TAG_ID: &str = "poactl-id";
 /// The keys releases before 0.2 wrote on AWS (`:` is legal there, not on Atlas). Resources that
 /// carry them are still this environment's; the next apply rewrites them to the new keys.
 pub const LEGACY_TAG_PREFIX: &str = "poactl:";
+/// What the comment of every `--temporary-access` entry starts with: the access-list drift
+/// and `audit` know a runner's temporary entries by it.
+pub const TEMPORARY_ACCESS_COMMENT: &str = "poactl temporary access";
 
 /// Whether a key is one of poactl's ownership keys (current or legacy).
 pub fn is_ownership_key(key: &str) -> bool {

@@ -12,9 +12,7 @@ use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
 use crate::spec::cidr::Cidr;
 
-/// How `--temporary-access` marks its entries (`providers::atlas::temporary_access`), as text:
-/// audit reads attributes, never providers.
-const TEMPORARY_COMMENT: &str = "poactl temporary access";
+use crate::resource::TEMPORARY_ACCESS_COMMENT as TEMPORARY_COMMENT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

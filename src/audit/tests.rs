@@ -284,11 +284,6 @@ fn temporary() -> Value {
 }
 
 #[test]
-fn the_temporary_entries_mark_is_the_one_the_provider_writes() {
-    assert_eq!(TEMPORARY_COMMENT, crate::providers::atlas::temporary_access::COMMENT_PREFIX);
-}
-
-#[test]
 fn the_app_policy_reaches_the_environments_buckets_only() {
     let l = loaded(
         "environment: t\nstorage:\n  buckets:\n    - { name: t-uploads }\n    - { name: t-docs, encryption: aws:kms, kms_key: arn:aws:kms:us-east-1:123456789012:key/abc }\n    - { name: t-backups, app_access: false, encryption: aws:kms, kms_key: arn:aws:kms:us-east-1:123456789012:key/bak }\n    - { name: t-logs, encryption: aws:kms, kms_key: alias/logs }\n    - { name: t-raw, region: eu-west-1, encryption: aws:kms, kms_key: 1234abcd-12ab-34cd-56ef-1234567890ab }\n",

@@ -21,7 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("spec", &["resource", "secrets"]),
     ("plan", &["resource", "secrets"]),
     ("cost", &["plan", "resource", "spec"]),
-    ("providers", &["deadline", "interrupt", "plan", "progress", "resource", "secrets", "spec"]),
+    ("providers", &["clock", "deadline", "interrupt", "plan", "progress", "resource", "secrets", "spec"]),
     ("engine", &["interrupt", "plan", "progress", "providers", "resource", "secrets", "spec"]),
     ("view", &["cost", "plan", "resource", "secrets", "spec"]),
     ("lock", &["clock", "spec"]),

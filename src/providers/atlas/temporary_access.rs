@@ -31,9 +31,7 @@ use super::client::{AtlasClient, Call, seg};
 use crate::providers::{ProviderError, Result};
 use crate::spec::LoadedSpec;
 
-/// What every temporary entry's comment starts with: `audit` and the access-list drift know
-/// poactl's entries by it.
-pub const COMMENT_PREFIX: &str = "poactl temporary access";
+use crate::resource::TEMPORARY_ACCESS_COMMENT as COMMENT_PREFIX;
 
 /// Where the runner's public address is asked for when none is given: AWS' own service,
 /// which answers the caller's address and a newline. `POACTL_RUNNER_ADDRESS_URL` overrides it.
