@@ -23,7 +23,9 @@ KEEP = [r'^/api/atlas/v2$', r'^/api/atlas/v2/groups$', r'^/api/atlas/v2/groups/\
         r'^/api/atlas/v2/groups/\{groupId\}/privateEndpoint/\{cloudProvider\}/endpointService(/\{endpointServiceId\}(/endpoint(/\{endpointId\})?)?)?$',
         # Network peering (issue 30, item 5): the containers and the peering connections.
         r'^/api/atlas/v2/groups/\{groupId\}/containers(/\{containerId\})?$',
-        r'^/api/atlas/v2/groups/\{groupId\}/peers(/\{peerId\})?$']
+        r'^/api/atlas/v2/groups/\{groupId\}/peers(/\{peerId\})?$',
+        # Project settings (issue 31): the maintenance window and database auditing.
+        r'^/api/atlas/v2/groups/\{groupId\}/maintenanceWindow$', r'^/api/atlas/v2/groups/\{groupId\}/auditLog$']
 paths = {p: v for p, v in d['paths'].items() if any(re.search(k, p) for k in KEEP)}
 VRE = re.compile(r'application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+')
 if a.version:

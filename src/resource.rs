@@ -37,6 +37,10 @@ pub enum Kind {
     AtlasPrivateEndpoint,
     #[serde(rename = "atlas.peering")]
     AtlasPeering,
+    #[serde(rename = "atlas.maintenance_window")]
+    AtlasMaintenanceWindow,
+    #[serde(rename = "atlas.auditing")]
+    AtlasAuditing,
     #[serde(rename = "atlas.database_users")]
     AtlasUser,
     #[serde(rename = "atlas.alerts")]
@@ -60,13 +64,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
         Kind::AtlasAccessList,
         Kind::AtlasPrivateEndpoint,
         Kind::AtlasPeering,
+        Kind::AtlasMaintenanceWindow,
+        Kind::AtlasAuditing,
         Kind::AtlasUser,
         Kind::AtlasAlert,
         Kind::Bucket,
@@ -87,6 +93,8 @@ impl Kind {
             Kind::AtlasAccessList => "atlas.access_list",
             Kind::AtlasPrivateEndpoint => "atlas.private_endpoints",
             Kind::AtlasPeering => "atlas.peering",
+            Kind::AtlasMaintenanceWindow => "atlas.maintenance_window",
+            Kind::AtlasAuditing => "atlas.auditing",
             Kind::AtlasUser => "atlas.database_users",
             Kind::AtlasAlert => "atlas.alerts",
             Kind::Bucket => "storage.buckets",
@@ -110,6 +118,8 @@ impl Kind {
             Kind::AtlasAccessList => &["cidr"],
             Kind::AtlasPrivateEndpoint => &["endpoint_id", "service_id", "service_name", "security_group", "status"],
             Kind::AtlasPeering => &["container_id", "peer_id", "connection_id", "atlas_cidr", "status"],
+            Kind::AtlasMaintenanceWindow => &["day_of_week", "hour_of_day"],
+            Kind::AtlasAuditing => &["enabled"],
             Kind::AtlasUser => &["username"],
             Kind::AtlasAlert => &["id"],
             Kind::Bucket => &["name", "arn", "region", "domain"],

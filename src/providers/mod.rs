@@ -472,6 +472,8 @@ fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
         Item::AtlasAccessList(e) => access_list::desired(e, address),
         Item::AtlasPrivateEndpoint(a, e) => private_link::desired(loaded, a, e, address),
         Item::AtlasPeering(p) => peering::desired(loaded, p, address),
+        Item::AtlasMaintenanceWindow(w) => atlas::settings::desired_window(w, address),
+        Item::AtlasAuditing(a) => atlas::settings::desired_auditing(a, address),
         Item::AtlasUser(u) => users::desired(u, address),
         Item::AtlasAlert(a) => alerts::desired_alert(a, address),
         Item::AtlasBillingAlert(b) => alerts::desired_billing(b, address),

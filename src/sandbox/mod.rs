@@ -29,6 +29,7 @@ mod mongo_bytes;
 mod mongo_writes;
 mod peering;
 mod private_endpoint;
+mod settings;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -116,6 +117,11 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
     ("PATCH", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
     ("DELETE", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/maintenanceWindow", &["2023-01-01"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/maintenanceWindow", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/maintenanceWindow", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/auditLog", &["2023-01-01"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/auditLog", &["2023-01-01"]),
 ];
 
 /// Matches a request path against a template; returns the decoded parameters.
@@ -665,6 +671,9 @@ fn project<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Project, ApiErr> {
 fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
     let group = req.param("groupId").to_string();
     let base = "/api/atlas/v2/groups";
+    if let Some(answer) = settings::route(st, method, template.trim_start_matches(base), req) {
+        return answer;
+    }
     if let Some(answer) = peering::route(st, method, template.trim_start_matches(base), req) {
         return answer;
     }

@@ -49,6 +49,9 @@ pub struct Project {
     /// Network peering containers (`AWSCloudProviderContainer` documents).
     pub containers: Vec<Value>,
     pub peers: Vec<super::peering::PeerRec>,
+    /// The maintenance window and auditing, once set (Atlas' defaults until then).
+    pub maintenance_window: Option<Value>,
+    pub audit_log: Option<Value>,
 }
 
 /// An access token the sandbox issued.

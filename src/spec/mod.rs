@@ -37,6 +37,8 @@ pub enum Item<'s> {
     /// A VPC peering: Atlas' container in a region, the peering connection, its acceptance
     /// and routes on the AWS side, and the access-list entry for the VPC.
     AtlasPeering(&'s model::PeeringSpec),
+    AtlasMaintenanceWindow(&'s model::MaintenanceWindowSpec),
+    AtlasAuditing(&'s model::AuditingSpec),
     AtlasUser(&'s model::DatabaseUserSpec),
     AtlasAlert(&'s model::AtlasAlertSpec),
     /// A `billing.alerts` entry as Atlas's invoice alert.
@@ -85,6 +87,12 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
         }
         for p in atlas.peerings() {
             push(Address::new(Kind::AtlasPeering, &p.region), Item::AtlasPeering(p), Some(&project));
+        }
+        if let Some(w) = &atlas.maintenance_window {
+            push(Address::new(Kind::AtlasMaintenanceWindow, &atlas.project), Item::AtlasMaintenanceWindow(w), Some(&project));
+        }
+        if let Some(a) = &atlas.auditing {
+            push(Address::new(Kind::AtlasAuditing, &atlas.project), Item::AtlasAuditing(a), Some(&project));
         }
         for u in &atlas.database_users {
             push(Address::new(Kind::AtlasUser, u.key()), Item::AtlasUser(u), Some(&project));

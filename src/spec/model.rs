@@ -77,6 +77,63 @@ pub struct AtlasSpec {
     /// How the clusters are reached: the public access list, or private endpoints.
     #[serde(default)]
     pub network: Option<NetworkSpec>,
+    /// When Atlas may restart the project's nodes for maintenance.
+    #[serde(default)]
+    pub maintenance_window: Option<MaintenanceWindowSpec>,
+    /// Database auditing, project-wide (dedicated clusters only).
+    #[serde(default)]
+    pub auditing: Option<AuditingSpec>,
+}
+
+/// The project's maintenance window (openapi-v2.yaml GroupMaintenanceWindow).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindowSpec {
+    /// `sunday` … `saturday`.
+    pub day: String,
+    /// The hour it starts, 0-23, UTC.
+    pub hour_utc: u8,
+    /// Defer every maintenance by a week once it is scheduled (`autoDeferOnceEnabled`).
+    #[serde(default)]
+    pub auto_defer: bool,
+}
+
+/// The days as Atlas numbers them: 1 is Sunday (GroupMaintenanceWindow.dayOfWeek).
+pub const WEEKDAYS: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+
+impl MaintenanceWindowSpec {
+    /// Atlas' `dayOfWeek`, or `None` for a day that is not one.
+    pub fn day_of_week(&self) -> Option<u8> {
+        WEEKDAYS.iter().position(|d| d.eq_ignore_ascii_case(&self.day)).map(|i| i as u8 + 1)
+    }
+}
+
+/// Database auditing (openapi-v2.yaml AuditLog).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditingSpec {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Which events to record: a mapping, or the JSON text Atlas keeps. None or empty: all.
+    #[serde(default)]
+    pub filter: Option<serde_json::Value>,
+    /// Also record successful authorizations (`auditAuthorizationSuccess`; Atlas: "degrades
+    /// cluster performance").
+    #[serde(default)]
+    pub authorization_success: bool,
+}
+
+impl AuditingSpec {
+    /// The filter as a JSON document: a string is parsed, an empty one is `{}`.
+    pub fn filter_document(&self) -> Result<serde_json::Value, String> {
+        match &self.filter {
+            None | Some(serde_json::Value::Null) => Ok(serde_json::json!({})),
+            Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(serde_json::json!({})),
+            Some(serde_json::Value::String(s)) => serde_json::from_str(s).map_err(|e| format!("not JSON: {e}")),
+            Some(v @ serde_json::Value::Object(_)) => Ok(v.clone()),
+            Some(_) => Err("a mapping or a JSON document is expected".into()),
+        }
+    }
 }
 
 impl AtlasSpec {

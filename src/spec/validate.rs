@@ -275,6 +275,7 @@ macro_rules! path {
 
 // After `path!`, which it uses.
 mod network;
+mod settings;
 
 impl From<&str> for PathSeg {
     fn from(s: &str) -> Self {
@@ -469,6 +470,7 @@ fn check_atlas(c: &mut Checker, atlas: &AtlasSpec) {
     }
 
     network::check_network(c, atlas);
+    settings::check_settings(c, atlas);
     c.unique(atlas.access_list.iter().enumerate().map(|(i, e)| (path!("atlas", "access_list", i), e.key())), "access-list entry");
     for (i, e) in atlas.access_list.iter().enumerate() {
         let set = [e.cidr.is_some(), e.ip.is_some(), e.security_group.is_some()].iter().filter(|b| **b).count();

@@ -27,6 +27,7 @@ mod peering;
 mod private_link;
 mod reliability;
 mod reports;
+mod settings;
 mod spec_errors;
 mod temporary_access;
 mod validate;

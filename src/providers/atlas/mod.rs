@@ -1,5 +1,6 @@
 //! MongoDB Atlas through the Admin API v2: project, clusters (M0, Flex, dedicated), backup
-//! schedules, IP access list, database users and alert configurations.
+//! schedules, IP access list, database users, alert configurations, and the project's
+//! maintenance window and auditing.
 
 pub mod access_list;
 pub mod alerts;
@@ -7,6 +8,7 @@ pub mod backup;
 pub mod client;
 pub mod cluster;
 pub mod project;
+pub mod settings;
 pub mod temporary_access;
 pub mod users;
 
@@ -102,6 +104,8 @@ pub fn register(reg: &mut Registry, _conn: &Connections) -> Result<Arc<Atlas>, P
     reg.insert(Arc::new(backup::BackupScheduleProvider(atlas.clone())));
     reg.insert(Arc::new(access_list::AccessListProvider(atlas.clone())));
     reg.insert(Arc::new(users::UserProvider(atlas.clone())));
+    reg.insert(Arc::new(settings::MaintenanceWindowProvider(atlas.clone())));
+    reg.insert(Arc::new(settings::AuditingProvider(atlas.clone())));
     reg.insert(Arc::new(alerts::AlertProvider(atlas)));
     Ok(shared)
 }
