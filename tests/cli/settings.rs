@@ -5,20 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Poactl, Run, SPEC_ENV, Sandbox, spec_file};
+use crate::support::{Sandbox, poactl_with as run, spec_file};
 
 const SPEC: &str = "environment: st\natlas:\n  org_id: \"0123456789abcdef01234567\"\n  project: st-project\n  clusters:\n    - { name: main, tier: M10, provider: AWS, region: US_EAST_1 }\n  maintenance_window: { day: sunday, hour_utc: 3, auto_defer: true }\n  auditing:\n    enabled: true\n    filter: { atype: authenticate, param: { db: admin } }\n";
-
-async fn run(args: &[&str], env: &[(&'static str, String)]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env = env.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Poactl::new(&args).envs(SPEC_ENV).envs_owned(&env).run()
-    })
-    .await
-    .unwrap()
-}
 
 fn last_request(log: &[Value], method: &str, suffix: &str) -> Value {
     log.iter()

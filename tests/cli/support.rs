@@ -205,7 +205,6 @@ impl Poactl {
     }
 }
 
-/// Writes a spec into a temp dir and returns (dir, path).
 /// Runs poactl off the async runtime (a test that also serves a peer in-process).
 pub async fn poactl_blocking(args: Vec<String>, env: Vec<(&'static str, String)>) -> Run {
     tokio::task::spawn_blocking(move || {
@@ -214,6 +213,13 @@ pub async fn poactl_blocking(args: Vec<String>, env: Vec<(&'static str, String)>
     })
     .await
     .unwrap()
+}
+
+/// Runs poactl off the async runtime with the specs' secrets (`SPEC_ENV`) and `env`.
+pub async fn poactl_with(args: &[&str], env: &[(&'static str, String)]) -> Run {
+    let mut all: Vec<(&'static str, String)> = SPEC_ENV.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    all.extend(env.iter().cloned());
+    poactl_blocking(strings(args), all).await
 }
 
 /// Owned arguments.

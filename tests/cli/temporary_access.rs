@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use poactl::sandbox::mongo::MongoMock;
 use serde_json::{Value, json};
 
-use crate::support::{Moto, Poactl, Run, SPEC_ENV, Sandbox, app_network, aws_env, spec_file};
+use crate::support::{Moto, Poactl, SPEC_ENV, Sandbox, app_network, aws_env, poactl_with as run, spec_file};
 
 const ORG: &str = "0123456789abcdef01234567";
 
@@ -19,17 +19,6 @@ fn spec_text(vpc: &str, subnets: &[String], app: &str) -> String {
         "environment: ta\naws: {{ region: us-east-1 }}\natlas:\n  org_id: \"{ORG}\"\n  project: ta-project\n  clusters:\n    - {{ name: main, tier: M10, provider: AWS, region: US_EAST_1 }}\n  database_users:\n    - {{ username: poafix-api, password: \"${{env:POAFIX_DB_PASSWORD}}\", roles: [{{ role: readWrite, database: app }}] }}\n  network:\n    public_access: false\n    private_endpoints:\n      - {{ region: US_EAST_1, vpc: {vpc}, subnets: [{}], allow_from: [{app}] }}\ndatabase:\n  name: app\n  uri: ${{atlas.clusters.main.private_srv}}\n  collections:\n    users:\n      indexes:\n        - {{ keys: {{ email: 1 }}, unique: true }}\n",
         subnets.join(", ")
     )
-}
-
-async fn run(args: &[&str], env: &[(&'static str, String)]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env = env.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Poactl::new(&args).envs(SPEC_ENV).envs_owned(&env).run()
-    })
-    .await
-    .unwrap()
 }
 
 /// The project's access list, as Atlas lists it.
