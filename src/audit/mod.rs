@@ -149,6 +149,21 @@ pub(crate) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "atlas-auditing-off-production",
+        severity: Severity::Medium,
+        title: "Production database without auditing",
+        why: "Without database auditing nobody can tell afterwards who logged in, or who made or changed a user or a role; production teams are asked for that record in every security review.",
+        fix: "`atlas.auditing: { enabled: true, filter: { atype: { $in: [authenticate, createUser, dropUser, updateUser, grantRolesToUser, revokeRolesFromUser] } } }` (docs/spec.md, \"Maintenance window and auditing\").",
+        check: |i| {
+            if !is_production(i.loaded) || of_kind(i, Kind::AtlasAuditing).any(|r| r.attrs.get("enabled") == Some(&json!(true))) {
+                return Vec::new();
+            }
+            // Atlas audits dedicated clusters only.
+            let dedicated = |r: &&Resource| r.attrs.get("tier").and_then(Value::as_str).is_some_and(|t| t.starts_with('M') && t != "M0");
+            of_kind(i, Kind::AtlasCluster).filter(dedicated).map(|r| hit(r, "the project records no database audit log")).collect()
+        },
+    },
+    Rule {
         id: "temporary-access-left-over",
         severity: Severity::Medium,
         title: "A runner's temporary access is still open",

@@ -355,6 +355,12 @@ async fn answer(AxState(state): AxState<Shared>, method: Method, uri: Uri, heade
         return json_response(404, Some(&err.body()), "application/json");
     };
 
+    // A role the credentials lack (openapi-v2.yaml x-rolesRequirements); the error code is
+    // not recorded.
+    if st.denied.iter().any(|d| *d == format!("{op_method} {template}")) {
+        let err = ApiErr::new(403, "USER_UNAUTHORIZED", "The current user is not authorized to perform this action.");
+        return json_response(403, Some(&err.body()), "application/json");
+    }
     // Injected failures come before anything is changed.
     if let Some((status, count, retry_after)) = st.faults {
         let remaining = count.saturating_sub(1);
@@ -556,6 +562,9 @@ fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Respons
             }
             if let Some(m) = input.get("response_delay_methods").and_then(|v| v.as_array()) {
                 st.response_delay_methods = m.iter().filter_map(|v| v.as_str().map(String::from)).collect();
+            }
+            if let Some(list) = input.get("deny").and_then(|v| v.as_array()) {
+                st.denied = list.iter().filter_map(|v| v.as_str().map(String::from)).collect();
             }
             if let Some(url) = input.get("aws_endpoint").and_then(|v| v.as_str()) {
                 st.aws_endpoint = Some(url.to_string());

@@ -110,6 +110,9 @@ pub struct State {
     /// The wire mock's state, when the sandbox serves one: its users follow the projects'
     /// database users, as Atlas puts a project's users on its clusters.
     pub mongo: Option<std::sync::Arc<std::sync::Mutex<super::mongo::MockState>>>,
+    /// Operations (`METHOD template`) the caller's role may not use: answered 403, as Atlas
+    /// answers a key without the role the operation's `x-rolesRequirements` names.
+    pub denied: Vec<String>,
     /// moto's address, where the sandbox plays Atlas' AWS account for peering.
     pub aws_endpoint: Option<String>,
     /// Calls to moto to make once the state lock is released.
@@ -140,6 +143,7 @@ impl State {
             counter: 0,
             mongo_host: None,
             mongo: None,
+            denied: Vec::new(),
             aws_endpoint: None,
             aws_jobs: Vec::new(),
             seed,

@@ -58,3 +58,25 @@ async fn window_and_auditing_are_set_compared_as_atlas_keeps_them_and_reset_by_d
     assert_eq!(last_request(&log, "PATCH", "/auditLog"), json!({"enabled": false}));
     assert!(log.iter().any(|e| e["method"] == "DELETE" && e["operation"] == "/api/atlas/v2/groups/{groupId}/maintenanceWindow"));
 }
+
+/// Credentials without Project Owner cannot read auditing: the plan names the resource and
+/// the role, and plans the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditing_without_project_owner_is_one_located_conflict() {
+    let sbx = Sandbox::start(0.2);
+    let env = sbx.env();
+    let (_dir, spec) = spec_file("st", SPEC);
+    sbx.control(
+        "config",
+        json!({"deny": ["GET /api/atlas/v2/groups/{groupId}/auditLog", "PATCH /api/atlas/v2/groups/{groupId}/auditLog"]}),
+    )
+    .await;
+    run(&["apply", "-e", &spec, "--auto-approve", "-q", "--target", "atlas.project", "--target", "atlas.clusters"], &env)
+        .await
+        .expect_code(0);
+    let plan = run(&["plan", "-e", &spec], &env).await;
+    plan.expect_code(1);
+    let text = plan.all();
+    assert!(text.contains("atlas.auditing.st-project") && text.contains("needs the Project Owner role"), "{text}");
+    assert!(text.contains("atlas.maintenance_window.st-project"), "the rest is planned: {text}");
+}

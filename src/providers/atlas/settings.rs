@@ -158,6 +158,12 @@ impl Provider for AuditingProvider {
         LANE
     }
 
+    /// Credentials without Project Owner cannot read it (openapi-v2.yaml, getGroupAuditLog
+    /// x-rolesRequirements): that stays with this resource, and the rest is planned.
+    fn read_failure_is_local(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, ctx: &Ctx<'_>, _d: &Desired) -> Result<Option<Observed>> {
         let group = group_id(ctx)?;
         let doc = match self.0.client.get(&audit_path(&group), V2023_01_01).await {
