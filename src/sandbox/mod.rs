@@ -24,6 +24,7 @@
 //! a mature client's file, or a documentation page. docs/design.md lists them.
 
 mod access_list;
+mod backup;
 pub mod mongo;
 mod mongo_bytes;
 mod mongo_writes;
@@ -31,6 +32,7 @@ mod peering;
 mod private_endpoint;
 mod settings;
 pub mod state;
+mod users;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -252,7 +254,7 @@ pub async fn command(a: Settings) -> Result<()> {
     let mut state = State::new(Duration::from_secs_f64(a.cluster_delay.max(0.0)), a.rate_limit);
     state.mongo_host = mongo.as_ref().and_then(|m| m.uri.strip_prefix("mongodb://")?.split('/').next().map(str::to_string));
     state.mongo = mongo.as_ref().map(|m| m.state.clone());
-    sync_mock_users(&state);
+    users::sync_mock_users(&state);
     serve(listener, Arc::new(Mutex::new(state))).await
 }
 
@@ -793,7 +795,7 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
                 ApiErr::new(400, "CLUSTER_DOES_NOT_HAVE_BACKUP", format!("Cloud backup is not enabled on cluster {name}.")).params(&[&name])
             })
         }
-        ("PATCH", "/{groupId}/clusters/{clusterName}/backup/schedule") => update_schedule(st, req, &group),
+        ("PATCH", "/{groupId}/clusters/{clusterName}/backup/schedule") => backup::update_schedule(st, req, &group),
         // openapi-subset.yaml listGroupClusterBackupSnapshots: PaginatedCloudBackupReplicaSetView
         // of DiskBackupReplicaSet. The order of `results` is not documented, so the sandbox
         // lists them oldest first: a client must not take the first as the latest.
@@ -832,7 +834,7 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
             let items = project(st, &group)?.users.clone();
             paginate(req, &format!("{base}/{group}/databaseUsers"), items)
         }
-        ("POST", "/{groupId}/databaseUsers") => create_user(st, req, &group),
+        ("POST", "/{groupId}/databaseUsers") => users::create_user(st, req, &group),
         ("GET", "/{groupId}/databaseUsers/{databaseName}/{username}") => {
             let (db, user) = (req.param("databaseName").to_string(), req.param("username").to_string());
             let p = project(st, &group)?;
@@ -840,35 +842,35 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
                 .iter()
                 .find(|u| u["username"] == json!(user) && u["databaseName"] == json!(db))
                 .map(|u| (200, Some(u.clone())))
-                .ok_or_else(|| user_missing(&user, &group))
+                .ok_or_else(|| users::user_missing(&user, &group))
         }
-        ("PATCH", "/{groupId}/databaseUsers/{databaseName}/{username}") => update_user(st, req, &group),
+        ("PATCH", "/{groupId}/databaseUsers/{databaseName}/{username}") => users::update_user(st, req, &group),
         ("DELETE", "/{groupId}/databaseUsers/{databaseName}/{username}") => {
             let (db, user) = (req.param("databaseName").to_string(), req.param("username").to_string());
             let p = project(st, &group)?;
             let before = p.users.len();
             p.users.retain(|u| !(u["username"] == json!(user) && u["databaseName"] == json!(db)));
             if p.users.len() == before {
-                return Err(user_missing(&user, &group));
+                return Err(users::user_missing(&user, &group));
             }
             p.users_changed_at = Some(std::time::Instant::now());
             p.passwords.remove(&(db, user));
-            sync_mock_users(st);
+            users::sync_mock_users(st);
             Ok((204, None))
         }
         ("GET", "/{groupId}/alertConfigs") => {
             let items = project(st, &group)?.alerts.clone();
             paginate(req, &format!("{base}/{group}/alertConfigs"), items)
         }
-        ("POST", "/{groupId}/alertConfigs") => save_alert(st, req, &group, None),
+        ("POST", "/{groupId}/alertConfigs") => users::save_alert(st, req, &group, None),
         ("GET", "/{groupId}/alertConfigs/{alertConfigId}") => {
             let id = req.param("alertConfigId").to_string();
             let p = project(st, &group)?;
-            p.alerts.iter().find(|a| a["id"] == json!(id)).map(|a| (200, Some(a.clone()))).ok_or_else(|| alert_missing(&id))
+            p.alerts.iter().find(|a| a["id"] == json!(id)).map(|a| (200, Some(a.clone()))).ok_or_else(|| users::alert_missing(&id))
         }
         ("PUT", "/{groupId}/alertConfigs/{alertConfigId}") => {
             let id = req.param("alertConfigId").to_string();
-            save_alert(st, req, &group, Some(id))
+            users::save_alert(st, req, &group, Some(id))
         }
         ("DELETE", "/{groupId}/alertConfigs/{alertConfigId}") => {
             let id = req.param("alertConfigId").to_string();
@@ -876,7 +878,7 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
             let before = p.alerts.len();
             p.alerts.retain(|a| a["id"] != json!(id));
             if p.alerts.len() == before {
-                return Err(alert_missing(&id));
+                return Err(users::alert_missing(&id));
             }
             Ok((204, None))
         }
@@ -1490,308 +1492,6 @@ fn flex_upgrade(st: &mut State, req: &Req, group: &str) -> Answer {
     let mut answer = flex;
     answer["stateName"] = json!("UPDATING");
     Ok((200, Some(answer)))
-}
-
-fn retention_days(item: &Value) -> f64 {
-    let per = match item["retentionUnit"].as_str() {
-        Some("weeks") => 7.0,
-        Some("months") => 30.0,
-        Some("years") => 365.0,
-        _ => 1.0,
-    };
-    item["retentionValue"].as_f64().unwrap_or(0.0) * per
-}
-
-fn frequency_rank(f: &str) -> u8 {
-    ["hourly", "daily", "weekly", "monthly", "yearly"].iter().position(|x| *x == f).map_or(9, |p| p as u8)
-}
-
-/// The rules Atlas enforces on a schedule's policy items beyond their schema.
-/// - hourly items take interval 1, 2, 4, 6, 8 or 12, and only 12 on NVMe tiers
-///   (openapi-v2.yaml, DiskBackupApiPolicyItem.frequencyInterval);
-/// - at most one hourly and one daily item, and retention that does not shrink from a more
-///   frequent to a less frequent item (Atlas' "Backup Policy" docs, issue 10 item 5);
-/// - point-in-time restore needs an hourly item (the same docs, issue 10 item 5).
-fn check_policy(items: &[Value], nvme: bool, pit: bool) -> Result<(), ApiErr> {
-    let bad = |code: &'static str, detail: String| Err(ApiErr::new(400, code, detail).params(&["policyItems"]));
-    for kind in ["hourly", "daily"] {
-        if items.iter().filter(|i| i["frequencyType"] == json!(kind)).count() > 1 {
-            return bad("BACKUP_POLICY_DUPLICATE_FREQUENCY", format!("A backup policy can have only one {kind} policy item."));
-        }
-    }
-    for i in items.iter().filter(|i| i["frequencyType"] == json!("hourly")) {
-        let interval = i["frequencyInterval"].as_i64().unwrap_or(0);
-        if nvme && interval != 12 {
-            return bad("INVALID_BACKUP_FREQUENCY_INTERVAL", "Hourly policy items on NVMe clusters take only frequencyInterval 12.".into());
-        }
-        if ![1, 2, 4, 6, 8, 12].contains(&interval) {
-            return bad(
-                "INVALID_BACKUP_FREQUENCY_INTERVAL",
-                format!("Hourly policy items take frequencyInterval 1, 2, 4, 6, 8 or 12, not {interval}."),
-            );
-        }
-    }
-    let mut sorted: Vec<&Value> = items.iter().collect();
-    sorted.sort_by_key(|i| frequency_rank(i["frequencyType"].as_str().unwrap_or("")));
-    let mut longest = 0.0f64;
-    let mut longest_kind = String::new();
-    for i in sorted {
-        let kind = i["frequencyType"].as_str().unwrap_or("").to_string();
-        let days = retention_days(i);
-        if days < longest && kind != longest_kind {
-            return bad(
-                "BACKUP_POLICY_RETENTION_DECREASING",
-                format!(
-                    "The {kind} retention ({days} days) is shorter than the {longest_kind} retention ({longest} days): less frequent snapshots must be kept at least as long."
-                ),
-            );
-        }
-        if days >= longest {
-            longest = days;
-            longest_kind = kind;
-        }
-    }
-    if pit && !items.iter().any(|i| i["frequencyType"] == json!("hourly")) {
-        return bad("PIT_REQUIRES_HOURLY_POLICY", "Continuous cloud backup (point in time) needs an hourly policy item.".into());
-    }
-    Ok(())
-}
-
-fn update_schedule(st: &mut State, req: &Req, group: &str) -> Answer {
-    let b = req.body_obj()?.clone();
-    let name = req.param("clusterName").to_string();
-    let (nvme, pit) = {
-        let p = project(st, group)?;
-        let c = cluster(p, group, &name, false)?;
-        let size = c.doc.pointer("/replicationSpecs/0/regionConfigs/0/electableSpecs/instanceSize").and_then(|v| v.as_str()).unwrap_or("");
-        let facts = (size.ends_with("_NVME"), c.doc["pitEnabled"] == json!(true));
-        if !p.schedules.contains_key(&name) {
-            return Err(ApiErr::new(400, "CLUSTER_DOES_NOT_HAVE_BACKUP", format!("Cloud backup is not enabled on cluster {name}."))
-                .params(&[&name]));
-        }
-        facts
-    };
-    let existing: Vec<Value> =
-        project(st, group)?.schedules[&name].pointer("/policies/0/policyItems").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-    let mut policies = None;
-    if let Some(ps) = b.get("policies").and_then(|v| v.as_array()) {
-        let mut out = Vec::new();
-        for pol in ps {
-            let mut items = Vec::new();
-            for item in pol.get("policyItems").and_then(|v| v.as_array()).cloned().unwrap_or_default() {
-                let mut item = item.clone();
-                for f in ["frequencyType", "frequencyInterval", "retentionUnit", "retentionValue"] {
-                    if item.get(f).is_none() {
-                        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", format!("Invalid attribute {f} specified.")).params(&[f]));
-                    }
-                }
-                // An item sent with its id is that item, changed in place; one without an id
-                // replaces it, and snapshots already taken keep the old item's retention
-                // (terraform-provider-mongodbatlas PR #1357, which started echoing the ids).
-                let known = item.get("id").is_some_and(|id| existing.iter().any(|e| e.get("id") == Some(id)));
-                if !known {
-                    item["id"] = json!(st.new_id());
-                }
-                items.push(item);
-            }
-            check_policy(&items, nvme, pit)?;
-            let id = pol.get("id").cloned().unwrap_or_else(|| json!(st.new_id()));
-            out.push(json!({"id": id, "policyItems": items}));
-        }
-        policies = Some(Value::Array(out));
-    }
-    let p = project(st, group)?;
-    let s = p.schedules.get_mut(&name).ok_or_else(|| ApiErr::new(404, "RESOURCE_NOT_FOUND", "no schedule"))?;
-    if let Some(pol) = policies {
-        s["policies"] = pol;
-    }
-    for k in ["restoreWindowDays", "referenceHourOfDay", "referenceMinuteOfHour", "autoExportEnabled"] {
-        if let Some(v) = b.get(k) {
-            s[k] = v.clone();
-        }
-    }
-    Ok((200, Some(s.clone())))
-}
-
-fn user_missing(user: &str, group: &str) -> ApiErr {
-    ApiErr::new(404, "USERNAME_NOT_FOUND", format!("No user with username {user} exists in group {group}.")).params(&[user, group])
-}
-
-fn user_doc(req: &Req, group: &str, b: &Map<String, Value>, existing: Option<&Value>) -> Result<Value, ApiErr> {
-    let db = b
-        .get("databaseName")
-        .and_then(|v| v.as_str())
-        .or_else(|| existing.and_then(|e| e["databaseName"].as_str()))
-        .unwrap_or("admin")
-        .to_string();
-    if db != "admin" && db != "$external" {
-        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute databaseName specified.").params(&["databaseName"]));
-    }
-    let username =
-        b.get("username").and_then(|v| v.as_str()).or_else(|| existing.and_then(|e| e["username"].as_str())).unwrap_or("").to_string();
-    let roles = b.get("roles").cloned().or_else(|| existing.map(|e| e["roles"].clone())).unwrap_or(json!([]));
-    if roles.as_array().is_none_or(|r| r.is_empty() || r.iter().any(|x| x.get("roleName").is_none() || x.get("databaseName").is_none())) {
-        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute roles specified.").params(&["roles"]));
-    }
-    if let Some(pw) = b.get("password").and_then(|v| v.as_str())
-        && pw.chars().count() < 8
-    {
-        return Err(ApiErr::new(400, "DATABASE_USER_PASSWORD_TOO_SHORT", "The password must be at least 8 characters long."));
-    }
-    // Users in `$external` authenticate with exactly one of X.509, AWS IAM, LDAP or OIDC; users
-    // in `admin` with SCRAM and all four NONE (openapi-v2.yaml, CloudDatabaseUser: "databaseName
-    // ... $external if the user authenticates with AWS IAM, LDAP, OIDC or X.509").
-    let auth_type =
-        |k: &str| b.get(k).and_then(|v| v.as_str()).or_else(|| existing.and_then(|e| e[k].as_str())).unwrap_or("NONE").to_string();
-    let kinds = ["awsIAMType", "ldapAuthType", "oidcAuthType", "x509Type"];
-    let set: Vec<&str> = kinds.iter().copied().filter(|k| auth_type(k) != "NONE").collect();
-    if db == "$external" && set.len() != 1 {
-        return Err(ApiErr::new(
-            400,
-            "INVALID_ATTRIBUTE",
-            "A user in $external needs exactly one of awsIAMType, ldapAuthType, oidcAuthType or x509Type.",
-        )
-        .params(&["databaseName"]));
-    }
-    if db == "admin" && !set.is_empty() {
-        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", format!("{} users authenticate in $external, not admin.", set[0]))
-            .params(&["databaseName"]));
-    }
-    let mut doc = json!({
-        "awsIAMType": auth_type("awsIAMType"), "databaseName": db, "groupId": group, "labels": [], "ldapAuthType": auth_type("ldapAuthType"),
-        "links": link(req, &format!("/api/atlas/v2/groups/{group}/databaseUsers/{}/{}", encode_segment(&db), encode_segment(&username))),
-        "oidcAuthType": auth_type("oidcAuthType"), "roles": roles,
-        "scopes": b.get("scopes").cloned().or_else(|| existing.map(|e| e["scopes"].clone())).unwrap_or(json!([])),
-        "username": username, "x509Type": auth_type("x509Type"),
-    });
-    if let Some(d) = b.get("description").cloned().or_else(|| existing.and_then(|e| e.get("description").cloned())) {
-        doc["description"] = d;
-    }
-    Ok(doc)
-}
-
-fn create_user(st: &mut State, req: &Req, group: &str) -> Answer {
-    let b = req.body_obj()?.clone();
-    let username = required_str(&b, "username")?.to_string();
-    required_str(&b, "databaseName")?;
-    required_str(&b, "groupId")?;
-    if b.get("databaseName") == Some(&json!("admin")) && b.get("password").and_then(|v| v.as_str()).is_none() {
-        return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute password specified.").params(&["password"]));
-    }
-    let doc = user_doc(req, group, &b, None)?;
-    let p = project(st, group)?;
-    if p.users.iter().any(|u| u["username"] == json!(username) && u["databaseName"] == doc["databaseName"]) {
-        return Err(ApiErr::new(409, "USER_ALREADY_EXISTS", format!("The user {username} already exists.")).params(&[&username]));
-    }
-    p.users.push(doc.clone());
-    p.users_changed_at = Some(std::time::Instant::now());
-    if let Some(pw) = b.get("password").and_then(|v| v.as_str()) {
-        p.passwords.insert((doc["databaseName"].as_str().unwrap_or("").to_string(), username.clone()), pw.to_string());
-    }
-    sync_mock_users(st);
-    Ok((201, Some(doc)))
-}
-
-/// Hands the projects' SCRAM users (with their passwords and roles) to the wire mock, which
-/// then requires a login: a cluster checks logins against its project's users (Atlas docs,
-/// "Configure Database Users": users apply to every cluster of the project). One mock serves
-/// every project, so it holds the users of all of them.
-fn sync_mock_users(st: &State) {
-    let Some(mock) = &st.mongo else { return };
-    let mut users = Vec::new();
-    for p in st.projects.values() {
-        for u in &p.users {
-            let (db, name) = (u["databaseName"].as_str().unwrap_or(""), u["username"].as_str().unwrap_or(""));
-            let Some(pw) = p.passwords.get(&(db.to_string(), name.to_string())) else { continue };
-            let roles: Vec<(String, String)> = u["roles"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| (r["roleName"].as_str().unwrap_or("").to_string(), r["databaseName"].as_str().unwrap_or("").to_string()))
-                .collect();
-            let roles: Vec<(&str, &str)> = roles.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            users.push(mongo::MockUser::new(db, name, pw, &roles));
-        }
-    }
-    mock.lock().unwrap_or_else(|e| e.into_inner()).users = Some(users);
-}
-
-fn update_user(st: &mut State, req: &Req, group: &str) -> Answer {
-    let b = req.body_obj()?.clone();
-    let (db, user) = (req.param("databaseName").to_string(), req.param("username").to_string());
-    let existing = project(st, group)?
-        .users
-        .iter()
-        .find(|u| u["username"] == json!(user) && u["databaseName"] == json!(db))
-        .cloned()
-        .ok_or_else(|| user_missing(&user, group))?;
-    let doc = user_doc(req, group, &b, Some(&existing))?;
-    let p = project(st, group)?;
-    if let Some(u) = p.users.iter_mut().find(|u| u["username"] == json!(user) && u["databaseName"] == json!(db)) {
-        *u = doc.clone();
-    }
-    p.users_changed_at = Some(std::time::Instant::now());
-    if let Some(pw) = b.get("password").and_then(|v| v.as_str()) {
-        p.passwords.insert((db.clone(), user.clone()), pw.to_string());
-    }
-    sync_mock_users(st);
-    Ok((200, Some(doc)))
-}
-
-fn alert_missing(id: &str) -> ApiErr {
-    ApiErr::new(404, "ALERT_CONFIG_NOT_FOUND", format!("No alert configuration with ID {id} exists.")).params(&[id])
-}
-
-fn save_alert(st: &mut State, req: &Req, group: &str, id: Option<String>) -> Answer {
-    let b = req.body_obj()?.clone();
-    required_str(&b, "eventTypeName")?;
-    let notes =
-        b.get("notifications").and_then(|v| v.as_array()).filter(|n| !n.is_empty() && n.len() <= 25).ok_or_else(|| {
-            ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute notifications specified.").params(&["notifications"])
-        })?;
-    for n in notes {
-        if n.get("typeName").and_then(|v| v.as_str()).is_none() {
-            return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Invalid attribute typeName specified.").params(&["typeName"]));
-        }
-        if let Some(iv) = n.get("intervalMin").and_then(|v| v.as_i64())
-            && iv < 5
-        {
-            return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Notification interval must be at least 5 minutes.").params(&["intervalMin"]));
-        }
-    }
-    let new_id = match &id {
-        Some(i) => i.clone(),
-        None => st.new_id(),
-    };
-    let p = project(st, group)?;
-    let created = match &id {
-        Some(i) => p.alerts.iter().find(|a| a["id"] == json!(i)).map(|a| a["created"].clone()).ok_or_else(|| alert_missing(i))?,
-        None => json!(now_iso()),
-    };
-    let mut doc = Value::Object(b.clone());
-    doc["id"] = json!(new_id);
-    doc["groupId"] = json!(group);
-    doc["created"] = created;
-    doc["updated"] = json!(now_iso());
-    doc["links"] = link(req, &format!("/api/atlas/v2/groups/{group}/alertConfigs/{new_id}"));
-    if doc.get("enabled").is_none() {
-        doc["enabled"] = json!(false);
-    }
-    if doc.get("matchers").is_none() {
-        doc["matchers"] = json!([]);
-    }
-    match id {
-        Some(i) => {
-            if let Some(a) = p.alerts.iter_mut().find(|a| a["id"] == json!(i)) {
-                *a = doc.clone();
-            }
-            Ok((200, Some(doc)))
-        }
-        None => {
-            p.alerts.push(doc.clone());
-            Ok((201, Some(doc)))
-        }
-    }
 }
 
 #[cfg(test)]
