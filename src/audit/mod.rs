@@ -141,9 +141,11 @@ pub(crate) const RULES: &[Rule] = &[
             if !is_production(i.loaded) {
                 return Vec::new();
             }
-            // A runner's temporary entry has its own rule.
+            // A runner's temporary entry has its own rule; a security group (`sg-…`, or
+            // `ACCOUNT/sg-…`) lets in hosts of a peered VPC only.
+            let security_group = |r: &&Resource| r.address.name.split('/').next_back().is_some_and(|k| k.starts_with("sg-"));
             of_kind(i, Kind::AtlasAccessList)
-                .filter(|r| !is_temporary_entry(r))
+                .filter(|r| !is_temporary_entry(r) && !security_group(r))
                 .map(|r| hit(r, "a public access-list entry in a production environment"))
                 .collect()
         },

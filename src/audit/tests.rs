@@ -163,6 +163,13 @@ fn each_rule_finds_what_it_is_about_and_nothing_on_a_sound_environment() {
             0,
         ),
         ("atlas-public-access-production", sound, vec![res(Kind::AtlasAccessList, "203.0.113.7/32", json!({}), Source::Live)], 0.0, 1),
+        (
+            "atlas-public-access-production",
+            sound,
+            vec![res(Kind::AtlasAccessList, "sg-0123456789abcdef0", json!({}), Source::Live)],
+            0.0,
+            0,
+        ),
         ("atlas-auditing-off-production", sound, vec![res(Kind::AtlasCluster, "main", prod_cluster.clone(), Source::Live)], 0.0, 1),
         (
             "atlas-auditing-off-production",
