@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Moto, Poactl, Recorder, Run, SPEC_ENV, Sandbox, all_of, aws_env, ec2, spec_file};
+use crate::support::{TwoClouds, all_of, ec2, spec_file};
 
 const ORG: &str = "0123456789abcdef01234567";
 /// moto's default account: the app's.
@@ -22,39 +22,14 @@ fn spec_with(project: &str, atlas_cidr: &str, vpc: &str, rtb: &str, access_list:
     )
 }
 
-struct World {
-    sandbox: Sandbox,
-    moto: Moto,
-    recorder: Recorder,
-    env: Vec<(&'static str, String)>,
+/// Both clouds, with the sandbox told where moto is (it plays Atlas' account there).
+async fn world() -> TwoClouds {
+    let w = TwoClouds::start().await;
+    w.sandbox.control("config", json!({"aws_endpoint": w.moto.url})).await;
+    w
 }
 
-impl World {
-    async fn start() -> World {
-        let sandbox = Sandbox::start(0.4);
-        let moto = Moto::start();
-        sandbox.control("config", json!({"aws_endpoint": moto.url})).await;
-        let recorder = Recorder::start(&moto.url).await;
-        let mut env = aws_env(&recorder.url);
-        env.extend(sandbox.env());
-        World { sandbox, moto, recorder, env }
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let envs = self.env.clone();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Poactl::new(&args).envs(SPEC_ENV).envs_owned(&envs).run()
-        })
-        .await
-        .unwrap()
-    }
-
-    fn ec2_calls(&self, action: &str) -> Vec<String> {
-        self.recorder.all().into_iter().filter(|s| s.action.as_deref() == Some(action)).map(|s| s.body).collect()
-    }
-
+impl TwoClouds {
     /// The app's VPC and one route table in it.
     async fn app_vpc(&self) -> (String, String) {
         let vpc = all_of(&ec2(&self.moto.url, &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")]).await, "vpcId").remove(0);
@@ -92,7 +67,7 @@ fn position(log: &[Value], method: &str, operation: &str) -> usize {
 /// apply puts back; destroy undoes it all in reverse, leaving the container to the project.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peering_one_apply_runs_the_chain_drift_is_mended_and_destroy_undoes_it() {
-    let w = World::start().await;
+    let w = world().await;
     let (vpc, rtb) = w.app_vpc().await;
     let app =
         ec2(&w.moto.url, &[("Action", "CreateSecurityGroup"), ("GroupName", "app"), ("GroupDescription", "app"), ("VpcId", &vpc)]).await;
@@ -175,7 +150,7 @@ async fn peering_one_apply_runs_the_chain_drift_is_mended_and_destroy_undoes_it(
 /// and nothing is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peering_a_container_locked_with_another_block_is_refused_with_the_block_to_write() {
-    let w = World::start().await;
+    let w = world().await;
     let (vpc, rtb) = w.app_vpc().await;
     let first = format!(
         "environment: pr\natlas:\n  org_id: \"{ORG}\"\n  project: locked\n  clusters:\n    - {{ name: main, tier: M10, provider: AWS, region: US_EAST_1 }}\n"

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Moto, Poactl, Recorder, Run, Sandbox, all_of, app_network, app_vpc, aws_env, ec2, spec_file};
+use crate::support::{Poactl, TwoClouds, all_of, app_network, app_vpc, ec2, spec_file};
 
 const ORG: &str = "0123456789abcdef01234567";
 
@@ -16,39 +16,7 @@ fn spec_text(env: &str, vpc: &str, subnets: &[String], allow_from: &str) -> Stri
     )
 }
 
-struct World {
-    sandbox: Sandbox,
-    moto: Moto,
-    recorder: Recorder,
-    env: Vec<(&'static str, String)>,
-}
-
-impl World {
-    async fn start() -> World {
-        let sandbox = Sandbox::start(0.4);
-        let moto = Moto::start();
-        let recorder = Recorder::start(&moto.url).await;
-        let mut env = aws_env(&recorder.url);
-        env.extend(sandbox.env());
-        World { sandbox, moto, recorder, env }
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let envs = self.env.clone();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Poactl::new(&args).envs_owned(&envs).run()
-        })
-        .await
-        .unwrap()
-    }
-
-    /// The EC2 calls poactl made (action, body).
-    fn ec2_calls(&self, action: &str) -> Vec<String> {
-        self.recorder.all().into_iter().filter(|s| s.action.as_deref() == Some(action)).map(|s| s.body).collect()
-    }
-
+impl TwoClouds {
     async fn live_endpoints(&self) -> Vec<(String, String)> {
         let xml = ec2(&self.moto.url, &[("Action", "DescribeVpcEndpoints")]).await;
         let ids = all_of(&xml, "vpcEndpointId");
@@ -75,7 +43,7 @@ fn position(log: &[Value], method: &str, operation_end: &str) -> usize {
 /// drift that apply replaces, and destroy takes it all down in the reverse order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privatelink_one_apply_runs_the_chain_and_destroy_undoes_it() {
-    let w = World::start().await;
+    let w = TwoClouds::start().await;
     let ((vpc, subnets), app) = app_network(&w.moto.url).await;
     let (_dir, spec) = spec_file("pl", &spec_text("pl", &vpc, &subnets, &format!("10.0.0.0/16, {app}")));
 
@@ -245,7 +213,7 @@ async fn privatelink_one_apply_runs_the_chain_and_destroy_undoes_it() {
 /// hand) gets poactl's endpoint in it: no second POST, so never Atlas' 409.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privatelink_adopts_the_regions_existing_service() {
-    let w = World::start().await;
+    let w = TwoClouds::start().await;
     let (vpc, subnets) = app_vpc(&w.moto.url).await;
     let (_dir, spec) = spec_file("ad", &spec_text("ad", &vpc, &subnets, "10.0.0.0/16"));
     // The project first, without the network; then the service, by hand.
@@ -273,7 +241,7 @@ async fn privatelink_adopts_the_regions_existing_service() {
 /// the AWS endpoint, the security group and the service go, nothing is left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privatelink_a_destroy_killed_halfway_is_finished_by_the_next() {
-    let w = World::start().await;
+    let w = TwoClouds::start().await;
     let (vpc, subnets) = app_vpc(&w.moto.url).await;
     let (_dir, spec) = spec_file("kh", &spec_text("kh", &vpc, &subnets, "10.0.0.0/16"));
     w.run(&["apply", "-e", &spec, "--auto-approve", "-q"]).await.expect_code(0);

@@ -607,3 +607,33 @@ pub async fn prod_in(moto: &str) -> (tempfile::TempDir, String) {
     let p = path.to_string_lossy().to_string();
     (dir, p)
 }
+
+/// Both clouds for the networking tests: the Atlas sandbox, moto, and a recorder in front of
+/// moto that keeps every EC2 request poactl sends (the tests assert on requests, since moto
+/// accepts what real AWS refuses).
+pub struct TwoClouds {
+    pub sandbox: Sandbox,
+    pub moto: Moto,
+    pub recorder: Recorder,
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl TwoClouds {
+    pub async fn start() -> TwoClouds {
+        let sandbox = Sandbox::start(0.4);
+        let moto = Moto::start();
+        let recorder = Recorder::start(&moto.url).await;
+        let mut env = aws_env(&recorder.url);
+        env.extend(sandbox.env());
+        TwoClouds { sandbox, moto, recorder, env }
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Run {
+        poactl_with(args, &self.env).await
+    }
+
+    /// The bodies of the EC2 calls of `action` poactl made.
+    pub fn ec2_calls(&self, action: &str) -> Vec<String> {
+        self.recorder.all().into_iter().filter(|s| s.action.as_deref() == Some(action)).map(|s| s.body).collect()
+    }
+}
