@@ -240,13 +240,13 @@ impl Pricer<'_> {
 
 /// How much a cluster stores: its `disk_size_gb`, else what its tier includes.
 pub(crate) fn cluster_storage_gb(c: &crate::spec::model::ClusterSpec, catalog: &Catalog) -> Option<f64> {
-    c.disk_size_gb.or_else(|| catalog.prices.get(&format!("atlas/{}/{}/{}", c.provider, c.region, c.tier))?.storage_gb)
+    c.disk_size_gb.or_else(|| catalog.prices.get(&format!("atlas/{}/{}/{}", c.provider, c.primary_region(), c.tier))?.storage_gb)
 }
 
 /// The cheapest tier of the catalog (same provider and region) that includes `gb` of
 /// storage, with its monthly price.
 pub(crate) fn smallest_tier_for(c: &crate::spec::model::ClusterSpec, gb: f64, catalog: &Catalog) -> Option<(String, f64)> {
-    let prefix = format!("atlas/{}/{}/", c.provider, c.region);
+    let prefix = format!("atlas/{}/{}/", c.provider, c.primary_region());
     catalog
         .prices
         .iter()
@@ -266,7 +266,6 @@ pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: 
     if let Some(atlas) = &spec.atlas {
         for c in &atlas.clusters {
             let tier = usage.cluster_tiers.get(&c.name).cloned().unwrap_or_else(|| c.tier.clone());
-            let id = format!("atlas/{}/{}/{}", c.provider, c.region, tier);
             let mut notes = Vec::new();
             if tier == "FLEX" {
                 notes.push("Flex base price; it grows with operations per second up to the monthly cap".to_string());
@@ -279,14 +278,30 @@ pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: 
                     notes.push(format!("autoscaling may raise the tier up to {max}"));
                 }
             }
-            p.add(
-                &format!("atlas.clusters.{}", c.name),
-                &format!("{tier} cluster on {} {}", c.provider, c.region),
-                &id,
-                hours,
-                "hours",
-                notes,
-            );
+            let resource = format!("atlas.clusters.{}", c.name);
+            let placements = c.placements();
+            let plain = placements.len() == 1 && placements[0].nodes() == 3;
+            if !is_dedicated(&tier) || plain {
+                let region = c.primary_region();
+                let id = format!("atlas/{}/{region}/{tier}", c.provider);
+                p.add(&resource, &format!("{tier} cluster on {} {region}", c.provider), &id, hours, "hours", notes);
+                continue;
+            }
+            // The catalog prices a 3-node replica set; each node, whatever its role, costs a
+            // third of that in its own region (the same instance size serves every role).
+            if placements.len() > 1 {
+                notes.push("cross-region replication traffic not in catalog".to_string());
+            }
+            for pl in placements.iter().filter(|pl| pl.nodes() > 0) {
+                let id = format!("atlas/{}/{}/{tier}", c.provider, pl.region);
+                let roles: Vec<String> = [(pl.electable, "electable"), (pl.read_only, "read-only"), (pl.analytics, "analytics")]
+                    .iter()
+                    .filter(|(n, _)| *n > 0)
+                    .map(|(n, role)| format!("{n} {role}"))
+                    .collect();
+                let item = format!("{tier} nodes on {} {}: {}", c.provider, pl.region, roles.join(", "));
+                p.add(&resource, &item, &id, hours * f64::from(pl.nodes()) / 3.0, "cluster-hours (3 nodes)", notes.clone());
+            }
         }
     }
     if let Some(atlas) = &spec.atlas {

@@ -30,6 +30,7 @@ mod mongo_bytes;
 mod mongo_writes;
 mod peering;
 mod private_endpoint;
+mod regions;
 mod settings;
 pub mod state;
 mod users;
@@ -1061,7 +1062,11 @@ fn normalize_region_configs(st: &mut State, specs: &Value) -> Result<Value, ApiE
                     .params(&[provider, "providerName"]));
             }
             let mut rc = rc.clone();
-            let size = rc.pointer("/electableSpecs/instanceSize").and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let size = ["electableSpecs", "readOnlySpecs", "analyticsSpecs"]
+                .iter()
+                .find_map(|k| rc.pointer(&format!("/{k}/instanceSize")).and_then(|v| v.as_str()))
+                .unwrap_or("")
+                .to_string();
             if provider == "TENANT" {
                 if size != "M0" {
                     return Err(ApiErr::new(400, "INVALID_ATTRIBUTE", "Shared-tier clusters other than M0 are created as Flex clusters.")
@@ -1073,9 +1078,12 @@ fn normalize_region_configs(st: &mut State, specs: &Value) -> Result<Value, ApiE
                     return Err(ApiErr::new(400, "INVALID_ENUM_VALUE", format!("An invalid enumeration value {size} was specified."))
                         .params(&[&size, "instanceSize"]));
                 }
-                let mut es = rc.get("electableSpecs").cloned().unwrap_or(json!({}));
+                // A region with only read-only or analytics nodes has no electable ones; an
+                // electable spec without a count has the replica set's 3.
+                let other_roles = rc.get("readOnlySpecs").is_some() || rc.get("analyticsSpecs").is_some();
+                let mut es = rc.get("electableSpecs").cloned().unwrap_or(json!({"instanceSize": size}));
                 if es.get("nodeCount").is_none() {
-                    es["nodeCount"] = json!(3);
+                    es["nodeCount"] = json!(if rc.get("electableSpecs").is_none() && other_roles { 0 } else { 3 });
                 }
                 if es.get("diskSizeGB").is_none() {
                     es["diskSizeGB"] = json!(default_disk(&size));
@@ -1092,6 +1100,12 @@ fn normalize_region_configs(st: &mut State, specs: &Value) -> Result<Value, ApiE
                 }
             }
             configs.push(rc);
+        }
+        if configs.iter().all(|rc| rc["providerName"] != json!("TENANT")) {
+            let size = configs[0].pointer("/electableSpecs/instanceSize").cloned().unwrap_or(json!(""));
+            let disk = configs[0].pointer("/electableSpecs/diskSizeGB").cloned().unwrap_or(Value::Null);
+            regions::settle(&mut configs, size.as_str().unwrap_or(""), &disk);
+            regions::check(&configs)?;
         }
         out.push(json!({"id": st.new_id(), "zoneId": st.new_id(), "zoneName": spec.get("zoneName").cloned().unwrap_or(json!("Zone 1")), "regionConfigs": configs}));
     }
@@ -1266,6 +1280,7 @@ fn update_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
                 )
                 .params(&[&name]));
             }
+            regions::check_change(&c.doc["replicationSpecs"], &s)?;
             c.doc["replicationSpecs"] = s;
             changed_config = true;
         }

@@ -222,7 +222,14 @@ impl Spec {
         let mut parts = Vec::new();
         let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         if let Some(a) = &self.atlas {
-            let tiers: Vec<String> = a.clusters.iter().map(|c| format!("{} {}", c.name, c.tier)).collect();
+            let tiers: Vec<String> = a
+                .clusters
+                .iter()
+                .map(|c| match c.regions.len() {
+                    0 | 1 => format!("{} {}", c.name, c.tier),
+                    n => format!("{} {} in {n} regions", c.name, c.tier),
+                })
+                .collect();
             parts.push(format!(
                 "Atlas project {} ({}{})",
                 a.project,

@@ -234,7 +234,12 @@ pub struct ClusterSpec {
     pub tier: String,
     #[serde(default = "default_provider")]
     pub provider: String,
-    pub region: String,
+    /// The one region of a single-region cluster; a multi-region cluster lists `regions`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A multi-region cluster's regions, each with its nodes and election priority.
+    #[serde(default)]
+    pub regions: Vec<RegionNodesSpec>,
     #[serde(default)]
     pub mongodb_version: Option<String>,
     #[serde(default)]
@@ -259,6 +264,79 @@ pub struct ClusterSpec {
 
 fn default_provider() -> String {
     "AWS".to_string()
+}
+
+/// One region of a multi-region cluster: how many nodes of each role it holds, and its place
+/// in primary elections (7 the preferred region, then 6, 5...; 0 for a region without
+/// electable nodes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionNodesSpec {
+    pub region: String,
+    #[serde(default)]
+    pub electable: u32,
+    #[serde(default)]
+    pub read_only: u32,
+    #[serde(default)]
+    pub analytics: u32,
+    #[serde(default)]
+    pub priority: Option<u32>,
+}
+
+/// Where a cluster's nodes are, one region at a time: the spec's `regions`, or its single
+/// `region` with `node_count` electable nodes at priority 7.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub region: String,
+    pub electable: u32,
+    pub read_only: u32,
+    pub analytics: u32,
+    pub priority: u32,
+}
+
+impl Placement {
+    pub fn nodes(&self) -> u32 {
+        self.electable + self.read_only + self.analytics
+    }
+}
+
+impl ClusterSpec {
+    /// The cluster's regions, highest priority first (ties by name, as Atlas sorts them).
+    pub fn placements(&self) -> Vec<Placement> {
+        let mut out: Vec<Placement> = if self.regions.is_empty() {
+            let region = self.region.clone().unwrap_or_default();
+            vec![Placement { region, electable: self.node_count.unwrap_or(3), read_only: 0, analytics: 0, priority: 7 }]
+        } else {
+            self.regions
+                .iter()
+                .map(|r| Placement {
+                    region: r.region.clone(),
+                    electable: r.electable,
+                    read_only: r.read_only,
+                    analytics: r.analytics,
+                    priority: r.priority.unwrap_or(0),
+                })
+                .collect()
+        };
+        sort_placements(&mut out);
+        out
+    }
+
+    /// The region the primary prefers: the single region, or the highest-priority one.
+    pub fn primary_region(&self) -> String {
+        self.placements().into_iter().next().map(|p| p.region).unwrap_or_default()
+    }
+
+    /// Every region that holds nodes of this cluster.
+    pub fn node_regions(&self) -> Vec<String> {
+        self.placements().into_iter().filter(|p| p.nodes() > 0).map(|p| p.region).collect()
+    }
+}
+
+/// Highest priority first; equal priorities by region name, descending, which is how Atlas
+/// returns them (terraform-provider-mongodbatlas #4585 and #4625).
+pub fn sort_placements(p: &mut [Placement]) {
+    p.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| b.region.cmp(&a.region)));
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

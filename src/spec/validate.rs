@@ -275,6 +275,7 @@ macro_rules! path {
 
 // After `path!`, which it uses.
 mod network;
+mod regions;
 mod settings;
 
 impl From<&str> for PathSeg {
@@ -722,22 +723,7 @@ fn check_cluster(c: &mut Checker, i: usize, cl: &ClusterSpec) {
         c.one_of(base("tier"), "cluster tier", tier, &all);
     }
     c.one_of(base("provider"), "cloud provider", &cl.provider, &["AWS", "GCP", "AZURE"]);
-    let regions = match cl.provider.as_str() {
-        "GCP" => ATLAS_GCP_REGIONS,
-        "AZURE" => ATLAS_AZURE_REGIONS,
-        _ => ATLAS_AWS_REGIONS,
-    };
-    if !regions.contains(&cl.region.as_str()) {
-        let hint = if AWS_REGIONS.contains(&cl.region.as_str()) {
-            format!("Atlas writes regions as `{}`", cl.region.to_ascii_uppercase().replace('-', "_"))
-        } else {
-            match did_you_mean(&cl.region, regions) {
-                Some(b) => format!("did you mean `{b}`?"),
-                None => format!("{} regions look like {}", cl.provider, regions[..3].join(", ")),
-            }
-        };
-        c.err(base("region"), format!("unknown {} region `{}`", cl.provider, cl.region), hint);
-    }
+    regions::check_regions(c, i, cl);
     if let Some(v) = &cl.mongodb_version {
         let ok = v.split_once('.').is_some_and(|(a, b)| {
             !a.is_empty() && !b.is_empty() && a.chars().all(|ch| ch.is_ascii_digit()) && b.chars().all(|ch| ch.is_ascii_digit())

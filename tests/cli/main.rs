@@ -25,6 +25,7 @@ mod mongo;
 mod openapi;
 mod peering;
 mod private_link;
+mod regions;
 mod reliability;
 mod reports;
 mod settings;

@@ -6,7 +6,7 @@ use crate::support::{Poactl, SPEC_ENV};
 fn shipped_environments_are_valid_and_summarized() {
     let table = [
         ("dev", &["Atlas project poafix-dev", "main M0", "1 bucket", "18 indexes on 7 collections"][..]),
-        ("staging", &["Atlas project poafix-staging", "main FLEX", "1 distribution"][..]),
+        ("staging", &["Atlas project poafix-staging", "main M10 in 3 regions", "1 distribution"][..]),
         (
             "prod",
             &["Atlas project poafix-prod", "main M10", "VPC-only, 1 private endpoint", "2 buckets", "3 alarms", "2 billing alerts"][..],

@@ -16,7 +16,7 @@ use crate::providers::{
 };
 use crate::resource::{Address, Kind};
 use crate::spec::LoadedSpec;
-use crate::spec::model::ClusterSpec;
+use crate::spec::model::{ClusterSpec, Placement, sort_placements};
 use crate::spec::validate::{is_dedicated, tier_rank};
 
 pub struct ClusterProvider(pub Arc<Atlas>);
@@ -29,7 +29,11 @@ pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, address: Address) -> Desire
     let mut a = Map::new();
     a.insert("tier".into(), json!(c.tier));
     a.insert("provider".into(), json!(c.provider));
-    a.insert("region".into(), json!(c.region));
+    if is_dedicated(&c.tier) {
+        placement_attrs(&mut a, &c.placements());
+    } else {
+        a.insert("region".into(), json!(c.primary_region()));
+    }
     a.insert("termination_protection".into(), json!(c.termination_protection));
     a.insert("tags".into(), json!(tags));
     if let Some(v) = &c.mongodb_version {
@@ -39,7 +43,6 @@ pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, address: Address) -> Desire
         let backup = c.backup.clone().unwrap_or_default();
         a.insert("backup".into(), json!(backup.enabled));
         a.insert("point_in_time".into(), json!(backup.point_in_time));
-        a.insert("node_count".into(), json!(c.node_count.unwrap_or(3)));
         let compute = c.autoscaling.as_ref().and_then(|s| s.compute.as_ref());
         a.insert(
             "autoscaling".into(),
@@ -64,6 +67,70 @@ pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, address: Address) -> Desire
     Desired::new(address, Value::Object(a))
 }
 
+/// Where a dedicated cluster's nodes are, in the same shape for the spec and for Atlas: one
+/// region holding only electable nodes is `region` and `node_count`, as it always was; any
+/// other layout is `regions`, keyed by region name, so that regions match by name and never by
+/// position (Atlas returns equal priorities sorted by name, descending:
+/// terraform-provider-mongodbatlas #4585, #4625). Every region shares the cluster's provider.
+fn placement_attrs(a: &mut Map<String, Value>, placements: &[Placement]) {
+    match placements {
+        [only] if only.read_only == 0 && only.analytics == 0 => {
+            a.insert("region".into(), json!(only.region));
+            a.insert("node_count".into(), json!(only.electable));
+        }
+        _ => {
+            let regions: Map<String, Value> = placements
+                .iter()
+                .map(|p| {
+                    let nodes =
+                        json!({"electable": p.electable, "read_only": p.read_only, "analytics": p.analytics, "priority": p.priority});
+                    (p.region.clone(), nodes)
+                })
+                .collect();
+            a.insert("regions".into(), Value::Object(regions));
+        }
+    }
+}
+
+/// The placements the attributes describe, highest priority first.
+fn placements_of(attrs: &Value) -> Vec<Placement> {
+    let count = |v: &Value, k: &str| v.get(k).and_then(|n| n.as_u64()).unwrap_or(0) as u32;
+    let mut out: Vec<Placement> = match attrs.get("regions").and_then(|r| r.as_object()) {
+        Some(regions) => regions
+            .iter()
+            .map(|(region, v)| Placement {
+                region: region.clone(),
+                electable: count(v, "electable"),
+                read_only: count(v, "read_only"),
+                analytics: count(v, "analytics"),
+                priority: count(v, "priority"),
+            })
+            .collect(),
+        None => vec![Placement {
+            region: attrs["region"].as_str().unwrap_or_default().to_string(),
+            electable: attrs.get("node_count").and_then(|n| n.as_u64()).unwrap_or(3) as u32,
+            read_only: 0,
+            analytics: 0,
+            priority: 7,
+        }],
+    };
+    sort_placements(&mut out);
+    out
+}
+
+/// The region the primary prefers.
+fn primary_region(attrs: &Value) -> String {
+    placements_of(attrs).into_iter().next().map(|p| p.region).unwrap_or_default()
+}
+
+/// A live cluster's region configs (the replica set's one replication spec), highest
+/// priority first.
+fn live_region_configs(doc: &Value) -> Vec<Value> {
+    let mut configs: Vec<Value> = doc.pointer("/replicationSpecs/0/regionConfigs").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    configs.sort_by_key(|rc| std::cmp::Reverse(rc.get("priority").and_then(|v| v.as_u64()).unwrap_or(0)));
+    configs
+}
+
 /// Which API a live cluster lives in.
 fn api_of(o: &Observed) -> &'static str {
     if o.handle.get("_api").and_then(|v| v.as_str()) == Some(FLEX) { FLEX } else { CLUSTERS }
@@ -81,16 +148,32 @@ pub fn normalize(env: &str, address: &Address, doc: &Value, api: &str) -> Observ
         a.insert("provider".into(), json!(s(&ps, "backingProviderName")));
         a.insert("region".into(), json!(s(&ps, "regionName")));
     } else {
-        let rc = doc.pointer("/replicationSpecs/0/regionConfigs/0").cloned().unwrap_or(Value::Null);
+        let configs = live_region_configs(doc);
+        let rc = configs.first().cloned().unwrap_or(Value::Null);
         let provider = s(&rc, "providerName");
         if provider == "TENANT" {
             a.insert("tier".into(), json!(rc.pointer("/electableSpecs/instanceSize").and_then(|v| v.as_str()).unwrap_or("M0")));
             a.insert("provider".into(), json!(s(&rc, "backingProviderName")));
+            a.insert("region".into(), json!(s(&rc, "regionName")));
         } else {
             let es = rc.get("electableSpecs").cloned().unwrap_or(Value::Null);
             a.insert("tier".into(), json!(s(&es, "instanceSize")));
-            a.insert("provider".into(), json!(provider));
-            a.insert("node_count".into(), es.get("nodeCount").cloned().unwrap_or(Value::Null));
+            // Every region on one provider, as poactl writes them; a mix shows as drift.
+            let mut providers: Vec<String> = configs.iter().map(|c| s(c, "providerName")).collect();
+            providers.dedup();
+            a.insert("provider".into(), json!(providers.join("+")));
+            let nodes = |c: &Value, spec: &str| c.pointer(&format!("/{spec}/nodeCount")).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            let placements: Vec<Placement> = configs
+                .iter()
+                .map(|c| Placement {
+                    region: s(c, "regionName"),
+                    electable: nodes(c, "electableSpecs"),
+                    read_only: nodes(c, "readOnlySpecs"),
+                    analytics: nodes(c, "analyticsSpecs"),
+                    priority: c.get("priority").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
+                })
+                .collect();
+            placement_attrs(&mut a, &placements);
             if let Some(d) = es.get("diskSizeGB") {
                 a.insert("disk_size_gb".into(), d.clone());
             }
@@ -115,14 +198,13 @@ pub fn normalize(env: &str, address: &Address, doc: &Value, api: &str) -> Observ
             if let Some(v) = doc.pointer("/advancedConfiguration/minimumEnabledTlsProtocol").and_then(|v| v.as_str()) {
                 a.insert("min_tls".into(), json!(v.strip_prefix("TLS").unwrap_or(v).replace('_', ".")));
             }
-            let effective = doc
-                .pointer("/replicationSpecs/0/regionConfigs/0/effectiveElectableSpecs/instanceSize")
+            let effective = rc
+                .pointer("/effectiveElectableSpecs/instanceSize")
                 .or_else(|| doc.pointer("/effectiveReplicationSpecs/0/regionConfigs/0/electableSpecs/instanceSize"));
             if let Some(e) = effective.and_then(|v| v.as_str()) {
                 a.insert("effective_tier".into(), json!(e));
             }
         }
-        a.insert("region".into(), json!(s(&rc, "regionName")));
     }
     a.insert("termination_protection".into(), json!(doc.get("terminationProtectionEnabled").and_then(|v| v.as_bool()).unwrap_or(false)));
     a.insert("tags".into(), json!(tags));
@@ -192,25 +274,34 @@ fn private_srv(doc: &Value, ctx: &Ctx<'_>) -> Option<String> {
     })
 }
 
-/// The region config (one electable region) the spec describes.
-fn region_config(attrs: &Value, instance_size: &str, live_disk: Option<f64>) -> Value {
+/// The region configs the attributes describe, highest priority first (Atlas wants them "in
+/// descending order", openapi-v2.yaml CloudRegionConfig20240805.priority). Every role in a
+/// region shares the instance size and the disk size ("Every hardware specification must use
+/// the same `instanceSize`"; `diskSizeGB` is equal across node types, same file).
+fn region_configs(attrs: &Value, instance_size: &str, live_disk: Option<f64>) -> Vec<Value> {
     let tier = attrs["tier"].as_str().unwrap_or_default();
     let provider = attrs["provider"].as_str().unwrap_or("AWS");
-    let region = attrs["region"].as_str().unwrap_or_default();
     if tier == "M0" {
-        return json!({"providerName": "TENANT", "backingProviderName": provider, "regionName": region, "priority": 7, "electableSpecs": {"instanceSize": "M0"}});
+        let region = attrs["region"].as_str().unwrap_or_default();
+        return vec![
+            json!({"providerName": "TENANT", "backingProviderName": provider, "regionName": region, "priority": 7, "electableSpecs": {"instanceSize": "M0"}}),
+        ];
     }
-    let mut electable = json!({"instanceSize": instance_size, "nodeCount": attrs.get("node_count").cloned().unwrap_or(json!(3))});
-    if let Some(d) = attrs.get("disk_size_gb") {
-        electable["diskSizeGB"] = d.clone();
-        // Disk autoscaling grew it: sending the spec's smaller size would shrink it back.
-        if attrs["autoscaling"]["disk"] == json!(true)
-            && let (Some(want), Some(live)) = (d.as_f64(), live_disk)
-            && live > want
-        {
-            electable["diskSizeGB"] = json!(live);
+    let mut disk = attrs.get("disk_size_gb").cloned();
+    // Disk autoscaling grew it: sending the spec's smaller size would shrink it back.
+    if attrs["autoscaling"]["disk"] == json!(true)
+        && let (Some(want), Some(live)) = (disk.as_ref().and_then(|d| d.as_f64()), live_disk)
+        && live > want
+    {
+        disk = Some(json!(live));
+    }
+    let hardware = |nodes: u32| {
+        let mut spec = json!({"instanceSize": instance_size, "nodeCount": nodes});
+        if let Some(d) = &disk {
+            spec["diskSizeGB"] = d.clone();
         }
-    }
+        spec
+    };
     let compute = &attrs["autoscaling"]["compute"];
     let mut auto_compute = json!({"enabled": compute["enabled"].as_bool().unwrap_or(false)});
     if compute["enabled"].as_bool() == Some(true) {
@@ -218,17 +309,27 @@ fn region_config(attrs: &Value, instance_size: &str, live_disk: Option<f64>) -> 
         auto_compute["minInstanceSize"] = compute["min"].clone();
         auto_compute["maxInstanceSize"] = compute["max"].clone();
     }
-    json!({
-        "providerName": provider,
-        "regionName": region,
-        "priority": 7,
-        "electableSpecs": electable,
-        "autoScaling": {"compute": auto_compute, "diskGB": {"enabled": attrs["autoscaling"]["disk"].as_bool().unwrap_or(false)}},
-    })
+    let auto_scaling = json!({"compute": auto_compute, "diskGB": {"enabled": attrs["autoscaling"]["disk"].as_bool().unwrap_or(false)}});
+    placements_of(attrs)
+        .iter()
+        .map(|p| {
+            let mut rc = json!({"providerName": provider, "regionName": p.region, "priority": p.priority, "autoScaling": auto_scaling});
+            if p.electable > 0 {
+                rc["electableSpecs"] = hardware(p.electable);
+            }
+            if p.read_only > 0 {
+                rc["readOnlySpecs"] = hardware(p.read_only);
+            }
+            if p.analytics > 0 {
+                rc["analyticsSpecs"] = hardware(p.analytics);
+            }
+            rc
+        })
+        .collect()
 }
 
 fn replication_specs(attrs: &Value, instance_size: &str, live_disk: Option<f64>) -> Value {
-    json!([{"zoneName": "Zone 1", "regionConfigs": [region_config(attrs, instance_size, live_disk)]}])
+    json!([{"zoneName": "Zone 1", "regionConfigs": region_configs(attrs, instance_size, live_disk)}])
 }
 
 /// `advancedConfiguration` with the oldest TLS version accepted: ClusterDescription20240805's
@@ -339,6 +440,27 @@ impl ClusterProvider {
         }
         outputs
     }
+}
+
+/// "You cannot remove the Highest Priority region" (https://docs.atlas.mongodb.com/workload-isolation/,
+/// ../shared/atlas/PRIVATE-NETWORKING.md §4): in a change that involves several regions, the
+/// live priority-7 region must stay in the spec, at a lower priority, until another region has
+/// taken over. A single-region cluster moving to another region is a plain move.
+fn removes_highest_priority_region(d: &Desired, o: &Observed) -> Option<String> {
+    let several = d.attrs.get("regions").is_some() || o.attrs.get("regions").is_some();
+    let dedicated = |a: &Value| is_dedicated(a["tier"].as_str().unwrap_or_default());
+    if !several || !dedicated(&d.attrs) || !dedicated(&o.attrs) {
+        return None;
+    }
+    let live_top = placements_of(&o.attrs).into_iter().next().filter(|p| p.priority == 7)?;
+    let wanted = placements_of(&d.attrs);
+    let new_top = wanted.first().map(|p| p.region.clone()).unwrap_or_default();
+    (!wanted.iter().any(|p| p.region == live_top.region)).then(|| {
+        format!(
+            "Atlas cannot remove {} while it is the highest-priority region. Apply in two steps: first keep {} in `regions` at a lower priority (or as read-only nodes) with {new_top} at priority 7, then remove it",
+            live_top.region, live_top.region
+        )
+    })
 }
 
 /// Errors that mean "not in this state", not "busy": waiting does not help them.
@@ -484,12 +606,13 @@ impl Provider for ClusterProvider {
         let live_paused = o.attrs.get("paused") == Some(&json!(true));
         let resumes = d.attrs.get("paused") == Some(&json!(false));
         let other: Vec<&str> = changes.iter().map(|c| c.path.as_str()).filter(|p| *p != "paused").collect();
-        (live_paused && !resumes && !other.is_empty()).then(|| {
-            format!(
+        if live_paused && !resumes && !other.is_empty() {
+            return Some(format!(
                 "the cluster is paused, and Atlas changes a paused cluster only to resume it ({} would change). Set `paused: false` to resume it and apply the change (it then cannot be paused again for about 60 minutes), or leave the spec as the cluster is",
                 other.join(", ")
-            )
-        })
+            ));
+        }
+        removes_highest_priority_region(d, o)
     }
 
     fn notes(&self, d: &Desired, o: &Observed, _ctx: &Ctx<'_>) -> Vec<String> {
@@ -514,7 +637,7 @@ impl Provider for ClusterProvider {
         if tier == "FLEX" {
             let body = json!({
                 "name": name,
-                "providerSettings": {"backingProviderName": d.attrs["provider"], "regionName": d.attrs["region"]},
+                "providerSettings": {"backingProviderName": d.attrs["provider"], "regionName": primary_region(&d.attrs)},
                 "terminationProtectionEnabled": d.attrs["termination_protection"],
                 "tags": tags_to_live(&d.attrs["tags"]),
             });
@@ -558,7 +681,7 @@ impl Provider for ClusterProvider {
         if live_tier == "M0" && want_tier == "FLEX" {
             let body = json!({
                 "name": name,
-                "providerSettings": {"providerName": "FLEX", "instanceSizeName": "FLEX", "backingProviderName": d.attrs["provider"], "regionName": d.attrs["region"]},
+                "providerSettings": {"providerName": "FLEX", "instanceSizeName": "FLEX", "backingProviderName": d.attrs["provider"], "regionName": primary_region(&d.attrs)},
             });
             self.0.client.post(&format!("/api/atlas/v2/groups/{group}/clusters/tenantUpgrade"), V2023_01_01, body).await.map_err(refine)?;
             // The cluster now lives on the Flex API, with a new id; its tags and protection
@@ -572,7 +695,7 @@ impl Provider for ClusterProvider {
         if live_tier == "M0" && is_dedicated(&want_tier) {
             let body = json!({
                 "name": name,
-                "providerSettings": {"providerName": d.attrs["provider"], "instanceSizeName": want_tier, "regionName": d.attrs["region"]},
+                "providerSettings": {"providerName": d.attrs["provider"], "instanceSizeName": want_tier, "regionName": primary_region(&d.attrs)},
             });
             self.0.client.post(&format!("/api/atlas/v2/groups/{group}/clusters/tenantUpgrade"), V2023_01_01, body).await.map_err(refine)?;
             self.wait_dedicated(ctx, &group, name).await?;
@@ -598,7 +721,7 @@ impl Provider for ClusterProvider {
         let live_disk = o.attrs.get("disk_size_gb").and_then(|v| v.as_f64());
 
         let mut body = Map::new();
-        if upgraded || ["tier", "provider", "region", "node_count", "disk_size_gb", "autoscaling"].iter().any(|p| changed(p)) {
+        if upgraded || ["tier", "provider", "region", "regions", "node_count", "disk_size_gb", "autoscaling"].iter().any(|p| changed(p)) {
             // With compute autoscaling on, keep the size Atlas chose: sending the spec's tier
             // would undo a scale-up.
             let mut size = want_tier.clone();

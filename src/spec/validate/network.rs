@@ -7,12 +7,14 @@
 //! - Atlas publishes a cluster's private strings "only if you deployed a private endpoint to
 //!   all regions to which you deployed this clusters' nodes" (openapi-v2.yaml,
 //!   ClusterDescriptionConnectionStrings.privateEndpoint): every cluster region needs an
-//!   endpoint, and an endpoint in a region with no nodes serves nothing;
+//!   endpoint (each region of a multi-region cluster, PN §1.3 "Regions"), and an endpoint in
+//!   a region with no nodes serves nothing;
 //! - AWS ids: `vpc-`, `subnet-`, `sg-` and 8 or 17 hex digits (EC2 API reference, resource
 //!   ids; the longer form since 2018);
 //! - PrivateLink does not switch public access off (PN, "How the plan maps"): VPC-only means no
 //!   access-list entries, and an environment that is VPC-only needs a way in.
 
+use super::regions::region_fields;
 use super::{Checker, is_dedicated, parse_cidr};
 // Regions compare in either form, so a misspelt form gets its own error.
 use crate::spec::model::{AtlasSpec, same_region};
@@ -75,15 +77,19 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
                 format!("cluster `{}` runs on {}, and AWS PrivateLink reaches clusters on AWS only", cl.name, cl.provider),
                 "use provider AWS for a VPC-only environment on AWS",
             );
-        } else if !endpoints.iter().any(|e| same_region(&e.region, &cl.region)) {
-            c.err(
-                path!("atlas", "clusters", i, "region"),
-                format!(
-                    "cluster `{}` has nodes in {} but no private endpoint there: Atlas gives it no private connection string",
-                    cl.name, cl.region
-                ),
-                format!("add a `network.private_endpoints` entry with `region: {}`", cl.region),
-            );
+        } else {
+            for (at, region) in region_fields(i, cl) {
+                if !endpoints.iter().any(|e| same_region(&e.region, &region)) {
+                    c.err(
+                        at,
+                        format!(
+                            "cluster `{}` has nodes in {region} but no private endpoint there: Atlas gives it no private connection string",
+                            cl.name
+                        ),
+                        format!("add a `network.private_endpoints` entry with `region: {region}`"),
+                    );
+                }
+            }
         }
     }
     for (i, e) in endpoints.iter().enumerate() {
@@ -94,7 +100,7 @@ pub(super) fn check_network(c: &mut Checker, atlas: &AtlasSpec) {
                 format!("`{}` is not an Atlas AWS region", e.region),
                 "write it as Atlas does, e.g. US_EAST_1 for us-east-1",
             );
-        } else if !atlas.clusters.iter().any(|cl| same_region(&cl.region, &e.region)) {
+        } else if !atlas.clusters.iter().any(|cl| cl.node_regions().iter().any(|r| same_region(r, &e.region))) {
             c.err(
                 at("region"),
                 format!("no cluster has nodes in {}: an endpoint there reaches nothing", e.region),
@@ -172,7 +178,7 @@ fn check_peering(c: &mut Checker, atlas: &AtlasSpec) {
                 format!("`{}` is not an Atlas AWS region", p.region),
                 "write it as Atlas does, e.g. US_EAST_1 for us-east-1",
             );
-        } else if !atlas.clusters.iter().any(|cl| same_region(&cl.region, &p.region)) {
+        } else if !atlas.clusters.iter().any(|cl| cl.node_regions().iter().any(|r| same_region(r, &p.region))) {
             c.err(
                 at("region"),
                 format!("no cluster has nodes in {}: a peering there reaches nothing", p.region),
@@ -236,15 +242,19 @@ fn check_peering(c: &mut Checker, atlas: &AtlasSpec) {
                 format!("cluster `{}` is {}, and network peering needs a dedicated cluster (M10 or larger)", cl.name, cl.tier),
                 "use tier M10 or larger, or remove `network.peering`",
             );
-        } else if endpoints.is_empty() && !atlas.public_access() && !peerings.iter().any(|p| same_region(&p.region, &cl.region)) {
-            c.err(
-                path!("atlas", "clusters", i, "region"),
-                format!(
-                    "cluster `{}` has nodes in {} but no peering there: nodes use only the peering of their own region",
-                    cl.name, cl.region
-                ),
-                format!("add a `network.peering` entry with `region: {}`", cl.region),
-            );
+        } else if endpoints.is_empty() && !atlas.public_access() {
+            for (at, region) in region_fields(i, cl) {
+                if !peerings.iter().any(|p| same_region(&p.region, &region)) {
+                    c.err(
+                        at,
+                        format!(
+                            "cluster `{}` has nodes in {region} but no peering there: nodes use only the peering of their own region",
+                            cl.name
+                        ),
+                        format!("add a `network.peering` entry with `region: {region}`"),
+                    );
+                }
+            }
         }
     }
 }
