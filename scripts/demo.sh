@@ -172,4 +172,14 @@ expect 0 plan -e "$WORK/local-private.yaml" --detailed-exitcode
 step "output: the VPC-only environment's .env connects through the private endpoint"
 expect 0 output -e "$WORK/local-private.yaml"
 
+step "encryption with our own key, on in one apply: a KMS key, Atlas' access role, the IAM role and its grant, the authorization, the project setting, then the cluster"
+sed -i "s|^  project: poafix-local-private$|&\n  encryption: { kms_key: { create: true }, region: us-east-1 }|" "$WORK/local-private.yaml"
+expect 0 apply -e "$WORK/local-private.yaml" --auto-approve
+expect 0 plan -e "$WORK/local-private.yaml" --detailed-exitcode
+
+step "and off in one apply: the cluster back on Atlas' keys, the project off, the role removed, the key's deletion scheduled (30 days)"
+sed -i "/^  encryption: /d" "$WORK/local-private.yaml"
+expect 0 apply -e "$WORK/local-private.yaml" --prune --allow-destroy --auto-approve
+expect 0 plan -e "$WORK/local-private.yaml" --detailed-exitcode
+
 printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

@@ -25,7 +25,10 @@ KEEP = [r'^/api/atlas/v2$', r'^/api/atlas/v2/groups$', r'^/api/atlas/v2/groups/\
         r'^/api/atlas/v2/groups/\{groupId\}/containers(/\{containerId\})?$',
         r'^/api/atlas/v2/groups/\{groupId\}/peers(/\{peerId\})?$',
         # Project settings (issue 31): the maintenance window and database auditing.
-        r'^/api/atlas/v2/groups/\{groupId\}/maintenanceWindow$', r'^/api/atlas/v2/groups/\{groupId\}/auditLog$']
+        r'^/api/atlas/v2/groups/\{groupId\}/maintenanceWindow$', r'^/api/atlas/v2/groups/\{groupId\}/auditLog$',
+        # Customer key management (issue 31, item 1): access roles and the project setting.
+        r'^/api/atlas/v2/groups/\{groupId\}/cloudProviderAccess(/\{roleId\}|/\{cloudProvider\}/\{roleId\})?$',
+        r'^/api/atlas/v2/groups/\{groupId\}/encryptionAtRest$']
 paths = {p: v for p, v in d['paths'].items() if any(re.search(k, p) for k in KEEP)}
 VRE = re.compile(r'application/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+')
 if a.version:

@@ -41,6 +41,8 @@ pub enum Kind {
     AtlasMaintenanceWindow,
     #[serde(rename = "atlas.auditing")]
     AtlasAuditing,
+    #[serde(rename = "atlas.encryption")]
+    AtlasEncryption,
     #[serde(rename = "atlas.database_users")]
     AtlasUser,
     #[serde(rename = "atlas.alerts")]
@@ -64,7 +66,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
@@ -73,6 +75,7 @@ impl Kind {
         Kind::AtlasPeering,
         Kind::AtlasMaintenanceWindow,
         Kind::AtlasAuditing,
+        Kind::AtlasEncryption,
         Kind::AtlasUser,
         Kind::AtlasAlert,
         Kind::Bucket,
@@ -95,6 +98,7 @@ impl Kind {
             Kind::AtlasPeering => "atlas.peering",
             Kind::AtlasMaintenanceWindow => "atlas.maintenance_window",
             Kind::AtlasAuditing => "atlas.auditing",
+            Kind::AtlasEncryption => "atlas.encryption",
             Kind::AtlasUser => "atlas.database_users",
             Kind::AtlasAlert => "atlas.alerts",
             Kind::Bucket => "storage.buckets",
@@ -120,6 +124,7 @@ impl Kind {
             Kind::AtlasPeering => &["container_id", "peer_id", "connection_id", "atlas_cidr", "status"],
             Kind::AtlasMaintenanceWindow => &["day_of_week", "hour_of_day"],
             Kind::AtlasAuditing => &["enabled"],
+            Kind::AtlasEncryption => &["key_arn", "role_arn", "role_id", "valid"],
             Kind::AtlasUser => &["username"],
             Kind::AtlasAlert => &["id"],
             Kind::Bucket => &["name", "arn", "region", "domain"],
@@ -133,8 +138,10 @@ impl Kind {
     }
 
     /// Kinds whose deletion loses data: deleting or replacing one always needs `--allow-destroy`.
+    /// Customer key management is one: turning it off may schedule the deletion of a key the
+    /// snapshots taken under it need.
     pub fn holds_data(self) -> bool {
-        matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket)
+        matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket | Kind::AtlasEncryption)
     }
 
     /// Kinds whose replacement is a rebuild the resource is missing during (an index dropped

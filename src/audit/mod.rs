@@ -166,6 +166,25 @@ pub(crate) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "atlas-encryption-own-key-production",
+        severity: Severity::Medium,
+        title: "Production database encrypted with Atlas' keys only",
+        why: "Atlas encrypts every disk with its own keys; with the team's own KMS key the data can be made unreadable by revoking it, and every use of the key is in CloudTrail. Security reviews of production ask for customer-managed keys.",
+        fix: "`atlas.encryption: { kms_key: { create: true }, region: us-east-1 }`, or name an existing key (docs/spec.md, \"Encryption with your own key\").",
+        check: |i| {
+            if !is_production(i.loaded) {
+                return Vec::new();
+            }
+            let own_key = |r: &&Resource| r.attrs.get("encryption_at_rest") == Some(&json!("AWS"));
+            let dedicated = |r: &&Resource| r.attrs.get("tier").and_then(Value::as_str).is_some_and(|t| t.starts_with('M') && t != "M0");
+            of_kind(i, Kind::AtlasCluster)
+                .filter(dedicated)
+                .filter(|r| !own_key(r))
+                .map(|r| hit(r, "the cluster's disks are encrypted with Atlas' keys, not the team's"))
+                .collect()
+        },
+    },
+    Rule {
         id: "temporary-access-left-over",
         severity: Severity::Medium,
         title: "A runner's temporary access is still open",

@@ -6,6 +6,7 @@
 
 pub mod atlas;
 pub mod aws;
+pub mod encryption;
 pub mod mongo_index;
 pub mod peering;
 pub mod private_link;
@@ -389,9 +390,18 @@ impl Registry {
         };
         let private_endpoints = spec.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty()) && wanted("atlas.");
         let peerings = spec.atlas.as_ref().is_some_and(|a| !a.peerings().is_empty()) && wanted("atlas.");
+        // Also without `atlas.encryption` when the spec uses AWS (resources, or an `aws:`
+        // section): a setting the spec dropped is found through its role's tags, turned off.
+        let encryption = spec.atlas.is_some() && (spec.has_aws() || spec.aws.is_some()) && wanted("atlas.");
         let aws = async {
-            if spec.has_aws()
-                && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.") || private_endpoints || peerings)
+            if (spec.has_aws() || encryption)
+                && (wanted("storage.")
+                    || wanted("cdn.")
+                    || wanted("monitoring.")
+                    || wanted("billing.")
+                    || private_endpoints
+                    || peerings
+                    || encryption)
             {
                 return aws::register(&mut reg, loaded, conn).await.map(Some);
             }
@@ -402,6 +412,9 @@ impl Registry {
         if let (Some(atlas), Some(aws)) = (&atlas, aws?) {
             if private_endpoints {
                 reg.insert(Arc::new(private_link::PrivateEndpointProvider::new(atlas.clone(), aws.clone())));
+            }
+            if encryption {
+                reg.insert(Arc::new(encryption::EncryptionProvider::new(atlas.clone(), aws.clone())));
             }
             if peerings {
                 reg.insert(Arc::new(peering::PeeringProvider::new(atlas.clone(), aws)));
@@ -434,12 +447,14 @@ pub fn desired(loaded: &LoadedSpec) -> Vec<Desired> {
 /// the clusters there are to take it, a new cluster is made with it, and a cluster's private
 /// string is picked by the endpoint's id (and goes before it, when both are deleted). They
 /// come after its peerings too: the peering's container must exist before the first dedicated
-/// cluster, which would otherwise make one with Atlas' default block and lock it
+/// cluster, which would otherwise make one with Atlas' default block and lock it. And after
+/// the project's customer key: "You must configure customer key management for the Atlas
+/// project before enabling it on clusters" (Atlas docs, security-aws-kms; PN §2.1 step 7)
 /// (../shared/atlas/PRIVATE-NETWORKING.md §1.8).
 fn add_private_endpoint_edges(all: &mut [Desired]) {
     let endpoints: Vec<Address> = all
         .iter()
-        .filter(|d| matches!(d.address.kind, Kind::AtlasPrivateEndpoint | Kind::AtlasPeering))
+        .filter(|d| matches!(d.address.kind, Kind::AtlasPrivateEndpoint | Kind::AtlasPeering | Kind::AtlasEncryption))
         .map(|d| d.address.clone())
         .collect();
     // A security group in the access list needs the peering first (openapi-v2.yaml,
@@ -474,6 +489,7 @@ fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
         Item::AtlasPeering(p) => peering::desired(loaded, p, address),
         Item::AtlasMaintenanceWindow(w) => atlas::settings::desired_window(w, address),
         Item::AtlasAuditing(a) => atlas::settings::desired_auditing(a, address),
+        Item::AtlasEncryption(e) => encryption::desired(loaded, e, address),
         Item::AtlasUser(u) => users::desired(u, address),
         Item::AtlasAlert(a) => alerts::desired_alert(a, address),
         Item::AtlasBillingAlert(b) => alerts::desired_billing(b, address),

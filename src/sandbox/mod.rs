@@ -25,6 +25,7 @@
 
 mod access_list;
 mod backup;
+mod encryption;
 pub mod mongo;
 mod mongo_bytes;
 mod mongo_writes;
@@ -120,6 +121,13 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
     ("PATCH", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
     ("DELETE", "/api/atlas/v2/groups/{groupId}/peers/{peerId}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/cloudProviderAccess", &["2023-01-01"]),
+    ("POST", "/api/atlas/v2/groups/{groupId}/cloudProviderAccess", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/cloudProviderAccess/{roleId}", &["2023-01-01"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/cloudProviderAccess/{roleId}", &["2023-01-01"]),
+    ("DELETE", "/api/atlas/v2/groups/{groupId}/cloudProviderAccess/{cloudProvider}/{roleId}", &["2023-01-01"]),
+    ("GET", "/api/atlas/v2/groups/{groupId}/encryptionAtRest", &["2023-01-01"]),
+    ("PATCH", "/api/atlas/v2/groups/{groupId}/encryptionAtRest", &["2023-01-01"]),
     ("GET", "/api/atlas/v2/groups/{groupId}/maintenanceWindow", &["2023-01-01"]),
     ("PATCH", "/api/atlas/v2/groups/{groupId}/maintenanceWindow", &["2023-01-01"]),
     ("DELETE", "/api/atlas/v2/groups/{groupId}/maintenanceWindow", &["2023-01-01"]),
@@ -569,6 +577,12 @@ fn control(state: &Shared, method: &Method, rest: &str, body: &Bytes) -> Respons
             if let Some(list) = input.get("deny").and_then(|v| v.as_array()) {
                 st.denied = list.iter().filter_map(|v| v.as_str().map(String::from)).collect();
             }
+            if let Some(n) = input.get("assume_role_refusals").and_then(|v| v.as_u64()) {
+                st.assume_role_refusals = n as u32;
+            }
+            if let Some(b) = input.get("kms_invalid").and_then(|v| v.as_bool()) {
+                st.kms_invalid = b;
+            }
             if let Some(url) = input.get("aws_endpoint").and_then(|v| v.as_str()) {
                 st.aws_endpoint = Some(url.to_string());
             }
@@ -684,6 +698,9 @@ fn route(st: &mut State, method: &str, template: &str, req: &Req) -> Answer {
     let group = req.param("groupId").to_string();
     let base = "/api/atlas/v2/groups";
     if let Some(answer) = settings::route(st, method, template.trim_start_matches(base), req) {
+        return answer;
+    }
+    if let Some(answer) = encryption::route(st, method, template.trim_start_matches(base), req) {
         return answer;
     }
     if let Some(answer) = peering::route(st, method, template.trim_start_matches(base), req) {
@@ -1158,6 +1175,7 @@ fn create_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
         )
         .params(&[&name]));
     }
+    encryption::check_cluster(p, &b)?;
     let advanced = if tenant { None } else { Some(advanced_configuration(&json!({}), b.get("advancedConfiguration"))?) };
     let id = st.new_id();
     let backup = !tenant && b.get("backupEnabled").and_then(|v| v.as_bool()).unwrap_or(false);
@@ -1169,7 +1187,7 @@ fn create_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
         "connectionStrings": {"standardSrv": format!("mongodb+srv://{}", srv_host(&name, group))},
         "createDate": now_iso(),
         "diskWarmingMode": "FULLY_WARMED",
-        "encryptionAtRestProvider": "NONE",
+        "encryptionAtRestProvider": b.get("encryptionAtRestProvider").cloned().unwrap_or(json!("NONE")),
         "globalClusterSelfManagedSharding": false,
         "groupId": group,
         "id": id,
@@ -1235,6 +1253,7 @@ fn update_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
     let resume_window = st.resume_window;
     let (needs_schedule, pit) = {
         let p = project(st, group)?;
+        encryption::check_cluster(p, &b)?;
         let c = cluster(p, group, &name, false)?;
         require_idle(c, &name)?;
         let paused = c.doc["paused"] == json!(true);
@@ -1304,6 +1323,7 @@ fn update_cluster(st: &mut State, req: &Req, group: &str) -> Answer {
             ("paused", true),
             ("terminationProtectionEnabled", false),
             ("tags", false),
+            ("encryptionAtRestProvider", true),
         ] {
             if let Some(v) = b.get(k) {
                 if c.doc.get(k) != Some(v) && config {

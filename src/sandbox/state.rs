@@ -52,6 +52,10 @@ pub struct Project {
     /// The maintenance window and auditing, once set (Atlas' defaults until then).
     pub maintenance_window: Option<Value>,
     pub audit_log: Option<Value>,
+    /// Cloud provider access roles (`CloudProviderAccessAWSIAMRole` documents).
+    pub cloud_roles: Vec<Value>,
+    /// The `awsKms` part of the encryption-at-rest setting, once set.
+    pub aws_kms: Option<Value>,
 }
 
 /// An access token the sandbox issued.
@@ -117,6 +121,11 @@ pub struct State {
     pub aws_endpoint: Option<String>,
     /// Calls to moto to make once the state lock is released.
     pub aws_jobs: Vec<super::peering::AwsJob>,
+    /// How many authorizations of an access role are refused with CANNOT_ASSUME_ROLE before
+    /// one is accepted, as while IAM has not caught up with a new role.
+    pub assume_role_refusals: u32,
+    /// Whether Atlas finds the project's key unusable (`awsKms.valid: false`).
+    pub kms_invalid: bool,
     seed: u64,
 }
 
@@ -146,6 +155,8 @@ impl State {
             denied: Vec::new(),
             aws_endpoint: None,
             aws_jobs: Vec::new(),
+            assume_role_refusals: 0,
+            kms_invalid: false,
             seed,
         }
     }

@@ -39,6 +39,9 @@ pub enum Item<'s> {
     AtlasPeering(&'s model::PeeringSpec),
     AtlasMaintenanceWindow(&'s model::MaintenanceWindowSpec),
     AtlasAuditing(&'s model::AuditingSpec),
+    /// Customer key management: the key (made when asked), Atlas' access role, the IAM role
+    /// it assumes and its grant on the key, the authorization, and the project setting.
+    AtlasEncryption(&'s model::EncryptionSpec),
     AtlasUser(&'s model::DatabaseUserSpec),
     AtlasAlert(&'s model::AtlasAlertSpec),
     /// A `billing.alerts` entry as Atlas's invoice alert.
@@ -93,6 +96,9 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
         }
         if let Some(a) = &atlas.auditing {
             push(Address::new(Kind::AtlasAuditing, &atlas.project), Item::AtlasAuditing(a), Some(&project));
+        }
+        if let Some(e) = &atlas.encryption {
+            push(Address::new(Kind::AtlasEncryption, &atlas.project), Item::AtlasEncryption(e), Some(&project));
         }
         for u in &atlas.database_users {
             push(Address::new(Kind::AtlasUser, u.key()), Item::AtlasUser(u), Some(&project));
@@ -214,7 +220,7 @@ impl Spec {
             || self.cdn.as_ref().is_some_and(|c| !c.distributions.is_empty())
             || self.monitoring.as_ref().is_some_and(|m| !m.alarms.is_empty())
             || self.billing.as_ref().is_some_and(|b| !b.alerts.is_empty())
-            || self.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty() || !a.peerings().is_empty())
+            || self.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty() || !a.peerings().is_empty() || a.encryption.is_some())
     }
 
     /// A one-line summary of what the environment holds, for `validate`.

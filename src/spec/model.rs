@@ -83,6 +83,57 @@ pub struct AtlasSpec {
     /// Database auditing, project-wide (dedicated clusters only).
     #[serde(default)]
     pub auditing: Option<AuditingSpec>,
+    /// Encryption at rest with the team's own AWS KMS key (dedicated clusters only).
+    #[serde(default)]
+    pub encryption: Option<EncryptionSpec>,
+}
+
+/// Customer key management: Atlas encrypts the project's dedicated clusters' disks with a KMS
+/// key of the team's, through an IAM role Atlas assumes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionSpec {
+    /// An existing key (ARN, key id, alias name or alias ARN), or `{ create: true }`.
+    pub kms_key: KmsKeySpec,
+    /// The key's AWS region (`us-east-1`); read from the ARN when the key is one.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The IAM role Atlas assumes; `poactl-ENV-atlas-kms` when absent.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum KmsKeySpec {
+    Existing(String),
+    Create { create: bool },
+}
+
+impl EncryptionSpec {
+    /// The key's region, in AWS' form: the spec's, else the ARN's.
+    pub fn key_region(&self) -> Option<String> {
+        if let Some(r) = &self.region {
+            return Some(aws_region_name(r));
+        }
+        match &self.kms_key {
+            KmsKeySpec::Existing(k) if k.starts_with("arn:") => k.split(':').nth(3).filter(|r| !r.is_empty()).map(String::from),
+            _ => None,
+        }
+    }
+
+    pub fn role_name(&self, env: &str) -> String {
+        self.role.clone().unwrap_or_else(|| format!("poactl-{env}-atlas-kms"))
+    }
+
+    /// The alias of the key poactl makes, by which it finds the key again.
+    pub fn created_alias(env: &str) -> String {
+        format!("alias/poactl-{env}-atlas")
+    }
+
+    pub fn creates_key(&self) -> bool {
+        matches!(self.kms_key, KmsKeySpec::Create { create: true })
+    }
 }
 
 /// The project's maintenance window (openapi-v2.yaml GroupMaintenanceWindow).

@@ -472,6 +472,7 @@ fn check_atlas(c: &mut Checker, atlas: &AtlasSpec) {
 
     network::check_network(c, atlas);
     settings::check_settings(c, atlas);
+    settings::check_encryption(c, atlas);
     c.unique(atlas.access_list.iter().enumerate().map(|(i, e)| (path!("atlas", "access_list", i), e.key())), "access-list entry");
     for (i, e) in atlas.access_list.iter().enumerate() {
         let set = [e.cidr.is_some(), e.ip.is_some(), e.security_group.is_some()].iter().filter(|b| **b).count();

@@ -15,6 +15,7 @@ mod check;
 mod deadlines;
 mod demo;
 mod domain;
+mod encryption;
 mod fuzz;
 mod golive;
 mod layering;

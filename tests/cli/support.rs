@@ -637,3 +637,50 @@ impl TwoClouds {
         self.recorder.all().into_iter().filter(|s| s.action.as_deref() == Some(action)).map(|s| s.body).collect()
     }
 }
+
+/// One Query call to moto for another service (IAM: `iam`, `2010-05-08`), out of band.
+pub async fn moto_query(moto: &str, service: &str, version: &str, params: &[(&str, &str)]) -> String {
+    let mut form: Vec<(&str, &str)> = vec![("Version", version)];
+    form.extend_from_slice(params);
+    let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+    reqwest::Client::new()
+        .post(format!("{moto}/"))
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// One KMS (JSON protocol) call to moto, out of band.
+pub async fn moto_kms(moto: &str, action: &str, body: serde_json::Value) -> serde_json::Value {
+    let text = reqwest::Client::new()
+        .post(format!("{moto}/"))
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("TrentService.{action}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+/// A policy document as IAM answers it (URL-encoded JSON), parsed.
+pub fn iam_document(encoded: &str) -> serde_json::Value {
+    let decoded: String = form_urlencoded::parse(format!("d={}", encoded.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    serde_json::from_str(&decoded).or_else(|_| serde_json::from_str(encoded)).unwrap_or(serde_json::Value::Null)
+}

@@ -21,7 +21,7 @@ use crate::spec::validate::{is_dedicated, tier_rank};
 
 pub struct ClusterProvider(pub Arc<Atlas>);
 
-pub(super) const CLUSTERS: &str = "clusters";
+pub(crate) const CLUSTERS: &str = "clusters";
 pub(super) const FLEX: &str = "flexClusters";
 
 pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, address: Address) -> Desired {
@@ -60,6 +60,9 @@ pub fn desired(loaded: &LoadedSpec, c: &ClusterSpec, address: Address) -> Desire
         if let Some(p) = c.paused {
             a.insert("paused".into(), json!(p));
         }
+        // The project's own key, when the spec has one: Atlas' keys otherwise.
+        let own_key = loaded.spec.atlas.as_ref().is_some_and(|a| a.encryption.is_some());
+        a.insert("encryption_at_rest".into(), json!(if own_key { "AWS" } else { "NONE" }));
         // New dedicated clusters start at TLS 1.2 (the TestSchedule capture's POST answer);
         // poactl keeps them there unless the spec says otherwise.
         a.insert("min_tls".into(), json!(c.min_tls.as_deref().unwrap_or("1.2")));
@@ -193,6 +196,7 @@ pub fn normalize(env: &str, address: &Address, doc: &Value, api: &str) -> Observ
             a.insert("backup".into(), json!(doc.get("backupEnabled").and_then(|v| v.as_bool()).unwrap_or(false)));
             a.insert("point_in_time".into(), json!(doc.get("pitEnabled").and_then(|v| v.as_bool()).unwrap_or(false)));
             a.insert("paused".into(), json!(doc.get("paused").and_then(|v| v.as_bool()).unwrap_or(false)));
+            a.insert("encryption_at_rest".into(), json!(s(doc, "encryptionAtRestProvider").if_empty("NONE")));
             // `advancedConfiguration.minimumEnabledTlsProtocol` ("TLS1_2"), in every 2024-08-05
             // answer for a dedicated cluster (captures/TestSchedule).
             if let Some(v) = doc.pointer("/advancedConfiguration/minimumEnabledTlsProtocol").and_then(|v| v.as_str()) {
@@ -355,6 +359,9 @@ pub fn create_body(name: &str, attrs: &Value) -> Value {
     }
     if let Some(v) = attrs.get("min_tls").and_then(|v| v.as_str()) {
         body["advancedConfiguration"] = advanced_configuration(v);
+    }
+    if attrs.get("encryption_at_rest") == Some(&json!("AWS")) {
+        body["encryptionAtRestProvider"] = json!("AWS");
     }
     if let Some(v) = attrs.get("mongodb_version") {
         body["mongoDBMajorVersion"] = v.clone();
@@ -737,6 +744,7 @@ impl Provider for ClusterProvider {
             ("point_in_time", "pitEnabled"),
             ("mongodb_version", "mongoDBMajorVersion"),
             ("termination_protection", "terminationProtectionEnabled"),
+            ("encryption_at_rest", "encryptionAtRestProvider"),
         ] {
             if (changed(attr) || (upgraded && d.attrs.get(attr).is_some())) && d.attrs.get(attr).is_some() {
                 body.insert(field.into(), d.attrs[attr].clone());

@@ -1,6 +1,12 @@
-//! EC2 through its Query API, signed with SigV4: the calls a PrivateLink endpoint needs (the
-//! interface endpoint and its security group), not the SDK crate, whose build alone would cost
+//! EC2 and IAM through their Query APIs, signed with SigV4: the calls a PrivateLink endpoint
+//! needs (the interface endpoint and its security group) and the Atlas key role needs (a
+//! role, its trust and its inline policy), not the SDK crates, whose builds alone would cost
 //! more than the rest of the AWS SDKs together (docs/design.md, "EC2 without its SDK").
+//!
+//! IAM speaks the same protocol (IAM API reference, "Making Query requests"): `Version`
+//! 2010-05-08, one global endpoint signed for us-east-1, and errors as
+//! `<ErrorResponse><Error><Code>` (`NoSuchEntity`, `EntityAlreadyExists`; `Throttling` and
+//! `ServiceFailure` are transient).
 //!
 //! What the real service does that this client relies on (EC2 API reference, "Query
 //! requests" and "Error codes"):
@@ -164,28 +170,50 @@ impl Params {
     }
 }
 
-/// An EC2 client for one region.
+/// A Query API client: EC2 in one region, or IAM.
 #[derive(Clone)]
-pub struct Ec2 {
+pub struct Query {
     base: SdkConfig,
     http: reqwest::Client,
     pub region: String,
     endpoint: String,
+    service: &'static str,
+    version: &'static str,
 }
+
+/// The EC2 client (a Query client for one region).
+pub type Ec2 = Query;
 
 /// Codes EC2 documents as transient (EC2 API reference, "Error codes": RequestLimitExceeded
 /// is throttling; InternalError and Unavailable are server errors).
-const TRANSIENT: &[&str] = &["RequestLimitExceeded", "InternalError", "Unavailable", "ServiceUnavailable", "Throttling"];
+const TRANSIENT: &[&str] = &["RequestLimitExceeded", "InternalError", "Unavailable", "ServiceUnavailable", "Throttling", "ServiceFailure"];
 
-impl Ec2 {
-    pub fn new(base: &SdkConfig, region: &str) -> Ec2 {
-        let endpoint = ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
-            .iter()
-            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| format!("https://ec2.{region}.amazonaws.com"));
-        let attempt = crate::deadline::current().attempt;
-        let http = reqwest::Client::builder().connect_timeout(attempt).timeout(attempt).build().unwrap_or_default();
-        Ec2 { base: base.clone(), http, region: region.to_string(), endpoint: endpoint.trim_end_matches('/').to_string() }
+/// The endpoint a service is reached at: its own variable, the shared one, or AWS'.
+pub(crate) fn endpoint_for(service_var: &str, default: String) -> String {
+    [service_var, "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or(default)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// An HTTP client bounded by the run's attempt deadline.
+pub(crate) fn bounded_http() -> reqwest::Client {
+    let attempt = crate::deadline::current().attempt;
+    reqwest::Client::builder().connect_timeout(attempt).timeout(attempt).build().unwrap_or_default()
+}
+
+impl Query {
+    pub fn new(base: &SdkConfig, region: &str) -> Query {
+        let endpoint = endpoint_for("AWS_ENDPOINT_URL_EC2", format!("https://ec2.{region}.amazonaws.com"));
+        Query { base: base.clone(), http: bounded_http(), region: region.to_string(), endpoint, service: "ec2", version: VERSION }
+    }
+
+    /// IAM: global, signed for us-east-1.
+    pub fn iam(base: &SdkConfig) -> Query {
+        let endpoint = endpoint_for("AWS_ENDPOINT_URL_IAM", "https://iam.amazonaws.com".to_string());
+        Query { base: base.clone(), http: bounded_http(), region: "us-east-1".into(), endpoint, service: "iam", version: "2010-05-08" }
     }
 
     /// Sends one action and returns the answer's root element. Transient refusals and
@@ -214,7 +242,7 @@ impl Ec2 {
         // Built in a block: the serializer is not Send, and must not live across an await.
         let body = {
             let mut form = form_urlencoded::Serializer::new(String::new());
-            form.append_pair("Action", action).append_pair("Version", VERSION);
+            form.append_pair("Action", action).append_pair("Version", self.version);
             for (k, v) in &params.0 {
                 form.append_pair(k, v);
             }
@@ -257,7 +285,8 @@ impl Ec2 {
         if status.is_success() {
             return Ok(root);
         }
-        let error = root.child("Errors").and_then(|e| e.child("Error"));
+        // EC2: <Response><Errors><Error>; IAM: <ErrorResponse><Error>.
+        let error = root.child("Errors").and_then(|e| e.child("Error")).or_else(|| root.child("Error"));
         match error {
             Some(e) => Err(Attempt::Refused(Ec2Refusal {
                 action: action.to_string(),
@@ -271,27 +300,40 @@ impl Ec2 {
 
     /// The SigV4 headers for a POST of `body`, with the run's credentials.
     async fn sign(&self, url: &str, body: &str) -> Result<Vec<(String, String)>, String> {
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-        let provider = self.base.credentials_provider().ok_or("no AWS credentials are configured")?;
-        let creds = provider.provide_credentials().await.map_err(|e| format!("AWS credentials: {e}"))?;
-        let identity: aws_smithy_runtime_api::client::identity::Identity = creds.into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("ec2")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
         let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-        let request = SignableRequest::new("POST", url, [("content-type", content_type)].into_iter(), SignableBody::Bytes(body.as_bytes()))
-            .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
-        let mut headers: Vec<(String, String)> = vec![("content-type".into(), content_type.into())];
-        headers.extend(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())));
-        Ok(headers)
+        sign_post(&self.base, &self.region, self.service, url, body, &[("content-type", content_type)]).await
     }
+}
+
+/// The SigV4 headers (with `headers`, which the signature covers) for a POST of `body` to a
+/// service, with the run's credentials.
+pub(crate) async fn sign_post(
+    base: &SdkConfig,
+    region: &str,
+    service: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Result<Vec<(String, String)>, String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let provider = base.credentials_provider().ok_or("no AWS credentials are configured")?;
+    let creds = provider.provide_credentials().await.map_err(|e| format!("AWS credentials: {e}"))?;
+    let identity: aws_smithy_runtime_api::client::identity::Identity = creds.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let request =
+        SignableRequest::new("POST", url, headers.iter().copied(), SignableBody::Bytes(body.as_bytes())).map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
+    let mut out: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    out.extend(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())));
+    Ok(out)
 }
 
 enum Attempt {

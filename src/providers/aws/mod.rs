@@ -5,6 +5,7 @@ pub mod acm;
 pub mod cloudfront;
 pub mod cloudwatch;
 pub mod ec2;
+pub mod kms;
 pub mod route53;
 pub mod s3;
 pub mod tagging;
@@ -159,6 +160,16 @@ impl Aws {
     pub fn ec2(&self, region: &str) -> ec2::Ec2 {
         let mut map = self.ec2.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(region.to_string()).or_insert_with(|| ec2::Ec2::new(&self.base, region)).clone()
+    }
+
+    /// The IAM client (global).
+    pub fn iam(&self) -> ec2::Query {
+        ec2::Query::iam(&self.base)
+    }
+
+    /// A KMS client for one region.
+    pub fn kms(&self, region: &str) -> kms::Kms {
+        kms::Kms::new(&self.base, region)
     }
 
     /// A tagging API client for one region (built once per index read).

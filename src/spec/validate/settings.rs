@@ -6,8 +6,8 @@
 //! - auditing "isn't available for `M0`, `M2`, `M5`, or serverless clusters" (openapi-v2.yaml
 //!   AuditLog, via ../shared/atlas/PRIVATE-NETWORKING.md §3), nor Flex.
 
-use super::{Checker, is_dedicated};
-use crate::spec::model::{AtlasSpec, WEEKDAYS};
+use super::{AWS_REGIONS, Checker, is_dedicated};
+use crate::spec::model::{AtlasSpec, KmsKeySpec, WEEKDAYS, aws_region_name, same_region};
 use crate::spec::yaml::PathSeg;
 
 pub(super) fn check_settings(c: &mut Checker, atlas: &AtlasSpec) {
@@ -44,4 +44,80 @@ pub(super) fn check_settings(c: &mut Checker, atlas: &AtlasSpec) {
             );
         }
     }
+}
+
+/// `atlas.encryption`, offline (the key's kind is KMS' to say: plan checks it):
+/// - customer key management "is available only for M10+ clusters" and cannot be set on
+///   shared tiers (openapi-v2.yaml ClusterDescription20240805.encryptionAtRestProvider;
+///   ../shared/atlas/PRIVATE-NETWORKING.md §2.1 step 7);
+/// - the key is a key id, a key or alias ARN, or an alias name (AWS KMS API reference,
+///   DescribeKey `KeyId`: "key ID, key ARN, alias name, or alias ARN");
+/// - its region is an AWS region, in either form, and the ARN's when the key is an ARN.
+pub(super) fn check_encryption(c: &mut Checker, atlas: &AtlasSpec) {
+    let Some(e) = &atlas.encryption else { return };
+    let at = |f: &str| path!("atlas", "encryption", f);
+    for (i, cl) in atlas.clusters.iter().enumerate() {
+        if !is_dedicated(&cl.tier) {
+            c.err(
+                path!("atlas", "clusters", i, "tier"),
+                format!("cluster `{}` is {}, and encryption with your own key needs M10 or larger", cl.name, cl.tier),
+                "use tier M10 or larger, or remove `atlas.encryption`",
+            );
+        }
+    }
+    match &e.kms_key {
+        KmsKeySpec::Create { create: false } => {
+            c.err(at("kms_key"), "`create: false` names no key", "name an existing key (ARN, id or alias/NAME), or write `create: true`")
+        }
+        KmsKeySpec::Create { .. } => {}
+        KmsKeySpec::Existing(k) => {
+            if !is_key_reference(k) {
+                c.err(
+                    at("kms_key"),
+                    format!("`{k}` is not a KMS key reference"),
+                    "a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), a key id, alias/NAME, or `{ create: true }`",
+                );
+            }
+            if let (Some(arn_region), Some(r)) = (k.strip_prefix("arn:").and_then(|a| a.split(':').nth(2)), &e.region)
+                && !same_region(arn_region, r)
+            {
+                c.err(
+                    at("region"),
+                    format!("the key's ARN is in {arn_region}, not {r}"),
+                    format!("write `region: {arn_region}`, or remove it"),
+                );
+            }
+        }
+    }
+    match (&e.region, e.key_region()) {
+        (Some(r), _) if !AWS_REGIONS.contains(&aws_region_name(r).as_str()) => {
+            c.err(at("region"), format!("`{r}` is not an AWS region"), "e.g. us-east-1 (or US_EAST_1, as Atlas writes it)")
+        }
+        (None, None) => {
+            c.err(at("kms_key"), "the key's region is not known", "add `region: us-east-1` (the key's region), or name the key by ARN")
+        }
+        _ => {}
+    }
+    if let Some(role) = &e.role
+        && !(1..=64).contains(&role.len())
+    {
+        c.err(at("role"), "an IAM role name has 1 to 64 characters", "e.g. poafix-atlas-kms");
+    }
+}
+
+fn is_key_reference(k: &str) -> bool {
+    let name_ok = |n: &str| !n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_-".contains(ch));
+    if let Some(arn) = k.strip_prefix("arn:") {
+        let parts: Vec<&str> = arn.splitn(5, ':').collect();
+        return parts.len() == 5
+            && parts[0].starts_with("aws")
+            && parts[1] == "kms"
+            && parts[3].len() == 12
+            && parts[3].chars().all(|ch| ch.is_ascii_digit())
+            && (parts[4].strip_prefix("key/").is_some_and(name_ok) || parts[4].strip_prefix("alias/").is_some_and(name_ok));
+    }
+    if let Some(alias) = k.strip_prefix("alias/") {
+        return name_ok(alias) && !alias.starts_with("aws/");
+    }
+    name_ok(k) && !k.contains('/')
 }
