@@ -34,7 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 STEP=0
-TOTAL=20
+TOTAL=22
 step() {
     STEP=$((STEP + 1))
     printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$TOTAL" "$*"

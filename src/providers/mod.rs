@@ -390,19 +390,15 @@ impl Registry {
         };
         let private_endpoints = spec.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty()) && wanted("atlas.");
         let peerings = spec.atlas.as_ref().is_some_and(|a| !a.peerings().is_empty()) && wanted("atlas.");
-        // Also without `atlas.encryption` when the spec uses AWS (resources, or an `aws:`
-        // section): a setting the spec dropped is found through its role's tags, turned off.
-        let encryption = spec.atlas.is_some() && (spec.has_aws() || spec.aws.is_some()) && wanted("atlas.");
+        let encryption = spec.atlas.as_ref().is_some_and(|a| a.encryption.is_some()) && wanted("atlas.");
+        // A run that reaches AWS anyway, or an untargeted one of a spec with an `aws:` section,
+        // also looks for a customer key setting the spec dropped (found through its role's
+        // tags) to turn it off.
+        let aws_for_others = spec.has_aws()
+            && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.") || private_endpoints || peerings);
+        let untargeted = spec.atlas.is_some() && spec.aws.is_some() && kinds.is_none();
         let aws = async {
-            if (spec.has_aws() || encryption)
-                && (wanted("storage.")
-                    || wanted("cdn.")
-                    || wanted("monitoring.")
-                    || wanted("billing.")
-                    || private_endpoints
-                    || peerings
-                    || encryption)
-            {
+            if aws_for_others || encryption || untargeted {
                 return aws::register(&mut reg, loaded, conn).await.map(Some);
             }
             Ok::<_, ProviderError>(None)
@@ -413,7 +409,7 @@ impl Registry {
             if private_endpoints {
                 reg.insert(Arc::new(private_link::PrivateEndpointProvider::new(atlas.clone(), aws.clone())));
             }
-            if encryption {
+            if wanted("atlas.") {
                 reg.insert(Arc::new(encryption::EncryptionProvider::new(atlas.clone(), aws.clone())));
             }
             if peerings {

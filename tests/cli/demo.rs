@@ -22,7 +22,9 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the demo failed:\n{stdout}\n{stderr}");
     for want in [
-        "[20/20]",
+        "[22/22]",
+        "+ atlas.encryption.poafix-local-private: created",
+        "- atlas.encryption.poafix-local-private: deleted",
         "VPC-only, 1 private endpoint",
         "+ atlas.private_endpoints.US_EAST_1: created",
         "MONGODB_ATLAS_URI=mongodb+srv://main-pl-0.",
