@@ -124,3 +124,54 @@ async fn the_key_chain_is_made_in_one_apply_through_the_iam_race_then_turned_off
     assert_eq!(key["KeyMetadata"]["KeyState"], "PendingDeletion", "{key}");
     w.run(&["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
 }
+
+/// An existing key: checked at plan time (an asymmetric one is a conflict that sends
+/// nothing), named by alias in the spec and by id in Atlas without drift, and swapped for
+/// another key in place; a changed role name is a change too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_key_is_checked_compared_by_id_and_swapped_in_place() {
+    let w = TwoClouds::start().await;
+    let moto = w.moto.url.clone();
+    let make = |spec: &'static str| {
+        let moto = moto.clone();
+        async move {
+            let usage = if spec == "SYMMETRIC_DEFAULT" { "ENCRYPT_DECRYPT" } else { "SIGN_VERIFY" };
+            let k = moto_kms(&moto, "CreateKey", json!({"KeySpec": spec, "KeyUsage": usage})).await;
+            k["KeyMetadata"]["KeyId"].as_str().unwrap().to_string()
+        }
+    };
+    let signing = make("RSA_2048").await;
+    let (_dir, path) = spec_file("kms", &spec(&format!("  encryption: {{ kms_key: {signing}, region: us-east-1 }}\n")));
+    // In a project that exists, the key is read at plan time (in a new one, apply checks it
+    // before any cluster uses it).
+    w.run(&["apply", "-e", &path, "--target", "atlas.project", "--auto-approve", "-q"]).await.expect_code(0);
+    let reads = w.sandbox.log().await.len();
+    let plan = w.run(&["plan", "-e", &path]).await;
+    plan.expect_code(1);
+    assert!(plan.stdout.contains("Atlas encrypts with a symmetric key"), "{}", plan.stdout);
+    assert!(w.sandbox.log().await[reads..].iter().all(|e| e["method"] == "GET"), "nothing is sent");
+
+    let first = make("SYMMETRIC_DEFAULT").await;
+    moto_kms(&w.moto.url, "CreateAlias", json!({"AliasName": "alias/poafix-kms", "TargetKeyId": first})).await;
+    std::fs::write(&path, spec("  encryption: { kms_key: alias/poafix-kms, region: us-east-1 }\n")).unwrap();
+    w.run(&["apply", "-e", &path, "--auto-approve", "-q"]).await.expect_code(0);
+    let group = w.sandbox.group_id("kms-project").await;
+    let ear_path = format!("/api/atlas/v2/groups/{group}/encryptionAtRest");
+    let (_, ear) = w.sandbox.api("GET", &ear_path, "2023-01-01", None).await;
+    assert_eq!(ear["awsKms"]["customerMasterKeyID"], first.as_str(), "Atlas keeps the key id");
+    w.run(&["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
+
+    let second = make("SYMMETRIC_DEFAULT").await;
+    std::fs::write(&path, spec(&format!("  encryption: {{ kms_key: {second}, region: us-east-1, role: poafix-atlas-kms }}\n"))).unwrap();
+    let plan = w.run(&["plan", "-e", &path]).await;
+    plan.expect_code(0);
+    for want in ["key:", "role:"] {
+        assert!(plan.stdout.contains(want), "{want}: {}", plan.stdout);
+    }
+    w.run(&["apply", "-e", &path, "--auto-approve", "-q"]).await.expect_code(0);
+    let (_, ear) = w.sandbox.api("GET", &ear_path, "2023-01-01", None).await;
+    assert_eq!(ear["awsKms"]["customerMasterKeyID"], second.as_str());
+    let policy = iam(&w, &[("Action", "GetRolePolicy"), ("RoleName", "poafix-atlas-kms"), ("PolicyName", "poactl-atlas-kms")]).await;
+    assert!(iam_document(&all_of(&policy, "PolicyDocument")[0]).to_string().contains(&second), "{policy}");
+    w.run(&["plan", "-e", &path, "--detailed-exitcode"]).await.expect_code(0);
+}

@@ -538,20 +538,7 @@ pub async fn issued_certificate(conf: &aws_config::SdkConfig, domain: &str) -> S
 
 /// One EC2 Query call to moto, as an out-of-band actor (the team making its VPC) would make it.
 pub async fn ec2(moto: &str, params: &[(&str, &str)]) -> String {
-    let mut form: Vec<(&str, &str)> = vec![("Version", "2016-11-15")];
-    form.extend_from_slice(params);
-    let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
-    reqwest::Client::new()
-        .post(format!("{moto}/"))
-        .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    moto_query(moto, "ec2", "2016-11-15", params).await
 }
 
 fn urlencode(s: &str) -> String {
