@@ -376,7 +376,7 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     let loaded = load_env(g)?;
     guard(&loaded, &a.guard)?;
     let bucket = crate::migrate::upload_run::pick_bucket(&loaded, a.bucket.as_deref())?;
-    let dist = loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|d| d.origin.bucket == bucket.name);
+    let dist = loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|d| d.buckets().contains(&bucket.name.as_str()));
     let uploads::Scan { files, skipped } = {
         let (dir, outside) = (a.from.clone(), a.follow_links_outside);
         tokio::task::spawn_blocking(move || uploads::scan(&dir, outside)).await??
@@ -394,11 +394,11 @@ async fn uploads_cmd(g: &Global, a: MigrateUploadsArgs) -> Result<u8> {
     let rules = CdnRules {
         base_url,
         origin_path: dist
-            .and_then(|d| d.origin.path.as_deref())
+            .and_then(|d| d.bucket_path(&bucket.name))
             .map(|p| format!("{}/", p.trim_matches('/')))
             .filter(|p| p != "/")
             .unwrap_or_default(),
-        behaviors: dist.map(|d| d.cache.iter().map(|c| (c.path.clone(), c.ttl.seconds)).collect()).unwrap_or_default(),
+        behaviors: dist.map(|d| d.cache.iter().map(|c| (c.path.clone(), c.default_ttl_seconds())).collect()).unwrap_or_default(),
         default_ttl: dist.and_then(|d| d.default_ttl.as_ref()).map_or(86_400, |t| t.seconds),
     };
     let total: u64 = files.iter().map(|f| f.size).sum();

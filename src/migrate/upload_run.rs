@@ -151,7 +151,7 @@ pub(crate) fn pick_bucket<'s>(loaded: &'s LoadedSpec, wanted: Option<&str>) -> R
             many => {
                 let served: Vec<_> = many
                     .iter()
-                    .filter(|b| loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).any(|d| d.origin.bucket == b.name))
+                    .filter(|b| loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).any(|d| d.buckets().contains(&b.name.as_str())))
                     .collect();
                 match served.as_slice() {
                     [one] => Ok(one),

@@ -155,7 +155,7 @@ pub fn addresses(spec: &Spec) -> Vec<Address> {
 
 /// The distributions of the spec that read a bucket (through Origin Access Control).
 pub fn distributions_of<'s>(spec: &'s Spec, bucket: &str) -> Vec<&'s model::DistributionSpec> {
-    spec.cdn.iter().flat_map(|c| c.distributions.iter()).filter(|d| d.origin.bucket == bucket).collect()
+    spec.cdn.iter().flat_map(|c| c.distributions.iter()).filter(|d| d.buckets().contains(&bucket)).collect()
 }
 
 /// A dedicated cluster with backup on and a schedule or restore window to manage.

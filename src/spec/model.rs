@@ -759,7 +759,20 @@ pub struct CdnSpec {
 #[serde(deny_unknown_fields)]
 pub struct DistributionSpec {
     pub name: String,
-    pub origin: OriginSpec,
+    /// One S3 origin (the original form): a bucket of the spec, read through OAC.
+    #[serde(default)]
+    pub origin: Option<OriginSpec>,
+    /// Named origins: buckets of the spec (through OAC) and custom origins (an API).
+    #[serde(default)]
+    pub origins: BTreeMap<String, NamedOriginSpec>,
+    /// The origin of everything no `cache` entry matches; needed with several `origins`.
+    #[serde(default)]
+    pub default_origin: Option<String>,
+    /// CloudFront's managed SecurityHeadersPolicy (HSTS, nosniff, frame options, referrer
+    /// policy, XSS protection) on every behaviour (`true`), or another managed response
+    /// headers policy by name.
+    #[serde(default)]
+    pub security_headers: Option<SecurityHeadersSpec>,
     #[serde(default = "default_price_class")]
     pub price_class: String,
     #[serde(default = "yes")]
@@ -824,14 +837,154 @@ pub struct OriginSpec {
     pub path: Option<String>,
 }
 
+/// One of a distribution's named origins: a bucket of the spec, or a custom origin by domain.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NamedOriginSpec {
+    #[serde(default)]
+    pub bucket: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `https-only` (default), `http-only` or `match-viewer`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub http_port: Option<u32>,
+    #[serde(default)]
+    pub https_port: Option<u32>,
+    /// The oldest TLS CloudFront uses to the origin: `TLSv1.2` (default), `TLSv1.1`, `TLSv1`.
+    #[serde(default)]
+    pub min_tls: Option<String>,
+    /// Headers CloudFront adds to every request to the origin (a shared secret the API checks).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub read_timeout: Option<Duration>,
+    #[serde(default)]
+    pub keepalive_timeout: Option<Duration>,
+    #[serde(default)]
+    pub connection_timeout: Option<Duration>,
+    #[serde(default)]
+    pub connection_attempts: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecurityHeadersSpec {
+    On(bool),
+    Managed(String),
+}
+
+/// The origin id the single `origin:` form has always had.
+pub const SINGLE_ORIGIN_ID: &str = "s3-origin";
+
+/// One origin of a distribution, as the provider builds it.
+#[derive(Debug, Clone)]
+pub enum OriginRef<'s> {
+    Bucket { id: String, bucket: &'s str, path: Option<&'s str> },
+    Custom { id: String, spec: &'s NamedOriginSpec },
+}
+
+impl OriginRef<'_> {
+    pub fn id(&self) -> &str {
+        match self {
+            OriginRef::Bucket { id, .. } | OriginRef::Custom { id, .. } => id,
+        }
+    }
+}
+
+impl DistributionSpec {
+    /// Every origin, the single `origin:` first (its id `s3-origin`), then the named ones.
+    pub fn origin_list(&self) -> Vec<OriginRef<'_>> {
+        let mut out = Vec::new();
+        if let Some(o) = &self.origin {
+            out.push(OriginRef::Bucket { id: SINGLE_ORIGIN_ID.to_string(), bucket: &o.bucket, path: o.path.as_deref() });
+        }
+        for (name, o) in &self.origins {
+            match &o.bucket {
+                Some(b) => out.push(OriginRef::Bucket { id: name.clone(), bucket: b, path: o.path.as_deref() }),
+                None => out.push(OriginRef::Custom { id: name.clone(), spec: o }),
+            }
+        }
+        out
+    }
+
+    /// The buckets the distribution reads (through its OAC).
+    pub fn buckets(&self) -> Vec<&str> {
+        self.origin_list()
+            .into_iter()
+            .filter_map(|o| match o {
+                OriginRef::Bucket { bucket, .. } => Some(bucket),
+                OriginRef::Custom { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The id of the origin the default behaviour uses.
+    pub fn default_origin_id(&self) -> String {
+        if self.origin.is_some() {
+            return SINGLE_ORIGIN_ID.to_string();
+        }
+        self.default_origin.clone().or_else(|| self.origins.keys().next().cloned()).unwrap_or_default()
+    }
+
+    /// The path prefix of the bucket origin `bucket` is served under, if any.
+    pub fn bucket_path(&self, bucket: &str) -> Option<&str> {
+        self.origin_list().into_iter().find_map(|o| match o {
+            OriginRef::Bucket { bucket: b, path, .. } if b == bucket => path,
+            _ => None,
+        })
+    }
+
+    /// The managed response headers policy every behaviour gets, by name.
+    pub fn headers_policy(&self) -> Option<String> {
+        match &self.security_headers {
+            Some(SecurityHeadersSpec::On(true)) => Some("SecurityHeadersPolicy".to_string()),
+            Some(SecurityHeadersSpec::Managed(name)) => Some(name.clone()),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheRuleSpec {
     pub path: String,
-    /// `0` (or `0s`) means no caching: the origin is asked every time.
-    pub ttl: Duration,
+    /// `0` (or `0s`) means no caching: the origin is asked every time. Not with `cache`.
+    #[serde(default)]
+    pub ttl: Option<Duration>,
     #[serde(default)]
     pub compress: Option<bool>,
+    /// The named origin this path goes to (default: the distribution's default origin).
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// A managed cache policy: `disabled` (CachingDisabled), `optimized` (CachingOptimized) or
+    /// another one by name. Instead of `ttl`.
+    #[serde(default)]
+    pub cache: Option<String>,
+    /// `read` (GET, HEAD; default), `read-options` (and OPTIONS) or `all` (and PUT, POST,
+    /// PATCH, DELETE); GET and HEAD are cached.
+    #[serde(default)]
+    pub methods: Option<String>,
+    /// A managed origin request policy: `all-viewer-except-host` (AllViewerExceptHostHeader),
+    /// `all-viewer`, `cors-s3`, `cors-custom`, `user-agent-referer`, or a name. With `cache`.
+    #[serde(default)]
+    pub forward: Option<String>,
+}
+
+impl CacheRuleSpec {
+    /// How long CloudFront keeps what this path serves, by default: the `ttl`, none for
+    /// `cache: disabled`, else the managed policy's default of a day (CachingOptimized:
+    /// default TTL 86,400 s, CloudFront Developer Guide "Use managed cache policies").
+    pub fn default_ttl_seconds(&self) -> u64 {
+        match (&self.ttl, self.cache.as_deref()) {
+            (Some(t), _) => t.seconds,
+            (None, Some("disabled" | "CachingDisabled")) => 0,
+            (None, _) => 86_400,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -275,6 +275,7 @@ macro_rules! path {
 
 // After `path!`, which it uses.
 mod network;
+mod origins;
 mod regions;
 mod settings;
 
@@ -1276,26 +1277,7 @@ fn check_cdn(c: &mut Checker, cdn: &CdnSpec, spec: &Spec) {
         if d.name.is_empty() || d.name.len() > 64 || !d.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
             c.err(base("name"), format!("`{}` is not a valid distribution name", d.name), "use 1-64 letters, digits, `-` or `_`");
         }
-        if !buckets.contains(&d.origin.bucket.as_str()) {
-            let hint = match did_you_mean(&d.origin.bucket, &buckets) {
-                Some(b) => format!("did you mean `{b}`?"),
-                None => "the origin must be one of this environment's `storage.buckets` (poactl wires its OAC policy)".to_string(),
-            };
-            c.err(
-                path!("cdn", "distributions", i, "origin", "bucket"),
-                format!("`{}` is not a bucket of this environment", d.origin.bucket),
-                hint,
-            );
-        }
-        if let Some(p) = &d.origin.path
-            && (!p.starts_with('/') || p.ends_with('/'))
-        {
-            c.err(
-                path!("cdn", "distributions", i, "origin", "path"),
-                "an origin path starts with `/` and does not end with one",
-                "e.g. path: /public",
-            );
-        }
+        origins::check_origins(c, i, d, &buckets);
         c.one_of(base("price_class"), "price class", &d.price_class, &["PriceClass_100", "PriceClass_200", "PriceClass_All"]);
         if !d.aliases.is_empty() && d.certificate_arn.is_none() && d.domain.is_none() {
             c.err(
@@ -1330,7 +1312,7 @@ fn check_cdn(c: &mut Checker, cdn: &CdnSpec, spec: &Spec) {
                     "each path pattern appears once",
                 );
             }
-            if rule.ttl.seconds > 10 * 365 * 86_400 {
+            if rule.ttl.as_ref().is_some_and(|t| t.seconds > 10 * 365 * 86_400) {
                 c.err(path!("cdn", "distributions", i, "cache", j, "ttl"), "TTLs longer than 10 years make no sense", "use at most 365d");
             }
         }

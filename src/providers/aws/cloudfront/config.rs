@@ -3,8 +3,8 @@
 
 use aws_sdk_cloudfront::types::{
     Aliases, AllowedMethods, CacheBehavior, CacheBehaviors, CachedMethods, CookiePreference, DefaultCacheBehavior, DistributionConfig,
-    ForwardedValues, ItemSelection, Method, MinimumProtocolVersion, Origin, Origins, PriceClass, S3OriginConfig, SslSupportMethod,
-    ViewerCertificate, ViewerProtocolPolicy,
+    ForwardedValues, ItemSelection, Method, MinimumProtocolVersion, Origins, PriceClass, SslSupportMethod, ViewerCertificate,
+    ViewerProtocolPolicy,
 };
 use serde_json::{Value, json};
 
@@ -43,54 +43,61 @@ pub(super) fn forwarded() -> Result<ForwardedValues> {
         .map_err(build_err)
 }
 
-pub(super) fn methods() -> Result<AllowedMethods> {
+/// The methods a behaviour allows (`read`: GET, HEAD; `read-options`: and OPTIONS; `all`: and
+/// PUT, POST, PATCH, DELETE), GET and HEAD cached (CloudFront API reference, AllowedMethods:
+/// the three sets CloudFront takes).
+pub(super) fn methods(set: &str) -> Result<AllowedMethods> {
+    let items: Vec<Method> = match set {
+        "all" => vec![Method::Get, Method::Head, Method::Options, Method::Put, Method::Post, Method::Patch, Method::Delete],
+        "read-options" => vec![Method::Get, Method::Head, Method::Options],
+        _ => vec![Method::Get, Method::Head],
+    };
     AllowedMethods::builder()
-        .quantity(2)
-        .items(Method::Get)
-        .items(Method::Head)
+        .quantity(items.len() as i32)
+        .set_items(Some(items))
         .cached_methods(CachedMethods::builder().quantity(2).items(Method::Get).items(Method::Head).build().map_err(build_err)?)
         .build()
         .map_err(build_err)
 }
 
+/// Sets a behaviour builder (either kind: they share the setters, not a trait) from its
+/// attributes: managed policies, or TTLs with the legacy forwarded values.
+macro_rules! behavior_from {
+    ($builder:expr, $b:expr, $default_ttl:expr, $max_ttl:expr) => {{
+        let b: &Value = $b;
+        let (cache, request, headers) = super::origins::policy_ids(b);
+        let mut x = $builder
+            .target_origin_id(b["origin"].as_str().unwrap_or(ORIGIN_ID))
+            .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+            .allowed_methods(methods(b["methods"].as_str().unwrap_or("read"))?)
+            .compress(b["compress"].as_bool().unwrap_or(true))
+            .set_response_headers_policy_id(headers);
+        x = match cache {
+            // A cache policy sets the TTLs and what is forwarded: no legacy settings with it.
+            Some(id) => x.cache_policy_id(id).set_origin_request_policy_id(request),
+            None => x
+                .forwarded_values(forwarded()?)
+                .min_ttl(b["min_ttl"].as_i64().unwrap_or(0))
+                .default_ttl(b["default_ttl"].as_i64().unwrap_or($default_ttl))
+                .max_ttl(b["max_ttl"].as_i64().unwrap_or($max_ttl)),
+        };
+        x.build().map_err(build_err)?
+    }};
+}
+
 /// The DistributionConfig for desired attributes (references already resolved).
 pub(super) fn build_config(a: &Value, caller_reference: &str, oac_id: &str) -> Result<DistributionConfig> {
-    let origin = Origin::builder()
-        .id(ORIGIN_ID)
-        .domain_name(a["origin"]["domain"].as_str().unwrap_or_default())
-        .origin_path(a["origin"]["path"].as_str().unwrap_or_default())
-        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
-        .origin_access_control_id(oac_id)
-        .build()
-        .map_err(build_err)?;
-    let db = &a["default_behavior"];
-    let default = DefaultCacheBehavior::builder()
-        .target_origin_id(ORIGIN_ID)
-        .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-        .allowed_methods(methods()?)
-        .forwarded_values(forwarded()?)
-        .compress(db["compress"].as_bool().unwrap_or(true))
-        .min_ttl(db["min_ttl"].as_i64().unwrap_or(0))
-        .default_ttl(db["default_ttl"].as_i64().unwrap_or(86_400))
-        .max_ttl(db["max_ttl"].as_i64().unwrap_or(ONE_YEAR))
-        .build()
-        .map_err(build_err)?;
+    let mut origins = Vec::new();
+    if a.get("origin").is_some_and(|o| o.is_object()) {
+        origins.push(super::origins::build_origin(ORIGIN_ID, &a["origin"], oac_id)?);
+    }
+    for (id, o) in a["origins"].as_object().into_iter().flatten() {
+        origins.push(super::origins::build_origin(id, o, oac_id)?);
+    }
+    let default = behavior_from!(DefaultCacheBehavior::builder(), &a["default_behavior"], 86_400, ONE_YEAR);
     let mut behaviors = Vec::new();
     for b in a["behaviors"].as_array().cloned().unwrap_or_default() {
-        behaviors.push(
-            CacheBehavior::builder()
-                .path_pattern(b["path"].as_str().unwrap_or_default())
-                .target_origin_id(ORIGIN_ID)
-                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-                .allowed_methods(methods()?)
-                .forwarded_values(forwarded()?)
-                .compress(b["compress"].as_bool().unwrap_or(true))
-                .min_ttl(b["min_ttl"].as_i64().unwrap_or(0))
-                .default_ttl(b["default_ttl"].as_i64().unwrap_or(0))
-                .max_ttl(b["max_ttl"].as_i64().unwrap_or(0))
-                .build()
-                .map_err(build_err)?,
-        );
+        behaviors.push(behavior_from!(CacheBehavior::builder().path_pattern(b["path"].as_str().unwrap_or_default()), &b, 0, 0));
     }
     let aliases: Vec<String> =
         a["aliases"].as_array().map(|x| x.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default();
@@ -99,7 +106,7 @@ pub(super) fn build_config(a: &Value, caller_reference: &str, oac_id: &str) -> R
         .comment(a["comment"].as_str().unwrap_or_default())
         .enabled(a["enabled"].as_bool().unwrap_or(true))
         .price_class(PriceClass::from(a["price_class"].as_str().unwrap_or("PriceClass_100")))
-        .origins(Origins::builder().quantity(1).items(origin).build().map_err(build_err)?)
+        .origins(Origins::builder().quantity(origins.len() as i32).set_items(Some(origins)).build().map_err(build_err)?)
         .default_cache_behavior(default)
         .cache_behaviors(CacheBehaviors::builder().quantity(behaviors.len() as i32).set_items(Some(behaviors)).build().map_err(build_err)?)
         .aliases(Aliases::builder().quantity(aliases.len() as i32).set_items(Some(aliases)).build().map_err(build_err)?)
@@ -143,25 +150,30 @@ pub(super) fn overlay_config(live: &DistributionConfig, a: &Value, oac_id: &str)
     }
     out.is_ipv6_enabled = want.is_ipv6_enabled;
 
-    // poactl's S3 origin replaces its live counterpart (by id); other origins stay.
-    let mine = want.origins.as_ref().and_then(|o| o.items.first()).cloned();
-    if let Some(mine) = mine {
-        let mut items = live.origins.as_ref().map(|o| o.items.clone()).unwrap_or_default();
-        match items.iter_mut().find(|o| o.id == ORIGIN_ID) {
+    // poactl's origins replace their live counterparts (by id); other origins stay.
+    let mut items = live.origins.as_ref().map(|o| o.items.clone()).unwrap_or_default();
+    for mine in want.origins.as_ref().map(|o| o.items.clone()).unwrap_or_default() {
+        match items.iter_mut().find(|o| o.id == mine.id) {
             Some(o) => {
                 o.domain_name = mine.domain_name;
                 o.origin_path = mine.origin_path;
                 o.origin_access_control_id = mine.origin_access_control_id;
                 o.s3_origin_config = mine.s3_origin_config;
-                o.custom_origin_config = None;
+                o.custom_origin_config = mine.custom_origin_config;
+                if mine.custom_headers.is_some() {
+                    o.custom_headers = mine.custom_headers;
+                }
+                o.connection_attempts = mine.connection_attempts.or(o.connection_attempts);
+                o.connection_timeout = mine.connection_timeout.or(o.connection_timeout);
             }
             None => items.push(mine),
         }
-        out.origins = Some(Origins::builder().quantity(items.len() as i32).set_items(Some(items)).build().map_err(build_err)?);
     }
+    out.origins = Some(Origins::builder().quantity(items.len() as i32).set_items(Some(items)).build().map_err(build_err)?);
 
-    // The default behaviour keeps its associations and policies; poactl sets TTLs, compression,
-    // the viewer protocol and its origin.
+    // Each behaviour keeps its function and Lambda@Edge associations, field-level encryption
+    // and whatever policy the spec does not name; poactl sets its origin, methods, TTLs or
+    // cache policy, compression and the viewer protocol.
     // The two behaviour types share these fields but no trait.
     macro_rules! set_managed {
         ($live:expr, $want:expr) => {{
@@ -169,12 +181,33 @@ pub(super) fn overlay_config(live: &DistributionConfig, a: &Value, oac_id: &str)
             b.target_origin_id = w.target_origin_id;
             b.viewer_protocol_policy = w.viewer_protocol_policy;
             b.compress = w.compress;
-            // With a cache policy the TTLs are the policy's: leave them.
-            if b.cache_policy_id.as_deref().is_none_or(str::is_empty) {
-                b.min_ttl = w.min_ttl;
-                b.default_ttl = w.default_ttl;
-                b.max_ttl = w.max_ttl;
-                b.forwarded_values = b.forwarded_values.or(w.forwarded_values);
+            b.allowed_methods = w.allowed_methods;
+            if w.response_headers_policy_id.is_some() {
+                b.response_headers_policy_id = w.response_headers_policy_id;
+            }
+            if w.cache_policy_id.is_some() {
+                // Onto a cache policy: the legacy settings go (CloudFront takes one or the other).
+                b.cache_policy_id = w.cache_policy_id;
+                if w.origin_request_policy_id.is_some() {
+                    b.origin_request_policy_id = w.origin_request_policy_id;
+                }
+                b.forwarded_values = None;
+                b.min_ttl = None;
+                b.default_ttl = None;
+                b.max_ttl = None;
+            } else {
+                // Back to TTLs from a managed cache policy (one poactl sets); a cache policy of
+                // someone's own stays, and its TTLs are the policy's.
+                if b.cache_policy_id.as_deref().is_some_and(|id| super::policies::CACHE.iter().any(|(_, m)| *m == id)) {
+                    b.cache_policy_id = None;
+                    b.origin_request_policy_id = None;
+                }
+                if b.cache_policy_id.as_deref().is_none_or(str::is_empty) {
+                    b.min_ttl = w.min_ttl;
+                    b.default_ttl = w.default_ttl;
+                    b.max_ttl = w.max_ttl;
+                    b.forwarded_values = b.forwarded_values.or(w.forwarded_values);
+                }
             }
             b
         }};

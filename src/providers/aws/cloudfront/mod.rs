@@ -9,6 +9,8 @@
 
 mod config;
 mod errors;
+mod origins;
+pub mod policies;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use aws_sdk_cloudfront::types::{
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use self::config::{MIN_TLS_POLICY, behavior_json, build_config, build_err, effective_tls, overlay_config, tls_rank};
+use self::config::{MIN_TLS_POLICY, build_config, build_err, effective_tls, overlay_config, tls_rank};
 use self::errors::{alias_taken, certificate_not_yet, no_retries, unknown_or};
 use super::{Aws, error_code, sdk_error};
 use crate::plan::FieldChange;
@@ -68,16 +70,8 @@ pub fn oac_name(env: &str, name: &str) -> String {
 
 pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec, address: Address) -> Desired {
     let default_ttl = d.default_ttl.as_ref().map_or(86_400, |t| t.seconds as i64);
-    let behaviors: Vec<Value> = d
-        .cache
-        .iter()
-        .map(|c| {
-            let ttl = c.ttl.seconds as i64;
-            // Every behaviour redirects HTTP to HTTPS, not only the default one: a viewer
-            // reaches a path pattern's behaviour on plain HTTP otherwise.
-            json!({"path": c.path.trim_start_matches('/'), "min_ttl": 0, "default_ttl": ttl, "max_ttl": ttl, "compress": c.compress.unwrap_or(d.compress), "viewer_protocol": "redirect-to-https"})
-        })
-        .collect();
+    let behaviors: Vec<Value> = d.cache.iter().map(|c| origins::desired_behavior(d, Some(c), default_ttl)).collect();
+    let oac = oac_name(&loaded.env, &d.name);
     let mut aliases = d.domain_names();
     aliases.sort();
     // A certificate of the spec's own, or the one poactl requests for the domain.
@@ -86,13 +80,7 @@ pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec, address
         (None, true) => Some(format!("${{cdn.certificates.{}.arn}}", d.name)),
         (None, false) => None,
     };
-    let attrs = json!({
-        "origin": {
-            "bucket": d.origin.bucket,
-            "domain": format!("${{storage.buckets.{}.domain}}", d.origin.bucket),
-            "path": d.origin.path.clone().unwrap_or_default(),
-            "oac": oac_name(&loaded.env, &d.name),
-        },
+    let mut attrs = json!({
         "enabled": d.enabled,
         "comment": d.comment.clone().unwrap_or_else(|| format!("poactl {} {}", loaded.env, d.name)),
         "price_class": d.price_class,
@@ -104,27 +92,76 @@ pub fn desired(loaded: &LoadedSpec, cdn: &CdnSpec, d: &DistributionSpec, address
         "min_tls": certificate_arn.as_ref().map(|_| d.min_tls.clone().unwrap_or_else(|| MIN_TLS_POLICY.to_string())),
         // AAAA alias records need it, and viewers on IPv6 get there directly.
         "ipv6": true,
-        "default_behavior": {"min_ttl": 0, "default_ttl": default_ttl, "max_ttl": default_ttl.max(ONE_YEAR), "compress": d.compress, "viewer_protocol": "redirect-to-https"},
+        "default_behavior": origins::desired_behavior(d, None, default_ttl),
         "behaviors": behaviors,
         "tags": all_tags(loaded, &d.tags, &address),
     });
-    let mut desired = Desired::new(address, attrs).depends(Address::new(Kind::Bucket, &d.origin.bucket));
+    // The single origin keeps its attribute shape; named origins are a map by id.
+    match &d.origin {
+        Some(o) => {
+            attrs["origin"] = json!({
+                "bucket": o.bucket,
+                "domain": format!("${{storage.buckets.{}.domain}}", o.bucket),
+                "path": o.path.clone().unwrap_or_default(),
+                "oac": oac,
+            })
+        }
+        None => attrs["origins"] = origins::desired_origins(d, &oac),
+    }
+    let mut desired = Desired::new(address, attrs);
+    for b in d.buckets() {
+        desired = desired.depends(Address::new(Kind::Bucket, b));
+    }
     if d.zone(cdn).is_none() && !aliases.is_empty() {
         desired.notes.push(format!(
             "no hosted_zone: point {} at the distribution's domain yourself (a CNAME, or an ALIAS/ANAME at the apex)",
             aliases.join(", ")
         ));
     }
-    let kms = loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).any(|b| b.name == d.origin.bucket && b.encryption == "aws:kms");
-    if kms {
+    let kms = loaded
+        .spec
+        .storage
+        .iter()
+        .flat_map(|s| s.buckets.iter())
+        .find(|b| d.buckets().contains(&b.name.as_str()) && b.encryption == "aws:kms");
+    if let Some(kms) = kms {
         // OAC reads an SSE-KMS bucket only if the key policy lets CloudFront decrypt (CloudFront
         // Developer Guide, "Restricting access to an Amazon S3 origin", SSE-KMS).
         desired.notes.push(format!(
             "the origin bucket {} uses SSE-KMS: its key policy must allow kms:Decrypt to the service principal cloudfront.amazonaws.com with AWS:SourceArn of this distribution; poactl does not manage key policies",
-            d.origin.bucket
+            kms.name
         ));
     }
     desired
+}
+
+/// The live attributes in the shape the spec's take: the single origin or the named ones (only
+/// those the spec names), and no policy the spec does not mention.
+fn comparable(want: &Value, live: &Value) -> Value {
+    let mut live = live.clone();
+    let Some(l) = live.as_object_mut() else { return live };
+    match want.get("origins").and_then(Value::as_object) {
+        Some(named) => {
+            l.remove("origin");
+            if let Some(o) = l.get_mut("origins").and_then(Value::as_object_mut) {
+                o.retain(|id, _| named.contains_key(id));
+            }
+        }
+        None => {
+            l.remove("origins");
+        }
+    }
+    if let Some(db) = l.get_mut("default_behavior") {
+        origins::unsaid_policies(&want["default_behavior"], db);
+    }
+    if let Some(bs) = l.get_mut("behaviors").and_then(Value::as_array_mut) {
+        for b in bs.iter_mut() {
+            let path = b["path"].clone();
+            let wanted = want["behaviors"].as_array().and_then(|w| w.iter().find(|x| x["path"] == path)).cloned().unwrap_or(Value::Null);
+            origins::unsaid_policies(&wanted, b);
+        }
+    }
+    live
 }
 
 /// The names of the certificate the live distribution serves, when ACM told them.
@@ -213,8 +250,9 @@ impl DistributionProvider {
         let out = cf.get_distribution().id(&l.id).send().await.map_err(|e| sdk_error(&format!("GetDistribution {}", l.id), e))?;
         let dist = out.distribution().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: empty answer", l.id)))?;
         let cfg = dist.distribution_config().ok_or_else(|| ProviderError::Api(format!("GetDistribution {}: no config", l.id)))?;
-        let origin = cfg.origins().and_then(|o| o.items().first());
-        let oac_id = origin.and_then(|o| o.origin_access_control_id()).unwrap_or("");
+        let all_origins = cfg.origins().map(|o| o.items()).unwrap_or_default();
+        let origin = all_origins.iter().find(|o| o.id() == ORIGIN_ID).or_else(|| all_origins.first());
+        let oac_id = all_origins.iter().filter_map(|o| o.origin_access_control_id()).find(|id| !id.is_empty()).unwrap_or("");
         let listed_name = self.oac_names().await.ok().and_then(|l| l.iter().find(|(id, _)| id == oac_id).map(|(_, n)| json!(n)));
         let oac = if oac_id.is_empty() {
             Value::Null
@@ -231,23 +269,20 @@ impl DistributionProvider {
             }
         };
         let domain = origin.map(|o| o.domain_name().to_string()).unwrap_or_default();
-        let db = cfg.default_cache_behavior();
-        let mut default_behavior = behavior_json(
-            db.and_then(|d| d.min_ttl()),
-            db.and_then(|d| d.default_ttl()),
-            db.and_then(|d| d.max_ttl()),
-            db.and_then(|d| d.compress()),
-        );
-        default_behavior["viewer_protocol"] = json!(db.map(|d| d.viewer_protocol_policy().as_str()).unwrap_or(""));
+        let named: serde_json::Map<String, Value> =
+            all_origins.iter().map(|o| (o.id().to_string(), origins::read_origin(o, &oac))).collect();
+        let default_behavior = match cfg.default_cache_behavior() {
+            Some(db) => origins::read_behavior!(db),
+            None => json!({}),
+        };
         let behaviors: Vec<Value> = cfg
             .cache_behaviors()
             .map(|c| {
                 c.items()
                     .iter()
                     .map(|b| {
-                        let mut v = behavior_json(b.min_ttl(), b.default_ttl(), b.max_ttl(), b.compress());
+                        let mut v = origins::read_behavior!(b);
                         v["path"] = json!(b.path_pattern().trim_start_matches('/'));
-                        v["viewer_protocol"] = json!(b.viewer_protocol_policy().as_str());
                         v
                     })
                     .collect()
@@ -270,6 +305,7 @@ impl DistributionProvider {
         };
         let attrs = json!({
             "origin": {"bucket": bucket_of(&domain), "domain": domain, "path": origin.and_then(|o| o.origin_path()).unwrap_or(""), "oac": oac},
+            "origins": named,
             "min_tls": min_tls,
             "enabled": cfg.enabled(),
             "ipv6": cfg.is_ipv6_enabled().unwrap_or(false),
@@ -478,7 +514,8 @@ impl Provider for DistributionProvider {
     /// A live TLS policy stricter than the spec's is not a change: poactl never lowers it
     /// (`effective_tls`). One weaker than the spec's is, and `unhealthy` says it is a downgrade.
     fn diff(&self, desired: &Desired, observed: &Observed) -> Vec<FieldChange> {
-        let mut changes = crate::plan::diff::diff_closed(&desired.attrs, &observed.attrs, self.replace_paths(), self.closed_maps());
+        let live = comparable(&desired.attrs, &observed.attrs);
+        let mut changes = crate::plan::diff::diff_closed(&desired.attrs, &live, self.replace_paths(), self.closed_maps());
         changes.retain(|c| {
             let (live, wanted) = (c.before.as_ref().and_then(|v| v.as_str()), c.after.as_ref().and_then(|v| v.as_str()));
             !(c.path == "min_tls" && wanted.is_some_and(|w| effective_tls(w, live) != w))
@@ -592,7 +629,10 @@ impl Provider for DistributionProvider {
     /// after a lost answer it looks for a distribution tagged with this address before it tries
     /// again.
     async fn create(&self, ctx: &Ctx<'_>, d: &Desired) -> Result<Outputs> {
-        let oac_id = self.ensure_oac(d.attrs["origin"]["oac"].as_str().unwrap_or_default()).await?;
+        let oac_id = match origins::wanted_oac(&d.attrs) {
+            Some(name) => self.ensure_oac(&name).await?,
+            None => String::new(),
+        };
         let caller_reference = format!("poactl-{}-{}-{oac_id}", ctx.env, d.address.name);
         let config = build_config(&d.attrs, &caller_reference, &oac_id)?;
         let tags: Vec<Tag> = d.attrs["tags"]
@@ -659,7 +699,10 @@ impl Provider for DistributionProvider {
         let cf = &self.aws.cloudfront;
         let config_changed = changes.iter().any(|c| !c.path.starts_with("tags"));
         if config_changed {
-            let oac_id = self.ensure_oac(d.attrs["origin"]["oac"].as_str().unwrap_or_default()).await?;
+            let oac_id = match origins::wanted_oac(&d.attrs) {
+                Some(name) => self.ensure_oac(&name).await?,
+                None => String::new(),
+            };
             // Someone else may change the distribution between our read and our write: CloudFront
             // then answers 412 PreconditionFailed for the stale ETag (API reference,
             // UpdateDistribution). Read again and overlay again, a few times.
