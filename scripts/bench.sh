@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${POACTL:-target/release/poactl}
-export MONGODB_ATLAS_ORG_ID=0123456789abcdef01234567 POAFIX_DB_PASSWORD=bench-password-1 POAFIX_MIGRATIONS_PASSWORD=bench-password-2
+export MONGODB_ATLAS_ORG_ID=0123456789abcdef01234567 POAFIX_DB_PASSWORD=bench-password-1 POAFIX_MIGRATIONS_PASSWORD=bench-password-2 POAFIX_ORIGIN_SECRET=bench-origin-secret-3
 unset AWS_PROFILE MONGODB_ATLAS_CLIENT_ID MONGODB_ATLAS_CLIENT_SECRET
 for env in prod; do
     if command -v hyperfine >/dev/null; then

@@ -506,6 +506,29 @@ pub(crate) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "cdn-no-hsts-production",
+        severity: Severity::Medium,
+        title: "Production CDN without HSTS",
+        why: "Without Strict-Transport-Security a browser that once typed http:// can be sent to a copy of the site before the redirect to HTTPS; HSTS, nosniff and frame options are what security reviews ask of a production front end.",
+        fix: "`security_headers: true` on the distribution (CloudFront's managed SecurityHeadersPolicy on every behaviour).",
+        check: |i| {
+            // The managed response headers policies that send Strict-Transport-Security
+            // (CloudFront Developer Guide, "Use managed response headers policies").
+            const WITH_HSTS: [&str; 3] =
+                ["SecurityHeadersPolicy", "CORS-and-SecurityHeadersPolicy", "CORS-with-preflight-and-SecurityHeadersPolicy"];
+            if !is_production(i.loaded) {
+                return Vec::new();
+            }
+            of_kind(i, Kind::Distribution)
+                .filter(|r| {
+                    let policy = r.attrs.pointer("/default_behavior/response_headers_policy").and_then(Value::as_str);
+                    !policy.is_some_and(|p| WITH_HSTS.contains(&p))
+                })
+                .map(|r| hit(r, "no response headers policy with Strict-Transport-Security on the default behaviour"))
+                .collect()
+        },
+    },
+    Rule {
         id: "cdn-alias-without-certificate",
         severity: Severity::High,
         title: "CDN alias without its own certificate",

@@ -206,6 +206,20 @@ fn each_rule_finds_what_it_is_about_and_nothing_on_a_sound_environment() {
             0.0,
             0,
         ),
+        ("cdn-no-hsts-production", sound, vec![res(Kind::Distribution, "assets", json!({"default_behavior": {}}), Source::Live)], 0.0, 1),
+        (
+            "cdn-no-hsts-production",
+            sound,
+            vec![res(
+                Kind::Distribution,
+                "assets",
+                json!({"default_behavior": {"response_headers_policy": "SecurityHeadersPolicy"}}),
+                Source::Live,
+            )],
+            0.0,
+            0,
+        ),
+        ("cdn-no-hsts-production", BASE, vec![res(Kind::Distribution, "assets", json!({"default_behavior": {}}), Source::Live)], 0.0, 0),
         ("atlas-encryption-own-key-production", sound, vec![res(Kind::AtlasCluster, "free", json!({"tier": "M0"}), Source::Live)], 0.0, 0),
         (
             "atlas-encryption-own-key-production",

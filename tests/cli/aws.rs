@@ -106,14 +106,24 @@ async fn prod_storage_cdn_alarms_converge_and_drift_is_detected() {
     let (dist_id, dist_arn) = (summary.id().to_string(), summary.arn().to_string());
     let cfg = cf.get_distribution_config().id(&dist_id).send().await.unwrap();
     let dc = cfg.distribution_config().unwrap();
-    let origin = &dc.origins().unwrap().items()[0];
+    let origin = dc.origins().unwrap().items().iter().find(|o| o.id() == "uploads").unwrap();
     assert_eq!(origin.domain_name(), "poafix-prod-uploads.s3.us-east-1.amazonaws.com");
+    let api = dc.origins().unwrap().items().iter().find(|o| o.id() == "api").unwrap();
+    assert_eq!(api.domain_name(), "api.poafix.example");
     let oac = cf.get_origin_access_control().id(origin.origin_access_control_id().unwrap()).send().await.unwrap();
     assert_eq!(oac.origin_access_control().unwrap().origin_access_control_config().unwrap().name(), "poactl-prod-assets");
     #[allow(deprecated)]
-    let ttls: Vec<(String, Option<i64>)> =
-        dc.cache_behaviors().unwrap().items().iter().map(|b| (b.path_pattern().to_string(), b.default_ttl())).collect();
-    assert_eq!(ttls, vec![("images/*".into(), Some(31_536_000)), ("documents/*".into(), Some(15_552_000)), ("api/*".into(), Some(0))]);
+    let ttls: Vec<(String, Option<i64>)> = dc
+        .cache_behaviors()
+        .unwrap()
+        .items()
+        .iter()
+        .filter(|b| b.cache_policy_id().is_none_or(str::is_empty))
+        .map(|b| (b.path_pattern().to_string(), b.default_ttl()))
+        .collect();
+    assert_eq!(ttls, vec![("images/*".into(), Some(31_536_000)), ("documents/*".into(), Some(15_552_000))]);
+    let api_b = dc.cache_behaviors().unwrap().items().iter().find(|b| b.path_pattern() == "api/*").unwrap();
+    assert_eq!((api_b.target_origin_id(), api_b.cache_policy_id()), ("api", Some("4135ea2d-6df8-44a3-9df3-4b5a84be39ad")));
     assert_eq!(dc.price_class().map(|p| p.as_str()), Some("PriceClass_100"));
 
     // The custom domain: an issued certificate for it in us-east-1, attached; its validation

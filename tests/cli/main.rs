@@ -24,6 +24,7 @@ mod migrate_dump;
 mod migrate_uploads;
 mod mongo;
 mod openapi;
+mod origins;
 mod peering;
 mod private_link;
 mod regions;

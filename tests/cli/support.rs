@@ -12,6 +12,7 @@ pub const SPEC_ENV: &[(&str, &str)] = &[
     ("MONGODB_ATLAS_ORG_ID", "0123456789abcdef01234567"),
     ("POAFIX_DB_PASSWORD", "api-secret-Vq3xT9"),
     ("POAFIX_MIGRATIONS_PASSWORD", "migrations-secret-P7kw2Z"),
+    ("POAFIX_ORIGIN_SECRET", "origin-secret-Jd8Kq2"),
 ];
 
 /// A `poactl` invocation with a clean environment (no ambient AWS/Atlas settings).
@@ -520,6 +521,24 @@ pub async fn poactl_aws(endpoint: &str, args: &[&str]) -> Run {
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
         Poactl::new(&args).envs_owned(&env).run()
+    })
+    .await
+    .unwrap()
+}
+
+/// `poactl_aws` with more environment variables (the spec's `${env:...}` values).
+pub async fn poactl_aws_env(endpoint: &str, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    let all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut env: Vec<(&'static str, String)> = aws_env(endpoint);
+    let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+        let mut p = Poactl::new(&args);
+        for (k, v) in &extra {
+            p = p.env(k, v);
+        }
+        env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        p.envs_owned(&env).run()
     })
     .await
     .unwrap()

@@ -1,4 +1,4 @@
-"""Starts moto's server for the tests (and `make demo`), with six documented fixes.
+"""Starts moto's server for the tests (and `make demo`), with seven documented fixes.
 
 1. moto 5.2.5 drops `Origin.OriginAccessControlId` from created distributions (it reads back
    empty); real CloudFront keeps it. poactl compares the OAC id like any other field, so moto
@@ -35,6 +35,12 @@
    upload only from parts whose checksum it can compare; moto adds the part's SHA-256, computed
    from the part it stored, for uploads created with that algorithm.
 
+7. moto 5.2.5 drops each cache behaviour's `FunctionAssociations` and
+   `LambdaFunctionAssociations` (it always answers `Quantity: 0`); real CloudFront keeps
+   them (CloudFront API reference, CacheBehavior.FunctionAssociations and
+   LambdaFunctionAssociations). poactl must keep an association someone attached when it
+   updates the behaviour, which cannot be seen if moto forgets it; moto keeps what it was sent.
+
 Nothing else is changed.
 
 Usage: python moto_server.py HOST PORT
@@ -54,6 +60,18 @@ def _init_keeping_oac(self, origin):
 
 
 models.Origin.__init__ = _init_keeping_oac
+
+_original_behaviour_init = models.DefaultCacheBehaviour.__init__
+
+
+def _init_keeping_associations(self, config):
+    _original_behaviour_init(self, config)
+    for key, attr in (("FunctionAssociations", "function_associations"), ("LambdaFunctionAssociations", "lambda_function_associations")):
+        if config.get(key):
+            setattr(self, attr, config[key])
+
+
+models.DefaultCacheBehaviour.__init__ = _init_keeping_associations
 
 from moto.core import serialize  # noqa: E402
 

@@ -32,11 +32,6 @@ pub(super) const RESPONSE_HEADERS: &[(&str, &str)] = &[
     ("SimpleCORS", "60669652-455b-4ae9-85a4-c4c02393f86c"),
 ];
 
-/// The response headers policies that send Strict-Transport-Security (the managed ones whose
-/// names say SecurityHeaders: "Use managed response headers policies").
-pub const WITH_HSTS: &[&str] =
-    &["SecurityHeadersPolicy", "CORS-and-SecurityHeadersPolicy", "CORS-with-preflight-and-SecurityHeadersPolicy"];
-
 /// The spec's short names, in the managed names.
 pub(super) fn canonical_cache(name: &str) -> &str {
     match name {
