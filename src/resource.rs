@@ -63,10 +63,12 @@ pub enum Kind {
     BillingAlarm,
     #[serde(rename = "database.indexes")]
     Index,
+    #[serde(rename = "monitoring.uptime")]
+    HealthCheck,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
@@ -86,6 +88,7 @@ impl Kind {
         Kind::Alarm,
         Kind::BillingAlarm,
         Kind::Index,
+        Kind::HealthCheck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +112,7 @@ impl Kind {
             Kind::Alarm => "monitoring.alarms",
             Kind::BillingAlarm => "billing.alarms",
             Kind::Index => "database.indexes",
+            Kind::HealthCheck => "monitoring.uptime",
         }
     }
 
@@ -134,6 +138,7 @@ impl Kind {
             Kind::DnsRecord => &["name", "zone_id"],
             Kind::Alarm | Kind::BillingAlarm => &["arn", "name"],
             Kind::Index => &["name"],
+            Kind::HealthCheck => &["id", "name"],
         }
     }
 

@@ -345,7 +345,27 @@ pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: 
         p.add(&resource, "CloudFront data transfer out", "cloudfront/us-eu/transfer_out", usage.cdn_transfer_gb, "GB", notes.clone());
         p.add(&resource, "CloudFront HTTPS requests", "cloudfront/us-eu/https_requests", usage.cdn_requests, "requests", notes);
     }
-    let alarms = spec.monitoring.as_ref().map_or(0, |m| m.alarms.len()) + spec.billing.as_ref().map_or(0, |b| b.alerts.len());
+    for u in spec.monitoring.iter().flat_map(|m| m.uptime.iter()) {
+        let side = if u.on_aws { "aws" } else { "non_aws" };
+        let resource = format!("monitoring.uptime.{}", u.name);
+        let notes = if u.on_aws { vec!["the first 50 checks of AWS endpoints are free, account-wide".to_string()] } else { vec![] };
+        p.add(&resource, "Route 53 health check", &format!("route53/health_check_{side}"), 1.0, "checks", notes);
+        let features: Vec<&str> = [
+            (u.url.starts_with("https://"), "HTTPS"),
+            (u.search.is_some(), "string matching"),
+            (u.interval.as_ref().is_some_and(|d| d.seconds == 10), "fast interval"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| *f)
+        .collect();
+        if !features.is_empty() {
+            let item = format!("Route 53 optional features: {}", features.join(", "));
+            p.add(&resource, &item, &format!("route53/health_check_feature_{side}"), features.len() as f64, "features", vec![]);
+        }
+    }
+    let alarms =
+        spec.monitoring.as_ref().map_or(0, |m| m.alarms.len() + m.uptime.len()) + spec.billing.as_ref().map_or(0, |b| b.alerts.len());
     if alarms > 0 {
         p.add(
             &format!("monitoring ({alarms} alarms)"),

@@ -495,6 +495,8 @@ fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
         Item::Distribution(cdn, d) => cloudfront::desired(loaded, cdn, d, address),
         Item::DnsRecord { distribution, zone } => route53::desired(loaded, distribution, zone, address),
         Item::Alarm(a) => cloudwatch::desired_alarm(loaded, a, address),
+        Item::HealthCheck(u) => aws::health_check::desired(loaded, u, address),
+        Item::UptimeAlarm(u) => cloudwatch::desired_alarm(loaded, &cloudwatch::uptime_alarm(u), address),
         Item::BillingAlarm(b) => cloudwatch::desired_billing(loaded, b, address),
         Item::Index { collection, index } => mongo_index::desired(loaded, collection, index, address),
     };

@@ -57,6 +57,10 @@ pub enum Item<'s> {
         zone: &'s str,
     },
     Alarm(&'s model::AlarmSpec),
+    /// An uptime check as a Route 53 health check.
+    HealthCheck(&'s model::UptimeSpec),
+    /// The CloudWatch alarm on an uptime check's `AWS/Route53 HealthCheckStatus`.
+    UptimeAlarm(&'s model::UptimeSpec),
     /// A `billing.alerts` entry as a CloudWatch billing alarm.
     BillingAlarm(&'s model::BillingAlertSpec),
     Index {
@@ -133,6 +137,10 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
     }
     for a in spec.monitoring.iter().flat_map(|m| m.alarms.iter()) {
         push(Address::new(Kind::Alarm, &a.name), Item::Alarm(a), None);
+    }
+    for u in spec.monitoring.iter().flat_map(|m| m.uptime.iter()) {
+        push(Address::new(Kind::HealthCheck, &u.name), Item::HealthCheck(u), None);
+        push(Address::new(Kind::Alarm, u.alarm_name()), Item::UptimeAlarm(u), None);
     }
     for b in spec.billing.iter().flat_map(|b| b.alerts.iter()) {
         push(Address::new(Kind::BillingAlarm, billing_alarm_name(b.above_usd)), Item::BillingAlarm(b), None);
@@ -218,7 +226,7 @@ impl Spec {
     pub fn has_aws(&self) -> bool {
         self.storage.as_ref().is_some_and(|s| !s.buckets.is_empty())
             || self.cdn.as_ref().is_some_and(|c| !c.distributions.is_empty())
-            || self.monitoring.as_ref().is_some_and(|m| !m.alarms.is_empty())
+            || self.monitoring.as_ref().is_some_and(|m| !m.alarms.is_empty() || !m.uptime.is_empty())
             || self.billing.as_ref().is_some_and(|b| !b.alerts.is_empty())
             || self.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty() || !a.peerings().is_empty() || a.encryption.is_some())
     }

@@ -992,6 +992,69 @@ impl CacheRuleSpec {
 pub struct MonitoringSpec {
     #[serde(default)]
     pub alarms: Vec<AlarmSpec>,
+    /// Route 53 health checks of public URLs, each with a CloudWatch alarm that notifies.
+    #[serde(default)]
+    pub uptime: Vec<UptimeSpec>,
+}
+
+/// An uptime check: Route 53 asks `url` from its checkers around the world every `interval`;
+/// `failure_threshold` failures in a row make it unhealthy, and its alarm notifies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UptimeSpec {
+    pub name: String,
+    /// `https://host[:port]/path` (or `http://`).
+    pub url: String,
+    /// 30s (standard) or 10s (fast, priced as an optional feature).
+    #[serde(default)]
+    pub interval: Option<Duration>,
+    #[serde(default)]
+    pub failure_threshold: Option<u32>,
+    /// A string the first 5,120 bytes of the answer must contain.
+    #[serde(default)]
+    pub search: Option<String>,
+    /// Route 53 checker regions (at least 3); Route 53's default set when absent.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// SNS topics (ARNs) the alarm notifies.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Whether the endpoint runs on AWS (priced lower by Route 53); default false.
+    #[serde(default)]
+    pub on_aws: bool,
+}
+
+/// A URL split the way a Route 53 health check takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedUrl {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl UptimeSpec {
+    pub fn parsed_url(&self) -> Option<CheckedUrl> {
+        let (https, rest) = match self.url.split_once("://")? {
+            ("https", r) => (true, r),
+            ("http", r) => (false, r),
+            _ => return None,
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, "/".to_string()),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (authority, if https { 443 } else { 80 }),
+        };
+        (!host.is_empty()).then(|| CheckedUrl { https, host: host.to_ascii_lowercase(), port, path })
+    }
+
+    /// The name of the CloudWatch alarm on the check (`monitoring.alarms.uptime-NAME`).
+    pub fn alarm_name(&self) -> String {
+        format!("uptime-{}", self.name)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

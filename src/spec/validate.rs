@@ -278,6 +278,7 @@ mod network;
 mod origins;
 mod regions;
 mod settings;
+mod uptime;
 
 impl From<&str> for PathSeg {
     fn from(s: &str) -> Self {
@@ -339,6 +340,7 @@ pub fn check(loaded: &LoadedSpec) -> Vec<SpecError> {
     }
     if let Some(m) = &spec.monitoring {
         check_alarms(&mut c, m);
+        uptime::check_uptime(&mut c, m);
     }
     if let Some(b) = &spec.billing {
         check_billing(&mut c, b);

@@ -33,4 +33,5 @@ mod reports;
 mod settings;
 mod spec_errors;
 mod temporary_access;
+mod uptime;
 mod validate;

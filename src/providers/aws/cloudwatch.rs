@@ -242,6 +242,32 @@ pub fn desired_alarm(loaded: &LoadedSpec, a: &AlarmSpec, address: Address) -> De
     Desired::new(address, AlarmAttrs::from_spec(loaded, a).to_value())
 }
 
+/// The alarm on an uptime check: Route 53's `HealthCheckStatus` (1 healthy, 0 not) is below 1
+/// for a minute, in us-east-1, the only region Route 53 publishes it in (Route 53 Developer
+/// Guide, "Monitoring health checks using CloudWatch"). No data is a failure: Route 53
+/// publishes every minute while the check runs.
+pub fn uptime_alarm(u: &crate::spec::model::UptimeSpec) -> AlarmSpec {
+    AlarmSpec {
+        name: u.alarm_name(),
+        metric: crate::spec::model::MetricSpec {
+            namespace: "AWS/Route53".into(),
+            name: "HealthCheckStatus".into(),
+            dimensions: BTreeMap::from([("HealthCheckId".to_string(), format!("${{monitoring.uptime.{}.id}}", u.name))]),
+        },
+        statistic: "Minimum".into(),
+        period: crate::spec::model::Duration { seconds: 60, text: "1m".into() },
+        above: None,
+        below: Some(1.0),
+        evaluation_periods: 1,
+        datapoints: None,
+        treat_missing_data: "breaching".into(),
+        description: Some(format!("poactl uptime check {}: {}", u.name, u.url)),
+        notify: u.notify.clone(),
+        ok_notify: u.notify.clone(),
+        region: Some(BILLING_REGION.to_string()),
+    }
+}
+
 pub fn desired_billing(loaded: &LoadedSpec, b: &BillingAlertSpec, address: Address) -> Desired {
     let attrs = AlarmAttrs::billing(loaded, b, &address).to_value();
     Desired::new(address, attrs)

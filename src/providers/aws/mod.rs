@@ -5,6 +5,7 @@ pub mod acm;
 pub mod cloudfront;
 pub mod cloudwatch;
 pub mod ec2;
+pub mod health_check;
 pub mod kms;
 pub mod route53;
 pub mod s3;
@@ -311,6 +312,7 @@ pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connectio
     reg.insert(Arc::new(cloudfront::DistributionProvider::new(aws.clone())));
     reg.insert(Arc::new(acm::CertificateProvider::new(aws.clone())));
     reg.insert(Arc::new(route53::DnsRecordProvider(aws.clone())));
+    reg.insert(Arc::new(health_check::HealthCheckProvider::new(aws.clone())));
     let alarm_lists = Arc::new(cloudwatch::AlarmLists::default());
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm, alarm_lists.clone())));
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::BillingAlarm, alarm_lists)));
