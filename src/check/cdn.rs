@@ -37,9 +37,9 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 fn cdn_probes(attrs: &serde_json::Value, token: &str) -> Vec<(String, String, i64)> {
     let behaviors: Vec<(String, i64)> = attrs["behaviors"]
         .as_array()
-        .map(|b| b.iter().map(|b| (b["path"].as_str().unwrap_or("").to_string(), b["default_ttl"].as_i64().unwrap_or(0))).collect())
+        .map(|b| b.iter().map(|b| (b["path"].as_str().unwrap_or("").to_string(), ttl_of(b, 0))).collect())
         .unwrap_or_default();
-    let default_ttl = attrs.pointer("/default_behavior/default_ttl").and_then(|v| v.as_i64()).unwrap_or(86_400);
+    let default_ttl = ttl_of(&attrs["default_behavior"], 86_400);
     let picked = |path: &str| behaviors.iter().find(|(p, _)| path_matches(p, path)).map(|(p, t)| (p.clone(), *t));
     let mut probes = Vec::new();
     for (pattern, _) in &behaviors {
@@ -58,6 +58,33 @@ fn cdn_probes(attrs: &serde_json::Value, token: &str) -> Vec<(String, String, i6
     probes
 }
 
+/// How long a behaviour keeps an answer without Cache-Control: its TTL, or its managed cache
+/// policy's default (CachingDisabled: 0; CachingOptimized and the others: a day, CloudFront
+/// Developer Guide, "Use managed cache policies").
+fn ttl_of(b: &serde_json::Value, fallback: i64) -> i64 {
+    match (b["default_ttl"].as_i64(), b["cache_policy"].as_str()) {
+        (Some(t), _) => t,
+        (None, Some("CachingDisabled")) => 0,
+        (None, Some(_)) => 86_400,
+        (None, None) => fallback,
+    }
+}
+
+/// The bucket and origin path a behaviour's requests go to, when its origin is a bucket.
+fn bucket_origin(attrs: &serde_json::Value, behavior: &str) -> Option<(String, String)> {
+    let b = if behavior == "default" {
+        &attrs["default_behavior"]
+    } else {
+        attrs["behaviors"].as_array()?.iter().find(|b| b["path"] == behavior)?
+    };
+    let origin = match attrs.get("origins").and_then(|o| o.as_object()) {
+        Some(named) => named.get(b["origin"].as_str()?)?,
+        None => &attrs["origin"],
+    };
+    let bucket = origin.get("bucket")?.as_str()?.to_string();
+    Some((bucket, origin["path"].as_str().unwrap_or("").trim_matches('/').to_string()))
+}
+
 /// Each distribution serves a probe from its origin bucket over HTTPS: it arrives through the
 /// OAC, a direct anonymous GET of the same object is refused, and each cache behavior caches
 /// it (or not) as its TTL says. `POACTL_CDN_EDGE_URL` sends the requests to another edge
@@ -73,6 +100,13 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
         }
     };
     let edge = std::env::var("POACTL_CDN_EDGE_URL").ok().filter(|v| !v.is_empty());
+    let direct = match direct_client() {
+        Ok(h) => h,
+        Err(e) => {
+            out.push(outcome(G, "an HTTP client", Status::Fail, Instant::now(), e.to_string()));
+            return out;
+        }
+    };
     for d in obs.desired.iter().filter(|d| d.address.kind == Kind::Distribution) {
         let t = Instant::now();
         let served = format!("{} serves a probe over HTTPS through its OAC", d.address);
@@ -88,12 +122,6 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
             out.push(outcome(G, served, Status::Skip, t, "still deploying (status InProgress): check again once it is Deployed"));
             continue;
         }
-        let bucket_name = d.attrs.pointer("/origin/bucket").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        let bucket = crate::resource::Address::new(Kind::Bucket, &bucket_name);
-        let region =
-            obs.desired.iter().find(|b| b.address == bucket).map_or_else(|| loaded.spec.aws_region(), |b| bucket_region(loaded, b));
-        let origin_path = d.attrs.pointer("/origin/path").and_then(|v| v.as_str()).unwrap_or("").trim_matches('/').to_string();
-        let s3 = aws.s3(&region).await;
         let token = format!("poactl-check-{}", probe_token(&loaded.env));
         // Through a name: the distribution's own, or one of its aliases (with an edge of the
         // user's, as the `Host`; otherwise by DNS and the name's TLS certificate).
@@ -120,6 +148,13 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
             .collect();
         let mut first = true;
         for (path, behavior, ttl) in cdn_probes(&d.attrs, &token) {
+            // A probe object goes in a bucket: paths a custom origin serves are checked by
+            // their origin's `health` path below.
+            let Some((bucket_name, origin_path)) = bucket_origin(&d.attrs, &behavior) else { continue };
+            let bucket = crate::resource::Address::new(Kind::Bucket, &bucket_name);
+            let region =
+                obs.desired.iter().find(|b| b.address == bucket).map_or_else(|| loaded.spec.aws_region(), |b| bucket_region(loaded, b));
+            let s3 = aws.s3(&region).await;
             let t = Instant::now();
             let key = if origin_path.is_empty() { path.clone() } else { format!("{origin_path}/{path}") };
             let body = format!("poactl check probe {key}");
@@ -262,8 +297,86 @@ pub(super) async fn cdn(loaded: &LoadedSpec, obs: &Observation, aws: &providers:
                 ));
             }
         }
+        // Custom origins with a `health` path: fetched through the distribution (twice, for
+        // what the cache does) and directly, with the headers CloudFront adds.
+        let spec = loaded.spec.cdn.iter().flat_map(|c| c.distributions.iter()).find(|x| x.name == d.address.name);
+        for (id, origin) in spec.into_iter().flat_map(|x| x.origins.iter()).filter(|(_, o)| o.domain.is_some()) {
+            let Some(health) = &origin.health else { continue };
+            let path = health.trim_start_matches('/');
+            let t = Instant::now();
+            let name = format!("{} reaches origin `{id}` for {health}", d.address);
+            let (first, second) = (get(path).await, get(path).await);
+            let routed =
+                d.attrs["behaviors"].as_array().into_iter().flatten().find(|b| path_matches(b["path"].as_str().unwrap_or(""), path));
+            let behavior = routed.unwrap_or(&d.attrs["default_behavior"]);
+            if behavior["origin"].as_str() != Some(id.as_str()) {
+                out.push(outcome(
+                    G,
+                    name,
+                    Status::Fail,
+                    t,
+                    format!("no behaviour sends {health} to origin `{id}`: add a `cache` path for it"),
+                ));
+                continue;
+            }
+            out.push(match first {
+                Ok(r) if r.status().is_success() => outcome(G, name, Status::Pass, t, ""),
+                Ok(r) => outcome(G, name, Status::Fail, t, format!("https://{domain}{health} answered {} through the CDN", r.status())),
+                Err(e) => outcome(G, name, Status::Fail, t, crate::secrets::error_chain(&e)),
+            });
+            let t = Instant::now();
+            let ttl = ttl_of(behavior, 86_400);
+            let name = format!("{} {} {health}", d.address, if ttl > 0 { "caches" } else { "does not cache" });
+            let cache = second.ok().and_then(|r| r.headers().get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_string));
+            out.push(match cache {
+                None => outcome(G, name, Status::Skip, t, "the edge sent no X-Cache header"),
+                Some(c) if c.to_ascii_lowercase().starts_with("hit") == (ttl > 0) => outcome(G, name, Status::Pass, t, ""),
+                Some(c) => outcome(
+                    G,
+                    name,
+                    Status::Fail,
+                    t,
+                    format!("a second GET answered {c}: the live behaviour is not the spec's; run `poactl apply`"),
+                ),
+            });
+            let t = Instant::now();
+            let live = &d.attrs["origins"][id.as_str()];
+            let https = live["protocol"].as_str() != Some("http-only");
+            let port = if https { live["https_port"].as_u64().unwrap_or(443) } else { live["http_port"].as_u64().unwrap_or(80) };
+            let port = if port == 443 || port == 80 { String::new() } else { format!(":{port}") };
+            let url = format!(
+                "{}://{}{port}{}{health}",
+                if https { "https" } else { "http" },
+                live["domain"].as_str().unwrap_or_default(),
+                live["path"].as_str().unwrap_or_default()
+            );
+            let mut req = direct.get(&url);
+            for (k, v) in live["headers"].as_object().into_iter().flatten() {
+                req = req.header(k.as_str(), v.as_str().unwrap_or_default());
+            }
+            let name = format!("origin `{id}` answers {health} directly");
+            out.push(match req.send().await {
+                Ok(r) if r.status().is_success() => outcome(G, name, Status::Pass, t, ""),
+                Ok(r) => outcome(G, name, Status::Fail, t, format!("{url} answered {}", r.status())),
+                Err(e) => outcome(G, name, Status::Fail, t, format!("{url}: {}", crate::secrets::error_chain(&e))),
+            });
+        }
     }
     out
+}
+
+/// The client for origins fetched directly. `POACTL_RESOLVE` (`host=ip,...`) pins names to
+/// addresses, as curl's `--resolve` does, to check an origin before its DNS is live.
+fn direct_client() -> reqwest::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder().timeout(crate::deadline::current().attempt);
+    for pair in std::env::var("POACTL_RESOLVE").unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        if let Some((host, ip)) = pair.split_once('=')
+            && let Ok(ip) = ip.parse::<std::net::IpAddr>()
+        {
+            b = b.resolve(host, std::net::SocketAddr::new(ip, 0));
+        }
+    }
+    b.build()
 }
 
 /// Why the edge answered 403, where the answer tells:

@@ -868,6 +868,10 @@ pub struct NamedOriginSpec {
     pub connection_timeout: Option<Duration>,
     #[serde(default)]
     pub connection_attempts: Option<u32>,
+    /// A path `poactl check` fetches through the distribution and directly (`/api/health`):
+    /// the viewer's path, which a behaviour routes to this origin.
+    #[serde(default)]
+    pub health: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

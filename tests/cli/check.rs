@@ -363,3 +363,69 @@ async fn moto_a_403_through_the_cdn_names_the_kms_key_policy_or_the_disabled_dis
         disabled.stdout
     );
 }
+
+/// The API behind the CDN (issue 32, item 5): its health path is fetched through the
+/// distribution (routed to the API origin, with the secret header CloudFront adds, and not
+/// cached) and directly; a behaviour someone set to cache the API fails the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_the_api_health_path_is_reached_through_the_cdn_uncached_and_directly() {
+    const SECRET: &str = "check-origin-secret-5Rt";
+    // The API: healthy for requests that carry the secret header, 403 for the rest.
+    let api = axum::Router::new().fallback(|headers: axum::http::HeaderMap, uri: axum::http::Uri| async move {
+        let verified = headers.get("x-origin-verify").and_then(|v| v.to_str().ok()) == Some(SECRET);
+        match (uri.path(), verified) {
+            ("/api/health", true) => (axum::http::StatusCode::OK, "ok"),
+            (_, false) => (axum::http::StatusCode::FORBIDDEN, "no"),
+            _ => (axum::http::StatusCode::NOT_FOUND, "?"),
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+    let moto = Moto::start();
+    let edge =
+        crate::edge::Edge::start_with_origins(&moto.url, vec![("api.check.example".into(), format!("http://127.0.0.1:{port}"))]).await;
+    let mut env = aws_env(&moto.url);
+    env.push(("POACTL_CDN_EDGE_URL", edge.url.clone()));
+    env.push(("POACTL_RESOLVE", "api.check.example=127.0.0.1".into()));
+    env.push(("ORIGIN_SECRET", SECRET.into()));
+    let yaml = format!(
+        "environment: ca\nstorage:\n  buckets:\n    - {{ name: ca-static }}\ncdn:\n  distributions:\n    - name: site\n      origins:\n        static: {{ bucket: ca-static }}\n        api: {{ domain: api.check.example, protocol: http-only, http_port: {port}, headers: {{ X-Origin-Verify: \"${{env:ORIGIN_SECRET}}\" }}, health: /api/health }}\n      default_origin: static\n      cache:\n        - {{ path: \"api/*\", origin: api, cache: disabled, methods: all, forward: all-viewer-except-host }}\n"
+    );
+    let (_dir, spec) = spec_file("ca", &yaml);
+    let run = |args: Vec<String>, env: Vec<(&'static str, String)>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Poactl::new(&args).envs_owned(&env).run()
+        })
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    run(args(&["apply", "-e", &spec, "--auto-approve", "-q"]), env.clone()).await.unwrap().expect_code(0);
+    let ok = run(args(&["check", "-e", &spec, "--only", "cdn", "-o", "json"]), env.clone()).await.unwrap();
+    let got = statuses(&ok.json());
+    for want in [
+        "pass cdn.distributions.site serves a probe over HTTPS through its OAC",
+        "pass cdn.distributions.site reaches origin `api` for /api/health",
+        "pass cdn.distributions.site does not cache /api/health",
+        "pass origin `api` answers /api/health directly",
+    ] {
+        assert!(got.contains(&want.to_string()), "{want}: {got:#?}");
+    }
+    assert!(!got.iter().any(|g| g.contains("api/*") && g.contains("caches")), "no bucket probe for the API's path: {got:#?}");
+    assert!(!ok.all().contains(SECRET), "{}", ok.all());
+    ok.expect_code(0);
+
+    // Someone caches the API in the console: the check fails on it.
+    let conf = crate::support::aws_config(&moto.url).await;
+    let cf = aws_sdk_cloudfront::Client::new(&conf);
+    let id = cf.list_distributions().send().await.unwrap().distribution_list.unwrap().items.unwrap()[0].id.clone();
+    let current = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut cfg = current.distribution_config.clone().unwrap();
+    for b in cfg.cache_behaviors.as_mut().unwrap().items.as_mut().unwrap().iter_mut() {
+        b.cache_policy_id = Some("658327ea-f89d-4fab-a63d-7e88639e58f6".into());
+    }
+    cf.update_distribution().id(&id).if_match(current.e_tag.unwrap()).distribution_config(cfg).send().await.unwrap();
+    let bad = run(args(&["check", "-e", &spec, "--only", "cdn", "-o", "json"]), env.clone()).await.unwrap();
+    bad.expect_code(1);
+    assert!(statuses(&bad.json()).contains(&"fail cdn.distributions.site does not cache /api/health".to_string()), "{}", bad.stdout);
+}

@@ -15,6 +15,10 @@
 //! - an unknown `Host` answers 403 ("The request could not be satisfied", Bad request);
 //! - a disabled distribution accepts no requests (Developer Guide, "Distribution settings
 //!   reference", Distribution state): 403, as for an unknown `Host`;
+//! - the behaviour's `TargetOriginId` picks the origin; a custom origin is asked over the
+//!   network with the origin's custom headers added ("Adding custom headers to origin
+//!   requests"), and a behaviour with the managed CachingDisabled policy caches nothing
+//!   ("Use managed cache policies": TTLs 0);
 //! - an object encrypted with SSE-KMS reaches CloudFront only if the key's policy lets the
 //!   service principal `cloudfront.amazonaws.com` use `kms:Decrypt` ("Restrict access to an
 //!   Amazon S3 origin", SSE-KMS); otherwise S3 refuses with its KMS AccessDenied, which the
@@ -88,6 +92,12 @@ async fn kms_lets_cloudfront_decrypt(http: &reqwest::Client, moto: &str, key: &s
 
 impl Edge {
     pub async fn start(moto: &str) -> Edge {
+        Self::start_with_origins(moto, Vec::new()).await
+    }
+
+    /// An edge that reaches each custom origin domain at a local address (`http://127.0.0.1:N`).
+    pub async fn start_with_origins(moto: &str, origins: Vec<(String, String)>) -> Edge {
+        let origins: Arc<HashMap<String, String>> = Arc::new(origins.into_iter().collect());
         let conf = crate::support::aws_config(moto).await;
         let cf = aws_sdk_cloudfront::Client::new(&conf);
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
@@ -95,7 +105,7 @@ impl Edge {
         let moto = moto.to_string();
         let cache: Cache = Default::default();
         let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-            let (cf, s3, http, moto, cache) = (cf.clone(), s3.clone(), http.clone(), moto.clone(), cache.clone());
+            let (cf, s3, http, moto, cache, origins) = (cf.clone(), s3.clone(), http.clone(), moto.clone(), cache.clone(), origins.clone());
             async move {
                 let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
                 let path = uri.path().trim_start_matches('/').to_string();
@@ -114,28 +124,55 @@ impl Edge {
                     return answer(403, &[("x-cache", "Error from cloudfront".into())], b"The request could not be satisfied.".to_vec());
                 }
                 let cfg = cf.get_distribution_config().id(&dist.id).send().await.unwrap().distribution_config.unwrap();
-                let origin = cfg.origins.as_ref().and_then(|o| o.items.first().cloned()).unwrap();
-                let bucket = origin.domain_name.split(".s3.").next().unwrap_or_default().to_string();
-                let key = match origin.origin_path.as_deref().map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
-                    Some(p) => format!("{p}/{path}"),
-                    None => path.clone(),
-                };
-                let (min, default, max) = cfg
+                const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+                let (min, default, max, target, policy) = cfg
                     .cache_behaviors
                     .as_ref()
                     .and_then(|c| c.items.as_ref())
                     .and_then(|items| items.iter().find(|b| glob(b.path_pattern.trim_start_matches('/').as_bytes(), path.as_bytes())))
-                    .map(|b| (b.min_ttl, b.default_ttl, b.max_ttl))
+                    .map(|b| (b.min_ttl, b.default_ttl, b.max_ttl, b.target_origin_id.clone(), b.cache_policy_id.clone()))
                     .unwrap_or_else(|| {
                         let d = cfg.default_cache_behavior.as_ref().unwrap();
-                        (d.min_ttl, d.default_ttl, d.max_ttl)
+                        (d.min_ttl, d.default_ttl, d.max_ttl, d.target_origin_id.clone(), d.cache_policy_id.clone())
                     });
+                // The managed policies' TTLs ("Use managed cache policies": CachingDisabled 0/0/0;
+                // CachingOptimized minimum 1 s, default 86,400 s, maximum 31,536,000 s).
+                const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
+                let (min, default, max) = match policy.as_deref() {
+                    Some(CACHING_DISABLED) => (Some(0), Some(0), Some(0)),
+                    Some(CACHING_OPTIMIZED) => (Some(1), Some(86_400), Some(31_536_000)),
+                    _ => (min, default, max),
+                };
+                let all = cfg.origins.as_ref().map(|o| o.items.clone()).unwrap_or_default();
+                let origin = all.iter().find(|o| o.id == target).or_else(|| all.first()).cloned().unwrap();
                 let slot = (host.clone(), path.clone());
                 if let Some((at, ttl, body)) = cache.lock().unwrap().get(&slot).cloned()
                     && at.elapsed() < ttl
                 {
                     return answer(200, &[("x-cache", "Hit from cloudfront".into()), ("age", at.elapsed().as_secs().to_string())], body);
                 }
+                if origin.custom_origin_config.is_some() {
+                    let Some(base) = origins.get(&origin.domain_name) else {
+                        return answer(502, &[("x-cache", "Error from cloudfront".into())], b"origin unreachable".to_vec());
+                    };
+                    let mut req = http.get(format!("{base}{}/{path}", origin.origin_path.as_deref().unwrap_or("")));
+                    for h in origin.custom_headers.as_ref().and_then(|c| c.items.clone()).unwrap_or_default() {
+                        req = req.header(h.header_name, h.header_value);
+                    }
+                    let r = req.send().await.unwrap();
+                    let status = r.status().as_u16();
+                    let body = r.bytes().await.unwrap().to_vec();
+                    let ttl = default.unwrap_or(86_400);
+                    if status == 200 && ttl > 0 {
+                        cache.lock().unwrap().insert(slot, (Instant::now(), Duration::from_secs(ttl as u64), body.clone()));
+                    }
+                    return answer(status, &[("x-cache", "Miss from cloudfront".into())], body);
+                }
+                let bucket = origin.domain_name.split(".s3.").next().unwrap_or_default().to_string();
+                let key = match origin.origin_path.as_deref().map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+                    Some(p) => format!("{p}/{path}"),
+                    None => path.clone(),
+                };
                 let oac = origin.origin_access_control_id.as_deref().unwrap_or("");
                 let fetched: Result<(Vec<u8>, Option<String>), Refusal> = if oac.is_empty() {
                     let r = http.get(format!("{moto}/{bucket}/{key}")).send().await.unwrap();

@@ -186,6 +186,11 @@ pub(super) fn check_origins(c: &mut Checker, i: usize, d: &DistributionSpec, buc
                 );
             }
         }
+        if let Some(h) = &o.health
+            && (!h.starts_with('/') || o.bucket.is_some())
+        {
+            c.err(at("health"), "`health` is a path of a custom origin, seen from the viewer", "e.g. health: /api/health");
+        }
         if let Some(n) = o.connection_attempts
             && !(1..=3).contains(&n)
         {
