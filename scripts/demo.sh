@@ -34,7 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 STEP=0
-TOTAL=22
+TOTAL=23
 step() {
     STEP=$((STEP + 1))
     printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$TOTAL" "$*"
@@ -181,5 +181,28 @@ step "and off in one apply: the cluster back on Atlas' keys, the project off, th
 sed -i "/^  encryption: /d" "$WORK/local-private.yaml"
 expect 0 apply -e "$WORK/local-private.yaml" --prune --allow-destroy --auto-approve
 expect 0 plan -e "$WORK/local-private.yaml" --detailed-exitcode
+
+step "the API behind the CDN: the distribution gains the API as a second origin for api/* (uncached, every method, the viewer's headers) with security headers, and a Route 53 uptime check of the API with its alarm"
+cat >"$WORK/local-edge.yaml" <<EOF
+extends: $PWD/environments/local.yaml
+cdn:
+  distributions:
+    - name: assets
+      origin: null
+      origins:
+        s3-origin: { bucket: poafix-local-uploads }
+        api: { domain: api.poafix.example, health: /api/health }
+      default_origin: s3-origin
+      security_headers: true
+      cache:
+        - { path: "images/*", ttl: 365d }
+        - { path: "documents/*", ttl: 180d }
+        - { path: "api/*", origin: api, cache: disabled, methods: all, forward: all-viewer-except-host }
+monitoring:
+  uptime:
+    - { name: api, url: "https://api.poafix.example/api/health", search: ok, notify: [arn:aws:sns:us-east-1:123456789012:poafix-local-alerts] }
+EOF
+expect 0 apply -e "$WORK/local-edge.yaml" --auto-approve
+expect 0 plan -e "$WORK/local-edge.yaml" --detailed-exitcode
 
 printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

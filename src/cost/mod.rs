@@ -349,7 +349,7 @@ pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: 
         let side = if u.on_aws { "aws" } else { "non_aws" };
         let resource = format!("monitoring.uptime.{}", u.name);
         let notes = if u.on_aws { vec!["the first 50 checks of AWS endpoints are free, account-wide".to_string()] } else { vec![] };
-        p.add(&resource, "Route 53 health check", &format!("route53/health_check_{side}"), 1.0, "checks", notes);
+        p.add(&resource, "Route 53 health check", &format!("route53/health_check_{side}"), 1.0, "check", notes);
         let features: Vec<&str> = [
             (u.url.starts_with("https://"), "HTTPS"),
             (u.search.is_some(), "string matching"),
@@ -361,7 +361,8 @@ pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: 
         .collect();
         if !features.is_empty() {
             let item = format!("Route 53 optional features: {}", features.join(", "));
-            p.add(&resource, &item, &format!("route53/health_check_feature_{side}"), features.len() as f64, "features", vec![]);
+            let unit = if features.len() == 1 { "feature" } else { "features" };
+            p.add(&resource, &item, &format!("route53/health_check_feature_{side}"), features.len() as f64, unit, vec![]);
         }
     }
     let alarms =

@@ -274,6 +274,9 @@ impl Spec {
         }
         if let Some(m) = &self.monitoring {
             parts.push(plural(m.alarms.len(), "alarm", "alarms"));
+            if !m.uptime.is_empty() {
+                parts.push(plural(m.uptime.len(), "uptime check", "uptime checks"));
+            }
         }
         if let Some(b) = &self.billing {
             parts.push(plural(b.alerts.len(), "billing alert", "billing alerts"));

@@ -58,7 +58,7 @@ async fn prod_storage_cdn_alarms_converge_and_drift_is_detected() {
 
     let run = poactl(&proxy.url, &["apply", "-e", "prod", "--auto-approve"]).await;
     run.expect_code(0);
-    assert!(run.stdout.contains("Apply complete! Resources: 11 added"), "{}", run.stdout);
+    assert!(run.stdout.contains("Apply complete! Resources: 13 added"), "{}", run.stdout);
 
     // Buckets, read back with the SDK.
     let uploads = "poafix-prod-uploads";

@@ -22,7 +22,9 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the demo failed:\n{stdout}\n{stderr}");
     for want in [
-        "[22/22]",
+        "[23/23]",
+        "+ monitoring.uptime.api: created",
+        "~ cdn.distributions.assets: updated",
         "+ atlas.encryption.poafix-local-private: created",
         "- atlas.encryption.poafix-local-private: deleted",
         "VPC-only, 1 private endpoint",

@@ -381,7 +381,9 @@ impl Seen {
     pub fn mutating(&self) -> bool {
         match &self.action {
             Some(a) => !(a.starts_with("Describe") || a.starts_with("List") || a.starts_with("Get")),
-            None => !matches!(self.method.as_str(), "GET" | "HEAD"),
+            // Route 53's ListTagsForResources reads with a POST (Route 53 API reference:
+            // `POST /2013-04-01/tags/ResourceType`).
+            None => !matches!(self.method.as_str(), "GET" | "HEAD") && !self.body.starts_with("<ListTagsForResourcesRequest"),
         }
     }
 }
