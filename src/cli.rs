@@ -71,6 +71,9 @@ pub(crate) enum Command {
     Destroy(DestroyArgs),
     /// Monthly cost estimate from the price catalog. No network.
     Cost(CostArgs),
+    /// The resource dependency graph (the order apply takes), as Mermaid, DOT or JSON. No
+    /// network.
+    Graph(GraphArgs),
     /// Render outputs (connection string, bucket, CDN domain) through a Tera template.
     Output(OutputArgs),
     /// Security and reliability rules over the spec and the live state; prints the app's
@@ -208,6 +211,21 @@ pub(crate) struct CostArgs {
     /// A price catalog to use instead of the built-in one.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct GraphArgs {
+    /// mermaid (GitHub renders it in a comment), dot (Graphviz) or json; `--output json` also
+    /// gives json.
+    #[arg(long, value_enum, default_value = "mermaid")]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GraphFormat {
+    Mermaid,
+    Dot,
+    Json,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -21,6 +21,7 @@ mod audit;
 mod check;
 mod cost;
 mod drift;
+mod graph;
 mod migrate;
 mod output;
 mod session;
@@ -100,6 +101,7 @@ async fn dispatch(g: &Global, command: Command) -> Result<u8> {
         Command::Drift(a) => drift_cmd(g, a).await,
         Command::Destroy(a) => destroy_cmd(g, a).await,
         Command::Cost(a) => cost_cmd(g, a),
+        Command::Graph(a) => graph::graph_cmd(g, a),
         Command::Output(a) => output_cmd(g, a).await,
         Command::Unlock(a) => unlock_cmd(g, a).await,
         Command::Migrate(m) => migrate::run(g, m).await,

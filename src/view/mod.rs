@@ -8,12 +8,14 @@
 
 mod cost;
 mod drift;
+mod graph;
 mod output;
 mod plan;
 mod report;
 
 pub use cost::{CostView, cost_json, cost_markdown, cost_text};
 pub use drift::{drift_json, drift_markdown, drift_text};
+pub use graph::{GraphNode, graph_dot, graph_json, graph_mermaid};
 pub use output::{APP_ENV, output_context, redacted};
 pub use plan::{plan_json, plan_markdown, plan_text};
 pub use report::{report_json, report_text};

@@ -18,6 +18,7 @@ mod domain;
 mod encryption;
 mod fuzz;
 mod golive;
+mod graph;
 mod layering;
 mod migrate;
 mod migrate_dump;
