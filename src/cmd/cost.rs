@@ -1,13 +1,13 @@
 //! `poactl cost`: the estimate from the dated catalog, and the budget gate.
 
-use super::{format, load_env};
+use super::{format, load_env_offline};
 use crate::cli::{CostArgs, Global, OutputFormat};
 use crate::view::CostView;
 use anyhow::{Result, bail};
 
 /// `poactl cost`.
 pub(super) fn cost_cmd(g: &Global, a: CostArgs) -> Result<u8> {
-    let loaded = load_env(g)?;
+    let loaded = load_env_offline(g)?;
     let catalog = match &a.catalog {
         Some(p) => crate::cost::Catalog::load(p)?,
         None => crate::cost::Catalog::builtin(),

@@ -1,12 +1,12 @@
 //! `poactl graph`: the spec's resources and what each waits for, offline.
 
-use super::{format, load_env};
+use super::{format, load_env_offline};
 use crate::cli::{Global, GraphArgs, GraphFormat, OutputFormat};
 use crate::view::GraphNode;
 use anyhow::Result;
 
 pub(super) fn graph_cmd(g: &Global, a: GraphArgs) -> Result<u8> {
-    let loaded = load_env(g)?;
+    let loaded = load_env_offline(g)?;
     let nodes: Vec<GraphNode> = crate::providers::desired(&loaded)
         .into_iter()
         .map(|d| {

@@ -150,11 +150,21 @@ pub(crate) async fn observe_declared(
 }
 
 pub(crate) fn load_env(g: &Global) -> Result<LoadedSpec> {
+    load_env_with(g, spec::load::Unset::Refuse)
+}
+
+/// For the commands that never send a value to a service (`validate`, `cost`, `graph`): an
+/// unset `${env:...}` (a password, the org id) reads as empty and is noted, not refused.
+pub(crate) fn load_env_offline(g: &Global) -> Result<LoadedSpec> {
+    load_env_with(g, spec::load::Unset::Note)
+}
+
+fn load_env_with(g: &Global, unset: spec::load::Unset) -> Result<LoadedSpec> {
     let Some(env) = &g.env else {
         bail!("no environment given: pass -e NAME (a file in {}/) or set POACTL_ENV", g.environments_dir.display());
     };
     let lookup = |name: &str| std::env::var(name).ok();
-    let loaded = spec::load(&g.environments_dir, env, &lookup)?;
+    let loaded = spec::load::load_with(&g.environments_dir, env, &lookup, unset)?;
     secrets::register(&loaded.secrets);
     Ok(loaded)
 }

@@ -26,7 +26,28 @@ pub struct LoadedSpec {
     /// Values that came from `${env:...}`: never printed.
     pub secrets: Secrets,
     pub references: Vec<ReferenceUse>,
+    /// `${env:...}` variables that were not set, in a load that allows it (`cost`,
+    /// `validate`): their fields read as empty.
+    pub unset_env: Vec<UnsetEnv>,
     sources: BTreeMap<Arc<str>, String>,
+}
+
+/// A `${env:NAME}` that was not set, and the field it is in.
+#[derive(Debug, Clone)]
+pub struct UnsetEnv {
+    pub name: String,
+    pub path: String,
+    pub loc: Loc,
+}
+
+/// What a load does with an `${env:...}` that is not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unset {
+    /// An error (plan, apply and the rest: they would send the value).
+    Refuse,
+    /// Read as empty and recorded, and validation problems in that field left out (commands
+    /// that never send the value: `cost`, `validate`, `graph`).
+    Note,
 }
 
 /// Where a `${kind.name.field}` reference is written.
@@ -70,6 +91,11 @@ pub fn env_file(dir: &Path, env: &str) -> PathBuf {
 /// Loads and checks one environment. `lookup_env` reads the process environment in the CLI and
 /// a fixed map in tests.
 pub fn load(dir: &Path, env: &str, lookup_env: &dyn Fn(&str) -> Option<String>) -> Result<LoadedSpec, SpecErrors> {
+    load_with(dir, env, lookup_env, Unset::Refuse)
+}
+
+/// `load`, with a choice of what an unset `${env:...}` is.
+pub fn load_with(dir: &Path, env: &str, lookup_env: &dyn Fn(&str) -> Option<String>, unset: Unset) -> Result<LoadedSpec, SpecErrors> {
     let path = env_file(dir, env);
     let mut sources = BTreeMap::new();
     let mut files = Vec::new();
@@ -82,7 +108,17 @@ pub fn load(dir: &Path, env: &str, lookup_env: &dyn Fn(&str) -> Option<String>) 
     let mut errors = Vec::new();
     let mut root = merged;
     let mut path_buf = Vec::new();
-    interpolate(&mut root, &mut path_buf, lookup_env, &mut secrets, &mut references, &mut errors);
+    let unset_names = std::cell::RefCell::new(Vec::new());
+    let lenient = |name: &str| match lookup_env(name) {
+        Some(v) => Some(v),
+        None if unset == Unset::Note => {
+            unset_names.borrow_mut().push(name.to_string());
+            Some(String::new())
+        }
+        None => None,
+    };
+    let mut unset_env = Vec::new();
+    interpolate(&mut root, &mut path_buf, &lenient, &mut secrets, &mut references, &mut errors, &unset_names, &mut unset_env);
     if !errors.is_empty() {
         let errors = errors
             .into_iter()
@@ -135,8 +171,11 @@ pub fn load(dir: &Path, env: &str, lookup_env: &dyn Fn(&str) -> Option<String>) 
         }
     };
 
-    let loaded = LoadedSpec { env: spec.environment.clone().unwrap_or(env_name), spec, root, files, secrets, references, sources };
-    let problems = validate::check(&loaded);
+    let loaded =
+        LoadedSpec { env: spec.environment.clone().unwrap_or(env_name), spec, root, files, secrets, references, unset_env, sources };
+    let mut problems = validate::check(&loaded);
+    // A field left empty by an unset variable is not the spec's problem here.
+    problems.retain(|p| !loaded.unset_env.iter().any(|u| p.path == u.path));
     if problems.is_empty() { Ok(loaded) } else { Err(SpecErrors(problems)) }
 }
 
@@ -348,6 +387,7 @@ fn identity_key(a: &[Node], b: &[Node]) -> Option<&'static str> {
 
 /// Substitutes `${env:NAME}` (and `${env:NAME:-default}`) and records `${kind.name.field}`
 /// references, which stay in the text until the engine knows their value. `$${` is a literal `${`.
+#[allow(clippy::too_many_arguments)]
 fn interpolate(
     node: &mut Node,
     path: &mut Vec<PathSeg>,
@@ -355,11 +395,17 @@ fn interpolate(
     secrets: &mut Secrets,
     refs: &mut Vec<ReferenceUse>,
     errors: &mut Vec<SpecError>,
+    unset_names: &std::cell::RefCell<Vec<String>>,
+    unset: &mut Vec<UnsetEnv>,
 ) {
     match &mut node.value {
         Value::Str(s) if s.contains("${") => {
             let loc = node.loc.clone();
-            match substitute(s, lookup_env) {
+            let result = substitute(s, lookup_env);
+            for name in unset_names.borrow_mut().drain(..) {
+                unset.push(UnsetEnv { name, path: format_path(path), loc: loc.clone() });
+            }
+            match result {
                 Ok(sub) => {
                     for (text, reference) in sub.references {
                         match reference {
@@ -394,14 +440,14 @@ fn interpolate(
         Value::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 path.push(PathSeg::Index(i));
-                interpolate(item, path, lookup_env, secrets, refs, errors);
+                interpolate(item, path, lookup_env, secrets, refs, errors, unset_names, unset);
                 path.pop();
             }
         }
         Value::Map(entries) => {
             for (Key { name, .. }, value) in entries.iter_mut() {
                 path.push(PathSeg::Key(name.clone()));
-                interpolate(value, path, lookup_env, secrets, refs, errors);
+                interpolate(value, path, lookup_env, secrets, refs, errors, unset_names, unset);
                 path.pop();
             }
         }

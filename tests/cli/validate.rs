@@ -52,7 +52,15 @@ fn validate_json_lists_resources_and_errors() {
 
 #[test]
 fn missing_secret_names_the_variable_without_other_secrets() {
+    // validate sends nothing: an unset secret is a note (tests/cli/offline.rs); plan refuses.
     let run = Poactl::new(&["validate", "-e", "prod"])
+        .env("MONGODB_ATLAS_ORG_ID", "0123456789abcdef01234567")
+        .env("POAFIX_DB_PASSWORD", "api-secret-Vq3xT9")
+        .run();
+    run.expect_code(0);
+    assert!(run.stderr.contains("POAFIX_MIGRATIONS_PASSWORD} is not set: set it before plan"), "{}", run.stderr);
+    assert!(!run.all().contains("api-secret-Vq3xT9"));
+    let run = Poactl::new(&["plan", "-e", "prod"])
         .env("MONGODB_ATLAS_ORG_ID", "0123456789abcdef01234567")
         .env("POAFIX_DB_PASSWORD", "api-secret-Vq3xT9")
         .run();
