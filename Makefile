@@ -5,7 +5,7 @@ MOTO := $(VENV)/bin/moto_server
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test ci fmt-check clippy build release demo bench fuzz clean-venv
+.PHONY: test ci fmt-check clippy build release demo bench fuzz clean-venv man
 
 # moto (the AWS emulator the tests talk to), in a project-local venv.
 $(MOTO):
@@ -54,3 +54,7 @@ bench: $(MOTO)
 	$(CARGO) build --release
 	scripts/bench.sh
 	POACTL_BENCH_BIN=$${POACTL_BENCH_BIN:-$(abspath target/release/poactl)} POACTL_MOTO_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --test cli bench_ -- --ignored --nocapture
+
+# Man pages, one per command, generated from the CLI's definition into target/man.
+man:
+	$(CARGO) run --quiet -- man --dir target/man

@@ -74,6 +74,11 @@ pub(crate) enum Command {
     /// The resource dependency graph (the order apply takes), as Mermaid, DOT or JSON. No
     /// network.
     Graph(GraphArgs),
+    /// Print a shell completion script: `poactl completions bash > /etc/bash_completion.d/poactl`.
+    Completions(CompletionsArgs),
+    /// Write the man pages (one per command) into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
     /// Render outputs (connection string, bucket, CDN domain) through a Tera template.
     Output(OutputArgs),
     /// Security and reliability rules over the spec and the live state; prints the app's
@@ -211,6 +216,20 @@ pub(crate) struct CostArgs {
     /// A price catalog to use instead of the built-in one.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct CompletionsArgs {
+    /// bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ManArgs {
+    /// Where to write `poactl.1` and `poactl-COMMAND.1`.
+    #[arg(long, default_value = "target/man")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]

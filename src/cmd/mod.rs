@@ -25,6 +25,7 @@ mod graph;
 mod migrate;
 mod output;
 mod session;
+mod shell;
 mod temporary_access;
 mod validate;
 
@@ -102,6 +103,8 @@ async fn dispatch(g: &Global, command: Command) -> Result<u8> {
         Command::Destroy(a) => destroy_cmd(g, a).await,
         Command::Cost(a) => cost_cmd(g, a),
         Command::Graph(a) => graph::graph_cmd(g, a),
+        Command::Completions(a) => shell::completions(&a),
+        Command::Man(a) => shell::man_pages(&a),
         Command::Output(a) => output_cmd(g, a).await,
         Command::Unlock(a) => unlock_cmd(g, a).await,
         Command::Migrate(m) => migrate::run(g, m).await,

@@ -33,6 +33,7 @@ mod regions;
 mod reliability;
 mod reports;
 mod settings;
+mod shell;
 mod spec_errors;
 mod temporary_access;
 mod uptime;
