@@ -65,10 +65,16 @@ pub enum Kind {
     Index,
     #[serde(rename = "monitoring.uptime")]
     HealthCheck,
+    #[serde(rename = "notifications.topics")]
+    Topic,
+    #[serde(rename = "monitoring.log_groups")]
+    LogGroup,
+    #[serde(rename = "app.iam")]
+    AppRole,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 23] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
@@ -89,6 +95,9 @@ impl Kind {
         Kind::BillingAlarm,
         Kind::Index,
         Kind::HealthCheck,
+        Kind::Topic,
+        Kind::LogGroup,
+        Kind::AppRole,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +122,9 @@ impl Kind {
             Kind::BillingAlarm => "billing.alarms",
             Kind::Index => "database.indexes",
             Kind::HealthCheck => "monitoring.uptime",
+            Kind::Topic => "notifications.topics",
+            Kind::LogGroup => "monitoring.log_groups",
+            Kind::AppRole => "app.iam",
         }
     }
 
@@ -139,14 +151,17 @@ impl Kind {
             Kind::Alarm | Kind::BillingAlarm => &["arn", "name"],
             Kind::Index => &["name"],
             Kind::HealthCheck => &["id", "name"],
+            Kind::Topic => &["arn", "name", "confirmed", "pending"],
+            Kind::LogGroup => &["arn", "name"],
+            Kind::AppRole => &["arn", "name"],
         }
     }
 
     /// Kinds whose deletion loses data: deleting or replacing one always needs `--allow-destroy`.
     /// Customer key management is one: turning it off may schedule the deletion of a key the
-    /// snapshots taken under it need.
+    /// snapshots taken under it need. A log group is one too: its events go with it.
     pub fn holds_data(self) -> bool {
-        matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket | Kind::AtlasEncryption)
+        matches!(self, Kind::AtlasProject | Kind::AtlasCluster | Kind::Bucket | Kind::AtlasEncryption | Kind::LogGroup)
     }
 
     /// Kinds whose replacement is a rebuild the resource is missing during (an index dropped

@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use super::*;
 
 fn loaded(yaml: &str, env: &[(&str, &str)]) -> LoadedSpec {

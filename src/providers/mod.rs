@@ -395,7 +395,14 @@ impl Registry {
         // also looks for a customer key setting the spec dropped (found through its role's
         // tags) to turn it off.
         let aws_for_others = spec.has_aws()
-            && (wanted("storage.") || wanted("cdn.") || wanted("monitoring.") || wanted("billing.") || private_endpoints || peerings);
+            && (wanted("storage.")
+                || wanted("cdn.")
+                || wanted("monitoring.")
+                || wanted("billing.")
+                || wanted("notifications.")
+                || wanted("app.")
+                || private_endpoints
+                || peerings);
         let untargeted = spec.atlas.is_some() && spec.aws.is_some() && kinds.is_none();
         let aws = async {
             if aws_for_others || encryption || untargeted {
@@ -498,6 +505,9 @@ fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
         Item::HealthCheck(u) => aws::health_check::desired(loaded, u, address),
         Item::UptimeAlarm(u) => cloudwatch::desired_alarm(loaded, &cloudwatch::uptime_alarm(u), address),
         Item::BillingAlarm(b) => cloudwatch::desired_billing(loaded, b, address),
+        Item::Topic(name, t) => aws::sns::desired(loaded, name, t, address),
+        Item::LogGroup(g) => aws::logs::desired(loaded, g, address),
+        Item::AppRole(r) => aws::app_role::desired(loaded, r, address),
         Item::Index { collection, index } => mongo_index::desired(loaded, collection, index, address),
     };
     match parent {

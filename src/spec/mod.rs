@@ -1,5 +1,6 @@
 //! The environment spec: model, loading (with `extends:` and interpolation) and checks.
 
+pub mod app_policy;
 pub mod cidr;
 pub mod error;
 pub mod load;
@@ -63,6 +64,12 @@ pub enum Item<'s> {
     UptimeAlarm(&'s model::UptimeSpec),
     /// A `billing.alerts` entry as a CloudWatch billing alarm.
     BillingAlarm(&'s model::BillingAlertSpec),
+    /// An SNS topic with its subscriptions and its policy.
+    Topic(&'s str, &'s model::TopicSpec),
+    /// A CloudWatch Logs group with its retention and metric filters.
+    LogGroup(&'s model::LogGroupSpec),
+    /// The app's IAM role with its generated policy.
+    AppRole(&'s model::AppIamSpec),
     Index {
         collection: &'s str,
         index: &'s model::IndexSpec,
@@ -135,6 +142,12 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
             }
         }
     }
+    for (name, t) in spec.notifications.iter().flat_map(|n| n.topics.iter()) {
+        push(Address::new(Kind::Topic, name), Item::Topic(name, t), None);
+    }
+    for g in spec.monitoring.iter().flat_map(|m| m.log_groups.iter()) {
+        push(Address::new(Kind::LogGroup, &g.name), Item::LogGroup(g), None);
+    }
     for a in spec.monitoring.iter().flat_map(|m| m.alarms.iter()) {
         push(Address::new(Kind::Alarm, &a.name), Item::Alarm(a), None);
     }
@@ -144,6 +157,9 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
     }
     for b in spec.billing.iter().flat_map(|b| b.alerts.iter()) {
         push(Address::new(Kind::BillingAlarm, billing_alarm_name(b.above_usd)), Item::BillingAlarm(b), None);
+    }
+    if let Some(iam) = spec.app.as_ref().and_then(|a| a.iam.as_ref()) {
+        push(Address::new(Kind::AppRole, APP_ROLE), Item::AppRole(iam), None);
     }
     if let Some(db) = &spec.database {
         for (collection, c) in &db.collections.0 {
@@ -155,6 +171,9 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
     }
     out
 }
+
+/// The one app role's address name: `${app.iam.role.arn}`.
+pub const APP_ROLE: &str = "role";
 
 /// Every resource address a spec declares, in spec order.
 pub fn addresses(spec: &Spec) -> Vec<Address> {
@@ -226,7 +245,9 @@ impl Spec {
     pub fn has_aws(&self) -> bool {
         self.storage.as_ref().is_some_and(|s| !s.buckets.is_empty())
             || self.cdn.as_ref().is_some_and(|c| !c.distributions.is_empty())
-            || self.monitoring.as_ref().is_some_and(|m| !m.alarms.is_empty() || !m.uptime.is_empty())
+            || self.monitoring.as_ref().is_some_and(|m| !m.alarms.is_empty() || !m.uptime.is_empty() || !m.log_groups.is_empty())
+            || self.notifications.as_ref().is_some_and(|n| !n.topics.is_empty())
+            || self.app.as_ref().is_some_and(|a| a.iam.is_some())
             || self.billing.as_ref().is_some_and(|b| !b.alerts.is_empty())
             || self.atlas.as_ref().is_some_and(|a| !a.private_endpoints().is_empty() || !a.peerings().is_empty() || a.encryption.is_some())
     }
@@ -277,6 +298,15 @@ impl Spec {
             if !m.uptime.is_empty() {
                 parts.push(plural(m.uptime.len(), "uptime check", "uptime checks"));
             }
+            if !m.log_groups.is_empty() {
+                parts.push(plural(m.log_groups.len(), "log group", "log groups"));
+            }
+        }
+        if let Some(n) = self.notifications.as_ref().filter(|n| !n.topics.is_empty()) {
+            parts.push(plural(n.topics.len(), "SNS topic", "SNS topics"));
+        }
+        if self.app.as_ref().is_some_and(|a| a.iam.is_some()) {
+            parts.push("the app's IAM role".to_string());
         }
         if let Some(b) = &self.billing {
             parts.push(plural(b.alerts.len(), "billing alert", "billing alerts"));

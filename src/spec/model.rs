@@ -10,7 +10,9 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 mod cdn;
+mod ops;
 pub use cdn::*;
+pub use ops::*;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +47,12 @@ pub struct Spec {
     pub monitoring: Option<MonitoringSpec>,
     #[serde(default)]
     pub billing: Option<BillingSpec>,
+    /// The SNS topics alarms notify.
+    #[serde(default)]
+    pub notifications: Option<NotificationsSpec>,
+    /// The app's own side of AWS: the role it runs as.
+    #[serde(default)]
+    pub app: Option<AppSpec>,
     #[serde(default)]
     pub database: Option<DatabaseSpec>,
     #[serde(default)]
@@ -754,6 +762,9 @@ pub struct MonitoringSpec {
     /// Route 53 health checks of public URLs, each with a CloudWatch alarm that notifies.
     #[serde(default)]
     pub uptime: Vec<UptimeSpec>,
+    /// CloudWatch Logs groups with their retention and metric filters.
+    #[serde(default)]
+    pub log_groups: Vec<LogGroupSpec>,
 }
 
 /// An uptime check: Route 53 asks `url` from its checkers around the world every `interval`;

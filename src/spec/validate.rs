@@ -275,6 +275,7 @@ macro_rules! path {
 
 // After `path!`, which it uses.
 mod network;
+mod ops;
 mod origins;
 mod regions;
 mod settings;
@@ -341,6 +342,13 @@ pub fn check(loaded: &LoadedSpec) -> Vec<SpecError> {
     if let Some(m) = &spec.monitoring {
         check_alarms(&mut c, m);
         uptime::check_uptime(&mut c, m);
+        ops::check_log_groups(&mut c, m);
+    }
+    if let Some(n) = &spec.notifications {
+        ops::check_topics(&mut c, n, &loaded.env);
+    }
+    if let Some(a) = &spec.app {
+        ops::check_app(&mut c, a);
     }
     if let Some(b) = &spec.billing {
         check_billing(&mut c, b);
@@ -1512,24 +1520,9 @@ fn check_alarms(c: &mut Checker, m: &MonitoringSpec) {
         if let Some(r) = &a.region {
             c.one_of(base("region"), "AWS region", r, AWS_REGIONS);
         }
-        for (j, arn) in a.notify.iter().chain(a.ok_notify.iter()).enumerate() {
-            let f = if j < a.notify.len() { "notify" } else { "ok_notify" };
-            if !arn.starts_with("arn:") && !arn.starts_with("${") {
-                c.err(
-                    path!("monitoring", "alarms", i, f),
-                    format!("`{arn}` is not an ARN"),
-                    "alarm actions are ARNs, e.g. arn:aws:sns:us-east-1:123456789012:ops",
-                );
-            } else if let Some(topic_region) = arn.strip_prefix("arn:aws:sns:").and_then(|r| r.split(':').next())
-                && topic_region != region
-            {
-                // PutMetricAlarm refuses actions in another region: the SNS topic must be in the
-                // alarm's region (CloudWatch User Guide, "Using Amazon CloudWatch alarms").
-                c.err(
-                    path!("monitoring", "alarms", i, f),
-                    format!("the SNS topic is in {topic_region}, but the alarm lives in {region} (where its metric is published)"),
-                    format!("use a topic in {region}"),
-                );
+        for (f, list) in [("notify", &a.notify), ("ok_notify", &a.ok_notify)] {
+            for (j, target) in list.iter().enumerate() {
+                ops::check_notify_target(c, path!("monitoring", "alarms", i, f, j), target, &region);
             }
         }
     }
@@ -1550,14 +1543,10 @@ fn check_billing(c: &mut Checker, b: &BillingSpec) {
         if !seen.insert(a.above_usd.to_bits()) {
             c.err(path!("billing", "alerts", i, "above_usd"), "two billing alerts have the same threshold", "remove one");
         }
-        for arn in &a.notify {
-            if !arn.starts_with("arn:") {
-                c.err(
-                    path!("billing", "alerts", i, "notify"),
-                    format!("`{arn}` is not an ARN"),
-                    "e.g. arn:aws:sns:us-east-1:123456789012:billing",
-                );
-            }
+        // Billing metrics are published in us-east-1 only, where the billing alarm lives
+        // (CloudWatch User Guide, "Create a billing alarm").
+        for (j, target) in a.notify.iter().enumerate() {
+            ops::check_notify_target(c, path!("billing", "alerts", i, "notify", j), target, "us-east-1");
         }
         if let Some(n) = &a.atlas_notify {
             check_notify(c, &n.0, path!("billing", "alerts", i, "atlas_notify"));

@@ -1,4 +1,4 @@
-"""Starts moto's server for the tests (and `make demo`), with seven documented fixes.
+"""Starts moto's server for the tests (and `make demo`), with eight documented fixes.
 
 1. moto 5.2.5 drops `Origin.OriginAccessControlId` from created distributions (it reads back
    empty); real CloudFront keeps it. poactl compares the OAC id like any other field, so moto
@@ -41,12 +41,25 @@
    LambdaFunctionAssociations). poactl must keep an association someone attached when it
    updates the behaviour, which cannot be seen if moto forgets it; moto keeps what it was sent.
 
+8. moto 5.2.5 confirms every SNS subscription the moment it is made. Real SNS leaves an email,
+   email-json, http or https subscription *pending confirmation* until its endpoint follows
+   the link (or posts the token) SNS sends it (SNS Developer Guide, "Confirm your
+   subscription"): ListSubscriptionsByTopic lists it with the ARN `PendingConfirmation`
+   (hashicorp/terraform#2776), GetSubscriptionAttributes says `PendingConfirmation: true`,
+   `Unsubscribe` is refused with InvalidParameter ("Cannot unsubscribe a subscription that is
+   pending confirmation", go-to-k/cdkd#1305), `ConfirmSubscription` with the token confirms it,
+   and the topic's `SubscriptionsPending` / `SubscriptionsConfirmed` count them (moto leaves
+   both at 0). moto keeps those subscriptions pending the same way; the message SNS would send
+   (topic, endpoint, token) is written as a JSON file into `MOTO_SNS_OUTBOX` when that is set:
+   the tests' mailbox, from which they confirm as the endpoint's owner would.
+
 Nothing else is changed.
 
 Usage: python moto_server.py HOST PORT
 """
 import base64
 import hashlib
+import os
 import sys
 
 from moto.cloudfront import models
@@ -179,6 +192,92 @@ def _permission_for_anyone(self, action, resource):
 
 
 s3_models.FakeBucket.get_permission = _permission_for_anyone
+
+from moto.sns import models as sns_models  # noqa: E402
+from moto.sns import responses as sns_responses  # noqa: E402
+from moto.sns.exceptions import SNSInvalidParameter  # noqa: E402
+
+_CONFIRMED_BY_ENDPOINT = ("email", "email-json", "http", "https")
+# subscription ARN -> the token its confirmation message carries
+_PENDING = {}
+_original_subscribe = sns_models.SNSBackend.subscribe
+_original_unsubscribe = sns_models.SNSBackend.unsubscribe
+
+
+def _recount(backend, topic_arn):
+    topic = backend.topics.get(topic_arn)
+    if topic is None:
+        return
+    subs = [s for s in backend.subscriptions.values() if s.topic_arn == topic_arn]
+    topic.subscriptions_pending = sum(1 for s in subs if s.arn in _PENDING)
+    topic.subscriptions_confimed = len(subs) - topic.subscriptions_pending
+
+
+def _subscribe_pending(self, topic_arn, endpoint, protocol):
+    known = set(self.subscriptions)
+    sub = _original_subscribe(self, topic_arn, endpoint, protocol)
+    if protocol in _CONFIRMED_BY_ENDPOINT and sub.arn not in known:
+        token = hashlib.sha256(sub.arn.encode()).hexdigest()
+        _PENDING[sub.arn] = token
+        sub.attributes["PendingConfirmation"] = "true"
+        outbox = os.environ.get("MOTO_SNS_OUTBOX")
+        if outbox:
+            name = hashlib.sha256(f"{topic_arn} {protocol} {endpoint}".encode()).hexdigest()[:16] + ".json"
+            with open(os.path.join(outbox, name), "w") as f:
+                json.dump({"TopicArn": topic_arn, "Protocol": protocol, "Endpoint": endpoint, "Token": token}, f)
+    _recount(self, topic_arn)
+    return sub
+
+
+def _unsubscribe_unless_pending(self, subscription_arn):
+    if subscription_arn in _PENDING:
+        raise SNSInvalidParameter("Invalid parameter: Cannot unsubscribe a subscription that is pending confirmation")
+    sub = self.subscriptions.get(subscription_arn)
+    _original_unsubscribe(self, subscription_arn)
+    if sub is not None:
+        _recount(self, sub.topic_arn)
+
+
+def _listed(subscriptions):
+    return [
+        {
+            "SubscriptionArn": "PendingConfirmation" if s.arn in _PENDING else s.arn,
+            "Owner": s.owner,
+            "Protocol": s.protocol,
+            "Endpoint": s.endpoint,
+            "TopicArn": s.topic_arn,
+        }
+        for s in subscriptions
+    ]
+
+
+def _list_subscriptions_by_topic(self):
+    subscriptions, next_token = self.backend.list_subscriptions_by_topic(self._get_param("TopicArn"), next_token=self._get_param("NextToken"))
+    return sns_responses.ActionResult({"Subscriptions": _listed(subscriptions), "NextToken": next_token})
+
+
+def _list_subscriptions(self):
+    subscriptions, next_token = self.backend.list_subscriptions(next_token=self._get_param("NextToken"))
+    return sns_responses.ActionResult({"Subscriptions": _listed(subscriptions), "NextToken": next_token})
+
+
+def _confirm_subscription(self):
+    topic_arn, token = self._get_param("TopicArn"), self._get_param("Token")
+    for arn, t in list(_PENDING.items()):
+        sub = self.backend.subscriptions.get(arn)
+        if t == token and sub is not None and sub.topic_arn == topic_arn:
+            del _PENDING[arn]
+            sub.attributes["PendingConfirmation"] = "false"
+            _recount(self.backend, topic_arn)
+            return sns_responses.ActionResult({"SubscriptionArn": arn})
+    raise SNSInvalidParameter("Invalid token")
+
+
+sns_models.SNSBackend.subscribe = _subscribe_pending
+sns_models.SNSBackend.unsubscribe = _unsubscribe_unless_pending
+sns_responses.SNSResponse.list_subscriptions_by_topic = _list_subscriptions_by_topic
+sns_responses.SNSResponse.list_subscriptions = _list_subscriptions
+sns_responses.SNSResponse.confirm_subscription = _confirm_subscription
 
 from moto.server import main  # noqa: E402
 

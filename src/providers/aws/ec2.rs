@@ -49,6 +49,12 @@ impl Node {
         self.child(name).map(|c| c.text.as_str()).unwrap_or("")
     }
 
+    /// The `<member>`s of the child list `name`, as IAM and SNS write lists (`Topics`,
+    /// `Subscriptions`, `Tags`).
+    pub fn members(&self, name: &str) -> impl Iterator<Item = &Node> {
+        self.child(name).into_iter().flat_map(|c| c.children.iter().filter(|i| i.name == "member"))
+    }
+
     /// The `<item>`s of the child list `name` (`subnetIdSet`, `ipPermissions`...).
     pub fn items(&self, name: &str) -> impl Iterator<Item = &Node> {
         self.child(name).into_iter().flat_map(|c| c.children.iter().filter(|i| i.name == "item"))
@@ -186,7 +192,18 @@ pub type Ec2 = Query;
 
 /// Codes EC2 documents as transient (EC2 API reference, "Error codes": RequestLimitExceeded
 /// is throttling; InternalError and Unavailable are server errors).
-const TRANSIENT: &[&str] = &["RequestLimitExceeded", "InternalError", "Unavailable", "ServiceUnavailable", "Throttling", "ServiceFailure"];
+/// SNS answers `Throttled` (ThrottledException) and `InternalError` / `InternalFailure` (SNS API
+/// reference, "Common Errors" and each action's "Errors").
+const TRANSIENT: &[&str] = &[
+    "RequestLimitExceeded",
+    "InternalError",
+    "Unavailable",
+    "ServiceUnavailable",
+    "Throttling",
+    "ServiceFailure",
+    "Throttled",
+    "InternalFailure",
+];
 
 /// The endpoint a service is reached at: its own variable, the shared one, or AWS'.
 pub(crate) fn endpoint_for(service_var: &str, default: String) -> String {
@@ -216,10 +233,13 @@ impl Query {
         Query { base: base.clone(), http: bounded_http(), region: "us-east-1".into(), endpoint, service: "iam", version: "2010-05-08" }
     }
 
-    /// Sends one action and returns the answer's root element. Transient refusals and
-    /// transport errors are asked again with backoff while the call's deadline allows; a
-    /// write is asked again only when `idempotent` (a client token, or a call whose repeat is
-    /// refused rather than doubled).
+    /// SNS in one region (SNS API reference, "Query requests": `Version` 2010-03-31; errors as
+    /// `<ErrorResponse><Error><Code>`, lists as `<member>`s).
+    pub fn sns(base: &SdkConfig, region: &str) -> Query {
+        let endpoint = endpoint_for("AWS_ENDPOINT_URL_SNS", format!("https://sns.{region}.amazonaws.com"));
+        Query { base: base.clone(), http: bounded_http(), region: region.to_string(), endpoint, service: "sns", version: "2010-03-31" }
+    }
+
     /// Every page of a Describe call: the `<item>`s of `set`, each read by `read`.
     pub async fn paged<T>(&self, action: &str, set: &str, filter: Params, read: fn(&Node) -> T) -> Result<Vec<T>, ProviderError> {
         let mut out = Vec::new();
@@ -238,6 +258,10 @@ impl Query {
         }
     }
 
+    /// Sends one action and returns the answer's root element. Transient refusals and
+    /// transport errors are asked again with backoff while the call's deadline allows; a
+    /// write is asked again only when `idempotent` (a client token, or a call whose repeat is
+    /// refused rather than doubled).
     pub async fn call(&self, action: &str, params: Params, idempotent: bool) -> Result<Node, ProviderError> {
         // Built in a block: the serializer is not Send, and must not live across an await.
         let body = {

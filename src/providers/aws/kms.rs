@@ -1,11 +1,15 @@
-//! AWS KMS through its JSON API, signed with SigV4 (no SDK crate, as for EC2 and IAM): the
-//! calls a customer key for Atlas needs. What the real service does that this client relies
-//! on (AWS KMS API reference, "Common parameters" and each action's "Errors"):
+//! AWS KMS and CloudWatch Logs through their JSON APIs, signed with SigV4 (no SDK crate, as
+//! for EC2, IAM and SNS): the calls a customer key for Atlas and a log group need. What the
+//! real services do that this client relies on (AWS KMS API reference and CloudWatch Logs API
+//! reference, "Common parameters" and each action's "Errors"):
 //! - a request is a POST of a JSON body to `/`, with `X-Amz-Target: TrentService.<Action>`
-//!   and `Content-Type: application/x-amz-json-1.1`;
+//!   (KMS) or `Logs_20140328.<Action>` (CloudWatch Logs) and
+//!   `Content-Type: application/x-amz-json-1.1`;
 //! - an error is a JSON body with `__type` (`NotFoundException`, `KMSInvalidStateException`,
 //!   possibly prefixed with a namespace and `#`) and `message`; `ThrottlingException`,
-//!   `KMSInternalException` and `DependencyTimeoutException` are transient;
+//!   `KMSInternalException` and `DependencyTimeoutException` are transient, and for
+//!   CloudWatch Logs `ServiceUnavailableException` and `OperationAbortedException` (another
+//!   change of the same group in flight);
 //! - `DescribeKey` takes a key id, a key ARN, an alias name (`alias/...`) or an alias ARN.
 
 use std::time::Duration;
@@ -16,7 +20,13 @@ use serde_json::Value;
 use super::ec2::{bounded_http, endpoint_for, sign_post};
 use crate::providers::ProviderError;
 
-const TRANSIENT: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
+const TRANSIENT: &[&str] = &[
+    "ThrottlingException",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "ServiceUnavailableException",
+    "OperationAbortedException",
+];
 
 /// A refusal KMS answered, with its error type.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,19 +37,50 @@ pub struct KmsRefusal {
     pub message: String,
 }
 
-/// A KMS client for one region.
+/// A JSON-protocol client for one service in one region.
 #[derive(Clone)]
-pub struct Kms {
+pub struct Json {
     base: SdkConfig,
     http: reqwest::Client,
     pub region: String,
     endpoint: String,
+    /// The signing name (`kms`, `logs`).
+    service: &'static str,
+    /// The `X-Amz-Target` prefix.
+    target: &'static str,
+    /// The service as messages name it.
+    label: &'static str,
 }
 
-impl Kms {
-    pub fn new(base: &SdkConfig, region: &str) -> Kms {
+/// The KMS client.
+pub type Kms = Json;
+
+impl Json {
+    pub fn new(base: &SdkConfig, region: &str) -> Json {
         let endpoint = endpoint_for("AWS_ENDPOINT_URL_KMS", format!("https://kms.{region}.amazonaws.com"));
-        Kms { base: base.clone(), http: bounded_http(), region: region.to_string(), endpoint }
+        Json {
+            base: base.clone(),
+            http: bounded_http(),
+            region: region.to_string(),
+            endpoint,
+            service: "kms",
+            target: "TrentService",
+            label: "KMS",
+        }
+    }
+
+    /// CloudWatch Logs in one region.
+    pub fn logs(base: &SdkConfig, region: &str) -> Json {
+        let endpoint = endpoint_for("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", format!("https://logs.{region}.amazonaws.com"));
+        Json {
+            base: base.clone(),
+            http: bounded_http(),
+            region: region.to_string(),
+            endpoint,
+            service: "logs",
+            target: "Logs_20140328",
+            label: "CloudWatch Logs",
+        }
     }
 
     /// One action; transient refusals are asked again with backoff within the call deadline.
@@ -66,17 +107,18 @@ impl Kms {
 
     async fn attempt(&self, action: &str, body: &str) -> Result<Value, ProviderError> {
         let url = format!("{}/", self.endpoint);
-        let target = format!("TrentService.{action}");
+        let target = format!("{}.{action}", self.target);
         let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target.as_str())];
-        let signed = sign_post(&self.base, &self.region, "kms", &url, body, &headers)
+        let label = self.label;
+        let signed = sign_post(&self.base, &self.region, self.service, &url, body, &headers)
             .await
-            .map_err(|e| ProviderError::Api(format!("KMS {action}: {e}")))?;
+            .map_err(|e| ProviderError::Api(format!("{label} {action}: {e}")))?;
         let mut req = self.http.post(&url).body(body.to_string());
         for (k, v) in signed {
             req = req.header(k, v);
         }
         let no_answer = |e: reqwest::Error| ProviderError::Service {
-            what: format!("KMS {action} at {}", self.endpoint),
+            what: format!("{label} {action} at {}", self.endpoint),
             detail: crate::secrets::error_chain(&e),
             outcome_unknown: false,
             source: Box::new(e),
@@ -94,7 +136,7 @@ impl Kms {
         let code = if code.is_empty() { format!("HTTP {status}") } else { code };
         let refusal = KmsRefusal { action: action.to_string(), code: code.clone(), message: message.clone() };
         Err(ProviderError::Service {
-            what: format!("KMS {action}"),
+            what: format!("{label} {action}"),
             detail: format!("{code}: {message}"),
             outcome_unknown: false,
             source: Box::new(refusal),

@@ -2,13 +2,17 @@
 //! distributions with Origin Access Control, CloudWatch metric and billing alarms.
 
 pub mod acm;
+pub mod app_role;
 pub mod cloudfront;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod health_check;
 pub mod kms;
+pub mod logs;
+pub mod policy;
 pub mod route53;
 pub mod s3;
+pub mod sns;
 pub mod tagging;
 
 use std::collections::HashMap;
@@ -168,6 +172,16 @@ impl Aws {
         ec2::Query::iam(&self.base)
     }
 
+    /// An SNS client for one region.
+    pub fn sns(&self, region: &str) -> ec2::Query {
+        ec2::Query::sns(&self.base, region)
+    }
+
+    /// A CloudWatch Logs client for one region.
+    pub fn logs(&self, region: &str) -> kms::Json {
+        kms::Json::logs(&self.base, region)
+    }
+
     /// A KMS client for one region.
     pub fn kms(&self, region: &str) -> kms::Kms {
         kms::Kms::new(&self.base, region)
@@ -313,6 +327,9 @@ pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connectio
     reg.insert(Arc::new(acm::CertificateProvider::new(aws.clone())));
     reg.insert(Arc::new(route53::DnsRecordProvider(aws.clone())));
     reg.insert(Arc::new(health_check::HealthCheckProvider::new(aws.clone())));
+    reg.insert(Arc::new(sns::TopicProvider::new(aws.clone())));
+    reg.insert(Arc::new(logs::LogGroupProvider(aws.clone())));
+    reg.insert(Arc::new(app_role::AppRoleProvider(aws.clone())));
     let alarm_lists = Arc::new(cloudwatch::AlarmLists::default());
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm, alarm_lists.clone())));
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::BillingAlarm, alarm_lists)));

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::providers::ProviderError;
 use crate::providers::aws::ec2::{Node, Params, Query, refusal_code};
 use crate::providers::aws::kms::{self, Kms};
+use crate::providers::aws::policy::{statements, strings};
 
 /// The inline policy's name on the role.
 pub(super) const POLICY_NAME: &str = "poactl-atlas-kms";
@@ -94,13 +95,7 @@ pub(super) async fn schedule_key_deletion(kms: &Kms, key_id: &str, alias: &str) 
 
 /// A policy document as IAM returns it (URL-encoded JSON), parsed.
 pub(super) fn policy_document(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| {
-        let decoded: String = form_urlencoded::parse(format!("d={}", text.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        serde_json::from_str(&decoded).unwrap_or(Value::Null)
-    })
+    crate::providers::aws::policy::document(text)
 }
 
 fn role_of(node: &Node) -> Role {
@@ -141,22 +136,6 @@ pub(super) fn key_policy(key_arn: &str) -> Value {
 }
 
 /// A string or a list of strings, as IAM allows either.
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn statements(doc: &Value) -> Vec<&Value> {
-    match &doc["Statement"] {
-        Value::Array(a) => a.iter().collect(),
-        Value::Object(_) => vec![&doc["Statement"]],
-        _ => Vec::new(),
-    }
-}
-
 /// The external id a trust policy lets Atlas use, if it trusts `atlas_account_arn` (any, when
 /// empty).
 pub(super) fn trusted_external_id(trust: &Value, atlas_account_arn: &str) -> Option<String> {

@@ -67,18 +67,8 @@ pub(super) fn check_uptime(c: &mut Checker, m: &MonitoringSpec) {
         for r in &u.regions {
             c.one_of(at("regions"), "Route 53 checker region", r, CHECKER_REGIONS);
         }
-        for arn in &u.notify {
-            if !arn.starts_with("arn:") && !arn.starts_with("${") {
-                c.err(at("notify"), format!("`{arn}` is not an ARN"), "an SNS topic, e.g. arn:aws:sns:us-east-1:123456789012:ops");
-            } else if let Some(region) = arn.strip_prefix("arn:aws:sns:").and_then(|r| r.split(':').next())
-                && region != "us-east-1"
-            {
-                c.err(
-                    at("notify"),
-                    format!("the SNS topic is in {region}, but the check's alarm lives in us-east-1"),
-                    "use a topic in us-east-1",
-                );
-            }
+        for (j, target) in u.notify.iter().enumerate() {
+            super::ops::check_notify_target(c, path!("monitoring", "uptime", i, "notify", j), target, "us-east-1");
         }
     }
 }
