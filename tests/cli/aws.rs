@@ -7,7 +7,20 @@ use serde_json::Value;
 
 use crate::support::{Moto, Poactl, Recorder, Run, SPEC_ENV, aws_config, aws_env, spec_file};
 
-const AWS_TARGETS: &[&str] = &["--target", "storage", "--target", "cdn", "--target", "monitoring", "--target", "billing"];
+const AWS_TARGETS: &[&str] = &[
+    "--target",
+    "storage",
+    "--target",
+    "cdn",
+    "--target",
+    "monitoring",
+    "--target",
+    "billing",
+    "--target",
+    "notifications",
+    "--target",
+    "app",
+];
 
 async fn poactl(endpoint: &str, args: &[&str]) -> Run {
     let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -58,7 +71,7 @@ async fn prod_storage_cdn_alarms_converge_and_drift_is_detected() {
 
     let run = poactl(&proxy.url, &["apply", "-e", "prod", "--auto-approve"]).await;
     run.expect_code(0);
-    assert!(run.stdout.contains("Apply complete! Resources: 13 added"), "{}", run.stdout);
+    assert!(run.stdout.contains("Apply complete! Resources: 18 added"), "{}", run.stdout);
 
     // Buckets, read back with the SDK.
     let uploads = "poafix-prod-uploads";

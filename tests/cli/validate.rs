@@ -9,7 +9,17 @@ fn shipped_environments_are_valid_and_summarized() {
         ("staging", &["Atlas project poafix-staging", "main M10 in 3 regions", "1 distribution"][..]),
         (
             "prod",
-            &["Atlas project poafix-prod", "main M10", "VPC-only, 1 private endpoint", "2 buckets", "3 alarms", "2 billing alerts"][..],
+            &[
+                "Atlas project poafix-prod",
+                "main M10",
+                "VPC-only, 1 private endpoint",
+                "2 buckets",
+                "4 alarms",
+                "1 log group",
+                "2 SNS topics",
+                "the app's IAM role",
+                "2 billing alerts",
+            ][..],
         ),
     ];
     for (env, wants) in table {

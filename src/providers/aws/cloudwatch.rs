@@ -549,12 +549,16 @@ mod tests {
                 },
             ),
             (
-                "{ name: big, metric: { namespace: AWS/S3, name: BucketSizeBytes }, period: 1d, above: 5e11, treat_missing_data: notBreaching, notify: [arn:b, arn:a], ok_notify: [arn:c] }",
+                "{ name: big, metric: { namespace: AWS/S3, name: BucketSizeBytes }, period: 1d, above: 5e11, treat_missing_data: notBreaching, notify: [arn:aws:sns:eu-west-1:123456789012:b, arn:aws:sns:eu-west-1:123456789012:a], ok_notify: [arn:aws:sns:eu-west-1:123456789012:c] }",
                 |i| {
                     i.get_period() == &Some(86_400)
                         && i.get_threshold() == &Some(5e11)
-                        && i.get_alarm_actions() == &Some(vec!["arn:a".to_string(), "arn:b".to_string()])
-                        && i.get_ok_actions() == &Some(vec!["arn:c".to_string()])
+                        && i.get_alarm_actions()
+                            == &Some(vec![
+                                "arn:aws:sns:eu-west-1:123456789012:a".to_string(),
+                                "arn:aws:sns:eu-west-1:123456789012:b".to_string(),
+                            ])
+                        && i.get_ok_actions() == &Some(vec!["arn:aws:sns:eu-west-1:123456789012:c".to_string()])
                 },
             ),
             ("{ name: doc, metric: { namespace: X, name: Y }, above: 1, description: \"what to do\" }", |i| {
@@ -575,7 +579,8 @@ mod tests {
 
     #[test]
     fn a_billing_alert_reads_back_as_it_was_asked() {
-        let loaded = loaded("environment: test\nbilling:\n  alerts:\n    - { above_usd: 100, notify: [arn:aws:sns:us-east-1:1:b] }\n");
+        let loaded =
+            loaded("environment: test\nbilling:\n  alerts:\n    - { above_usd: 100, notify: [arn:aws:sns:us-east-1:123456789012:b] }\n");
         let desired = crate::providers::desired(&loaded).remove(0);
         let asked = AlarmAttrs::of(&desired).unwrap();
         assert_eq!((asked.region.as_str(), asked.namespace.as_str(), asked.period), (BILLING_REGION, "AWS/Billing", 21_600));

@@ -88,7 +88,11 @@ pub(super) fn check_topics(c: &mut Checker, n: &NotificationsSpec, env: &str) {
         for (j, e) in t.email.iter().enumerate() {
             let valid = e.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.starts_with('.'));
             if !valid || e.contains(char::is_whitespace) {
-                c.err(path!("notifications", "topics", name, "email", j), format!("`{e}` is not an email address"), "e.g. ops@poafix.example");
+                c.err(
+                    path!("notifications", "topics", name, "email", j),
+                    format!("`{e}` is not an email address"),
+                    "e.g. ops@poafix.example",
+                );
             }
             if !seen.insert(e.to_ascii_lowercase()) {
                 c.err(path!("notifications", "topics", name, "email", j), format!("`{e}` is listed twice"), "remove one");
@@ -130,7 +134,11 @@ pub(super) fn check_log_groups(c: &mut Checker, m: &MonitoringSpec) {
         let at = |f: &str| path!("monitoring", "log_groups", i, f);
         let allowed = |ch: char| ch.is_ascii_alphanumeric() || "_-/.#".contains(ch);
         if g.name.is_empty() || g.name.len() > 512 || !g.name.chars().all(allowed) {
-            c.err(at("name"), format!("`{}` is not a log group name", g.name), "1-512 of letters, digits, _ - / . #, e.g. /poafix/prod/api");
+            c.err(
+                at("name"),
+                format!("`{}` is not a log group name", g.name),
+                "1-512 of letters, digits, _ - / . #, e.g. /poafix/prod/api",
+            );
         } else if g.name.starts_with("aws/") {
             c.err(at("name"), "log group names starting with aws/ are AWS's own", "e.g. /poafix/prod/api");
         }
@@ -208,9 +216,10 @@ pub(super) fn check_app(c: &mut Checker, app: &AppSpec) {
         match t {
             TrustSpec::Service(s) => c.one_of(path!("app", "iam", "trusted_by", j), "service principal", s, APP_TRUSTED_SERVICES),
             TrustSpec::Oidc(o) => {
-                let valid = o.oidc.strip_prefix("arn:aws:iam::").and_then(|r| r.split_once(":oidc-provider/")).is_some_and(|(account, host)| {
-                    account.len() == 12 && account.chars().all(|ch| ch.is_ascii_digit()) && !host.is_empty()
-                });
+                let valid =
+                    o.oidc.strip_prefix("arn:aws:iam::").and_then(|r| r.split_once(":oidc-provider/")).is_some_and(|(account, host)| {
+                        account.len() == 12 && account.chars().all(|ch| ch.is_ascii_digit()) && !host.is_empty()
+                    });
                 if !valid {
                     c.err(
                         path!("app", "iam", "trusted_by", j, "oidc"),
