@@ -664,6 +664,16 @@ pub fn keep_owned_tags(attrs: &mut Value, loaded: &LoadedSpec) {
     }
 }
 
+/// The tags to write (new or changed) and the keys to remove, to go from `have` to `want`
+/// (both JSON objects of strings).
+pub fn tag_changes(want: &Value, have: &Value) -> (BTreeMap<String, String>, Vec<String>) {
+    let want = string_map(want);
+    let have = string_map(have);
+    let add = want.iter().filter(|(k, v)| have.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let remove = have.into_keys().filter(|k| !want.contains_key(k)).collect();
+    (add, remove)
+}
+
 /// All the tags a resource should carry: the environment's, its own, and ownership.
 pub fn all_tags(loaded: &LoadedSpec, own: &BTreeMap<String, String>, address: &Address) -> BTreeMap<String, String> {
     let mut tags = loaded.spec.tags.clone();

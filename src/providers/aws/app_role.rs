@@ -187,14 +187,12 @@ impl Provider for AppRoleProvider {
         let a = &d.attrs;
         let name = a["name"].as_str().unwrap_or_default();
         let iam = self.iam();
-        let mut p = Params::new()
+        let p = Params::new()
             .set("RoleName", name)
             .set("Path", PATH)
             .set("AssumeRolePolicyDocument", a["trust"].to_string())
-            .set("Description", format!("The app's role for poactl environment {}", ctx.env));
-        for (i, (k, v)) in crate::providers::string_map(&a["tags"]).iter().enumerate() {
-            p = p.set(format!("Tags.member.{}.Key", i + 1), k).set(format!("Tags.member.{}.Value", i + 1), v);
-        }
+            .set("Description", format!("The app's role for poactl environment {}", ctx.env))
+            .member_tags(&crate::providers::string_map(&a["tags"]));
         match iam.call("CreateRole", p, false).await {
             Ok(_) => {}
             // A create whose answer was lost, sent again: the role is there if it is ours.
@@ -218,18 +216,11 @@ impl Provider for AppRoleProvider {
         let a = &d.attrs;
         let name = o.id.as_str();
         let iam = self.iam();
-        let touched = |p: &str| changes.iter().any(|c| c.path == p || c.path.starts_with(&format!("{p}.")));
+        let touched = |attr: &str| crate::plan::touches(changes, attr);
         if touched("tags") {
-            let want = crate::providers::string_map(&a["tags"]);
-            let have = crate::providers::string_map(&o.attrs["tags"]);
-            let add: Vec<(&String, &String)> = want.iter().filter(|(k, v)| have.get(*k) != Some(v)).collect();
-            let remove: Vec<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
+            let (add, remove) = crate::providers::tag_changes(&a["tags"], &o.attrs["tags"]);
             if !add.is_empty() {
-                let mut p = Params::new().set("RoleName", name);
-                for (i, (k, v)) in add.iter().enumerate() {
-                    p = p.set(format!("Tags.member.{}.Key", i + 1), *k).set(format!("Tags.member.{}.Value", i + 1), *v);
-                }
-                iam.call("TagRole", p, true).await?;
+                iam.call("TagRole", Params::new().set("RoleName", name).member_tags(&add), true).await?;
             }
             if !remove.is_empty() {
                 iam.call("UntagRole", Params::new().set("RoleName", name).list("TagKeys.member", &remove), true).await?;

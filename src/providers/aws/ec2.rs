@@ -165,6 +165,15 @@ impl Params {
         p
     }
 
+    /// Tags as IAM and SNS take them: `Tags.member.N.Key` and `.Value`.
+    pub fn member_tags(mut self, tags: &BTreeMap<String, String>) -> Self {
+        for (i, (k, v)) in tags.iter().enumerate() {
+            self.0.push((format!("Tags.member.{}.Key", i + 1), k.clone()));
+            self.0.push((format!("Tags.member.{}.Value", i + 1), v.clone()));
+        }
+        self
+    }
+
     /// Tags written with the resource (`TagSpecification.1`).
     pub fn tag_on_create(mut self, resource_type: &str, tags: &BTreeMap<String, String>) -> Self {
         self.0.push(("TagSpecification.1.ResourceType".into(), resource_type.into()));

@@ -288,13 +288,10 @@ impl Provider for LogGroupProvider {
         let region = a["region"].as_str().unwrap_or_default();
         let name = o.id.as_str();
         let logs = self.client(region);
-        let touched = |p: &str| changes.iter().any(|c| c.path == p || c.path.starts_with(&format!("{p}.")));
+        let touched = |attr: &str| crate::plan::touches(changes, attr);
         let arn = o.handle["arn"].as_str().unwrap_or_default();
         if touched("tags") {
-            let want = crate::providers::string_map(&a["tags"]);
-            let have = crate::providers::string_map(&o.attrs["tags"]);
-            let add: BTreeMap<&String, &String> = want.iter().filter(|(k, v)| have.get(*k) != Some(v)).collect();
-            let remove: Vec<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
+            let (add, remove) = crate::providers::tag_changes(&a["tags"], &o.attrs["tags"]);
             if !add.is_empty() {
                 logs.call("TagResource", &json!({"resourceArn": arn, "tags": add})).await?;
             }

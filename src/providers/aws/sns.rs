@@ -186,13 +186,6 @@ fn key_grants(doc: &Value, publishers: &[String]) -> bool {
     })
 }
 
-fn tag_params(mut p: Params, tags: &BTreeMap<String, String>) -> Params {
-    for (i, (k, v)) in tags.iter().enumerate() {
-        p = p.set(format!("Tags.member.{}.Key", i + 1), k).set(format!("Tags.member.{}.Value", i + 1), v);
-    }
-    p
-}
-
 impl TopicProvider {
     /// The region's topic ARNs, listed once per run.
     async fn topics(&self, region: &str) -> Result<Vec<String>> {
@@ -363,13 +356,9 @@ impl TopicProvider {
     }
 
     async fn set_tags(sns: &Query, arn: &str, want: &Value, have: &Value) -> Result<()> {
-        let want = crate::providers::string_map(want);
-        let have = crate::providers::string_map(have);
-        let add: BTreeMap<String, String> =
-            want.iter().filter(|(k, v)| have.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        let remove: Vec<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
+        let (add, remove) = crate::providers::tag_changes(want, have);
         if !add.is_empty() {
-            sns.call("TagResource", tag_params(Params::new().set("ResourceArn", arn), &add), true).await?;
+            sns.call("TagResource", Params::new().set("ResourceArn", arn).member_tags(&add), true).await?;
         }
         if !remove.is_empty() {
             sns.call("UntagResource", Params::new().set("ResourceArn", arn).list("TagKeys.member", &remove), true).await?;
@@ -469,7 +458,7 @@ impl Provider for TopicProvider {
         let region = a["region"].as_str().unwrap_or_default();
         let name = a["name"].as_str().unwrap_or_default();
         let sns = self.aws.sns(region);
-        let mut p = tag_params(Params::new().set("Name", name), &crate::providers::string_map(&a["tags"]));
+        let mut p = Params::new().set("Name", name).member_tags(&crate::providers::string_map(&a["tags"]));
         if let Some(key) = a["kms_key"].as_str() {
             p = p.set("Attributes.entry.1.key", "KmsMasterKeyId").set("Attributes.entry.1.value", key);
         }
@@ -496,7 +485,7 @@ impl Provider for TopicProvider {
         let region = a["region"].as_str().unwrap_or_default();
         let sns = self.aws.sns(region);
         let arn = o.id.as_str();
-        let touched = |p: &str| changes.iter().any(|c| c.path == p || c.path.starts_with(&format!("{p}.")));
+        let touched = |attr: &str| crate::plan::touches(changes, attr);
         if touched("tags") {
             Self::set_tags(&sns, arn, &a["tags"], &o.attrs["tags"]).await?;
         }
