@@ -401,7 +401,7 @@ pub(crate) struct AuditArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct CheckArgs {
-    /// Only these groups of checks (database, storage, alarms, backups); repeatable.
+    /// Only these groups of checks (database, storage, cdn, alarms, notifications, backups); repeatable.
     #[arg(long = "only", value_name = "GROUP")]
     pub only: Vec<String>,
 }

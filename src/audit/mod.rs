@@ -106,10 +106,6 @@ const WIDE_ROLES: &[&str] = &[
     "restore",
 ];
 
-fn is_production(loaded: &LoadedSpec) -> bool {
-    loaded.spec.protect || ["prod", "production"].contains(&loaded.env.as_str())
-}
-
 pub(crate) const RULES: &[Rule] = &[
     Rule {
         id: "atlas-access-open",
@@ -136,7 +132,7 @@ pub(crate) const RULES: &[Rule] = &[
         why: "A public entry lets that address reach the cluster over the internet, guarded by passwords alone; production should be VPC-only, reached through private endpoints.",
         fix: "`atlas.network: { public_access: false, private_endpoints: [...] }` and remove `atlas.access_list`; apply removes the live entries (docs/spec.md, \"Private networking\").",
         check: |i| {
-            if !is_production(i.loaded) {
+            if !i.loaded.is_production() {
                 return Vec::new();
             }
             // A runner's temporary entry has its own rule; a security group (`sg-…`, or
@@ -155,7 +151,7 @@ pub(crate) const RULES: &[Rule] = &[
         why: "Without database auditing nobody can tell afterwards who logged in, or who made or changed a user or a role; production teams are asked for that record in every security review.",
         fix: "`atlas.auditing: { enabled: true, filter: { atype: { $in: [authenticate, createUser, dropUser, updateUser, grantRolesToUser, revokeRolesFromUser] } } }` (docs/spec.md, \"Maintenance window and auditing\").",
         check: |i| {
-            if !is_production(i.loaded) || of_kind(i, Kind::AtlasAuditing).any(|r| r.attrs.get("enabled") == Some(&json!(true))) {
+            if !i.loaded.is_production() || of_kind(i, Kind::AtlasAuditing).any(|r| r.attrs.get("enabled") == Some(&json!(true))) {
                 return Vec::new();
             }
             // Atlas audits dedicated clusters only.
@@ -170,7 +166,7 @@ pub(crate) const RULES: &[Rule] = &[
         why: "Atlas encrypts every disk with its own keys; with the team's own KMS key the data can be made unreadable by revoking it, and every use of the key is in CloudTrail. Security reviews of production ask for customer-managed keys.",
         fix: "`atlas.encryption: { kms_key: { create: true }, region: us-east-1 }`, or name an existing key (docs/spec.md, \"Encryption with your own key\").",
         check: |i| {
-            if !is_production(i.loaded) {
+            if !i.loaded.is_production() {
                 return Vec::new();
             }
             let own_key = |r: &&Resource| r.attrs.get("encryption_at_rest") == Some(&json!("AWS"));
@@ -334,7 +330,7 @@ pub(crate) const RULES: &[Rule] = &[
         why: "Without snapshots a deleted collection or a bad migration cannot be undone; without point-in-time, everything since the last snapshot is lost.",
         fix: "`backup: { enabled: true, point_in_time: true }` on a dedicated tier (M10+); M0 and Flex have no cloud backup.",
         check: |i| {
-            if !is_production(i.loaded) {
+            if !i.loaded.is_production() {
                 return Vec::new();
             }
             of_kind(i, Kind::AtlasCluster)
@@ -366,6 +362,20 @@ pub(crate) const RULES: &[Rule] = &[
                 .filter(|r| r.attrs.get("termination_protection") != Some(&json!(true)))
                 .map(|r| hit(r, "termination protection is off"))
                 .collect()
+        },
+    },
+    Rule {
+        id: "app-static-keys-production",
+        severity: Severity::High,
+        title: "Production app on static AWS keys",
+        why: "An access key never expires: one leaked from a .env, a log or a laptop opens the buckets until someone notices and rotates it. A role hands the app credentials that expire within hours.",
+        fix: "`app.iam: { role: NAME, trusted_by: [ecs-tasks.amazonaws.com] }` (or ec2, lambda, an OIDC provider): poactl makes the role with the policy below, and `poactl output` leaves the keys out of the .env.",
+        check: |i| {
+            let reached = i.loaded.spec.storage.iter().flat_map(|s| s.buckets.iter()).filter(|b| b.app_access).count();
+            if !i.loaded.is_production() || reached == 0 || i.loaded.spec.app.as_ref().is_some_and(|a| a.iam.is_some()) {
+                return Vec::new();
+            }
+            vec![("app".to_string(), Some(Source::Spec), format!("no app.iam: the app reaches {reached} bucket(s) with an access key"))]
         },
     },
     Rule {
@@ -514,7 +524,7 @@ pub(crate) const RULES: &[Rule] = &[
             // (CloudFront Developer Guide, "Use managed response headers policies").
             const WITH_HSTS: [&str; 3] =
                 ["SecurityHeadersPolicy", "CORS-and-SecurityHeadersPolicy", "CORS-with-preflight-and-SecurityHeadersPolicy"];
-            if !is_production(i.loaded) {
+            if !i.loaded.is_production() {
                 return Vec::new();
             }
             of_kind(i, Kind::Distribution)
@@ -604,7 +614,7 @@ fn rules_markdown() -> String {
     for r in RULES {
         s.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", r.id, r.severity.as_str(), r.title, r.why, r.fix.replace('|', "\\|")));
     }
-    s.push_str("\nThe report also prints the least-privilege IAM policy for the app's own AWS keys (the seed's `AWS_ACCESS_KEY_ID`): object read, write and delete, and bucket listing, on the environment's buckets only, plus `kms:Decrypt`/`kms:GenerateDataKey` on their KMS keys (by key ARN, or for an alias through the `kms:ResourceAliases` condition). A bucket with `app_access: false` (backups, logs) is left out.\n");
+    s.push_str("\nThe report also prints the least-privilege IAM policy of the app, the one `app.iam` gives its role (or, without one, what its static keys should be limited to): object read, write and delete, and bucket listing, on the environment's buckets only, plus `kms:Decrypt`/`kms:GenerateDataKey` on their KMS keys (by key ARN, or for an alias through the `kms:ResourceAliases` condition). A bucket with `app_access: false` (backups, logs) is left out.\n");
     s
 }
 

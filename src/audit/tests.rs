@@ -22,6 +22,9 @@ fn each_rule_finds_what_it_is_about_and_nothing_on_a_sound_environment() {
     let sound = "environment: prod\nprotect: true\nbilling:\n  alerts:\n    - { above_usd: 50 }\n  budget_usd: 100\n";
     let prod_cluster = json!({"tier": "M10", "backup": true, "point_in_time": true, "termination_protection": true});
     let good_cdn = json!({"default_behavior": {"viewer_protocol": "redirect-to-https"}, "aliases": [], "certificate_arn": null});
+    let prod_with_keys = format!("{sound}storage:\n  buckets:\n    - {{ name: p-uploads }}\n");
+    let prod_with_role = format!("{prod_with_keys}app:\n  iam: {{ role: p-app, trusted_by: [ecs-tasks.amazonaws.com] }}\n");
+    let prod_no_app_bucket = format!("{sound}storage:\n  buckets:\n    - {{ name: p-logs, app_access: false }}\n");
     let mut bad_bucket = good_bucket.clone();
     bad_bucket["public_access_block"]["restrict_public_buckets"] = json!(false);
     // (rule, spec, resources, estimate, expected findings)
@@ -222,6 +225,10 @@ fn each_rule_finds_what_it_is_about_and_nothing_on_a_sound_environment() {
             0,
         ),
         ("cdn-no-hsts-production", BASE, vec![res(Kind::Distribution, "assets", json!({"default_behavior": {}}), Source::Live)], 0.0, 0),
+        ("app-static-keys-production", &prod_with_keys, vec![], 0.0, 1),
+        ("app-static-keys-production", &prod_with_role, vec![], 0.0, 0),
+        ("app-static-keys-production", "environment: t\nstorage:\n  buckets:\n    - { name: t-uploads }\n", vec![], 0.0, 0),
+        ("app-static-keys-production", &prod_no_app_bucket, vec![], 0.0, 0),
         ("atlas-encryption-own-key-production", sound, vec![res(Kind::AtlasCluster, "free", json!({"tier": "M0"}), Source::Live)], 0.0, 0),
         (
             "atlas-encryption-own-key-production",

@@ -6,6 +6,7 @@ mod alarms;
 mod backups;
 mod cdn;
 mod database;
+mod notifications;
 mod storage;
 
 use std::time::Instant;
@@ -17,7 +18,7 @@ use crate::secrets;
 use crate::spec::LoadedSpec;
 
 /// The groups of checks, for `--only`.
-pub(crate) const GROUPS: &[&str] = &["database", "storage", "cdn", "alarms", "backups"];
+pub(crate) const GROUPS: &[&str] = &["database", "storage", "cdn", "alarms", "notifications", "backups"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,6 +71,9 @@ pub(crate) async fn run(
     }
     if want("alarms") {
         results.extend(alarms::alarms(obs, aws).await);
+    }
+    if want("notifications") {
+        results.extend(notifications::notifications(loaded, obs, aws).await);
     }
     if want("backups") {
         results.extend(backups::backups(loaded, obs));

@@ -145,6 +145,7 @@ pub(crate) struct Usage {
     pub s3_put_requests: f64,
     pub s3_get_requests: f64,
     pub private_endpoint_gb: f64,
+    pub log_ingest_gb: f64,
     pub cluster_tiers: BTreeMap<String, String>,
 }
 
@@ -158,6 +159,7 @@ impl Usage {
             s3_put_requests: u.s3_put_requests,
             s3_get_requests: u.s3_get_requests,
             private_endpoint_gb: u.private_endpoint_gb,
+            log_ingest_gb: u.log_ingest_gb,
             cluster_tiers: BTreeMap::new(),
         }
     }
@@ -172,6 +174,7 @@ impl Usage {
             s3_put_requests: u.s3_put_requests * m * s.s3_put_requests.unwrap_or(1.0),
             s3_get_requests: u.s3_get_requests * m * s.s3_get_requests.unwrap_or(1.0),
             private_endpoint_gb: u.private_endpoint_gb * m * s.private_endpoint_gb.unwrap_or(1.0),
+            log_ingest_gb: u.log_ingest_gb * m * s.log_ingest_gb.unwrap_or(1.0),
             cluster_tiers: s.cluster_tiers.clone(),
         })
     }
@@ -235,6 +238,51 @@ impl Pricer<'_> {
                 });
             }
         }
+    }
+}
+
+/// CloudWatch Logs: what the groups ingest (`usage.log_ingest_gb`, shared evenly), and what
+/// they keep at their retention. A group that keeps events `retention` days holds, once
+/// full, `retention / 30` months of ingestion; one that never expires grows every month and is
+/// priced at its first year's end. CloudWatch bills storage on compressed bytes (CloudWatch
+/// pricing page, "Logs"), so the stored line is an upper bound.
+fn log_groups(spec: &Spec, usage: &Usage, p: &mut Pricer<'_>) {
+    let groups: Vec<_> = spec.monitoring.iter().flat_map(|m| m.log_groups.iter()).collect();
+    if groups.is_empty() {
+        return;
+    }
+    let share = usage.log_ingest_gb / groups.len() as f64;
+    let region_of = |g: &&crate::spec::model::LogGroupSpec| g.region.clone().unwrap_or_else(|| spec.aws_region());
+    // Ingestion is one line per region: the free tier is the account's, not each group's.
+    let mut regions: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for g in &groups {
+        regions.entry(region_of(g)).or_default().push(g.name.as_str());
+    }
+    for (region, names) in &regions {
+        let resource = match names.as_slice() {
+            [one] => format!("monitoring.log_groups.{one}"),
+            many => format!("monitoring.log_groups ({} groups in {region})", many.len()),
+        };
+        let mut notes = Vec::new();
+        if usage.log_ingest_gb == 0.0 {
+            notes.push("no usage.log_ingest_gb: set the GB a month the app logs to price it".to_string());
+        } else if groups.len() > 1 {
+            notes.push(format!("usage.log_ingest_gb shared evenly by the {} groups", groups.len()));
+        }
+        p.add(&resource, "CloudWatch Logs ingestion", &format!("logs/{region}/ingestion"), share * names.len() as f64, "GB", notes);
+    }
+    for g in groups {
+        let resource = format!("monitoring.log_groups.{}", g.name);
+        let region = region_of(&g);
+        let (months, note) = match &g.retention {
+            Some(r) => (
+                r.seconds as f64 / (30.0 * 86400.0),
+                format!("kept {} days: about {:.1} months of events", r.seconds / 86400, r.seconds as f64 / (30.0 * 86400.0)),
+            ),
+            None => (12.0, "never expires: storage grows every month; priced after 12 months (set `retention`)".to_string()),
+        };
+        let notes = vec![note, "billed on compressed bytes: an upper bound".to_string()];
+        p.add(&resource, "CloudWatch Logs storage", &format!("logs/{region}/storage"), share * months, "GB-month", notes);
     }
 }
 
@@ -365,6 +413,7 @@ pub(crate) fn estimate(spec: &Spec, usage: &Usage, catalog: &Catalog, scenario: 
             p.add(&resource, &item, &format!("route53/health_check_feature_{side}"), features.len() as f64, unit, vec![]);
         }
     }
+    log_groups(spec, usage, &mut p);
     let alarms =
         spec.monitoring.as_ref().map_or(0, |m| m.alarms.len() + m.uptime.len()) + spec.billing.as_ref().map_or(0, |b| b.alerts.len());
     if alarms > 0 {

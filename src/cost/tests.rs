@@ -157,3 +157,24 @@ fn private_endpoints_are_priced_per_az_hour_and_gb_on_aws_and_listed_on_atlas() 
     let idle = total(&yaml.replace("usage:\n  private_endpoint_gb: 300\n", ""));
     assert!(!idle.lines.iter().any(|l| l.unit == "GB"));
 }
+
+#[test]
+fn log_groups_are_priced_for_their_share_of_ingestion_and_what_their_retention_keeps() {
+    // (retention, stored GB-month for a 20 GB/month share): 30 days hold a month, a year
+    // 365/30 months, and a group that never expires is priced after 12 months.
+    for (retention, stored) in [("retention: 30d, ", 20.0), ("retention: 365d, ", 20.0 * 365.0 / 30.0), ("", 240.0)] {
+        let e = total(&format!(
+            "aws: {{ region: us-east-1 }}\nmonitoring:\n  log_groups:\n    - {{ name: /t/a, {retention}}}\n    - {{ name: /t/b, retention: 7d }}\nusage:\n  log_ingest_gb: 40\n"
+        ));
+        let line = |resource: &str, item: &str| {
+            e.lines.iter().find(|l| l.resource == resource && l.item == item).unwrap_or_else(|| panic!("{item}: {:?}", e.lines))
+        };
+        // One ingestion line: the account's free 5 GB counts once.
+        let ingest = line("monitoring.log_groups (2 groups in us-east-1)", "CloudWatch Logs ingestion");
+        assert_eq!((ingest.quantity, ingest.free, ingest.monthly_usd), (40.0, Some(5.0), Some(17.5)), "{retention}");
+        let store = line("monitoring.log_groups./t/a", "CloudWatch Logs storage");
+        assert!((store.quantity - stored).abs() < 1e-9, "{retention}: {}", store.quantity);
+        assert_eq!(store.monthly_usd, Some(round2(stored * 0.03)), "{retention}");
+        assert_eq!(store.source.as_deref(), Some("https://aws.amazon.com/cloudwatch/pricing/"));
+    }
+}

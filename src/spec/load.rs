@@ -59,6 +59,12 @@ pub struct ReferenceUse {
 }
 
 impl LoadedSpec {
+    /// A production environment: one the spec protects, or named prod/production. `audit`
+    /// and `check` hold it to the go-live rules.
+    pub fn is_production(&self) -> bool {
+        self.spec.protect || ["prod", "production"].contains(&self.env.as_str())
+    }
+
     pub fn snippet(&self, loc: &Loc) -> Option<String> {
         snippet(&self.sources, loc)
     }

@@ -1095,6 +1095,9 @@ pub struct UsageSpec {
     /// Traffic between the app and Atlas through the private endpoints (GB), both ways.
     #[serde(default)]
     pub private_endpoint_gb: f64,
+    /// Log events written to the environment's log groups (GB a month, all groups together).
+    #[serde(default)]
+    pub log_ingest_gb: f64,
     /// Growth scenarios: named multipliers over the usage above.
     #[serde(default)]
     pub scenarios: Vec<ScenarioSpec>,
@@ -1122,6 +1125,8 @@ pub struct ScenarioSpec {
     pub s3_get_requests: Option<f64>,
     #[serde(default)]
     pub private_endpoint_gb: Option<f64>,
+    #[serde(default)]
+    pub log_ingest_gb: Option<f64>,
     /// Cluster tiers this scenario needs (cluster name → tier), e.g. `{ main: M30 }`.
     #[serde(default)]
     pub cluster_tiers: BTreeMap<String, String>,

@@ -1703,6 +1703,7 @@ fn check_usage(c: &mut Checker, u: &UsageSpec, spec: &Spec) {
         ("s3_put_requests", u.s3_put_requests),
         ("s3_get_requests", u.s3_get_requests),
         ("private_endpoint_gb", u.private_endpoint_gb),
+        ("log_ingest_gb", u.log_ingest_gb),
     ] {
         if !(v >= 0.0 && v.is_finite()) {
             c.err(path!("usage", f), "usage must be zero or positive", "per month, e.g. storage_gb: 50");
@@ -1719,6 +1720,7 @@ fn check_usage(c: &mut Checker, u: &UsageSpec, spec: &Spec) {
             s.s3_put_requests,
             s.s3_get_requests,
             s.private_endpoint_gb,
+            s.log_ingest_gb,
         ];
         if all.iter().flatten().any(|m| !(*m > 0.0 && m.is_finite())) {
             c.err(path!("usage", "scenarios", i), "scenario multipliers must be positive", "e.g. multiplier: 10");

@@ -37,6 +37,7 @@ pub fn drift_json(plan: &Plan, drifted: bool) -> Value {
         "unused_indexes": unused_indexes(plan).iter().map(|(a, n)| json!({"address": a, "note": n})).collect::<Vec<_>>(),
         // Not drift: matches the spec once the service finishes (an index build).
         "in_progress": plan.resources.iter().filter(|r| r.reason == Reason::InProgress).map(|r| json!({"address": r.address.to_string(), "notes": r.notes})).collect::<Vec<_>>(),
+        "notes": noted(plan).map(|r| json!({"address": r.address.to_string(), "notes": r.notes})).collect::<Vec<_>>(),
         "checked": plan.resources.len(),
         "resources": resources,
         "conflicts": plan.conflicts,
@@ -44,6 +45,12 @@ pub fn drift_json(plan: &Plan, drifted: bool) -> Value {
         "unhealthy": plan.unhealthy,
         "unmanaged": plan.unmanaged,
     })
+}
+
+/// Resources that match the spec and carry a provider's note (a subscription pending
+/// confirmation): information, never drift. In-progress ones are listed as such.
+fn noted(plan: &Plan) -> impl Iterator<Item = &crate::plan::ResourceChange> {
+    plan.resources.iter().filter(|r| r.action == Action::NoOp && r.reason != Reason::InProgress && !r.notes.is_empty())
 }
 
 /// What the providers report as unused (indexes, from `$indexStats`): information, never drift.
@@ -90,6 +97,15 @@ pub fn drift_text(plan: &Plan, drifted: bool) -> String {
     }
     for r in plan.resources.iter().filter(|r| r.reason == Reason::InProgress) {
         let _ = writeln!(out, "\n  still in progress (not drift): {}: {}", r.address, r.notes.join("; "));
+    }
+    let noted: Vec<_> = noted(plan).collect();
+    if !noted.is_empty() {
+        let _ = writeln!(out, "\nNotes (information; not drift):");
+        for r in noted {
+            for n in &r.notes {
+                let _ = writeln!(out, "  {}: {n}", r.address);
+            }
+        }
     }
     let unused = unused_indexes(plan);
     if !unused.is_empty() {

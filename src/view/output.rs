@@ -8,6 +8,7 @@ use super::redact_json;
 use crate::resource::{Address, Kind};
 use crate::secrets;
 use crate::spec::LoadedSpec;
+use crate::spec::model::TrustSpec;
 
 /// The app's `.env`, the default template of `poactl output`.
 pub const APP_ENV: &str = include_str!("../../templates/app.env.tera");
@@ -31,6 +32,20 @@ pub fn output_context(loaded: &LoadedSpec, outputs: &BTreeMap<Address, BTreeMap<
         .flat_map(|a| a.database_users.iter())
         .map(|u| json!({"username": u.username, "password": if show_secrets { json!(u.password) } else { json!(secrets::REDACTED) }, "roles": u.roles}))
         .collect();
+    let iam = spec.app.as_ref().and_then(|a| a.iam.as_ref());
+    // The app's role, where it has one: its live outputs, and how it gets it (a platform
+    // attaches a service role; a web-identity token needs AWS_ROLE_ARN).
+    let app_role = iam.map(|iam| {
+        let live = outputs.get(&Address::new(Kind::AppRole, crate::spec::APP_ROLE)).cloned().unwrap_or_default();
+        let services: Vec<&str> =
+            iam.trusted_by.iter().filter_map(|t| if let TrustSpec::Service(s) = t { Some(s.as_str()) } else { None }).collect();
+        json!({
+            "name": iam.role,
+            "arn": live.get("arn"),
+            "services": services,
+            "web_identity": iam.trusted_by.iter().any(|t| matches!(t, TrustSpec::Oidc(_))),
+        })
+    });
     json!({
         "environment": loaded.env,
         "aws_region": spec.aws_region(),
@@ -42,6 +57,9 @@ pub fn output_context(loaded: &LoadedSpec, outputs: &BTreeMap<Address, BTreeMap<
         "buckets": by_kind(Kind::Bucket),
         "distributions": by_kind(Kind::Distribution),
         "alarms": by_kind(Kind::Alarm),
+        "topics": by_kind(Kind::Topic),
+        "log_groups": by_kind(Kind::LogGroup),
+        "app_role": app_role,
         "users": users,
         "show_secrets": show_secrets,
     })

@@ -24,6 +24,7 @@ mod migrate;
 mod migrate_dump;
 mod migrate_uploads;
 mod mongo;
+mod notifications;
 mod offline;
 mod openapi;
 mod origins;

@@ -8,7 +8,7 @@ use crate::support::Poactl;
 fn cost_validate_and_graph_run_without_secrets_and_plan_refuses() {
     let cost = Poactl::new(&["cost", "-e", "prod", "-o", "json"]).run();
     cost.expect_code(0);
-    assert_eq!(cost.json()["total_monthly_usd"], serde_json::json!(81.7), "the same estimate as with the secrets");
+    assert_eq!(cost.json()["total_monthly_usd"], serde_json::json!(84.5), "the same estimate as with the secrets");
 
     let validate = Poactl::new(&["validate", "-e", "prod"]).run();
     validate.expect_code(0);

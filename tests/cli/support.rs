@@ -669,11 +669,20 @@ pub async fn moto_query(moto: &str, service: &str, version: &str, params: &[(&st
 
 /// One KMS (JSON protocol) call to moto, out of band.
 pub async fn moto_kms(moto: &str, action: &str, body: serde_json::Value) -> serde_json::Value {
+    moto_json(moto, "kms", &format!("TrentService.{action}"), body).await
+}
+
+/// One JSON-protocol call to moto for a service (`kms`, `logs`) and target
+/// (`Logs_20140328.DescribeLogGroups`), out of band.
+pub async fn moto_json(moto: &str, service: &str, target: &str, body: serde_json::Value) -> serde_json::Value {
     let text = reqwest::Client::new()
         .post(format!("{moto}/"))
-        .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+        )
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("TrentService.{action}"))
+        .header("x-amz-target", target)
         .body(body.to_string())
         .send()
         .await

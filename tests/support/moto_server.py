@@ -52,6 +52,13 @@
    both at 0). moto keeps those subscriptions pending the same way; the message SNS would send
    (topic, endpoint, token) is written as a JSON file into `MOTO_SNS_OUTBOX` when that is set:
    the tests' mailbox, from which they confirm as the endpoint's owner would.
+9. moto 5.2.5 appends a second filter when PutMetricFilter names a filter the log group
+   already has, and lists both. Real CloudWatch Logs updates it in place: PutMetricFilter
+   "Creates or updates a metric filter and associates it with the specified log group"
+   (CloudWatch Logs API Reference, PutMetricFilter), and filter names are unique within a
+   group (terraform-provider-aws `aws_cloudwatch_log_metric_filter` updates through the same
+   call, internal/service/logs/metric_filter.go). The launcher replaces a filter of the same
+   name and group.
 
 Nothing else is changed.
 
@@ -278,6 +285,20 @@ sns_models.SNSBackend.unsubscribe = _unsubscribe_unless_pending
 sns_responses.SNSResponse.list_subscriptions_by_topic = _list_subscriptions_by_topic
 sns_responses.SNSResponse.list_subscriptions = _list_subscriptions
 sns_responses.SNSResponse.confirm_subscription = _confirm_subscription
+
+from moto.logs import metric_filters as logs_filters  # noqa: E402
+
+_original_add_filter = logs_filters.MetricFilters.add_filter
+
+
+def _add_or_replace_filter(self, filter_name, filter_pattern, log_group_name, metric_transformations):
+    self.metric_filters = [
+        f for f in self.metric_filters if not (f["filterName"] == filter_name and f["logGroupName"] == log_group_name)
+    ]
+    _original_add_filter(self, filter_name, filter_pattern, log_group_name, metric_transformations)
+
+
+logs_filters.MetricFilters.add_filter = _add_or_replace_filter
 
 from moto.server import main  # noqa: E402
 

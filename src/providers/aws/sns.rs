@@ -113,7 +113,8 @@ impl Subscription {
     }
 }
 
-fn attributes(answer: &Node, result: &str) -> BTreeMap<String, String> {
+/// The `Attributes` map of a Get*Attributes answer.
+pub fn attributes(answer: &Node, result: &str) -> BTreeMap<String, String> {
     answer
         .child(result)
         .and_then(|r| r.child("Attributes"))
