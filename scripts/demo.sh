@@ -6,7 +6,10 @@
 # -> migrate urls (stored file URLs rewritten to the CDN) -> audit (security rules, the app's
 # least-privilege IAM policy) -> check (logins and rights, a bucket probe, the alarms) ->
 # VPC-only: a VPC made in moto, environments/local-private.yaml filled in with its ids,
-# PrivateLink applied in one run, and the app's .env through the private endpoint.
+# PrivateLink applied in one run, and the app's .env through the private endpoint ->
+# own-key encryption on and off -> the API behind the CDN with an uptime check -> alerts
+# that reach someone: an SNS topic the alarms notify (its email subscriber pending), the
+# API's log group with an error filter and its alarm, and the app's IAM role (no keys).
 #
 # Environment: POACTL (the binary, default target/debug/poactl), MOTO_PYTHON (the Python
 # with moto, default .venv/bin/python). Every process it starts is stopped on exit, Ctrl-C
@@ -34,7 +37,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 STEP=0
-TOTAL=23
+TOTAL=24
 step() {
     STEP=$((STEP + 1))
     printf '\n\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$TOTAL" "$*"
@@ -204,5 +207,36 @@ monitoring:
 EOF
 expect 0 apply -e "$WORK/local-edge.yaml" --auto-approve
 expect 0 plan -e "$WORK/local-edge.yaml" --detailed-exitcode
+
+step "alerts that reach someone: an SNS topic with an email subscriber (pending until confirmed) that every alarm notifies, the API's log group (14 days, an error filter and its alarm), and the app's IAM role for ECS tasks: no access keys in its .env"
+cat >"$WORK/local-ops.yaml" <<EOF
+extends: $WORK/local-edge.yaml
+notifications:
+  topics:
+    alerts: { email: [ops@poafix.example], region: us-east-1 }
+    billing: { email: [billing@poafix.example], region: us-east-1 }
+monitoring:
+  alarms:
+    - { name: cdn-5xx, notify: ["\${notifications.topics.alerts.arn}"] }
+    - { name: uploads-size, notify: ["\${notifications.topics.alerts.arn}"] }
+    - { name: api-errors, metric: { namespace: Poafix, name: ApiErrors }, period: 5m, above: 10, treat_missing_data: notBreaching, region: us-east-1, notify: ["\${notifications.topics.alerts.arn}"] }
+  uptime:
+    - { name: api, url: "https://api.poafix.example/api/health", search: ok, notify: ["\${notifications.topics.alerts.arn}"] }
+  log_groups:
+    - name: /poafix/local/api
+      retention: 14d
+      metric_filters:
+        - { name: api-errors, pattern: '{ \$.level = "error" }', metric: Poafix/ApiErrors }
+billing:
+  alerts:
+    - { above_usd: 10, notify: ["\${notifications.topics.billing.arn}"] }
+  budget_usd: 25
+app:
+  iam: { role: poafix-local-app, trusted_by: [ecs-tasks.amazonaws.com] }
+EOF
+expect 0 apply -e "$WORK/local-ops.yaml" --auto-approve
+expect 0 plan -e "$WORK/local-ops.yaml" --detailed-exitcode
+expect 0 check -e "$WORK/local-ops.yaml" --only notifications
+expect 0 output -e "$WORK/local-ops.yaml"
 
 printf '\n\033[1mDemo complete.\033[0m Every emulator is stopped on exit.\n'

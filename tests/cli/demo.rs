@@ -22,7 +22,12 @@ fn the_demo_runs_end_to_end_and_leaves_no_process_behind() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the demo failed:\n{stdout}\n{stderr}");
     for want in [
-        "[23/23]",
+        "[24/24]",
+        "+ notifications.topics.alerts: created",
+        "+ monitoring.log_groups./poafix/local/api: created",
+        "+ app.iam.role: created",
+        "email:ops@poafix.example is pending confirmation",
+        "# No AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY: the app runs as the IAM role poafix-local-app",
         "+ monitoring.uptime.api: created",
         "~ cdn.distributions.assets: updated",
         "+ atlas.encryption.poafix-local-private: created",
