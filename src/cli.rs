@@ -59,6 +59,9 @@ pub(crate) enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Write a starting environments/ (base, dev, staging, prod) that passes validate. No
+    /// network; never overwrites a file without --force.
+    Init(InitArgs),
     /// Parse, resolve and check the spec. No network.
     Validate,
     /// Read live state and show what apply would change.
@@ -97,6 +100,29 @@ pub(crate) enum Command {
     Sandbox(SandboxArgs),
     /// Show who holds the environment's apply lock; `--force` breaks it.
     Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct InitArgs {
+    /// The app's name (lowercase letters, digits, dashes): it names projects, buckets, roles.
+    /// Default: the current directory's name.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// The AWS region the app runs in; the Atlas cluster goes to the same region.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// The MongoDB database's name. Default: the app's, with `_db`.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Who the alarms email (each topic's subscriber; they confirm from SNS' email).
+    #[arg(long, default_value = "ops@example.com")]
+    pub email: String,
+    /// No example collections and indexes (default: a marketplace's, to start from).
+    #[arg(long)]
+    pub empty: bool,
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -15,6 +15,7 @@ mod cmd;
 mod cost;
 pub mod deadline;
 mod engine;
+mod init;
 mod interrupt;
 mod lock;
 mod migrate;

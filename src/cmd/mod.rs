@@ -22,6 +22,7 @@ mod check;
 mod cost;
 mod drift;
 mod graph;
+mod init;
 mod migrate;
 mod output;
 mod session;
@@ -96,6 +97,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
 
 async fn dispatch(g: &Global, command: Command) -> Result<u8> {
     match command {
+        Command::Init(a) => init::init_cmd(g, a),
         Command::Validate => validate(g),
         Command::Plan(a) => plan_cmd(g, a).await,
         Command::Apply(a) => apply_cmd(g, a).await,

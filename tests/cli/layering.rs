@@ -28,6 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("migrate", &["cost", "deadline", "engine", "progress", "plan", "providers", "resource", "secrets", "spec", "view"]),
     ("audit", &["resource", "spec"]),
     ("check", &["deadline", "engine", "progress", "providers", "resource", "secrets", "spec"]),
+    ("init", &["view"]),
     (
         "cmd",
         &[
@@ -39,6 +40,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "deadline",
             "engine",
             "exit",
+            "init",
             "interrupt",
             "lock",
             "migrate",

@@ -19,6 +19,7 @@ mod encryption;
 mod fuzz;
 mod golive;
 mod graph;
+mod init;
 mod layering;
 mod migrate;
 mod migrate_dump;
