@@ -71,10 +71,14 @@ pub enum Kind {
     LogGroup,
     #[serde(rename = "app.iam")]
     AppRole,
+    #[serde(rename = "ci.oidc_providers")]
+    OidcProvider,
+    #[serde(rename = "ci.roles")]
+    CiRole,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 25] = [
         Kind::AtlasProject,
         Kind::AtlasCluster,
         Kind::AtlasBackupSchedule,
@@ -98,6 +102,8 @@ impl Kind {
         Kind::Topic,
         Kind::LogGroup,
         Kind::AppRole,
+        Kind::OidcProvider,
+        Kind::CiRole,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +131,8 @@ impl Kind {
             Kind::Topic => "notifications.topics",
             Kind::LogGroup => "monitoring.log_groups",
             Kind::AppRole => "app.iam",
+            Kind::OidcProvider => "ci.oidc_providers",
+            Kind::CiRole => "ci.roles",
         }
     }
 
@@ -153,7 +161,8 @@ impl Kind {
             Kind::HealthCheck => &["id", "name"],
             Kind::Topic => &["arn", "name", "confirmed", "pending"],
             Kind::LogGroup => &["arn", "name"],
-            Kind::AppRole => &["arn", "name"],
+            Kind::AppRole | Kind::CiRole => &["arn", "name"],
+            Kind::OidcProvider => &["arn", "url"],
         }
     }
 
@@ -176,6 +185,13 @@ impl Kind {
     /// them out, and `destroy` leaves them with the data they index.
     pub fn in_database(self) -> bool {
         matches!(self, Kind::Index)
+    }
+
+    /// Kinds `destroy` leaves in place: what lives in the database (with the data it indexes),
+    /// and what the whole account shares (IAM allows one OIDC provider per URL, which every
+    /// environment's CI roles trust, so one environment's destroy must not cut off the others).
+    pub fn kept_on_destroy(self) -> bool {
+        self.in_database() || matches!(self, Kind::OidcProvider)
     }
 
     pub fn parse(s: &str) -> Option<Kind> {

@@ -272,7 +272,7 @@ pub(super) async fn destroy_cmd(g: &Global, a: DestroyArgs) -> Result<u8> {
 pub(super) async fn destroy_locked(g: &Global, s: &Session, a: &DestroyArgs) -> Result<u8> {
     let obs = s.observe(true).await?;
     let mut plan = s.plan(&obs, PlanOptions { destroy: true, ..PlanOptions::default() });
-    plan.resources.retain(|r| r.action == Action::Delete && !r.address.kind.in_database());
+    plan.resources.retain(|r| r.action == Action::Delete && !r.address.kind.kept_on_destroy());
     run_apply(
         g,
         s,

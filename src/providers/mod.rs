@@ -507,7 +507,9 @@ fn build(loaded: &LoadedSpec, declared: Declared<'_>) -> Desired {
         Item::BillingAlarm(b) => cloudwatch::desired_billing(loaded, b, address),
         Item::Topic(name, t) => aws::sns::desired(loaded, name, t, address),
         Item::LogGroup(g) => aws::logs::desired(loaded, g, address),
-        Item::AppRole(r) => aws::app_role::desired(loaded, r, address),
+        Item::AppRole(r) => aws::iam_role::desired(loaded, r, address),
+        Item::OidcProvider(gh) => aws::ci::oidc_desired(gh, address),
+        Item::CiRole(gh, role) => aws::ci::role_desired(loaded, gh, role, address),
         Item::Index { collection, index } => mongo_index::desired(loaded, collection, index, address),
     };
     match parent {

@@ -1,6 +1,7 @@
 //! The environment spec: model, loading (with `extends:` and interpolation) and checks.
 
 pub mod app_policy;
+pub mod ci_policy;
 pub mod cidr;
 pub mod error;
 pub mod load;
@@ -70,6 +71,10 @@ pub enum Item<'s> {
     LogGroup(&'s model::LogGroupSpec),
     /// The app's IAM role with its generated policy.
     AppRole(&'s model::AppIamSpec),
+    /// GitHub's OIDC provider in the account: made when missing, shared by every environment.
+    OidcProvider(&'s model::GithubCiSpec),
+    /// One of the two CI roles with its generated policy.
+    CiRole(&'s model::GithubCiSpec, model::CiRole),
     Index {
         collection: &'s str,
         index: &'s model::IndexSpec,
@@ -161,6 +166,13 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
     if let Some(iam) = spec.app.as_ref().and_then(|a| a.iam.as_ref()) {
         push(Address::new(Kind::AppRole, APP_ROLE), Item::AppRole(iam), None);
     }
+    if let Some(gh) = spec.ci.as_ref().and_then(|c| c.github.as_ref()) {
+        let provider = Address::new(Kind::OidcProvider, GITHUB_OIDC);
+        push(provider.clone(), Item::OidcProvider(gh), None);
+        for role in model::CiRole::ALL {
+            push(Address::new(Kind::CiRole, role.as_str()), Item::CiRole(gh, role), None);
+        }
+    }
     if let Some(db) = &spec.database {
         for (collection, c) in &db.collections.0 {
             for index in &c.indexes {
@@ -174,6 +186,9 @@ pub fn declared<'s>(spec: &'s Spec) -> Vec<Declared<'s>> {
 
 /// The one app role's address name: `${app.iam.role.arn}`.
 pub const APP_ROLE: &str = "role";
+
+/// GitHub's OIDC provider's address name: `${ci.oidc_providers.github.arn}`.
+pub const GITHUB_OIDC: &str = "github";
 
 /// Every resource address a spec declares, in spec order.
 pub fn addresses(spec: &Spec) -> Vec<Address> {
@@ -307,6 +322,9 @@ impl Spec {
         }
         if self.app.as_ref().is_some_and(|a| a.iam.is_some()) {
             parts.push("the app's IAM role".to_string());
+        }
+        if let Some(gh) = self.ci.as_ref().and_then(|c| c.github.as_ref()) {
+            parts.push(format!("CI roles for {}", gh.repository));
         }
         if let Some(b) = &self.billing {
             parts.push(plural(b.alerts.len(), "billing alert", "billing alerts"));

@@ -10,8 +10,10 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 mod cdn;
+mod ci;
 mod ops;
 pub use cdn::*;
+pub use ci::*;
 pub use ops::*;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -53,6 +55,9 @@ pub struct Spec {
     /// The app's own side of AWS: the role it runs as.
     #[serde(default)]
     pub app: Option<AppSpec>,
+    /// The roles CI runs poactl as (GitHub Actions through OIDC).
+    #[serde(default)]
+    pub ci: Option<CiSpec>,
     #[serde(default)]
     pub database: Option<DatabaseSpec>,
     #[serde(default)]

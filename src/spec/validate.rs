@@ -274,6 +274,7 @@ macro_rules! path {
 }
 
 // After `path!`, which it uses.
+mod ci;
 mod network;
 mod ops;
 mod origins;
@@ -349,6 +350,9 @@ pub fn check(loaded: &LoadedSpec) -> Vec<SpecError> {
     }
     if let Some(a) = &spec.app {
         ops::check_app(&mut c, a);
+    }
+    if let Some(ci) = &spec.ci {
+        ci::check_ci(&mut c, ci);
     }
     if let Some(b) = &spec.billing {
         check_billing(&mut c, b);

@@ -12,6 +12,7 @@ mod aws_fidelity;
 mod bench;
 mod captures;
 mod check;
+mod ci_roles;
 mod deadlines;
 mod demo;
 mod domain;

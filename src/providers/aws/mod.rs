@@ -2,11 +2,12 @@
 //! distributions with Origin Access Control, CloudWatch metric and billing alarms.
 
 pub mod acm;
-pub mod app_role;
+pub mod ci;
 pub mod cloudfront;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod health_check;
+pub mod iam_role;
 pub mod kms;
 pub mod logs;
 pub mod policy;
@@ -329,7 +330,9 @@ pub async fn register(reg: &mut Registry, loaded: &LoadedSpec, _conn: &Connectio
     reg.insert(Arc::new(health_check::HealthCheckProvider::new(aws.clone())));
     reg.insert(Arc::new(sns::TopicProvider::new(aws.clone())));
     reg.insert(Arc::new(logs::LogGroupProvider(aws.clone())));
-    reg.insert(Arc::new(app_role::AppRoleProvider(aws.clone())));
+    reg.insert(Arc::new(iam_role::RoleProvider::app(aws.clone())));
+    reg.insert(Arc::new(iam_role::RoleProvider::ci(aws.clone())));
+    reg.insert(Arc::new(ci::OidcProviderProvider(aws.clone())));
     let alarm_lists = Arc::new(cloudwatch::AlarmLists::default());
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::Alarm, alarm_lists.clone())));
     reg.insert(Arc::new(cloudwatch::AlarmProvider::new(aws.clone(), crate::resource::Kind::BillingAlarm, alarm_lists)));

@@ -1,6 +1,7 @@
-//! The app's own IAM role (`app.iam`): who may assume it, and the least-privilege inline
-//! policy generated from the spec (`spec::app_policy`, the one `audit` prints). No access key
-//! is ever made: the app gets temporary credentials from the role it runs as.
+//! The IAM roles poactl makes, each with a trust policy and one generated inline policy: the
+//! app's own (`app.iam`, its policy from `spec::app_policy`, the one `audit` prints) and the two
+//! CI roles (`ci.roles`, policies from `spec::ci_policy`). No access key is ever made: the app
+//! and CI get temporary credentials from the role they run as.
 //!
 //! What the real service does that this relies on (IAM API reference):
 //! - `CreateRole` takes `Tags` and a `Path`; poactl's roles live under `/poactl/`, so that
@@ -39,10 +40,34 @@ const LANE: Lane = Lane { service: "iam", limit: 2 };
 /// The path of every role poactl makes for an app.
 pub const PATH: &str = "/poactl/";
 
-/// The inline policy's name.
-const POLICY_NAME: &str = "poactl-app";
+/// One kind of role: the app's, or CI's.
+pub struct RoleProvider {
+    aws: Arc<Aws>,
+    kind: Kind,
+    /// The inline policy's name.
+    policy_name: &'static str,
+    /// What the role is for, in its IAM description.
+    purpose: &'static str,
+}
 
-pub struct AppRoleProvider(pub Arc<Aws>);
+impl RoleProvider {
+    pub fn app(aws: Arc<Aws>) -> Self {
+        RoleProvider { aws, kind: Kind::AppRole, policy_name: "poactl-app", purpose: "The app's role" }
+    }
+
+    pub fn ci(aws: Arc<Aws>) -> Self {
+        RoleProvider { aws, kind: Kind::CiRole, policy_name: "poactl-ci", purpose: "CI's role" }
+    }
+
+    /// Whether the spec declares every role of this kind there can be: then nothing is left
+    /// for `discover` to find, and the listing is skipped.
+    fn all_declared(&self, loaded: &LoadedSpec) -> bool {
+        match self.kind {
+            Kind::AppRole => loaded.spec.app.as_ref().is_some_and(|a| a.iam.is_some()),
+            _ => loaded.spec.ci.as_ref().is_some_and(|c| c.github.is_some()),
+        }
+    }
+}
 
 /// The trust policy: one statement per service set, one per web-identity provider.
 pub fn trust_policy(r: &AppIamSpec) -> Value {
@@ -71,11 +96,16 @@ pub fn trust_policy(r: &AppIamSpec) -> Value {
 }
 
 pub fn desired(loaded: &LoadedSpec, r: &AppIamSpec, address: Address) -> Desired {
+    role_desired(loaded, &r.role, &trust_policy(r), &crate::spec::app_policy::app_policy(loaded), address)
+}
+
+/// A role's desired attributes: every role kind has the same shape.
+pub fn role_desired(loaded: &LoadedSpec, name: &str, trust: &Value, inline: &Value, address: Address) -> Desired {
     let attrs = json!({
-        "name": r.role,
+        "name": name,
         "path": PATH,
-        "trust": policy::normalize(&trust_policy(r)),
-        "policy": policy::normalize(&crate::spec::app_policy::app_policy(loaded)),
+        "trust": policy::normalize(trust),
+        "policy": policy::normalize(inline),
         "tags": all_tags(loaded, &BTreeMap::new(), &address),
     });
     Desired::new(address, attrs)
@@ -85,9 +115,9 @@ fn tags_of(node: &Node) -> BTreeMap<String, String> {
     node.members("Tags").map(|t| (t.text_of("Key").to_string(), t.text_of("Value").to_string())).collect()
 }
 
-impl AppRoleProvider {
+impl RoleProvider {
     fn iam(&self) -> Query {
-        self.0.iam()
+        self.aws.iam()
     }
 
     async fn read(&self, ctx: &Ctx<'_>, address: &Address, name: &str) -> Result<Option<Observed>> {
@@ -97,7 +127,7 @@ impl AppRoleProvider {
             Err(e) if refusal_code(&e) == Some("NoSuchEntity") => return Ok(None),
             Err(e) => return Err(e),
         };
-        let inline = match iam.call("GetRolePolicy", Params::new().set("RoleName", name).set("PolicyName", POLICY_NAME), true).await {
+        let inline = match iam.call("GetRolePolicy", Params::new().set("RoleName", name).set("PolicyName", self.policy_name), true).await {
             Ok(a) => a.child("GetRolePolicyResult").map(|r| policy::normalize(&policy::document(r.text_of("PolicyDocument")))),
             Err(e) if refusal_code(&e) == Some("NoSuchEntity") => None,
             Err(e) => return Err(e),
@@ -125,17 +155,17 @@ impl AppRoleProvider {
         }))
     }
 
-    async fn put_policy(iam: &Query, name: &str, doc: &Value) -> Result<()> {
-        let p = Params::new().set("RoleName", name).set("PolicyName", POLICY_NAME).set("PolicyDocument", doc.to_string());
+    async fn put_policy(&self, iam: &Query, name: &str, doc: &Value) -> Result<()> {
+        let p = Params::new().set("RoleName", name).set("PolicyName", self.policy_name).set("PolicyDocument", doc.to_string());
         iam.call("PutRolePolicy", p, true).await?;
         Ok(())
     }
 }
 
 #[async_trait]
-impl Provider for AppRoleProvider {
+impl Provider for RoleProvider {
     fn kind(&self) -> Kind {
-        Kind::AppRole
+        self.kind
     }
 
     fn lane(&self) -> Lane {
@@ -150,9 +180,10 @@ impl Provider for AppRoleProvider {
         self.read(ctx, &d.address, d.attrs["name"].as_str().unwrap_or_default()).await
     }
 
-    /// The environment's app role under `/poactl/` that the spec no longer declares.
+    /// The environment's roles of this kind under `/poactl/` that the spec no longer declares,
+    /// each at the address its `poactl-id` tag names.
     async fn discover(&self, ctx: &Ctx<'_>) -> Result<Vec<(Address, Observed)>> {
-        if ctx.loaded.spec.app.as_ref().is_some_and(|a| a.iam.is_some()) {
+        if self.all_declared(ctx.loaded) {
             return Ok(Vec::new());
         }
         let iam = self.iam();
@@ -171,13 +202,23 @@ impl Provider for AppRoleProvider {
                 break;
             }
         }
-        let address = Address::new(Kind::AppRole, crate::spec::APP_ROLE);
         let mut out = Vec::new();
         for name in names {
+            // ListRoles returns no tags: GetRole does, and says whose role it is.
+            let role = match iam.call("GetRole", Params::new().set("RoleName", &name), true).await {
+                Ok(a) => a.child("GetRoleResult").and_then(|r| r.child("Role")).cloned().unwrap_or_default(),
+                Err(e) if refusal_code(&e) == Some("NoSuchEntity") => continue,
+                Err(e) => return Err(e),
+            };
+            let tags = tags_of(&role);
+            let Some(address) = crate::providers::ownership_tag(&tags, "id").and_then(Address::parse) else { continue };
+            if address.kind != self.kind || !crate::providers::managed_in_env(&tags, ctx.env) {
+                continue;
+            }
             if let Some(o) = self.read(ctx, &address, &name).await?
                 && o.ownership == crate::providers::Ownership::Owned
             {
-                out.push((address.clone(), o));
+                out.push((address, o));
             }
         }
         Ok(out)
@@ -191,7 +232,7 @@ impl Provider for AppRoleProvider {
             .set("RoleName", name)
             .set("Path", PATH)
             .set("AssumeRolePolicyDocument", a["trust"].to_string())
-            .set("Description", format!("The app's role for poactl environment {}", ctx.env))
+            .set("Description", format!("{} for poactl environment {}", self.purpose, ctx.env))
             .member_tags(&crate::providers::string_map(&a["tags"]));
         match iam.call("CreateRole", p, false).await {
             Ok(_) => {}
@@ -208,7 +249,7 @@ impl Provider for AppRoleProvider {
             }
             Err(e) => return Err(e),
         }
-        Self::put_policy(&iam, name, &a["policy"]).await?;
+        self.put_policy(&iam, name, &a["policy"]).await?;
         Ok(self.read(ctx, &d.address, name).await?.map(|o| o.outputs).unwrap_or_default())
     }
 
@@ -231,7 +272,7 @@ impl Provider for AppRoleProvider {
                 .await?;
         }
         if touched("policy") {
-            Self::put_policy(&iam, name, &a["policy"]).await?;
+            self.put_policy(&iam, name, &a["policy"]).await?;
         }
         Ok(self.read(ctx, &d.address, name).await?.map(|o| o.outputs).unwrap_or_default())
     }
@@ -239,7 +280,7 @@ impl Provider for AppRoleProvider {
     async fn delete(&self, _ctx: &Ctx<'_>, _address: &Address, o: &Observed) -> Result<()> {
         let iam = self.iam();
         let name = o.id.as_str();
-        match iam.call("DeleteRolePolicy", Params::new().set("RoleName", name).set("PolicyName", POLICY_NAME), true).await {
+        match iam.call("DeleteRolePolicy", Params::new().set("RoleName", name).set("PolicyName", self.policy_name), true).await {
             Ok(_) => {}
             Err(e) if refusal_code(&e) == Some("NoSuchEntity") => {}
             Err(e) => return Err(e),
