@@ -5,7 +5,7 @@ MOTO := $(VENV)/bin/moto_server
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: test ci fmt-check clippy build release demo bench fuzz clean-venv man
+.PHONY: test ci fmt-check clippy build release demo bench fuzz clean-venv man package
 
 # moto (the AWS emulator the tests talk to), in a project-local venv.
 $(MOTO):
@@ -58,3 +58,11 @@ bench: $(MOTO)
 # Man pages, one per command, generated from the CLI's definition into target/man.
 man:
 	$(CARGO) run --quiet -- man --dir target/man
+
+# The crate as crates.io would get it: `cargo package` builds the packaged sources on their
+# own (only what `include` lists), then `cargo install --locked` installs the binary from
+# them into target/install, and the binary must run. Timed; not part of `make ci`.
+package:
+	time $(CARGO) package --locked
+	time $(CARGO) install --locked --path target/package/poactl-$$($(CARGO) pkgid | sed 's/.*[#@]//') --root target/install --force
+	target/install/bin/poactl --version
