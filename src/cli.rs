@@ -77,6 +77,9 @@ pub(crate) enum Command {
     /// The resource dependency graph (the order apply takes), as Mermaid, DOT or JSON. No
     /// network.
     Graph(GraphArgs),
+    /// Print the spec's JSON Schema (2020-12), for editors (yaml-language-server) and CI. No
+    /// network. Types and field names only: `validate` checks the rest.
+    Schema,
     /// Print a shell completion script: `poactl completions bash > /etc/bash_completion.d/poactl`.
     Completions(CompletionsArgs),
     /// Write the man pages (one per command) into a directory.

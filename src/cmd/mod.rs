@@ -105,6 +105,10 @@ async fn dispatch(g: &Global, command: Command) -> Result<u8> {
         Command::Destroy(a) => destroy_cmd(g, a).await,
         Command::Cost(a) => cost_cmd(g, a),
         Command::Graph(a) => graph::graph_cmd(g, a),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&crate::spec::model::spec_schema())?);
+            Ok(crate::exit::OK)
+        }
         Command::Completions(a) => shell::completions(&a),
         Command::Man(a) => shell::man_pages(&a),
         Command::Output(a) => output_cmd(g, a).await,

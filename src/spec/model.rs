@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 mod cdn;
 mod ci;
 mod ops;
+mod schema;
 pub use cdn::*;
 pub use ci::*;
 pub use ops::*;
+pub use schema::spec_schema;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Defaults to the file's name (`prod.yaml` is env `prod`).
@@ -67,7 +69,7 @@ pub struct Spec {
 /// Where the AWS resources without a region of their own (alarms, distributions' control
 /// plane) are managed. Not in the original design: without it the region would come only from
 /// the caller's environment, and a spec would mean different things on different machines.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSpec {
     #[serde(default)]
@@ -77,7 +79,7 @@ pub struct AwsSpec {
 // ---------------------------------------------------------------------------------------------
 // Atlas
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AtlasSpec {
     pub org_id: String,
@@ -106,7 +108,7 @@ pub struct AtlasSpec {
 
 /// Customer key management: Atlas encrypts the project's dedicated clusters' disks with a KMS
 /// key of the team's, through an IAM role Atlas assumes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptionSpec {
     /// An existing key (ARN, key id, alias name or alias ARN), or `{ create: true }`.
@@ -119,7 +121,7 @@ pub struct EncryptionSpec {
     pub role: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum KmsKeySpec {
     Existing(String),
@@ -153,7 +155,7 @@ impl EncryptionSpec {
 }
 
 /// The project's maintenance window (openapi-v2.yaml GroupMaintenanceWindow).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceWindowSpec {
     /// `sunday` … `saturday`.
@@ -176,7 +178,7 @@ impl MaintenanceWindowSpec {
 }
 
 /// Database auditing (openapi-v2.yaml AuditLog).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditingSpec {
     #[serde(default = "default_true")]
@@ -219,7 +221,7 @@ impl AtlasSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
     /// `false`: VPC-only. No access-list entries; live ones are removed.
@@ -233,7 +235,7 @@ pub struct NetworkSpec {
 }
 
 /// A VPC peering connection between Atlas' network in one region and the app's VPC.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeeringSpec {
     /// The Atlas region (`US_EAST_1`) of the network container the clusters there live in.
@@ -260,7 +262,7 @@ impl PeeringSpec {
 }
 
 /// An AWS PrivateLink endpoint to the project's clusters in one Atlas region.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrivateEndpointSpec {
     /// The Atlas region (`US_EAST_1`) whose cluster nodes the endpoint reaches.
@@ -293,7 +295,7 @@ pub fn same_region(a: &str, b: &str) -> bool {
     aws_region_name(a) == aws_region_name(b)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     pub name: String,
@@ -336,7 +338,7 @@ fn default_provider() -> String {
 /// One region of a multi-region cluster: how many nodes of each role it holds, and its place
 /// in primary elections (7 the preferred region, then 6, 5...; 0 for a region without
 /// electable nodes).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegionNodesSpec {
     pub region: String,
@@ -406,7 +408,7 @@ pub fn sort_placements(p: &mut [Placement]) {
     p.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| b.region.cmp(&a.region)));
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BackupSpec {
     #[serde(default)]
@@ -420,7 +422,7 @@ pub struct BackupSpec {
     pub schedule: Vec<BackupPolicySpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupPolicySpec {
     /// hourly | daily | weekly | monthly | yearly
@@ -436,7 +438,7 @@ fn one() -> i64 {
     1
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscalingSpec {
     #[serde(default)]
@@ -445,7 +447,7 @@ pub struct AutoscalingSpec {
     pub disk: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComputeScalingSpec {
     pub min: String,
@@ -458,7 +460,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AccessListSpec {
     #[serde(default)]
@@ -484,7 +486,7 @@ impl AccessListSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockSpec {
     /// An existing bucket (not one this spec creates: the lock is taken before anything is).
@@ -497,7 +499,7 @@ pub struct LockSpec {
     pub region: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseUserSpec {
     pub username: String,
@@ -525,7 +527,7 @@ impl DatabaseUserSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalAuthSpec {
     /// MANAGED (Atlas-managed certificates) or CUSTOMER (self-managed X.509).
@@ -558,7 +560,7 @@ fn default_auth_db() -> String {
     "admin".to_string()
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(deny_unknown_fields)]
 pub struct RoleSpec {
     pub role: String,
@@ -567,7 +569,7 @@ pub struct RoleSpec {
     pub collection: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeSpec {
     /// Cluster (or data lake) name.
@@ -580,7 +582,7 @@ fn default_scope_type() -> String {
     "CLUSTER".to_string()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AtlasAlertSpec {
     /// Atlas event type, e.g. OUTSIDE_METRIC_THRESHOLD, HOST_DOWN, REPLICATION_OPLOG_WINDOW_RUNNING_OUT.
@@ -601,7 +603,7 @@ pub struct AtlasAlertSpec {
     pub enabled: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(deny_unknown_fields)]
 pub struct MatcherSpec {
     pub field: String,
@@ -614,7 +616,7 @@ fn default_matcher_op() -> String {
     "EQUALS".to_string()
 }
 
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySpec {
     #[serde(default)]
@@ -663,14 +665,14 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
 // ---------------------------------------------------------------------------------------------
 // Storage, CDN, monitoring, billing
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSpec {
     #[serde(default)]
     pub buckets: Vec<BucketSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BucketSpec {
     pub name: String,
@@ -715,7 +717,7 @@ fn default_ownership() -> String {
     "BucketOwnerEnforced".to_string()
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleRuleSpec {
     /// Rule id; derived from the prefix when absent.
@@ -741,7 +743,7 @@ pub struct LifecycleRuleSpec {
     pub enabled: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CorsRuleSpec {
     pub allowed_origins: Vec<String>,
@@ -759,7 +761,7 @@ fn default_cors_methods() -> Vec<String> {
     vec!["GET".to_string()]
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MonitoringSpec {
     #[serde(default)]
@@ -774,7 +776,7 @@ pub struct MonitoringSpec {
 
 /// An uptime check: Route 53 asks `url` from its checkers around the world every `interval`;
 /// `failure_threshold` failures in a row make it unhealthy, and its alarm notifies.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UptimeSpec {
     pub name: String,
@@ -832,7 +834,7 @@ impl UptimeSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlarmSpec {
     pub name: String,
@@ -879,7 +881,7 @@ fn default_missing() -> String {
     "missing".to_string()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricSpec {
     pub namespace: String,
@@ -888,7 +890,7 @@ pub struct MetricSpec {
     pub dimensions: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BillingSpec {
     #[serde(default)]
@@ -897,7 +899,7 @@ pub struct BillingSpec {
     pub budget_usd: Option<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingAlertSpec {
     pub above_usd: f64,
@@ -912,7 +914,7 @@ pub struct BillingAlertSpec {
 // ---------------------------------------------------------------------------------------------
 // MongoDB indexes
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSpec {
     #[serde(default)]
@@ -953,14 +955,14 @@ impl<'de> Deserialize<'de> for IndexMapSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionSpec {
     #[serde(default)]
     pub indexes: Vec<IndexSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndexSpec {
     pub keys: IndexKeys,
@@ -1084,7 +1086,7 @@ impl<'de> Deserialize<'de> for IndexKeys {
 // ---------------------------------------------------------------------------------------------
 // Usage (inputs of the cost model)
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UsageSpec {
     #[serde(default)]
@@ -1108,7 +1110,7 @@ pub struct UsageSpec {
     pub scenarios: Vec<ScenarioSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
     pub name: String,

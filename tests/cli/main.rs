@@ -35,6 +35,7 @@ mod private_link;
 mod regions;
 mod reliability;
 mod reports;
+mod schema;
 mod settings;
 mod shell;
 mod spec_errors;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::*;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CdnSpec {
     /// The Route 53 public hosted zone (its name, or its id `Z...`) the distributions' domain
@@ -18,7 +18,7 @@ pub struct CdnSpec {
     pub distributions: Vec<DistributionSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DistributionSpec {
     pub name: String,
@@ -91,7 +91,7 @@ fn default_price_class() -> String {
     "PriceClass_100".to_string()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OriginSpec {
     /// A bucket of this spec (`storage.buckets[].name`).
@@ -101,7 +101,7 @@ pub struct OriginSpec {
 }
 
 /// One of a distribution's named origins: a bucket of the spec, or a custom origin by domain.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NamedOriginSpec {
     #[serde(default)]
@@ -137,7 +137,7 @@ pub struct NamedOriginSpec {
     pub health: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SecurityHeadersSpec {
     On(bool),
@@ -215,7 +215,7 @@ impl DistributionSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CacheRuleSpec {
     pub path: String,

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CiSpec {
     /// GitHub Actions, through GitHub's OIDC provider.
@@ -13,7 +13,7 @@ pub struct CiSpec {
 /// Two roles GitHub Actions jobs of one repository assume with their OIDC token: one that can
 /// only read (plan, drift, cost, check), trusted for pull requests and the branch; one that
 /// can apply, trusted only for the protected branch or the GitHub environments named here.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GithubCiSpec {
     /// `owner/repo`, as GitHub spells it.
@@ -32,7 +32,7 @@ pub struct GithubCiSpec {
     pub roles: CiRoleNames,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CiRoleNames {
     #[serde(default)]

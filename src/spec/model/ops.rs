@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::Duration;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsSpec {
     /// SNS topics by name; alarms, uptime checks and billing alarms name one as
@@ -17,7 +17,7 @@ pub struct NotificationsSpec {
 }
 
 /// An SNS topic and who is subscribed to it.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TopicSpec {
     /// Email addresses: each gets a confirmation email, and receives nothing until someone
@@ -45,7 +45,7 @@ impl NotificationsSpec {
 }
 
 /// A CloudWatch Logs group.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogGroupSpec {
     /// The group's full name, e.g. `/poafix/prod/api`.
@@ -66,7 +66,7 @@ pub struct LogGroupSpec {
 
 /// A metric filter: each matching event adds `value` to `metric` (NAMESPACE/NAME), which an
 /// alarm can watch.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricFilterSpec {
     pub name: String,
@@ -87,7 +87,7 @@ impl MetricFilterSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
     /// The app's own IAM role (no access keys).
@@ -97,7 +97,7 @@ pub struct AppSpec {
 
 /// The IAM role the app runs as, with the least-privilege policy poactl generates from the
 /// spec (the one `audit` prints).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppIamSpec {
     /// The role's name, e.g. `poafix-prod-app`.
@@ -108,7 +108,7 @@ pub struct AppIamSpec {
 }
 
 /// One principal that may assume the app's role.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum TrustSpec {
     /// An AWS service principal.
@@ -117,7 +117,7 @@ pub enum TrustSpec {
     Oidc(OidcTrustSpec),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcTrustSpec {
     /// The provider's ARN, `arn:aws:iam::ACCOUNT:oidc-provider/HOST`.
