@@ -10,10 +10,12 @@
 //! `CreateDistributionWithTags` needs `cloudfront:CreateDistribution` and
 //! `cloudfront:TagResource`. `sts:GetCallerIdentity` needs no permission.
 //!
-//! The apply role may change IAM roles under `/poactl/`, but never the CI roles themselves nor
-//! the OIDC provider (an explicit deny): a pull request merged to the branch cannot widen
-//! CI's own rights. A change to `ci:` is applied by a person with their own credentials, the
-//! same bootstrap that made the roles the first time.
+//! The apply role may change IAM roles under `/poactl/` (the app's, CI's own, whose policies
+//! follow the spec: a new bucket widens both), but never the OIDC provider (an explicit deny;
+//! after the bootstrap nothing changes it). Denying the CI roles to themselves would fail every
+//! CI apply that adds a bucket, and protect nothing: a role that may create `/poactl/` roles
+//! may create a wider one. What guards the apply role is who may assume it (the protected
+//! environment's reviewers); a permissions boundary on `/poactl/` roles is not made here.
 
 use std::collections::BTreeSet;
 
@@ -21,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::resource::Kind;
 use crate::spec::LoadedSpec;
-use crate::spec::model::{CiRole, GITHUB_OIDC_HOST, GithubCiSpec};
+use crate::spec::model::{CiRole, GITHUB_OIDC_HOST};
 
 /// One service's actions, split by what a read-only role may do.
 struct Service {
@@ -232,7 +234,7 @@ fn iam_arns(loaded: &LoadedSpec) -> Vec<String> {
 }
 
 /// The policy of one CI role.
-pub fn ci_policy(loaded: &LoadedSpec, gh: &GithubCiSpec, role: CiRole) -> Value {
+pub fn ci_policy(loaded: &LoadedSpec, role: CiRole) -> Value {
     let write = role == CiRole::Apply;
     let mut statements = vec![
         // Tag-based discovery of what the environment owns (ListBuckets and the tagging API
@@ -267,10 +269,7 @@ pub fn ci_policy(loaded: &LoadedSpec, gh: &GithubCiSpec, role: CiRole) -> Value 
         }
     }
     if write {
-        // CI's own identity stays a person's to change (see the module's note).
-        let own: Vec<String> =
-            CiRole::ALL.iter().map(|r| format!("arn:aws:iam::*:role/poactl/{}", gh.role_name(&loaded.env, *r))).collect();
-        statements.push(json!({"Sid": "NotItsOwnIdentity", "Effect": "Deny", "Action": ["iam:CreateRole", "iam:DeleteRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"], "Resource": own}));
+        // The account's provider stays a person's to change (see the module's note).
         statements.push(json!({"Sid": "NotTheOidcProvider", "Effect": "Deny", "Action": ["iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:AddClientIDToOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint", "iam:TagOpenIDConnectProvider"], "Resource": format!("arn:aws:iam::*:oidc-provider/{GITHUB_OIDC_HOST}")}));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
@@ -297,12 +296,11 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_role_reads_only_and_the_apply_role_cannot_change_ci_itself() {
+    fn the_plan_role_reads_only_and_the_apply_role_cannot_change_the_provider() {
         let l = loaded(
             "environment: ci\nstorage:\n  buckets:\n    - { name: ci-uploads }\nnotifications:\n  topics:\n    ops: { email: [ops@example.com] }\nci:\n  github: { repository: poafix/app }\n",
         );
-        let gh = l.spec.ci.as_ref().unwrap().github.clone().unwrap();
-        let plan = ci_policy(&l, &gh, CiRole::Plan);
+        let plan = ci_policy(&l, CiRole::Plan);
         let writes = ["Create", "Delete", "Put", "Update", "Tag", "Untag", "Set", "Subscribe", "Unsubscribe", "Change", "Request"];
         let plan_actions = actions(&plan);
         for a in &plan_actions {
@@ -311,11 +309,12 @@ mod tests {
         }
         assert!(plan_actions.contains(&"sns:GetTopicAttributes".to_string()));
         assert!(!plan_actions.iter().any(|a| a.starts_with("cloudfront:")), "no CDN in the spec: {plan_actions:?}");
-        let apply = ci_policy(&l, &gh, CiRole::Apply);
+        let apply = ci_policy(&l, CiRole::Apply);
         assert!(actions(&apply).contains(&"s3:CreateBucket".to_string()));
         let buckets = apply["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "Buckets").unwrap();
         assert_eq!(buckets["Resource"], json!(["arn:aws:s3:::ci-uploads"]));
-        let deny = apply["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "NotItsOwnIdentity").unwrap();
-        assert_eq!(deny["Resource"], json!(["arn:aws:iam::*:role/poactl/ci-ci-plan", "arn:aws:iam::*:role/poactl/ci-ci-apply"]));
+        let deny = apply["Statement"].as_array().unwrap().iter().find(|s| s["Effect"] == "Deny").unwrap();
+        assert_eq!(deny["Resource"], json!("arn:aws:iam::*:oidc-provider/token.actions.githubusercontent.com"));
+        assert!(!ci_policy(&l, CiRole::Plan).to_string().contains("Deny"));
     }
 }

@@ -77,7 +77,7 @@ async fn the_provider_and_two_roles_are_made_with_the_repositorys_subjects_and_d
     );
     assert!(allowed_actions(&apply_policy).contains(&"s3:CreateBucket".to_string()));
     let deny = apply_policy["Statement"].as_array().unwrap().iter().find(|s| s["Effect"] == "Deny").cloned().unwrap_or_default();
-    assert!(strings(&deny["Resource"]).contains(&"arn:aws:iam::*:role/poactl/cr-ci-apply".to_string()), "{apply_policy}");
+    assert_eq!(strings(&deny["Resource"]), [format!("arn:aws:iam::*:oidc-provider/{OIDC_HOST}")], "{apply_policy}");
     poactl_aws(&moto.url, &["drift", "-e", &path]).await.expect_code(0);
 
     // Someone widens the apply role's trust to every branch: drift, and apply puts it back.

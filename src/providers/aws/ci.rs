@@ -58,7 +58,7 @@ pub fn trust_policy(gh: &GithubCiSpec, role: CiRole) -> Value {
 }
 
 pub fn role_desired(loaded: &LoadedSpec, gh: &GithubCiSpec, role: CiRole, address: Address) -> Desired {
-    let policy = crate::spec::ci_policy::ci_policy(loaded, gh, role);
+    let policy = crate::spec::ci_policy::ci_policy(loaded, role);
     super::iam_role::role_desired(loaded, &gh.role_name(&loaded.env, role), &trust_policy(gh, role), &policy, address)
 }
 
